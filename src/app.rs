@@ -1,0 +1,199 @@
+//! Building and running the application: stores, keys, state, router, listener.
+
+use crate::accounts::password::PasswordHasher;
+use crate::config::Config;
+use crate::oidc::clients::ClientRegistry;
+use crate::oidc::keys::KeyRing;
+use crate::state::{AppInner, AppState, Settings};
+use crate::store::{Stores, memory::MemoryStore, now, sqlite::SqliteStore};
+use anyhow::Context;
+use axum::Router;
+use axum::http::Request;
+use axum::routing::get;
+use openidconnect::IssuerUrl;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Opens the durable store named by the configuration, migrating it when allowed.
+pub async fn open_durable(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
+    let path = config.sqlite_path();
+    let store = SqliteStore::open(&path, config.store.max_connections).await?;
+    if config.store.auto_migrate {
+        store.migrate().await?;
+    } else if !store.is_migrated().await? {
+        anyhow::bail!(
+            "database {} is not migrated: run `passerelle migrate` first (store.auto_migrate is false)",
+            path.display()
+        );
+    }
+    Ok(store)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the listener first (so that port 0 works and the issuer can name the real port),
+    /// then opens the stores and loads the signing keys.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let addr = config
+            .listen_addr()
+            .context("server.listen is not a socket address")?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local_addr = listener.local_addr()?;
+        let issuer = config.issuer_for(local_addr);
+        let durable = open_durable(config).await?;
+        let ephemeral = MemoryStore::new();
+        ephemeral.spawn_sweeper(Duration::from_secs(30));
+        let stores = Stores::embedded(durable, ephemeral);
+        let state = build_state(config, &issuer, stores).await?;
+        Ok(Self {
+            listener,
+            local_addr,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.state.settings.issuer
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let reload_every = Duration::from_secs(self.state.key_reload_seconds);
+        spawn_key_reloader(self.state.clone(), reload_every);
+        let app = router(self.state.clone());
+        tracing::info!(addr = %self.local_addr, issuer = %self.state.settings.issuer, "Passerelle listening");
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .await
+        .context("server error")
+    }
+}
+
+async fn build_state(config: &Config, issuer: &str, stores: Stores) -> anyhow::Result<AppState> {
+    let t = &config.tokens;
+    let issuer_url = IssuerUrl::new(issuer.to_owned()).context("issuer is not a URL")?;
+    let secure_cookies = !issuer.starts_with("http://");
+    let settings = Settings {
+        issuer: issuer.to_owned(),
+        issuer_url,
+        secure_cookies,
+        code_ttl: t.authorization_code_lifetime_seconds,
+        access_token_ttl: t.access_token_lifetime_seconds,
+        id_token_ttl: t.id_token_lifetime_seconds,
+        refresh_token_ttl: t.refresh_token_lifetime_seconds,
+        session_ttl: config.sessions.lifetime_seconds,
+        login_request_ttl: t.login_request_lifetime_seconds,
+    };
+    KeyRing::ensure_keys(stores.keys.as_ref(), now()).await?;
+    // Access tokens are opaque, so only ID tokens need a retired key to stay published.
+    let keys = KeyRing::new(settings.id_token_ttl);
+    keys.reload(stores.keys.as_ref(), now()).await?;
+    let csrf_key = stores
+        .secrets
+        .server_secret("csrf", &crate::crypto::random_bytes(32))
+        .await?;
+    let hasher = PasswordHasher::new(&config.password_hashing)?;
+    Ok(AppState(Arc::new(AppInner {
+        clients: ClientRegistry::new(stores.services.clone()),
+        settings,
+        stores,
+        keys,
+        hasher,
+        csrf_key,
+        key_reload_seconds: t.key_reload_seconds,
+    })))
+}
+
+fn spawn_key_reloader(state: AppState, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.keys.reload(state.stores.keys.as_ref(), now()).await {
+                tracing::error!(error = %e, "signing keys could not be reloaded; keeping the previous set");
+            }
+        }
+    });
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let secure = state.settings.secure_cookies;
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::oidc::router())
+        .merge(crate::web::router())
+        .with_state(state)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            crate::web::security_headers(secure, req, next)
+        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,328 @@
+//! The `passerelle` command line. Operators read its messages: one line per error, a non-zero
+//! exit status (2 for bad configuration or input, 1 for a failure while running).
+
+use crate::app::{Application, open_durable};
+use crate::config::Config;
+use crate::oidc::keys::KeyRing;
+use crate::provision;
+use crate::store::{Stores, memory::MemoryStore, now};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The demo provisioning file, built into the binary so that `passerelle demo` works anywhere.
+pub const DEMO_PROVISIONING: &str = include_str!("../config/demo.toml");
+
+/// Default location of the configuration file, used when it exists and `--config` is absent.
+pub const DEFAULT_CONFIG: &str = "config/passerelle.toml";
+
+#[derive(Parser)]
+#[command(
+    name = "passerelle",
+    version,
+    about = "Identity and access gateway (OpenID Connect provider) for Caf partner services"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Configuration file (default: config/passerelle.toml when it exists)
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data folder (overrides server.data_dir)
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the provider
+    Serve,
+    /// Run with the demo organisations, services and accounts (config/demo.toml)
+    Demo {
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Further provisioning files applied after the demo data
+        #[arg(long, value_name = "FILE")]
+        provision: Vec<PathBuf>,
+    },
+    /// Load and check the configuration, then exit
+    CheckConfig,
+    /// Apply pending database migrations
+    Migrate,
+    /// Manage signing keys
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Apply a provisioning file (Cafs, partners, services, accounts); idempotent
+    Provision {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate new signing keys; previous ones stay published until their tokens expire
+    Rotate,
+    /// List signing keys
+    List,
+}
+
+/// A failure with the exit status it deserves.
+struct Failure {
+    status: u8,
+    message: String,
+}
+
+fn usage(message: impl std::fmt::Display) -> Failure {
+    Failure {
+        status: 2,
+        message: message.to_string(),
+    }
+}
+
+fn runtime(error: impl std::fmt::Display) -> Failure {
+    Failure {
+        status: 1,
+        message: error.to_string(),
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime_result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let rt = match runtime_result {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message.replace('\n', " "));
+            ExitCode::from(f.status)
+        }
+    }
+}
+
+fn load_config(common: &Common) -> Result<Config, Failure> {
+    let file = match &common.config {
+        Some(path) => Some(path.clone()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
+    };
+    let mut config = Config::load(file.as_deref()).map_err(usage)?;
+    if let Some(dir) = &common.data_dir {
+        config.server.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+async fn durable_stores(config: &Config) -> Result<Stores, Failure> {
+    let durable = open_durable(config)
+        .await
+        .map_err(|e| runtime(format!("{e:#}")))?;
+    // Commands that only touch durable data still need a complete set of stores.
+    Ok(Stores::embedded(durable, MemoryStore::new()))
+}
+
+async fn execute(cli: Cli) -> Result<(), Failure> {
+    let config = load_config(&cli.common)?;
+    match cli.command {
+        Command::CheckConfig => {
+            for w in config.warnings() {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "configuration OK: listen {}, issuer {}, data in {}",
+                config.server.listen,
+                if config.server.issuer.is_empty() {
+                    "http://<listen>"
+                } else {
+                    &config.server.issuer
+                },
+                config.server.data_dir.display()
+            );
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = crate::store::sqlite::SqliteStore::open(&config.sqlite_path(), 1)
+                .await
+                .map_err(|e| runtime(format!("{e:#}")))?;
+            store
+                .migrate()
+                .await
+                .map_err(|e| runtime(format!("{e:#}")))?;
+            println!("database {} is up to date", config.sqlite_path().display());
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let stores = durable_stores(&config).await?;
+            let longest = config.tokens.id_token_lifetime_seconds;
+            match command {
+                KeysCommand::Rotate => {
+                    KeyRing::ensure_keys(stores.keys.as_ref(), now())
+                        .await
+                        .map_err(runtime)?;
+                    let kids = KeyRing::rotate(stores.keys.as_ref(), now(), longest)
+                        .await
+                        .map_err(runtime)?;
+                    println!("new signing keys: {}", kids.join(", "));
+                    println!(
+                        "previous keys stay published for {} s; running servers switch within {} s",
+                        longest as i64 + crate::oidc::keys::RETIREMENT_GRACE_SECONDS,
+                        config.tokens.key_reload_seconds
+                    );
+                }
+                KeysCommand::List => {
+                    for k in stores.keys.list_signing_keys().await.map_err(runtime)? {
+                        let status = match k.retired_at {
+                            None => "active".to_owned(),
+                            Some(at) => format!("retired at {}", fmt_time(at)),
+                        };
+                        println!(
+                            "{}\t{}\tcreated {}\t{}",
+                            k.kid,
+                            k.alg.as_str(),
+                            fmt_time(k.created_at),
+                            status
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Provision { file } => {
+            let parsed = provision::read(&file).map_err(usage)?;
+            let stores = durable_stores(&config).await?;
+            let hasher = crate::accounts::password::PasswordHasher::new(&config.password_hashing)
+                .map_err(runtime)?;
+            let report = provision::apply(&stores, &hasher, &parsed, false)
+                .await
+                .map_err(provision_failure)?;
+            println!("{}: {report}", file.display());
+            Ok(())
+        }
+        Command::Serve => {
+            crate::telemetry::init(&config.log);
+            for w in config.warnings() {
+                tracing::warn!("{w}");
+            }
+            let app = Application::build(&config)
+                .await
+                .map_err(|e| runtime(format!("{e:#}")))?;
+            app.run_until_stopped()
+                .await
+                .map_err(|e| runtime(format!("{e:#}")))
+        }
+        Command::Demo {
+            listen,
+            provision: extra,
+        } => demo(config, listen, extra).await,
+    }
+}
+
+fn provision_failure(e: provision::ProvisionError) -> Failure {
+    match e {
+        provision::ProvisionError::Invalid(m) => usage(m),
+        other => runtime(other),
+    }
+}
+
+fn fmt_time(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| ts.to_string())
+}
+
+async fn demo(
+    mut config: Config,
+    listen: Option<String>,
+    extra: Vec<PathBuf>,
+) -> Result<(), Failure> {
+    if let Some(listen) = listen {
+        config.server.listen = listen;
+        config.validate().map_err(usage)?;
+    }
+    crate::telemetry::init(&config.log);
+    let demo_file =
+        provision::parse(DEMO_PROVISIONING, "config/demo.toml").map_err(provision_failure)?;
+    let extra_files = extra
+        .iter()
+        .map(|p| provision::read(p).map(|f| (p.clone(), f)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(provision_failure)?;
+    let app = Application::build(&config)
+        .await
+        .map_err(|e| runtime(format!("{e:#}")))?;
+    let state = app.state().clone();
+    provision::apply(&state.stores, &state.hasher, &demo_file, true)
+        .await
+        .map_err(provision_failure)?;
+    for (path, file) in &extra_files {
+        let report = provision::apply(&state.stores, &state.hasher, file, true)
+            .await
+            .map_err(provision_failure)?;
+        println!("{}: {report}", path.display());
+    }
+    print_demo_banner(app.issuer(), &demo_file, &config.server.data_dir);
+    app.run_until_stopped()
+        .await
+        .map_err(|e| runtime(format!("{e:#}")))
+}
+
+fn print_demo_banner(issuer: &str, demo: &provision::ProvisionFile, data_dir: &Path) {
+    let mut out = String::new();
+    out.push_str(&format!("\nPasserelle demo is running at {issuer}\n"));
+    out.push_str(&format!("  issuer:    {issuer}\n"));
+    out.push_str(&format!(
+        "  discovery: {issuer}/.well-known/openid-configuration\n"
+    ));
+    out.push_str(&format!("  login:     {issuer}/login\n"));
+    out.push_str(&format!("  data:      {}\n", data_dir.display()));
+    if let Some(rp) = demo.service.iter().find(|s| s.client_id == "demo-app") {
+        out.push_str(
+            "\nDemo relying application (point any OpenID Connect library at the issuer):\n",
+        );
+        out.push_str(&format!("  client_id:     {}\n", rp.client_id));
+        out.push_str(&format!(
+            "  client_secret: {}\n",
+            rp.secret.as_deref().unwrap_or("(public client)")
+        ));
+        for uri in &rp.redirect_uris {
+            out.push_str(&format!("  redirect_uri:  {uri}\n"));
+        }
+        out.push_str("  scopes:        openid profile email; PKCE S256 required\n");
+    }
+    out.push_str(
+        "\nDemo accounts (fictional people; demo passwords exist only in config/demo.toml):\n",
+    );
+    for a in &demo.account {
+        let org = a
+            .partner
+            .as_deref()
+            .or(a.caf.as_deref().map(|_| "Caf"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {:<40} {} {} ({org}), password: {}\n",
+            a.email,
+            a.given_name,
+            a.family_name,
+            a.password
+                .as_deref()
+                .unwrap_or("(none: activation pending)")
+        ));
+    }
+    println!("{out}");
+}

@@ -1,0 +1,334 @@
+//! Configuration: built-in defaults, then one TOML file, then `PASSERELLE__SECTION__KEY`
+//! environment variables. Unknown keys are refused so that a typo never silently falls back to a
+//! default. `passerelle check-config` runs exactly [`Config::load`].
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The most an authorization code may live (RFC 6749 §4.1.2 recommends at most 10 minutes).
+pub const MAX_CODE_LIFETIME_SECONDS: u64 = 600;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub sessions: SessionsConfig,
+    pub tokens: TokensConfig,
+    pub password_hashing: PasswordHashingConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port the HTTP listener binds.
+    pub listen: String,
+    /// The public issuer URL, as relying applications see it (may differ from `listen` behind a
+    /// TLS-terminating proxy). Empty: `http://` + `listen`.
+    pub issuer: String,
+    /// Folder for the embedded database and the mail outbox.
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            issuer: String::new(),
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Durable store. Empty: the SQLite file `passerelle.db` in `server.data_dir`.
+    pub url: String,
+    /// Upper bound of connections held to the durable store.
+    pub max_connections: u32,
+    /// Apply pending schema migrations at start-up (`passerelle migrate` does it explicitly).
+    pub auto_migrate: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 8,
+            auto_migrate: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// Ephemeral store (sessions, codes, tokens): `memory` for the in-process store.
+    pub url: String,
+    /// Absolute lifetime of a login session, in seconds.
+    pub lifetime_seconds: u64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            url: "memory".into(),
+            lifetime_seconds: 8 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    pub authorization_code_lifetime_seconds: u64,
+    pub access_token_lifetime_seconds: u64,
+    pub id_token_lifetime_seconds: u64,
+    pub refresh_token_lifetime_seconds: u64,
+    /// How long a pending authorization request waits for the person to log in.
+    pub login_request_lifetime_seconds: u64,
+    /// How often a running server reloads signing keys (so that `passerelle keys rotate`
+    /// reaches every replica without a restart).
+    pub key_reload_seconds: u64,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            authorization_code_lifetime_seconds: 60,
+            access_token_lifetime_seconds: 600,
+            id_token_lifetime_seconds: 600,
+            refresh_token_lifetime_seconds: 8 * 3600,
+            login_request_lifetime_seconds: 1800,
+            key_reload_seconds: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordHashingConfig {
+    /// Argon2id memory cost in KiB (OWASP: 19456 with 2 iterations).
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Password hashes computed at once; bounds memory (each takes `memory_kib`) under a flood.
+    /// 0: twice the number of cores.
+    pub max_concurrent: usize,
+}
+
+impl Default for PasswordHashingConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter directives; `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Loads defaults, then `file` (which must exist when given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed("PASSERELLE__").split("__"));
+        let config: Config = figment.extract().map_err(|e| {
+            let first = e.into_iter().next().map(|e| {
+                let key = if e.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at `{}`", e.path.join("."))
+                };
+                let source = e
+                    .metadata
+                    .as_ref()
+                    .map(|m| {
+                        format!(
+                            " (from {})",
+                            m.source
+                                .as_ref()
+                                .map(|s| s.to_string())
+                                .unwrap_or_else(|| m.name.to_string())
+                        )
+                    })
+                    .unwrap_or_default();
+                format!("invalid configuration{key}: {}{source}", e.kind)
+            });
+            ConfigError(first.unwrap_or_else(|| "invalid configuration".into()))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot say.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |m: String| Err(ConfigError(m));
+        if self.listen_addr().is_none() {
+            return fail(format!(
+                "server.listen `{}` is not an address such as 127.0.0.1:8080",
+                self.server.listen
+            ));
+        }
+        if !self.server.issuer.is_empty() {
+            match url::Url::parse(&self.server.issuer) {
+                Ok(u)
+                    if matches!(u.scheme(), "https" | "http")
+                        && u.query().is_none()
+                        && u.fragment().is_none() =>
+                {
+                    if u.scheme() == "http"
+                        && !crate::types::is_loopback_host(u.host_str().unwrap_or_default())
+                    {
+                        return fail(format!(
+                            "server.issuer `{}` must use https unless it is a loopback address",
+                            self.server.issuer
+                        ));
+                    }
+                }
+                _ => {
+                    return fail(format!(
+                        "server.issuer `{}` must be an http(s) URL without query or fragment",
+                        self.server.issuer
+                    ));
+                }
+            }
+        }
+        let t = &self.tokens;
+        if t.authorization_code_lifetime_seconds == 0
+            || t.authorization_code_lifetime_seconds > MAX_CODE_LIFETIME_SECONDS
+        {
+            return fail(format!(
+                "tokens.authorization_code_lifetime_seconds must be between 1 and {MAX_CODE_LIFETIME_SECONDS}"
+            ));
+        }
+        for (name, value) in [
+            (
+                "tokens.access_token_lifetime_seconds",
+                t.access_token_lifetime_seconds,
+            ),
+            (
+                "tokens.id_token_lifetime_seconds",
+                t.id_token_lifetime_seconds,
+            ),
+            (
+                "tokens.refresh_token_lifetime_seconds",
+                t.refresh_token_lifetime_seconds,
+            ),
+            (
+                "tokens.login_request_lifetime_seconds",
+                t.login_request_lifetime_seconds,
+            ),
+            ("tokens.key_reload_seconds", t.key_reload_seconds),
+            ("sessions.lifetime_seconds", self.sessions.lifetime_seconds),
+        ] {
+            if value == 0 {
+                return fail(format!("{name} must be greater than 0"));
+            }
+        }
+        if self.sessions.url != "memory" {
+            return fail(format!(
+                "sessions.url `{}` is not supported: use `memory`",
+                self.sessions.url
+            ));
+        }
+        if !self.store.url.is_empty() && !self.store.url.starts_with("sqlite:") {
+            return fail(format!(
+                "store.url `{}` is not supported: leave it empty or use sqlite://PATH",
+                self.store.url
+            ));
+        }
+        let p = &self.password_hashing;
+        if argon2::Params::new(p.memory_kib, p.iterations, p.parallelism, None).is_err() {
+            return fail("password_hashing: invalid Argon2id parameters".into());
+        }
+        if p.memory_kib < 8 * p.parallelism {
+            return fail("password_hashing.memory_kib must be at least 8 × parallelism".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return fail(format!(
+                "log.format `{}` must be `text` or `json`",
+                self.log.format
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return fail(format!(
+                "log.level `{}` is not a valid filter",
+                self.log.level
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.server.listen.parse().ok()
+    }
+
+    /// The issuer for a listener bound on `bound` (the configured one when set).
+    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+        if self.server.issuer.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.server.issuer.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// Warnings that do not prevent start-up but that an operator must read.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let p = &self.password_hashing;
+        if p.memory_kib < 19456 || p.iterations < 2 {
+            out.push(format!(
+                "password_hashing (m={} KiB, t={}) is below the OWASP minimum m=19456 KiB, t=2",
+                p.memory_kib, p.iterations
+            ));
+        }
+        out
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        if let Some(rest) = self.store.url.strip_prefix("sqlite://") {
+            PathBuf::from(rest)
+        } else if let Some(rest) = self.store.url.strip_prefix("sqlite:") {
+            PathBuf::from(rest)
+        } else {
+            self.server.data_dir.join("passerelle.db")
+        }
+    }
+}

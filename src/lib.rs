@@ -1,0 +1,17 @@
+//! Passerelle: the identity and access gateway of the Caf partner services.
+//!
+//! The binary (`src/main.rs`) only calls [`cli::run`]; everything else lives here so that
+//! integration tests can build the application exactly as production does.
+
+pub mod accounts;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod oidc;
+pub mod provision;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod types;
+pub mod web;

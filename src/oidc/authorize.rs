@@ -1,0 +1,435 @@
+//! The authorization endpoint (OIDC Core §3.1.2): validates the request, reuses the browser
+//! session when it satisfies the request, otherwise parks the request and sends the person to
+//! the login page. Until the client and its redirect URI are known good, errors are shown as a
+//! page; after that they go back to the client (RFC 6749 §4.1.2.1).
+
+use super::error::ErrorCode;
+use super::params::Params;
+use crate::crypto::{TokenHash, random_token};
+use crate::state::AppState;
+use crate::store::{
+    AccountStatus, AuthorizationRequest, ClientType, CodeGrant, GrantType, PendingLogin,
+    PkcePolicy, Service, Session, StoreResult, now,
+};
+use crate::types::{GrantId, RedirectUri, Scopes};
+use crate::web::{self, browser, session};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum_extra::extract::CookieJar;
+
+/// The authentication context of a password login.
+pub const ACR_PASSWORD: &str = "urn:passerelle:acr:pwd";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/authorize", get(authorize_get).post(authorize_post))
+}
+
+async fn authorize_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    RawQuery(query): RawQuery,
+) -> Response {
+    handle(state, jar, query.unwrap_or_default().as_bytes()).await
+}
+
+async fn authorize_post(State(state): State<AppState>, jar: CookieJar, body: Bytes) -> Response {
+    handle(state, jar, &body).await
+}
+
+fn client_error_page(message: &str) -> Response {
+    web::error_page(
+        StatusCode::BAD_REQUEST,
+        "Connexion impossible",
+        message,
+        "Revenez à l'application d'où vous venez et réessayez. Si le problème persiste, signalez-le à son équipe technique : le lien de connexion qu'elle utilise est incorrect.",
+    )
+}
+
+type Refusal = (ErrorCode, String);
+
+fn refuse<T>(code: ErrorCode, description: impl Into<String>) -> Result<T, Refusal> {
+    Err((code, description.into()))
+}
+
+enum Prompt {
+    Default,
+    None,
+    Login,
+}
+
+struct Validated {
+    request: AuthorizationRequest,
+    prompt: Prompt,
+    login_hint: Option<String>,
+    id_token_hint: Option<String>,
+}
+
+fn validate(
+    client: &Service,
+    redirect_uri: &RedirectUri,
+    params: &Params,
+) -> Result<Validated, Refusal> {
+    if params.get("request").is_some() {
+        return refuse(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        );
+    }
+    if params.get("request_uri").is_some() {
+        return refuse(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        );
+    }
+    match params.get("response_type") {
+        None => return refuse(ErrorCode::InvalidRequest, "response_type is required"),
+        Some("code") => {}
+        Some(other) => {
+            return refuse(
+                ErrorCode::UnsupportedResponseType,
+                format!("response_type `{other}` is not supported: use `code`"),
+            );
+        }
+    }
+    if let Some(mode) = params.get("response_mode")
+        && mode != "query"
+    {
+        return refuse(
+            ErrorCode::InvalidRequest,
+            format!("response_mode `{mode}` is not supported: use `query`"),
+        );
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return refuse(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        );
+    }
+    let scope = match params.get("scope").map(Scopes::parse) {
+        None => {
+            return refuse(
+                ErrorCode::InvalidScope,
+                "scope is required (at least `openid`)",
+            );
+        }
+        Some(Err(e)) => return refuse(ErrorCode::InvalidScope, e.0),
+        Some(Ok(s)) => s,
+    };
+    if let Some(unknown) = scope
+        .iter()
+        .find(|s| !super::claims::SUPPORTED_SCOPES.contains(s))
+    {
+        return refuse(
+            ErrorCode::InvalidScope,
+            format!("scope `{unknown}` is not supported"),
+        );
+    }
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (Some(challenge), Some("S256")) => {
+            if challenge.len() != 43 || !challenge.bytes().all(crate::crypto::is_base64url_byte) {
+                return refuse(
+                    ErrorCode::InvalidRequest,
+                    "code_challenge must be a base64url SHA-256 digest (43 characters)",
+                );
+            }
+            Some(challenge.to_owned())
+        }
+        (Some(_), None) | (Some(_), Some("plain")) | (None, Some("plain")) => {
+            return refuse(
+                ErrorCode::InvalidRequest,
+                "PKCE method `plain` is not supported: use code_challenge_method=S256",
+            );
+        }
+        (_, Some(other)) if other != "S256" => {
+            return refuse(
+                ErrorCode::InvalidRequest,
+                format!("code_challenge_method `{other}` is not supported: use S256"),
+            );
+        }
+        (None, Some(_)) => {
+            return refuse(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method given without code_challenge",
+            );
+        }
+        (None, None) => {
+            if client.client_type == ClientType::Public || client.pkce == PkcePolicy::Required {
+                return refuse(
+                    ErrorCode::InvalidRequest,
+                    "PKCE is required: send code_challenge with code_challenge_method=S256",
+                );
+            }
+            None
+        }
+        (Some(_), Some(_)) => unreachable!("S256 handled above"),
+    };
+    let prompt_values: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if prompt_values.contains(&"none") && prompt_values.len() > 1 {
+        return refuse(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        );
+    }
+    let prompt = if prompt_values.contains(&"none") {
+        Prompt::None
+    } else if prompt_values.contains(&"login") {
+        Prompt::Login
+    } else {
+        Prompt::Default
+    };
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return refuse(
+                    ErrorCode::InvalidRequest,
+                    "max_age must be a non-negative number of seconds",
+                );
+            }
+        },
+    };
+    let bounded = |name: &str, max: usize| -> Result<Option<String>, Refusal> {
+        match params.get(name) {
+            Some(v) if v.len() > max => refuse(
+                ErrorCode::InvalidRequest,
+                format!("{name} is longer than {max} characters"),
+            ),
+            v => Ok(v.map(str::to_owned)),
+        }
+    };
+    let nonce = bounded("nonce", 512)?;
+    let state = bounded("state", 2048)?;
+    let login_hint = bounded("login_hint", 254)?;
+    let id_token_hint = bounded("id_token_hint", 8192)?;
+    let acr_values = params
+        .get("acr_values")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    // display, ui_locales and claims_locales are accepted: pages exist in French only and
+    // adapt to any display. Unknown parameters are ignored (OIDC Core §3.1.2.1).
+    Ok(Validated {
+        request: AuthorizationRequest {
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.clone(),
+            scope,
+            state,
+            nonce,
+            code_challenge,
+            acr_values,
+            max_age,
+        },
+        prompt,
+        login_hint,
+        id_token_hint,
+    })
+}
+
+/// Appends response parameters to a registered redirect URI (which may carry a query).
+pub fn redirect_with(redirect_uri: &RedirectUri, pairs: &[(&str, Option<&str>)]) -> Response {
+    let mut url = url::Url::parse(redirect_uri.as_str()).expect("registered redirect URIs parse");
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                q.append_pair(k, v);
+            }
+        }
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+fn error_redirect(
+    state: &AppState,
+    redirect_uri: &RedirectUri,
+    client_state: Option<&str>,
+    (code, description): Refusal,
+) -> Response {
+    tracing::info!(error = code.as_str(), %description, "authorization request refused");
+    redirect_with(
+        redirect_uri,
+        &[
+            ("error", Some(code.as_str())),
+            ("error_description", Some(&description)),
+            ("state", client_state),
+            ("iss", Some(&state.settings.issuer)),
+        ],
+    )
+}
+
+async fn handle(state: AppState, jar: CookieJar, raw: &[u8]) -> Response {
+    let params = match Params::parse(raw) {
+        Ok(p) => p,
+        Err(m) => {
+            return client_error_page(&format!("La demande de connexion est invalide ({m})."));
+        }
+    };
+    let Some(client_id) = params.get("client_id") else {
+        return client_error_page(
+            "L'application n'a pas indiqué son identifiant (paramètre client_id).",
+        );
+    };
+    let client = match state.clients.get(client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return client_error_page(
+                "L'application qui vous a envoyé ici n'est pas enregistrée sur Passerelle.",
+            );
+        }
+        Err(e) => return web::internal_error_page(e),
+    };
+    let Some(redirect_uri) = params.get("redirect_uri") else {
+        return client_error_page(
+            "L'application n'a pas indiqué d'adresse de retour (paramètre redirect_uri).",
+        );
+    };
+    let Some(redirect_uri) = client
+        .redirect_uris
+        .iter()
+        .find(|u| u.as_str() == redirect_uri)
+        .cloned()
+    else {
+        return client_error_page(
+            "L'adresse de retour demandée n'est pas enregistrée pour cette application.",
+        );
+    };
+    let client_state = params.get("state").map(str::to_owned);
+    let validated = match validate(&client, &redirect_uri, &params) {
+        Ok(v) => v,
+        Err(refusal) => {
+            return error_redirect(&state, &redirect_uri, client_state.as_deref(), refusal);
+        }
+    };
+    match decide(&state, jar, validated).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(refusal)) => error_redirect(&state, &redirect_uri, client_state.as_deref(), refusal),
+        Err(e) => {
+            tracing::error!(error = %e, "authorization failed on a store error");
+            error_redirect(
+                &state,
+                &redirect_uri,
+                client_state.as_deref(),
+                (
+                    ErrorCode::TemporarilyUnavailable,
+                    "the service is temporarily unavailable".into(),
+                ),
+            )
+        }
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    jar: CookieJar,
+    v: Validated,
+) -> StoreResult<Result<Response, Refusal>> {
+    let hint = match &v.id_token_hint {
+        Some(token) => match super::id_token::parse_hint(state, token) {
+            Some(h) => Some(h),
+            None => {
+                return Ok(refuse(
+                    ErrorCode::InvalidRequest,
+                    "id_token_hint is not an ID token issued by this provider",
+                ));
+            }
+        },
+        None => None,
+    };
+    let current = session::current(state, &jar).await?;
+    let mut usable = None;
+    if let Some(s) = current {
+        let fresh_enough = v
+            .request
+            .max_age
+            .is_none_or(|max| s.auth_time + max >= now());
+        let same_person = hint.as_ref().is_none_or(|h| h.sub == s.account.as_str());
+        let active = state
+            .stores
+            .accounts
+            .get_account(&s.account)
+            .await?
+            .is_some_and(|a| a.status == AccountStatus::Active);
+        if !matches!(v.prompt, Prompt::Login) && fresh_enough && same_person && active {
+            usable = Some(s);
+        }
+    }
+    if let Some(s) = usable {
+        return Ok(Ok(issue_code(state, &v.request, &s).await?));
+    }
+    if matches!(v.prompt, Prompt::None) {
+        return Ok(refuse(ErrorCode::LoginRequired, "the person must log in"));
+    }
+    let (jar, browser_id) = browser::ensure(state, jar);
+    let id = random_token();
+    let pending = PendingLogin {
+        request: v.request,
+        login_hint: v.login_hint,
+        browser: browser::binding(&browser_id),
+    };
+    state
+        .stores
+        .pending_logins
+        .put_pending_login(&id, &pending, state.settings.login_request_ttl)
+        .await?;
+    Ok(Ok(
+        (jar, Redirect::to(&format!("/login?request={id}"))).into_response()
+    ))
+}
+
+/// Issues a single-use code for `request` within `session` and redirects to the client.
+pub async fn issue_code(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &Session,
+) -> StoreResult<Response> {
+    let code = random_token();
+    let grant = GrantId::generate();
+    let record = CodeGrant {
+        grant: grant.clone(),
+        client_id: request.client_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        account: session.account.clone(),
+        sid: session.sid.clone(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        auth_time: session.auth_time,
+        acr: session.acr.clone(),
+        amr: session.amr.clone(),
+        expires_at: now() + state.settings.code_ttl as i64,
+    };
+    state
+        .stores
+        .codes
+        .insert_code(TokenHash::of(&code), &record)
+        .await?;
+    state
+        .stores
+        .sessions
+        .add_session_grant(&session.sid, &request.client_id, &grant)
+        .await?;
+    tracing::info!(client = %request.client_id, account = %session.account, "authorization code issued");
+    Ok(redirect_with(
+        &request.redirect_uri,
+        &[
+            ("code", Some(&code)),
+            ("state", request.state.as_deref()),
+            ("iss", Some(&state.settings.issuer)),
+        ],
+    ))
+}

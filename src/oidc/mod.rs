@@ -1,0 +1,43 @@
+//! The OpenID Connect provider: discovery, JWKS, authorization, token, userinfo,
+//! introspection, revocation and logout endpoints, and the signing keys.
+//!
+//! Architecture Invariant: this module reaches storage only through `crate::store` traits and
+//! never names a database driver. Protocol errors are built only from `error::ErrorCode`.
+
+pub mod authorize;
+pub mod claims;
+pub mod client_auth;
+pub mod clients;
+pub mod discovery;
+pub mod error;
+pub mod id_token;
+pub mod introspect;
+pub mod keys;
+pub mod logout;
+pub mod params;
+pub mod revoke;
+pub mod token;
+pub mod tokens;
+pub mod userinfo;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/jwks.json", get(discovery::jwks))
+        .route("/token", post(token::token))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route("/introspect", post(introspect::introspect))
+        .route("/revoke", post(revoke::revoke))
+        .route("/logout", get(logout::logout_get).post(logout::logout_post))
+        .merge(authorize::router())
+}

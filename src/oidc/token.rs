@@ -1,0 +1,320 @@
+//! The token endpoint (RFC 6749 §3.2): authorization_code (single use, PKCE), refresh_token
+//! (rotation with reuse detection) and client_credentials.
+
+use super::client_auth;
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use super::tokens::{self, Authentication, TokenResponse};
+use crate::crypto::{TokenHash, b64url, constant_time_eq, random_token, sha256};
+use crate::state::AppState;
+use crate::store::{ClientType, CodeConsumption, GrantType, RefreshRotation, Service, now};
+use crate::types::Scopes;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&state, &headers, &body).await {
+        Ok(response) => response.into_response(),
+        Err(error) => {
+            if error.code != ErrorCode::ServerError {
+                tracing::info!(error = error.code.as_str(), description = %error.description, "token request refused");
+            }
+            error.into_response()
+        }
+    }
+}
+
+/// Protocol endpoints take form bodies only (RFC 6749 §3.2).
+pub fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ))
+    }
+}
+
+pub fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    require_form(headers)?;
+    Params::parse(body).map_err(OAuthError::invalid_request)
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenResponse, OAuthError> {
+    let mut params = parse_form(headers, body)?;
+    let client = client_auth::authenticate(state, headers, &mut params).await?;
+    match params.get("grant_type") {
+        None => Err(OAuthError::invalid_request("grant_type is required")),
+        Some("authorization_code") => authorization_code(state, &client, &params).await,
+        Some("refresh_token") => refresh_token(state, &client, &params).await,
+        Some("client_credentials") => client_credentials(state, &client, &params).await,
+        Some(other) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type `{other}` is not supported"),
+        )),
+    }
+}
+
+fn require_grant(client: &Service, grant: GrantType) -> Result<(), OAuthError> {
+    if client.allows(grant) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client may not use the {} grant", grant.as_str()),
+        ))
+    }
+}
+
+/// RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge.
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    well_formed
+        && constant_time_eq(
+            b64url(&sha256(verifier.as_bytes())).as_bytes(),
+            challenge.as_bytes(),
+        )
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &Service,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    require_grant(client, GrantType::AuthorizationCode)?;
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
+    let grant = match state.stores.codes.consume_code(TokenHash::of(code)).await? {
+        CodeConsumption::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid or expired",
+            ));
+        }
+        CodeConsumption::Replayed(grant) => {
+            // RFC 6749 §4.1.2: a code used twice revokes what it produced.
+            let until = now() + state.settings.longest_token_ttl() as i64;
+            state
+                .stores
+                .tokens
+                .revoke_grant(&grant.grant, until)
+                .await?;
+            tracing::warn!(client = %grant.client_id, grant = %grant.grant, "authorization code replayed; its tokens are revoked");
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used; the tokens issued with it are revoked",
+            ));
+        }
+        CodeConsumption::Fresh(grant) => grant,
+    };
+    if grant.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if grant.expires_at <= now() {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code is invalid or expired",
+        ));
+    }
+    if grant.redirect_uri.as_str() != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            if !pkce_matches(verifier, challenge) {
+                return Err(OAuthError::invalid_grant(
+                    "PKCE verification failed: code_verifier does not match",
+                ));
+            }
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier is required (PKCE)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent, but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    if state.stores.tokens.is_grant_revoked(&grant.grant).await? {
+        return Err(OAuthError::invalid_grant(
+            "the session this code belongs to has ended",
+        ));
+    }
+    let Some(account) = tokens::active_account(state, &grant.account).await? else {
+        return Err(OAuthError::invalid_grant(
+            "the account may no longer log in",
+        ));
+    };
+    let auth = Authentication {
+        grant: &grant.grant,
+        sid: &grant.sid,
+        scope: &grant.scope,
+        auth_time: grant.auth_time,
+        acr: &grant.acr,
+        amr: &grant.amr,
+        nonce: grant.nonce.as_deref(),
+    };
+    let refresh = if client.allows(GrantType::RefreshToken) {
+        Some(tokens::new_refresh_family(state, client, &account, &auth).await?)
+    } else {
+        None
+    };
+    tracing::info!(client = %client.client_id, account = %account.id, grant = %grant.grant, "authorization code exchanged");
+    tokens::person_tokens(state, client, &account, auth, refresh).await
+}
+
+async fn refresh_token(
+    state: &AppState,
+    client: &Service,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    require_grant(client, GrantType::RefreshToken)?;
+    let presented = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let presented = TokenHash::of(presented);
+    if let Some(family) = state.stores.tokens.find_refresh(presented).await?
+        && family.client_id != client.client_id
+    {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let next = random_token();
+    let family = match state
+        .stores
+        .tokens
+        .rotate_refresh(presented, TokenHash::of(&next), now())
+        .await?
+    {
+        RefreshRotation::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is invalid, expired or revoked",
+            ));
+        }
+        RefreshRotation::Reused(family) => {
+            tracing::warn!(client = %family.client_id, grant = %family.grant, "refresh token reused; its family is revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; every token of its family is revoked",
+            ));
+        }
+        RefreshRotation::Rotated(family) => family,
+    };
+    if family.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let scope = match params.get("scope") {
+        None => family.scope.clone(),
+        Some(requested) => {
+            let requested = Scopes::parse(requested)
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.0))?;
+            if !requested.is_subset_of(&family.scope) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "a refresh cannot widen the granted scope",
+                ));
+            }
+            requested
+        }
+    };
+    let Some(account) = tokens::active_account(state, &family.account).await? else {
+        let until = now() + state.settings.longest_token_ttl() as i64;
+        state
+            .stores
+            .tokens
+            .revoke_grant(&family.grant, until)
+            .await?;
+        return Err(OAuthError::invalid_grant(
+            "the account may no longer log in",
+        ));
+    };
+    let auth = Authentication {
+        grant: &family.grant,
+        sid: &family.sid,
+        scope: &scope,
+        auth_time: family.auth_time,
+        acr: &family.acr,
+        amr: &family.amr,
+        nonce: None,
+    };
+    tokens::person_tokens(state, client, &account, auth, Some(next)).await
+}
+
+async fn client_credentials(
+    state: &AppState,
+    client: &Service,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    if client.client_type != ClientType::Confidential {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "public clients may not use client_credentials",
+        ));
+    }
+    require_grant(client, GrantType::ClientCredentials)?;
+    let scope = match params.get("scope") {
+        None => client.client_scopes.clone(),
+        Some(requested) => {
+            let requested = Scopes::parse(requested)
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.0))?;
+            if !requested.is_subset_of(&client.client_scopes) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "the requested scope is not registered for this client",
+                ));
+            }
+            requested
+        }
+    };
+    let access_token = tokens::new_access_token(state, client, None, None, &scope, now()).await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.settings.access_token_ttl,
+        refresh_token: None,
+        id_token: None,
+        scope: scope.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pkce_rfc7636_appendix_b() {
+        assert!(super::pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!super::pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+    }
+}

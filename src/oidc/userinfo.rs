@@ -1,0 +1,113 @@
+//! The userinfo endpoint (OIDC Core §5.3): GET or POST with a bearer access token.
+
+use super::claims::user_claims;
+use super::error::{BearerError, ErrorCode};
+use super::params::Params;
+use super::tokens::{active_access_token, active_account};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
+
+fn bearer_error(code: ErrorCode, description: &'static str) -> BearerError {
+    BearerError {
+        code: Some(code),
+        description,
+    }
+}
+
+/// The bearer token of a request: the Authorization header, or for a form POST the
+/// `access_token` body parameter (RFC 6750 §2.1–2.2), never both.
+fn bearer_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<String, BearerError> {
+    let from_header = match headers.get(header::AUTHORIZATION) {
+        Some(value) => {
+            let value = value.to_str().map_err(|_| {
+                bearer_error(ErrorCode::InvalidRequest, "malformed Authorization header")
+            })?;
+            match value.split_once(' ') {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
+                    Some(token.trim().to_owned())
+                }
+                _ => {
+                    return Err(bearer_error(
+                        ErrorCode::InvalidRequest,
+                        "use the Bearer scheme",
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    let from_body = if method == Method::POST && super::token::require_form(headers).is_ok() {
+        Params::parse(body)
+            .map_err(|_| bearer_error(ErrorCode::InvalidRequest, "malformed form body"))?
+            .take("access_token")
+    } else {
+        None
+    };
+    match (from_header, from_body) {
+        (Some(_), Some(_)) => Err(bearer_error(
+            ErrorCode::InvalidRequest,
+            "send the token once only",
+        )),
+        (Some(t), None) | (None, Some(t)) => Ok(t),
+        (None, None) => Err(BearerError {
+            code: None,
+            description: "",
+        }),
+    }
+}
+
+pub async fn userinfo(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = match bearer_token(&method, &headers, &body) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let result = async {
+        let Some(record) = active_access_token(&state, &token).await? else {
+            return Ok(Err(bearer_error(
+                ErrorCode::InvalidToken,
+                "the access token is invalid, expired or revoked",
+            )));
+        };
+        let Some(account_id) = &record.account else {
+            return Ok(Err(bearer_error(
+                ErrorCode::InsufficientScope,
+                "this token does not act for a person",
+            )));
+        };
+        if !record.scope.contains("openid") {
+            return Ok(Err(bearer_error(
+                ErrorCode::InsufficientScope,
+                "the openid scope is required",
+            )));
+        }
+        let Some(account) = active_account(&state, account_id).await? else {
+            return Ok(Err(bearer_error(
+                ErrorCode::InvalidToken,
+                "the account may no longer log in",
+            )));
+        };
+        user_claims(state.stores.organisations.as_ref(), &account, &record.scope)
+            .await
+            .map(Ok)
+    }
+    .await;
+    match result {
+        Ok(Ok(claims)) => ([(header::CACHE_CONTROL, "no-store")], Json(claims)).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "userinfo failed on a store error");
+            bearer_error(ErrorCode::ServerError, "internal error").into_response()
+        }
+    }
+}

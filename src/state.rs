@@ -1,0 +1,60 @@
+//! The application state handed to every handler: settings, stores and services, no globals.
+
+use crate::accounts::password::PasswordHasher;
+use crate::oidc::clients::ClientRegistry;
+use crate::oidc::keys::KeyRing;
+use crate::store::Stores;
+use openidconnect::IssuerUrl;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// What request handlers need from the configuration, resolved once at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The issuer without trailing slash; endpoint URLs are built from it.
+    pub issuer: String,
+    pub issuer_url: IssuerUrl,
+    /// Cookies carry `Secure` unless the issuer is plain http on loopback (development).
+    pub secure_cookies: bool,
+    pub code_ttl: u64,
+    pub access_token_ttl: u64,
+    pub id_token_ttl: u64,
+    pub refresh_token_ttl: u64,
+    pub session_ttl: u64,
+    pub login_request_ttl: u64,
+}
+
+impl Settings {
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    /// The longest any token we issue stays valid: revocation marks must outlive it.
+    pub fn longest_token_ttl(&self) -> u64 {
+        self.access_token_ttl
+            .max(self.id_token_ttl)
+            .max(self.refresh_token_ttl)
+    }
+}
+
+pub struct AppInner {
+    pub settings: Settings,
+    pub stores: Stores,
+    pub clients: ClientRegistry,
+    pub keys: KeyRing,
+    pub hasher: PasswordHasher,
+    /// Server secret keying CSRF tokens; shared by replicas through the durable store.
+    pub csrf_key: Vec<u8>,
+    pub key_reload_seconds: u64,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<AppInner>);
+
+impl Deref for AppState {
+    type Target = AppInner;
+
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}

@@ -1,0 +1,340 @@
+//! The in-process ephemeral store: the embedded default. Each map sits behind its own mutex,
+//! held only for the few instructions of one operation, so that single-use and rotation checks
+//! are atomic. Expired entries are invisible at once and swept periodically.
+
+use super::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+struct Expiring<T> {
+    value: T,
+    expires_at: i64,
+}
+
+impl<T> Expiring<T> {
+    fn live(&self, now: i64) -> bool {
+        self.expires_at > now
+    }
+}
+
+struct CodeEntry {
+    code: CodeGrant,
+    used: bool,
+}
+
+struct FamilyEntry {
+    family: RefreshFamily,
+    current: TokenHash,
+    revoked: bool,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    sessions: Mutex<HashMap<SessionId, Expiring<Session>>>,
+    pending: Mutex<HashMap<String, Expiring<PendingLogin>>>,
+    codes: Mutex<HashMap<TokenHash, Expiring<CodeEntry>>>,
+    access_tokens: Mutex<HashMap<TokenHash, Expiring<AccessTokenRecord>>>,
+    families: Mutex<HashMap<GrantId, Expiring<FamilyEntry>>>,
+    refresh_index: Mutex<HashMap<TokenHash, Expiring<GrantId>>>,
+    revoked_grants: Mutex<HashMap<GrantId, i64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves the map consistent (every operation
+    // mutates in one step), so a poisoned lock is still safe to use.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MemoryStore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Drops expired entries; returns how many went.
+    pub fn sweep(&self, now: i64) -> usize {
+        fn retain<K: std::hash::Hash + Eq, V>(
+            m: &Mutex<HashMap<K, Expiring<V>>>,
+            now: i64,
+        ) -> usize {
+            let mut m = lock(m);
+            let before = m.len();
+            m.retain(|_, e| e.live(now));
+            before - m.len()
+        }
+        let mut n = retain(&self.sessions, now)
+            + retain(&self.pending, now)
+            + retain(&self.codes, now)
+            + retain(&self.access_tokens, now)
+            + retain(&self.families, now)
+            + retain(&self.refresh_index, now);
+        let mut revoked = lock(&self.revoked_grants);
+        let before = revoked.len();
+        revoked.retain(|_, until| *until > now);
+        n += before - revoked.len();
+        n
+    }
+
+    /// Sweeps every `interval` until the runtime stops.
+    pub fn spawn_sweeper(self: &Arc<Self>, interval: std::time::Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(store) = weak.upgrade() else { break };
+                store.sweep(now());
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
+        lock(&self.sessions).insert(
+            session.sid.clone(),
+            Expiring {
+                value: session.clone(),
+                expires_at: session.expires_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn get_session(&self, sid: &SessionId) -> StoreResult<Option<Session>> {
+        let now = now();
+        Ok(lock(&self.sessions)
+            .get(sid)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone()))
+    }
+
+    async fn add_session_grant(
+        &self,
+        sid: &SessionId,
+        client: &ClientId,
+        grant: &GrantId,
+    ) -> StoreResult<bool> {
+        let now = now();
+        let mut sessions = lock(&self.sessions);
+        match sessions.get_mut(sid).filter(|e| e.live(now)) {
+            Some(e) => {
+                if !e.value.clients.contains(client) {
+                    e.value.clients.push(client.clone());
+                }
+                e.value.grants.push(grant.clone());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn remove_session(&self, sid: &SessionId) -> StoreResult<Option<Session>> {
+        let now = now();
+        Ok(lock(&self.sessions)
+            .remove(sid)
+            .filter(|e| e.live(now))
+            .map(|e| e.value))
+    }
+
+    async fn sessions_of_account(&self, account: &AccountId) -> StoreResult<Vec<Session>> {
+        let now = now();
+        Ok(lock(&self.sessions)
+            .values()
+            .filter(|e| e.live(now) && &e.value.account == account)
+            .map(|e| e.value.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl PendingLoginStore for MemoryStore {
+    async fn put_pending_login(
+        &self,
+        id: &str,
+        pending: &PendingLogin,
+        ttl: u64,
+    ) -> StoreResult<()> {
+        lock(&self.pending).insert(
+            id.to_owned(),
+            Expiring {
+                value: pending.clone(),
+                expires_at: now() + ttl as i64,
+            },
+        );
+        Ok(())
+    }
+
+    async fn get_pending_login(&self, id: &str) -> StoreResult<Option<PendingLogin>> {
+        let now = now();
+        Ok(lock(&self.pending)
+            .get(id)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone()))
+    }
+
+    async fn remove_pending_login(&self, id: &str) -> StoreResult<()> {
+        lock(&self.pending).remove(id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CodeStore for MemoryStore {
+    async fn insert_code(&self, hash: TokenHash, code: &CodeGrant) -> StoreResult<()> {
+        lock(&self.codes).insert(
+            hash,
+            Expiring {
+                value: CodeEntry {
+                    code: code.clone(),
+                    used: false,
+                },
+                expires_at: code.expires_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn consume_code(&self, hash: TokenHash) -> StoreResult<CodeConsumption> {
+        let now = now();
+        let mut codes = lock(&self.codes);
+        Ok(match codes.get_mut(&hash).filter(|e| e.live(now)) {
+            None => CodeConsumption::Unknown,
+            Some(e) if e.value.used => CodeConsumption::Replayed(e.value.code.clone()),
+            Some(e) => {
+                e.value.used = true;
+                CodeConsumption::Fresh(e.value.code.clone())
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn insert_access_token(
+        &self,
+        hash: TokenHash,
+        token: &AccessTokenRecord,
+    ) -> StoreResult<()> {
+        lock(&self.access_tokens).insert(
+            hash,
+            Expiring {
+                value: token.clone(),
+                expires_at: token.expires_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn get_access_token(&self, hash: TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
+        let now = now();
+        Ok(lock(&self.access_tokens)
+            .get(&hash)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone()))
+    }
+
+    async fn remove_access_token(&self, hash: TokenHash) -> StoreResult<()> {
+        lock(&self.access_tokens).remove(&hash);
+        Ok(())
+    }
+
+    async fn create_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        refresh: TokenHash,
+    ) -> StoreResult<()> {
+        lock(&self.refresh_index).insert(
+            refresh,
+            Expiring {
+                value: family.grant.clone(),
+                expires_at: family.expires_at,
+            },
+        );
+        lock(&self.families).insert(
+            family.grant.clone(),
+            Expiring {
+                value: FamilyEntry {
+                    family: family.clone(),
+                    current: refresh,
+                    revoked: false,
+                },
+                expires_at: family.expires_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: TokenHash,
+        next: TokenHash,
+        now: i64,
+    ) -> StoreResult<RefreshRotation> {
+        let Some(grant) = lock(&self.refresh_index)
+            .get(&presented)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone())
+        else {
+            return Ok(RefreshRotation::Unknown);
+        };
+        let mut families = lock(&self.families);
+        let Some(entry) = families.get_mut(&grant).filter(|e| e.live(now)) else {
+            return Ok(RefreshRotation::Unknown);
+        };
+        if entry.value.revoked {
+            return Ok(RefreshRotation::Unknown);
+        }
+        if entry.value.current != presented {
+            entry.value.revoked = true;
+            let family = entry.value.family.clone();
+            drop(families);
+            lock(&self.revoked_grants).insert(grant, family.expires_at);
+            return Ok(RefreshRotation::Reused(family));
+        }
+        entry.value.current = next;
+        let family = entry.value.family.clone();
+        drop(families);
+        lock(&self.refresh_index).insert(
+            next,
+            Expiring {
+                value: grant,
+                expires_at: family.expires_at,
+            },
+        );
+        Ok(RefreshRotation::Rotated(family))
+    }
+
+    async fn find_refresh(&self, presented: TokenHash) -> StoreResult<Option<RefreshFamily>> {
+        let now = now();
+        let Some(grant) = lock(&self.refresh_index)
+            .get(&presented)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone())
+        else {
+            return Ok(None);
+        };
+        Ok(lock(&self.families)
+            .get(&grant)
+            .filter(|e| e.live(now) && !e.value.revoked && e.value.current == presented)
+            .map(|e| e.value.family.clone()))
+    }
+
+    async fn revoke_grant(&self, grant: &GrantId, until: i64) -> StoreResult<()> {
+        if let Some(e) = lock(&self.families).get_mut(grant) {
+            e.value.revoked = true;
+        }
+        let mut revoked = lock(&self.revoked_grants);
+        let entry = revoked.entry(grant.clone()).or_insert(until);
+        *entry = (*entry).max(until);
+        Ok(())
+    }
+
+    async fn is_grant_revoked(&self, grant: &GrantId) -> StoreResult<bool> {
+        let now = now();
+        Ok(lock(&self.revoked_grants)
+            .get(grant)
+            .is_some_and(|until| *until > now))
+    }
+}

@@ -1,0 +1,190 @@
+//! Storage behind small async traits, one per aggregate, chosen once at start-up.
+//!
+//! Durable data (organisations, services, accounts, signing keys, server secrets) lives in
+//! [`sqlite::SqliteStore`]; ephemeral data (sessions, pending logins, codes, tokens, grants)
+//! lives in [`memory::MemoryStore`]. Both sides are reached only through the traits below, so a
+//! PostgreSQL or Redis implementation slots in without touching protocol code.
+//!
+//! Architecture Invariant: this module knows nothing of HTTP or of OAuth error codes. It stores
+//! and returns records; deciding what they mean belongs to `oidc` and `accounts`.
+
+pub mod memory;
+pub mod records;
+pub mod sqlite;
+
+use crate::crypto::TokenHash;
+use crate::types::{AccountId, CafCode, ClientId, Email, GrantId, PartnerId, SessionId};
+use async_trait::async_trait;
+pub use records::*;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (e.g. an email already used by another account).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A stored value could not be read back: the store was changed behind our back.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Backend(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What an idempotent upsert did, for provisioning reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[async_trait]
+pub trait OrganisationStore: Send + Sync {
+    async fn upsert_caf(&self, caf: &Caf) -> StoreResult<Change>;
+    async fn get_caf(&self, code: &CafCode) -> StoreResult<Option<Caf>>;
+    async fn upsert_partner(&self, partner: &Partner) -> StoreResult<Change>;
+    async fn get_partner(&self, id: &PartnerId) -> StoreResult<Option<Partner>>;
+}
+
+#[async_trait]
+pub trait ServiceStore: Send + Sync {
+    async fn upsert_service(&self, service: &Service) -> StoreResult<Change>;
+    async fn get_service(&self, client_id: &ClientId) -> StoreResult<Option<Service>>;
+    async fn list_services(&self) -> StoreResult<Vec<Service>>;
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates the account or updates its profile, keyed by email; never touches the password.
+    async fn upsert_account(&self, profile: &AccountProfile) -> StoreResult<(AccountId, Change)>;
+    async fn find_account_by_email(&self, email: &Email) -> StoreResult<Option<Account>>;
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    async fn set_password_hash(&self, id: &AccountId, phc: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
+    /// Marks every active key of `alg` other than `keep` as retired at `at`.
+    async fn retire_signing_keys(&self, alg: &str, keep: &str, at: i64) -> StoreResult<u64>;
+    /// Deletes keys retired before `before` (their tokens have all expired).
+    async fn delete_signing_keys_retired_before(&self, before: i64) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Returns the server secret `name`, storing `candidate` first if there is none yet. Every
+    /// replica calls this at start-up and ends up with the same value.
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn get_session(&self, sid: &SessionId) -> StoreResult<Option<Session>>;
+    /// Records that `client` received a grant within the session; returns false when the
+    /// session is gone (ended or expired) and nothing was recorded.
+    async fn add_session_grant(
+        &self,
+        sid: &SessionId,
+        client: &ClientId,
+        grant: &GrantId,
+    ) -> StoreResult<bool>;
+    async fn remove_session(&self, sid: &SessionId) -> StoreResult<Option<Session>>;
+    async fn sessions_of_account(&self, account: &AccountId) -> StoreResult<Vec<Session>>;
+}
+
+#[async_trait]
+pub trait PendingLoginStore: Send + Sync {
+    async fn put_pending_login(
+        &self,
+        id: &str,
+        pending: &PendingLogin,
+        ttl: u64,
+    ) -> StoreResult<()>;
+    async fn get_pending_login(&self, id: &str) -> StoreResult<Option<PendingLogin>>;
+    async fn remove_pending_login(&self, id: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    async fn insert_code(&self, hash: TokenHash, code: &CodeGrant) -> StoreResult<()>;
+    /// Atomically marks the code used. A second call for the same code answers `Replayed` until
+    /// the code would have expired, so that the caller can revoke what the first use issued.
+    async fn consume_code(&self, hash: TokenHash) -> StoreResult<CodeConsumption>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn insert_access_token(
+        &self,
+        hash: TokenHash,
+        token: &AccessTokenRecord,
+    ) -> StoreResult<()>;
+    async fn get_access_token(&self, hash: TokenHash) -> StoreResult<Option<AccessTokenRecord>>;
+    async fn remove_access_token(&self, hash: TokenHash) -> StoreResult<()>;
+
+    /// Starts a refresh-token family whose first token has digest `refresh`.
+    async fn create_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        refresh: TokenHash,
+    ) -> StoreResult<()>;
+    /// Atomically replaces the family's current token `presented` by `next`. Presenting a token
+    /// the family already replaced revokes the whole family and answers `Reused`.
+    async fn rotate_refresh(
+        &self,
+        presented: TokenHash,
+        next: TokenHash,
+        now: i64,
+    ) -> StoreResult<RefreshRotation>;
+    /// The family a refresh token belongs to, current or not, while the family exists.
+    async fn find_refresh(&self, presented: TokenHash) -> StoreResult<Option<RefreshFamily>>;
+
+    /// Revokes a grant: its refresh family and the access tokens issued under it, until
+    /// `until` (after which they would all have expired anyway).
+    async fn revoke_grant(&self, grant: &GrantId, until: i64) -> StoreResult<()>;
+    async fn is_grant_revoked(&self, grant: &GrantId) -> StoreResult<bool>;
+}
+
+/// Every store the application uses, as trait objects picked once at start-up.
+#[derive(Clone)]
+pub struct Stores {
+    pub organisations: Arc<dyn OrganisationStore>,
+    pub services: Arc<dyn ServiceStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub keys: Arc<dyn KeyStore>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub pending_logins: Arc<dyn PendingLoginStore>,
+    pub codes: Arc<dyn CodeStore>,
+    pub tokens: Arc<dyn TokenStore>,
+}
+
+impl Stores {
+    /// The embedded default: SQLite for durable data, process memory for the rest.
+    pub fn embedded(
+        durable: Arc<sqlite::SqliteStore>,
+        ephemeral: Arc<memory::MemoryStore>,
+    ) -> Self {
+        Self {
+            organisations: durable.clone(),
+            services: durable.clone(),
+            accounts: durable.clone(),
+            keys: durable.clone(),
+            secrets: durable,
+            sessions: ephemeral.clone(),
+            pending_logins: ephemeral.clone(),
+            codes: ephemeral.clone(),
+            tokens: ephemeral,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch: the one clock every store and token uses.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,268 @@
+//! Plain records exchanged with the stores. Validation happens before a record is built (in
+//! `provision`, `oidc`, `accounts`), so stores trust what they receive.
+
+use crate::types::{
+    AccountId, CafCode, ClientId, Email, GrantId, PartnerId, RedirectUri, Scopes, SessionId, Siret,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caf {
+    pub code: CafCode,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    pub id: PartnerId,
+    pub caf: CafCode,
+    pub name: String,
+    pub siret: Option<Siret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientType {
+    /// Has a secret and authenticates at the token endpoint.
+    Confidential,
+    /// A browser or native application that cannot keep a secret: PKCE is mandatory.
+    Public,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PkcePolicy {
+    Required,
+    /// Only for confidential clients that predate PKCE.
+    Optional,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRole {
+    pub code: String,
+    pub label: String,
+}
+
+/// A service: one relying application, registered as one OAuth 2.0 client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub client_id: ClientId,
+    pub name: String,
+    pub client_type: ClientType,
+    /// SHA-256 of the client secret (secrets are 256-bit random values or at least 32
+    /// characters, so a slow hash would add cost without adding safety).
+    pub secret_sha256: Option<[u8; 32]>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub pkce: PkcePolicy,
+    pub id_token_alg: SigningAlg,
+    /// Scopes the client may obtain with `client_credentials`.
+    pub client_scopes: Scopes,
+    pub roles: Vec<ServiceRole>,
+}
+
+impl Service {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// Created, password not chosen yet.
+    Pending,
+    Active,
+    Suspended,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Pending => "pending",
+            AccountStatus::Active => "active",
+            AccountStatus::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "pending" => Some(Self::Pending),
+            "active" => Some(Self::Active),
+            "suspended" => Some(Self::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// What provisioning and administrators set on an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountProfile {
+    pub email: Email,
+    pub civility: Option<String>,
+    pub given_name: String,
+    pub family_name: String,
+    pub function: Option<String>,
+    pub partner: Option<PartnerId>,
+    pub caf: Option<CafCode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub profile: AccountProfile,
+    /// Argon2id PHC string; `None` until the person chose a password.
+    pub password_hash: Option<String>,
+    pub status: AccountStatus,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    /// PKCS#8 DER of the private key.
+    pub private_pkcs8: Vec<u8>,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+/// A browser session after a successful login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub sid: SessionId,
+    /// SHA-256 of the secret half of the session cookie.
+    pub secret_sha256: [u8; 32],
+    pub account: AccountId,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+    /// Clients that received a grant in this session, and the grants (revoked at logout).
+    pub clients: Vec<ClientId>,
+    pub grants: Vec<GrantId>,
+}
+
+/// A validated authorization request waiting for the person to log in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub request: AuthorizationRequest,
+    /// Email to pre-fill (`login_hint`).
+    pub login_hint: Option<String>,
+    /// Digest of the browser cookie of the browser that started the login.
+    pub browser: String,
+}
+
+/// An authorization request after validation: everything needed to issue a code later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
+    pub scope: Scopes,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub acr_values: Vec<String>,
+    pub max_age: Option<i64>,
+}
+
+/// What an authorization code stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub grant: GrantId,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
+    pub account: AccountId,
+    pub sid: SessionId,
+    pub scope: Scopes,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeConsumption {
+    Fresh(CodeGrant),
+    Replayed(CodeGrant),
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenRecord {
+    pub client_id: ClientId,
+    /// `None` for `client_credentials` tokens, which act for the service itself.
+    pub account: Option<AccountId>,
+    pub grant: Option<GrantId>,
+    pub scope: Scopes,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// One refresh-token family: the chain of refresh tokens descending from one code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    pub grant: GrantId,
+    pub client_id: ClientId,
+    pub account: AccountId,
+    pub sid: SessionId,
+    pub scope: Scopes,
+    pub auth_time: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshRotation {
+    Rotated(RefreshFamily),
+    /// A replaced token came back: the family is now revoked.
+    Reused(RefreshFamily),
+    /// Unknown, expired or revoked.
+    Unknown,
+}

@@ -1,0 +1,475 @@
+//! The embedded durable store: one SQLite file in WAL mode, migrations embedded in the binary.
+
+use super::*;
+use anyhow::Context;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        return StoreError::Conflict(db.message().to_owned());
+    }
+    StoreError::Backend(anyhow::Error::new(e))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("records serialise")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file; does not migrate.
+    pub async fn open(path: &Path, max_connections: u32) -> anyhow::Result<Arc<Self>> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create data folder {}", dir.display()))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        Ok(Arc::new(Self { pool }))
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        sqlx::migrate!("src/store/migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .context("database migration failed")?;
+        Ok(())
+    }
+
+    /// Whether every embedded migration has been applied.
+    pub async fn is_migrated(&self) -> anyhow::Result<bool> {
+        let migrator = sqlx::migrate!("src/store/migrations/sqlite");
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if exists == 0 {
+            return Ok(false);
+        }
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(applied as usize >= migrator.iter().count())
+    }
+}
+
+#[async_trait]
+impl OrganisationStore for SqliteStore {
+    async fn upsert_caf(&self, caf: &Caf) -> StoreResult<Change> {
+        let now = now();
+        let existing: Option<String> = sqlx::query_scalar("SELECT name FROM cafs WHERE code = ?")
+            .bind(caf.code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        match existing {
+            Some(name) if name == caf.name => Ok(Change::Unchanged),
+            Some(_) => {
+                sqlx::query("UPDATE cafs SET name = ?, updated_at = ? WHERE code = ?")
+                    .bind(&caf.name)
+                    .bind(now)
+                    .bind(caf.code.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(Change::Updated)
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO cafs (code, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                )
+                .bind(caf.code.as_str())
+                .bind(&caf.name)
+                .bind(now)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(Change::Created)
+            }
+        }
+    }
+
+    async fn get_caf(&self, code: &CafCode) -> StoreResult<Option<Caf>> {
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM cafs WHERE code = ?")
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(name.map(|name| Caf {
+            code: code.clone(),
+            name,
+        }))
+    }
+
+    async fn upsert_partner(&self, partner: &Partner) -> StoreResult<Change> {
+        let now = now();
+        let existing = self.get_partner(&partner.id).await?;
+        match existing {
+            Some(p) if &p == partner => Ok(Change::Unchanged),
+            Some(_) => {
+                sqlx::query("UPDATE partners SET caf_code = ?, name = ?, siret = ?, updated_at = ? WHERE id = ?")
+                    .bind(partner.caf.as_str())
+                    .bind(&partner.name)
+                    .bind(partner.siret.as_ref().map(|s| s.as_str()))
+                    .bind(now)
+                    .bind(partner.id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(Change::Updated)
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO partners (id, caf_code, name, siret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(partner.id.as_str())
+                .bind(partner.caf.as_str())
+                .bind(&partner.name)
+                .bind(partner.siret.as_ref().map(|s| s.as_str()))
+                .bind(now)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(Change::Created)
+            }
+        }
+    }
+
+    async fn get_partner(&self, id: &PartnerId) -> StoreResult<Option<Partner>> {
+        let row = sqlx::query("SELECT caf_code, name, siret FROM partners WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|row| {
+            let caf: String = row.get("caf_code");
+            let siret: Option<String> = row.get("siret");
+            Ok(Partner {
+                id: id.clone(),
+                caf: CafCode::parse(&caf).map_err(|_| corrupt("partner caf code"))?,
+                name: row.get("name"),
+                siret: siret
+                    .map(|s| crate::types::Siret::parse(&s).map_err(|_| corrupt("partner siret")))
+                    .transpose()?,
+            })
+        })
+        .transpose()
+    }
+}
+
+fn service_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Service> {
+    use crate::types::{RedirectUri, Scopes};
+    let client_id: String = row.get("client_id");
+    let uris = |column: &str| -> StoreResult<Vec<RedirectUri>> {
+        let raw: Vec<String> = from_json(column, &row.get::<String, _>(column))?;
+        raw.iter()
+            .map(|u| RedirectUri::parse(u).map_err(|e| StoreError::Corrupt(e.0)))
+            .collect()
+    };
+    let secret: Option<Vec<u8>> = row.get("secret_sha256");
+    Ok(Service {
+        client_id: ClientId::parse(&client_id).map_err(|e| StoreError::Corrupt(e.0))?,
+        name: row.get("name"),
+        client_type: from_json(
+            "client_type",
+            &format!("\"{}\"", row.get::<String, _>("client_type")),
+        )?,
+        secret_sha256: secret
+            .map(|s| s.try_into().map_err(|_| corrupt("secret digest length")))
+            .transpose()?,
+        redirect_uris: uris("redirect_uris")?,
+        post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
+        grant_types: from_json("grant_types", &row.get::<String, _>("grant_types"))?,
+        pkce: from_json("pkce", &format!("\"{}\"", row.get::<String, _>("pkce")))?,
+        id_token_alg: SigningAlg::parse(&row.get::<String, _>("id_token_alg"))
+            .ok_or_else(|| corrupt("id_token_alg"))?,
+        client_scopes: Scopes::parse(&row.get::<String, _>("client_scopes"))
+            .map_err(|e| StoreError::Corrupt(e.0))?,
+        roles: from_json("roles", &row.get::<String, _>("roles"))?,
+    })
+}
+
+fn enum_text<T: serde::Serialize>(value: &T) -> String {
+    json(value).trim_matches('"').to_owned()
+}
+
+#[async_trait]
+impl ServiceStore for SqliteStore {
+    async fn upsert_service(&self, service: &Service) -> StoreResult<Change> {
+        let existing = self.get_service(&service.client_id).await?;
+        if existing.as_ref() == Some(service) {
+            return Ok(Change::Unchanged);
+        }
+        let now = now();
+        let strings = |uris: &[crate::types::RedirectUri]| {
+            json(&uris.iter().map(|u| u.as_str()).collect::<Vec<_>>())
+        };
+        sqlx::query(
+            "INSERT INTO services (client_id, name, client_type, secret_sha256, redirect_uris,
+                post_logout_redirect_uris, grant_types, pkce, id_token_alg, client_scopes, roles,
+                created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (client_id) DO UPDATE SET name = excluded.name,
+                client_type = excluded.client_type, secret_sha256 = excluded.secret_sha256,
+                redirect_uris = excluded.redirect_uris,
+                post_logout_redirect_uris = excluded.post_logout_redirect_uris,
+                grant_types = excluded.grant_types, pkce = excluded.pkce,
+                id_token_alg = excluded.id_token_alg, client_scopes = excluded.client_scopes,
+                roles = excluded.roles, updated_at = excluded.updated_at",
+        )
+        .bind(service.client_id.as_str())
+        .bind(&service.name)
+        .bind(enum_text(&service.client_type))
+        .bind(service.secret_sha256.map(|s| s.to_vec()))
+        .bind(strings(&service.redirect_uris))
+        .bind(strings(&service.post_logout_redirect_uris))
+        .bind(json(&service.grant_types))
+        .bind(enum_text(&service.pkce))
+        .bind(service.id_token_alg.as_str())
+        .bind(service.client_scopes.to_string())
+        .bind(json(&service.roles))
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(if existing.is_some() {
+            Change::Updated
+        } else {
+            Change::Created
+        })
+    }
+
+    async fn get_service(&self, client_id: &ClientId) -> StoreResult<Option<Service>> {
+        let row = sqlx::query("SELECT * FROM services WHERE client_id = ?")
+            .bind(client_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(service_from_row).transpose()
+    }
+
+    async fn list_services(&self) -> StoreResult<Vec<Service>> {
+        let rows = sqlx::query("SELECT * FROM services ORDER BY client_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(service_from_row).collect()
+    }
+}
+
+fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Account> {
+    let email: String = row.get("email");
+    let partner: Option<String> = row.get("partner_id");
+    let caf: Option<String> = row.get("caf_code");
+    let status: String = row.get("status");
+    Ok(Account {
+        id: AccountId::from_stored(row.get("id")),
+        profile: AccountProfile {
+            email: Email::parse(&email).map_err(|e| StoreError::Corrupt(e.0))?,
+            civility: row.get("civility"),
+            given_name: row.get("given_name"),
+            family_name: row.get("family_name"),
+            function: row.get("function"),
+            partner: partner
+                .map(|p| PartnerId::parse(&p).map_err(|e| StoreError::Corrupt(e.0)))
+                .transpose()?,
+            caf: caf
+                .map(|c| CafCode::parse(&c).map_err(|e| StoreError::Corrupt(e.0)))
+                .transpose()?,
+        },
+        password_hash: row.get("password_hash"),
+        status: AccountStatus::parse(&status).ok_or_else(|| corrupt("account status"))?,
+        updated_at: row.get("updated_at"),
+    })
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn upsert_account(&self, profile: &AccountProfile) -> StoreResult<(AccountId, Change)> {
+        let now = now();
+        if let Some(existing) = self.find_account_by_email(&profile.email).await? {
+            if &existing.profile == profile {
+                return Ok((existing.id, Change::Unchanged));
+            }
+            sqlx::query(
+                "UPDATE accounts SET civility = ?, given_name = ?, family_name = ?, function = ?,
+                    partner_id = ?, caf_code = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(&profile.civility)
+            .bind(&profile.given_name)
+            .bind(&profile.family_name)
+            .bind(&profile.function)
+            .bind(profile.partner.as_ref().map(|p| p.as_str()))
+            .bind(profile.caf.as_ref().map(|c| c.as_str()))
+            .bind(now)
+            .bind(existing.id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            return Ok((existing.id, Change::Updated));
+        }
+        let id = AccountId::generate();
+        sqlx::query(
+            "INSERT INTO accounts (id, email, civility, given_name, family_name, function,
+                partner_id, caf_code, password_hash, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 'pending', ?, ?)",
+        )
+        .bind(id.as_str())
+        .bind(profile.email.as_str())
+        .bind(&profile.civility)
+        .bind(&profile.given_name)
+        .bind(&profile.family_name)
+        .bind(&profile.function)
+        .bind(profile.partner.as_ref().map(|p| p.as_str()))
+        .bind(profile.caf.as_ref().map(|c| c.as_str()))
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok((id, Change::Created))
+    }
+
+    async fn find_account_by_email(&self, email: &Email) -> StoreResult<Option<Account>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE email = ?")
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn set_password_hash(&self, id: &AccountId, phc: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET password_hash = ?,
+                status = CASE status WHEN 'pending' THEN 'active' ELSE status END,
+                updated_at = ? WHERE id = ?",
+        )
+        .bind(phc)
+        .bind(now())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredSigningKey {
+                    kid: row.get("kid"),
+                    alg: SigningAlg::parse(&row.get::<String, _>("alg"))
+                        .ok_or_else(|| corrupt("key alg"))?,
+                    private_pkcs8: row.get("private_pkcs8"),
+                    created_at: row.get("created_at"),
+                    retired_at: row.get("retired_at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(key.alg.as_str())
+        .bind(&key.private_pkcs8)
+        .bind(key.created_at)
+        .bind(key.retired_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn retire_signing_keys(&self, alg: &str, keep: &str, at: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET retired_at = ? WHERE alg = ? AND kid <> ? AND retired_at IS NULL",
+        )
+        .bind(at)
+        .bind(alg)
+        .bind(keep)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_signing_keys_retired_before(&self, before: i64) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?")
+                .bind(before)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl SecretStore for SqliteStore {
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO server_secrets (name, value, created_at) VALUES (?, ?, ?)",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)
+    }
+}

@@ -1,0 +1,161 @@
+//! Server-rendered pages in French (maud), the browser session, CSRF protection and the
+//! security headers every response carries.
+//!
+//! Architecture Invariant: pages never reach a store directly for protocol decisions; they call
+//! `oidc::authorize` to finish an authorization and `accounts` to check a password.
+
+pub mod browser;
+pub mod login;
+pub mod session;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, html};
+
+const STYLESHEET: &str = include_str!("passerelle.css");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/static/passerelle.css", get(stylesheet))
+        .merge(login::router())
+}
+
+/// The common frame of every page: French, one `main` landmark, no script.
+pub fn page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="fr" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " – Passerelle" }
+                link rel="stylesheet" href="/static/passerelle.css";
+            }
+            body {
+                header class="banner" {
+                    p class="brand" { "Passerelle" }
+                    p class="tagline" { "Accès aux services de la Caf pour ses partenaires" }
+                }
+                main id="contenu" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// A page that explains a failure in words a non-technical person can act on.
+pub fn error_page(status: StatusCode, title: &str, message: &str, advice: &str) -> Response {
+    let body = html! {
+        div class="error" role="alert" {
+            p { (message) }
+        }
+        @if !advice.is_empty() {
+            p { (advice) }
+        }
+    };
+    (status, Html(page(title, body).into_string())).into_response()
+}
+
+/// The page for an unexpected internal error: logged once, shown without details.
+pub fn internal_error_page(error: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %error, "internal error on a page");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Service momentanément indisponible",
+        "Une erreur interne empêche de traiter votre demande.",
+        "Réessayez dans quelques minutes. Si le problème persiste, contactez votre Caf.",
+    )
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn home(
+    state: axum::extract::State<AppState>,
+    jar: axum_extra::extract::CookieJar,
+) -> Response {
+    let current = match session::current(&state, &jar).await {
+        Ok(s) => s,
+        Err(e) => return internal_error_page(e),
+    };
+    let account = match &current {
+        Some(s) => match state.stores.accounts.get_account(&s.account).await {
+            Ok(a) => a,
+            Err(e) => return internal_error_page(e),
+        },
+        None => None,
+    };
+    let body = match account {
+        Some(account) => html! {
+            p { "Vous êtes connecté·e en tant que " strong { (account.profile.given_name) " " (account.profile.family_name) } " (" (account.profile.email) ")." }
+            p { "Vous pouvez maintenant revenir à l'application de votre choix : elle vous reconnaîtra sans vous redemander votre mot de passe." }
+            form method="post" action="/logout" {
+                input type="hidden" name="csrf" value=(browser::csrf_token(&state, &jar).unwrap_or_default());
+                button type="submit" { "Se déconnecter" }
+            }
+        },
+        None => html! {
+            p { "Passerelle vous permet de vous connecter, avec un compte nominatif, aux services que la Caf ouvre à ses partenaires." }
+            p { "Ouvrez l'application que vous souhaitez utiliser : elle vous dirigera ici pour vous identifier." }
+            p { a href="/login" { "Se connecter" } }
+        },
+    };
+    Html(page("Bienvenue sur Passerelle", body).into_string()).into_response()
+}
+
+/// Adds the security headers to every response; pages and JSON are never cached, except the
+/// assets and documents that say otherwise themselves.
+pub async fn security_headers(secure: bool, request: Request<Body>, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Authorization codes travel in URLs: never leak them to a third party through Referer.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+    );
+    if secure {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

@@ -1,0 +1,80 @@
+//! The login session: a server-side record keyed by a public `sid`, and a cookie
+//! `sid.secret` whose secret half is stored only as a digest.
+
+use super::browser::cookie;
+use crate::crypto::{TokenHash, constant_time_eq, random_token, sha256};
+use crate::state::AppState;
+use crate::store::{Account, Session, StoreResult, now};
+use crate::types::SessionId;
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::Cookie;
+
+pub const SESSION_COOKIE: &str = "passerelle_session";
+
+/// The session the request's cookie designates, if it is valid and live.
+pub async fn current(state: &AppState, jar: &CookieJar) -> StoreResult<Option<Session>> {
+    let Some(value) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
+        return Ok(None);
+    };
+    let Some((sid, secret)) = value.split_once('.') else {
+        return Ok(None);
+    };
+    let Ok(sid) = SessionId::parse(sid) else {
+        return Ok(None);
+    };
+    let Some(session) = state.stores.sessions.get_session(&sid).await? else {
+        return Ok(None);
+    };
+    if !constant_time_eq(&sha256(secret.as_bytes()), &session.secret_sha256) {
+        return Ok(None);
+    }
+    Ok(Some(session))
+}
+
+/// Opens a new session for `account` and returns the jar carrying its cookie.
+pub async fn start(
+    state: &AppState,
+    jar: CookieJar,
+    account: &Account,
+    acr: &str,
+    amr: Vec<String>,
+) -> StoreResult<(CookieJar, Session)> {
+    let now = now();
+    let secret = random_token();
+    let session = Session {
+        sid: SessionId::generate(),
+        secret_sha256: TokenHash::of(&secret).0,
+        account: account.id.clone(),
+        auth_time: now,
+        expires_at: now + state.settings.session_ttl as i64,
+        acr: acr.to_owned(),
+        amr,
+        clients: Vec::new(),
+        grants: Vec::new(),
+    };
+    state.stores.sessions.insert_session(&session).await?;
+    let jar = jar.add(cookie(
+        state,
+        SESSION_COOKIE,
+        format!("{}.{}", session.sid, secret),
+    ));
+    Ok((jar, session))
+}
+
+/// Ends a session and revokes every grant issued within it.
+pub async fn end(state: &AppState, sid: &SessionId) -> StoreResult<Option<Session>> {
+    let Some(session) = state.stores.sessions.remove_session(sid).await? else {
+        return Ok(None);
+    };
+    let until = now() + state.settings.longest_token_ttl() as i64;
+    for grant in &session.grants {
+        state.stores.tokens.revoke_grant(grant, until).await?;
+    }
+    tracing::info!(sid = %session.sid, account = %session.account, "session ended");
+    Ok(Some(session))
+}
+
+/// The jar without the session cookie.
+pub fn clear(jar: CookieJar) -> CookieJar {
+    jar.remove(Cookie::build(SESSION_COOKIE).path("/"))
+}
