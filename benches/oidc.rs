@@ -1,1 +1,338 @@
-fn main() {}
+//! Benchmark: full authorization-code logins per second against the Argon2id bound, and
+//! client_credentials grants per second.
+//!
+//! `cargo bench --bench oidc` starts the release binary (`passerelle demo` on a free loopback
+//! port, real Argon2id parameters from config/passerelle.toml defaults) in its own process and
+//! drives it from this one, so the numbers include the load generator sharing the machine.
+//! Every phase runs for a bounded time. Environment knobs: BENCH_SECONDS (default 10),
+//! BENCH_LOGIN_WORKERS (default 4), BENCH_GRANT_CONNECTIONS (default 32).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const CLIENT: &str = "bench-rp";
+const SECRET: &str = "bench-rp-secret-0123456789-0123456789-abcdef";
+const REDIRECT: &str = "http://127.0.0.1:9000/bench";
+const PASSWORD: &str = "Bench-Passerelle-2026!";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const ACCOUNTS: usize = 16;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn provisioning() -> String {
+    let mut text = format!(
+        "[[service]]\nclient_id = \"{CLIENT}\"\nname = \"Bench\"\ntype = \"confidential\"\nsecret = \"{SECRET}\"\n\
+         redirect_uris = [\"{REDIRECT}\"]\ngrant_types = [\"authorization_code\", \"client_credentials\"]\n\
+         client_scopes = [\"traces:write\"]\n"
+    );
+    for i in 0..ACCOUNTS {
+        text.push_str(&format!(
+            "[[account]]\nemail = \"bench{i}@bench.example\"\ngiven_name = \"Bench\"\nfamily_name = \"N{i}\"\n\
+             partner = \"ville-de-niort\"\npassword = \"{PASSWORD}\"\n"
+        ));
+    }
+    text
+}
+
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Argon2id verifications per second with every core busy: the ceiling for password logins.
+fn argon2_bound(seconds: u64) -> (f64, Duration) {
+    let params = Params::new(19456, 2, 1, None).unwrap();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let salt = SaltString::encode_b64(b"bench-salt-16byt").unwrap();
+    let phc = argon
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .unwrap()
+        .to_string();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..cores)
+        .map(|_| {
+            let (stop, count, phc, argon) =
+                (stop.clone(), count.clone(), phc.clone(), argon.clone());
+            std::thread::spawn(move || {
+                let hash = PasswordHash::new(&phc).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    argon.verify_password(PASSWORD.as_bytes(), &hash).unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let n = count.load(Ordering::Relaxed) as f64;
+    (
+        n / elapsed,
+        Duration::from_secs_f64(elapsed * cores as f64 / n),
+    )
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("hidden field") + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_owned()
+}
+
+/// One full login as a new browser: authorize, login page, login POST, code exchange.
+async fn one_login(issuer: &str, api: &reqwest::Client, account: usize) -> bool {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = format!(
+        "{issuer}/authorize?client_id={CLIENT}&redirect_uri={REDIRECT}&response_type=code&scope=openid&state=s&nonce=n&code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let Ok(r) = browser.get(&authorize).send().await else {
+        return false;
+    };
+    let Some(login) = r
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return false;
+    };
+    let Ok(page) = browser.get(format!("{issuer}{login}")).send().await else {
+        return false;
+    };
+    let html = page.text().await.unwrap_or_default();
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("request", hidden(&html, "request")),
+        ("email", format!("bench{account}@bench.example")),
+        ("password", PASSWORD.to_owned()),
+    ];
+    let Ok(r) = browser
+        .post(format!("{issuer}/login"))
+        .form(&form)
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let Some(target) = r.headers().get("location").and_then(|l| l.to_str().ok()) else {
+        return false;
+    };
+    let Ok(url) = url::Url::parse(target) else {
+        return false;
+    };
+    let Some(code) = url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+    else {
+        return false;
+    };
+    let token = api
+        .post(format!("{issuer}/token"))
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await;
+    matches!(token, Ok(r) if r.status() == 200)
+}
+
+struct Outcome {
+    ok: u64,
+    failed: u64,
+    elapsed: f64,
+    latencies: Vec<Duration>,
+    cpu: f64,
+}
+
+async fn drive<F, Fut>(workers: u64, seconds: u64, pid: u32, op: F) -> Outcome
+where
+    F: Fn(u64, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let cpu_before = cpu_seconds(pid);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let (mut ok, mut failed, mut lat, mut i) = (0u64, 0u64, Vec::new(), 0u64);
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if op(w, i).await {
+                        ok += 1;
+                        lat.push(t.elapsed());
+                    } else {
+                        failed += 1;
+                    }
+                    i += 1;
+                }
+                (ok, failed, lat)
+            })
+        })
+        .collect();
+    let mut out = Outcome {
+        ok: 0,
+        failed: 0,
+        elapsed: 0.0,
+        latencies: Vec::new(),
+        cpu: 0.0,
+    };
+    for t in tasks {
+        let (ok, failed, lat) = t.await.unwrap();
+        out.ok += ok;
+        out.failed += failed;
+        out.latencies.extend(lat);
+    }
+    out.elapsed = started.elapsed().as_secs_f64();
+    out.cpu = cpu_seconds(pid) - cpu_before;
+    out.latencies.sort();
+    out
+}
+
+fn report(name: &str, o: &Outcome) -> f64 {
+    let rate = o.ok as f64 / o.elapsed;
+    println!(
+        "{name:<28} {rate:>10.1}/s  ok {:>8}  failed {:>4}  p50 {:>8.2} ms  p99 {:>8.2} ms  server CPU {:>6.2} s per 1000",
+        o.ok,
+        o.failed,
+        percentile(&o.latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&o.latencies, 0.99).as_secs_f64() * 1e3,
+        if o.ok > 0 {
+            o.cpu * 1000.0 / o.ok as f64
+        } else {
+            0.0
+        },
+    );
+    rate
+}
+
+fn main() {
+    let seconds = env_or("BENCH_SECONDS", 10);
+    let login_workers = env_or("BENCH_LOGIN_WORKERS", 4);
+    let grant_connections = env_or("BENCH_GRANT_CONNECTIONS", 32);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("Passerelle benchmark: {cores} cores, {seconds} s per phase, loopback only\n");
+
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("bench.toml");
+    std::fs::File::create(&file)
+        .unwrap()
+        .write_all(provisioning().as_bytes())
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .arg("--provision")
+        .arg(&file)
+        .current_dir(data.path())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the passerelle binary starts");
+    let pid = child.id();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let issuer = loop {
+        let line = lines.next().expect("banner").unwrap();
+        if let Some(rest) = line.trim().strip_prefix("issuer:") {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+
+    let (bound, hash_time) = argon2_bound(seconds.min(5));
+    println!(
+        "Argon2id (m=19456 KiB, t=2, p=1): {:.1} ms per hash, bound with {cores} cores busy: {bound:.1} logins/s\n",
+        hash_time.as_secs_f64() * 1e3
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let api = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap();
+        let issuer = Arc::new(issuer);
+        let (i2, a2) = (issuer.clone(), api.clone());
+        let logins = drive(login_workers, seconds, pid, move |w, i| {
+            let (issuer, api) = (i2.clone(), a2.clone());
+            async move { one_login(&issuer, &api, ((w * 1000 + i) as usize) % ACCOUNTS).await }
+        })
+        .await;
+        let login_rate = report("full code-flow logins", &logins);
+        println!(
+            "{:<28} {:>10.0}% of the Argon2id bound\n",
+            "",
+            100.0 * login_rate / bound
+        );
+
+        let (i2, a2) = (issuer.clone(), api.clone());
+        let grants = drive(grant_connections, seconds, pid, move |_, _| {
+            let (issuer, api) = (i2.clone(), a2.clone());
+            async move {
+                let r = api
+                    .post(format!("{issuer}/token"))
+                    .basic_auth(CLIENT, Some(SECRET))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                    _ => false,
+                }
+            }
+        })
+        .await;
+        let grant_rate = report("client_credentials grants", &grants);
+        println!("{:<28} {:>10.0} per core\n", "", grant_rate / cores as f64);
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}

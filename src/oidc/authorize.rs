@@ -353,10 +353,11 @@ async fn decide(
     let current = session::current(state, &jar).await?;
     let mut usable = None;
     if let Some(s) = current {
+        // max_age=0 always asks for a new login (OIDC Core errata: equivalent to prompt=login).
         let fresh_enough = v
             .request
             .max_age
-            .is_none_or(|max| s.auth_time + max >= now());
+            .is_none_or(|max| max > 0 && now() - s.auth_time <= max);
         let same_person = hint.as_ref().is_none_or(|h| h.sub == s.account.as_str());
         let active = state
             .stores

@@ -198,12 +198,30 @@ async fn refresh_token(
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let presented = TokenHash::of(presented);
-    if let Some(family) = state.stores.tokens.find_refresh(presented).await?
-        && family.client_id != client.client_id
-    {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was issued to another client",
-        ));
+    // Everything that can refuse the request is checked before rotating, so that a refused
+    // request does not consume the token. A token that is not current goes straight to
+    // `rotate_refresh`, which tells unknown tokens from reused ones.
+    let requested_scope = match params.get("scope") {
+        None => None,
+        Some(s) => {
+            Some(Scopes::parse(s).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.0))?)
+        }
+    };
+    if let Some(current) = state.stores.tokens.find_refresh(presented).await? {
+        if current.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            ));
+        }
+        if requested_scope
+            .as_ref()
+            .is_some_and(|r| !r.is_subset_of(&current.scope))
+        {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "a refresh cannot widen the granted scope",
+            ));
+        }
     }
     let next = random_token();
     let family = match state
@@ -230,19 +248,15 @@ async fn refresh_token(
             "the refresh token was issued to another client",
         ));
     }
-    let scope = match params.get("scope") {
-        None => family.scope.clone(),
-        Some(requested) => {
-            let requested = Scopes::parse(requested)
-                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.0))?;
-            if !requested.is_subset_of(&family.scope) {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    "a refresh cannot widen the granted scope",
-                ));
-            }
-            requested
+    let scope = match requested_scope {
+        Some(requested) if requested.is_subset_of(&family.scope) => requested,
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "a refresh cannot widen the granted scope",
+            ));
         }
+        None => family.scope.clone(),
     };
     let Some(account) = tokens::active_account(state, &family.account).await? else {
         let until = now() + state.settings.longest_token_ttl() as i64;

@@ -1,0 +1,198 @@
+//! The login page in a real headless Chromium (through chromedriver): what a person sees and
+//! does, from the relying application's link to its callback.
+
+use crate::helpers::*;
+use fantoccini::{ClientBuilder, Locator};
+use std::process::{Child, Command, Stdio};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_driver() -> Driver {
+    assert!(
+        std::path::Path::new(CHROMEDRIVER).exists(),
+        "chromedriver is missing: run ./tests/run.sh, which installs chromium and chromium-driver"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Driver {
+        child,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    }
+}
+
+async fn chromium(driver: &Driver) -> fantoccini::Client {
+    let profile = driver._profile.path().to_str().unwrap().to_owned();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-dev-shm-usage", "--no-first-run", "--disable-component-update",
+                     "--disable-sync", format!("--user-data-dir={profile}")]
+        }),
+    );
+    ClientBuilder::new(hyper_connector())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a Chromium session")
+}
+
+fn hyper_connector() -> hyper_util::client::legacy::connect::HttpConnector {
+    hyper_util::client::legacy::connect::HttpConnector::new()
+}
+
+/// A stand-in relying application: answers its callback with a plain page.
+async fn callback_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/cb", axum::routing::get(|| async { "application" }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/cb")
+}
+
+#[tokio::test]
+async fn a_person_logs_in_through_the_page_in_chromium() {
+    let app = TestApp::spawn().await;
+    let callback = callback_server().await;
+    let file = passerelle::provision::parse(
+        &format!(
+            "[[service]]\nclient_id = \"browser-rp\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"browser-rp-secret-0123456789-0123456789\"\nredirect_uris = [\"{callback}\"]\n"
+        ),
+        "test",
+    )
+    .unwrap();
+    passerelle::provision::apply(&app.state.stores, &app.state.hasher, &file, false)
+        .await
+        .unwrap();
+    let authorize = app.authorize_url(&[("client_id", "browser-rp"), ("redirect_uri", &callback)]);
+
+    let driver = start_driver().await;
+    let c = chromium(&driver).await;
+    c.goto(&authorize).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Connexion – Passerelle");
+    assert!(c.current_url().await.unwrap().path().starts_with("/login"));
+
+    c.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys(CLAIRE)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys("not-the-password")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let alert = c
+        .wait()
+        .for_element(Locator::Css("[role=alert]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        alert.text().await.unwrap(),
+        "L'adresse électronique ou le mot de passe est incorrect."
+    );
+    let kept = c
+        .find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.as_deref(),
+        Some(CLAIRE),
+        "the email is kept after a failure"
+    );
+
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut landed = c.current_url().await.unwrap();
+    for _ in 0..100 {
+        if landed.as_str().starts_with(&callback) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        landed = c.current_url().await.unwrap();
+    }
+    let shot = c.screenshot().await.unwrap();
+    c.close().await.unwrap();
+    assert!(landed.as_str().starts_with(&callback), "landed on {landed}");
+    assert!(!shot.is_empty());
+    let params: std::collections::HashMap<String, String> =
+        landed.query_pairs().into_owned().collect();
+    assert_eq!(params["state"], "state-123");
+    let response = app
+        .api
+        .post(app.url("/token"))
+        .basic_auth(
+            "browser-rp",
+            Some("browser-rp-secret-0123456789-0123456789"),
+        )
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", params["code"].as_str()),
+            ("redirect_uri", callback.as_str()),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the code Chromium carried back is exchangeable"
+    );
+}

@@ -1,0 +1,197 @@
+//! The command line as an operator uses it: exit status and one-line messages, and the demo
+//! started from the real binary on a free port with an empty data folder.
+
+use crate::helpers::{CLAIRE, PASSWORD, browser, location};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_passerelle");
+const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/passerelle.toml");
+
+fn passerelle(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_accepts_the_shipped_file_and_rejects_mistakes_in_one_line() {
+    let (code, out, _) = passerelle(&["check-config", "--config", CONFIG], &[]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("configuration OK"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\nlisten = \"127.0.0.1:8080\"\nlisen = \"typo\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = passerelle(&["check-config", "--config", bad.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("lisen"), "{err}");
+
+    let (code, _, err) = passerelle(
+        &["check-config", "--config", CONFIG],
+        &[(
+            "PASSERELLE__TOKENS__AUTHORIZATION_CODE_LIFETIME_SECONDS",
+            "900",
+        )],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("authorization_code_lifetime_seconds"), "{err}");
+    let (code, _, err) = passerelle(&["check-config"], &[("PASSERELLE__SERVER__NOPE", "1")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nope"), "{err}");
+    let (code, out, _) = passerelle(
+        &["check-config"],
+        &[("PASSERELLE__SERVER__LISTEN", "0.0.0.0:9999")],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("0.0.0.0:9999"), "environment overrides: {out}");
+    let (code, _, err) = passerelle(&["check-config", "--config", "/nonexistent.toml"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does not exist"));
+}
+
+#[test]
+fn provision_is_idempotent_and_keys_rotate_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let file = data.path().join("orgs.toml");
+    std::fs::write(&file, "[[caf]]\ncode = \"27\"\nname = \"Caf de l'Eure\"\n[[partner]]\nid = \"p\"\ncaf = \"27\"\nname = \"P\"\n").unwrap();
+    let file = file.to_str().unwrap();
+    let (code, out, err) = passerelle(&["provision", file, "--data-dir", data_dir], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 created"), "{out}");
+    let (_, out, _) = passerelle(&["provision", file, "--data-dir", data_dir], &[]);
+    assert!(out.contains("0 created, 0 updated, 2 unchanged"), "{out}");
+
+    let (code, _, err) = passerelle(
+        &["provision", "/nonexistent.toml", "--data-dir", data_dir],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.starts_with("error: cannot read"));
+
+    let (code, out, _) = passerelle(&["keys", "rotate", "--data-dir", data_dir], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("rs256-") && out.contains("es256-") && out.contains("eddsa-"),
+        "{out}"
+    );
+    let (_, out, _) = passerelle(&["keys", "list", "--data-dir", data_dir], &[]);
+    assert_eq!(
+        out.lines().filter(|l| l.contains("retired")).count(),
+        3,
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with("active")).count(),
+        3,
+        "{out}"
+    );
+    let (code, out, _) = passerelle(&["migrate", "--data-dir", data_dir], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("up to date"));
+}
+
+#[tokio::test]
+async fn the_demo_starts_on_an_empty_folder_and_a_demo_account_can_log_in() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ])
+        .current_dir(data.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let banner = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        let mut reader = BufReader::new(stdout).lines();
+        for line in reader.by_ref() {
+            let line = line.unwrap();
+            let done = line.contains("nathalie.girard");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        // Keep draining standard output so that the server never writes to a closed pipe.
+        std::thread::spawn(move || for _ in reader {});
+        lines
+    })
+    .await
+    .unwrap();
+    let issuer = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("issuer:"))
+        .expect("the banner names the issuer")
+        .trim()
+        .to_owned();
+    assert!(banner.iter().any(|l| l.contains("client_secret:")));
+    let discovery: serde_json::Value =
+        reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(discovery["issuer"], issuer);
+
+    let browser = browser();
+    let mut url = url::Url::parse(&format!("{issuer}/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", "demo-app")
+        .append_pair("redirect_uri", "http://127.0.0.1:9000/callback")
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("code_challenge", crate::helpers::CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    let response = browser.get(url.as_str()).send().await.unwrap();
+    let login = format!("{issuer}{}", location(&response));
+    let html = browser
+        .get(&login)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("csrf", crate::helpers::hidden(&html, "csrf").unwrap()),
+        ("request", crate::helpers::hidden(&html, "request").unwrap()),
+        ("email", CLAIRE.to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ];
+    let response = browser
+        .post(format!("{issuer}/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(location(&response).starts_with("http://127.0.0.1:9000/callback?code="));
+}

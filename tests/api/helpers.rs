@@ -1,0 +1,311 @@
+//! `TestApp`: the real server on a free port with its own temporary data folder, and one
+//! method per thing a browser or a relying application does.
+
+use passerelle::app::Application;
+use passerelle::config::Config;
+use passerelle::provision;
+use passerelle::state::AppState;
+use reqwest::redirect::Policy;
+use std::collections::HashMap;
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "Demo-Passerelle-2026!";
+pub const CLAIRE: &str = "claire.dubois@roumois-seine.example";
+pub const SOPHIE: &str = "sophie.lambert@niort.example";
+pub const DEMO_ID: &str = "demo-app";
+pub const DEMO_SECRET: &str = "demo-app-secret-0123456789-abcdefghijkl";
+pub const DEMO_REDIRECT: &str = "http://127.0.0.1:9000/callback";
+pub const DEMO_LOGOUT_REDIRECT: &str = "http://127.0.0.1:9000/";
+/// A secret with the characters RFC 6749 §2.3.1 makes clients form-urlencode in HTTP Basic.
+pub const ODD_SECRET: &str = "s3cret:with+plus%and space/é-0123456789abcdef";
+/// A verifier and its S256 challenge (RFC 7636 appendix B).
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+const TEST_CLIENTS: &str = r#"
+[[service]]
+client_id = "test-public"
+name = "Public test client"
+type = "public"
+redirect_uris = ["http://127.0.0.1:9001/cb"]
+
+[[service]]
+client_id = "test-legacy"
+name = "Legacy confidential client without PKCE"
+type = "confidential"
+secret = "legacy-secret-0123456789-0123456789-abc"
+redirect_uris = ["https://legacy.example/cb?tenant=a"]
+pkce = "optional"
+grant_types = ["authorization_code"]
+
+[[service]]
+client_id = "test-odd-secret"
+name = "Client whose secret needs form-urlencoding"
+type = "confidential"
+secret = "s3cret:with+plus%and space/é-0123456789abcdef"
+grant_types = ["client_credentials"]
+client_scopes = ["traces:write"]
+"#;
+
+pub struct TestApp {
+    pub issuer: String,
+    /// Where the listener is (equal to the issuer unless a test configured another one).
+    pub address: String,
+    pub state: AppState,
+    /// A relying application's HTTP client: no cookies, no redirects followed.
+    pub api: reqwest::Client,
+    /// Kept alive so that the folder outlives the server.
+    _data_dir: TempDir,
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Test configuration: cheap Argon2 (tests measure behaviour, benchmarks measure cost).
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.data_dir = data_dir.to_path_buf();
+    config.password_hashing.memory_kib = 256;
+    config.password_hashing.iterations = 1;
+    config
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(customise: impl FnOnce(&mut Config)) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            passerelle::telemetry::init(&Default::default());
+        }
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(data_dir.path());
+        customise(&mut config);
+        let app = Application::build(&config)
+            .await
+            .expect("application builds");
+        let state = app.state().clone();
+        for (origin, text) in [
+            ("demo", passerelle::cli::DEMO_PROVISIONING),
+            ("test", TEST_CLIENTS),
+        ] {
+            let file = provision::parse(text, origin).unwrap();
+            provision::apply(&state.stores, &state.hasher, &file, true)
+                .await
+                .unwrap();
+        }
+        let issuer = app.issuer().to_owned();
+        let address = format!("http://{}", app.local_addr());
+        tokio::spawn(app.run_until(std::future::pending()));
+        Self {
+            issuer,
+            address,
+            state,
+            api: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// An authorization URL for the demo client with PKCE S256; `extra` adds or, with an
+    /// empty value, removes parameters.
+    pub fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
+        let mut params: Vec<(String, String)> = [
+            ("client_id", DEMO_ID),
+            ("redirect_uri", DEMO_REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid profile email"),
+            ("state", "state-123"),
+            ("nonce", "nonce-456"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            params.retain(|(pk, _)| pk != k);
+            if !v.is_empty() {
+                params.push((k.to_string(), v.to_string()));
+            }
+        }
+        let mut url = url::Url::parse(&self.url("/authorize")).unwrap();
+        url.query_pairs_mut().extend_pairs(params);
+        url.to_string()
+    }
+
+    /// Follows an authorization URL to the login page and submits the form; returns the final
+    /// response (a redirect to the client on success, the page again on failure).
+    pub async fn login(
+        &self,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let response = browser.get(authorize_url).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            303,
+            "authorize should send to the login page"
+        );
+        let login_path = location(&response);
+        assert!(
+            login_path.starts_with("/login?request="),
+            "unexpected redirect {login_path}"
+        );
+        self.submit_login(browser, &login_path, email, password)
+            .await
+    }
+
+    pub async fn submit_login(
+        &self,
+        browser: &reqwest::Client,
+        login_path: &str,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let page = browser.get(self.url(login_path)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        let mut form = vec![
+            (
+                "csrf".to_owned(),
+                hidden(&html, "csrf").expect("csrf field"),
+            ),
+            ("email".to_owned(), email.to_owned()),
+            ("password".to_owned(), password.to_owned()),
+        ];
+        if let Some(request) = hidden(&html, "request") {
+            form.push(("request".to_owned(), request));
+        }
+        browser
+            .post(self.url("/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs Claire in through the demo client and returns the code from the redirect.
+    pub async fn code_for(&self, browser: &reqwest::Client, extra: &[(&str, &str)]) -> String {
+        let response = self
+            .login(browser, &self.authorize_url(extra), CLAIRE, PASSWORD)
+            .await;
+        let params = redirect_params(&response, DEMO_REDIRECT);
+        params.get("code").cloned().expect("a code in the redirect")
+    }
+
+    /// POSTs a form to the token endpoint with client_secret_basic for the demo client.
+    pub async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.api
+            .post(self.url("/token"))
+            .basic_auth(DEMO_ID, Some(DEMO_SECRET))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn exchange(&self, code: &str) -> reqwest::Response {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", DEMO_REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await
+    }
+
+    /// A full login and code exchange; returns the token response body.
+    pub async fn tokens(&self, browser: &reqwest::Client) -> serde_json::Value {
+        let code = self.code_for(browser, &[]).await;
+        let response = self.exchange(&code).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn introspect(&self, token: &str) -> serde_json::Value {
+        let response = self
+            .api
+            .post(self.url("/introspect"))
+            .basic_auth(DEMO_ID, Some(DEMO_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn userinfo(&self, access_token: &str) -> reqwest::Response {
+        self.api
+            .get(self.url("/userinfo"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location header (status {})", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Asserts a redirect to `prefix` and returns its query parameters.
+pub fn redirect_params(response: &reqwest::Response, prefix: &str) -> HashMap<String, String> {
+    assert!(
+        response.status().is_redirection(),
+        "expected a redirect, got {}",
+        response.status()
+    );
+    let target = location(response);
+    assert!(
+        target.starts_with(prefix),
+        "redirect to {target}, expected {prefix}"
+    );
+    url::Url::parse(&target)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Asserts an RFC 6749 JSON error with the given status and code.
+pub async fn assert_oauth_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
+    assert_eq!(response.status(), status, "status");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "error code in {body}");
+    body
+}
+
+/// The value of a hidden input in a page.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&amp;", "&"))
+}

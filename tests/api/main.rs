@@ -1,0 +1,13 @@
+//! Integration tests: each starts its own Passerelle on a free port with its own data folder
+//! and talks HTTP to it.
+
+mod authorize;
+mod browser;
+mod cli;
+mod code_flow;
+mod helpers;
+mod keys;
+mod login;
+mod logout;
+mod provisioning;
+mod tokens;

@@ -1,0 +1,111 @@
+//! Provisioning is declarative and idempotent, validates the whole file before writing, and
+//! names the entry at fault.
+
+use crate::helpers::*;
+use passerelle::provision::{self, ProvisionError};
+use passerelle::types::CafCode;
+
+async fn apply(
+    app: &TestApp,
+    text: &str,
+    allow_passwords: bool,
+) -> Result<provision::Report, ProvisionError> {
+    let file = provision::parse(text, "test")?;
+    provision::apply(&app.state.stores, &app.state.hasher, &file, allow_passwords).await
+}
+
+fn message(result: Result<provision::Report, ProvisionError>) -> String {
+    match result {
+        Err(ProvisionError::Invalid(m)) => m,
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn applying_the_demo_twice_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let report = apply(&app, passerelle::cli::DEMO_PROVISIONING, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.created, report.updated, report.passwords_set),
+        (0, 0, 0),
+        "{report}"
+    );
+    assert!(report.unchanged > 10);
+}
+
+#[tokio::test]
+async fn a_changed_entry_is_updated_in_place() {
+    let app = TestApp::spawn().await;
+    let report = apply(
+        &app,
+        "[[caf]]\ncode = \"27\"\nname = \"Caf de l'Eure (Évreux)\"\n",
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.updated, 1);
+    let caf = app
+        .state
+        .stores
+        .organisations
+        .get_caf(&CafCode::parse("27").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(caf.name, "Caf de l'Eure (Évreux)");
+}
+
+#[tokio::test]
+async fn invalid_files_are_refused_whole_with_the_entry_named() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (
+            "[[caf]]\ncode = \"99\"\nname = \"Caf test\"\n[[partner]]\nid = \"p\"\ncaf = \"98\"\nname = \"P\"\n",
+            "partner `p`: Caf `98`",
+        ),
+        (
+            "[[partner]]\nid = \"p\"\ncaf = \"27\"\nname = \"P\"\nsiret = \"21790191700014\"\n",
+            "Luhn",
+        ),
+        (
+            "[[service]]\nclient_id = \"s\"\nname = \"S\"\ntype = \"confidential\"\nsecret = \"short\"\nredirect_uris = [\"https://s.example/cb\"]\n",
+            "service `s`: secret must have at least 32",
+        ),
+        (
+            "[[service]]\nclient_id = \"s\"\nname = \"S\"\ntype = \"public\"\nredirect_uris = [\"http://s.example/cb\"]\n",
+            "must use https",
+        ),
+        (
+            "[[service]]\nclient_id = \"s\"\nname = \"S\"\ntype = \"public\"\npkce = \"optional\"\nredirect_uris = [\"https://s.example/cb\"]\n",
+            "PKCE cannot be optional",
+        ),
+        (
+            "[[account]]\nemail = \"a@b.example\"\ngiven_name = \"A\"\nfamily_name = \"B\"\npartner = \"cc-roumois-seine\"\npassword = \"whatever-long\"\n",
+            "passwords cannot be provisioned",
+        ),
+        (
+            "[[account]]\nemail = \"a@b.example\"\ngiven_name = \"A\"\nfamily_name = \"B\"\n",
+            "exactly one of `partner`",
+        ),
+        (
+            "[[service]]\nclient_id = \"s\"\nname = \"S\"\ntype = \"public\"\nunknown_key = 1\n",
+            "unknown field",
+        ),
+    ];
+    for (text, expected) in cases {
+        let m = message(apply(&app, text, false).await);
+        assert!(m.contains(expected), "{m:?} should contain {expected:?}");
+    }
+    // The first case listed a valid Caf before the invalid partner: nothing was written.
+    assert!(
+        app.state
+            .stores
+            .organisations
+            .get_caf(&CafCode::parse("99").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md documents it and .ci/run calls it.
+#
+# It first installs what the tests need and the machine lacks (Chromium and chromedriver for
+# the page tests, from Debian packages), then runs every test with cargo-nextest (or cargo test
+# where nextest is absent). Nothing has to be installed or started by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_packages=()
+[ -x /usr/bin/chromium ] || need_packages+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_packages+=(chromium-driver)
+if [ ${#need_packages[@]} -gt 0 ]; then
+  echo "tests/run.sh: installing ${need_packages[*]} for the page tests" >&2
+  if [ "$(id -u)" -eq 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_packages[@]}" >/dev/null
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
+  else
+    echo "tests/run.sh: cannot install ${need_packages[*]}: run as root or install them" >&2
+    exit 1
+  fi
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+  exec cargo nextest run --no-fail-fast "$@"
+else
+  exec cargo test --no-fail-fast "$@"
+fi
