@@ -157,11 +157,12 @@ async fn submit(
             Some("Saisissez votre adresse électronique et votre mot de passe."),
         );
     }
+    let password = Password::new(password);
     let outcome = accounts::authenticate(
         state.stores.accounts.as_ref(),
         &state.hasher,
         &email,
-        Password::new(password),
+        password.clone(),
     )
     .await;
     let account = match outcome {
@@ -195,6 +196,26 @@ async fn submit(
             Err(e) => return internal_error_page(e),
         };
     tracing::info!(account = %account.id, sid = %new_session.sid, "login succeeded");
+    // Raising the Argon2id cost in configuration upgrades each hash at its owner's next login.
+    if account
+        .password_hash
+        .as_deref()
+        .is_some_and(|h| state.hasher.needs_rehash(h))
+    {
+        match state.hasher.hash(password).await {
+            Ok(hash) => {
+                if let Err(e) = state
+                    .stores
+                    .accounts
+                    .set_password_hash(&account.id, &hash)
+                    .await
+                {
+                    tracing::warn!(error = %e, "password hash upgrade not stored");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "password hash upgrade failed"),
+        }
+    }
     let Some(pending) = pending else {
         return (jar, Redirect::to("/")).into_response();
     };

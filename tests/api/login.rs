@@ -177,3 +177,29 @@ async fn logging_in_without_an_application_lands_on_the_home_page() {
         .unwrap();
     assert!(home.contains("Claire Dubois"), "{home}");
 }
+
+#[tokio::test]
+async fn a_hash_made_with_a_lower_cost_is_upgraded_at_the_next_login() {
+    use passerelle::accounts::password::PasswordHasher;
+    use passerelle::config::PasswordHashingConfig;
+    let app = TestApp::spawn().await;
+    let weak = PasswordHasher::new(&PasswordHashingConfig {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+        max_concurrent: 1,
+    })
+    .unwrap();
+    let email = passerelle::types::Email::parse(CLAIRE).unwrap();
+    let accounts = &app.state.stores.accounts;
+    let account = accounts.find_account_by_email(&email).await.unwrap().unwrap();
+    let weak_hash = weak.hash(passerelle::accounts::password::Password::new(PASSWORD.into())).await.unwrap();
+    accounts.set_password_hash(&account.id, &weak_hash).await.unwrap();
+    assert!(app.state.hasher.needs_rehash(&weak_hash));
+
+    let response = app.submit_login(&browser(), "/login", CLAIRE, PASSWORD).await;
+    assert_eq!(location(&response), "/");
+    let stored = accounts.find_account_by_email(&email).await.unwrap().unwrap().password_hash.unwrap();
+    assert!(stored.contains("m=256"), "{stored}");
+    assert!(!app.state.hasher.needs_rehash(&stored));
+}
