@@ -6,7 +6,6 @@ use super::error::{ErrorCode, OAuthError};
 use super::token::parse_form;
 use crate::crypto::TokenHash;
 use crate::state::AppState;
-use crate::store::now;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -45,12 +44,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         if family.client_id != client.client_id {
             return Err(not_yours());
         }
-        let until = now() + state.settings.longest_token_ttl() as i64;
-        state
-            .stores
-            .tokens
-            .revoke_grant(&family.grant, until)
-            .await?;
+        super::tokens::revoke_grant(state, &family.grant).await?;
         tracing::info!(client = %client.client_id, grant = %family.grant, "refresh token family revoked");
     }
     Ok(())

@@ -112,12 +112,7 @@ async fn authorization_code(
         }
         CodeConsumption::Replayed(grant) => {
             // RFC 6749 §4.1.2: a code used twice revokes what it produced.
-            let until = now() + state.settings.longest_token_ttl() as i64;
-            state
-                .stores
-                .tokens
-                .revoke_grant(&grant.grant, until)
-                .await?;
+            tokens::revoke_grant(state, &grant.grant).await?;
             tracing::warn!(client = %grant.client_id, grant = %grant.grant, "authorization code replayed; its tokens are revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used; the tokens issued with it are revoked",
@@ -259,12 +254,7 @@ async fn refresh_token(
         None => family.scope.clone(),
     };
     let Some(account) = tokens::active_account(state, &family.account).await? else {
-        let until = now() + state.settings.longest_token_ttl() as i64;
-        state
-            .stores
-            .tokens
-            .revoke_grant(&family.grant, until)
-            .await?;
+        tokens::revoke_grant(state, &family.grant).await?;
         return Err(OAuthError::invalid_grant(
             "the account may no longer log in",
         ));

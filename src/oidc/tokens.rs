@@ -157,6 +157,13 @@ pub async fn new_refresh_family(
     Ok(token)
 }
 
+/// Revokes a grant (its refresh family and access tokens) for as long as any of its tokens
+/// could still be valid.
+pub async fn revoke_grant(state: &AppState, grant: &GrantId) -> StoreResult<()> {
+    let until = now() + state.settings.longest_token_ttl() as i64;
+    state.stores.tokens.revoke_grant(grant, until).await
+}
+
 /// The record of a live access token: known, unexpired, and its grant not revoked.
 pub async fn active_access_token(
     state: &AppState,

@@ -27,6 +27,15 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreRes
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// After an upsert that did write: an update if a record existed before.
+fn change_from<T>(existing: Option<T>) -> Change {
+    if existing.is_some() {
+        Change::Updated
+    } else {
+        Change::Created
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
@@ -83,38 +92,23 @@ impl SqliteStore {
 #[async_trait]
 impl OrganisationStore for SqliteStore {
     async fn upsert_caf(&self, caf: &Caf) -> StoreResult<Change> {
-        let now = now();
-        let existing: Option<String> = sqlx::query_scalar("SELECT name FROM cafs WHERE code = ?")
-            .bind(caf.code.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        match existing {
-            Some(name) if name == caf.name => Ok(Change::Unchanged),
-            Some(_) => {
-                sqlx::query("UPDATE cafs SET name = ?, updated_at = ? WHERE code = ?")
-                    .bind(&caf.name)
-                    .bind(now)
-                    .bind(caf.code.as_str())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend)?;
-                Ok(Change::Updated)
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO cafs (code, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                )
-                .bind(caf.code.as_str())
-                .bind(&caf.name)
-                .bind(now)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-                Ok(Change::Created)
-            }
+        let existing = self.get_caf(&caf.code).await?;
+        if existing.as_ref() == Some(caf) {
+            return Ok(Change::Unchanged);
         }
+        let now = now();
+        sqlx::query(
+            "INSERT INTO cafs (code, name, created_at, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
+        )
+        .bind(caf.code.as_str())
+        .bind(&caf.name)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(change_from(existing))
     }
 
     async fn get_caf(&self, code: &CafCode) -> StoreResult<Option<Caf>> {
@@ -130,38 +124,27 @@ impl OrganisationStore for SqliteStore {
     }
 
     async fn upsert_partner(&self, partner: &Partner) -> StoreResult<Change> {
-        let now = now();
         let existing = self.get_partner(&partner.id).await?;
-        match existing {
-            Some(p) if &p == partner => Ok(Change::Unchanged),
-            Some(_) => {
-                sqlx::query("UPDATE partners SET caf_code = ?, name = ?, siret = ?, updated_at = ? WHERE id = ?")
-                    .bind(partner.caf.as_str())
-                    .bind(&partner.name)
-                    .bind(partner.siret.as_ref().map(|s| s.as_str()))
-                    .bind(now)
-                    .bind(partner.id.as_str())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend)?;
-                Ok(Change::Updated)
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO partners (id, caf_code, name, siret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                )
-                .bind(partner.id.as_str())
-                .bind(partner.caf.as_str())
-                .bind(&partner.name)
-                .bind(partner.siret.as_ref().map(|s| s.as_str()))
-                .bind(now)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-                Ok(Change::Created)
-            }
+        if existing.as_ref() == Some(partner) {
+            return Ok(Change::Unchanged);
         }
+        let now = now();
+        sqlx::query(
+            "INSERT INTO partners (id, caf_code, name, siret, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET caf_code = excluded.caf_code, name = excluded.name,
+                siret = excluded.siret, updated_at = excluded.updated_at",
+        )
+        .bind(partner.id.as_str())
+        .bind(partner.caf.as_str())
+        .bind(&partner.name)
+        .bind(partner.siret.as_ref().map(|s| s.as_str()))
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(change_from(existing))
     }
 
     async fn get_partner(&self, id: &PartnerId) -> StoreResult<Option<Partner>> {
@@ -262,11 +245,7 @@ impl ServiceStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(if existing.is_some() {
-            Change::Updated
-        } else {
-            Change::Created
-        })
+        Ok(change_from(existing))
     }
 
     async fn get_service(&self, client_id: &ClientId) -> StoreResult<Option<Service>> {

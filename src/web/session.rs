@@ -66,9 +66,8 @@ pub async fn end(state: &AppState, sid: &SessionId) -> StoreResult<Option<Sessio
     let Some(session) = state.stores.sessions.remove_session(sid).await? else {
         return Ok(None);
     };
-    let until = now() + state.settings.longest_token_ttl() as i64;
     for grant in &session.grants {
-        state.stores.tokens.revoke_grant(grant, until).await?;
+        crate::oidc::tokens::revoke_grant(state, grant).await?;
     }
     tracing::info!(sid = %session.sid, account = %session.account, "session ended");
     Ok(Some(session))

@@ -85,6 +85,16 @@ async fn callback_server() -> String {
     format!("http://{addr}/cb")
 }
 
+async fn type_into(c: &fantoccini::Client, selector: &str, text: &str) {
+    let field = c.find(Locator::Css(selector)).await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn submit(c: &fantoccini::Client) {
+    let button = c.find(Locator::Css("button[type=submit]")).await.unwrap();
+    button.click().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_person_logs_in_through_the_page_in_chromium() {
     let app = TestApp::spawn().await;
@@ -107,24 +117,9 @@ async fn a_person_logs_in_through_the_page_in_chromium() {
     assert_eq!(c.title().await.unwrap(), "Connexion – Passerelle");
     assert!(c.current_url().await.unwrap().path().starts_with("/login"));
 
-    c.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys(CLAIRE)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys("not-the-password")
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, "#email", CLAIRE).await;
+    type_into(&c, "#password", "not-the-password").await;
+    submit(&c).await;
     let alert = c
         .wait()
         .for_element(Locator::Css("[role=alert]"))
@@ -147,18 +142,8 @@ async fn a_person_logs_in_through_the_page_in_chromium() {
         "the email is kept after a failure"
     );
 
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, "#password", PASSWORD).await;
+    submit(&c).await;
     let mut landed = c.current_url().await.unwrap();
     for _ in 0..100 {
         if landed.as_str().starts_with(&callback) {

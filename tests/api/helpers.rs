@@ -238,6 +238,13 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// GETs a JSON document (discovery, JWKS) as a relying application would.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self.api.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     pub async fn introspect(&self, token: &str) -> serde_json::Value {
         let response = self
             .api

@@ -13,15 +13,7 @@ fn kid_of(id_token: &str) -> String {
 }
 
 async fn published_kids(app: &TestApp) -> Vec<String> {
-    let jwks: serde_json::Value = app
-        .api
-        .get(app.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = app.get_json("/jwks.json").await;
     jwks["keys"]
         .as_array()
         .unwrap()

@@ -145,15 +145,7 @@ async fn cookies_are_secure_and_hsts_is_sent_when_the_issuer_is_https() {
             .unwrap()
             .starts_with("max-age=")
     );
-    let discovery: serde_json::Value = app
-        .api
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: serde_json::Value = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(discovery["issuer"], "https://connexion.caf.example");
     assert_eq!(
         discovery["token_endpoint"],
@@ -192,14 +184,34 @@ async fn a_hash_made_with_a_lower_cost_is_upgraded_at_the_next_login() {
     .unwrap();
     let email = passerelle::types::Email::parse(CLAIRE).unwrap();
     let accounts = &app.state.stores.accounts;
-    let account = accounts.find_account_by_email(&email).await.unwrap().unwrap();
-    let weak_hash = weak.hash(passerelle::accounts::password::Password::new(PASSWORD.into())).await.unwrap();
-    accounts.set_password_hash(&account.id, &weak_hash).await.unwrap();
+    let account = accounts
+        .find_account_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap();
+    let weak_hash = weak
+        .hash(passerelle::accounts::password::Password::new(
+            PASSWORD.into(),
+        ))
+        .await
+        .unwrap();
+    accounts
+        .set_password_hash(&account.id, &weak_hash)
+        .await
+        .unwrap();
     assert!(app.state.hasher.needs_rehash(&weak_hash));
 
-    let response = app.submit_login(&browser(), "/login", CLAIRE, PASSWORD).await;
+    let response = app
+        .submit_login(&browser(), "/login", CLAIRE, PASSWORD)
+        .await;
     assert_eq!(location(&response), "/");
-    let stored = accounts.find_account_by_email(&email).await.unwrap().unwrap().password_hash.unwrap();
+    let stored = accounts
+        .find_account_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .unwrap();
     assert!(stored.contains("m=256"), "{stored}");
     assert!(!app.state.hasher.needs_rehash(&stored));
 }
