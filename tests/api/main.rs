@@ -10,4 +10,5 @@ mod keys;
 mod login;
 mod logout;
 mod provisioning;
+mod stores;
 mod tokens;

@@ -1,0 +1,287 @@
+//! The store conformance suite: what every implementation of the store traits must guarantee,
+//! written against the traits only, so that each future backend (PostgreSQL, Redis) runs the
+//! same checks. Today it runs over the embedded stores (SQLite + memory).
+
+use passerelle::crypto::TokenHash;
+use passerelle::store::*;
+use passerelle::types::*;
+use std::sync::Arc;
+
+async fn embedded() -> (Stores, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let durable = sqlite::SqliteStore::open(&dir.path().join("t.db"), 4)
+        .await
+        .unwrap();
+    durable.migrate().await.unwrap();
+    (Stores::embedded(durable, memory::MemoryStore::new()), dir)
+}
+
+fn code_grant(expires_at: i64) -> CodeGrant {
+    CodeGrant {
+        grant: GrantId::generate(),
+        client_id: ClientId::parse("c").unwrap(),
+        redirect_uri: RedirectUri::parse("https://rp.example/cb").unwrap(),
+        account: AccountId::generate(),
+        sid: SessionId::generate(),
+        scope: Scopes::parse("openid").unwrap(),
+        nonce: None,
+        code_challenge: None,
+        auth_time: now(),
+        acr: "pwd".into(),
+        amr: vec!["pwd".into()],
+        expires_at,
+    }
+}
+
+fn family(expires_at: i64) -> RefreshFamily {
+    RefreshFamily {
+        grant: GrantId::generate(),
+        client_id: ClientId::parse("c").unwrap(),
+        account: AccountId::generate(),
+        sid: SessionId::generate(),
+        scope: Scopes::parse("openid").unwrap(),
+        auth_time: now(),
+        acr: "pwd".into(),
+        amr: vec![],
+        issued_at: now(),
+        expires_at,
+    }
+}
+
+#[tokio::test]
+async fn a_code_is_consumed_once_even_under_concurrency_and_replays_are_recognised() {
+    let (stores, _dir) = embedded().await;
+    let hash = TokenHash::of("code-1");
+    stores
+        .codes
+        .insert_code(hash, &code_grant(now() + 60))
+        .await
+        .unwrap();
+    let attempts: Vec<_> = (0..16)
+        .map(|_| {
+            let codes = stores.codes.clone();
+            tokio::spawn(async move { codes.consume_code(hash).await.unwrap() })
+        })
+        .collect();
+    let mut fresh = 0;
+    for a in attempts {
+        match a.await.unwrap() {
+            CodeConsumption::Fresh(_) => fresh += 1,
+            CodeConsumption::Replayed(_) => {}
+            CodeConsumption::Unknown => panic!("a live code is never unknown"),
+        }
+    }
+    assert_eq!(fresh, 1);
+    assert_eq!(
+        stores
+            .codes
+            .consume_code(TokenHash::of("other"))
+            .await
+            .unwrap(),
+        CodeConsumption::Unknown
+    );
+    let expired = TokenHash::of("code-2");
+    stores
+        .codes
+        .insert_code(expired, &code_grant(now() - 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        stores.codes.consume_code(expired).await.unwrap(),
+        CodeConsumption::Unknown
+    );
+}
+
+#[tokio::test]
+async fn refresh_rotation_is_atomic_and_reuse_revokes_the_family() {
+    let (stores, _dir) = embedded().await;
+    let tokens: Arc<dyn TokenStore> = stores.tokens.clone();
+    let f = family(now() + 3600);
+    let (r1, r2, r3) = (
+        TokenHash::of("r1"),
+        TokenHash::of("r2"),
+        TokenHash::of("r3"),
+    );
+    tokens.create_refresh_family(&f, r1).await.unwrap();
+    assert_eq!(tokens.find_refresh(r1).await.unwrap().as_ref(), Some(&f));
+
+    // Two racing rotations of the same token: one wins, the other is a reuse.
+    let (a, b) = tokio::join!(
+        tokens.rotate_refresh(r1, r2, now()),
+        tokens.rotate_refresh(r1, r3, now())
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, RefreshRotation::Rotated(_)))
+            .count(),
+        1
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, RefreshRotation::Reused(_)))
+            .count(),
+        1
+    );
+    assert!(
+        tokens.is_grant_revoked(&f.grant).await.unwrap(),
+        "reuse revokes the grant"
+    );
+    assert!(
+        tokens.find_refresh(r2).await.unwrap().is_none()
+            && tokens.find_refresh(r3).await.unwrap().is_none()
+    );
+    assert_eq!(
+        tokens
+            .rotate_refresh(TokenHash::of("never"), r3, now())
+            .await
+            .unwrap(),
+        RefreshRotation::Unknown
+    );
+}
+
+#[tokio::test]
+async fn revoked_grants_and_expired_tokens_disappear() {
+    let (stores, _dir) = embedded().await;
+    let tokens = &stores.tokens;
+    let grant = GrantId::generate();
+    let record = AccessTokenRecord {
+        client_id: ClientId::parse("c").unwrap(),
+        account: None,
+        grant: Some(grant.clone()),
+        scope: Scopes::default(),
+        issued_at: now(),
+        expires_at: now() + 60,
+    };
+    let live = TokenHash::of("a1");
+    tokens.insert_access_token(live, &record).await.unwrap();
+    let stale = TokenHash::of("a2");
+    tokens
+        .insert_access_token(
+            stale,
+            &AccessTokenRecord {
+                expires_at: now() - 1,
+                ..record.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(tokens.get_access_token(live).await.unwrap().is_some());
+    assert!(tokens.get_access_token(stale).await.unwrap().is_none());
+    tokens.revoke_grant(&grant, now() + 60).await.unwrap();
+    assert!(tokens.is_grant_revoked(&grant).await.unwrap());
+    tokens.remove_access_token(live).await.unwrap();
+    assert!(tokens.get_access_token(live).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn sessions_record_their_grants_and_end_once() {
+    let (stores, _dir) = embedded().await;
+    let account = AccountId::generate();
+    let session = Session {
+        sid: SessionId::generate(),
+        secret_sha256: [7; 32],
+        account: account.clone(),
+        auth_time: now(),
+        expires_at: now() + 60,
+        acr: "pwd".into(),
+        amr: vec![],
+        clients: vec![],
+        grants: vec![],
+    };
+    let sessions = &stores.sessions;
+    sessions.insert_session(&session).await.unwrap();
+    let client = ClientId::parse("c").unwrap();
+    let grant = GrantId::generate();
+    assert!(
+        sessions
+            .add_session_grant(&session.sid, &client, &grant)
+            .await
+            .unwrap()
+    );
+    let stored = sessions.get_session(&session.sid).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.clients, stored.grants),
+        (vec![client.clone()], vec![grant.clone()])
+    );
+    assert_eq!(
+        sessions.sessions_of_account(&account).await.unwrap().len(),
+        1
+    );
+    assert!(
+        sessions
+            .remove_session(&session.sid)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        sessions
+            .remove_session(&session.sid)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !sessions
+            .add_session_grant(&session.sid, &client, &grant)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn durable_records_round_trip_and_server_secrets_are_set_once() {
+    let (stores, _dir) = embedded().await;
+    let caf = Caf {
+        code: CafCode::parse("79").unwrap(),
+        name: "Caf des Deux-Sèvres".into(),
+    };
+    assert_eq!(
+        stores.organisations.upsert_caf(&caf).await.unwrap(),
+        Change::Created
+    );
+    assert_eq!(
+        stores.organisations.upsert_caf(&caf).await.unwrap(),
+        Change::Unchanged
+    );
+    let profile = AccountProfile {
+        email: Email::parse("a.b@niort.example").unwrap(),
+        civility: None,
+        given_name: "A".into(),
+        family_name: "B".into(),
+        function: None,
+        partner: None,
+        caf: Some(caf.code.clone()),
+    };
+    let (id, change) = stores.accounts.upsert_account(&profile).await.unwrap();
+    assert_eq!(change, Change::Created);
+    let account = stores.accounts.get_account(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (account.status, account.profile),
+        (AccountStatus::Pending, profile.clone())
+    );
+    stores
+        .accounts
+        .set_password_hash(&id, "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA")
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .accounts
+            .get_account(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        AccountStatus::Active
+    );
+    let secret_a = stores.secrets.server_secret("k", b"first").await.unwrap();
+    let secret_b = stores.secrets.server_secret("k", b"second").await.unwrap();
+    assert_eq!(
+        (secret_a.as_slice(), secret_b.as_slice()),
+        (&b"first"[..], &b"first"[..])
+    );
+}
