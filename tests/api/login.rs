@@ -80,10 +80,7 @@ async fn cookies_and_security_headers_follow_the_rules() {
     let app = TestApp::spawn().await;
     let browser = browser();
     let response = browser.get(app.authorize_url(&[])).send().await.unwrap();
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&response, "passerelle_browser");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
@@ -116,13 +113,7 @@ async fn cookies_and_security_headers_follow_the_rules() {
     let response = app
         .login(&browser, &app.authorize_url(&[]), CLAIRE, PASSWORD)
         .await;
-    let session_cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("passerelle_session="))
-        .expect("a session cookie");
+    let session_cookie = set_cookie(&response, "passerelle_session");
     assert!(session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"));
 }
 
@@ -131,10 +122,7 @@ async fn cookies_are_secure_and_hsts_is_sent_when_the_issuer_is_https() {
     let app =
         TestApp::spawn_with(|c| c.server.issuer = "https://connexion.caf.example".into()).await;
     let response = browser().get(app.url("/login")).send().await.unwrap();
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&response, "passerelle_browser");
     assert!(
         cookie.contains("Secure") && cookie.contains("HttpOnly"),
         "{cookie}"
@@ -214,4 +202,15 @@ async fn a_hash_made_with_a_lower_cost_is_upgraded_at_the_next_login() {
         .unwrap();
     assert!(stored.contains("m=256"), "{stored}");
     assert!(!app.state.hasher.needs_rehash(&stored));
+}
+
+/// The Set-Cookie header that sets cookie `name`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie set"))
 }
