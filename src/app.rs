@@ -103,7 +103,12 @@ impl Application {
     }
 }
 
-async fn build_state(config: &Config, issuer: &str, stores: Stores) -> anyhow::Result<AppState> {
+/// The state every handler and command shares; also used by CLI commands that send mail.
+pub async fn build_state(
+    config: &Config,
+    issuer: &str,
+    stores: Stores,
+) -> anyhow::Result<AppState> {
     let t = &config.tokens;
     let issuer_url = IssuerUrl::new(issuer.to_owned()).context("issuer is not a URL")?;
     let secure_cookies = !issuer.starts_with("http://");
@@ -117,6 +122,9 @@ async fn build_state(config: &Config, issuer: &str, stores: Stores) -> anyhow::R
         refresh_token_ttl: t.refresh_token_lifetime_seconds,
         session_ttl: config.sessions.lifetime_seconds,
         login_request_ttl: t.login_request_lifetime_seconds,
+        activation_link_ttl: config.credentials.activation_link_lifetime_seconds,
+        reset_link_ttl: config.credentials.reset_link_lifetime_seconds,
+        password_history: config.credentials.password_history,
     };
     KeyRing::ensure_keys(stores.keys.as_ref(), now()).await?;
     // Access tokens are opaque, so only ID tokens need a retired key to stay published.
@@ -127,7 +135,11 @@ async fn build_state(config: &Config, issuer: &str, stores: Stores) -> anyhow::R
         .server_secret("csrf", &crate::crypto::random_bytes(32))
         .await?;
     let hasher = PasswordHasher::new(&config.password_hashing)?;
+    let policies = config.policies().map_err(anyhow::Error::msg)?;
+    let mailer = crate::mail::Mailer::from_config(config)?;
     Ok(AppState(Arc::new(AppInner {
+        policies,
+        mailer,
         clients: ClientRegistry::new(stores.services.clone()),
         settings,
         stores,

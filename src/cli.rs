@@ -66,6 +66,43 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Caf-side account actions
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a nominative account and mail its activation link
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        given_name: String,
+        #[arg(long)]
+        family_name: String,
+        /// Partner the person works for (exclusive with --caf)
+        #[arg(long)]
+        partner: Option<String>,
+        /// Caf the person works for (exclusive with --partner)
+        #[arg(long)]
+        caf: Option<String>,
+        #[arg(long)]
+        civility: Option<String>,
+        #[arg(long)]
+        function: Option<String>,
+        /// Service (client id) the account is for; repeatable
+        #[arg(long = "service")]
+        services: Vec<String>,
+    },
+    /// Mail a new activation link (earlier links stop working)
+    ResendActivation { email: String },
+    /// Suspend an account as a precaution: it can no longer log in nor use its tokens
+    Suspend { email: String },
+    /// Lift a suspension
+    Unsuspend { email: String },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +174,18 @@ async fn durable_stores(config: &Config) -> Result<Stores, Failure> {
     Ok(Stores::embedded(durable, MemoryStore::new()))
 }
 
+/// The application state for commands that run beside the server (provisioning, account
+/// actions): durable stores, the mailer, and links built on the configured issuer.
+async fn offline_state(config: &Config) -> Result<crate::state::AppState, Failure> {
+    let stores = durable_stores(config).await?;
+    let listen = config
+        .listen_addr()
+        .ok_or_else(|| usage("server.listen is not an address"))?;
+    crate::app::build_state(config, &config.issuer_for(listen), stores)
+        .await
+        .map_err(|e| runtime(format!("{e:#}")))
+}
+
 async fn execute(cli: Cli) -> Result<(), Failure> {
     let config = load_config(&cli.common)?;
     match cli.command {
@@ -205,10 +254,8 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         }
         Command::Provision { file } => {
             let parsed = provision::read(&file).map_err(usage)?;
-            let stores = durable_stores(&config).await?;
-            let hasher = crate::accounts::password::PasswordHasher::new(&config.password_hashing)
-                .map_err(runtime)?;
-            let report = provision::apply(&stores, &hasher, &parsed, false)
+            let state = offline_state(&config).await?;
+            let report = provision::apply(&state, &parsed, false)
                 .await
                 .map_err(provision_failure)?;
             println!("{}: {report}", file.display());
@@ -230,7 +277,104 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             listen,
             provision: extra,
         } => demo(config, listen, extra).await,
+        Command::User { command } => user(&config, command).await,
     }
+}
+
+async fn user(config: &Config, command: UserCommand) -> Result<(), Failure> {
+    use crate::accounts::lifecycle::{self, LifecycleError};
+    use crate::types::{CafCode, ClientId, Email, PartnerId};
+    let state = offline_state(config).await?;
+    let failure = |e: LifecycleError| match e {
+        LifecycleError::Invalid(m) => usage(m),
+        other => runtime(other),
+    };
+    let find = |email: String| {
+        let state = state.clone();
+        async move {
+            let email = Email::parse(&email).map_err(usage)?;
+            state
+                .stores
+                .accounts
+                .find_account_by_email(&email)
+                .await
+                .map_err(runtime)?
+                .ok_or_else(|| usage(format!("no account for {email}")))
+        }
+    };
+    match command {
+        UserCommand::Create {
+            email,
+            given_name,
+            family_name,
+            partner,
+            caf,
+            civility,
+            function,
+            services,
+        } => {
+            let profile = crate::store::AccountProfile {
+                email: Email::parse(&email).map_err(usage)?,
+                civility,
+                given_name,
+                family_name,
+                function,
+                partner: partner
+                    .as_deref()
+                    .map(PartnerId::parse)
+                    .transpose()
+                    .map_err(usage)?,
+                caf: caf
+                    .as_deref()
+                    .map(CafCode::parse)
+                    .transpose()
+                    .map_err(usage)?,
+                services: services
+                    .iter()
+                    .map(|s| ClientId::parse(s))
+                    .collect::<Result<_, _>>()
+                    .map_err(usage)?,
+            };
+            if profile.given_name.trim().is_empty() || profile.family_name.trim().is_empty() {
+                return Err(usage("--given-name and --family-name must not be empty"));
+            }
+            let account = lifecycle::create_account(&state, profile)
+                .await
+                .map_err(failure)?;
+            println!(
+                "account {} created for {}; activation link sent ({})",
+                account.id,
+                account.profile.email,
+                state.mailer.describe()
+            );
+        }
+        UserCommand::ResendActivation { email } => {
+            let account = find(email).await?;
+            lifecycle::send_activation(&state, &account)
+                .await
+                .map_err(failure)?;
+            println!(
+                "new activation link sent to {} ({}); earlier links no longer work",
+                account.profile.email,
+                state.mailer.describe()
+            );
+        }
+        UserCommand::Suspend { email } => {
+            let account = find(email).await?;
+            lifecycle::set_suspended(&state, &account, true)
+                .await
+                .map_err(failure)?;
+            println!("{} is suspended", account.profile.email);
+        }
+        UserCommand::Unsuspend { email } => {
+            let account = find(email).await?;
+            lifecycle::set_suspended(&state, &account, false)
+                .await
+                .map_err(failure)?;
+            println!("{} is no longer suspended", account.profile.email);
+        }
+    }
+    Ok(())
 }
 
 fn provision_failure(e: provision::ProvisionError) -> Failure {
@@ -267,11 +411,11 @@ async fn demo(
         .await
         .map_err(|e| runtime(format!("{e:#}")))?;
     let state = app.state().clone();
-    provision::apply(&state.stores, &state.hasher, &demo_file, true)
+    provision::apply(&state, &demo_file, true)
         .await
         .map_err(provision_failure)?;
     for (path, file) in &extra_files {
-        let report = provision::apply(&state.stores, &state.hasher, file, true)
+        let report = provision::apply(&state, file, true)
             .await
             .map_err(provision_failure)?;
         println!("{}: {report}", path.display());

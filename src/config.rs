@@ -2,16 +2,18 @@
 //! environment variables. Unknown keys are refused so that a typo never silently falls back to a
 //! default. `passerelle check-config` runs exactly [`Config::load`].
 
+use crate::accounts::policy::{Policies, PolicyConfig, default_profiles};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The most an authorization code may live (RFC 6749 §4.1.2 recommends at most 10 minutes).
 pub const MAX_CODE_LIFETIME_SECONDS: u64 = 600;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -19,7 +21,65 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub tokens: TokensConfig,
     pub password_hashing: PasswordHashingConfig,
+    pub credentials: CredentialsConfig,
+    #[serde(default = "default_profiles")]
+    pub password_policies: BTreeMap<String, PolicyConfig>,
+    pub mail: MailConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CredentialsConfig {
+    /// Profile applied to everyone; a service's own profile applies when stricter.
+    pub default_password_policy: String,
+    pub activation_link_lifetime_seconds: u64,
+    pub reset_link_lifetime_seconds: u64,
+    /// Previous passwords a new one must differ from.
+    pub password_history: u32,
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        Self {
+            default_password_policy: "cooperation".into(),
+            activation_link_lifetime_seconds: 72 * 3600,
+            reset_link_lifetime_seconds: 3600,
+            password_history: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// Sender of every message.
+    pub from: String,
+    /// Empty: messages are written as .eml files in `outbox_dir`. Otherwise the SMTP relay.
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `starttls` (default), `tls` (implicit TLS, usually port 465) or `none` (loopback only).
+    pub smtp_tls: String,
+    pub smtp_username: String,
+    pub smtp_password: String,
+    pub smtp_timeout_seconds: u64,
+    /// Folder of the outbox; empty: `outbox` in `server.data_dir`.
+    pub outbox_dir: PathBuf,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            from: "Passerelle <ne-pas-repondre@passerelle.invalid>".into(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_tls: "starttls".into(),
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            smtp_timeout_seconds: 10,
+            outbox_dir: PathBuf::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +92,22 @@ pub struct ServerConfig {
     pub issuer: String,
     /// Folder for the embedded database and the mail outbox.
     pub data_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: Default::default(),
+            store: Default::default(),
+            sessions: Default::default(),
+            tokens: Default::default(),
+            password_hashing: Default::default(),
+            credentials: Default::default(),
+            password_policies: default_profiles(),
+            mail: Default::default(),
+            log: Default::default(),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -281,6 +357,35 @@ impl Config {
         if p.memory_kib < 8 * p.parallelism {
             return fail("password_hashing.memory_kib must be at least 8 × parallelism".into());
         }
+        self.policies().map_err(ConfigError)?;
+        let c = &self.credentials;
+        if c.activation_link_lifetime_seconds == 0 || c.reset_link_lifetime_seconds == 0 {
+            return fail("credentials: link lifetimes must be greater than 0".into());
+        }
+        if c.password_history > 24 {
+            return fail("credentials.password_history must be at most 24".into());
+        }
+        let m = &self.mail;
+        if m.from.parse::<lettre::message::Mailbox>().is_err() {
+            return fail(format!(
+                "mail.from `{}` is not an address such as `Passerelle <ne-pas-repondre@caf.fr>`",
+                m.from
+            ));
+        }
+        if !matches!(m.smtp_tls.as_str(), "starttls" | "tls" | "none") {
+            return fail(format!(
+                "mail.smtp_tls `{}` must be `starttls`, `tls` or `none`",
+                m.smtp_tls
+            ));
+        }
+        if m.smtp_tls == "none"
+            && !m.smtp_host.is_empty()
+            && !crate::types::is_loopback_host(&m.smtp_host)
+        {
+            return fail(
+                "mail.smtp_tls = \"none\" is accepted only for a relay on loopback".into(),
+            );
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return fail(format!(
                 "log.format `{}` must be `text` or `json`",
@@ -320,6 +425,21 @@ impl Config {
             ));
         }
         out
+    }
+
+    pub fn policies(&self) -> Result<Policies, String> {
+        Policies::new(
+            self.password_policies.clone(),
+            self.credentials.default_password_policy.clone(),
+        )
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        if self.mail.outbox_dir.as_os_str().is_empty() {
+            self.server.data_dir.join("outbox")
+        } else {
+            self.mail.outbox_dir.clone()
+        }
     }
 
     pub fn sqlite_path(&self) -> PathBuf {

@@ -2,8 +2,10 @@
 //! TOML file. The whole file is validated before anything is written, and applying the same
 //! file twice changes nothing. `config/demo.toml` is the documented example of the format.
 
-use crate::accounts::password::{Password, PasswordHasher};
+use crate::accounts::password::Password;
+use crate::accounts::policy::Policies;
 use crate::crypto::sha256;
+use crate::state::AppState;
 use crate::store::{
     AccountProfile, Caf, Change, ClientType, GrantType, Partner, PkcePolicy, Service, ServiceRole,
     SigningAlg, Stores,
@@ -80,6 +82,8 @@ pub struct ServiceEntry {
     pub client_scopes: Vec<String>,
     #[serde(default)]
     pub roles: Vec<ServiceRole>,
+    /// Name of a `[password_policies.NAME]` profile imposed on the service's users.
+    pub password_policy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +96,9 @@ pub struct AccountEntry {
     pub function: Option<String>,
     pub partner: Option<String>,
     pub caf: Option<String>,
+    /// Client ids of the services the account is created for.
+    #[serde(default)]
+    pub services: Vec<String>,
     /// Only `passerelle demo` accepts it: real people choose their password themselves.
     pub password: Option<String>,
 }
@@ -174,6 +181,7 @@ fn invalid<T>(message: String) -> Result<T, ProvisionError> {
 async fn validate(
     file: &ProvisionFile,
     stores: &Stores,
+    policies: &Policies,
     allow_passwords: bool,
 ) -> Result<Validated, ProvisionError> {
     let mut cafs = Vec::new();
@@ -289,6 +297,14 @@ async fn validate(
                 return Err(ctx(format!("role `{}` is empty or appears twice", r.code)));
             }
         }
+        if let Some(policy) = &s.password_policy
+            && !policies.contains(policy)
+        {
+            return Err(ctx(format!(
+                "password_policy `{policy}` is not configured (known: {})",
+                policies.names().collect::<Vec<_>>().join(", ")
+            )));
+        }
         let mut grant_types = s.grant_types.clone();
         grant_types.sort_by_key(|g| g.as_str());
         grant_types.dedup();
@@ -304,6 +320,7 @@ async fn validate(
             id_token_alg,
             client_scopes,
             roles: s.roles.clone(),
+            password_policy: s.password_policy.clone(),
         });
     }
     let mut accounts = Vec::new();
@@ -350,6 +367,16 @@ async fn validate(
                 "set exactly one of `partner` (partner staff) or `caf` (Caf staff)".into(),
             ));
         }
+        let mut services = Vec::new();
+        for id in &a.services {
+            let id = ClientId::parse(id).map_err(|e| ctx(e.0))?;
+            if !client_ids.contains(&id) && stores.services.get_service(&id).await?.is_none() {
+                return Err(ctx(format!(
+                    "service `{id}` is neither in this file nor provisioned"
+                )));
+            }
+            services.push(id);
+        }
         let password = match &a.password {
             Some(_) if !allow_passwords => {
                 return Err(ctx(
@@ -371,6 +398,7 @@ async fn validate(
                 function: a.function.clone(),
                 partner,
                 caf,
+                services,
             },
             password,
         ));
@@ -386,12 +414,12 @@ async fn validate(
 /// Validates the whole file, then upserts every entry. `allow_passwords` is true only for the
 /// demo, whose fictional accounts need a known password.
 pub async fn apply(
-    stores: &Stores,
-    hasher: &PasswordHasher,
+    state: &AppState,
     file: &ProvisionFile,
     allow_passwords: bool,
 ) -> Result<Report, ProvisionError> {
-    let v = validate(file, stores, allow_passwords).await?;
+    let (stores, hasher) = (&state.stores, &state.hasher);
+    let v = validate(file, stores, &state.policies, allow_passwords).await?;
     let mut report = Report::default();
     for caf in &v.cafs {
         report.count(stores.organisations.upsert_caf(caf).await?);

@@ -1,6 +1,8 @@
 //! The application state handed to every handler: settings, stores and services, no globals.
 
 use crate::accounts::password::PasswordHasher;
+use crate::accounts::policy::Policies;
+use crate::mail::Mailer;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::keys::KeyRing;
 use crate::store::Stores;
@@ -22,6 +24,9 @@ pub struct Settings {
     pub refresh_token_ttl: u64,
     pub session_ttl: u64,
     pub login_request_ttl: u64,
+    pub activation_link_ttl: u64,
+    pub reset_link_ttl: u64,
+    pub password_history: u32,
 }
 
 impl Settings {
@@ -43,6 +48,8 @@ pub struct AppInner {
     pub clients: ClientRegistry,
     pub keys: KeyRing,
     pub hasher: PasswordHasher,
+    pub policies: Policies,
+    pub mailer: Mailer,
     /// Server secret keying CSRF tokens; shared by replicas through the durable store.
     pub csrf_key: Vec<u8>,
     pub key_reload_seconds: u64,

@@ -2,7 +2,7 @@
 # The whole test suite, as README.md documents it and .ci/run calls it.
 #
 # It first installs what the tests need and the machine lacks (Chromium and chromedriver for
-# the page tests, from Debian packages), then runs every test with cargo-nextest (or cargo test
+# the page tests, from Debian packages; aiosmtpd for the SMTP tests, from PyPI), then runs every test with cargo-nextest (or cargo test
 # where nextest is absent). Nothing has to be installed or started by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,14 @@ if [ ${#need_packages[@]} -gt 0 ]; then
     echo "tests/run.sh: cannot install ${need_packages[*]}: run as root or install them" >&2
     exit 1
   fi
+fi
+
+# aiosmtpd plays the SMTP relay in the mail delivery tests.
+if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+  echo "tests/run.sh: installing aiosmtpd for the SMTP tests" >&2
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --user aiosmtpd \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -2,7 +2,9 @@
 //! which hashes on blocking threads, bounds concurrency, and burns the same time for an unknown
 //! account as for a known one.
 
+pub mod lifecycle;
 pub mod password;
+pub mod policy;
 
 use crate::store::{Account, AccountStatus, AccountStore, StoreError};
 use crate::types::Email;

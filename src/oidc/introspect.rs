@@ -38,7 +38,16 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let issuer = &state.settings.issuer;
     let refresh_first = params.get("token_type_hint") == Some("refresh_token");
     let access = |_: ()| async {
-        Ok::<_, OAuthError>(active_access_token(state, token).await?.map(|r| {
+        let mut record = active_access_token(state, token).await?;
+        // A token acting for a person is active only while the account may log in.
+        if let Some(account) = record.as_ref().and_then(|r| r.account.clone())
+            && super::tokens::active_account(state, &account)
+                .await?
+                .is_none()
+        {
+            record = None;
+        }
+        Ok::<_, OAuthError>(record.map(|r| {
             json!({
                 "active": true,
                 "token_type": "Bearer",

@@ -331,6 +331,25 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
+    async fn revoke_grants_of_account(&self, account: &AccountId) -> StoreResult<usize> {
+        let now = now();
+        let mut revoked = Vec::new();
+        for entry in lock(&self.families).values_mut() {
+            if entry.live(now) && !entry.value.revoked && &entry.value.family.account == account {
+                entry.value.revoked = true;
+                revoked.push((entry.value.family.grant.clone(), entry.expires_at));
+            }
+        }
+        let mut marks = lock(&self.revoked_grants);
+        for (grant, until) in &revoked {
+            marks.insert(grant.clone(), *until);
+        }
+        drop(marks);
+        // Access tokens of grants without a refresh family go too.
+        lock(&self.access_tokens).retain(|_, e| e.value.account.as_ref() != Some(account));
+        Ok(revoked.len())
+    }
+
     async fn is_grant_revoked(&self, grant: &GrantId) -> StoreResult<bool> {
         let now = now();
         Ok(lock(&self.revoked_grants)

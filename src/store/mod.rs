@@ -61,7 +61,28 @@ pub trait AccountStore: Send + Sync {
     async fn upsert_account(&self, profile: &AccountProfile) -> StoreResult<(AccountId, Change)>;
     async fn find_account_by_email(&self, email: &Email) -> StoreResult<Option<Account>>;
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    /// Replaces the password: the previous hash goes to the history (of which the newest
+    /// `keep_history` are kept), a pending account becomes active, and the forced-change flag
+    /// is cleared.
     async fn set_password_hash(&self, id: &AccountId, phc: &str) -> StoreResult<()>;
+    /// The hashes of the previous passwords, newest first.
+    async fn password_history(&self, id: &AccountId, limit: u32) -> StoreResult<Vec<String>>;
+    async fn set_status(&self, id: &AccountId, status: AccountStatus) -> StoreResult<()>;
+    async fn set_must_change_password(&self, id: &AccountId, value: bool) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// Stores a new link and revokes the account's earlier unused links of the same purpose.
+    async fn insert_link(&self, hash: TokenHash, link: &CredentialLink) -> StoreResult<()>;
+    async fn get_link(&self, hash: TokenHash) -> StoreResult<Option<CredentialLink>>;
+    /// Atomically marks a live link used; refuses an unknown, expired, used or revoked one.
+    async fn use_link(
+        &self,
+        hash: TokenHash,
+        purpose: LinkPurpose,
+        now: i64,
+    ) -> StoreResult<Result<CredentialLink, LinkRefusal>>;
 }
 
 #[async_trait]
@@ -148,6 +169,9 @@ pub trait TokenStore: Send + Sync {
     /// `until` (after which they would all have expired anyway).
     async fn revoke_grant(&self, grant: &GrantId, until: i64) -> StoreResult<()>;
     async fn is_grant_revoked(&self, grant: &GrantId) -> StoreResult<bool>;
+    /// Revokes every refresh family of an account (after a password change or a suspension);
+    /// returns how many.
+    async fn revoke_grants_of_account(&self, account: &AccountId) -> StoreResult<usize>;
 }
 
 /// Every store the application uses, as trait objects picked once at start-up.
@@ -158,6 +182,7 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub keys: Arc<dyn KeyStore>,
     pub secrets: Arc<dyn SecretStore>,
+    pub links: Arc<dyn LinkStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub pending_logins: Arc<dyn PendingLoginStore>,
     pub codes: Arc<dyn CodeStore>,
@@ -175,7 +200,8 @@ impl Stores {
             services: durable.clone(),
             accounts: durable.clone(),
             keys: durable.clone(),
-            secrets: durable,
+            secrets: durable.clone(),
+            links: durable,
             sessions: ephemeral.clone(),
             pending_logins: ephemeral.clone(),
             codes: ephemeral.clone(),

@@ -101,6 +101,8 @@ pub struct Service {
     /// Scopes the client may obtain with `client_credentials`.
     pub client_scopes: Scopes,
     pub roles: Vec<ServiceRole>,
+    /// Name of the password policy profile the service imposes on its users.
+    pub password_policy: Option<String>,
 }
 
 impl Service {
@@ -147,6 +149,8 @@ pub struct AccountProfile {
     pub function: Option<String>,
     pub partner: Option<PartnerId>,
     pub caf: Option<CafCode>,
+    /// Services the account was created for (their password policies apply).
+    pub services: Vec<ClientId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +160,8 @@ pub struct Account {
     /// Argon2id PHC string; `None` until the person chose a password.
     pub password_hash: Option<String>,
     pub status: AccountStatus,
+    /// No code is issued until the person has chosen a new password.
+    pub must_change_password: bool,
     pub updated_at: i64,
 }
 
@@ -265,4 +271,51 @@ pub enum RefreshRotation {
     Reused(RefreshFamily),
     /// Unknown, expired or revoked.
     Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPurpose {
+    /// Choose a first password.
+    Activation,
+    /// Choose a new password after "forgot password" or an administrator's reset.
+    Reset,
+    /// Lift a temporary lock after repeated failures.
+    Unlock,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::Activation => "activation",
+            LinkPurpose::Reset => "reset",
+            LinkPurpose::Unlock => "unlock",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Activation, Self::Reset, Self::Unlock]
+            .into_iter()
+            .find(|p| p.as_str() == value)
+    }
+}
+
+/// A single-use link, known by the digest of its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialLink {
+    pub account: AccountId,
+    pub purpose: LinkPurpose,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Why a link cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefusal {
+    Unknown,
+    Expired,
+    /// Already used, or replaced by a newer link.
+    Spent,
 }

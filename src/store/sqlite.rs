@@ -198,6 +198,7 @@ fn service_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Service> {
         client_scopes: Scopes::parse(&row.get::<String, _>("client_scopes"))
             .map_err(|e| StoreError::Corrupt(e.0))?,
         roles: from_json("roles", &row.get::<String, _>("roles"))?,
+        password_policy: row.get("password_policy"),
     })
 }
 
@@ -219,15 +220,16 @@ impl ServiceStore for SqliteStore {
         sqlx::query(
             "INSERT INTO services (client_id, name, client_type, secret_sha256, redirect_uris,
                 post_logout_redirect_uris, grant_types, pkce, id_token_alg, client_scopes, roles,
-                created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                password_policy, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (client_id) DO UPDATE SET name = excluded.name,
                 client_type = excluded.client_type, secret_sha256 = excluded.secret_sha256,
                 redirect_uris = excluded.redirect_uris,
                 post_logout_redirect_uris = excluded.post_logout_redirect_uris,
                 grant_types = excluded.grant_types, pkce = excluded.pkce,
                 id_token_alg = excluded.id_token_alg, client_scopes = excluded.client_scopes,
-                roles = excluded.roles, updated_at = excluded.updated_at",
+                roles = excluded.roles, password_policy = excluded.password_policy,
+                updated_at = excluded.updated_at",
         )
         .bind(service.client_id.as_str())
         .bind(&service.name)
@@ -240,6 +242,7 @@ impl ServiceStore for SqliteStore {
         .bind(service.id_token_alg.as_str())
         .bind(service.client_scopes.to_string())
         .bind(json(&service.roles))
+        .bind(&service.password_policy)
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -285,9 +288,11 @@ fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Account> {
             caf: caf
                 .map(|c| CafCode::parse(&c).map_err(|e| StoreError::Corrupt(e.0)))
                 .transpose()?,
+            services: from_json("services", &row.get::<String, _>("services"))?,
         },
         password_hash: row.get("password_hash"),
         status: AccountStatus::parse(&status).ok_or_else(|| corrupt("account status"))?,
+        must_change_password: row.get::<i64, _>("must_change_password") != 0,
         updated_at: row.get("updated_at"),
     })
 }
@@ -302,7 +307,7 @@ impl AccountStore for SqliteStore {
             }
             sqlx::query(
                 "UPDATE accounts SET civility = ?, given_name = ?, family_name = ?, function = ?,
-                    partner_id = ?, caf_code = ?, updated_at = ? WHERE id = ?",
+                    partner_id = ?, caf_code = ?, services = ?, updated_at = ? WHERE id = ?",
             )
             .bind(&profile.civility)
             .bind(&profile.given_name)
@@ -310,6 +315,7 @@ impl AccountStore for SqliteStore {
             .bind(&profile.function)
             .bind(profile.partner.as_ref().map(|p| p.as_str()))
             .bind(profile.caf.as_ref().map(|c| c.as_str()))
+            .bind(json(&profile.services))
             .bind(now)
             .bind(existing.id.as_str())
             .execute(&self.pool)
@@ -320,8 +326,8 @@ impl AccountStore for SqliteStore {
         let id = AccountId::generate();
         sqlx::query(
             "INSERT INTO accounts (id, email, civility, given_name, family_name, function,
-                partner_id, caf_code, password_hash, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 'pending', ?, ?)",
+                partner_id, caf_code, services, password_hash, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'pending', ?, ?)",
         )
         .bind(id.as_str())
         .bind(profile.email.as_str())
@@ -331,6 +337,7 @@ impl AccountStore for SqliteStore {
         .bind(&profile.function)
         .bind(profile.partner.as_ref().map(|p| p.as_str()))
         .bind(profile.caf.as_ref().map(|c| c.as_str()))
+        .bind(json(&profile.services))
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -358,18 +365,161 @@ impl AccountStore for SqliteStore {
     }
 
     async fn set_password_hash(&self, id: &AccountId, phc: &str) -> StoreResult<()> {
+        let now = now();
+        let mut tx = self.pool.begin().await.map_err(backend)?;
         sqlx::query(
-            "UPDATE accounts SET password_hash = ?,
+            "INSERT INTO password_history (account_id, password_hash, replaced_at)
+             SELECT id, password_hash, ? FROM accounts WHERE id = ? AND password_hash IS NOT NULL",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "UPDATE accounts SET password_hash = ?, must_change_password = 0, password_changed_at = ?,
                 status = CASE status WHEN 'pending' THEN 'active' ELSE status END,
                 updated_at = ? WHERE id = ?",
         )
         .bind(phc)
-        .bind(now())
+        .bind(now)
+        .bind(now)
         .bind(id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        // Keep only what the longest configurable history needs.
+        sqlx::query(
+            "DELETE FROM password_history WHERE account_id = ? AND rowid NOT IN (
+                SELECT rowid FROM password_history WHERE account_id = ?
+                ORDER BY replaced_at DESC, rowid DESC LIMIT 24)",
+        )
+        .bind(id.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn password_history(&self, id: &AccountId, limit: u32) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT password_hash FROM password_history WHERE account_id = ?
+             ORDER BY replaced_at DESC, rowid DESC LIMIT ?",
+        )
+        .bind(id.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)
+    }
+
+    async fn set_status(&self, id: &AccountId, status: AccountStatus) -> StoreResult<()> {
+        sqlx::query("UPDATE accounts SET status = ?, updated_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(now())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn set_must_change_password(&self, id: &AccountId, value: bool) -> StoreResult<()> {
+        sqlx::query("UPDATE accounts SET must_change_password = ?, updated_at = ? WHERE id = ?")
+            .bind(value)
+            .bind(now())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+fn link_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<CredentialLink> {
+    Ok(CredentialLink {
+        account: AccountId::from_stored(row.get("account_id")),
+        purpose: LinkPurpose::parse(&row.get::<String, _>("purpose"))
+            .ok_or_else(|| corrupt("link purpose"))?,
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+        used_at: row.get("used_at"),
+        revoked_at: row.get("revoked_at"),
+    })
+}
+
+#[async_trait]
+impl LinkStore for SqliteStore {
+    async fn insert_link(&self, hash: TokenHash, link: &CredentialLink) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "UPDATE credential_links SET revoked_at = ?
+             WHERE account_id = ? AND purpose = ? AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(link.created_at)
+        .bind(link.account.as_str())
+        .bind(link.purpose.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO credential_links (token_sha256, account_id, purpose, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(hash.0.to_vec())
+        .bind(link.account.as_str())
+        .bind(link.purpose.as_str())
+        .bind(link.created_at)
+        .bind(link.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_link(&self, hash: TokenHash) -> StoreResult<Option<CredentialLink>> {
+        let row = sqlx::query("SELECT * FROM credential_links WHERE token_sha256 = ?")
+            .bind(hash.0.to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(link_from_row).transpose()
+    }
+
+    async fn use_link(
+        &self,
+        hash: TokenHash,
+        purpose: LinkPurpose,
+        now: i64,
+    ) -> StoreResult<Result<CredentialLink, LinkRefusal>> {
+        let used = sqlx::query(
+            "UPDATE credential_links SET used_at = ?
+             WHERE token_sha256 = ? AND purpose = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+        )
+        .bind(now)
+        .bind(hash.0.to_vec())
+        .bind(purpose.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        let link = self.get_link(hash).await?;
+        Ok(match link {
+            Some(link) if link.purpose == purpose && used == 1 => Ok(link),
+            Some(link)
+                if link.purpose == purpose
+                    && link.used_at.is_none()
+                    && link.revoked_at.is_none() =>
+            {
+                Err(LinkRefusal::Expired)
+            }
+            Some(link) if link.purpose == purpose => Err(LinkRefusal::Spent),
+            _ => Err(LinkRefusal::Unknown),
+        })
     }
 }
 

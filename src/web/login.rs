@@ -33,6 +33,16 @@ struct LoginForm {
     password: Option<String>,
 }
 
+/// The answer to a form whose CSRF token does not verify.
+pub fn expired_form() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Page expirée",
+        "Le formulaire n'a pas pu être vérifié : la page a expiré, ou votre navigateur refuse les cookies.",
+        "Revenez à la page précédente, rechargez-la et recommencez. Passerelle a besoin des cookies pour fonctionner.",
+    )
+}
+
 fn expired_request() -> Response {
     error_page(
         StatusCode::BAD_REQUEST,
@@ -130,12 +140,7 @@ async fn submit(
     Form(form): Form<LoginForm>,
 ) -> Response {
     if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Page expirée",
-            "Le formulaire n'a pas pu être vérifié : la page a expiré, ou votre navigateur refuse les cookies.",
-            "Revenez à l'application et recommencez la connexion. Passerelle a besoin des cookies pour fonctionner.",
-        );
+        return expired_form();
     }
     let csrf = form.csrf.unwrap_or_default();
     let pending = match &form.request {

@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod login;
+pub mod password;
 pub mod session;
 
 use crate::state::AppState;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/static/passerelle.css", get(stylesheet))
         .merge(login::router())
+        .merge(password::router())
 }
 
 /// The common frame of every page: French, one `main` landmark, no script.

@@ -106,7 +106,7 @@ async fn a_person_logs_in_through_the_page_in_chromium() {
         "test",
     )
     .unwrap();
-    passerelle::provision::apply(&app.state.stores, &app.state.hasher, &file, false)
+    passerelle::provision::apply(&app.state, &file, false)
         .await
         .unwrap();
     let authorize = app.authorize_url(&[("client_id", "browser-rp"), ("redirect_uri", &callback)]);
@@ -180,4 +180,82 @@ async fn a_person_logs_in_through_the_page_in_chromium() {
         200,
         "the code Chromium carried back is exchangeable"
     );
+}
+
+#[tokio::test]
+async fn a_person_activates_an_account_through_the_page_in_chromium() {
+    use passerelle::accounts::lifecycle;
+    use passerelle::store::AccountProfile;
+    use passerelle::types::{ClientId, Email, PartnerId};
+    let app = TestApp::spawn().await;
+    let email = "paul.renard@niort.example";
+    let profile = AccountProfile {
+        email: Email::parse(email).unwrap(),
+        civility: None,
+        given_name: "Paul".into(),
+        family_name: "Renard".into(),
+        function: None,
+        partner: Some(PartnerId::parse("ville-de-niort").unwrap()),
+        caf: None,
+        services: vec![ClientId::parse("cdap").unwrap()],
+    };
+    lifecycle::create_account(&app.state, profile)
+        .await
+        .unwrap();
+    let link = link_in(&app.mails_to(email)[0], &app.issuer);
+
+    let driver = start_driver().await;
+    let c = chromium(&driver).await;
+    c.goto(&app.url(&link)).await.unwrap();
+    assert_eq!(
+        c.title().await.unwrap(),
+        "Activer votre compte – Passerelle"
+    );
+    let rules = c
+        .find(Locator::Css("#regles"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(rules.contains("au moins une majuscule"), "{rules}");
+
+    type_into(&c, "#password", "renard2026").await;
+    type_into(&c, "#confirmation", "renard2026").await;
+    submit(&c).await;
+    let errors = c
+        .wait()
+        .for_element(Locator::Css("#erreurs"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        errors.contains("ni votre nom") && errors.contains("une majuscule"),
+        "{errors}"
+    );
+
+    type_into(&c, "#password", "Chouette-Grise-79").await;
+    type_into(&c, "#confirmation", "Chouette-Grise-79").await;
+    submit(&c).await;
+    let status = c
+        .wait()
+        .for_element(Locator::Css("[role=status]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    assert_eq!(status, "Votre mot de passe est enregistré.");
+    let response = app
+        .login(
+            &crate::helpers::browser(),
+            &app.authorize_url(&[]),
+            email,
+            "Chouette-Grise-79",
+        )
+        .await;
+    assert!(redirect_params(&response, DEMO_REDIRECT).contains_key("code"));
 }

@@ -195,3 +195,87 @@ async fn the_demo_starts_on_an_empty_folder_and_a_demo_account_can_log_in() {
     let _ = child.wait();
     assert!(location(&response).starts_with("http://127.0.0.1:9000/callback?code="));
 }
+
+#[test]
+fn user_commands_create_accounts_with_an_activation_mail_and_refuse_mistakes() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let orgs = data.path().join("orgs.toml");
+    std::fs::write(&orgs, "[[caf]]\ncode = \"27\"\nname = \"Caf de l'Eure\"\n[[partner]]\nid = \"p\"\ncaf = \"27\"\nname = \"P\"\n").unwrap();
+    let (code, _, err) = passerelle(
+        &["provision", orgs.to_str().unwrap(), "--data-dir", data_dir],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let create = [
+        "user",
+        "create",
+        "--email",
+        "Anne.Petit@P.example",
+        "--given-name",
+        "Anne",
+        "--family-name",
+        "Petit",
+        "--partner",
+        "p",
+        "--data-dir",
+        data_dir,
+    ];
+    let (code, out, err) = passerelle(&create, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("activation link sent"), "{out}");
+    let outbox: Vec<_> = std::fs::read_dir(data.path().join("outbox"))
+        .unwrap()
+        .collect();
+    assert_eq!(outbox.len(), 1);
+
+    let (code, _, err) = passerelle(&create, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("already exists") && err.lines().count() == 1,
+        "{err}"
+    );
+    let (code, _, err) = passerelle(
+        &[
+            "user",
+            "create",
+            "--email",
+            "b@p.example",
+            "--given-name",
+            "B",
+            "--family-name",
+            "C",
+            "--partner",
+            "nowhere",
+            "--data-dir",
+            data_dir,
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("does not exist"), "{err}");
+    let (code, out, _) = passerelle(
+        &[
+            "user",
+            "suspend",
+            "anne.petit@p.example",
+            "--data-dir",
+            data_dir,
+        ],
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("suspended"));
+    let (code, _, err) = passerelle(
+        &[
+            "user",
+            "resend-activation",
+            "nobody@p.example",
+            "--data-dir",
+            data_dir,
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("no account"), "{err}");
+}

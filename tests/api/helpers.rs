@@ -54,6 +54,8 @@ pub struct TestApp {
     pub state: AppState,
     /// A relying application's HTTP client: no cookies, no redirects followed.
     pub api: reqwest::Client,
+    /// Where the outbox writes messages.
+    pub outbox: std::path::PathBuf,
     /// Kept alive so that the folder outlives the server.
     _data_dir: TempDir,
 }
@@ -97,9 +99,7 @@ impl TestApp {
             ("test", TEST_CLIENTS),
         ] {
             let file = provision::parse(text, origin).unwrap();
-            provision::apply(&state.stores, &state.hasher, &file, true)
-                .await
-                .unwrap();
+            provision::apply(&state, &file, true).await.unwrap();
         }
         let issuer = app.issuer().to_owned();
         let address = format!("http://{}", app.local_addr());
@@ -112,6 +112,7 @@ impl TestApp {
                 .redirect(Policy::none())
                 .build()
                 .unwrap(),
+            outbox: config.outbox_dir(),
             _data_dir: data_dir,
         }
     }
@@ -266,6 +267,70 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// A message read back from the outbox or an SMTP server's mailbox.
+pub struct Received {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub fn parse_mail(bytes: &[u8]) -> Received {
+    let m = mail_parser::MessageParser::default()
+        .parse(bytes)
+        .expect("a MIME message");
+    let to = m
+        .to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_owned();
+    Received {
+        to,
+        subject: m.subject().unwrap_or_default().to_owned(),
+        text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        html: m.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+    }
+}
+
+impl TestApp {
+    /// Every message in the outbox, oldest first as far as file times tell (messages written
+    /// within the same clock tick come in any order).
+    pub fn mails(&self) -> Vec<Received> {
+        let Ok(entries) = std::fs::read_dir(&self.outbox) else {
+            return Vec::new();
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|(_, p)| parse_mail(&std::fs::read(p).unwrap()))
+            .collect()
+    }
+
+    /// The messages sent to `address`, oldest first.
+    pub fn mails_to(&self, address: &str) -> Vec<Received> {
+        self.mails()
+            .into_iter()
+            .filter(|m| m.to == address)
+            .collect()
+    }
+}
+
+/// The first link to this server in a message, as a path with its query.
+pub fn link_in(mail: &Received, issuer: &str) -> String {
+    let start = mail.text.find(issuer).expect("a link in the message") + issuer.len();
+    mail.text[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 pub fn location(response: &reqwest::Response) -> String {

@@ -11,7 +11,7 @@ async fn bad_credentials_give_one_answer_whether_or_not_the_account_exists() {
         "test",
     )
     .unwrap();
-    passerelle::provision::apply(&app.state.stores, &app.state.hasher, &pending, false)
+    passerelle::provision::apply(&app.state, &pending, false)
         .await
         .unwrap();
 

@@ -5,6 +5,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod code_flow;
+mod credentials;
 mod helpers;
 mod keys;
 mod login;

@@ -11,7 +11,7 @@ async fn apply(
     allow_passwords: bool,
 ) -> Result<provision::Report, ProvisionError> {
     let file = provision::parse(text, "test")?;
-    provision::apply(&app.state.stores, &app.state.hasher, &file, allow_passwords).await
+    provision::apply(&app.state, &file, allow_passwords).await
 }
 
 fn message(result: Result<provision::Report, ProvisionError>) -> String {

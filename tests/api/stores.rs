@@ -255,6 +255,7 @@ async fn durable_records_round_trip_and_server_secrets_are_set_once() {
         function: None,
         partner: None,
         caf: Some(caf.code.clone()),
+        services: vec![],
     };
     let (id, change) = stores.accounts.upsert_account(&profile).await.unwrap();
     assert_eq!(change, Change::Created);

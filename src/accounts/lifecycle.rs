@@ -1,0 +1,280 @@
+//! The life of a credential: account creation with a single-use activation link, choosing a
+//! password under the applicable policy, and what follows every password change (all sessions
+//! and tokens revoked, a notification mail). Caf-side actions live here too.
+
+use super::password::Password;
+use super::policy::{Failure, PersonalContext, Policy};
+use crate::crypto::{TokenHash, random_token};
+use crate::mail::templates::{self, Recipient};
+use crate::state::AppState;
+use crate::store::{
+    Account, AccountProfile, AccountStatus, CredentialLink, LinkPurpose, StoreError, now,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// The request cannot be carried out as asked; the message says why.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The change was stored but the mail could not be sent.
+    #[error("mail not sent: {0:#}")]
+    Mail(anyhow::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Creates a pending account and mails its activation link.
+pub async fn create_account(
+    state: &AppState,
+    profile: AccountProfile,
+) -> Result<Account, LifecycleError> {
+    if state
+        .stores
+        .accounts
+        .find_account_by_email(&profile.email)
+        .await?
+        .is_some()
+    {
+        return Err(LifecycleError::Invalid(format!(
+            "an account already exists for {}",
+            profile.email
+        )));
+    }
+    if profile.partner.is_some() == profile.caf.is_some() {
+        return Err(LifecycleError::Invalid(
+            "an account belongs to exactly one partner or one Caf".into(),
+        ));
+    }
+    if let Some(p) = &profile.partner
+        && state.stores.organisations.get_partner(p).await?.is_none()
+    {
+        return Err(LifecycleError::Invalid(format!(
+            "partner `{p}` does not exist"
+        )));
+    }
+    if let Some(c) = &profile.caf
+        && state.stores.organisations.get_caf(c).await?.is_none()
+    {
+        return Err(LifecycleError::Invalid(format!("Caf `{c}` does not exist")));
+    }
+    for service in &profile.services {
+        if state.stores.services.get_service(service).await?.is_none() {
+            return Err(LifecycleError::Invalid(format!(
+                "service `{service}` does not exist"
+            )));
+        }
+    }
+    let (id, _) = state.stores.accounts.upsert_account(&profile).await?;
+    let account = state
+        .stores
+        .accounts
+        .get_account(&id)
+        .await?
+        .ok_or_else(|| {
+            LifecycleError::Invalid("the account vanished while being created".into())
+        })?;
+    send_activation(state, &account).await?;
+    tracing::info!(account = %account.id, "account created, activation link sent");
+    Ok(account)
+}
+
+/// Mails a new activation link; earlier links stop working.
+pub async fn send_activation(state: &AppState, account: &Account) -> Result<(), LifecycleError> {
+    if account.password_hash.is_some() {
+        return Err(LifecycleError::Invalid(format!(
+            "{} has already chosen a password: send a reset link instead",
+            account.profile.email
+        )));
+    }
+    let ttl = state.settings.activation_link_ttl;
+    let token = new_link(state, account, LinkPurpose::Activation, ttl).await?;
+    let link = format!("{}/activation?jeton={token}", state.settings.issuer);
+    let (services, caf) = context_names(state, account).await?;
+    let mail = templates::activation(
+        &recipient(account, caf.as_deref(), &services),
+        &link,
+        ttl / 3600,
+    );
+    state.mailer.send(mail).await.map_err(LifecycleError::Mail)
+}
+
+/// Stores a new single-use link and returns its token (only its digest is kept).
+pub async fn new_link(
+    state: &AppState,
+    account: &Account,
+    purpose: LinkPurpose,
+    ttl: u64,
+) -> Result<String, StoreError> {
+    let token = random_token();
+    let now = now();
+    let link = CredentialLink {
+        account: account.id.clone(),
+        purpose,
+        created_at: now,
+        expires_at: now + ttl as i64,
+        used_at: None,
+        revoked_at: None,
+    };
+    state
+        .stores
+        .links
+        .insert_link(TokenHash::of(&token), &link)
+        .await?;
+    Ok(token)
+}
+
+fn recipient<'a>(
+    account: &'a Account,
+    caf: Option<&'a str>,
+    services: &'a [String],
+) -> Recipient<'a> {
+    Recipient {
+        address: account.profile.email.as_str(),
+        name: &account.profile.given_name,
+        caf,
+        services,
+    }
+}
+
+/// The names of the account's services and of its Caf, for messages.
+async fn context_names(
+    state: &AppState,
+    account: &Account,
+) -> Result<(Vec<String>, Option<String>), StoreError> {
+    let mut services = Vec::new();
+    for id in &account.profile.services {
+        if let Some(s) = state.stores.services.get_service(id).await? {
+            services.push(s.name);
+        }
+    }
+    let caf_code = match &account.profile.partner {
+        Some(p) => state
+            .stores
+            .organisations
+            .get_partner(p)
+            .await?
+            .map(|p| p.caf),
+        None => account.profile.caf.clone(),
+    };
+    let caf = match caf_code {
+        Some(code) => state
+            .stores
+            .organisations
+            .get_caf(&code)
+            .await?
+            .map(|c| c.name),
+        None => None,
+    };
+    Ok((services, caf))
+}
+
+/// The strictest of the default profile and the profiles of the account's services.
+pub async fn applicable_policy(state: &AppState, account: &Account) -> Result<Policy, StoreError> {
+    let mut names = Vec::new();
+    for id in &account.profile.services {
+        if let Some(s) = state.stores.services.get_service(id).await? {
+            names.extend(s.password_policy);
+        }
+    }
+    Ok(state.policies.strictest(names.iter().map(String::as_str)))
+}
+
+/// Every rule a new password breaks, history included (each previous hash is verified, so
+/// this costs one Argon2id verification per remembered password).
+pub async fn check_new_password(
+    state: &AppState,
+    account: &Account,
+    password: &Password,
+) -> Result<Vec<Failure>, StoreError> {
+    let policy = applicable_policy(state, account).await?;
+    let p = &account.profile;
+    let names = [p.given_name.as_str(), p.family_name.as_str()];
+    let person = PersonalContext {
+        email_local_part: p.email.local_part(),
+        names: &names,
+    };
+    let mut failures = policy.check(password.expose(), &person);
+    if !failures.iter().any(|f| matches!(f, Failure::TooLong(_))) {
+        let keep = state.settings.password_history;
+        let mut previous = state
+            .stores
+            .accounts
+            .password_history(&account.id, keep.saturating_sub(1))
+            .await?;
+        previous.extend(account.password_hash.clone());
+        for hash in previous {
+            if state.hasher.verify(password.clone(), Some(hash)).await {
+                failures.push(Failure::Reused(keep));
+                break;
+            }
+        }
+    }
+    Ok(failures)
+}
+
+/// Stores a new password (already checked), then revokes every session and token of the
+/// person and notifies them.
+pub async fn set_password(
+    state: &AppState,
+    account: &Account,
+    password: Password,
+) -> Result<(), LifecycleError> {
+    let hash = state.hasher.hash(password).await?;
+    state
+        .stores
+        .accounts
+        .set_password_hash(&account.id, &hash)
+        .await?;
+    revoke_everything(state, account).await?;
+    let (services, caf) = context_names(state, account).await?;
+    let when = chrono::Utc::now()
+        .format("%d/%m/%Y à %H:%M (UTC)")
+        .to_string();
+    let mail = templates::password_changed(&recipient(account, caf.as_deref(), &services), &when);
+    tracing::info!(account = %account.id, "password changed; sessions and tokens revoked");
+    state.mailer.send(mail).await.map_err(LifecycleError::Mail)
+}
+
+/// Ends every session of the person and revokes every grant and access token.
+pub async fn revoke_everything(state: &AppState, account: &Account) -> Result<(), StoreError> {
+    for session in state
+        .stores
+        .sessions
+        .sessions_of_account(&account.id)
+        .await?
+    {
+        state.stores.sessions.remove_session(&session.sid).await?;
+    }
+    state
+        .stores
+        .tokens
+        .revoke_grants_of_account(&account.id)
+        .await?;
+    Ok(())
+}
+
+/// Caf-side precaution: a suspended account cannot log in, and every use of its sessions and
+/// tokens is refused from then on (each is checked against the account's status).
+pub async fn set_suspended(
+    state: &AppState,
+    account: &Account,
+    suspended: bool,
+) -> Result<(), LifecycleError> {
+    let status = match (suspended, account.status, account.password_hash.is_some()) {
+        (true, _, _) => AccountStatus::Suspended,
+        (false, AccountStatus::Suspended, true) => AccountStatus::Active,
+        (false, AccountStatus::Suspended, false) => AccountStatus::Pending,
+        (false, other, _) => other,
+    };
+    state
+        .stores
+        .accounts
+        .set_status(&account.id, status)
+        .await?;
+    if suspended {
+        revoke_everything(state, account).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! The messages Passerelle sends, in French, each as plain text and HTML. They name the
+//! services and the Caf so that the person knows why they receive them.
+
+use super::Mail;
+use maud::html;
+
+/// Who the message is for and in whose name it speaks.
+pub struct Recipient<'a> {
+    pub address: &'a str,
+    pub name: &'a str,
+    pub caf: Option<&'a str>,
+    pub services: &'a [String],
+}
+
+fn signature(caf: Option<&str>) -> String {
+    match caf {
+        Some(caf) => format!("{caf}, via Passerelle"),
+        None => "Passerelle".into(),
+    }
+}
+
+fn services_line(services: &[String]) -> String {
+    match services.len() {
+        0 => "aux services que la Caf ouvre à ses partenaires".into(),
+        1 => format!("au service « {} »", services[0]),
+        _ => format!(
+            "aux services {}",
+            services
+                .iter()
+                .map(|s| format!("« {s} »"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn build(
+    to: &Recipient<'_>,
+    subject: &str,
+    paragraphs: &[String],
+    link: Option<(&str, &str)>,
+    warning: &str,
+) -> Mail {
+    let mut text = format!("Bonjour {},\n\n", to.name);
+    for p in paragraphs {
+        text.push_str(p);
+        text.push_str("\n\n");
+    }
+    if let Some((label, url)) = link {
+        text.push_str(&format!("{label} :\n{url}\n\n"));
+    }
+    text.push_str(warning);
+    text.push_str(&format!("\n\n{}\n", signature(to.caf)));
+    let html = html! {
+        p { "Bonjour " (to.name) "," }
+        @for p in paragraphs { p { (p) } }
+        @if let Some((label, url)) = link {
+            p { a href=(url) { (label) } }
+            p { "Si le lien ne s'ouvre pas, copiez cette adresse dans votre navigateur : " br; (url) }
+        }
+        p { small { (warning) } }
+        p { (signature(to.caf)) }
+    };
+    Mail {
+        to_address: to.address.to_owned(),
+        to_name: to.name.to_owned(),
+        subject: subject.to_owned(),
+        text,
+        html: html.into_string(),
+    }
+}
+
+const NOT_YOU: &str = "Vous n'êtes pas à l'origine de cette demande ? Ne cliquez pas sur le lien et prévenez votre Caf. Passerelle ne vous demandera jamais votre mot de passe par courriel.";
+
+pub fn activation(to: &Recipient<'_>, link: &str, valid_hours: u64) -> Mail {
+    build(
+        to,
+        "Activez votre compte Passerelle",
+        &[
+            format!("Un compte nominatif vient d'être créé pour vous donner accès {}.", services_line(to.services)),
+            format!("Pour l'activer, choisissez votre mot de passe avec le lien ci-dessous. Ce lien ne fonctionne qu'une fois et reste valable {valid_hours} heures."),
+            "Votre identifiant est votre adresse électronique professionnelle. Vos codes sont strictement personnels : ne les communiquez à personne.".into(),
+        ],
+        Some(("Choisir mon mot de passe", link)),
+        NOT_YOU,
+    )
+}
+
+pub fn password_changed(to: &Recipient<'_>, when: &str) -> Mail {
+    build(
+        to,
+        "Votre mot de passe Passerelle a été modifié",
+        &[
+            format!("Le mot de passe de votre compte Passerelle a été modifié le {when}."),
+            "Par sécurité, toutes vos sessions ouvertes ont été fermées : reconnectez-vous aux applications que vous utilisez.".into(),
+        ],
+        None,
+        "Si vous n'êtes pas à l'origine de ce changement, prévenez immédiatement votre Caf ou l'administrateur de votre organisme.",
+    )
+}

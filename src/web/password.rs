@@ -1,0 +1,227 @@
+//! Choosing a password through a single-use link: activation now, reset with the same page.
+//! The rules are shown before the person types; every failed rule is listed after. The link
+//! is consumed only when a valid password is stored, so a refused attempt does not burn it.
+
+use super::{browser, error_page, internal_error_page, page};
+use crate::accounts::lifecycle::{self, LifecycleError};
+use crate::accounts::password::Password;
+use crate::crypto::TokenHash;
+use crate::state::AppState;
+use crate::store::{Account, LinkPurpose, LinkRefusal, now};
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum_extra::extract::CookieJar;
+use maud::html;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/activation",
+        get(|s, j, q| show(s, j, q, LinkPurpose::Activation))
+            .post(|s, j, f| submit(s, j, f, LinkPurpose::Activation)),
+    )
+}
+
+fn path(purpose: LinkPurpose) -> &'static str {
+    match purpose {
+        LinkPurpose::Activation => "/activation",
+        LinkPurpose::Reset | LinkPurpose::Unlock => "/reinitialisation",
+    }
+}
+
+fn title(purpose: LinkPurpose) -> &'static str {
+    match purpose {
+        LinkPurpose::Activation => "Activer votre compte",
+        _ => "Choisir un nouveau mot de passe",
+    }
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    jeton: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChooseForm {
+    jeton: Option<String>,
+    csrf: Option<String>,
+    password: Option<String>,
+    confirmation: Option<String>,
+}
+
+fn refusal_page(refusal: LinkRefusal) -> Response {
+    let message = match refusal {
+        LinkRefusal::Expired => "Ce lien a expiré.",
+        LinkRefusal::Spent => "Ce lien a déjà été utilisé, ou un lien plus récent l'a remplacé.",
+        LinkRefusal::Unknown => {
+            "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète."
+        }
+    };
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Lien plus valable",
+        message,
+        "Pour recevoir un nouveau lien, adressez-vous à la personne qui gère vos accès à la Caf ou dans votre organisme : chaque nouveau lien annule les précédents.",
+    )
+}
+
+/// The account a live link of `purpose` designates, or why there is none.
+async fn account_for(
+    state: &AppState,
+    token: Option<&str>,
+    purpose: LinkPurpose,
+) -> Result<Result<Account, LinkRefusal>, Response> {
+    let Some(token) = token else {
+        return Ok(Err(LinkRefusal::Unknown));
+    };
+    let link = state
+        .stores
+        .links
+        .get_link(TokenHash::of(token))
+        .await
+        .map_err(internal_error_page)?;
+    let link = match link {
+        Some(l) if l.purpose == purpose => l,
+        _ => return Ok(Err(LinkRefusal::Unknown)),
+    };
+    if link.used_at.is_some() || link.revoked_at.is_some() {
+        return Ok(Err(LinkRefusal::Spent));
+    }
+    if link.expires_at <= now() {
+        return Ok(Err(LinkRefusal::Expired));
+    }
+    let account = state
+        .stores
+        .accounts
+        .get_account(&link.account)
+        .await
+        .map_err(internal_error_page)?;
+    Ok(account.ok_or(LinkRefusal::Unknown))
+}
+
+async fn render(
+    state: &AppState,
+    csrf: &str,
+    token: &str,
+    account: &Account,
+    purpose: LinkPurpose,
+    errors: &[String],
+) -> Response {
+    let policy = match lifecycle::applicable_policy(state, account).await {
+        Ok(p) => p,
+        Err(e) => return internal_error_page(e),
+    };
+    let rules = policy.rules(state.settings.password_history);
+    let body = html! {
+        p { "Compte : " strong { (account.profile.email) } }
+        @if !errors.is_empty() {
+            div class="error" role="alert" id="erreurs" {
+                p { "Ce mot de passe ne convient pas :" }
+                ul { @for e in errors { li { (e) } } }
+            }
+        }
+        div class="info" id="regles" {
+            p { "Votre mot de passe doit comporter :" }
+            ul { @for r in &rules { li { (r) } } }
+        }
+        form method="post" action=(path(purpose)) {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="jeton" value=(token);
+            input type="hidden" name="username" autocomplete="username" value=(account.profile.email);
+            label for="password" { "Nouveau mot de passe" }
+            input type="password" id="password" name="password" autocomplete="new-password" required
+                aria-describedby="regles";
+            label for="confirmation" { "Confirmez le mot de passe" }
+            input type="password" id="confirmation" name="confirmation" autocomplete="new-password" required;
+            button type="submit" { "Enregistrer mon mot de passe" }
+        }
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (status, Html(page(title(purpose), body).into_string())).into_response()
+}
+
+async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<LinkQuery>,
+    purpose: LinkPurpose,
+) -> Response {
+    let account = match account_for(&state, query.jeton.as_deref(), purpose).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(refusal)) => return refusal_page(refusal),
+        Err(response) => return response,
+    };
+    let (jar, browser_id) = browser::ensure(&state, jar);
+    let csrf = browser::csrf_for(&state, &browser_id);
+    let token = query.jeton.unwrap_or_default();
+    (
+        jar,
+        render(&state, &csrf, &token, &account, purpose, &[]).await,
+    )
+        .into_response()
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ChooseForm>,
+    purpose: LinkPurpose,
+) -> Response {
+    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
+        return super::login::expired_form();
+    }
+    let account = match account_for(&state, form.jeton.as_deref(), purpose).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(refusal)) => return refusal_page(refusal),
+        Err(response) => return response,
+    };
+    let (csrf, token) = (
+        form.csrf.unwrap_or_default(),
+        form.jeton.unwrap_or_default(),
+    );
+    let password = form.password.unwrap_or_default();
+    if password != form.confirmation.unwrap_or_default() {
+        let errors = ["Les deux saisies du mot de passe sont différentes.".to_owned()];
+        return render(&state, &csrf, &token, &account, purpose, &errors).await;
+    }
+    let password = Password::new(password);
+    let failures = match lifecycle::check_new_password(&state, &account, &password).await {
+        Ok(f) => f,
+        Err(e) => return internal_error_page(e),
+    };
+    if !failures.is_empty() {
+        let errors: Vec<String> = failures.iter().map(|f| f.french()).collect();
+        return render(&state, &csrf, &token, &account, purpose, &errors).await;
+    }
+    match state
+        .stores
+        .links
+        .use_link(TokenHash::of(&token), purpose, now())
+        .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(refusal)) => return refusal_page(refusal),
+        Err(e) => return internal_error_page(e),
+    }
+    match lifecycle::set_password(&state, &account, password).await {
+        Ok(()) => {}
+        // The password is stored; only the notification failed: say so to operators, not here.
+        Err(LifecycleError::Mail(e)) => {
+            tracing::error!(error = %e, "password-change notification not sent")
+        }
+        Err(e) => return internal_error_page(e),
+    }
+    let body = html! {
+        div class="info" role="status" { p { "Votre mot de passe est enregistré." } }
+        p { "Vous pouvez maintenant vous connecter avec votre adresse électronique et ce mot de passe." }
+        p { a href="/login" { "Se connecter" } }
+    };
+    Html(page(title(purpose), body).into_string()).into_response()
+}
