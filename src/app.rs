@@ -125,6 +125,7 @@ pub async fn build_state(
         activation_link_ttl: config.credentials.activation_link_lifetime_seconds,
         reset_link_ttl: config.credentials.reset_link_lifetime_seconds,
         password_history: config.credentials.password_history,
+        throttling: config.throttling.clone(),
     };
     KeyRing::ensure_keys(stores.keys.as_ref(), now()).await?;
     // Access tokens are opaque, so only ID tokens need a retired key to stay published.

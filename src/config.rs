@@ -25,7 +25,56 @@ pub struct Config {
     #[serde(default = "default_profiles")]
     pub password_policies: BTreeMap<String, PolicyConfig>,
     pub mail: MailConfig,
+    pub throttling: ThrottlingConfig,
     pub log: LogConfig,
+}
+
+/// Access restriction after failed logins, per identifier and per client IP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottlingConfig {
+    /// Consecutive failures after which the login form asks for a CAPTCHA.
+    pub captcha_after: u32,
+    /// Consecutive failures after which each attempt waits, starting at first_delay_seconds
+    /// and doubling.
+    pub delay_after: u32,
+    pub first_delay_seconds: u64,
+    /// Consecutive failures that lock the identifier temporarily (an unlock link is mailed).
+    pub lock_after: u32,
+    pub lock_seconds: u64,
+    /// Failures allowed per 24 hours.
+    pub max_failures_per_day: u32,
+    /// The counters of one client IP use these thresholds multiplied by this factor, so that
+    /// colleagues behind one address translation do not lock each other out.
+    pub ip_multiplier: u32,
+}
+
+impl ThrottlingConfig {
+    /// The thresholds applied to a client IP.
+    pub fn for_ip(&self) -> ThrottlingConfig {
+        let m = self.ip_multiplier.max(1);
+        ThrottlingConfig {
+            captcha_after: self.captcha_after * m,
+            delay_after: self.delay_after * m,
+            lock_after: self.lock_after * m,
+            max_failures_per_day: self.max_failures_per_day * m,
+            ..self.clone()
+        }
+    }
+}
+
+impl Default for ThrottlingConfig {
+    fn default() -> Self {
+        Self {
+            captcha_after: 3,
+            delay_after: 5,
+            first_delay_seconds: 60,
+            lock_after: 10,
+            lock_seconds: 3600,
+            max_failures_per_day: 25,
+            ip_multiplier: 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,6 +154,7 @@ impl Default for Config {
             credentials: Default::default(),
             password_policies: default_profiles(),
             mail: Default::default(),
+            throttling: Default::default(),
             log: Default::default(),
         }
     }
@@ -364,6 +414,18 @@ impl Config {
         }
         if c.password_history > 24 {
             return fail("credentials.password_history must be at most 24".into());
+        }
+        let th = &self.throttling;
+        if !(th.captcha_after <= th.delay_after
+            && th.delay_after <= th.lock_after
+            && th.lock_after <= 10)
+        {
+            return fail("throttling: captcha_after <= delay_after <= lock_after <= 10 is required (CNIL: lock after at most 10 failures)".into());
+        }
+        if th.first_delay_seconds == 0 || th.lock_seconds == 0 || th.max_failures_per_day == 0 {
+            return fail(
+                "throttling: delays, lock duration and daily cap must be greater than 0".into(),
+            );
         }
         let m = &self.mail;
         if m.from.parse::<lettre::message::Mailbox>().is_err() {

@@ -27,6 +27,7 @@ pub struct Settings {
     pub activation_link_ttl: u64,
     pub reset_link_ttl: u64,
     pub password_history: u32,
+    pub throttling: crate::config::ThrottlingConfig,
 }
 
 impl Settings {

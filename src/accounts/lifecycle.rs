@@ -100,6 +100,59 @@ pub async fn send_activation(state: &AppState, account: &Account) -> Result<(), 
     state.mailer.send(mail).await.map_err(LifecycleError::Mail)
 }
 
+/// Mails a password reset link if the account exists and is not suspended; earlier reset links
+/// stop working and the current password keeps working until the link is used. Says nothing
+/// either way: the caller answers the same whatever happened.
+pub async fn send_reset(state: &AppState, email: &str) -> Result<(), LifecycleError> {
+    let Ok(email) = crate::types::Email::parse(email) else {
+        return Ok(());
+    };
+    let Some(account) = state.stores.accounts.find_account_by_email(&email).await? else {
+        return Ok(());
+    };
+    if account.status == AccountStatus::Suspended {
+        tracing::info!(account = %account.id, "reset requested for a suspended account: no link sent");
+        return Ok(());
+    }
+    let ttl = state.settings.reset_link_ttl;
+    let token = new_link(state, &account, LinkPurpose::Reset, ttl).await?;
+    let link = format!("{}/reinitialisation?jeton={token}", state.settings.issuer);
+    let (services, caf) = context_names(state, &account).await?;
+    let mail = templates::reset(
+        &recipient(&account, caf.as_deref(), &services),
+        &link,
+        ttl / 60,
+    );
+    state.mailer.send(mail).await.map_err(LifecycleError::Mail)
+}
+
+/// After the lock threshold: mails the account (if it exists) a link that lifts the lock.
+pub async fn send_unlock(
+    state: &AppState,
+    identifier: &str,
+    locked_until: i64,
+) -> Result<(), LifecycleError> {
+    let Ok(email) = crate::types::Email::parse(identifier) else {
+        return Ok(());
+    };
+    let Some(account) = state.stores.accounts.find_account_by_email(&email).await? else {
+        return Ok(());
+    };
+    let ttl = (locked_until - now()).max(60) as u64;
+    let token = new_link(state, &account, LinkPurpose::Unlock, ttl).await?;
+    let link = format!("{}/deverrouillage?jeton={token}", state.settings.issuer);
+    let until = chrono::DateTime::from_timestamp(locked_until, 0)
+        .map(|d| d.format("%d/%m/%Y à %H:%M (UTC)").to_string())
+        .unwrap_or_default();
+    let (services, caf) = context_names(state, &account).await?;
+    let mail = templates::locked(
+        &recipient(&account, caf.as_deref(), &services),
+        &link,
+        &until,
+    );
+    state.mailer.send(mail).await.map_err(LifecycleError::Mail)
+}
+
 /// Stores a new single-use link and returns its token (only its digest is kept).
 pub async fn new_link(
     state: &AppState,

@@ -5,6 +5,7 @@
 pub mod lifecycle;
 pub mod password;
 pub mod policy;
+pub mod throttle;
 
 use crate::store::{Account, AccountStatus, AccountStore, StoreError};
 use crate::types::Email;

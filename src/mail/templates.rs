@@ -98,3 +98,31 @@ pub fn password_changed(to: &Recipient<'_>, when: &str) -> Mail {
         "Si vous n'êtes pas à l'origine de ce changement, prévenez immédiatement votre Caf ou l'administrateur de votre organisme.",
     )
 }
+
+pub fn reset(to: &Recipient<'_>, link: &str, valid_minutes: u64) -> Mail {
+    build(
+        to,
+        "Choisissez un nouveau mot de passe Passerelle",
+        &[
+            "Une demande de nouveau mot de passe a été faite pour votre compte Passerelle.".into(),
+            format!(
+                "Le lien ci-dessous ne fonctionne qu'une fois et reste valable {valid_minutes} minutes. Votre mot de passe actuel reste valable tant que vous n'en avez pas choisi un nouveau."
+            ),
+        ],
+        Some(("Choisir un nouveau mot de passe", link)),
+        NOT_YOU,
+    )
+}
+
+pub fn locked(to: &Recipient<'_>, link: &str, until: &str) -> Mail {
+    build(
+        to,
+        "Votre compte Passerelle est temporairement bloqué",
+        &[
+            "Plusieurs tentatives de connexion avec un mot de passe erroné ont eu lieu sur votre compte. Par sécurité, il est bloqué temporairement.".into(),
+            format!("Il se débloquera de lui-même le {until}. Si c'est vous qui vous êtes trompé, vous pouvez le débloquer dès maintenant avec le lien ci-dessous."),
+        ],
+        Some(("Débloquer mon compte", link)),
+        "Si ces tentatives ne viennent pas de vous, ne cliquez pas : quelqu'un essaie peut-être de deviner votre mot de passe. Prévenez votre Caf.",
+    )
+}

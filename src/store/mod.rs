@@ -174,6 +174,28 @@ pub trait TokenStore: Send + Sync {
     async fn revoke_grants_of_account(&self, account: &AccountId) -> StoreResult<usize>;
 }
 
+/// Length of the window over which failures are capped.
+pub const FAILURE_WINDOW_SECONDS: i64 = 24 * 3600;
+
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    async fn attempts(&self, key: &str, now: i64) -> StoreResult<Attempts>;
+    /// Atomically counts one failure and returns the new state.
+    async fn record_failure(&self, key: &str, now: i64) -> StoreResult<Attempts>;
+    /// A success ends the run of consecutive failures (the day's count stays).
+    async fn record_success(&self, key: &str) -> StoreResult<()>;
+    /// Forgets every failure (after a password reset or an unlock link).
+    async fn clear_attempts(&self, key: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ChallengeStore: Send + Sync {
+    async fn put_challenge(&self, id: &str, challenge: &Challenge) -> StoreResult<()>;
+    async fn get_challenge(&self, id: &str) -> StoreResult<Option<Challenge>>;
+    /// Removes and returns the challenge: each is answered once, right or wrong.
+    async fn take_challenge(&self, id: &str) -> StoreResult<Option<Challenge>>;
+}
+
 /// Every store the application uses, as trait objects picked once at start-up.
 #[derive(Clone)]
 pub struct Stores {
@@ -187,6 +209,8 @@ pub struct Stores {
     pub pending_logins: Arc<dyn PendingLoginStore>,
     pub codes: Arc<dyn CodeStore>,
     pub tokens: Arc<dyn TokenStore>,
+    pub throttle: Arc<dyn ThrottleStore>,
+    pub challenges: Arc<dyn ChallengeStore>,
 }
 
 impl Stores {
@@ -205,7 +229,9 @@ impl Stores {
             sessions: ephemeral.clone(),
             pending_logins: ephemeral.clone(),
             codes: ephemeral.clone(),
-            tokens: ephemeral,
+            tokens: ephemeral.clone(),
+            throttle: ephemeral.clone(),
+            challenges: ephemeral,
         }
     }
 }

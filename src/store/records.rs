@@ -319,3 +319,22 @@ pub enum LinkRefusal {
     /// Already used, or replaced by a newer link.
     Spent,
 }
+
+/// Login failures counted under one key (an identifier, or a client IP).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempts {
+    /// Failures since the last success.
+    pub consecutive: u32,
+    pub last_failure_at: i64,
+    /// Times of the failures of the last 24 hours, oldest first.
+    pub recent: Vec<i64>,
+}
+
+/// A CAPTCHA challenge: an image and a text question, either answer accepted once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    pub answers: Vec<String>,
+    pub question: String,
+    pub png: Vec<u8>,
+    pub expires_at: i64,
+}

@@ -1,11 +1,15 @@
 //! The login page: email and password, a CSRF token, one generic message on failure.
 
+use super::captcha::{self, CaptchaView};
 use super::{browser, error_page, internal_error_page, page, session};
-use crate::accounts::{self, password::Password};
+use crate::accounts::throttle::{self, Gate};
+use crate::accounts::{self, lifecycle, password::Password};
 use crate::oidc::authorize::{ACR_PASSWORD, issue_code};
 use crate::state::AppState;
 use crate::store::PendingLogin;
+use crate::store::now;
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -13,6 +17,7 @@ use axum::routing::get;
 use axum_extra::extract::CookieJar;
 use maud::{Markup, html};
 use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
 
 pub const GENERIC_FAILURE: &str = "L'adresse électronique ou le mot de passe est incorrect.";
 
@@ -31,6 +36,8 @@ struct LoginForm {
     csrf: Option<String>,
     email: Option<String>,
     password: Option<String>,
+    captcha_id: Option<String>,
+    captcha: Option<String>,
 }
 
 /// The answer to a form whose CSRF token does not verify.
@@ -52,16 +59,25 @@ fn expired_request() -> Response {
     )
 }
 
-fn form(csrf: &str, request: Option<&str>, email: &str, error: Option<&str>) -> Markup {
+/// What the login page shows.
+struct LoginView<'a> {
+    csrf: &'a str,
+    request: Option<&'a str>,
+    email: &'a str,
+    error: Option<&'a str>,
+    captcha: Option<&'a CaptchaView>,
+}
+
+fn form(v: &LoginView<'_>) -> Markup {
     html! {
-        @if let Some(error) = error {
+        @if let Some(error) = v.error {
             div class="error" role="alert" id="erreur" {
                 p { (error) }
             }
         }
         form method="post" action="/login" {
-            input type="hidden" name="csrf" value=(csrf);
-            @if let Some(request) = request {
+            input type="hidden" name="csrf" value=(v.csrf);
+            @if let Some(request) = v.request {
                 input type="hidden" name="request" value=(request);
             }
             label for="email" {
@@ -69,26 +85,53 @@ fn form(csrf: &str, request: Option<&str>, email: &str, error: Option<&str>) -> 
                 span class="hint" { "Par exemple : prenom.nom@mairie.fr" }
             }
             input type="email" id="email" name="email" autocomplete="username" required
-                value=(email) aria-describedby=[error.map(|_| "erreur")];
+                value=(v.email) aria-describedby=[v.error.map(|_| "erreur")];
             label for="password" { "Mot de passe" }
             input type="password" id="password" name="password" autocomplete="current-password" required;
+            @if let Some(captcha) = v.captcha {
+                (captcha::fields(captcha))
+            }
             button type="submit" { "Se connecter" }
         }
+        p { a href="/mot-de-passe-oublie" { "Mot de passe oublié ?" } }
     }
 }
 
-fn render(
-    status: StatusCode,
-    csrf: &str,
-    request: Option<&str>,
-    email: &str,
-    error: Option<&str>,
-) -> Response {
-    (
-        status,
-        Html(page("Connexion", form(csrf, request, email, error)).into_string()),
+fn render(status: StatusCode, view: &LoginView<'_>) -> Response {
+    (status, Html(page("Connexion", form(view)).into_string())).into_response()
+}
+
+/// The combined gate of an identifier and a client IP.
+async fn gate_for(
+    state: &AppState,
+    identifier: Option<&str>,
+    ip: IpAddr,
+) -> Result<Gate, crate::store::StoreError> {
+    let rules = &state.settings.throttling;
+    let now = now();
+    let by_ip = state
+        .stores
+        .throttle
+        .attempts(&throttle::ip_key(ip), now)
+        .await?;
+    let mut gate = throttle::gate(&by_ip, now, &rules.for_ip());
+    if let Some(identifier) = identifier {
+        let key = throttle::identifier_key(identifier);
+        gate = gate.and(throttle::gate(
+            &state.stores.throttle.attempts(&key, now).await?,
+            now,
+            rules,
+        ));
+    }
+    Ok(gate)
+}
+
+fn closed_message(until: i64) -> String {
+    let wait = ((until - now()).max(1) as u64).div_ceil(60);
+    format!(
+        "Trop de tentatives de connexion. Par sécurité, réessayez dans {wait} minute{}. Si un compte correspond à cette adresse, un courriel permettant de le débloquer a pu lui être envoyé ; vous pouvez aussi demander un nouveau mot de passe.",
+        if wait > 1 { "s" } else { "" }
     )
-        .into_response()
 }
 
 async fn pending_for(
@@ -108,6 +151,7 @@ async fn pending_for(
 
 async fn show(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Query(query): Query<LoginQuery>,
 ) -> Response {
@@ -121,21 +165,27 @@ async fn show(
         }
     }
     let csrf = browser::csrf_for(&state, &browser_id);
-    (
-        jar,
-        render(
-            StatusCode::OK,
-            &csrf,
-            query.request.as_deref(),
-            &email,
-            None,
-        ),
-    )
-        .into_response()
+    let captcha = match gate_for(&state, None, peer.ip()).await {
+        Ok(Gate::Open { captcha: false }) => None,
+        Ok(_) => match captcha::new_challenge(&state).await {
+            Ok(v) => Some(v),
+            Err(e) => return internal_error_page(e),
+        },
+        Err(e) => return internal_error_page(e),
+    };
+    let view = LoginView {
+        csrf: &csrf,
+        request: query.request.as_deref(),
+        email: &email,
+        error: None,
+        captcha: captcha.as_ref(),
+    };
+    (jar, render(StatusCode::OK, &view)).into_response()
 }
 
 async fn submit(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -153,14 +203,72 @@ async fn submit(
     };
     let email = form.email.unwrap_or_default();
     let password = form.password.unwrap_or_default();
-    if email.trim().is_empty() || password.is_empty() {
-        return render(
-            StatusCode::BAD_REQUEST,
-            &csrf,
-            form.request.as_deref(),
-            &email,
-            Some("Saisissez votre adresse électronique et votre mot de passe."),
+    let ip = peer.ip();
+    // Answers the form again, with a fresh CAPTCHA when the counters ask for one.
+    let again = |status: StatusCode, error: String, captcha_needed: bool| {
+        let (state, csrf, request, email) = (
+            state.clone(),
+            csrf.clone(),
+            form.request.clone(),
+            email.clone(),
         );
+        async move {
+            let captcha = if captcha_needed {
+                match captcha::new_challenge(&state).await {
+                    Ok(v) => Some(v),
+                    Err(e) => return internal_error_page(e),
+                }
+            } else {
+                None
+            };
+            let view = LoginView {
+                csrf: &csrf,
+                request: request.as_deref(),
+                email: &email,
+                error: Some(&error),
+                captcha: captcha.as_ref(),
+            };
+            render(status, &view)
+        }
+    };
+    if email.trim().is_empty() || password.is_empty() {
+        let needed = !matches!(
+            gate_for(&state, None, ip).await,
+            Ok(Gate::Open { captcha: false })
+        );
+        return again(
+            StatusCode::BAD_REQUEST,
+            "Saisissez votre adresse électronique et votre mot de passe.".into(),
+            needed,
+        )
+        .await;
+    }
+    match gate_for(&state, Some(&email), ip).await {
+        Err(e) => return internal_error_page(e),
+        Ok(Gate::Closed { until, .. }) => {
+            tracing::info!(
+                reason = "throttled",
+                "login refused before checking the password"
+            );
+            return again(StatusCode::TOO_MANY_REQUESTS, closed_message(until), true).await;
+        }
+        Ok(Gate::Open { captcha: true }) => {
+            let solved =
+                captcha::verify(&state, form.captcha_id.as_deref(), form.captcha.as_deref()).await;
+            match solved {
+                Err(e) => return internal_error_page(e),
+                Ok(false) => {
+                    let message = if form.captcha_id.is_some() {
+                        "Le code de vérification est incorrect. Saisissez de nouveau votre mot de passe, puis recopiez le nouveau code ou répondez à la question."
+                    } else {
+                        "Par sécurité, après plusieurs essais infructueux, saisissez de nouveau votre mot de passe et recopiez le code de vérification."
+                    };
+                    return again(StatusCode::BAD_REQUEST, message.into(), true).await;
+                }
+                Ok(true) => {}
+            }
+        }
+        Ok(Gate::Open { captcha: false }) => {}
     }
     let password = Password::new(password);
     let outcome = accounts::authenticate(
@@ -170,20 +278,65 @@ async fn submit(
         password.clone(),
     )
     .await;
+    let identifier_key = throttle::identifier_key(&email);
+    let ip_key = throttle::ip_key(ip);
     let account = match outcome {
         Err(e) => return internal_error_page(e),
         Ok(Err(failure)) => {
             tracing::info!(reason = failure.reason_code(), "login failed");
-            return render(
-                StatusCode::UNAUTHORIZED,
-                &csrf,
-                form.request.as_deref(),
-                &email,
-                Some(GENERIC_FAILURE),
-            );
+            let now = now();
+            let rules = state.settings.throttling.clone();
+            let counted = async {
+                let by_id = state
+                    .stores
+                    .throttle
+                    .record_failure(&identifier_key, now)
+                    .await?;
+                let by_ip = state.stores.throttle.record_failure(&ip_key, now).await?;
+                Ok::<_, crate::store::StoreError>((by_id, by_ip))
+            };
+            let (by_id, by_ip) = match counted.await {
+                Ok(c) => c,
+                Err(e) => return internal_error_page(e),
+            };
+            if by_id.consecutive == rules.lock_after {
+                // In the background, so that the response takes the same time whether or not
+                // the identifier names an account.
+                let (background, identifier) = (state.clone(), email.clone());
+                let until = now + rules.lock_seconds as i64;
+                tokio::spawn(async move {
+                    if let Err(e) = lifecycle::send_unlock(&background, &identifier, until).await {
+                        tracing::error!(error = %e, "unlock link not sent");
+                    }
+                });
+            }
+            let gate = throttle::gate(&by_id, now, &rules).and(throttle::gate(
+                &by_ip,
+                now,
+                &rules.for_ip(),
+            ));
+            return match gate {
+                Gate::Closed { until, .. } => {
+                    again(StatusCode::TOO_MANY_REQUESTS, closed_message(until), true).await
+                }
+                Gate::Open { captcha } => {
+                    again(StatusCode::UNAUTHORIZED, GENERIC_FAILURE.into(), captcha).await
+                }
+            };
         }
         Ok(Ok(account)) => account,
     };
+    let cleared = async {
+        state
+            .stores
+            .throttle
+            .record_success(&identifier_key)
+            .await?;
+        state.stores.throttle.record_success(&ip_key).await
+    };
+    if let Err(e) = cleared.await {
+        return internal_error_page(e);
+    }
     // A new login always gets a new session id (no session fixation), and ends the session the
     // browser had, whoever it belonged to.
     let previous = match session::current(&state, &jar).await {

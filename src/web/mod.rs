@@ -5,6 +5,8 @@
 //! `oidc::authorize` to finish an authorization and `accounts` to check a password.
 
 pub mod browser;
+pub mod captcha;
+pub mod forgot;
 pub mod login;
 pub mod password;
 pub mod session;
@@ -24,6 +26,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/static/passerelle.css", get(stylesheet))
+        .route("/captcha/{id}", get(captcha::image))
+        .merge(forgot::router())
         .merge(login::router())
         .merge(password::router())
 }

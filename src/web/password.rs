@@ -18,11 +18,17 @@ use maud::html;
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/activation",
-        get(|s, j, q| show(s, j, q, LinkPurpose::Activation))
-            .post(|s, j, f| submit(s, j, f, LinkPurpose::Activation)),
-    )
+    Router::new()
+        .route(
+            "/activation",
+            get(|s, j, q| show(s, j, q, LinkPurpose::Activation))
+                .post(|s, j, f| submit(s, j, f, LinkPurpose::Activation)),
+        )
+        .route(
+            "/reinitialisation",
+            get(|s, j, q| show(s, j, q, LinkPurpose::Reset))
+                .post(|s, j, f| submit(s, j, f, LinkPurpose::Reset)),
+        )
 }
 
 fn path(purpose: LinkPurpose) -> &'static str {
@@ -52,7 +58,7 @@ struct ChooseForm {
     confirmation: Option<String>,
 }
 
-fn refusal_page(refusal: LinkRefusal) -> Response {
+pub fn refusal_page(refusal: LinkRefusal) -> Response {
     let message = match refusal {
         LinkRefusal::Expired => "Ce lien a expiré.",
         LinkRefusal::Spent => "Ce lien a déjà été utilisé, ou un lien plus récent l'a remplacé.",
@@ -64,7 +70,7 @@ fn refusal_page(refusal: LinkRefusal) -> Response {
         StatusCode::BAD_REQUEST,
         "Lien plus valable",
         message,
-        "Pour recevoir un nouveau lien, adressez-vous à la personne qui gère vos accès à la Caf ou dans votre organisme : chaque nouveau lien annule les précédents.",
+        "Vous pouvez demander un nouveau lien depuis la page « Mot de passe oublié » (/mot-de-passe-oublie), ou vous adresser à la personne qui gère vos accès : chaque nouveau lien annule les précédents.",
     )
 }
 
@@ -209,6 +215,17 @@ async fn submit(
         Ok(Ok(_)) => {}
         Ok(Err(refusal)) => return refusal_page(refusal),
         Err(e) => return internal_error_page(e),
+    }
+    // A successful reset (or activation) lifts any lock on the identifier.
+    if let Err(e) = state
+        .stores
+        .throttle
+        .clear_attempts(&crate::accounts::throttle::identifier_key(
+            account.profile.email.as_str(),
+        ))
+        .await
+    {
+        return internal_error_page(e);
     }
     match lifecycle::set_password(&state, &account, password).await {
         Ok(()) => {}

@@ -193,12 +193,45 @@ impl TestApp {
         if let Some(request) = hidden(&html, "request") {
             form.push(("request".to_owned(), request));
         }
+        if let Some(id) = hidden(&html, "captcha_id") {
+            form.push(("captcha".to_owned(), self.captcha_answer(&id).await));
+            form.push(("captcha_id".to_owned(), id));
+        }
+        let response = browser
+            .post(self.url("/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 400 {
+            return response;
+        }
+        // The identifier's counters asked for a CAPTCHA the page could not know about: answer
+        // it and submit again, as a person would.
+        let html = response.text().await.unwrap();
+        let id = hidden(&html, "captcha_id").expect("a 400 login page carries a CAPTCHA");
+        form.retain(|(k, _)| k != "csrf" && k != "captcha" && k != "captcha_id");
+        form.push(("csrf".to_owned(), hidden(&html, "csrf").unwrap()));
+        form.push(("captcha".to_owned(), self.captcha_answer(&id).await));
+        form.push(("captcha_id".to_owned(), id));
         browser
             .post(self.url("/login"))
             .form(&form)
             .send()
             .await
             .unwrap()
+    }
+
+    /// What a person reads in a CAPTCHA: the answer to its text question.
+    pub async fn captcha_answer(&self, id: &str) -> String {
+        let challenge = self
+            .state
+            .stores
+            .challenges
+            .get_challenge(id)
+            .await
+            .unwrap();
+        challenge.expect("a live challenge").answers[1].clone()
     }
 
     /// Logs Claire in through the demo client and returns the code from the redirect.

@@ -12,4 +12,5 @@ mod login;
 mod logout;
 mod provisioning;
 mod stores;
+mod throttling;
 mod tokens;
