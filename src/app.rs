@@ -125,6 +125,8 @@ pub async fn build_state(
         activation_link_ttl: config.credentials.activation_link_lifetime_seconds,
         reset_link_ttl: config.credentials.reset_link_lifetime_seconds,
         password_history: config.credentials.password_history,
+        temporary_password_length: config.credentials.temporary_password_length,
+        temporary_password_ttl: config.credentials.temporary_password_lifetime_seconds,
         throttling: config.throttling.clone(),
     };
     KeyRing::ensure_keys(stores.keys.as_ref(), now()).await?;

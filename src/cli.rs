@@ -103,6 +103,8 @@ enum UserCommand {
     Suspend { email: String },
     /// Lift a suspension
     Unsuspend { email: String },
+    /// Make the person choose a new password at their next login
+    ForcePasswordChange { email: String },
 }
 
 #[derive(Subcommand)]
@@ -365,6 +367,16 @@ async fn user(config: &Config, command: UserCommand) -> Result<(), Failure> {
                 .await
                 .map_err(failure)?;
             println!("{} is suspended", account.profile.email);
+        }
+        UserCommand::ForcePasswordChange { email } => {
+            let account = find(email).await?;
+            lifecycle::force_password_change(&state, &account)
+                .await
+                .map_err(failure)?;
+            println!(
+                "{} must choose a new password at the next login",
+                account.profile.email
+            );
         }
         UserCommand::Unsuspend { email } => {
             let account = find(email).await?;

@@ -80,13 +80,20 @@ impl Default for ThrottlingConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CredentialsConfig {
-    /// Profile applied to everyone; a service's own profile applies when stricter.
+    /// Profile for people whose services impose none.
     pub default_password_policy: String,
     pub activation_link_lifetime_seconds: u64,
     pub reset_link_lifetime_seconds: u64,
     /// Previous passwords a new one must differ from.
     pub password_history: u32,
+    /// Legacy onboarding: length and validity (at most 24 h) of the mailed temporary password.
+    pub temporary_password_length: usize,
+    pub temporary_password_lifetime_seconds: u64,
 }
+
+/// Characters of temporary passwords: letters and digits without look-alikes (0/O, 1/l/I).
+pub const TEMPORARY_PASSWORD_ALPHABET: &str =
+    "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
 
 impl Default for CredentialsConfig {
     fn default() -> Self {
@@ -95,6 +102,8 @@ impl Default for CredentialsConfig {
             activation_link_lifetime_seconds: 72 * 3600,
             reset_link_lifetime_seconds: 3600,
             password_history: 5,
+            temporary_password_length: 12,
+            temporary_password_lifetime_seconds: 24 * 3600,
         }
     }
 }
@@ -412,6 +421,14 @@ impl Config {
         if c.activation_link_lifetime_seconds == 0 || c.reset_link_lifetime_seconds == 0 {
             return fail("credentials: link lifetimes must be greater than 0".into());
         }
+        if c.temporary_password_lifetime_seconds == 0
+            || c.temporary_password_lifetime_seconds > 24 * 3600
+        {
+            return fail("credentials.temporary_password_lifetime_seconds must be between 1 and 86400 (24 h)".into());
+        }
+        if !(8..=64).contains(&c.temporary_password_length) {
+            return fail("credentials.temporary_password_length must be between 8 and 64".into());
+        }
         if c.password_history > 24 {
             return fail("credentials.password_history must be at most 24".into());
         }
@@ -479,6 +496,15 @@ impl Config {
     /// Warnings that do not prevent start-up but that an operator must read.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        let bits = self.credentials.temporary_password_length as f64
+            * (TEMPORARY_PASSWORD_ALPHABET.len() as f64).log2();
+        if bits < 50.0 {
+            out.push(format!(
+                "credentials.temporary_password_length = {} gives {bits:.0} bits: use at least {} characters for 50 bits",
+                self.credentials.temporary_password_length,
+                (50.0 / (TEMPORARY_PASSWORD_ALPHABET.len() as f64).log2()).ceil()
+            ));
+        }
         let p = &self.password_hashing;
         if p.memory_kib < 19456 || p.iterations < 2 {
             out.push(format!(

@@ -84,6 +84,9 @@ pub struct ServiceEntry {
     pub roles: Vec<ServiceRole>,
     /// Name of a `[password_policies.NAME]` profile imposed on the service's users.
     pub password_policy: Option<String>,
+    /// `activation_link` (default) or `temporary_password` (legacy services).
+    #[serde(default)]
+    pub onboarding: crate::store::Onboarding,
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,6 +324,7 @@ async fn validate(
             client_scopes,
             roles: s.roles.clone(),
             password_policy: s.password_policy.clone(),
+            onboarding: s.onboarding,
         });
     }
     let mut accounts = Vec::new();

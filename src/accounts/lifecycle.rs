@@ -80,13 +80,17 @@ pub async fn create_account(
     Ok(account)
 }
 
-/// Mails a new activation link; earlier links stop working.
+/// Mails the first credential: a new activation link (earlier links stop working), or for an
+/// account created for a legacy service, a new temporary password.
 pub async fn send_activation(state: &AppState, account: &Account) -> Result<(), LifecycleError> {
-    if account.password_hash.is_some() {
+    if account.password_hash.is_some() && account.temporary_password_expires_at.is_none() {
         return Err(LifecycleError::Invalid(format!(
             "{} has already chosen a password: send a reset link instead",
             account.profile.email
         )));
+    }
+    if uses_temporary_password(state, account).await? {
+        return send_temporary_password(state, account).await;
     }
     let ttl = state.settings.activation_link_ttl;
     let token = new_link(state, account, LinkPurpose::Activation, ttl).await?;
@@ -95,6 +99,55 @@ pub async fn send_activation(state: &AppState, account: &Account) -> Result<(), 
     let mail = templates::activation(
         &recipient(account, caf.as_deref(), &services),
         &link,
+        ttl / 3600,
+    );
+    state.mailer.send(mail).await.map_err(LifecycleError::Mail)
+}
+
+async fn uses_temporary_password(state: &AppState, account: &Account) -> Result<bool, StoreError> {
+    for id in &account.profile.services {
+        if let Some(s) = state.stores.services.get_service(id).await?
+            && s.onboarding == crate::store::Onboarding::TemporaryPassword
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Legacy onboarding: a random temporary password, single use, mailed in clear (the only
+/// password Passerelle ever mails), that must be replaced before any code is issued.
+async fn send_temporary_password(
+    state: &AppState,
+    account: &Account,
+) -> Result<(), LifecycleError> {
+    let alphabet: Vec<char> = crate::config::TEMPORARY_PASSWORD_ALPHABET.chars().collect();
+    let password: String =
+        crate::crypto::random_bytes(state.settings.temporary_password_length * 2)
+            .into_iter()
+            // Rejection sampling keeps every character equally likely.
+            .filter(|b| (*b as usize) < 256 - 256 % alphabet.len())
+            .map(|b| alphabet[b as usize % alphabet.len()])
+            .take(state.settings.temporary_password_length)
+            .collect();
+    if password.chars().count() < state.settings.temporary_password_length {
+        return Err(LifecycleError::Unexpected(anyhow::anyhow!(
+            "not enough random bytes; try again"
+        )));
+    }
+    let ttl = state.settings.temporary_password_ttl;
+    let hash = state.hasher.hash(Password::new(password.clone())).await?;
+    state
+        .stores
+        .accounts
+        .set_temporary_password(&account.id, &hash, now() + ttl as i64)
+        .await?;
+    let (services, caf) = context_names(state, account).await?;
+    let login = format!("{}/login", state.settings.issuer);
+    let mail = templates::temporary_password(
+        &recipient(account, caf.as_deref(), &services),
+        &password,
+        &login,
         ttl / 3600,
     );
     state.mailer.send(mail).await.map_err(LifecycleError::Mail)
@@ -223,7 +276,7 @@ async fn context_names(
     Ok((services, caf))
 }
 
-/// The strictest of the default profile and the profiles of the account's services.
+/// The strictest profile of the account's services, or the default profile.
 pub async fn applicable_policy(state: &AppState, account: &Account) -> Result<Policy, StoreError> {
     let mut names = Vec::new();
     for id in &account.profile.services {
@@ -304,6 +357,20 @@ pub async fn revoke_everything(state: &AppState, account: &Account) -> Result<()
         .stores
         .tokens
         .revoke_grants_of_account(&account.id)
+        .await?;
+    Ok(())
+}
+
+/// Caf-side action: the person must choose a new password at their next login (or next
+/// authorization in an open session) before any relying application gets a code.
+pub async fn force_password_change(
+    state: &AppState,
+    account: &Account,
+) -> Result<(), LifecycleError> {
+    state
+        .stores
+        .accounts
+        .set_must_change_password(&account.id, true)
         .await?;
     Ok(())
 }

@@ -18,6 +18,7 @@ pub enum LoginFailure {
     NoPassword,
     WrongPassword,
     Suspended,
+    TemporaryPasswordExpired,
 }
 
 impl LoginFailure {
@@ -27,6 +28,7 @@ impl LoginFailure {
             LoginFailure::NoPassword => "account_not_activated",
             LoginFailure::WrongPassword => "wrong_password",
             LoginFailure::Suspended => "account_suspended",
+            LoginFailure::TemporaryPasswordExpired => "temporary_password_expired_or_used",
         }
     }
 }
@@ -50,6 +52,12 @@ pub async fn authenticate(
         Some(a) if a.password_hash.is_none() => Err(LoginFailure::NoPassword),
         Some(_) if !matches => Err(LoginFailure::WrongPassword),
         Some(a) if a.status != AccountStatus::Active => Err(LoginFailure::Suspended),
+        Some(a)
+            if a.temporary_password_expires_at
+                .is_some_and(|t| t <= crate::store::now()) =>
+        {
+            Err(LoginFailure::TemporaryPasswordExpired)
+        }
         Some(a) => Ok(a),
     })
 }

@@ -289,11 +289,16 @@ impl Policies {
         self.profiles.keys().map(String::as_str)
     }
 
-    /// The strictest of the default profile and the named ones (unknown names are ignored:
-    /// provisioning refuses them).
+    /// The strictest of the named profiles, or the default profile when none is named (unknown
+    /// names are ignored: provisioning refuses them).
     pub fn strictest<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Policy {
-        let mut best = (self.default.as_str(), &self.profiles[&self.default]);
-        for name in names {
+        let mut named = names
+            .into_iter()
+            .filter(|n| self.profiles.contains_key(*n))
+            .peekable();
+        let first = named.peek().copied().unwrap_or(self.default.as_str());
+        let mut best = (first, &self.profiles[first]);
+        for name in named {
             if let Some(p) = self.profiles.get(name)
                 && p.strictness() > best.1.strictness()
             {
@@ -373,7 +378,20 @@ mod tests {
     #[test]
     fn the_strictest_profile_wins() {
         let p = policies();
-        assert_eq!(p.strictest(["monenfant"]).name, "cooperation");
+        assert_eq!(
+            p.strictest(["monenfant"]).name,
+            "monenfant",
+            "a service's own profile"
+        );
+        assert_eq!(
+            p.strictest([]).name,
+            "cooperation",
+            "the default without any"
+        );
+        assert_eq!(
+            p.strictest(["monenfant", "cooperation"]).name,
+            "cooperation"
+        );
         assert_eq!(
             p.strictest(["monenfant", "administrator"]).name,
             "administrator"

@@ -126,3 +126,29 @@ pub fn locked(to: &Recipient<'_>, link: &str, until: &str) -> Mail {
         "Si ces tentatives ne viennent pas de vous, ne cliquez pas : quelqu'un essaie peut-être de deviner votre mot de passe. Prévenez votre Caf.",
     )
 }
+
+pub fn temporary_password(
+    to: &Recipient<'_>,
+    password: &str,
+    login_url: &str,
+    valid_hours: u64,
+) -> Mail {
+    build(
+        to,
+        "Votre mot de passe temporaire Passerelle",
+        &[
+            format!(
+                "Un compte nominatif vient d'être créé pour vous donner accès {}.",
+                services_line(to.services)
+            ),
+            format!(
+                "Votre identifiant est votre adresse électronique professionnelle. Votre mot de passe temporaire est : {password}"
+            ),
+            format!(
+                "Il ne sert qu'une fois et reste valable {valid_hours} heures. À votre première connexion, vous devrez choisir votre propre mot de passe."
+            ),
+        ],
+        Some(("Se connecter", login_url)),
+        "Vos codes sont strictement personnels : ne les communiquez à personne. Passerelle ne vous demandera jamais votre mot de passe par courriel.",
+    )
+}

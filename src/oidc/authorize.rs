@@ -370,11 +370,32 @@ async fn decide(
         }
     }
     if let Some(s) = usable {
-        return Ok(Ok(issue_code(state, &v.request, &s).await?));
+        let must_change = state
+            .stores
+            .accounts
+            .get_account(&s.account)
+            .await?
+            .is_some_and(|a| a.must_change_password);
+        if !must_change {
+            return Ok(Ok(issue_code(state, &v.request, &s).await?));
+        }
+        if matches!(v.prompt, Prompt::None) {
+            return Ok(refuse(
+                ErrorCode::InteractionRequired,
+                "the person must choose a new password",
+            ));
+        }
+        return Ok(Ok(park(state, jar, v, "/compte/mot-de-passe").await?));
     }
     if matches!(v.prompt, Prompt::None) {
         return Ok(refuse(ErrorCode::LoginRequired, "the person must log in"));
     }
+    Ok(Ok(park(state, jar, v, "/login").await?))
+}
+
+/// Stores the request as a pending login bound to this browser and sends the person to `page`
+/// (the login page, or the forced password change), which finishes it.
+async fn park(state: &AppState, jar: CookieJar, v: Validated, page: &str) -> StoreResult<Response> {
     let (jar, browser_id) = browser::ensure(state, jar);
     let id = random_token();
     let pending = PendingLogin {
@@ -387,9 +408,7 @@ async fn decide(
         .pending_logins
         .put_pending_login(&id, &pending, state.settings.login_request_ttl)
         .await?;
-    Ok(Ok(
-        (jar, Redirect::to(&format!("/login?request={id}"))).into_response()
-    ))
+    Ok((jar, Redirect::to(&format!("{page}?request={id}"))).into_response())
 }
 
 /// Issues a single-use code for `request` within `session` and redirects to the client.

@@ -69,6 +69,15 @@ pub trait AccountStore: Send + Sync {
     async fn password_history(&self, id: &AccountId, limit: u32) -> StoreResult<Vec<String>>;
     async fn set_status(&self, id: &AccountId, status: AccountStatus) -> StoreResult<()>;
     async fn set_must_change_password(&self, id: &AccountId, value: bool) -> StoreResult<()>;
+    /// Stores a temporary password: valid until `expires_at`, to be changed at first login.
+    async fn set_temporary_password(
+        &self,
+        id: &AccountId,
+        phc: &str,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// Marks a temporary password used: it will not open another session.
+    async fn spend_temporary_password(&self, id: &AccountId, now: i64) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -103,6 +103,19 @@ pub struct Service {
     pub roles: Vec<ServiceRole>,
     /// Name of the password policy profile the service imposes on its users.
     pub password_policy: Option<String>,
+    pub onboarding: Onboarding,
+}
+
+/// How a service's new users receive their first credential.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Onboarding {
+    /// A single-use link to choose a password (the default).
+    #[default]
+    ActivationLink,
+    /// Legacy: a random temporary password by mail, single use, valid at most 24 hours, to be
+    /// replaced before any relying application gets a code.
+    TemporaryPassword,
 }
 
 impl Service {
@@ -162,6 +175,8 @@ pub struct Account {
     pub status: AccountStatus,
     /// No code is issued until the person has chosen a new password.
     pub must_change_password: bool,
+    /// Set while the password is a temporary one (see `Onboarding::TemporaryPassword`).
+    pub temporary_password_expires_at: Option<i64>,
     pub updated_at: i64,
 }
 

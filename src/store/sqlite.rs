@@ -199,6 +199,10 @@ fn service_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Service> {
             .map_err(|e| StoreError::Corrupt(e.0))?,
         roles: from_json("roles", &row.get::<String, _>("roles"))?,
         password_policy: row.get("password_policy"),
+        onboarding: from_json(
+            "onboarding",
+            &format!("\"{}\"", row.get::<String, _>("onboarding")),
+        )?,
     })
 }
 
@@ -220,8 +224,8 @@ impl ServiceStore for SqliteStore {
         sqlx::query(
             "INSERT INTO services (client_id, name, client_type, secret_sha256, redirect_uris,
                 post_logout_redirect_uris, grant_types, pkce, id_token_alg, client_scopes, roles,
-                password_policy, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                password_policy, onboarding, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (client_id) DO UPDATE SET name = excluded.name,
                 client_type = excluded.client_type, secret_sha256 = excluded.secret_sha256,
                 redirect_uris = excluded.redirect_uris,
@@ -229,6 +233,7 @@ impl ServiceStore for SqliteStore {
                 grant_types = excluded.grant_types, pkce = excluded.pkce,
                 id_token_alg = excluded.id_token_alg, client_scopes = excluded.client_scopes,
                 roles = excluded.roles, password_policy = excluded.password_policy,
+                onboarding = excluded.onboarding,
                 updated_at = excluded.updated_at",
         )
         .bind(service.client_id.as_str())
@@ -243,6 +248,7 @@ impl ServiceStore for SqliteStore {
         .bind(service.client_scopes.to_string())
         .bind(json(&service.roles))
         .bind(&service.password_policy)
+        .bind(enum_text(&service.onboarding))
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -293,6 +299,7 @@ fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Account> {
         password_hash: row.get("password_hash"),
         status: AccountStatus::parse(&status).ok_or_else(|| corrupt("account status"))?,
         must_change_password: row.get::<i64, _>("must_change_password") != 0,
+        temporary_password_expires_at: row.get("temporary_password_expires_at"),
         updated_at: row.get("updated_at"),
     })
 }
@@ -378,6 +385,7 @@ impl AccountStore for SqliteStore {
         .map_err(backend)?;
         sqlx::query(
             "UPDATE accounts SET password_hash = ?, must_change_password = 0, password_changed_at = ?,
+                temporary_password_expires_at = NULL,
                 status = CASE status WHEN 'pending' THEN 'active' ELSE status END,
                 updated_at = ? WHERE id = ?",
         )
@@ -423,6 +431,42 @@ impl AccountStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn set_temporary_password(
+        &self,
+        id: &AccountId,
+        phc: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET password_hash = ?, must_change_password = 1,
+                temporary_password_expires_at = ?,
+                status = CASE status WHEN 'pending' THEN 'active' ELSE status END,
+                updated_at = ? WHERE id = ?",
+        )
+        .bind(phc)
+        .bind(expires_at)
+        .bind(now())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn spend_temporary_password(&self, id: &AccountId, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET temporary_password_expires_at = ?
+             WHERE id = ? AND temporary_password_expires_at > ?",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 

@@ -134,7 +134,7 @@ fn closed_message(until: i64) -> String {
     )
 }
 
-async fn pending_for(
+pub(super) async fn pending_for(
     state: &AppState,
     jar: &CookieJar,
     request: &str,
@@ -373,6 +373,23 @@ async fn submit(
             }
             Err(e) => tracing::warn!(error = %e, "password hash upgrade failed"),
         }
+    }
+    // A temporary password opens one session only.
+    if account.temporary_password_expires_at.is_some()
+        && let Err(e) = state
+            .stores
+            .accounts
+            .spend_temporary_password(&account.id, now())
+            .await
+    {
+        return internal_error_page(e);
+    }
+    if account.must_change_password {
+        let target = match &form.request {
+            Some(request) if pending.is_some() => format!("/compte/mot-de-passe?request={request}"),
+            _ => "/compte/mot-de-passe".to_owned(),
+        };
+        return (jar, Redirect::to(&target)).into_response();
     }
     let Some(pending) = pending else {
         return (jar, Redirect::to("/")).into_response();

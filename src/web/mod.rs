@@ -4,6 +4,7 @@
 //! Architecture Invariant: pages never reach a store directly for protocol decisions; they call
 //! `oidc::authorize` to finish an authorization and `accounts` to check a password.
 
+pub mod account;
 pub mod browser;
 pub mod captcha;
 pub mod forgot;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/passerelle.css", get(stylesheet))
         .route("/captcha/{id}", get(captcha::image))
         .merge(forgot::router())
+        .merge(account::router())
         .merge(login::router())
         .merge(password::router())
 }

@@ -279,3 +279,22 @@ fn user_commands_create_accounts_with_an_activation_mail_and_refuse_mistakes() {
     assert_eq!(code, 2);
     assert!(err.contains("no account"), "{err}");
 }
+
+#[test]
+fn check_config_warns_about_a_weak_temporary_password_length() {
+    let (code, _, err) = passerelle(
+        &["check-config"],
+        &[("PASSERELLE__CREDENTIALS__TEMPORARY_PASSWORD_LENGTH", "8")],
+    );
+    assert_eq!(code, 0);
+    assert!(err.contains("warning") && err.contains("50 bits"), "{err}");
+    let (code, _, err) = passerelle(
+        &["check-config"],
+        &[(
+            "PASSERELLE__CREDENTIALS__TEMPORARY_PASSWORD_LIFETIME_SECONDS",
+            "90000",
+        )],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("24 h"), "{err}");
+}

@@ -1,0 +1,317 @@
+//! Self-service: change one's password (current password required), see one's sessions and
+//! end them. The password page is also where a forced change happens (after a temporary
+//! password, or when a Caf officer asked for it): no relying application gets a code before.
+
+use super::{browser, internal_error_page, page, session};
+use crate::accounts::lifecycle::{self, LifecycleError};
+use crate::accounts::password::Password;
+use crate::accounts::throttle::{self, Gate};
+use crate::oidc::authorize::issue_code;
+use crate::state::AppState;
+use crate::store::{Account, Session, now};
+use crate::types::SessionId;
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
+use maud::html;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/compte", get(overview))
+        .route("/compte/sessions/fermer", post(end_session))
+        .route("/compte/mot-de-passe", get(show_change).post(submit_change))
+}
+
+/// The session and account of the request, or the way to the login page.
+async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<(Session, Account), Response> {
+    let session = session::current(state, jar)
+        .await
+        .map_err(internal_error_page)?;
+    let Some(session) = session else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    match state.stores.accounts.get_account(&session.account).await {
+        Ok(Some(account)) => Ok((session, account)),
+        Ok(None) => Err(Redirect::to("/login").into_response()),
+        Err(e) => Err(internal_error_page(e)),
+    }
+}
+
+fn when(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|d| d.format("%d/%m/%Y à %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+async fn overview(State(state): State<AppState>, jar: CookieJar) -> Response {
+    let (current, account) = match signed_in(&state, &jar).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let sessions = match state.stores.sessions.sessions_of_account(&account.id).await {
+        Ok(s) => s,
+        Err(e) => return internal_error_page(e),
+    };
+    let csrf = browser::csrf_token(&state, &jar).unwrap_or_default();
+    let p = &account.profile;
+    let body = html! {
+        p { strong { (p.given_name) " " (p.family_name) } " — " (p.email) }
+        p { a href="/compte/mot-de-passe" { "Changer mon mot de passe" } }
+        h2 { "Mes sessions ouvertes" }
+        table {
+            thead { tr { th scope="col" { "Ouverte le" } th scope="col" { "Expire le" } th scope="col" { "Applications" } th scope="col" { span class="hint" { "Action" } } } }
+            tbody {
+                @for s in &sessions {
+                    tr {
+                        td { (when(s.auth_time)) @if s.sid == current.sid { " (cette session)" } }
+                        td { (when(s.expires_at)) }
+                        td { @if s.clients.is_empty() { "—" } @else { (s.clients.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")) } }
+                        td {
+                            form method="post" action="/compte/sessions/fermer" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                input type="hidden" name="sid" value=(s.sid);
+                                button type="submit" class="secondary" { "Fermer" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Html(page("Mon compte", body).into_string()).into_response()
+}
+
+#[derive(Deserialize)]
+struct EndForm {
+    csrf: Option<String>,
+    sid: Option<String>,
+}
+
+async fn end_session(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<EndForm>,
+) -> Response {
+    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
+        return super::login::expired_form();
+    }
+    let (current, account) = match signed_in(&state, &jar).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(sid) = form.sid.as_deref().and_then(|s| SessionId::parse(s).ok()) else {
+        return Redirect::to("/compte").into_response();
+    };
+    // Only the person's own sessions: another person's sid is ignored.
+    match state.stores.sessions.get_session(&sid).await {
+        Ok(Some(s)) if s.account == account.id => {
+            if let Err(e) = session::end(&state, &sid).await {
+                return internal_error_page(e);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => return internal_error_page(e),
+    }
+    if sid == current.sid {
+        return (session::clear(jar), Redirect::to("/")).into_response();
+    }
+    Redirect::to("/compte").into_response()
+}
+
+#[derive(Deserialize)]
+struct ChangeQuery {
+    request: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChangeForm {
+    csrf: Option<String>,
+    request: Option<String>,
+    current: Option<String>,
+    password: Option<String>,
+    confirmation: Option<String>,
+}
+
+async fn render_change(
+    state: &AppState,
+    csrf: &str,
+    request: Option<&str>,
+    account: &Account,
+    errors: &[String],
+) -> Response {
+    let policy = match lifecycle::applicable_policy(state, account).await {
+        Ok(p) => p,
+        Err(e) => return internal_error_page(e),
+    };
+    let body = html! {
+        @if account.must_change_password {
+            div class="info" role="status" { p { "Avant de continuer, choisissez votre propre mot de passe." } }
+        }
+        @if !errors.is_empty() {
+            div class="error" role="alert" id="erreurs" {
+                p { "Le mot de passe n'a pas été changé :" }
+                ul { @for e in errors { li { (e) } } }
+            }
+        }
+        div class="info" id="regles" {
+            p { "Votre nouveau mot de passe doit comporter :" }
+            ul { @for r in policy.rules(state.settings.password_history) { li { (r) } } }
+        }
+        form method="post" action="/compte/mot-de-passe" {
+            input type="hidden" name="csrf" value=(csrf);
+            @if let Some(r) = request { input type="hidden" name="request" value=(r); }
+            input type="hidden" name="username" autocomplete="username" value=(account.profile.email);
+            label for="current" { "Mot de passe actuel" }
+            input type="password" id="current" name="current" autocomplete="current-password" required;
+            label for="password" { "Nouveau mot de passe" }
+            input type="password" id="password" name="password" autocomplete="new-password" required aria-describedby="regles";
+            label for="confirmation" { "Confirmez le nouveau mot de passe" }
+            input type="password" id="confirmation" name="confirmation" autocomplete="new-password" required;
+            button type="submit" { "Changer mon mot de passe" }
+        }
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (
+        status,
+        Html(page("Changer de mot de passe", body).into_string()),
+    )
+        .into_response()
+}
+
+async fn show_change(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<ChangeQuery>,
+) -> Response {
+    let (_, account) = match signed_in(&state, &jar).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (jar, browser_id) = browser::ensure(&state, jar);
+    let csrf = browser::csrf_for(&state, &browser_id);
+    (
+        jar,
+        render_change(&state, &csrf, q.request.as_deref(), &account, &[]).await,
+    )
+        .into_response()
+}
+
+async fn submit_change(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ChangeForm>,
+) -> Response {
+    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
+        return super::login::expired_form();
+    }
+    let (_, account) = match signed_in(&state, &jar).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let csrf = form.csrf.unwrap_or_default();
+    let request = form.request.as_deref();
+    let key = throttle::identifier_key(account.profile.email.as_str());
+    let rules = state.settings.throttling.clone();
+    match state.stores.throttle.attempts(&key, now()).await {
+        Ok(a) => {
+            if let Gate::Closed { .. } = throttle::gate(&a, now(), &rules) {
+                let errors = [
+                    "Trop d'essais avec un mot de passe actuel erroné : réessayez plus tard."
+                        .to_owned(),
+                ];
+                return render_change(&state, &csrf, request, &account, &errors).await;
+            }
+        }
+        Err(e) => return internal_error_page(e),
+    }
+    let current = Password::new(form.current.unwrap_or_default());
+    if !state
+        .hasher
+        .verify(current, account.password_hash.clone())
+        .await
+    {
+        if let Err(e) = state.stores.throttle.record_failure(&key, now()).await {
+            return internal_error_page(e);
+        }
+        let errors = ["Le mot de passe actuel est incorrect.".to_owned()];
+        return render_change(&state, &csrf, request, &account, &errors).await;
+    }
+    let new = form.password.unwrap_or_default();
+    if new != form.confirmation.unwrap_or_default() {
+        let errors = ["Les deux saisies du nouveau mot de passe sont différentes.".to_owned()];
+        return render_change(&state, &csrf, request, &account, &errors).await;
+    }
+    let new = Password::new(new);
+    match lifecycle::check_new_password(&state, &account, &new).await {
+        Ok(failures) if !failures.is_empty() => {
+            let errors: Vec<String> = failures.iter().map(|f| f.french()).collect();
+            return render_change(&state, &csrf, request, &account, &errors).await;
+        }
+        Ok(_) => {}
+        Err(e) => return internal_error_page(e),
+    }
+    // Every session of the person ends, this one included; this browser, which just proved
+    // both passwords, gets a new one.
+    match lifecycle::set_password(&state, &account, new).await {
+        Ok(()) => {}
+        Err(LifecycleError::Mail(e)) => {
+            tracing::error!(error = %e, "password-change notification not sent")
+        }
+        Err(e) => return internal_error_page(e),
+    }
+    let account = match state.stores.accounts.get_account(&account.id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return internal_error_page(e),
+    };
+    let (jar, new_session) = match session::start(
+        &state,
+        session::clear(jar),
+        &account,
+        crate::oidc::authorize::ACR_PASSWORD,
+        vec!["pwd".into()],
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => return internal_error_page(e),
+    };
+    if let Some(request) = request {
+        let pending = match super::login::pending_for(&state, &jar, request).await {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        if let Some(pending) = pending {
+            if let Err(e) = state
+                .stores
+                .pending_logins
+                .remove_pending_login(request)
+                .await
+            {
+                return internal_error_page(e);
+            }
+            return match issue_code(&state, &pending.request, &new_session).await {
+                Ok(response) => (jar, response).into_response(),
+                Err(e) => internal_error_page(e),
+            };
+        }
+    }
+    let body = html! {
+        div class="info" role="status" { p { "Votre mot de passe est changé." } }
+        p { "Par sécurité, vos autres sessions ont été fermées : reconnectez-vous aux applications que vous utilisiez." }
+        p { a href="/compte" { "Retour à mon compte" } }
+    };
+    (
+        jar,
+        Html(page("Changer de mot de passe", body).into_string()),
+    )
+        .into_response()
+}
