@@ -87,6 +87,9 @@ pub struct ServiceEntry {
     /// `activation_link` (default) or `temporary_password` (legacy services).
     #[serde(default)]
     pub onboarding: crate::store::Onboarding,
+    /// `optional` (default) or `required`: no code without a second factor.
+    #[serde(default)]
+    pub mfa: crate::store::MfaPolicy,
 }
 
 #[derive(Debug, Deserialize)]
@@ -325,6 +328,7 @@ async fn validate(
             roles: s.roles.clone(),
             password_policy: s.password_policy.clone(),
             onboarding: s.onboarding,
+            mfa: s.mfa,
         });
     }
     let mut accounts = Vec::new();

@@ -6,6 +6,7 @@ pub mod lifecycle;
 pub mod password;
 pub mod policy;
 pub mod throttle;
+pub mod totp;
 
 use crate::store::{Account, AccountStatus, AccountStore, StoreError};
 use crate::types::Email;

@@ -23,6 +23,25 @@ use axum_extra::extract::CookieJar;
 
 /// The authentication context of a password login.
 pub const ACR_PASSWORD: &str = "urn:passerelle:acr:pwd";
+/// The authentication context of a password and a second factor (TOTP or recovery code).
+pub const ACR_MFA: &str = "urn:passerelle:acr:mfa";
+
+/// Whether `request` needs a second factor that `session` has not given: the service requires
+/// one, or the relying application asked for it with `acr_values` (step-up).
+pub async fn needs_second_factor(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &Session,
+) -> StoreResult<bool> {
+    if session.acr == ACR_MFA {
+        return Ok(false);
+    }
+    if request.acr_values.iter().any(|v| v == ACR_MFA) {
+        return Ok(true);
+    }
+    let service = state.clients.get(request.client_id.as_str()).await?;
+    Ok(service.is_some_and(|s| s.mfa == crate::store::MfaPolicy::Required))
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/authorize", get(authorize_get).post(authorize_post))
@@ -376,21 +395,43 @@ async fn decide(
             .get_account(&s.account)
             .await?
             .is_some_and(|a| a.must_change_password);
-        if !must_change {
+        let second_factor = needs_second_factor(state, &v.request, &s).await?;
+        if !must_change && !second_factor {
             return Ok(Ok(issue_code(state, &v.request, &s).await?));
         }
         if matches!(v.prompt, Prompt::None) {
             return Ok(refuse(
                 ErrorCode::InteractionRequired,
-                "the person must choose a new password",
+                "the person must choose a new password or give a second factor",
             ));
         }
-        return Ok(Ok(park(state, jar, v, "/compte/mot-de-passe").await?));
+        let enrolled = crate::accounts::totp::enrolled(
+            state.stores.factors.as_ref(),
+            &account_of(state, &s).await?,
+        )
+        .await?;
+        let page = if must_change {
+            "/compte/mot-de-passe"
+        } else if enrolled {
+            "/login/otp"
+        } else {
+            "/compte/double-authentification"
+        };
+        return Ok(Ok(park(state, jar, v, page).await?));
     }
     if matches!(v.prompt, Prompt::None) {
         return Ok(refuse(ErrorCode::LoginRequired, "the person must log in"));
     }
     Ok(Ok(park(state, jar, v, "/login").await?))
+}
+
+async fn account_of(state: &AppState, session: &Session) -> StoreResult<crate::store::Account> {
+    state
+        .stores
+        .accounts
+        .get_account(&session.account)
+        .await?
+        .ok_or_else(|| crate::store::StoreError::Corrupt("session of a deleted account".into()))
 }
 
 /// Stores the request as a pending login bound to this browser and sends the person to `page`

@@ -120,9 +120,10 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
         CoreClientAuthMethod::ClientSecretPost,
         CoreClientAuthMethod::None,
     ]))
-    .set_acr_values_supported(Some(vec![AuthenticationContextClass::new(
-        ACR_PASSWORD.into(),
-    )]))
+    .set_acr_values_supported(Some(vec![
+        AuthenticationContextClass::new(ACR_PASSWORD.into()),
+        AuthenticationContextClass::new(crate::oidc::authorize::ACR_MFA.into()),
+    ]))
     .set_claims_supported(Some(
         claims
             .iter()

@@ -142,6 +142,25 @@ impl SessionStore for MemoryStore {
             .map(|e| e.value))
     }
 
+    async fn upgrade_session(
+        &self,
+        sid: &SessionId,
+        acr: &str,
+        amr: &[String],
+    ) -> StoreResult<bool> {
+        let now = now();
+        let mut sessions = lock(&self.sessions);
+        match sessions.get_mut(sid).filter(|e| e.live(now)) {
+            Some(e) => {
+                e.value.acr = acr.to_owned();
+                e.value.amr = amr.to_vec();
+                e.value.awaiting_second_factor = false;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn sessions_of_account(&self, account: &AccountId) -> StoreResult<Vec<Session>> {
         let now = now();
         Ok(lock(&self.sessions)

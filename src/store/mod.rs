@@ -95,6 +95,33 @@ pub trait LinkStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait FactorStore: Send + Sync {
+    async fn get_totp(&self, account: &AccountId) -> StoreResult<Option<TotpFactor>>;
+    /// Starts an enrolment: stores an unconfirmed secret, replacing an unconfirmed one.
+    /// Refused (false) when a confirmed factor exists.
+    async fn begin_totp(&self, account: &AccountId, secret: &[u8], now: i64) -> StoreResult<bool>;
+    /// Confirms the enrolment with the step of its first valid code, and replaces the
+    /// recovery codes.
+    async fn confirm_totp(
+        &self,
+        account: &AccountId,
+        step: i64,
+        recovery_sha256: &[[u8; 32]],
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Accepts a time step once: true if it is later than every step accepted before.
+    async fn use_totp_step(&self, account: &AccountId, step: i64) -> StoreResult<bool>;
+    /// Spends a recovery code: true if it existed unused.
+    async fn use_recovery_code(
+        &self,
+        account: &AccountId,
+        sha256: &[u8; 32],
+        now: i64,
+    ) -> StoreResult<bool>;
+    async fn remaining_recovery_codes(&self, account: &AccountId) -> StoreResult<u32>;
+}
+
+#[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
@@ -124,6 +151,14 @@ pub trait SessionStore: Send + Sync {
         grant: &GrantId,
     ) -> StoreResult<bool>;
     async fn remove_session(&self, sid: &SessionId) -> StoreResult<Option<Session>>;
+    /// Records a second factor on a live session: its new acr and amr, and it now
+    /// authenticates the person. Returns false when the session is gone.
+    async fn upgrade_session(
+        &self,
+        sid: &SessionId,
+        acr: &str,
+        amr: &[String],
+    ) -> StoreResult<bool>;
     async fn sessions_of_account(&self, account: &AccountId) -> StoreResult<Vec<Session>>;
 }
 
@@ -214,6 +249,7 @@ pub struct Stores {
     pub keys: Arc<dyn KeyStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub links: Arc<dyn LinkStore>,
+    pub factors: Arc<dyn FactorStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub pending_logins: Arc<dyn PendingLoginStore>,
     pub codes: Arc<dyn CodeStore>,
@@ -234,7 +270,8 @@ impl Stores {
             accounts: durable.clone(),
             keys: durable.clone(),
             secrets: durable.clone(),
-            links: durable,
+            links: durable.clone(),
+            factors: durable,
             sessions: ephemeral.clone(),
             pending_logins: ephemeral.clone(),
             codes: ephemeral.clone(),

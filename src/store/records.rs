@@ -104,6 +104,24 @@ pub struct Service {
     /// Name of the password policy profile the service imposes on its users.
     pub password_policy: Option<String>,
     pub onboarding: Onboarding,
+    pub mfa: MfaPolicy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaPolicy {
+    #[default]
+    Optional,
+    /// No code is issued for this service without a second factor.
+    Required,
+}
+
+/// A person's TOTP factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpFactor {
+    pub secret: Vec<u8>,
+    pub confirmed_at: Option<i64>,
+    pub last_step: i64,
 }
 
 /// How a service's new users receive their first credential.
@@ -201,6 +219,10 @@ pub struct Session {
     pub expires_at: i64,
     pub acr: String,
     pub amr: Vec<String>,
+    /// The password was right but the second factor is still to be given: the session does
+    /// not authenticate anyone yet.
+    #[serde(default)]
+    pub awaiting_second_factor: bool,
     /// Clients that received a grant in this session, and the grants (revoked at logout).
     pub clients: Vec<ClientId>,
     pub grants: Vec<GrantId>,

@@ -182,28 +182,31 @@ fn service_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Service> {
     Ok(Service {
         client_id: ClientId::parse(&client_id).map_err(|e| StoreError::Corrupt(e.0))?,
         name: row.get("name"),
-        client_type: from_json(
-            "client_type",
-            &format!("\"{}\"", row.get::<String, _>("client_type")),
-        )?,
+        client_type: enum_column(row, "client_type")?,
         secret_sha256: secret
             .map(|s| s.try_into().map_err(|_| corrupt("secret digest length")))
             .transpose()?,
         redirect_uris: uris("redirect_uris")?,
         post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
         grant_types: from_json("grant_types", &row.get::<String, _>("grant_types"))?,
-        pkce: from_json("pkce", &format!("\"{}\"", row.get::<String, _>("pkce")))?,
+        pkce: enum_column(row, "pkce")?,
         id_token_alg: SigningAlg::parse(&row.get::<String, _>("id_token_alg"))
             .ok_or_else(|| corrupt("id_token_alg"))?,
         client_scopes: Scopes::parse(&row.get::<String, _>("client_scopes"))
             .map_err(|e| StoreError::Corrupt(e.0))?,
         roles: from_json("roles", &row.get::<String, _>("roles"))?,
         password_policy: row.get("password_policy"),
-        onboarding: from_json(
-            "onboarding",
-            &format!("\"{}\"", row.get::<String, _>("onboarding")),
-        )?,
+        onboarding: enum_column(row, "onboarding")?,
+        mfa: enum_column(row, "mfa")?,
     })
+}
+
+/// An enum column stored as its serde name (`confidential`, `required`…).
+fn enum_column<T: serde::de::DeserializeOwned>(
+    row: &sqlx::sqlite::SqliteRow,
+    column: &str,
+) -> StoreResult<T> {
+    from_json(column, &format!("\"{}\"", row.get::<String, _>(column)))
 }
 
 fn enum_text<T: serde::Serialize>(value: &T) -> String {
@@ -224,8 +227,8 @@ impl ServiceStore for SqliteStore {
         sqlx::query(
             "INSERT INTO services (client_id, name, client_type, secret_sha256, redirect_uris,
                 post_logout_redirect_uris, grant_types, pkce, id_token_alg, client_scopes, roles,
-                password_policy, onboarding, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                password_policy, onboarding, mfa, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (client_id) DO UPDATE SET name = excluded.name,
                 client_type = excluded.client_type, secret_sha256 = excluded.secret_sha256,
                 redirect_uris = excluded.redirect_uris,
@@ -233,7 +236,7 @@ impl ServiceStore for SqliteStore {
                 grant_types = excluded.grant_types, pkce = excluded.pkce,
                 id_token_alg = excluded.id_token_alg, client_scopes = excluded.client_scopes,
                 roles = excluded.roles, password_policy = excluded.password_policy,
-                onboarding = excluded.onboarding,
+                onboarding = excluded.onboarding, mfa = excluded.mfa,
                 updated_at = excluded.updated_at",
         )
         .bind(service.client_id.as_str())
@@ -249,6 +252,7 @@ impl ServiceStore for SqliteStore {
         .bind(json(&service.roles))
         .bind(&service.password_policy)
         .bind(enum_text(&service.onboarding))
+        .bind(enum_text(&service.mfa))
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -644,5 +648,112 @@ impl SecretStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(backend)
+    }
+}
+
+#[async_trait]
+impl FactorStore for SqliteStore {
+    async fn get_totp(&self, account: &AccountId) -> StoreResult<Option<TotpFactor>> {
+        let row = sqlx::query(
+            "SELECT secret, confirmed_at, last_step FROM totp_factors WHERE account_id = ?",
+        )
+        .bind(account.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(|r| TotpFactor {
+            secret: r.get("secret"),
+            confirmed_at: r.get("confirmed_at"),
+            last_step: r.get("last_step"),
+        }))
+    }
+
+    async fn begin_totp(&self, account: &AccountId, secret: &[u8], now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO totp_factors (account_id, secret, created_at) VALUES (?, ?, ?)
+             ON CONFLICT (account_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at
+             WHERE totp_factors.confirmed_at IS NULL",
+        )
+        .bind(account.as_str())
+        .bind(secret)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn confirm_totp(
+        &self,
+        account: &AccountId,
+        step: i64,
+        recovery_sha256: &[[u8; 32]],
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("UPDATE totp_factors SET confirmed_at = ?, last_step = ? WHERE account_id = ?")
+            .bind(now)
+            .bind(step)
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for hash in recovery_sha256 {
+            sqlx::query("INSERT INTO recovery_codes (account_id, code_sha256) VALUES (?, ?)")
+                .bind(account.as_str())
+                .bind(hash.to_vec())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn use_totp_step(&self, account: &AccountId, step: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE totp_factors SET last_step = ? WHERE account_id = ? AND last_step < ? AND confirmed_at IS NOT NULL",
+        )
+        .bind(step)
+        .bind(account.as_str())
+        .bind(step)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        account: &AccountId,
+        sha256: &[u8; 32],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE recovery_codes SET used_at = ? WHERE account_id = ? AND code_sha256 = ? AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(account.as_str())
+        .bind(sha256.to_vec())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remaining_recovery_codes(&self, account: &AccountId) -> StoreResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM recovery_codes WHERE account_id = ? AND used_at IS NULL",
+        )
+        .bind(account.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(n as u32)
     }
 }

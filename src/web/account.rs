@@ -6,7 +6,6 @@ use super::{browser, internal_error_page, page, session};
 use crate::accounts::lifecycle::{self, LifecycleError};
 use crate::accounts::password::Password;
 use crate::accounts::throttle::{self, Gate};
-use crate::oidc::authorize::issue_code;
 use crate::state::AppState;
 use crate::store::{Account, Session, now};
 use crate::types::SessionId;
@@ -27,7 +26,10 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The session and account of the request, or the way to the login page.
-async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<(Session, Account), Response> {
+pub(super) async fn signed_in(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<(Session, Account), Response> {
     let session = session::current(state, jar)
         .await
         .map_err(internal_error_page)?;
@@ -60,7 +62,10 @@ async fn overview(State(state): State<AppState>, jar: CookieJar) -> Response {
     let p = &account.profile;
     let body = html! {
         p { strong { (p.given_name) " " (p.family_name) } " — " (p.email) }
-        p { a href="/compte/mot-de-passe" { "Changer mon mot de passe" } }
+        ul {
+            li { a href="/compte/mot-de-passe" { "Changer mon mot de passe" } }
+            li { a href="/compte/double-authentification" { "Double authentification" } }
+        }
         h2 { "Mes sessions ouvertes" }
         table {
             thead { tr { th scope="col" { "Ouverte le" } th scope="col" { "Expire le" } th scope="col" { "Applications" } th scope="col" { span class="hint" { "Action" } } } }
@@ -212,7 +217,7 @@ async fn submit_change(
     if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
         return super::login::expired_form();
     }
-    let (_, account) = match signed_in(&state, &jar).await {
+    let (signed, account) = match signed_in(&state, &jar).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -272,37 +277,22 @@ async fn submit_change(
         Ok(None) => return Redirect::to("/login").into_response(),
         Err(e) => return internal_error_page(e),
     };
-    let (jar, new_session) = match session::start(
+    // The new session keeps what the person proved in the one that just ended.
+    let started = session::start(
         &state,
         session::clear(jar),
         &account,
-        crate::oidc::authorize::ACR_PASSWORD,
-        vec!["pwd".into()],
+        &signed.acr,
+        signed.amr.clone(),
+        false,
     )
-    .await
-    {
+    .await;
+    let (jar, new_session) = match started {
         Ok(v) => v,
         Err(e) => return internal_error_page(e),
     };
-    if let Some(request) = request {
-        let pending = match super::login::pending_for(&state, &jar, request).await {
-            Ok(p) => p,
-            Err(r) => return r,
-        };
-        if let Some(pending) = pending {
-            if let Err(e) = state
-                .stores
-                .pending_logins
-                .remove_pending_login(request)
-                .await
-            {
-                return internal_error_page(e);
-            }
-            return match issue_code(&state, &pending.request, &new_session).await {
-                Ok(response) => (jar, response).into_response(),
-                Err(e) => internal_error_page(e),
-            };
-        }
+    if request.is_some() {
+        return super::login::continue_login(&state, jar, &account, &new_session, request).await;
     }
     let body = html! {
         div class="info" role="status" { p { "Votre mot de passe est changé." } }

@@ -3,6 +3,7 @@
 use super::captcha::{self, CaptchaView};
 use super::{browser, error_page, internal_error_page, page, session};
 use crate::accounts::throttle::{self, Gate};
+use crate::accounts::totp;
 use crate::accounts::{self, lifecycle, password::Password};
 use crate::oidc::authorize::{ACR_PASSWORD, issue_code};
 use crate::state::AppState;
@@ -339,7 +340,7 @@ async fn submit(
     }
     // A new login always gets a new session id (no session fixation), and ends the session the
     // browser had, whoever it belonged to.
-    let previous = match session::current(&state, &jar).await {
+    let previous = match session::current_any(&state, &jar).await {
         Ok(s) => s,
         Err(e) => return internal_error_page(e),
     };
@@ -348,12 +349,24 @@ async fn submit(
     {
         return internal_error_page(e);
     }
-    let (jar, new_session) =
-        match session::start(&state, jar, &account, ACR_PASSWORD, vec!["pwd".into()]).await {
-            Ok(started) => started,
-            Err(e) => return internal_error_page(e),
-        };
-    tracing::info!(account = %account.id, sid = %new_session.sid, "login succeeded");
+    let second_factor = match totp::enrolled(state.stores.factors.as_ref(), &account).await {
+        Ok(enrolled) => enrolled,
+        Err(e) => return internal_error_page(e),
+    };
+    let started = session::start(
+        &state,
+        jar,
+        &account,
+        ACR_PASSWORD,
+        vec!["pwd".into()],
+        second_factor,
+    )
+    .await;
+    let (jar, new_session) = match started {
+        Ok(started) => started,
+        Err(e) => return internal_error_page(e),
+    };
+    tracing::info!(account = %account.id, sid = %new_session.sid, second_factor, "password accepted");
     // Raising the Argon2id cost in configuration upgrades each hash at its owner's next login.
     if account
         .password_hash
@@ -384,26 +397,63 @@ async fn submit(
     {
         return internal_error_page(e);
     }
-    if account.must_change_password {
-        let target = match &form.request {
-            Some(request) if pending.is_some() => format!("/compte/mot-de-passe?request={request}"),
-            _ => "/compte/mot-de-passe".to_owned(),
+    let request = form.request.as_deref().filter(|_| pending.is_some());
+    if second_factor {
+        let target = match request {
+            Some(r) => format!("/login/otp?request={r}"),
+            None => "/login/otp".to_owned(),
         };
         return (jar, Redirect::to(&target)).into_response();
     }
-    let Some(pending) = pending else {
+    continue_login(&state, jar, &account, &new_session, request).await
+}
+
+/// After every authentication step: a forced password change comes first, then the second
+/// factor a service or the request demands, then the code for the pending authorization.
+pub(super) async fn continue_login(
+    state: &AppState,
+    jar: CookieJar,
+    account: &crate::store::Account,
+    session: &crate::store::Session,
+    request: Option<&str>,
+) -> Response {
+    let with_request = |page: &str| match request {
+        Some(r) => format!("{page}?request={r}"),
+        None => page.to_owned(),
+    };
+    if account.must_change_password {
+        return (jar, Redirect::to(&with_request("/compte/mot-de-passe"))).into_response();
+    }
+    let pending = match request {
+        Some(r) => match pending_for(state, &jar, r).await {
+            Ok(p) => p,
+            Err(response) => return response,
+        },
+        None => None,
+    };
+    let (Some(request), Some(pending)) = (request, pending) else {
         return (jar, Redirect::to("/")).into_response();
     };
-    if let Some(request) = &form.request
-        && let Err(e) = state
-            .stores
-            .pending_logins
-            .remove_pending_login(request)
-            .await
+    match crate::oidc::authorize::needs_second_factor(state, &pending.request, session).await {
+        Ok(true) => {
+            return (
+                jar,
+                Redirect::to(&with_request("/compte/double-authentification")),
+            )
+                .into_response();
+        }
+        Ok(false) => {}
+        Err(e) => return internal_error_page(e),
+    }
+    if let Err(e) = state
+        .stores
+        .pending_logins
+        .remove_pending_login(request)
+        .await
     {
         return internal_error_page(e);
     }
-    match issue_code(&state, &pending.request, &new_session).await {
+    match issue_code(state, &pending.request, session).await {
         Ok(response) => (jar, response).into_response(),
         Err(e) => internal_error_page(e),
     }

@@ -9,6 +9,7 @@ pub mod browser;
 pub mod captcha;
 pub mod forgot;
 pub mod login;
+pub mod mfa;
 pub mod password;
 pub mod session;
 
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/captcha/{id}", get(captcha::image))
         .merge(forgot::router())
         .merge(account::router())
+        .merge(mfa::router())
         .merge(login::router())
         .merge(password::router())
 }

@@ -11,8 +11,16 @@ use axum_extra::extract::cookie::Cookie;
 
 pub const SESSION_COOKIE: &str = "passerelle_session";
 
-/// The session the request's cookie designates, if it is valid and live.
+/// The session the request's cookie designates, if it is valid, live, and authenticates the
+/// person (password and, when asked, second factor).
 pub async fn current(state: &AppState, jar: &CookieJar) -> StoreResult<Option<Session>> {
+    Ok(current_any(state, jar)
+        .await?
+        .filter(|s| !s.awaiting_second_factor))
+}
+
+/// The session of the cookie, including one still waiting for its second factor.
+pub async fn current_any(state: &AppState, jar: &CookieJar) -> StoreResult<Option<Session>> {
     let Some(value) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
         return Ok(None);
     };
@@ -38,6 +46,7 @@ pub async fn start(
     account: &Account,
     acr: &str,
     amr: Vec<String>,
+    awaiting_second_factor: bool,
 ) -> StoreResult<(CookieJar, Session)> {
     let now = now();
     let secret = random_token();
@@ -49,6 +58,7 @@ pub async fn start(
         expires_at: now + state.settings.session_ttl as i64,
         acr: acr.to_owned(),
         amr,
+        awaiting_second_factor,
         clients: Vec::new(),
         grants: Vec::new(),
     };

@@ -11,6 +11,7 @@ mod helpers;
 mod keys;
 mod login;
 mod logout;
+mod mfa;
 mod provisioning;
 mod stores;
 mod throttling;

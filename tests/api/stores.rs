@@ -188,6 +188,7 @@ async fn sessions_record_their_grants_and_end_once() {
         expires_at: now() + 60,
         acr: "pwd".into(),
         amr: vec![],
+        awaiting_second_factor: false,
         clients: vec![],
         grants: vec![],
     };

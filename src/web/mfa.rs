@@ -1,0 +1,331 @@
+//! The TOTP second factor in pages: the second login step (a TOTP code or a recovery code),
+//! and the enrolment (QR code, otpauth URI, confirmation code, ten recovery codes shown once).
+
+use super::{browser, internal_error_page, page, session};
+use crate::accounts::throttle::{self, Gate};
+use crate::accounts::totp::{self, SecondFactor};
+use crate::oidc::authorize::ACR_MFA;
+use crate::state::AppState;
+use crate::store::now;
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login/otp", get(show_step).post(submit_step))
+        .route(
+            "/compte/double-authentification",
+            get(show_enrol).post(submit_enrol),
+        )
+        .route(
+            "/compte/double-authentification/continuer",
+            post(continue_after_enrol),
+        )
+}
+
+#[derive(Deserialize)]
+struct RequestQuery {
+    request: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    csrf: Option<String>,
+    request: Option<String>,
+    code: Option<String>,
+}
+
+fn code_form(
+    action: &str,
+    csrf: &str,
+    request: Option<&str>,
+    label: &str,
+    error: Option<&str>,
+) -> Markup {
+    html! {
+        @if let Some(error) = error {
+            div class="error" role="alert" id="erreur" { p { (error) } }
+        }
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            @if let Some(r) = request { input type="hidden" name="request" value=(r); }
+            label for="code" { (label) }
+            input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required
+                aria-describedby=[error.map(|_| "erreur")];
+            button type="submit" { "Valider" }
+        }
+    }
+}
+
+fn step_page(
+    status: StatusCode,
+    csrf: &str,
+    request: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let body = html! {
+        p { "Votre compte est protégé par une double authentification." }
+        (code_form("/login/otp", csrf, request, "Code à 6 chiffres de votre application d'authentification, ou un code de secours", error))
+    };
+    (
+        status,
+        Html(page("Code de vérification", body).into_string()),
+    )
+        .into_response()
+}
+
+async fn show_step(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<RequestQuery>,
+) -> Response {
+    match session::current_any(&state, &jar).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return internal_error_page(e),
+    }
+    let (jar, browser_id) = browser::ensure(&state, jar);
+    let csrf = browser::csrf_for(&state, &browser_id);
+    (
+        jar,
+        step_page(StatusCode::OK, &csrf, q.request.as_deref(), None),
+    )
+        .into_response()
+}
+
+async fn submit_step(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
+        return super::login::expired_form();
+    }
+    let session = match session::current_any(&state, &jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return internal_error_page(e),
+    };
+    let account = match state.stores.accounts.get_account(&session.account).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return internal_error_page(e),
+    };
+    let csrf = form.csrf.unwrap_or_default();
+    let request = form.request.as_deref();
+    // Wrong codes count like wrong passwords: the same gate protects both.
+    let key = throttle::identifier_key(account.profile.email.as_str());
+    let rules = &state.settings.throttling;
+    match state.stores.throttle.attempts(&key, now()).await {
+        Ok(a) if matches!(throttle::gate(&a, now(), rules), Gate::Closed { .. }) => {
+            return step_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &csrf,
+                request,
+                Some("Trop d'essais : réessayez plus tard."),
+            );
+        }
+        Ok(_) => {}
+        Err(e) => return internal_error_page(e),
+    }
+    let code = form.code.unwrap_or_default();
+    let used = match totp::verify(state.stores.factors.as_ref(), &account, &code).await {
+        Ok(u) => u,
+        Err(e) => return internal_error_page(e),
+    };
+    let Some(factor) = used else {
+        if let Err(e) = state.stores.throttle.record_failure(&key, now()).await {
+            return internal_error_page(e);
+        }
+        return step_page(
+            StatusCode::UNAUTHORIZED,
+            &csrf,
+            request,
+            Some(
+                "Ce code n'est pas valable. Vérifiez l'heure de votre téléphone, ou utilisez un code de secours.",
+            ),
+        );
+    };
+    if factor == SecondFactor::RecoveryCode {
+        tracing::warn!(account = %account.id, "recovery code used");
+    }
+    let amr = vec!["pwd".to_owned(), "otp".to_owned()];
+    if let Err(e) = state.stores.throttle.record_success(&key).await {
+        return internal_error_page(e);
+    }
+    if let Err(e) = state
+        .stores
+        .sessions
+        .upgrade_session(&session.sid, ACR_MFA, &amr)
+        .await
+    {
+        return internal_error_page(e);
+    }
+    let session = match session::current(&state, &jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return internal_error_page(e),
+    };
+    super::login::continue_login(&state, jar, &account, &session, request).await
+}
+
+async fn show_enrol(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<RequestQuery>,
+) -> Response {
+    let (_, account) = match super::account::signed_in(&state, &jar).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let factors = state.stores.factors.as_ref();
+    match totp::enrolled(factors, &account).await {
+        Ok(true) => {
+            let remaining = factors
+                .remaining_recovery_codes(&account.id)
+                .await
+                .unwrap_or_default();
+            let body = html! {
+                div class="info" role="status" { p { "La double authentification est activée sur votre compte." } }
+                p { "Codes de secours encore utilisables : " (remaining) "." }
+                p { a href="/compte" { "Retour à mon compte" } }
+            };
+            return Html(page("Double authentification", body).into_string()).into_response();
+        }
+        Ok(false) => {}
+        Err(e) => return internal_error_page(e),
+    }
+    let secret = totp::new_secret();
+    let setup = async {
+        factors.begin_totp(&account.id, &secret, now()).await?;
+        totp::totp(&secret, &account)
+    };
+    let totp = match setup.await {
+        Ok(t) => t,
+        Err(e) => return internal_error_page(e),
+    };
+    let (qr, uri) = match (totp.to_qr_base64(), totp.to_url()) {
+        (Ok(qr), Ok(uri)) => (qr, uri),
+        _ => return internal_error_page("TOTP QR code or URI could not be built"),
+    };
+    let (jar, browser_id) = browser::ensure(&state, jar);
+    let csrf = browser::csrf_for(&state, &browser_id);
+    let body = html! {
+        @if q.request.is_some() {
+            div class="info" role="status" { p { "Ce service demande une double authentification : activez-la pour continuer." } }
+        }
+        ol {
+            li { "Installez une application d'authentification (par exemple FreeOTP, Aegis ou celle de votre organisme)." }
+            li { "Scannez ce code avec l'application :" br;
+                img src={ "data:image/png;base64," (qr) } width="200" height="200"
+                    alt="Code QR d'enrôlement ; si vous ne pouvez pas le scanner, saisissez la clé indiquée ci-dessous.";
+            }
+            li { "Ou saisissez cette clé dans l'application : " code id="cle" { (totp.secret().to_base32()) } }
+            li { "Tapez le code à 6 chiffres qu'elle affiche." }
+        }
+        details { summary { "Adresse otpauth (pour les gestionnaires de mots de passe)" } p { code { (uri) } } }
+        (code_form("/compte/double-authentification", &csrf, q.request.as_deref(), "Code affiché par l'application", None))
+    };
+    (
+        jar,
+        Html(page("Activer la double authentification", body).into_string()),
+    )
+        .into_response()
+}
+
+async fn submit_enrol(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
+        return super::login::expired_form();
+    }
+    let (session, account) = match super::account::signed_in(&state, &jar).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let factors = state.stores.factors.as_ref();
+    let factor = match factors.get_totp(&account.id).await {
+        Ok(Some(f)) if f.confirmed_at.is_none() => f,
+        Ok(_) => return Redirect::to("/compte/double-authentification").into_response(),
+        Err(e) => return internal_error_page(e),
+    };
+    let step = totp::totp(&factor.secret, &account).ok().and_then(|t| {
+        t.check(
+            form.code.as_deref().unwrap_or_default().trim(),
+            now() as u64,
+        )
+    });
+    let csrf = form.csrf.clone().unwrap_or_default();
+    let Some(step) = step else {
+        let body = html! {
+            (code_form("/compte/double-authentification", &csrf, form.request.as_deref(), "Code affiché par l'application",
+                Some("Ce code n'est pas valable. Vérifiez que l'heure de votre téléphone est juste, puis saisissez le code suivant.")))
+            p { a href={ "/compte/double-authentification" @if let Some(r) = &form.request { "?request=" (r) } } { "Recommencer avec un nouveau code QR" } }
+        };
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Html(page("Activer la double authentification", body).into_string()),
+        )
+            .into_response();
+    };
+    let (codes, digests) = totp::recovery_codes();
+    if let Err(e) = factors
+        .confirm_totp(&account.id, step as i64, &digests, now())
+        .await
+    {
+        return internal_error_page(e);
+    }
+    let amr = vec!["pwd".to_owned(), "otp".to_owned()];
+    if let Err(e) = state
+        .stores
+        .sessions
+        .upgrade_session(&session.sid, ACR_MFA, &amr)
+        .await
+    {
+        return internal_error_page(e);
+    }
+    tracing::info!(account = %account.id, "TOTP factor enrolled");
+    let body = html! {
+        div class="info" role="status" { p { "La double authentification est activée." } }
+        p { "Voici vos 10 codes de secours. Chacun ne sert qu'une fois, si vous n'avez plus votre téléphone. Notez-les et rangez-les en lieu sûr : ils ne seront plus jamais affichés." }
+        ul id="codes-secours" { @for c in &codes { li { code { (c) } } } }
+        form method="post" action="/compte/double-authentification/continuer" {
+            input type="hidden" name="csrf" value=(csrf);
+            @if let Some(r) = &form.request { input type="hidden" name="request" value=(r); }
+            button type="submit" { "J'ai noté mes codes, continuer" }
+        }
+    };
+    Html(page("Activer la double authentification", body).into_string()).into_response()
+}
+
+#[derive(Deserialize)]
+struct ContinueForm {
+    csrf: Option<String>,
+    request: Option<String>,
+}
+
+async fn continue_after_enrol(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ContinueForm>,
+) -> Response {
+    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
+        return super::login::expired_form();
+    }
+    let (session, account) = match super::account::signed_in(&state, &jar).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if form.request.is_none() {
+        return Redirect::to("/compte").into_response();
+    }
+    super::login::continue_login(&state, jar, &account, &session, form.request.as_deref()).await
+}
