@@ -108,14 +108,7 @@ async fn a_temporary_password_works_once_and_must_be_replaced_before_any_code() 
     );
 
     // A second browser cannot reuse the temporary password.
-    let again = app
-        .login(
-            &crate::helpers::browser(),
-            &app.authorize_url(&[]),
-            PERSON,
-            &temporary,
-        )
-        .await;
+    let again = app.login_fresh(PERSON, &temporary).await;
     assert_eq!(again.status(), 401);
 
     let done = change(&app, &browser, &target, &temporary, "Peuplier42Vent").await;
@@ -123,15 +116,7 @@ async fn a_temporary_password_works_once_and_must_be_replaced_before_any_code() 
         redirect_params(&done, DEMO_REDIRECT).contains_key("code"),
         "the pending authorization completes"
     );
-    let later = app
-        .login(
-            &crate::helpers::browser(),
-            &app.authorize_url(&[]),
-            PERSON,
-            "Peuplier42Vent",
-        )
-        .await;
-    assert!(redirect_params(&later, DEMO_REDIRECT).contains_key("code"));
+    app.assert_logs_in(PERSON, "Peuplier42Vent").await;
 }
 
 #[tokio::test]
@@ -139,9 +124,7 @@ async fn an_expired_temporary_password_is_refused() {
     let app = TestApp::spawn_with(|c| c.credentials.temporary_password_lifetime_seconds = 1).await;
     let temporary = legacy_account(&app).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let response = app
-        .login(&browser(), &app.authorize_url(&[]), PERSON, &temporary)
-        .await;
+    let response = app.login_fresh(PERSON, &temporary).await;
     assert_eq!(response.status(), 401);
 }
 

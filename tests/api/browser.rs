@@ -249,13 +249,5 @@ async fn a_person_activates_an_account_through_the_page_in_chromium() {
         .unwrap();
     c.close().await.unwrap();
     assert_eq!(status, "Votre mot de passe est enregistré.");
-    let response = app
-        .login(
-            &crate::helpers::browser(),
-            &app.authorize_url(&[]),
-            email,
-            "Chouette-Grise-79",
-        )
-        .await;
-    assert!(redirect_params(&response, DEMO_REDIRECT).contains_key("code"));
+    app.assert_logs_in(email, "Chouette-Grise-79").await;
 }

@@ -117,15 +117,7 @@ async fn a_new_account_is_activated_through_its_single_use_link() {
         "a mail never carries the password"
     );
 
-    let response = app
-        .login(
-            &crate::helpers::browser(),
-            &app.authorize_url(&[]),
-            NEW_PERSON,
-            GOOD_PASSWORD,
-        )
-        .await;
-    assert!(redirect_params(&response, DEMO_REDIRECT).contains_key("code"));
+    app.assert_logs_in(NEW_PERSON, GOOD_PASSWORD).await;
 }
 
 #[tokio::test]
@@ -278,9 +270,7 @@ async fn a_suspended_account_cannot_log_in_nor_use_its_tokens() {
             .await["active"],
         false
     );
-    let response = app
-        .login(&browser(), &app.authorize_url(&[]), CLAIRE, PASSWORD)
-        .await;
+    let response = app.login_fresh(CLAIRE, PASSWORD).await;
     assert_eq!(
         response.status(),
         401,
@@ -298,10 +288,7 @@ async fn a_suspended_account_cannot_log_in_nor_use_its_tokens() {
     lifecycle::set_suspended(&app.state, &claire, false)
         .await
         .unwrap();
-    let response = app
-        .login(&browser(), &app.authorize_url(&[]), CLAIRE, PASSWORD)
-        .await;
-    assert!(redirect_params(&response, DEMO_REDIRECT).contains_key("code"));
+    app.assert_logs_in(CLAIRE, PASSWORD).await;
 }
 
 /// aiosmtpd on a free port, writing what it receives to a maildir; stopped when dropped.

@@ -234,6 +234,21 @@ impl TestApp {
         challenge.expect("a live challenge").answers[1].clone()
     }
 
+    /// Logs in from a new browser through the demo client; returns the final response.
+    pub async fn login_fresh(&self, email: &str, password: &str) -> reqwest::Response {
+        self.login(&browser(), &self.authorize_url(&[]), email, password)
+            .await
+    }
+
+    /// Asserts that a new browser logs in and the demo client gets a code.
+    pub async fn assert_logs_in(&self, email: &str, password: &str) {
+        let response = self.login_fresh(email, password).await;
+        assert!(
+            redirect_params(&response, DEMO_REDIRECT).contains_key("code"),
+            "{email} should log in"
+        );
+    }
+
     /// Logs Claire in through the demo client and returns the code from the redirect.
     pub async fn code_for(&self, browser: &reqwest::Client, extra: &[(&str, &str)]) -> String {
         let response = self

@@ -6,14 +6,7 @@ use crate::helpers::*;
 
 /// Logs in with a wrong password from a fresh browser; returns status and page.
 async fn fail_once(app: &TestApp, email: &str) -> (u16, String) {
-    let response = app
-        .login(
-            &browser(),
-            &app.authorize_url(&[]),
-            email,
-            "Wrong-Password-1",
-        )
-        .await;
+    let response = app.login_fresh(email, "Wrong-Password-1").await;
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
@@ -105,25 +98,10 @@ async fn a_captcha_after_three_failures_then_a_growing_delay() {
     let (status, html) = fail_once(&app, CLAIRE).await;
     assert_eq!(status, 429, "the fifth failure starts the delay");
     assert!(html.contains("réessayez dans 1 minute"), "{html}");
-    let right = app
-        .login(
-            &crate::helpers::browser(),
-            &app.authorize_url(&[]),
-            CLAIRE,
-            PASSWORD,
-        )
-        .await;
+    let right = app.login_fresh(CLAIRE, PASSWORD).await;
     assert_eq!(right.status(), 429, "even the right password waits");
     // Another person is not affected.
-    let other = app
-        .login(
-            &crate::helpers::browser(),
-            &app.authorize_url(&[]),
-            SOPHIE,
-            PASSWORD,
-        )
-        .await;
-    assert!(redirect_params(&other, DEMO_REDIRECT).contains_key("code"));
+    app.assert_logs_in(SOPHIE, PASSWORD).await;
 }
 
 #[tokio::test]
@@ -141,9 +119,7 @@ async fn ten_failures_lock_temporarily_and_the_mailed_link_unlocks() {
         "Votre compte Passerelle est temporairement bloqué",
     )
     .await;
-    let right = app
-        .login(&browser(), &app.authorize_url(&[]), CLAIRE, PASSWORD)
-        .await;
+    let right = app.login_fresh(CLAIRE, PASSWORD).await;
     assert_eq!(right.status(), 429, "locked");
 
     let link = link_in(&mail, &app.issuer);
@@ -182,15 +158,7 @@ async fn ten_failures_lock_temporarily_and_the_mailed_link_unlocks() {
         .unwrap();
     assert_eq!(again.status(), 400, "an unlock link works once");
 
-    let right = app
-        .login(
-            &crate::helpers::browser(),
-            &app.authorize_url(&[]),
-            CLAIRE,
-            PASSWORD,
-        )
-        .await;
-    assert!(redirect_params(&right, DEMO_REDIRECT).contains_key("code"));
+    app.assert_logs_in(CLAIRE, PASSWORD).await;
 }
 
 #[tokio::test]
@@ -268,10 +236,7 @@ async fn forgot_password_mails_a_single_use_reset_link_and_answers_neutrally() {
     let first = link_in(&wait_for_mail(&app, CLAIRE, subject).await, &app.issuer);
     assert!(first.starts_with("/reinitialisation?jeton="));
     // The current password keeps working until a link is used.
-    let still = app
-        .login(&browser(), &app.authorize_url(&[]), CLAIRE, PASSWORD)
-        .await;
-    assert!(redirect_params(&still, DEMO_REDIRECT).contains_key("code"));
+    app.assert_logs_in(CLAIRE, PASSWORD).await;
 
     // A second request revokes the first link.
     ask_reset(&app, CLAIRE).await;
@@ -328,24 +293,9 @@ async fn forgot_password_mails_a_single_use_reset_link_and_answers_neutrally() {
         false,
         "tokens revoked"
     );
-    let old = app
-        .login(
-            &crate::helpers::browser(),
-            &app.authorize_url(&[]),
-            CLAIRE,
-            PASSWORD,
-        )
-        .await;
+    let old = app.login_fresh(CLAIRE, PASSWORD).await;
     assert_eq!(old.status(), 401);
-    let new = app
-        .login(
-            &crate::helpers::browser(),
-            &app.authorize_url(&[]),
-            CLAIRE,
-            "Nouveau-Depart-2026",
-        )
-        .await;
-    assert!(redirect_params(&new, DEMO_REDIRECT).contains_key("code"));
+    app.assert_logs_in(CLAIRE, "Nouveau-Depart-2026").await;
     assert!(app.mails_to("personne@nulle-part.example").is_empty());
 }
 
@@ -431,13 +381,5 @@ async fn a_reset_lifts_the_lock() {
             .status(),
         200
     );
-    let new = app
-        .login(
-            &crate::helpers::browser(),
-            &app.authorize_url(&[]),
-            CLAIRE,
-            "Nouveau-Depart-2026",
-        )
-        .await;
-    assert!(redirect_params(&new, DEMO_REDIRECT).contains_key("code"));
+    app.assert_logs_in(CLAIRE, "Nouveau-Depart-2026").await;
 }
