@@ -251,3 +251,87 @@ async fn a_person_activates_an_account_through_the_page_in_chromium() {
     assert_eq!(status, "Votre mot de passe est enregistré.");
     app.assert_logs_in(email, "Chouette-Grise-79").await;
 }
+
+#[tokio::test]
+async fn a_person_resets_a_forgotten_password_through_the_pages_in_chromium() {
+    let app = TestApp::spawn().await;
+    let driver = start_driver().await;
+    let c = chromium(&driver).await;
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::LinkText("Mot de passe oublié ?"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("fieldset.captcha"))
+        .await
+        .unwrap();
+    assert_eq!(c.title().await.unwrap(), "Mot de passe oublié – Passerelle");
+    let width = c
+        .execute(
+            "return document.querySelector('fieldset.captcha img').naturalWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        width,
+        serde_json::json!(220),
+        "the CAPTCHA image is served and decodes"
+    );
+    let id = c
+        .find(Locator::Css("input[name=captcha_id]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    type_into(&c, "#email", CLAIRE).await;
+    type_into(&c, "#captcha", &app.captcha_answer(&id).await).await;
+    submit(&c).await;
+    let status = c
+        .wait()
+        .for_element(Locator::Css("[role=status]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        status.starts_with("Si un compte existe pour l'adresse"),
+        "{status}"
+    );
+
+    let mut link = None;
+    for _ in 0..100 {
+        if let Some(mail) = app.mails_to(CLAIRE).pop() {
+            link = Some(link_in(&mail, &app.issuer));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    c.goto(&app.url(&link.expect("a reset mail")))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.title().await.unwrap(),
+        "Choisir un nouveau mot de passe – Passerelle"
+    );
+    type_into(&c, "#password", "Mouette-Rieuse-2026").await;
+    type_into(&c, "#confirmation", "Mouette-Rieuse-2026").await;
+    submit(&c).await;
+    let done = c
+        .wait()
+        .for_element(Locator::Css("[role=status]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    assert_eq!(done, "Votre mot de passe est enregistré.");
+    app.assert_logs_in(CLAIRE, "Mouette-Rieuse-2026").await;
+}
