@@ -1,11 +1,13 @@
-//! Benchmark: full authorization-code logins per second against the Argon2id bound, and
-//! client_credentials grants per second.
+//! Benchmark: full authorization-code logins per second against the Argon2id bound,
+//! client_credentials grants per second, the response-time difference of a failed login for an
+//! existing and an unknown identifier, and the latency of a cheap request (JWKS) while logins
+//! saturate the Argon2id pool.
 //!
 //! `cargo bench --bench oidc` starts the release binary (`passerelle demo` on a free loopback
 //! port, real Argon2id parameters from config/passerelle.toml defaults) in its own process and
 //! drives it from this one, so the numbers include the load generator sharing the machine.
 //! Every phase runs for a bounded time. Environment knobs: BENCH_SECONDS (default 10),
-//! BENCH_LOGIN_WORKERS (default 4), BENCH_GRANT_CONNECTIONS (default 32).
+//! BENCH_LOGIN_WORKERS (default 8), BENCH_GRANT_CONNECTIONS (default 32).
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -21,7 +23,7 @@ const REDIRECT: &str = "http://127.0.0.1:9000/bench";
 const PASSWORD: &str = "Bench-Passerelle-2026!";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const ACCOUNTS: usize = 16;
+const ACCOUNTS: usize = 100;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -110,37 +112,64 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..end].to_owned()
 }
 
-/// One full login as a new browser: authorize, login page, login POST, code exchange.
-async fn one_login(issuer: &str, api: &reqwest::Client, account: usize) -> bool {
+/// Opens the login page as a new browser and returns the browser and the form fields.
+async fn login_form(issuer: &str) -> Option<(reqwest::Client, Vec<(&'static str, String)>)> {
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap();
+        .ok()?;
     let authorize = format!(
         "{issuer}/authorize?client_id={CLIENT}&redirect_uri={REDIRECT}&response_type=code&scope=openid&state=s&nonce=n&code_challenge={CHALLENGE}&code_challenge_method=S256"
     );
-    let Ok(r) = browser.get(&authorize).send().await else {
-        return false;
-    };
-    let Some(login) = r
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .map(str::to_owned)
-    else {
-        return false;
-    };
-    let Ok(page) = browser.get(format!("{issuer}{login}")).send().await else {
-        return false;
-    };
-    let html = page.text().await.unwrap_or_default();
-    let form = [
+    let r = browser.get(&authorize).send().await.ok()?;
+    let login = r.headers().get("location")?.to_str().ok()?.to_owned();
+    let html = browser
+        .get(format!("{issuer}{login}"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let form = vec![
         ("csrf", hidden(&html, "csrf")),
         ("request", hidden(&html, "request")),
-        ("email", format!("bench{account}@bench.example")),
-        ("password", PASSWORD.to_owned()),
     ];
+    Some((browser, form))
+}
+
+/// Time of one failed login POST for `email`.
+async fn failed_login(issuer: &str, email: &str) -> Option<Duration> {
+    let (browser, mut form) = login_form(issuer).await?;
+    form.push(("email", email.to_owned()));
+    form.push(("password", "Not-The-Password-1".to_owned()));
+    let t = Instant::now();
+    let r = browser
+        .post(format!("{issuer}/login"))
+        .form(&form)
+        .send()
+        .await
+        .ok()?;
+    let elapsed = t.elapsed();
+    (r.status() == 401).then_some(elapsed)
+}
+
+fn mean_and_error(samples: &[Duration]) -> (f64, f64) {
+    let n = samples.len() as f64;
+    let xs: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, (var / n).sqrt())
+}
+
+/// One full login as a new browser: authorize, login page, login POST, code exchange.
+async fn one_login(issuer: &str, api: &reqwest::Client, account: usize) -> bool {
+    let Some((browser, mut form)) = login_form(issuer).await else {
+        return false;
+    };
+    form.push(("email", format!("bench{account}@bench.example")));
+    form.push(("password", PASSWORD.to_owned()));
     let Ok(r) = browser
         .post(format!("{issuer}/login"))
         .form(&form)
@@ -250,7 +279,7 @@ fn report(name: &str, o: &Outcome) -> f64 {
 
 fn main() {
     let seconds = env_or("BENCH_SECONDS", 10);
-    let login_workers = env_or("BENCH_LOGIN_WORKERS", 4);
+    let login_workers = env_or("BENCH_LOGIN_WORKERS", 8);
     let grant_connections = env_or("BENCH_GRANT_CONNECTIONS", 32);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -270,6 +299,9 @@ fn main() {
         .arg(&file)
         .current_dir(data.path())
         .env("RUST_LOG", "error")
+        // The timing phase fails many logins from one address: keep the per-IP gate out of
+        // the way (per-identifier counters still apply).
+        .env("PASSERELLE__THROTTLING__IP_MULTIPLIER", "100000")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -332,6 +364,74 @@ fn main() {
         .await;
         let grant_rate = report("client_credentials grants", &grants);
         println!("{:<28} {:>10.0} per core\n", "", grant_rate / cores as f64);
+
+        // Enumeration: failed logins for existing and unknown identifiers, interleaved, two per
+        // identifier (the third would bring the CAPTCHA).
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        for i in 0..ACCOUNTS {
+            for round in 0..2 {
+                if let Some(t) = failed_login(&issuer, &format!("bench{i}@bench.example")).await {
+                    known.push(t);
+                }
+                if let Some(t) = failed_login(&issuer, &format!("nobody{i}-{round}@bench.example")).await {
+                    unknown.push(t);
+                }
+            }
+        }
+        let (mk, ek) = mean_and_error(&known);
+        let (mu, eu) = mean_and_error(&unknown);
+        known.sort();
+        unknown.sort();
+        println!(
+            "failed login, existing      n={:<4} mean {mk:>7.2} ms ± {ek:.2}  p50 {:>7.2}  p95 {:>7.2}",
+            known.len(),
+            percentile(&known, 0.5).as_secs_f64() * 1e3,
+            percentile(&known, 0.95).as_secs_f64() * 1e3
+        );
+        println!(
+            "failed login, unknown       n={:<4} mean {mu:>7.2} ms ± {eu:.2}  p50 {:>7.2}  p95 {:>7.2}",
+            unknown.len(),
+            percentile(&unknown, 0.5).as_secs_f64() * 1e3,
+            percentile(&unknown, 0.95).as_secs_f64() * 1e3
+        );
+        println!(
+            "{:<28} difference of means {:+.2} ms (standard error {:.2} ms)\n",
+            "",
+            mk - mu,
+            (ek * ek + eu * eu).sqrt()
+        );
+
+        // A cheap request while logins saturate the Argon2id pool.
+        let (i2, a2) = (issuer.clone(), api.clone());
+        let jwks_latencies = tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if let Ok(r) = a2.get(format!("{i2}/jwks.json")).send().await
+                    && r.bytes().await.is_ok()
+                {
+                    lat.push(t.elapsed());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            lat.sort();
+            lat
+        });
+        let (i2, a2) = (issuer.clone(), api.clone());
+        let saturated = drive(login_workers * 2, seconds, pid, move |w, i| {
+            let (issuer, api) = (i2.clone(), a2.clone());
+            async move { one_login(&issuer, &api, ((w * 1000 + i) as usize) % ACCOUNTS).await }
+        })
+        .await;
+        let jwks = jwks_latencies.await.unwrap();
+        report("logins, pool saturated", &saturated);
+        println!(
+            "JWKS meanwhile              n={:<5} p50 {:>7.2} ms  p99 {:>7.2} ms",
+            jwks.len(),
+            percentile(&jwks, 0.5).as_secs_f64() * 1e3,
+            percentile(&jwks, 0.99).as_secs_f64() * 1e3
+        );
     });
     let _ = child.kill();
     let _ = child.wait();
