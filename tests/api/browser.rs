@@ -335,3 +335,91 @@ async fn a_person_resets_a_forgotten_password_through_the_pages_in_chromium() {
     assert_eq!(done, "Votre mot de passe est enregistré.");
     app.assert_logs_in(CLAIRE, "Mouette-Rieuse-2026").await;
 }
+
+#[tokio::test]
+async fn a_person_enrols_a_second_factor_and_uses_it_in_chromium() {
+    let app = TestApp::spawn().await;
+    let driver = start_driver().await;
+    let c = chromium(&driver).await;
+    c.goto(&app.url("/login")).await.unwrap();
+    type_into(&c, "#email", CLAIRE).await;
+    type_into(&c, "#password", PASSWORD).await;
+    submit(&c).await;
+    c.wait()
+        .for_element(Locator::Css("form[action='/logout']"))
+        .await
+        .unwrap();
+    c.goto(&app.url("/compte/double-authentification"))
+        .await
+        .unwrap();
+    let qr_width = c
+        .execute(
+            "return document.querySelector('img[src^=\"data:image/png\"]').naturalWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(qr_width.as_u64().unwrap_or(0) > 0, "the QR code renders");
+    let key = c
+        .find(Locator::Css("#cle"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = totp_rs::Secret::try_from_base32(&key).unwrap();
+    let totp = totp_rs::Builder::new()
+        .with_secret(secret)
+        .build_noncompliant();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    type_into(&c, "#code", &totp.generate(now).to_string()).await;
+    submit(&c).await;
+    let codes = c
+        .wait()
+        .for_element(Locator::Css("#codes-secours"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(codes.lines().count(), 10, "{codes}");
+
+    // A new login asks for the second factor before the application gets its code.
+    let callback = callback_server().await;
+    let file = passerelle::provision::parse(
+        &format!("[[service]]\nclient_id = \"otp-rp\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"otp-rp-secret-0123456789-0123456789-ab\"\nredirect_uris = [\"{callback}\"]\n"),
+        "test",
+    )
+    .unwrap();
+    passerelle::provision::apply(&app.state, &file, false)
+        .await
+        .unwrap();
+    c.delete_all_cookies().await.unwrap();
+    c.goto(&app.authorize_url(&[("client_id", "otp-rp"), ("redirect_uri", &callback)]))
+        .await
+        .unwrap();
+    type_into(&c, "#email", CLAIRE).await;
+    type_into(&c, "#password", PASSWORD).await;
+    submit(&c).await;
+    c.wait().for_element(Locator::Css("#code")).await.unwrap();
+    assert_eq!(
+        c.title().await.unwrap(),
+        "Code de vérification – Passerelle"
+    );
+    type_into(&c, "#code", &totp.generate(now + 30).to_string()).await;
+    submit(&c).await;
+    let mut landed = c.current_url().await.unwrap();
+    for _ in 0..100 {
+        if landed.as_str().starts_with(&callback) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        landed = c.current_url().await.unwrap();
+    }
+    c.close().await.unwrap();
+    assert!(landed.as_str().starts_with(&callback), "landed on {landed}");
+    assert!(landed.query_pairs().any(|(k, _)| k == "code"));
+}
