@@ -95,20 +95,42 @@ async fn submit(c: &fantoccini::Client) {
     button.click().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_person_logs_in_through_the_page_in_chromium() {
-    let app = TestApp::spawn().await;
+/// Registers a stand-in relying application whose callback answers; returns its redirect URI.
+async fn stand_in_client(app: &TestApp, client_id: &str, secret: &str) -> String {
     let callback = callback_server().await;
-    let file = passerelle::provision::parse(
-        &format!(
-            "[[service]]\nclient_id = \"browser-rp\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"browser-rp-secret-0123456789-0123456789\"\nredirect_uris = [\"{callback}\"]\n"
-        ),
-        "test",
-    )
-    .unwrap();
+    let text = format!(
+        "[[service]]\nclient_id = \"{client_id}\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"{secret}\"\nredirect_uris = [\"{callback}\"]\n"
+    );
+    let file = passerelle::provision::parse(&text, "test").unwrap();
     passerelle::provision::apply(&app.state, &file, false)
         .await
         .unwrap();
+    callback
+}
+
+/// Waits (at most 5 s) until the browser is on a URL starting with `prefix`; returns the URL.
+async fn wait_until_on(c: &fantoccini::Client, prefix: &str) -> url::Url {
+    let mut landed = c.current_url().await.unwrap();
+    for _ in 0..100 {
+        if landed.as_str().starts_with(prefix) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        landed = c.current_url().await.unwrap();
+    }
+    assert!(landed.as_str().starts_with(prefix), "landed on {landed}");
+    landed
+}
+
+#[tokio::test]
+async fn a_person_logs_in_through_the_page_in_chromium() {
+    let app = TestApp::spawn().await;
+    let callback = stand_in_client(
+        &app,
+        "browser-rp",
+        "browser-rp-secret-0123456789-0123456789",
+    )
+    .await;
     let authorize = app.authorize_url(&[("client_id", "browser-rp"), ("redirect_uri", &callback)]);
 
     let driver = start_driver().await;
@@ -144,17 +166,9 @@ async fn a_person_logs_in_through_the_page_in_chromium() {
 
     type_into(&c, "#password", PASSWORD).await;
     submit(&c).await;
-    let mut landed = c.current_url().await.unwrap();
-    for _ in 0..100 {
-        if landed.as_str().starts_with(&callback) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        landed = c.current_url().await.unwrap();
-    }
+    let landed = wait_until_on(&c, &callback).await;
     let shot = c.screenshot().await.unwrap();
     c.close().await.unwrap();
-    assert!(landed.as_str().starts_with(&callback), "landed on {landed}");
     assert!(!shot.is_empty());
     let params: std::collections::HashMap<String, String> =
         landed.query_pairs().into_owned().collect();
@@ -388,15 +402,7 @@ async fn a_person_enrols_a_second_factor_and_uses_it_in_chromium() {
     assert_eq!(codes.lines().count(), 10, "{codes}");
 
     // A new login asks for the second factor before the application gets its code.
-    let callback = callback_server().await;
-    let file = passerelle::provision::parse(
-        &format!("[[service]]\nclient_id = \"otp-rp\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"otp-rp-secret-0123456789-0123456789-ab\"\nredirect_uris = [\"{callback}\"]\n"),
-        "test",
-    )
-    .unwrap();
-    passerelle::provision::apply(&app.state, &file, false)
-        .await
-        .unwrap();
+    let callback = stand_in_client(&app, "otp-rp", "otp-rp-secret-0123456789-0123456789-ab").await;
     c.delete_all_cookies().await.unwrap();
     c.goto(&app.authorize_url(&[("client_id", "otp-rp"), ("redirect_uri", &callback)]))
         .await
@@ -411,15 +417,7 @@ async fn a_person_enrols_a_second_factor_and_uses_it_in_chromium() {
     );
     type_into(&c, "#code", &totp.generate(now + 30).to_string()).await;
     submit(&c).await;
-    let mut landed = c.current_url().await.unwrap();
-    for _ in 0..100 {
-        if landed.as_str().starts_with(&callback) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        landed = c.current_url().await.unwrap();
-    }
+    let landed = wait_until_on(&c, &callback).await;
     c.close().await.unwrap();
-    assert!(landed.as_str().starts_with(&callback), "landed on {landed}");
     assert!(landed.query_pairs().any(|(k, _)| k == "code"));
 }
