@@ -112,19 +112,46 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..end].to_owned()
 }
 
-/// Opens the login page as a new browser and returns the browser and the form fields.
-async fn login_form(issuer: &str) -> Option<(reqwest::Client, Vec<(&'static str, String)>)> {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .ok()?;
+/// A person's browser on an already open keep-alive connection: the shared client carries no
+/// cookies, each simulated person keeps their own (the browser binding cookie) by hand.
+struct Person {
+    client: reqwest::Client,
+    cookie: String,
+}
+
+impl Person {
+    fn get(&self, url: String) -> reqwest::RequestBuilder {
+        self.client.get(url).header("cookie", &self.cookie)
+    }
+
+    fn post(&self, url: String) -> reqwest::RequestBuilder {
+        self.client.post(url).header("cookie", &self.cookie)
+    }
+}
+
+/// Opens the login page as a new person and returns them with the form fields.
+async fn login_form(
+    issuer: &str,
+    client: &reqwest::Client,
+) -> Option<(Person, Vec<(&'static str, String)>)> {
     let authorize = format!(
         "{issuer}/authorize?client_id={CLIENT}&redirect_uri={REDIRECT}&response_type=code&scope=openid&state=s&nonce=n&code_challenge={CHALLENGE}&code_challenge_method=S256"
     );
-    let r = browser.get(&authorize).send().await.ok()?;
+    let r = client.get(&authorize).send().await.ok()?;
+    let cookie = r
+        .headers()
+        .get("set-cookie")?
+        .to_str()
+        .ok()?
+        .split(';')
+        .next()?
+        .to_owned();
     let login = r.headers().get("location")?.to_str().ok()?.to_owned();
-    let html = browser
+    let person = Person {
+        client: client.clone(),
+        cookie,
+    };
+    let html = person
         .get(format!("{issuer}{login}"))
         .send()
         .await
@@ -136,12 +163,12 @@ async fn login_form(issuer: &str) -> Option<(reqwest::Client, Vec<(&'static str,
         ("csrf", hidden(&html, "csrf")),
         ("request", hidden(&html, "request")),
     ];
-    Some((browser, form))
+    Some((person, form))
 }
 
 /// Time of one failed login POST for `email`.
-async fn failed_login(issuer: &str, email: &str) -> Option<Duration> {
-    let (browser, mut form) = login_form(issuer).await?;
+async fn failed_login(issuer: &str, client: &reqwest::Client, email: &str) -> Option<Duration> {
+    let (browser, mut form) = login_form(issuer, client).await?;
     form.push(("email", email.to_owned()));
     form.push(("password", "Not-The-Password-1".to_owned()));
     let t = Instant::now();
@@ -164,8 +191,13 @@ fn mean_and_error(samples: &[Duration]) -> (f64, f64) {
 }
 
 /// One full login as a new browser: authorize, login page, login POST, code exchange.
-async fn one_login(issuer: &str, api: &reqwest::Client, account: usize) -> bool {
-    let Some((browser, mut form)) = login_form(issuer).await else {
+async fn one_login(
+    issuer: &str,
+    client: &reqwest::Client,
+    api: &reqwest::Client,
+    account: usize,
+) -> bool {
+    let Some((browser, mut form)) = login_form(issuer, client).await else {
         return false;
     };
     form.push(("email", format!("bench{account}@bench.example")));
@@ -327,15 +359,20 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
+        let browsers = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap();
         let api = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .build()
             .unwrap();
         let issuer = Arc::new(issuer);
-        let (i2, a2) = (issuer.clone(), api.clone());
+        let (i2, b2, a2) = (issuer.clone(), browsers.clone(), api.clone());
         let logins = drive(login_workers, seconds, pid, move |w, i| {
-            let (issuer, api) = (i2.clone(), a2.clone());
-            async move { one_login(&issuer, &api, ((w * 1000 + i) as usize) % ACCOUNTS).await }
+            let (issuer, browsers, api) = (i2.clone(), b2.clone(), a2.clone());
+            async move { one_login(&issuer, &browsers, &api, ((w * 1000 + i) as usize) % ACCOUNTS).await }
         })
         .await;
         let login_rate = report("full code-flow logins", &logins);
@@ -370,10 +407,10 @@ fn main() {
         let (mut known, mut unknown) = (Vec::new(), Vec::new());
         for i in 0..ACCOUNTS {
             for round in 0..2 {
-                if let Some(t) = failed_login(&issuer, &format!("bench{i}@bench.example")).await {
+                if let Some(t) = failed_login(&issuer, &browsers, &format!("bench{i}@bench.example")).await {
                     known.push(t);
                 }
-                if let Some(t) = failed_login(&issuer, &format!("nobody{i}-{round}@bench.example")).await {
+                if let Some(t) = failed_login(&issuer, &browsers, &format!("nobody{i}-{round}@bench.example")).await {
                     unknown.push(t);
                 }
             }
@@ -418,10 +455,10 @@ fn main() {
             lat.sort();
             lat
         });
-        let (i2, a2) = (issuer.clone(), api.clone());
+        let (i2, b2, a2) = (issuer.clone(), browsers.clone(), api.clone());
         let saturated = drive(login_workers * 2, seconds, pid, move |w, i| {
-            let (issuer, api) = (i2.clone(), a2.clone());
-            async move { one_login(&issuer, &api, ((w * 1000 + i) as usize) % ACCOUNTS).await }
+            let (issuer, browsers, api) = (i2.clone(), b2.clone(), a2.clone());
+            async move { one_login(&issuer, &browsers, &api, ((w * 1000 + i) as usize) % ACCOUNTS).await }
         })
         .await;
         let jwks = jwks_latencies.await.unwrap();
