@@ -125,6 +125,8 @@ pub async fn build_state(
         activation_link_ttl: config.credentials.activation_link_lifetime_seconds,
         reset_link_ttl: config.credentials.reset_link_lifetime_seconds,
         password_history: config.credentials.password_history,
+        administrator_password_policy: config.credentials.administrator_password_policy.clone(),
+        mfa_for_administrators: config.credentials.mfa_for_administrators,
         temporary_password_length: config.credentials.temporary_password_length,
         temporary_password_ttl: config.credentials.temporary_password_lifetime_seconds,
         throttling: config.throttling.clone(),

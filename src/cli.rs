@@ -96,7 +96,13 @@ enum UserCommand {
         /// Service (client id) the account is for; repeatable
         #[arg(long = "service")]
         services: Vec<String>,
+        /// Administrative role (caf-habilitation-officer, partner-administrator,
+        /// partner-substitute, delegated-manager, security-officer, national-operator); repeatable
+        #[arg(long = "admin-role", value_parser = parse_admin_role)]
+        admin_roles: Vec<crate::store::AdminRole>,
     },
+    /// Mail a password reset link (the administrator never sees nor chooses the password)
+    SendReset { email: String },
     /// Mail a new activation link (earlier links stop working)
     ResendActivation { email: String },
     /// Suspend an account as a precaution: it can no longer log in nor use its tokens
@@ -314,6 +320,7 @@ async fn user(config: &Config, command: UserCommand) -> Result<(), Failure> {
             civility,
             function,
             services,
+            admin_roles,
         } => {
             let profile = crate::store::AccountProfile {
                 email: Email::parse(&email).map_err(usage)?,
@@ -336,6 +343,7 @@ async fn user(config: &Config, command: UserCommand) -> Result<(), Failure> {
                     .map(|s| ClientId::parse(s))
                     .collect::<Result<_, _>>()
                     .map_err(usage)?,
+                admin_roles,
             };
             if profile.given_name.trim().is_empty() || profile.family_name.trim().is_empty() {
                 return Err(usage("--given-name and --family-name must not be empty"));
@@ -368,6 +376,17 @@ async fn user(config: &Config, command: UserCommand) -> Result<(), Failure> {
                 .map_err(failure)?;
             println!("{} is suspended", account.profile.email);
         }
+        UserCommand::SendReset { email } => {
+            let account = find(email).await?;
+            lifecycle::send_reset(&state, account.profile.email.as_str())
+                .await
+                .map_err(failure)?;
+            println!(
+                "reset link sent to {} ({})",
+                account.profile.email,
+                state.mailer.describe()
+            );
+        }
         UserCommand::ForcePasswordChange { email } => {
             let account = find(email).await?;
             lifecycle::force_password_change(&state, &account)
@@ -387,6 +406,12 @@ async fn user(config: &Config, command: UserCommand) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+fn parse_admin_role(value: &str) -> Result<crate::store::AdminRole, String> {
+    serde_json::from_value(serde_json::Value::String(value.replace('-', "_"))).map_err(|_| {
+        "expected caf-habilitation-officer, partner-administrator, partner-substitute, delegated-manager, security-officer or national-operator".to_owned()
+    })
 }
 
 fn provision_failure(e: provision::ProvisionError) -> Failure {

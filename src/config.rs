@@ -86,6 +86,10 @@ pub struct CredentialsConfig {
     pub reset_link_lifetime_seconds: u64,
     /// Previous passwords a new one must differ from.
     pub password_history: u32,
+    /// Profile imposed on anyone holding an administrative role (alongside their services').
+    pub administrator_password_policy: String,
+    /// Whether administrative roles (security officers included) require a second factor.
+    pub mfa_for_administrators: bool,
     /// Legacy onboarding: length and validity (at most 24 h) of the mailed temporary password.
     pub temporary_password_length: usize,
     pub temporary_password_lifetime_seconds: u64,
@@ -102,6 +106,8 @@ impl Default for CredentialsConfig {
             activation_link_lifetime_seconds: 72 * 3600,
             reset_link_lifetime_seconds: 3600,
             password_history: 5,
+            administrator_password_policy: "administrator".into(),
+            mfa_for_administrators: true,
             temporary_password_length: 12,
             temporary_password_lifetime_seconds: 24 * 3600,
         }
@@ -428,6 +434,15 @@ impl Config {
         }
         if !(8..=64).contains(&c.temporary_password_length) {
             return fail("credentials.temporary_password_length must be between 8 and 64".into());
+        }
+        if !self
+            .password_policies
+            .contains_key(&c.administrator_password_policy)
+        {
+            return fail(format!(
+                "credentials.administrator_password_policy `{}` is not a configured profile",
+                c.administrator_password_policy
+            ));
         }
         if c.password_history > 24 {
             return fail("credentials.password_history must be at most 24".into());

@@ -105,6 +105,10 @@ pub struct AccountEntry {
     /// Client ids of the services the account is created for.
     #[serde(default)]
     pub services: Vec<String>,
+    /// Administrative roles: caf_habilitation_officer, partner_administrator,
+    /// partner_substitute, delegated_manager, security_officer, national_operator.
+    #[serde(default)]
+    pub admin_roles: Vec<crate::store::AdminRole>,
     /// Only `passerelle demo` accepts it: real people choose their password themselves.
     pub password: Option<String>,
 }
@@ -407,6 +411,12 @@ async fn validate(
                 partner,
                 caf,
                 services,
+                admin_roles: {
+                    let mut roles = a.admin_roles.clone();
+                    roles.sort();
+                    roles.dedup();
+                    roles
+                },
             },
             password,
         ));

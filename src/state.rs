@@ -27,6 +27,8 @@ pub struct Settings {
     pub activation_link_ttl: u64,
     pub reset_link_ttl: u64,
     pub password_history: u32,
+    pub administrator_password_policy: String,
+    pub mfa_for_administrators: bool,
     pub temporary_password_length: usize,
     pub temporary_password_ttl: u64,
     pub throttling: crate::config::ThrottlingConfig,

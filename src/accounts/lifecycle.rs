@@ -276,9 +276,13 @@ async fn context_names(
     Ok((services, caf))
 }
 
-/// The strictest profile of the account's services, or the default profile.
+/// The strictest profile of the account's services and, for holders of an administrative
+/// role, of the administrator profile; the default profile when none applies.
 pub async fn applicable_policy(state: &AppState, account: &Account) -> Result<Policy, StoreError> {
     let mut names = Vec::new();
+    if !account.profile.admin_roles.is_empty() {
+        names.push(state.settings.administrator_password_policy.clone());
+    }
     for id in &account.profile.services {
         if let Some(s) = state.stores.services.get_service(id).await? {
             names.extend(s.password_policy);

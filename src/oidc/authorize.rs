@@ -26,8 +26,9 @@ pub const ACR_PASSWORD: &str = "urn:passerelle:acr:pwd";
 /// The authentication context of a password and a second factor (TOTP or recovery code).
 pub const ACR_MFA: &str = "urn:passerelle:acr:mfa";
 
-/// Whether `request` needs a second factor that `session` has not given: the service requires
-/// one, or the relying application asked for it with `acr_values` (step-up).
+/// Whether `request` needs a second factor that `session` has not given: the person holds an
+/// administrative role, the service requires one, or the relying application asked for it with
+/// `acr_values` (step-up).
 pub async fn needs_second_factor(
     state: &AppState,
     request: &AuthorizationRequest,
@@ -38,6 +39,12 @@ pub async fn needs_second_factor(
     }
     if request.acr_values.iter().any(|v| v == ACR_MFA) {
         return Ok(true);
+    }
+    if state.settings.mfa_for_administrators {
+        let account = state.stores.accounts.get_account(&session.account).await?;
+        if account.is_some_and(|a| !a.profile.admin_roles.is_empty()) {
+            return Ok(true);
+        }
     }
     let service = state.clients.get(request.client_id.as_str()).await?;
     Ok(service.is_some_and(|s| s.mfa == crate::store::MfaPolicy::Required))

@@ -182,6 +182,22 @@ pub struct AccountProfile {
     pub caf: Option<CafCode>,
     /// Services the account was created for (their password policies apply).
     pub services: Vec<ClientId>,
+    /// Passerelle's administrative roles the person holds.
+    pub admin_roles: Vec<AdminRole>,
+}
+
+/// The administrative roles of the seed agreements. What each may do is the habilitation
+/// model's business; holding any of them imposes the administrator password profile and a
+/// second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminRole {
+    CafHabilitationOfficer,
+    PartnerAdministrator,
+    PartnerSubstitute,
+    DelegatedManager,
+    SecurityOfficer,
+    NationalOperator,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

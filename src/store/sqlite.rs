@@ -299,6 +299,7 @@ fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Account> {
                 .map(|c| CafCode::parse(&c).map_err(|e| StoreError::Corrupt(e.0)))
                 .transpose()?,
             services: from_json("services", &row.get::<String, _>("services"))?,
+            admin_roles: from_json("admin_roles", &row.get::<String, _>("admin_roles"))?,
         },
         password_hash: row.get("password_hash"),
         status: AccountStatus::parse(&status).ok_or_else(|| corrupt("account status"))?,
@@ -318,7 +319,7 @@ impl AccountStore for SqliteStore {
             }
             sqlx::query(
                 "UPDATE accounts SET civility = ?, given_name = ?, family_name = ?, function = ?,
-                    partner_id = ?, caf_code = ?, services = ?, updated_at = ? WHERE id = ?",
+                    partner_id = ?, caf_code = ?, services = ?, admin_roles = ?, updated_at = ? WHERE id = ?",
             )
             .bind(&profile.civility)
             .bind(&profile.given_name)
@@ -327,6 +328,7 @@ impl AccountStore for SqliteStore {
             .bind(profile.partner.as_ref().map(|p| p.as_str()))
             .bind(profile.caf.as_ref().map(|c| c.as_str()))
             .bind(json(&profile.services))
+            .bind(json(&profile.admin_roles))
             .bind(now)
             .bind(existing.id.as_str())
             .execute(&self.pool)
@@ -337,8 +339,8 @@ impl AccountStore for SqliteStore {
         let id = AccountId::generate();
         sqlx::query(
             "INSERT INTO accounts (id, email, civility, given_name, family_name, function,
-                partner_id, caf_code, services, password_hash, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'pending', ?, ?)",
+                partner_id, caf_code, services, admin_roles, password_hash, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'pending', ?, ?)",
         )
         .bind(id.as_str())
         .bind(profile.email.as_str())
@@ -349,6 +351,7 @@ impl AccountStore for SqliteStore {
         .bind(profile.partner.as_ref().map(|p| p.as_str()))
         .bind(profile.caf.as_ref().map(|c| c.as_str()))
         .bind(json(&profile.services))
+        .bind(json(&profile.admin_roles))
         .bind(now)
         .bind(now)
         .execute(&self.pool)

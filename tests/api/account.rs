@@ -31,6 +31,7 @@ async fn legacy_account(app: &TestApp) -> String {
         partner: Some(PartnerId::parse("cc-pilat-rhodanien").unwrap()),
         caf: None,
         services: vec![ClientId::parse("legacy-extranet").unwrap()],
+        admin_roles: vec![],
     };
     lifecycle::create_account(&app.state, profile)
         .await

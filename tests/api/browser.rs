@@ -212,6 +212,7 @@ async fn a_person_activates_an_account_through_the_page_in_chromium() {
         partner: Some(PartnerId::parse("ville-de-niort").unwrap()),
         caf: None,
         services: vec![ClientId::parse("cdap").unwrap()],
+        admin_roles: vec![],
     };
     lifecycle::create_account(&app.state, profile)
         .await

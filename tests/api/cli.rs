@@ -298,3 +298,102 @@ fn check_config_warns_about_a_weak_temporary_password_length() {
     assert_eq!(code, 2);
     assert!(err.contains("24 h"), "{err}");
 }
+
+/// Every key path of a TOML table (`section.key`, nested tables walked).
+fn key_paths(value: &toml::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    if let toml::Value::Table(table) = value {
+        for (k, v) in table {
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if v.is_table() {
+                key_paths(v, &path, out);
+            } else {
+                out.insert(path);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_shipped_configuration_documents_every_key_with_its_default() {
+    let defaults = toml::Value::try_from(passerelle::config::Config::default()).unwrap();
+    let shipped: toml::Value = toml::from_str(&std::fs::read_to_string(CONFIG).unwrap()).unwrap();
+    let (mut expected, mut documented) = (Default::default(), Default::default());
+    key_paths(&defaults, "", &mut expected);
+    key_paths(&shipped, "", &mut documented);
+    let missing: Vec<_> = expected.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "keys missing from config/passerelle.toml: {missing:?}"
+    );
+    assert_eq!(shipped, defaults, "the shipped file shows the defaults");
+    let text = std::fs::read_to_string(CONFIG).unwrap();
+    for path in &expected {
+        let mut parts = path.splitn(3, '.');
+        let section = parts.next().unwrap();
+        if section == "password_policies" {
+            continue;
+        }
+        let variable = format!("PASSERELLE__{}", path.replace('.', "__").to_uppercase());
+        assert!(text.contains(&variable), "{variable} is not documented");
+    }
+}
+
+#[test]
+fn administrators_trigger_resets_and_grant_roles_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let orgs = data.path().join("orgs.toml");
+    std::fs::write(&orgs, "[[caf]]\ncode = \"27\"\nname = \"Caf de l'Eure\"\n").unwrap();
+    passerelle(
+        &["provision", orgs.to_str().unwrap(), "--data-dir", data_dir],
+        &[],
+    );
+    let create = |role: &str| {
+        passerelle(
+            &[
+                "user",
+                "create",
+                "--email",
+                "officer@caf27.example",
+                "--given-name",
+                "O",
+                "--family-name",
+                "F",
+                "--caf",
+                "27",
+                "--admin-role",
+                role,
+                "--data-dir",
+                data_dir,
+            ],
+            &[],
+        )
+    };
+    let (code, _, err) = create("king");
+    assert_eq!(code, 2);
+    assert!(err.contains("security-officer"), "{err}");
+    let (code, _, err) = create("security-officer");
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = passerelle(
+        &[
+            "user",
+            "send-reset",
+            "officer@caf27.example",
+            "--data-dir",
+            data_dir,
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("reset link sent"), "{out}");
+    let mails: Vec<String> = std::fs::read_dir(data.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 2, "activation then reset");
+    assert!(mails.iter().any(|m| m.contains("reinitialisation?jeton=")));
+}

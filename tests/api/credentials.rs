@@ -20,6 +20,7 @@ fn profile(email: &str) -> AccountProfile {
         partner: Some(PartnerId::parse("cc-roumois-seine").unwrap()),
         caf: None,
         services: vec![ClientId::parse("cooperation").unwrap()],
+        admin_roles: vec![],
     }
 }
 

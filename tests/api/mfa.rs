@@ -219,3 +219,48 @@ async fn acr_values_ask_for_a_second_factor_on_top_of_a_password_session() {
             .any(|v| v == "urn:passerelle:acr:mfa")
     );
 }
+
+#[tokio::test]
+async fn holders_of_an_administrative_role_need_a_second_factor_and_the_administrator_profile() {
+    let app = TestApp::spawn().await;
+    let file = passerelle::provision::parse(
+        "[[account]]\nemail = \"rssi@caf27.example\"\ngiven_name = \"Rose\"\nfamily_name = \"Sigal\"\ncaf = \"27\"\nadmin_roles = [\"security_officer\"]\npassword = \"Demo-Passerelle-2026!\"\n",
+        "test",
+    )
+    .unwrap();
+    passerelle::provision::apply(&app.state, &file, true)
+        .await
+        .unwrap();
+    let email = passerelle::types::Email::parse("rssi@caf27.example").unwrap();
+    let account = app
+        .state
+        .stores
+        .accounts
+        .find_account_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap();
+    let policy = passerelle::accounts::lifecycle::applicable_policy(&app.state, &account)
+        .await
+        .unwrap();
+    assert_eq!(policy.name, "administrator");
+
+    let browser = browser();
+    let response = app
+        .login(
+            &browser,
+            &app.authorize_url(&[]),
+            "rssi@caf27.example",
+            PASSWORD,
+        )
+        .await;
+    let target = location(&response);
+    assert!(
+        target.starts_with("/compte/double-authentification?request="),
+        "{target}"
+    );
+    let (_, _, response) = enrol(&app, &browser, &target).await;
+    let code = redirect_params(&response, DEMO_REDIRECT)["code"].clone();
+    let tokens: serde_json::Value = app.exchange(&code).await.json().await.unwrap();
+    assert_eq!(id_token_claims(&tokens)["acr"], "urn:passerelle:acr:mfa");
+}

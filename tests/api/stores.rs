@@ -257,6 +257,7 @@ async fn durable_records_round_trip_and_server_secrets_are_set_once() {
         partner: None,
         caf: Some(caf.code.clone()),
         services: vec![],
+        admin_roles: vec![],
     };
     let (id, change) = stores.accounts.upsert_account(&profile).await.unwrap();
     assert_eq!(change, Change::Created);
