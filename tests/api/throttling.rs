@@ -6,8 +6,31 @@ use crate::helpers::*;
 
 /// Logs in with a wrong password from a fresh browser; returns status and page.
 async fn fail_once(app: &TestApp, email: &str) -> (u16, String) {
-    let response = app.login_fresh(email, "Wrong-Password-1").await;
-    (response.status().as_u16(), response.text().await.unwrap())
+    let (status, _, html) = fail_once_with_cookies(app, email).await;
+    (status, html)
+}
+
+/// The same, with the names of the cookies the failed POST set.
+async fn fail_once_with_cookies(app: &TestApp, email: &str) -> (u16, Vec<String>, String) {
+    let response = app
+        .login(
+            &browser(),
+            &app.authorize_url(&[]),
+            email,
+            "Wrong-Password-1",
+        )
+        .await;
+    let cookies = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().split('=').next().unwrap().to_owned())
+        .collect();
+    (
+        response.status().as_u16(),
+        cookies,
+        response.text().await.unwrap(),
+    )
 }
 
 /// Replaces what legitimately differs between two answers (per-request tokens, the identifier
@@ -166,9 +189,13 @@ async fn failures_answer_identically_whether_or_not_the_account_exists() {
     let app = TestApp::spawn_with(|c| c.throttling.delay_after = 10).await;
     let unknown = "claire.duboit@roumois-seine.example";
     for attempt in 1..=10 {
-        let (status_known, known) = fail_once(&app, CLAIRE).await;
-        let (status_unknown, other) = fail_once(&app, unknown).await;
+        let (status_known, cookies_known, known) = fail_once_with_cookies(&app, CLAIRE).await;
+        let (status_unknown, cookies_unknown, other) = fail_once_with_cookies(&app, unknown).await;
         assert_eq!(status_known, status_unknown, "attempt {attempt}");
+        assert_eq!(
+            cookies_known, cookies_unknown,
+            "attempt {attempt}: same cookies"
+        );
         assert_eq!(
             neutral(&known, CLAIRE),
             neutral(&other, unknown),
