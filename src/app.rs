@@ -141,7 +141,7 @@ pub async fn build_state(
         .await?;
     let hasher = PasswordHasher::new(&config.password_hashing)?;
     let policies = config.policies().map_err(anyhow::Error::msg)?;
-    let mailer = crate::mail::Mailer::from_config(config)?;
+    let mailer = crate::mail::Mailer::from_config(&config.mail, config.outbox_dir())?;
     Ok(AppState(Arc::new(AppInner {
         policies,
         mailer,

@@ -4,7 +4,7 @@
 
 pub mod templates;
 
-use crate::config::Config;
+use crate::config::MailConfig;
 use anyhow::Context;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -33,11 +33,11 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let m = &config.mail;
+    /// `outbox` is where messages go when no SMTP relay is configured.
+    pub fn from_config(m: &MailConfig, outbox: PathBuf) -> anyhow::Result<Self> {
         let from: Mailbox = m.from.parse().context("mail.from is not an address")?;
         let transport = if m.smtp_host.is_empty() {
-            let dir = config.outbox_dir();
+            let dir = outbox;
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create the outbox {}", dir.display()))?;
             Transport::Outbox(AsyncFileTransport::new(&dir), dir)

@@ -65,6 +65,9 @@ pub trait AccountStore: Send + Sync {
     /// `keep_history` are kept), a pending account becomes active, and the forced-change flag
     /// is cleared.
     async fn set_password_hash(&self, id: &AccountId, phc: &str) -> StoreResult<()>;
+    /// Replaces the hash of the same password (stronger parameters): no history entry, no
+    /// change of any other field.
+    async fn rehash_password(&self, id: &AccountId, phc: &str) -> StoreResult<()>;
     /// The hashes of the previous passwords, newest first.
     async fn password_history(&self, id: &AccountId, limit: u32) -> StoreResult<Vec<String>>;
     async fn set_status(&self, id: &AccountId, status: AccountStatus) -> StoreResult<()>;

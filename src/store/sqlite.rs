@@ -418,6 +418,18 @@ impl AccountStore for SqliteStore {
         Ok(())
     }
 
+    async fn rehash_password(&self, id: &AccountId, phc: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash IS NOT NULL",
+        )
+        .bind(phc)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
     async fn password_history(&self, id: &AccountId, limit: u32) -> StoreResult<Vec<String>> {
         sqlx::query_scalar(
             "SELECT password_hash FROM password_history WHERE account_id = ?

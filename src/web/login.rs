@@ -378,7 +378,7 @@ async fn submit(
                 if let Err(e) = state
                     .stores
                     .accounts
-                    .set_password_hash(&account.id, &hash)
+                    .rehash_password(&account.id, &hash)
                     .await
                 {
                     tracing::warn!(error = %e, "password hash upgrade not stored");

@@ -56,29 +56,13 @@ async fn change(
     current: &str,
     new: &str,
 ) -> reqwest::Response {
-    let html = browser
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut form = vec![
-        ("csrf", hidden(&html, "csrf").expect("the change form")),
-        ("current", current.to_owned()),
-        ("password", new.to_owned()),
-        ("confirmation", new.to_owned()),
+    let fields = [
+        ("current", current),
+        ("password", new),
+        ("confirmation", new),
     ];
-    if let Some(r) = hidden(&html, "request") {
-        form.push(("request", r));
-    }
-    browser
-        .post(app.url("/compte/mot-de-passe"))
-        .form(&form)
-        .send()
+    app.fill(browser, path, "/compte/mot-de-passe", &fields)
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -134,15 +118,7 @@ async fn a_forced_change_holds_back_codes_even_in_an_open_session() {
     let app = TestApp::spawn().await;
     let browser = browser();
     app.tokens(&browser).await;
-    let email = Email::parse(CLAIRE).unwrap();
-    let claire = app
-        .state
-        .stores
-        .accounts
-        .find_account_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let claire = app.account(CLAIRE).await;
     lifecycle::force_password_change(&app.state, &claire)
         .await
         .unwrap();

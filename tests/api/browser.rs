@@ -90,6 +90,12 @@ async fn type_into(c: &fantoccini::Client, selector: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
+/// Waits for the element `selector` and returns its text.
+async fn text_of(c: &fantoccini::Client, selector: &str) -> String {
+    let element = c.wait().for_element(Locator::Css(selector)).await.unwrap();
+    element.text().await.unwrap()
+}
+
 async fn submit(c: &fantoccini::Client) {
     let button = c.find(Locator::Css("button[type=submit]")).await.unwrap();
     button.click().await.unwrap();
@@ -226,26 +232,13 @@ async fn a_person_activates_an_account_through_the_page_in_chromium() {
         c.title().await.unwrap(),
         "Activer votre compte – Passerelle"
     );
-    let rules = c
-        .find(Locator::Css("#regles"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let rules = text_of(&c, "#regles").await;
     assert!(rules.contains("au moins une majuscule"), "{rules}");
 
     type_into(&c, "#password", "renard2026").await;
     type_into(&c, "#confirmation", "renard2026").await;
     submit(&c).await;
-    let errors = c
-        .wait()
-        .for_element(Locator::Css("#erreurs"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let errors = text_of(&c, "#erreurs").await;
     assert!(
         errors.contains("ni votre nom") && errors.contains("une majuscule"),
         "{errors}"
@@ -254,14 +247,7 @@ async fn a_person_activates_an_account_through_the_page_in_chromium() {
     type_into(&c, "#password", "Chouette-Grise-79").await;
     type_into(&c, "#confirmation", "Chouette-Grise-79").await;
     submit(&c).await;
-    let status = c
-        .wait()
-        .for_element(Locator::Css("[role=status]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let status = text_of(&c, "[role=status]").await;
     c.close().await.unwrap();
     assert_eq!(status, "Votre mot de passe est enregistré.");
     app.assert_logs_in(email, "Chouette-Grise-79").await;
@@ -307,14 +293,7 @@ async fn a_person_resets_a_forgotten_password_through_the_pages_in_chromium() {
     type_into(&c, "#email", CLAIRE).await;
     type_into(&c, "#captcha", &app.captcha_answer(&id).await).await;
     submit(&c).await;
-    let status = c
-        .wait()
-        .for_element(Locator::Css("[role=status]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let status = text_of(&c, "[role=status]").await;
     assert!(
         status.starts_with("Si un compte existe pour l'adresse"),
         "{status}"
@@ -338,14 +317,7 @@ async fn a_person_resets_a_forgotten_password_through_the_pages_in_chromium() {
     type_into(&c, "#password", "Mouette-Rieuse-2026").await;
     type_into(&c, "#confirmation", "Mouette-Rieuse-2026").await;
     submit(&c).await;
-    let done = c
-        .wait()
-        .for_element(Locator::Css("[role=status]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let done = text_of(&c, "[role=status]").await;
     c.close().await.unwrap();
     assert_eq!(done, "Votre mot de passe est enregistré.");
     app.assert_logs_in(CLAIRE, "Mouette-Rieuse-2026").await;
@@ -375,13 +347,7 @@ async fn a_person_enrols_a_second_factor_and_uses_it_in_chromium() {
         .await
         .unwrap();
     assert!(qr_width.as_u64().unwrap_or(0) > 0, "the QR code renders");
-    let key = c
-        .find(Locator::Css("#cle"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let key = text_of(&c, "#cle").await;
     let secret = totp_rs::Secret::try_from_base32(&key).unwrap();
     let totp = totp_rs::Builder::new()
         .with_secret(secret)
@@ -392,14 +358,7 @@ async fn a_person_enrols_a_second_factor_and_uses_it_in_chromium() {
         .as_secs();
     type_into(&c, "#code", &totp.generate(now).to_string()).await;
     submit(&c).await;
-    let codes = c
-        .wait()
-        .for_element(Locator::Css("#codes-secours"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let codes = text_of(&c, "#codes-secours").await;
     assert_eq!(codes.lines().count(), 10, "{codes}");
 
     // A new login asks for the second factor before the application gets its code.

@@ -31,22 +31,14 @@ async fn choose(
     password: &str,
     confirmation: &str,
 ) -> reqwest::Response {
-    let page = browser.get(app.url(link)).send().await.unwrap();
-    assert_eq!(page.status(), 200, "the link opens the form");
-    let html = page.text().await.unwrap();
-    let form = [
-        ("csrf", hidden(&html, "csrf").unwrap()),
-        ("jeton", hidden(&html, "jeton").unwrap()),
-        ("password", password.to_owned()),
-        ("confirmation", confirmation.to_owned()),
-    ];
-    let path = link.split('?').next().unwrap();
-    browser
-        .post(app.url(path))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
+    let action = link.split('?').next().unwrap();
+    app.fill(
+        browser,
+        link,
+        action,
+        &[("password", password), ("confirmation", confirmation)],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -186,15 +178,7 @@ async fn a_password_change_refuses_recent_passwords_and_revokes_every_session_an
     let app = TestApp::spawn().await;
     let browser = browser();
     let tokens = app.tokens(&browser).await;
-    let email = Email::parse(CLAIRE).unwrap();
-    let claire = app
-        .state
-        .stores
-        .accounts
-        .find_account_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let claire = app.account(CLAIRE).await;
 
     let reused =
         lifecycle::check_new_password(&app.state, &claire, &Password::new(PASSWORD.into()))
@@ -236,14 +220,7 @@ async fn a_password_change_refuses_recent_passwords_and_revokes_every_session_an
         "Votre mot de passe Passerelle a été modifié"
     );
 
-    let claire = app
-        .state
-        .stores
-        .accounts
-        .find_account_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let claire = app.account(CLAIRE).await;
     let back = lifecycle::check_new_password(&app.state, &claire, &Password::new(PASSWORD.into()))
         .await
         .unwrap();
@@ -254,15 +231,7 @@ async fn a_password_change_refuses_recent_passwords_and_revokes_every_session_an
 async fn a_suspended_account_cannot_log_in_nor_use_its_tokens() {
     let app = TestApp::spawn().await;
     let tokens = app.tokens(&browser()).await;
-    let email = Email::parse(CLAIRE).unwrap();
-    let claire = app
-        .state
-        .stores
-        .accounts
-        .find_account_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let claire = app.account(CLAIRE).await;
     lifecycle::set_suspended(&app.state, &claire, true)
         .await
         .unwrap();
@@ -278,14 +247,7 @@ async fn a_suspended_account_cannot_log_in_nor_use_its_tokens() {
         "same generic failure as a wrong password"
     );
 
-    let claire = app
-        .state
-        .stores
-        .accounts
-        .find_account_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let claire = app.account(CLAIRE).await;
     lifecycle::set_suspended(&app.state, &claire, false)
         .await
         .unwrap();

@@ -287,6 +287,19 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The stored account of `email`, which must exist.
+    pub async fn account(&self, email: &str) -> passerelle::store::Account {
+        let email = passerelle::types::Email::parse(email).unwrap();
+        let found = self
+            .state
+            .stores
+            .accounts
+            .find_account_by_email(&email)
+            .await
+            .unwrap();
+        found.expect("an account")
+    }
+
     /// GETs a JSON document (discovery, JWKS) as a relying application would.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let response = self.api.get(self.url(path)).send().await.unwrap();
@@ -420,6 +433,45 @@ pub async fn assert_oauth_error(
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], code, "error code in {body}");
     body
+}
+
+/// Every hidden input of a page (csrf, request, jeton…), as form fields.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let name = rest.split('"').next()?;
+            Some((name.to_owned(), hidden(html, name)?))
+        })
+        .collect()
+}
+
+impl TestApp {
+    /// Opens `page` in `browser`, then posts its form to `action` with its hidden fields and
+    /// `fields`, as a person filling it in would.
+    pub async fn fill(
+        &self,
+        browser: &reqwest::Client,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let response = browser.get(self.url(page)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {page}");
+        let html = response.text().await.unwrap();
+        let mut form = hidden_fields(&html);
+        assert!(
+            form.iter().any(|(k, _)| k == "csrf"),
+            "{page} has a form: {html}"
+        );
+        form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        browser
+            .post(self.url(action))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 /// The value of a hidden input in a page.

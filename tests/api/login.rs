@@ -202,6 +202,12 @@ async fn a_hash_made_with_a_lower_cost_is_upgraded_at_the_next_login() {
         .unwrap();
     assert!(stored.contains("m=256"), "{stored}");
     assert!(!app.state.hasher.needs_rehash(&stored));
+    let history = accounts.password_history(&account.id, 10).await.unwrap();
+    assert_eq!(
+        history.len(),
+        1,
+        "only the replaced demo hash; the upgrade is not a change"
+    );
 }
 
 /// The Set-Cookie header that sets cookie `name`.

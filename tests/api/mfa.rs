@@ -99,25 +99,8 @@ async fn login_with_code(app: &TestApp, code: &str) -> reqwest::Response {
         .await;
     let step = location(&response);
     assert!(step.starts_with("/login/otp?request="), "{step}");
-    let page = browser
-        .get(app.url(&step))
-        .send()
+    app.fill(&browser, &step, "/login/otp", &[("code", code)])
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("csrf", hidden(&page, "csrf").unwrap()),
-        ("request", hidden(&page, "request").unwrap()),
-        ("code", code.to_owned()),
-    ];
-    browser
-        .post(app.url("/login/otp"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -231,15 +214,7 @@ async fn holders_of_an_administrative_role_need_a_second_factor_and_the_administ
     passerelle::provision::apply(&app.state, &file, true)
         .await
         .unwrap();
-    let email = passerelle::types::Email::parse("rssi@caf27.example").unwrap();
-    let account = app
-        .state
-        .stores
-        .accounts
-        .find_account_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let account = app.account("rssi@caf27.example").await;
     let policy = passerelle::accounts::lifecycle::applicable_policy(&app.state, &account)
         .await
         .unwrap();

@@ -148,24 +148,7 @@ async fn ten_failures_lock_temporarily_and_the_mailed_link_unlocks() {
     let link = link_in(&mail, &app.issuer);
     assert!(link.starts_with("/deverrouillage?jeton="));
     let browser = browser();
-    let page = browser
-        .get(app.url(&link))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("csrf", hidden(&page, "csrf").unwrap()),
-        ("jeton", hidden(&page, "jeton").unwrap()),
-    ];
-    let done = browser
-        .post(app.url("/deverrouillage"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let done = app.fill(&browser, &link, "/deverrouillage", &[]).await;
     assert_eq!(done.status(), 200);
     assert!(
         done.text()
@@ -173,12 +156,7 @@ async fn ten_failures_lock_temporarily_and_the_mailed_link_unlocks() {
             .unwrap()
             .contains("Votre compte est débloqué")
     );
-    let again = browser
-        .post(app.url("/deverrouillage"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let again = app.fill(&browser, &link, "/deverrouillage", &[]).await;
     assert_eq!(again.status(), 400, "an unlock link works once");
 
     app.assert_logs_in(CLAIRE, PASSWORD).await;
@@ -293,26 +271,17 @@ async fn forgot_password_mails_a_single_use_reset_link_and_answers_neutrally() {
     );
 
     let browser = browser();
-    let page = browser
-        .get(app.url(&second))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("csrf", hidden(&page, "csrf").unwrap()),
-        ("jeton", hidden(&page, "jeton").unwrap()),
-        ("password", "Nouveau-Depart-2026".to_owned()),
-        ("confirmation", "Nouveau-Depart-2026".to_owned()),
-    ];
-    let done = browser
-        .post(app.url("/reinitialisation"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let done = app
+        .fill(
+            &browser,
+            &second,
+            "/reinitialisation",
+            &[
+                ("password", "Nouveau-Depart-2026"),
+                ("confirmation", "Nouveau-Depart-2026"),
+            ],
+        )
+        .await;
     assert_eq!(done.status(), 200);
     assert_eq!(
         app.introspect(tokens["access_token"].as_str().unwrap())
@@ -381,31 +350,18 @@ async fn a_reset_lifts_the_lock() {
         &app.issuer,
     );
     let browser = browser();
-    let page = browser
-        .get(app.url(&link))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        (
-            "csrf",
-            hidden(&page, "csrf").unwrap_or_else(|| panic!("{link}: {page}")),
-        ),
-        ("jeton", hidden(&page, "jeton").unwrap()),
-        ("password", "Nouveau-Depart-2026".to_owned()),
-        ("confirmation", "Nouveau-Depart-2026".to_owned()),
-    ];
     assert_eq!(
-        browser
-            .post(app.url("/reinitialisation"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.fill(
+            &browser,
+            &link,
+            "/reinitialisation",
+            &[
+                ("password", "Nouveau-Depart-2026"),
+                ("confirmation", "Nouveau-Depart-2026")
+            ]
+        )
+        .await
+        .status(),
         200
     );
     app.assert_logs_in(CLAIRE, "Nouveau-Depart-2026").await;
