@@ -371,9 +371,14 @@ async fn user(config: &Config, command: UserCommand) -> Result<(), Failure> {
         }
         UserCommand::Suspend { email } => {
             let account = find(email).await?;
-            lifecycle::set_suspended(&state, &account, true)
-                .await
-                .map_err(failure)?;
+            lifecycle::set_suspended(
+                &state,
+                &account,
+                true,
+                Some("suspended from the command line"),
+            )
+            .await
+            .map_err(failure)?;
             println!("{} is suspended", account.profile.email);
         }
         UserCommand::SendReset { email } => {
@@ -399,9 +404,14 @@ async fn user(config: &Config, command: UserCommand) -> Result<(), Failure> {
         }
         UserCommand::Unsuspend { email } => {
             let account = find(email).await?;
-            lifecycle::set_suspended(&state, &account, false)
-                .await
-                .map_err(failure)?;
+            lifecycle::set_suspended(
+                &state,
+                &account,
+                false,
+                Some("reactivated from the command line"),
+            )
+            .await
+            .map_err(failure)?;
             println!("{} is no longer suspended", account.profile.email);
         }
     }

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod habilitations;
 pub mod mail;
 pub mod oidc;
 pub mod provision;

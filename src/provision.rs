@@ -5,14 +5,19 @@
 use crate::accounts::password::Password;
 use crate::accounts::policy::Policies;
 use crate::crypto::sha256;
+use crate::habilitations::manage::{self, Author, GrantRequest};
+use crate::habilitations::{HabilitationError, PartnerContext};
 use crate::state::AppState;
 use crate::store::{
-    AccountProfile, Caf, Change, ClientType, GrantType, Partner, PkcePolicy, Service, ServiceRole,
-    SigningAlg, Stores,
+    AccountProfile, AdminRole, Caf, Change, ClientType, Convention, Delegation, GrantType, Group,
+    Holder, Partner, PkcePolicy, Service, ServiceRole, SigningAlg, Stores,
 };
-use crate::types::{CafCode, ClientId, Email, PartnerId, RedirectUri, Scopes, Siret};
+use crate::types::{
+    CafCode, ClientId, ConventionId, Email, GroupId, PartnerId, RedirectUri, RoleCode, Scopes,
+    Siret,
+};
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The shortest client secret accepted: secrets are stored as SHA-256 digests, which is only
@@ -29,7 +34,70 @@ pub struct ProvisionFile {
     #[serde(default)]
     pub service: Vec<ServiceEntry>,
     #[serde(default)]
+    pub convention: Vec<ConventionEntry>,
+    #[serde(default)]
+    pub group: Vec<GroupEntry>,
+    #[serde(default)]
     pub account: Vec<AccountEntry>,
+}
+
+/// A convention between a Caf and a partner: the Caf is the partner's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConventionEntry {
+    /// A stable key (letters, digits, '-').
+    pub id: String,
+    pub number: String,
+    pub kind: crate::store::ConventionKind,
+    pub partner: String,
+    pub services: Vec<String>,
+    pub starts_on: chrono::NaiveDate,
+    pub terminated_on: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    pub mode: crate::store::HabilitationMode,
+    #[serde(default)]
+    pub contacts: Vec<crate::store::Contact>,
+    #[serde(default)]
+    pub quotas: Vec<QuotaEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaEntry {
+    pub service: String,
+    pub role: String,
+    pub maximum: u32,
+}
+
+/// A group of people of one partner, with the habilitations its members share.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupEntry {
+    pub partner: String,
+    pub name: String,
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[serde(default)]
+    pub habilitations: Vec<HabilitationEntry>,
+}
+
+/// A service role granted in provisioning (by `provisioning`, within quotas).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HabilitationEntry {
+    pub service: String,
+    pub role: String,
+    #[serde(default)]
+    pub scope: Vec<String>,
+    pub valid_until: Option<chrono::NaiveDate>,
+}
+
+/// What a delegated manager may manage: a service, and one role of it or all.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationEntry {
+    pub service: String,
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +158,10 @@ pub struct ServiceEntry {
     /// `optional` (default) or `required`: no code without a second factor.
     #[serde(default)]
     pub mfa: crate::store::MfaPolicy,
+    /// Where logout tokens are POSTed when a person's sessions end.
+    pub backchannel_logout_uri: Option<String>,
+    /// `insee_communes` when habilitations list the communes they cover.
+    pub habilitation_scope: Option<crate::store::HabilitationScopeKind>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +181,12 @@ pub struct AccountEntry {
     /// partner_substitute, delegated_manager, security_officer, national_operator.
     #[serde(default)]
     pub admin_roles: Vec<crate::store::AdminRole>,
+    /// Service roles granted to the person (partner staff only).
+    #[serde(default)]
+    pub habilitations: Vec<HabilitationEntry>,
+    /// For a delegated manager: what partner administrators delegated.
+    #[serde(default)]
+    pub delegations: Vec<DelegationEntry>,
     /// Only `passerelle demo` accepts it: real people choose their password themselves.
     pub password: Option<String>,
 }
@@ -173,7 +251,108 @@ struct Validated {
     cafs: Vec<Caf>,
     partners: Vec<Partner>,
     services: Vec<Service>,
-    accounts: Vec<(AccountProfile, Option<Password>)>,
+    conventions: Vec<(Convention, Vec<QuotaLine>)>,
+    accounts: Vec<ValidatedAccount>,
+    groups: Vec<ValidatedGroup>,
+}
+
+/// A quota of a convention: service, role, maximum.
+type QuotaLine = (ClientId, RoleCode, u32);
+
+struct ValidatedAccount {
+    profile: AccountProfile,
+    password: Option<Password>,
+    habilitations: Vec<GrantSpec>,
+    delegations: Vec<Delegation>,
+}
+
+struct ValidatedGroup {
+    partner: PartnerId,
+    name: String,
+    members: Vec<Email>,
+    habilitations: Vec<GrantSpec>,
+}
+
+#[derive(Debug, Clone)]
+struct GrantSpec {
+    client_id: ClientId,
+    role: RoleCode,
+    scope: Vec<String>,
+    valid_until: Option<i64>,
+}
+
+/// What validation needs to know of services and conventions, from the file or the store.
+struct Known {
+    services: BTreeMap<ClientId, Service>,
+    conventions: Vec<Convention>,
+}
+
+impl Known {
+    async fn service(
+        &mut self,
+        stores: &Stores,
+        id: &ClientId,
+    ) -> Result<Option<Service>, ProvisionError> {
+        if let Some(s) = self.services.get(id) {
+            return Ok(Some(s.clone()));
+        }
+        let found = stores.services.get_service(id).await?;
+        if let Some(s) = &found {
+            self.services.insert(id.clone(), s.clone());
+        }
+        Ok(found)
+    }
+
+    /// Checks a habilitation entry for a person or group of `partner`.
+    async fn grant(
+        &mut self,
+        stores: &Stores,
+        partner: &PartnerId,
+        entry: &HabilitationEntry,
+    ) -> Result<GrantSpec, String> {
+        let client_id = ClientId::parse(&entry.service).map_err(|e| e.0)?;
+        let service = self
+            .service(stores, &client_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!("service `{client_id}` is neither in this file nor provisioned")
+            })?;
+        let role = RoleCode::parse(&entry.role).map_err(|e| e.0)?;
+        let scope = manage::validate_role_and_scope(&service, &role, &entry.scope)
+            .map_err(|e| e.to_string())?;
+        let mut conventions = stores
+            .habilitations
+            .conventions_of_partner(partner)
+            .await
+            .map_err(|e| e.to_string())?;
+        conventions.extend(
+            self.conventions
+                .iter()
+                .filter(|c| &c.partner == partner)
+                .cloned(),
+        );
+        let today = crate::habilitations::today();
+        if !conventions
+            .iter()
+            .any(|c| c.in_force_on(today) && c.services.contains(&client_id))
+        {
+            return Err(format!(
+                "no convention in force opens service `{client_id}` to partner `{partner}`"
+            ));
+        }
+        Ok(GrantSpec {
+            client_id,
+            role,
+            scope,
+            valid_until: entry.valid_until.map(|d| {
+                d.and_hms_opt(0, 0, 0)
+                    .expect("midnight exists")
+                    .and_utc()
+                    .timestamp()
+            }),
+        })
+    }
 }
 
 async fn caf_known(
@@ -333,7 +512,88 @@ async fn validate(
             password_policy: s.password_policy.clone(),
             onboarding: s.onboarding,
             mfa: s.mfa,
+            backchannel_logout_uri: s
+                .backchannel_logout_uri
+                .as_deref()
+                .map(RedirectUri::parse)
+                .transpose()
+                .map_err(|e| ctx(format!("backchannel_logout_uri: {e}")))?,
+            habilitation_scope: s.habilitation_scope,
         });
+    }
+    let mut known = Known {
+        services: services
+            .iter()
+            .map(|s| (s.client_id.clone(), s.clone()))
+            .collect(),
+        conventions: Vec::new(),
+    };
+    let mut conventions = Vec::new();
+    let mut numbers = BTreeSet::new();
+    for c in &file.convention {
+        let id = ConventionId::parse(&c.id)
+            .map_err(|e| ProvisionError::Invalid(format!("convention: {e}")))?;
+        let ctx = |m: String| ProvisionError::Invalid(format!("convention `{id}`: {m}"));
+        if c.number.trim().is_empty() || !numbers.insert(c.number.trim().to_owned()) {
+            return Err(ctx("number is empty or appears twice".into()));
+        }
+        let partner_id = PartnerId::parse(&c.partner).map_err(|e| ctx(e.0))?;
+        let caf = match partners.iter().find(|p| p.id == partner_id) {
+            Some(p) => p.caf.clone(),
+            None => match stores.organisations.get_partner(&partner_id).await? {
+                Some(p) => p.caf,
+                None => {
+                    return Err(ctx(format!(
+                        "partner `{partner_id}` is neither in this file nor provisioned"
+                    )));
+                }
+            },
+        };
+        let mut convention_services = Vec::new();
+        for s in &c.services {
+            let client_id = ClientId::parse(s).map_err(|e| ctx(e.0))?;
+            if known.service(stores, &client_id).await?.is_none() {
+                return Err(ctx(format!(
+                    "service `{client_id}` is neither in this file nor provisioned"
+                )));
+            }
+            convention_services.push(client_id);
+        }
+        if let Some(end) = c.terminated_on
+            && end <= c.starts_on
+        {
+            return Err(ctx("terminated_on must follow starts_on".into()));
+        }
+        let mut quotas = Vec::new();
+        for q in &c.quotas {
+            let client_id = ClientId::parse(&q.service).map_err(|e| ctx(e.0))?;
+            if !convention_services.contains(&client_id) {
+                return Err(ctx(format!(
+                    "quota for service `{client_id}`, which the convention does not open"
+                )));
+            }
+            let role = RoleCode::parse(&q.role).map_err(|e| ctx(e.0))?;
+            let service = known
+                .service(stores, &client_id)
+                .await?
+                .expect("checked above");
+            manage::check_role(&service, &role).map_err(|e| ctx(e.to_string()))?;
+            quotas.push((client_id, role, q.maximum));
+        }
+        let convention = Convention {
+            id,
+            number: c.number.trim().to_owned(),
+            kind: c.kind,
+            caf,
+            partner: partner_id,
+            services: convention_services,
+            starts_on: c.starts_on,
+            terminated_on: c.terminated_on,
+            mode: c.mode,
+            contacts: c.contacts.clone(),
+        };
+        known.conventions.push(convention.clone());
+        conventions.push((convention, quotas));
     }
     let mut accounts = Vec::new();
     let mut emails = BTreeSet::new();
@@ -401,8 +661,53 @@ async fn validate(
             Some(p) => Some(Password::new(p.clone())),
             None => None,
         };
-        accounts.push((
-            AccountProfile {
+        let mut habilitations = Vec::new();
+        let mut delegations = Vec::new();
+        if !a.habilitations.is_empty() || !a.delegations.is_empty() {
+            let Some(p) = &partner else {
+                return Err(ctx(
+                    "habilitations and delegations are for partner staff only".into(),
+                ));
+            };
+            for h in &a.habilitations {
+                habilitations.push(known.grant(stores, p, h).await.map_err(ctx)?);
+            }
+            if !a.delegations.is_empty() && !a.admin_roles.contains(&AdminRole::DelegatedManager) {
+                return Err(ctx("delegations need the delegated_manager role".into()));
+            }
+            for d in &a.delegations {
+                let client_id = ClientId::parse(&d.service).map_err(|e| ctx(e.0))?;
+                let service = known
+                    .service(stores, &client_id)
+                    .await?
+                    .ok_or_else(|| ctx(format!("service `{client_id}` is unknown")))?;
+                let role = d
+                    .role
+                    .as_deref()
+                    .map(RoleCode::parse)
+                    .transpose()
+                    .map_err(|e| ctx(e.0))?;
+                if let Some(role) = &role {
+                    manage::check_role(&service, role).map_err(|e| ctx(e.to_string()))?;
+                }
+                delegations.push(Delegation { client_id, role });
+            }
+        }
+        let partner_roles = [
+            AdminRole::PartnerAdministrator,
+            AdminRole::PartnerSubstitute,
+            AdminRole::DelegatedManager,
+        ];
+        if partner.is_none() && a.admin_roles.iter().any(|r| partner_roles.contains(r)) {
+            return Err(ctx("partner administrator roles need `partner`".into()));
+        }
+        if caf.is_none() && a.admin_roles.contains(&AdminRole::CafHabilitationOfficer) {
+            return Err(ctx("caf_habilitation_officer needs `caf`".into()));
+        }
+        accounts.push(ValidatedAccount {
+            habilitations,
+            delegations,
+            profile: AccountProfile {
                 email,
                 civility: a.civility.clone(),
                 given_name: a.given_name.trim().to_owned(),
@@ -419,13 +724,56 @@ async fn validate(
                 },
             },
             password,
-        ));
+        });
+    }
+    let mut groups = Vec::new();
+    let mut group_keys = BTreeSet::new();
+    for g in &file.group {
+        let partner = PartnerId::parse(&g.partner)
+            .map_err(|e| ProvisionError::Invalid(format!("group: {e}")))?;
+        let ctx =
+            |m: String| ProvisionError::Invalid(format!("group `{}` of `{partner}`: {m}", g.name));
+        if g.name.trim().is_empty()
+            || !group_keys.insert((partner.clone(), g.name.trim().to_owned()))
+        {
+            return Err(ctx("name is empty or appears twice".into()));
+        }
+        let mut members = Vec::new();
+        for m in &g.members {
+            let email = Email::parse(m).map_err(|e| ctx(e.0))?;
+            let member_partner = match accounts.iter().find(|a| a.profile.email == email) {
+                Some(a) => a.profile.partner.clone(),
+                None => stores
+                    .accounts
+                    .find_account_by_email(&email)
+                    .await?
+                    .and_then(|a| a.profile.partner),
+            };
+            if member_partner.as_ref() != Some(&partner) {
+                return Err(ctx(format!(
+                    "member {email} is not an account of this partner"
+                )));
+            }
+            members.push(email);
+        }
+        let mut habilitations = Vec::new();
+        for h in &g.habilitations {
+            habilitations.push(known.grant(stores, &partner, h).await.map_err(ctx)?);
+        }
+        groups.push(ValidatedGroup {
+            partner,
+            name: g.name.trim().to_owned(),
+            members,
+            habilitations,
+        });
     }
     Ok(Validated {
         cafs,
         partners,
         services,
+        conventions,
         accounts,
+        groups,
     })
 }
 
@@ -448,9 +796,36 @@ pub async fn apply(
     for service in &v.services {
         report.count(stores.services.upsert_service(service).await?);
     }
-    for (profile, password) in v.accounts {
+    for (convention, quotas) in &v.conventions {
+        report.count(stores.habilitations.upsert_convention(convention).await?);
+        for (client_id, role, maximum) in quotas {
+            stores
+                .habilitations
+                .set_quota(&convention.id, client_id, role, Some(*maximum))
+                .await?;
+        }
+    }
+    let mut grants = Vec::new();
+    for ValidatedAccount {
+        profile,
+        password,
+        habilitations,
+        delegations,
+    } in v.accounts
+    {
         let (id, change) = stores.accounts.upsert_account(&profile).await?;
         report.count(change);
+        if let Some(partner) = &profile.partner {
+            for spec in habilitations {
+                grants.push((partner.clone(), Holder::Account(id.clone()), spec));
+            }
+            if !delegations.is_empty() {
+                stores
+                    .habilitations
+                    .set_delegations(&id, &delegations, "provisioning", crate::store::now())
+                    .await?;
+            }
+        }
         if let Some(password) = password {
             let account = stores.accounts.get_account(&id).await?;
             let current = account.and_then(|a| a.password_hash);
@@ -462,5 +837,91 @@ pub async fn apply(
             }
         }
     }
+    for g in v.groups {
+        let existing = stores
+            .habilitations
+            .groups_of_partner(&g.partner)
+            .await?
+            .into_iter()
+            .find(|existing| existing.name == g.name && existing.closed_at.is_none());
+        let group = match existing {
+            Some(group) => group,
+            None => {
+                let group = Group {
+                    id: GroupId::generate(),
+                    partner: g.partner.clone(),
+                    name: g.name.clone(),
+                    created_at: crate::store::now(),
+                    closed_at: None,
+                };
+                stores.habilitations.insert_group(&group).await?;
+                report.created += 1;
+                group
+            }
+        };
+        let context = PartnerContext::load(state, &g.partner)
+            .await
+            .map_err(provision_error)?;
+        let quotas = context.quotas(state).await.map_err(provision_error)?;
+        for email in &g.members {
+            let account = stores
+                .accounts
+                .find_account_by_email(email)
+                .await?
+                .ok_or_else(|| ProvisionError::Invalid(format!("{email} vanished")))?;
+            if let Err(refusal) = stores
+                .habilitations
+                .add_group_member(&group.id, &account.id, &quotas, crate::store::now())
+                .await?
+            {
+                return Err(ProvisionError::Invalid(format!(
+                    "group `{}`: adding {email} refused: {refusal:?}",
+                    g.name
+                )));
+            }
+        }
+        for spec in g.habilitations {
+            grants.push((g.partner.clone(), Holder::Group(group.id.clone()), spec));
+        }
+    }
+    for (partner, holder, spec) in grants {
+        let context = PartnerContext::load(state, &partner)
+            .await
+            .map_err(provision_error)?;
+        let request = GrantRequest {
+            holder,
+            client_id: spec.client_id.clone(),
+            role: spec.role.clone(),
+            scope: spec.scope,
+            valid_from: None,
+            valid_until: spec.valid_until,
+        };
+        match manage::grant_as(
+            state,
+            Author::System("provisioning"),
+            &context,
+            request,
+            None,
+        )
+        .await
+        {
+            Ok(_) => report.created += 1,
+            // Re-applying a file finds its habilitations already open.
+            Err(HabilitationError::Conflict(_)) => report.unchanged += 1,
+            Err(e) => {
+                return Err(ProvisionError::Invalid(format!(
+                    "habilitation {}/{} for partner `{partner}`: {e}",
+                    spec.client_id, spec.role
+                )));
+            }
+        }
+    }
     Ok(report)
+}
+
+fn provision_error(e: HabilitationError) -> ProvisionError {
+    match e {
+        HabilitationError::Store(e) => ProvisionError::Store(e),
+        other => ProvisionError::Invalid(other.to_string()),
+    }
 }

@@ -385,6 +385,7 @@ pub async fn set_suspended(
     state: &AppState,
     account: &Account,
     suspended: bool,
+    reason: Option<&str>,
 ) -> Result<(), LifecycleError> {
     let status = match (suspended, account.status, account.password_hash.is_some()) {
         (true, _, _) => AccountStatus::Suspended,
@@ -395,7 +396,7 @@ pub async fn set_suspended(
     state
         .stores
         .accounts
-        .set_status(&account.id, status)
+        .set_status(&account.id, status, reason)
         .await?;
     if suspended {
         revoke_everything(state, account).await?;

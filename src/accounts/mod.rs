@@ -8,7 +8,7 @@ pub mod policy;
 pub mod throttle;
 pub mod totp;
 
-use crate::store::{Account, AccountStatus, AccountStore, StoreError};
+use crate::store::{Account, AccountStore, StoreError};
 use crate::types::Email;
 use password::{Password, PasswordHasher};
 
@@ -52,7 +52,7 @@ pub async fn authenticate(
         None => Err(LoginFailure::UnknownAccount),
         Some(a) if a.password_hash.is_none() => Err(LoginFailure::NoPassword),
         Some(_) if !matches => Err(LoginFailure::WrongPassword),
-        Some(a) if a.status != AccountStatus::Active => Err(LoginFailure::Suspended),
+        Some(a) if !a.is_usable() => Err(LoginFailure::Suspended),
         Some(a)
             if a.temporary_password_expires_at
                 .is_some_and(|t| t <= crate::store::now()) =>

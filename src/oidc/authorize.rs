@@ -8,8 +8,8 @@ use super::params::Params;
 use crate::crypto::{TokenHash, random_token};
 use crate::state::AppState;
 use crate::store::{
-    AccountStatus, AuthorizationRequest, ClientType, CodeGrant, GrantType, PendingLogin,
-    PkcePolicy, Service, Session, StoreResult, now,
+    AuthorizationRequest, ClientType, CodeGrant, GrantType, PendingLogin, PkcePolicy, Service,
+    Session, StoreResult, now,
 };
 use crate::types::{GrantId, RedirectUri, Scopes};
 use crate::web::{self, browser, session};
@@ -390,7 +390,7 @@ async fn decide(
             .accounts
             .get_account(&s.account)
             .await?
-            .is_some_and(|a| a.status == AccountStatus::Active);
+            .is_some_and(|a| a.is_usable());
         if !matches!(v.prompt, Prompt::Login) && fresh_enough && same_person && active {
             usable = Some(s);
         }
@@ -403,6 +403,14 @@ async fn decide(
             .await?
             .is_some_and(|a| a.must_change_password);
         let second_factor = needs_second_factor(state, &v.request, &s).await?;
+        if matches!(v.prompt, Prompt::None)
+            && !habilitated(state, &s.account, &v.request.client_id).await?
+        {
+            return Ok(refuse(
+                ErrorCode::AccessDenied,
+                "the person holds no habilitation for this service",
+            ));
+        }
         if !must_change && !second_factor {
             return Ok(Ok(issue_code(state, &v.request, &s).await?));
         }
@@ -459,12 +467,39 @@ async fn park(state: &AppState, jar: CookieJar, v: Validated, page: &str) -> Sto
     Ok((jar, Redirect::to(&format!("{page}?request={id}"))).into_response())
 }
 
-/// Issues a single-use code for `request` within `session` and redirects to the client.
+/// Whether the person holds, right now, an active habilitation for the service: without one,
+/// no code is issued for it.
+pub async fn habilitated(
+    state: &AppState,
+    account: &crate::types::AccountId,
+    client_id: &crate::types::ClientId,
+) -> StoreResult<bool> {
+    let Some(account) = state.stores.accounts.get_account(account).await? else {
+        return Ok(false);
+    };
+    Ok(!crate::habilitations::effective(state, &account, client_id)
+        .await?
+        .is_empty())
+}
+
+/// Issues a single-use code for `request` within `session` and redirects to the client, or
+/// shows a French page when the person holds no habilitation for the service.
 pub async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &Session,
 ) -> StoreResult<Response> {
+    if !habilitated(state, &session.account, &request.client_id).await? {
+        let service = state.clients.get(request.client_id.as_str()).await?;
+        let name = service.map(|s| s.name.clone()).unwrap_or_default();
+        tracing::info!(client = %request.client_id, account = %session.account, "login refused: no habilitation for the service");
+        return Ok(crate::web::error_page(
+            axum::http::StatusCode::FORBIDDEN,
+            "Accès non habilité",
+            &format!("Votre compte n'a pas d'habilitation active pour le service « {name} »."),
+            "Si vous devez y accéder, demandez-la à l'administrateur des habilitations de votre organisme (ou à votre Caf). Vous restez connecté à vos autres services.",
+        ));
+    }
     let code = random_token();
     let grant = GrantId::generate();
     let record = CodeGrant {

@@ -1,13 +1,16 @@
 //! The claims that describe a person to a relying application, shared by the ID token and
 //! userinfo so that both always say the same thing.
 
-use crate::store::{Account, OrganisationStore, StoreResult};
-use crate::types::Scopes;
+use crate::habilitations::RoleClaim;
+use crate::state::AppState;
+use crate::store::{Account, StoreResult};
+use crate::types::{ClientId, Scopes};
 use openidconnect::AdditionalClaims;
 use serde::{Deserialize, Serialize};
 
 /// Scopes this provider understands; any other is refused with `invalid_scope`.
-pub const SUPPORTED_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+/// `habilitations` adds the roles and scopes the person holds for the requesting service.
+pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "habilitations"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CafClaim {
@@ -33,6 +36,9 @@ pub struct PasserelleClaims {
     pub caf: Option<CafClaim>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner: Option<PartnerClaim>,
+    /// The roles (and their scopes) held for the requesting service only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub habilitations: Option<Vec<RoleClaim>>,
 }
 
 impl AdditionalClaims for PasserelleClaims {}
@@ -56,10 +62,18 @@ pub struct UserClaims {
 }
 
 pub async fn user_claims(
-    organisations: &dyn OrganisationStore,
+    state: &AppState,
     account: &Account,
+    client_id: &ClientId,
     scope: &Scopes,
 ) -> StoreResult<UserClaims> {
+    let organisations = state.stores.organisations.as_ref();
+    let habilitations = if scope.contains("habilitations") {
+        let held = crate::habilitations::effective(state, account, client_id).await?;
+        Some(crate::habilitations::roles_claim(&held))
+    } else {
+        None
+    };
     let p = &account.profile;
     let profile = scope.contains("profile");
     let email = scope.contains("email");
@@ -94,6 +108,7 @@ pub async fn user_claims(
                 name: p.name,
                 siret: p.siret.map(|s| s.to_string()),
             }),
+            habilitations,
         },
     })
 }

@@ -259,6 +259,16 @@ async fn refresh_token(
             "the account may no longer log in",
         ));
     };
+    // A habilitation may have reached its end date since the last refresh.
+    if crate::habilitations::effective(state, &account, &family.client_id)
+        .await?
+        .is_empty()
+    {
+        tokens::revoke_grant(state, &family.grant).await?;
+        return Err(OAuthError::invalid_grant(
+            "the person no longer holds a habilitation for this service",
+        ));
+    }
     let auth = Authentication {
         grant: &family.grant,
         sid: &family.sid,

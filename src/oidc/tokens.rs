@@ -6,9 +6,7 @@ use super::error::OAuthError;
 use super::id_token::{self, IdTokenInput};
 use crate::crypto::{TokenHash, random_token};
 use crate::state::AppState;
-use crate::store::{
-    AccessTokenRecord, Account, AccountStatus, RefreshFamily, Service, StoreResult, now,
-};
+use crate::store::{AccessTokenRecord, Account, RefreshFamily, Service, StoreResult, now};
 use crate::types::{GrantId, Scopes, SessionId};
 use axum::Json;
 use axum::http::header;
@@ -97,7 +95,7 @@ pub async fn person_tokens(
     )
     .await?;
     let id_token = if auth.scope.contains("openid") {
-        let claims = user_claims(state.stores.organisations.as_ref(), account, auth.scope).await?;
+        let claims = user_claims(state, account, &client.client_id, auth.scope).await?;
         let token = id_token::issue(
             state,
             IdTokenInput {
@@ -195,5 +193,5 @@ pub async fn active_account(
         .accounts
         .get_account(id)
         .await?
-        .filter(|a| a.status == AccountStatus::Active))
+        .filter(|a| a.is_usable()))
 }

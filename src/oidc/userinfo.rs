@@ -97,7 +97,7 @@ pub async fn userinfo(
                 "the account may no longer log in",
             )));
         };
-        user_claims(state.stores.organisations.as_ref(), &account, &record.scope)
+        user_claims(&state, &account, &record.client_id, &record.scope)
             .await
             .map(Ok)
     }

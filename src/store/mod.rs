@@ -8,6 +8,7 @@
 //! Architecture Invariant: this module knows nothing of HTTP or of OAuth error codes. It stores
 //! and returns records; deciding what they mean belongs to `oidc` and `accounts`.
 
+pub mod habilitation;
 pub mod memory;
 pub mod records;
 pub mod sqlite;
@@ -15,6 +16,7 @@ pub mod sqlite;
 use crate::crypto::TokenHash;
 use crate::types::{AccountId, CafCode, ClientId, Email, GrantId, PartnerId, SessionId};
 use async_trait::async_trait;
+pub use habilitation::*;
 pub use records::*;
 use std::sync::Arc;
 
@@ -46,6 +48,9 @@ pub trait OrganisationStore: Send + Sync {
     async fn get_caf(&self, code: &CafCode) -> StoreResult<Option<Caf>>;
     async fn upsert_partner(&self, partner: &Partner) -> StoreResult<Change>;
     async fn get_partner(&self, id: &PartnerId) -> StoreResult<Option<Partner>>;
+    async fn list_cafs(&self) -> StoreResult<Vec<Caf>>;
+    /// Partners by name, only those of `caf` when given.
+    async fn list_partners(&self, caf: Option<&CafCode>) -> StoreResult<Vec<Partner>>;
 }
 
 #[async_trait]
@@ -70,7 +75,17 @@ pub trait AccountStore: Send + Sync {
     async fn rehash_password(&self, id: &AccountId, phc: &str) -> StoreResult<()>;
     /// The hashes of the previous passwords, newest first.
     async fn password_history(&self, id: &AccountId, limit: u32) -> StoreResult<Vec<String>>;
-    async fn set_status(&self, id: &AccountId, status: AccountStatus) -> StoreResult<()>;
+    async fn set_status(
+        &self,
+        id: &AccountId,
+        status: AccountStatus,
+        reason: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Closes the account for good (departure): suspended, with `closed_at` set.
+    async fn close_account(&self, id: &AccountId, at: i64, reason: Option<&str>)
+    -> StoreResult<()>;
+    /// The accounts of a partner, closed ones included, by family name.
+    async fn accounts_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Account>>;
     async fn set_must_change_password(&self, id: &AccountId, value: bool) -> StoreResult<()>;
     /// Stores a temporary password: valid until `expires_at`, to be changed at first login.
     async fn set_temporary_password(
@@ -253,6 +268,7 @@ pub struct Stores {
     pub secrets: Arc<dyn SecretStore>,
     pub links: Arc<dyn LinkStore>,
     pub factors: Arc<dyn FactorStore>,
+    pub habilitations: Arc<dyn HabilitationStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub pending_logins: Arc<dyn PendingLoginStore>,
     pub codes: Arc<dyn CodeStore>,
@@ -274,7 +290,8 @@ impl Stores {
             keys: durable.clone(),
             secrets: durable.clone(),
             links: durable.clone(),
-            factors: durable,
+            factors: durable.clone(),
+            habilitations: durable,
             sessions: ephemeral.clone(),
             pending_logins: ephemeral.clone(),
             codes: ephemeral.clone(),

@@ -105,6 +105,27 @@ pub struct Service {
     pub password_policy: Option<String>,
     pub onboarding: Onboarding,
     pub mfa: MfaPolicy,
+    /// Where to POST logout tokens when a person's sessions end (OpenID Connect Back-Channel
+    /// Logout 1.0); https, or http on loopback.
+    pub backchannel_logout_uri: Option<RedirectUri>,
+    /// What the scope of the service's habilitations lists, if they have one.
+    pub habilitation_scope: Option<HabilitationScopeKind>,
+}
+
+/// The kind of values a habilitation's scope holds for a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HabilitationScopeKind {
+    /// INSEE codes of communes (monenfant: the communes an information point covers).
+    InseeCommunes,
+}
+
+impl HabilitationScopeKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            HabilitationScopeKind::InseeCommunes => "communes (codes INSEE)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,7 +232,19 @@ pub struct Account {
     pub must_change_password: bool,
     /// Set while the password is a temporary one (see `Onboarding::TemporaryPassword`).
     pub temporary_password_expires_at: Option<i64>,
+    /// Set when the account was closed (departure): it never logs in again and is deleted
+    /// when the retention period ends.
+    pub closed_at: Option<i64>,
+    /// Why the account was last suspended, reactivated or closed.
+    pub status_reason: Option<String>,
     pub updated_at: i64,
+}
+
+impl Account {
+    /// May log in and use tokens: active and not closed.
+    pub fn is_usable(&self) -> bool {
+        self.status == AccountStatus::Active && self.closed_at.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 
+mod habilitations;
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
@@ -148,25 +150,54 @@ impl OrganisationStore for SqliteStore {
     }
 
     async fn get_partner(&self, id: &PartnerId) -> StoreResult<Option<Partner>> {
-        let row = sqlx::query("SELECT caf_code, name, siret FROM partners WHERE id = ?")
+        let row = sqlx::query("SELECT id, caf_code, name, siret FROM partners WHERE id = ?")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.map(|row| {
-            let caf: String = row.get("caf_code");
-            let siret: Option<String> = row.get("siret");
-            Ok(Partner {
-                id: id.clone(),
-                caf: CafCode::parse(&caf).map_err(|_| corrupt("partner caf code"))?,
-                name: row.get("name"),
-                siret: siret
-                    .map(|s| crate::types::Siret::parse(&s).map_err(|_| corrupt("partner siret")))
-                    .transpose()?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(partner_from_row).transpose()
     }
+
+    async fn list_cafs(&self) -> StoreResult<Vec<Caf>> {
+        let rows = sqlx::query("SELECT code, name FROM cafs ORDER BY code")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Caf {
+                    code: CafCode::parse(&row.get::<String, _>("code"))
+                        .map_err(|e| StoreError::Corrupt(e.0))?,
+                    name: row.get("name"),
+                })
+            })
+            .collect()
+    }
+
+    async fn list_partners(&self, caf: Option<&CafCode>) -> StoreResult<Vec<Partner>> {
+        let rows = sqlx::query(
+            "SELECT id, caf_code, name, siret FROM partners
+             WHERE ?1 IS NULL OR caf_code = ?1 ORDER BY name, id",
+        )
+        .bind(caf.map(|c| c.as_str()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(partner_from_row).collect()
+    }
+}
+
+fn partner_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Partner> {
+    let caf: String = row.get("caf_code");
+    let siret: Option<String> = row.get("siret");
+    Ok(Partner {
+        id: PartnerId::parse(&row.get::<String, _>("id")).map_err(|e| StoreError::Corrupt(e.0))?,
+        caf: CafCode::parse(&caf).map_err(|_| corrupt("partner caf code"))?,
+        name: row.get("name"),
+        siret: siret
+            .map(|s| crate::types::Siret::parse(&s).map_err(|_| corrupt("partner siret")))
+            .transpose()?,
+    })
 }
 
 fn service_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Service> {
@@ -198,6 +229,14 @@ fn service_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Service> {
         password_policy: row.get("password_policy"),
         onboarding: enum_column(row, "onboarding")?,
         mfa: enum_column(row, "mfa")?,
+        backchannel_logout_uri: row
+            .get::<Option<String>, _>("backchannel_logout_uri")
+            .map(|u| RedirectUri::parse(&u).map_err(|e| StoreError::Corrupt(e.0)))
+            .transpose()?,
+        habilitation_scope: row
+            .get::<Option<String>, _>("habilitation_scope")
+            .map(|k| from_json("habilitation_scope", &format!("\"{k}\"")))
+            .transpose()?,
     })
 }
 
@@ -227,8 +266,9 @@ impl ServiceStore for SqliteStore {
         sqlx::query(
             "INSERT INTO services (client_id, name, client_type, secret_sha256, redirect_uris,
                 post_logout_redirect_uris, grant_types, pkce, id_token_alg, client_scopes, roles,
-                password_policy, onboarding, mfa, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                password_policy, onboarding, mfa, backchannel_logout_uri, habilitation_scope,
+                created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (client_id) DO UPDATE SET name = excluded.name,
                 client_type = excluded.client_type, secret_sha256 = excluded.secret_sha256,
                 redirect_uris = excluded.redirect_uris,
@@ -237,6 +277,8 @@ impl ServiceStore for SqliteStore {
                 id_token_alg = excluded.id_token_alg, client_scopes = excluded.client_scopes,
                 roles = excluded.roles, password_policy = excluded.password_policy,
                 onboarding = excluded.onboarding, mfa = excluded.mfa,
+                backchannel_logout_uri = excluded.backchannel_logout_uri,
+                habilitation_scope = excluded.habilitation_scope,
                 updated_at = excluded.updated_at",
         )
         .bind(service.client_id.as_str())
@@ -253,6 +295,8 @@ impl ServiceStore for SqliteStore {
         .bind(&service.password_policy)
         .bind(enum_text(&service.onboarding))
         .bind(enum_text(&service.mfa))
+        .bind(service.backchannel_logout_uri.as_ref().map(|u| u.as_str()))
+        .bind(service.habilitation_scope.as_ref().map(enum_text))
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -305,6 +349,8 @@ fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Account> {
         status: AccountStatus::parse(&status).ok_or_else(|| corrupt("account status"))?,
         must_change_password: row.get::<i64, _>("must_change_password") != 0,
         temporary_password_expires_at: row.get("temporary_password_expires_at"),
+        closed_at: row.get("closed_at"),
+        status_reason: row.get("status_reason"),
         updated_at: row.get("updated_at"),
     })
 }
@@ -442,14 +488,53 @@ impl AccountStore for SqliteStore {
         .map_err(backend)
     }
 
-    async fn set_status(&self, id: &AccountId, status: AccountStatus) -> StoreResult<()> {
-        sqlx::query("UPDATE accounts SET status = ?, updated_at = ? WHERE id = ?")
-            .bind(status.as_str())
-            .bind(now())
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+    async fn close_account(
+        &self,
+        id: &AccountId,
+        at: i64,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET status = 'suspended', closed_at = ?, status_reason = ?,
+                updated_at = ? WHERE id = ?",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(at)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn accounts_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query(
+            "SELECT * FROM accounts WHERE partner_id = ? ORDER BY family_name, given_name, email",
+        )
+        .bind(partner.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    async fn set_status(
+        &self,
+        id: &AccountId,
+        status: AccountStatus,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 

@@ -14,6 +14,15 @@ secret = "legacy-extranet-secret-0123456789-abcdef"
 redirect_uris = ["https://legacy-extranet.example/cb"]
 onboarding = "temporary_password"
 password_policy = "monenfant"
+roles = [{ code = "agent", label = "Agent" }]
+
+[[convention]]
+id = "legacy-42"
+number = "HISTORIQUE-042"
+kind = "monenfant"
+partner = "cc-pilat-rhodanien"
+services = ["legacy-extranet"]
+starts_on = "2024-01-01"
 "#;
 const PERSON: &str = "marc.blanc@pilat-rhodanien.example";
 
@@ -36,6 +45,8 @@ async fn legacy_account(app: &TestApp) -> String {
     lifecycle::create_account(&app.state, profile)
         .await
         .unwrap();
+    app.grant(PERSON, "legacy-extranet", "agent").await;
+    app.grant(PERSON, DEMO_ID, "utilisateur").await;
     let mail = app.mails_to(PERSON).pop().expect("a mail");
     assert_eq!(mail.subject, "Votre mot de passe temporaire Passerelle");
     let marker = "Votre mot de passe temporaire est : ";

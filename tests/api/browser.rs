@@ -104,8 +104,17 @@ async fn submit(c: &fantoccini::Client) {
 /// Registers a stand-in relying application whose callback answers; returns its redirect URI.
 async fn stand_in_client(app: &TestApp, client_id: &str, secret: &str) -> String {
     let callback = callback_server().await;
-    let text = format!(
-        "[[service]]\nclient_id = \"{client_id}\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"{secret}\"\nredirect_uris = [\"{callback}\"]\n"
+    // The client is opened to Claire's and Sophie's partners, and Claire holds its role.
+    let mut text = format!(
+        "[[service]]\nclient_id = \"{client_id}\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"{secret}\"\nredirect_uris = [\"{callback}\"]\nroles = [{{ code = \"agent\", label = \"Agent\" }}]\n"
+    );
+    for partner in ["cc-roumois-seine", "ville-de-niort"] {
+        text += &format!(
+            "[[convention]]\nid = \"{client_id}-{partner}\"\nnumber = \"{client_id}-{partner}\"\nkind = \"cooperation\"\npartner = \"{partner}\"\nservices = [\"{client_id}\"]\nstarts_on = \"2024-01-01\"\n"
+        );
+    }
+    text += &format!(
+        "[[group]]\npartner = \"cc-roumois-seine\"\nname = \"{client_id}\"\nmembers = [\"{CLAIRE}\"]\nhabilitations = [{{ service = \"{client_id}\", role = \"agent\" }}]\n"
     );
     let file = passerelle::provision::parse(&text, "test").unwrap();
     passerelle::provision::apply(&app.state, &file, false)
@@ -223,6 +232,7 @@ async fn a_person_activates_an_account_through_the_page_in_chromium() {
     lifecycle::create_account(&app.state, profile)
         .await
         .unwrap();
+    app.grant(email, DEMO_ID, "utilisateur").await;
     let link = link_in(&app.mails_to(email)[0], &app.issuer);
 
     let driver = start_driver().await;

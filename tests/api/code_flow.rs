@@ -23,10 +23,41 @@ struct Organisation {
     name: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Role {
+    role: String,
+    #[serde(default)]
+    scope: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Extra {
     caf: Option<Organisation>,
     partner: Option<Organisation>,
+    habilitations: Option<Vec<Role>>,
+}
+
+/// Who logs in, and what the relying application should learn about them.
+struct Person {
+    email: &'static str,
+    given_name: &'static str,
+    partner: &'static str,
+    caf: &'static str,
+    /// The roles and scopes expected for the client logged in to.
+    roles: Vec<Role>,
+}
+
+fn claire() -> Person {
+    Person {
+        email: CLAIRE,
+        given_name: "Claire",
+        partner: "cc-roumois-seine",
+        caf: "27",
+        roles: vec![Role {
+            role: "utilisateur".into(),
+            scope: vec![],
+        }],
+    }
 }
 impl AdditionalClaims for Extra {}
 
@@ -41,6 +72,7 @@ fn rp_http() -> reqwest::Client {
 /// Runs discovery, login and code exchange for a client, and verifies the ID token.
 async fn full_flow(
     app: &TestApp,
+    person: &Person,
     client_id: &str,
     secret: &str,
     redirect: &str,
@@ -65,11 +97,12 @@ async fn full_flow(
         )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("habilitations".into()))
         .set_pkce_challenge(challenge)
         .url();
     let browser = browser();
     let response = app
-        .login(&browser, auth_url.as_str(), CLAIRE, PASSWORD)
+        .login(&browser, auth_url.as_str(), person.email, PASSWORD)
         .await;
     let params = redirect_params(&response, redirect);
     assert_eq!(params.get("state"), Some(csrf.secret()));
@@ -107,7 +140,16 @@ async fn full_flow(
         "urn:passerelle:acr:pwd"
     );
     assert_eq!(claims.auth_method_refs().unwrap()[0].as_str(), "pwd");
-    assert_eq!(claims.email().unwrap().as_str(), CLAIRE);
+    assert_eq!(claims.email().unwrap().as_str(), person.email);
+    let payload: Extra = serde_json::from_slice(&base64_decode(
+        id_token.to_string().split('.').nth(1).unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(
+        payload.habilitations.as_ref(),
+        Some(&person.roles),
+        "the ID token carries the roles held for this client only"
+    );
     let sub = claims.subject().to_string();
 
     let userinfo: UserInfoClaims<Extra, CoreGenderClaim> = client
@@ -117,17 +159,21 @@ async fn full_flow(
         .await
         .expect("userinfo");
     assert_eq!(userinfo.subject().as_str(), sub);
-    assert_eq!(userinfo.email().unwrap().as_str(), CLAIRE);
+    assert_eq!(userinfo.email().unwrap().as_str(), person.email);
     assert_eq!(
         userinfo.given_name().unwrap().get(None).unwrap().as_str(),
-        "Claire"
+        person.given_name
+    );
+    assert_eq!(
+        userinfo.additional_claims().habilitations.as_ref(),
+        Some(&person.roles)
     );
     let partner = userinfo
         .additional_claims()
         .partner
         .clone()
         .expect("partner claim");
-    assert_eq!(partner.id.as_deref(), Some("cc-roumois-seine"));
+    assert_eq!(partner.id.as_deref(), Some(person.partner));
     assert_eq!(
         userinfo
             .additional_claims()
@@ -136,7 +182,7 @@ async fn full_flow(
             .unwrap()
             .code
             .as_deref(),
-        Some("27")
+        Some(person.caf)
     );
     (tokens, sub)
 }
@@ -144,7 +190,7 @@ async fn full_flow(
 #[tokio::test]
 async fn a_relying_party_logs_in_with_rs256_then_refreshes_introspects_revokes() {
     let app = TestApp::spawn().await;
-    let (tokens, sub) = full_flow(&app, DEMO_ID, DEMO_SECRET, DEMO_REDIRECT).await;
+    let (tokens, sub) = full_flow(&app, &claire(), DEMO_ID, DEMO_SECRET, DEMO_REDIRECT).await;
     let id_token = tokens.id_token().unwrap().to_string();
     let header: serde_json::Value =
         serde_json::from_slice(&base64_decode(id_token.split('.').next().unwrap())).unwrap();
@@ -225,21 +271,43 @@ async fn a_relying_party_logs_in_with_rs256_then_refreshes_introspects_revokes()
 #[tokio::test]
 async fn es256_and_eddsa_clients_get_tokens_that_verify_against_the_jwks() {
     let app = TestApp::spawn().await;
-    for (client, secret, redirect, alg) in [
+    let julien = Person {
+        email: "julien.moreau@pilat-rhodanien.example",
+        given_name: "Julien",
+        partner: "cc-pilat-rhodanien",
+        caf: "42",
+        roles: vec![Role {
+            role: "lieu-information".into(),
+            scope: vec!["42056".into(), "42130".into(), "42168".into()],
+        }],
+    };
+    let sophie = Person {
+        email: SOPHIE,
+        given_name: "Sophie",
+        partner: "ville-de-niort",
+        caf: "79",
+        roles: vec![Role {
+            role: "T1".into(),
+            scope: vec![],
+        }],
+    };
+    for (person, client, secret, redirect, alg) in [
         (
+            &julien,
             "monenfant-extranet",
             "monenfant-demo-secret-change-me-0123456789",
             "https://extranet.monenfant.example/connexion/retour",
             "ES256",
         ),
         (
+            &sophie,
             "cdap",
             "cdap-demo-secret-change-me-0123456789abcd",
             "https://cdap.caf.example/auth/callback",
             "EdDSA",
         ),
     ] {
-        let (tokens, _) = full_flow(&app, client, secret, redirect).await;
+        let (tokens, _) = full_flow(&app, person, client, secret, redirect).await;
         let id_token = tokens.id_token().unwrap().to_string();
         let header: serde_json::Value =
             serde_json::from_slice(&base64_decode(id_token.split('.').next().unwrap())).unwrap();

@@ -47,6 +47,7 @@ async fn a_new_account_is_activated_through_its_single_use_link() {
     lifecycle::create_account(&app.state, profile(NEW_PERSON))
         .await
         .unwrap();
+    app.grant(NEW_PERSON, DEMO_ID, "utilisateur").await;
     let mails = app.mails_to(NEW_PERSON);
     assert_eq!(mails.len(), 1);
     let mail = &mails[0];
@@ -232,7 +233,7 @@ async fn a_suspended_account_cannot_log_in_nor_use_its_tokens() {
     let app = TestApp::spawn().await;
     let tokens = app.tokens(&browser()).await;
     let claire = app.account(CLAIRE).await;
-    lifecycle::set_suspended(&app.state, &claire, true)
+    lifecycle::set_suspended(&app.state, &claire, true, Some("test"))
         .await
         .unwrap();
     assert_eq!(
@@ -248,7 +249,7 @@ async fn a_suspended_account_cannot_log_in_nor_use_its_tokens() {
     );
 
     let claire = app.account(CLAIRE).await;
-    lifecycle::set_suspended(&app.state, &claire, false)
+    lifecycle::set_suspended(&app.state, &claire, false, Some("test"))
         .await
         .unwrap();
     app.assert_logs_in(CLAIRE, PASSWORD).await;

@@ -28,6 +28,7 @@ client_id = "test-public"
 name = "Public test client"
 type = "public"
 redirect_uris = ["http://127.0.0.1:9001/cb"]
+roles = [{ code = "utilisateur", label = "Utilisateur" }]
 
 [[service]]
 client_id = "test-legacy"
@@ -37,6 +38,7 @@ secret = "legacy-secret-0123456789-0123456789-abc"
 redirect_uris = ["https://legacy.example/cb?tenant=a"]
 pkce = "optional"
 grant_types = ["authorization_code"]
+roles = [{ code = "utilisateur", label = "Utilisateur" }]
 
 [[service]]
 client_id = "test-odd-secret"
@@ -45,6 +47,23 @@ type = "confidential"
 secret = "s3cret:with+plus%and space/é-0123456789abcdef"
 grant_types = ["client_credentials"]
 client_scopes = ["traces:write"]
+
+[[convention]]
+id = "test-27"
+number = "TEST-027"
+kind = "cooperation"
+partner = "cc-roumois-seine"
+services = ["test-public", "test-legacy"]
+starts_on = "2024-01-01"
+
+[[group]]
+partner = "cc-roumois-seine"
+name = "Testeurs"
+members = ["claire.dubois@roumois-seine.example"]
+habilitations = [
+    { service = "test-public", role = "utilisateur" },
+    { service = "test-legacy", role = "utilisateur" },
+]
 "#;
 
 pub struct TestApp {
@@ -285,6 +304,32 @@ impl TestApp {
         let response = self.exchange(&code).await;
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
+    }
+
+    /// Grants a service role to a person of a partner, as provisioning would (no access
+    /// check, quotas apply). The partner needs a convention that opens the service.
+    pub async fn grant(&self, email: &str, client: &str, role: &str) {
+        use passerelle::habilitations::{PartnerContext, manage};
+        let account = self.account(email).await;
+        let partner = account.profile.partner.clone().expect("partner staff");
+        let context = PartnerContext::load(&self.state, &partner).await.unwrap();
+        let request = manage::GrantRequest {
+            holder: passerelle::store::Holder::Account(account.id),
+            client_id: passerelle::types::ClientId::parse(client).unwrap(),
+            role: passerelle::types::RoleCode::parse(role).unwrap(),
+            scope: vec![],
+            valid_from: None,
+            valid_until: None,
+        };
+        manage::grant_as(
+            &self.state,
+            manage::Author::System("test"),
+            &context,
+            request,
+            None,
+        )
+        .await
+        .expect("grant");
     }
 
     /// The stored account of `email`, which must exist.

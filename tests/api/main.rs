@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod code_flow;
 mod credentials;
+mod habilitations;
 mod helpers;
 mod keys;
 mod login;

@@ -12,6 +12,21 @@ type = "confidential"
 secret = "sensitive-app-secret-0123456789-abcdefgh"
 redirect_uris = ["https://sensitive.example/cb"]
 mfa = "required"
+roles = [{ code = "agent", label = "Agent" }]
+
+[[convention]]
+id = "sensitive-27"
+number = "SENSIBLE-027"
+kind = "mon_compte_partenaire"
+partner = "cc-roumois-seine"
+services = ["sensitive-app"]
+starts_on = "2024-01-01"
+
+[[group]]
+partner = "cc-roumois-seine"
+name = "Agents habilités à l'application sensible"
+members = ["claire.dubois@roumois-seine.example"]
+habilitations = [{ service = "sensitive-app", role = "agent" }]
 "#;
 
 fn code_at(secret_base32: &str, offset_seconds: u64) -> String {
@@ -207,14 +222,14 @@ async fn acr_values_ask_for_a_second_factor_on_top_of_a_password_session() {
 async fn holders_of_an_administrative_role_need_a_second_factor_and_the_administrator_profile() {
     let app = TestApp::spawn().await;
     let file = passerelle::provision::parse(
-        "[[account]]\nemail = \"rssi@caf27.example\"\ngiven_name = \"Rose\"\nfamily_name = \"Sigal\"\ncaf = \"27\"\nadmin_roles = [\"security_officer\"]\npassword = \"Demo-Passerelle-2026!\"\n",
+        "[[account]]\nemail = \"rssi@roumois-seine.example\"\ngiven_name = \"Rose\"\nfamily_name = \"Sigal\"\npartner = \"cc-roumois-seine\"\nadmin_roles = [\"security_officer\"]\npassword = \"Demo-Passerelle-2026!\"\nhabilitations = [{ service = \"demo-app\", role = \"utilisateur\" }]\n",
         "test",
     )
     .unwrap();
     passerelle::provision::apply(&app.state, &file, true)
         .await
         .unwrap();
-    let account = app.account("rssi@caf27.example").await;
+    let account = app.account("rssi@roumois-seine.example").await;
     let policy = passerelle::accounts::lifecycle::applicable_policy(&app.state, &account)
         .await
         .unwrap();
@@ -225,7 +240,7 @@ async fn holders_of_an_administrative_role_need_a_second_factor_and_the_administ
         .login(
             &browser,
             &app.authorize_url(&[]),
-            "rssi@caf27.example",
+            "rssi@roumois-seine.example",
             PASSWORD,
         )
         .await;
