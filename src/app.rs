@@ -173,6 +173,7 @@ pub fn router(state: AppState) -> Router {
     let secure = state.settings.secure_cookies;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::api::router())
         .merge(crate::oidc::router())
         .merge(crate::web::router())
         .with_state(state)

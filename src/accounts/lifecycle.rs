@@ -347,7 +347,7 @@ pub async fn set_password(
     state.mailer.send(mail).await.map_err(LifecycleError::Mail)
 }
 
-/// Ends every session of the person and revokes every grant and access token.
+/// Ends every session of the person and revokes every grant, access token and API token.
 pub async fn revoke_everything(state: &AppState, account: &Account) -> Result<(), StoreError> {
     for session in state
         .stores
@@ -361,6 +361,11 @@ pub async fn revoke_everything(state: &AppState, account: &Account) -> Result<()
         .stores
         .tokens
         .revoke_grants_of_account(&account.id)
+        .await?;
+    state
+        .stores
+        .api_tokens
+        .revoke_api_tokens_of(&account.id, now())
         .await?;
     Ok(())
 }

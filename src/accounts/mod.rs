@@ -2,6 +2,7 @@
 //! which hashes on blocking threads, bounds concurrency, and burns the same time for an unknown
 //! account as for a known one.
 
+pub mod api_token;
 pub mod lifecycle;
 pub mod password;
 pub mod policy;

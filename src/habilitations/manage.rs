@@ -660,6 +660,39 @@ pub async fn end_sessions(state: &AppState, id: &AccountId) -> HabResult<()> {
     Ok(())
 }
 
+/// A delegated manager acts on a whole account only when every open habilitation the person
+/// holds directly lies within the manager's delegation; administrators and the Caf are not
+/// limited this way.
+async fn check_within_delegation(
+    state: &AppState,
+    actor: &Actor,
+    context: &PartnerContext,
+    account: &Account,
+) -> HabResult<()> {
+    for h in state
+        .stores
+        .habilitations
+        .habilitations_of_account(&account.id)
+        .await?
+        .iter()
+        .filter(|h| {
+            h.status != HabilitationStatus::Closed
+                && h.holder == Holder::Account(account.id.clone())
+        })
+    {
+        access::check(
+            actor,
+            context,
+            Action::Suspend {
+                client_id: &h.client_id,
+                role: &h.role,
+                target: Target::of(account),
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Suspends a person's account as a precaution, or reactivates it.
 pub async fn suspend_person(
     state: &AppState,
@@ -676,6 +709,7 @@ pub async fn suspend_person(
             target: Target::of(&account),
         },
     )?;
+    check_within_delegation(state, actor, &context, &account).await?;
     let reason = required_reason(reason)?;
     if account.closed_at.is_some() {
         return Err(HabilitationError::Conflict("Ce compte est fermé.".into()));
@@ -719,6 +753,7 @@ pub async fn close_person(
             target: Target::of(&account),
         },
     )?;
+    check_within_delegation(state, actor, &context, &account).await?;
     let reason = required_reason(reason)?;
     close_person_as(state, Author::Person(actor), &account, reason).await
 }

@@ -113,6 +113,18 @@ pub trait LinkStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait ApiTokenStore: Send + Sync {
+    async fn insert_api_token(&self, hash: TokenHash, token: &ApiToken) -> StoreResult<()>;
+    async fn find_api_token(&self, hash: TokenHash) -> StoreResult<Option<ApiToken>>;
+    async fn api_tokens_of(&self, account: &AccountId) -> StoreResult<Vec<ApiToken>>;
+    /// Revokes one token of the account; false if there was no such live token.
+    async fn revoke_api_token(&self, account: &AccountId, id: &str, at: i64) -> StoreResult<bool>;
+    /// Revokes every token of the account (password change, closure); returns how many.
+    async fn revoke_api_tokens_of(&self, account: &AccountId, at: i64) -> StoreResult<u64>;
+    async fn touch_api_token(&self, id: &str, at: i64) -> StoreResult<()>;
+}
+
+#[async_trait]
 pub trait FactorStore: Send + Sync {
     async fn get_totp(&self, account: &AccountId) -> StoreResult<Option<TotpFactor>>;
     /// Starts an enrolment: stores an unconfirmed secret, replacing an unconfirmed one.
@@ -269,6 +281,7 @@ pub struct Stores {
     pub links: Arc<dyn LinkStore>,
     pub factors: Arc<dyn FactorStore>,
     pub habilitations: Arc<dyn HabilitationStore>,
+    pub api_tokens: Arc<dyn ApiTokenStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub pending_logins: Arc<dyn PendingLoginStore>,
     pub codes: Arc<dyn CodeStore>,
@@ -291,7 +304,8 @@ impl Stores {
             secrets: durable.clone(),
             links: durable.clone(),
             factors: durable.clone(),
-            habilitations: durable,
+            habilitations: durable.clone(),
+            api_tokens: durable,
             sessions: ephemeral.clone(),
             pending_logins: ephemeral.clone(),
             codes: ephemeral.clone(),

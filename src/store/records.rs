@@ -424,3 +424,22 @@ pub struct Challenge {
     pub png: Vec<u8>,
     pub expires_at: i64,
 }
+
+/// A personal API token: a named person's credential for scripts (the secret is kept only as a
+/// digest; `id` is a public handle to list and revoke it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: String,
+    pub account: AccountId,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiToken {
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}

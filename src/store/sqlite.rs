@@ -857,3 +857,90 @@ impl FactorStore for SqliteStore {
         Ok(n as u32)
     }
 }
+
+fn api_token_from_row(row: &sqlx::sqlite::SqliteRow) -> ApiToken {
+    ApiToken {
+        id: row.get("id"),
+        account: AccountId::from_stored(row.get("account_id")),
+        name: row.get("name"),
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+        last_used_at: row.get("last_used_at"),
+        revoked_at: row.get("revoked_at"),
+    }
+}
+
+#[async_trait]
+impl ApiTokenStore for SqliteStore {
+    async fn insert_api_token(&self, hash: TokenHash, token: &ApiToken) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_tokens (token_sha256, id, account_id, name, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(hash.0.to_vec())
+        .bind(&token.id)
+        .bind(token.account.as_str())
+        .bind(&token.name)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn find_api_token(&self, hash: TokenHash) -> StoreResult<Option<ApiToken>> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE token_sha256 = ?")
+            .bind(hash.0.to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.as_ref().map(api_token_from_row))
+    }
+
+    async fn api_tokens_of(&self, account: &AccountId) -> StoreResult<Vec<ApiToken>> {
+        let rows =
+            sqlx::query("SELECT * FROM api_tokens WHERE account_id = ? ORDER BY created_at DESC")
+                .bind(account.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(rows.iter().map(api_token_from_row).collect())
+    }
+
+    async fn revoke_api_token(&self, account: &AccountId, id: &str, at: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ?
+             WHERE account_id = ? AND id = ? AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(account.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_api_tokens_of(&self, account: &AccountId, at: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(account.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn touch_api_token(&self, id: &str, at: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

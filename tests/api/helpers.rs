@@ -332,6 +332,38 @@ impl TestApp {
         .expect("grant");
     }
 
+    /// A personal API token acting for the administrator `email`.
+    pub async fn api_token(&self, email: &str) -> String {
+        let account = self.account(email).await;
+        passerelle::accounts::api_token::create(&self.state, &account, "tests", 1)
+            .await
+            .expect("token")
+            .0
+    }
+
+    /// Calls the admin API; returns the status and the JSON body (`null` when empty).
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.api.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"))
+        };
+        (status, json)
+    }
+
     /// The stored account of `email`, which must exist.
     pub async fn account(&self, email: &str) -> passerelle::store::Account {
         let email = passerelle::types::Email::parse(email).unwrap();

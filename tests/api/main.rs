@@ -2,6 +2,7 @@
 //! and talks HTTP to it.
 
 mod account;
+mod admin_api;
 mod authorize;
 mod browser;
 mod cli;
