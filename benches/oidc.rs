@@ -36,12 +36,15 @@ fn provisioning() -> String {
     let mut text = format!(
         "[[service]]\nclient_id = \"{CLIENT}\"\nname = \"Bench\"\ntype = \"confidential\"\nsecret = \"{SECRET}\"\n\
          redirect_uris = [\"{REDIRECT}\"]\ngrant_types = [\"authorization_code\", \"client_credentials\"]\n\
-         client_scopes = [\"traces:write\"]\n"
+         client_scopes = [\"traces:write\"]\nroles = [{{ code = \"agent\", label = \"Agent\" }}]\n\
+         [[convention]]\nid = \"bench\"\nnumber = \"BENCH\"\nkind = \"cooperation\"\n\
+         partner = \"ville-de-niort\"\nservices = [\"{CLIENT}\"]\nstarts_on = \"2024-01-01\"\n"
     );
     for i in 0..ACCOUNTS {
         text.push_str(&format!(
             "[[account]]\nemail = \"bench{i}@bench.example\"\ngiven_name = \"Bench\"\nfamily_name = \"N{i}\"\n\
-             partner = \"ville-de-niort\"\npassword = \"{PASSWORD}\"\n"
+             partner = \"ville-de-niort\"\npassword = \"{PASSWORD}\"\n\
+             habilitations = [{{ service = \"{CLIENT}\", role = \"agent\" }}]\n"
         ));
     }
     text
@@ -310,6 +313,8 @@ fn report(name: &str, o: &Outcome) -> f64 {
 }
 
 fn main() {
+    // reqwest carries rustls without a default provider (see Cargo.toml).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let seconds = env_or("BENCH_SECONDS", 10);
     let login_workers = env_or("BENCH_LOGIN_WORKERS", 8);
     let grant_connections = env_or("BENCH_GRANT_CONNECTIONS", 32);

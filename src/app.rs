@@ -99,7 +99,10 @@ impl Application {
         )
         .with_graceful_shutdown(signal)
         .await
-        .context("server error")
+        .context("server error")?;
+        // Logout tokens already due are delivered before the process ends.
+        self.state.backchannel.drain().await;
+        Ok(())
     }
 }
 
@@ -109,6 +112,9 @@ pub async fn build_state(
     issuer: &str,
     stores: Stores,
 ) -> anyhow::Result<AppState> {
+    // One TLS provider for the whole process (outgoing HTTPS, later TLS termination); a second
+    // call finds it installed, which is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let t = &config.tokens;
     let issuer_url = IssuerUrl::new(issuer.to_owned()).context("issuer is not a URL")?;
     let secure_cookies = !issuer.starts_with("http://");
@@ -152,6 +158,7 @@ pub async fn build_state(
         hasher,
         csrf_key,
         key_reload_seconds: t.key_reload_seconds,
+        backchannel: crate::oidc::backchannel::Backchannel::new()?,
     })))
 }
 

@@ -58,6 +58,8 @@ pub struct AppInner {
     /// Server secret keying CSRF tokens; shared by replicas through the durable store.
     pub csrf_key: Vec<u8>,
     pub key_reload_seconds: u64,
+    /// Sends logout tokens to relying applications when sessions end.
+    pub backchannel: crate::oidc::backchannel::Backchannel,
 }
 
 #[derive(Clone)]

@@ -349,14 +349,16 @@ pub async fn set_password(
 
 /// Ends every session of the person and revokes every grant, access token and API token.
 pub async fn revoke_everything(state: &AppState, account: &Account) -> Result<(), StoreError> {
+    let mut ended = Vec::new();
     for session in state
         .stores
         .sessions
         .sessions_of_account(&account.id)
         .await?
     {
-        state.stores.sessions.remove_session(&session.sid).await?;
+        ended.extend(state.stores.sessions.remove_session(&session.sid).await?);
     }
+    state.backchannel.notify(state, ended);
     state
         .stores
         .tokens

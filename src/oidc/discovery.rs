@@ -30,6 +30,8 @@ pub struct ExtraMetadata {
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
     pub end_session_endpoint: String,
     pub authorization_response_iss_parameter_supported: bool,
+    pub backchannel_logout_supported: bool,
+    pub backchannel_logout_session_supported: bool,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -69,6 +71,8 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
         },
         end_session_endpoint: s.endpoint("/logout"),
         authorization_response_iss_parameter_supported: true,
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
     };
     let claims = [
         "sub",

@@ -109,6 +109,28 @@ impl SigningKey {
         value
     }
 
+    /// Signs `payload` as a compact JWS with this key (`alg`, `kid`, and `typ` when given):
+    /// logout tokens, signed review reports.
+    pub fn sign_compact(
+        &self,
+        typ: Option<&str>,
+        payload: &serde_json::Value,
+    ) -> Result<String, SigningError> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut header = serde_json::json!({ "alg": self.alg.as_str(), "kid": self.kid });
+        if let Some(typ) = typ {
+            header["typ"] = serde_json::Value::String(typ.to_owned());
+        }
+        let input = format!(
+            "{}.{}",
+            b64.encode(header.to_string()),
+            b64.encode(payload.to_string())
+        );
+        let signature = self.sign_bytes(input.as_bytes())?;
+        Ok(format!("{input}.{}", b64.encode(signature)))
+    }
+
     fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
         match &self.material {
             Material::Rsa(pair) => {

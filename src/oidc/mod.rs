@@ -5,6 +5,7 @@
 //! never names a database driver. Protocol errors are built only from `error::ErrorCode`.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
 pub mod clients;

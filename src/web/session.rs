@@ -80,6 +80,7 @@ pub async fn end(state: &AppState, sid: &SessionId) -> StoreResult<Option<Sessio
         crate::oidc::tokens::revoke_grant(state, grant).await?;
     }
     tracing::info!(sid = %session.sid, account = %session.account, "session ended");
+    state.backchannel.notify(state, vec![session.clone()]);
     Ok(Some(session))
 }
 

@@ -151,6 +151,7 @@ async fn the_demo_starts_on_an_empty_folder_and_a_demo_account_can_log_in() {
         .trim()
         .to_owned();
     assert!(banner.iter().any(|l| l.contains("client_secret:")));
+    crate::helpers::install_tls_provider();
     let discovery: serde_json::Value =
         reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
             .await

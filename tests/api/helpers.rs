@@ -79,7 +79,14 @@ pub struct TestApp {
     _data_dir: TempDir,
 }
 
+/// reqwest is built with rustls and no default provider (the server installs aws-lc-rs at
+/// start-up); tests that build a client before any server runs in their process install it.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 pub fn browser() -> reqwest::Client {
+    install_tls_provider();
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())

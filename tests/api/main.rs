@@ -4,6 +4,7 @@
 mod account;
 mod admin_api;
 mod authorize;
+mod backchannel;
 mod browser;
 mod cli;
 mod code_flow;
