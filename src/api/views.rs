@@ -425,3 +425,62 @@ pub struct ModeRequest {
     pub mode: String,
     pub reason: Option<String>,
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewItemView {
+    pub habilitation: HabilitationView,
+    /// `confirm`, `withdraw`, or `null` while undecided.
+    pub decision: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewView {
+    pub id: String,
+    pub partner: String,
+    pub started_at: String,
+    pub started_by: String,
+    pub completed_at: Option<String>,
+    pub completed_by: Option<String>,
+    /// The open habilitations to decide on (while the review is open).
+    pub items: Vec<ReviewItemView>,
+    /// The signed report (compact JWS, `typ` `revue-inverse+jwt`), once completed.
+    pub report: Option<String>,
+}
+
+impl ReviewView {
+    pub fn of(
+        r: &crate::store::Review,
+        items: Vec<(Habilitation, Option<crate::store::ReviewDecision>)>,
+    ) -> Self {
+        Self {
+            id: r.id.to_string(),
+            partner: r.partner.to_string(),
+            started_at: rfc3339(r.started_at),
+            started_by: r.started_by.to_string(),
+            completed_at: r.completed_at.map(rfc3339),
+            completed_by: r.completed_by.as_ref().map(|a| a.to_string()),
+            items: items
+                .iter()
+                .map(|(h, d)| ReviewItemView {
+                    habilitation: HabilitationView::from(h),
+                    decision: d.as_ref().map(enum_name),
+                })
+                .collect(),
+            report: r.report.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverdueView {
+    pub partner: PartnerView,
+    pub last_completed_at: Option<String>,
+    pub due_since: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// `confirm` or `withdraw`.
+    pub decision: String,
+}

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod manage;
+pub mod review;
 
 use crate::accounts::lifecycle::LifecycleError;
 use crate::state::AppState;

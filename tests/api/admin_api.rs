@@ -576,3 +576,120 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc["components"]["securitySchemes"]["personal_token"].is_object());
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
+
+#[tokio::test]
+async fn the_yearly_review_ends_in_a_signed_report_the_caf_downloads() {
+    let app = TestApp::spawn().await;
+    let marc = app.api_token(NIORT_PRINCIPAL).await;
+    let caf = app.api_token(CAF79).await;
+    let security = app.api_token(NIORT_SECURITY).await;
+
+    // Niort's convention started in 2023 and it never had a review: overdue for the Caf.
+    let (_, overdue) = app
+        .api(Method::GET, "/api/v1/reviews/overdue", &caf, None)
+        .await;
+    assert_eq!(overdue[0]["partner"]["id"], "ville-de-niort", "{overdue}");
+
+    let path = "/api/v1/partners/ville-de-niort/reviews";
+    let (status, _) = app.api(Method::POST, path, &security, None).await;
+    assert_eq!(status, 403, "security officers read, they do not review");
+    let (status, review) = app.api(Method::POST, path, &marc, None).await;
+    assert_eq!(status, 200, "{review}");
+    let id = review["id"].as_str().unwrap().to_owned();
+    let items = review["items"].as_array().unwrap().clone();
+    assert!(items.len() >= 3, "{review}");
+
+    let (status, problem) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/reviews/{id}/complete"),
+            &marc,
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "undecided habilitations remain: {problem}");
+
+    let sophie = app.account(SOPHIE).await.id.to_string();
+    let mut withdrawn = String::new();
+    for item in &items {
+        let h = &item["habilitation"];
+        let withdraw = h["holder"]["id"] == sophie.as_str() && h["service"] == "cdap";
+        if withdraw {
+            withdrawn = h["id"].as_str().unwrap().to_owned();
+        }
+        let (status, body) = app
+            .api(
+                Method::PUT,
+                &format!(
+                    "/api/v1/reviews/{id}/decisions/{}",
+                    h["id"].as_str().unwrap()
+                ),
+                &marc,
+                Some(json!({ "decision": if withdraw { "withdraw" } else { "confirm" } })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert!(!withdrawn.is_empty());
+    let (status, done) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/reviews/{id}/complete"),
+            &marc,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert!(done["completed_at"].is_string());
+
+    // The Caf downloads the report; it verifies against the published keys.
+    let response = app
+        .api
+        .get(app.url(&format!("/api/v1/reviews/{id}/report")))
+        .bearer_auth(&caf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/jose");
+    let report = response.text().await.unwrap();
+    let claims = app.state.keys.verify_compact(&report).expect("signed");
+    assert_eq!(claims["partner"]["id"], "ville-de-niort");
+    assert_eq!(claims["completed_by"]["email"], NIORT_PRINCIPAL);
+    assert!(claims["iat"].as_i64().unwrap() > 0);
+    let decisions: Vec<&str> = claims["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions.len(), items.len());
+    assert_eq!(decisions.iter().filter(|d| **d == "withdraw").count(), 1);
+
+    // The withdrawn habilitation is closed; Niort is no longer overdue.
+    let (_, habilitations) = app
+        .api(
+            Method::GET,
+            "/api/v1/partners/ville-de-niort/habilitations",
+            &caf,
+            None,
+        )
+        .await;
+    let closed = habilitations
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == withdrawn.as_str())
+        .unwrap();
+    assert_eq!(closed["status"], "closed");
+    let (_, overdue) = app
+        .api(Method::GET, "/api/v1/reviews/overdue", &caf, None)
+        .await;
+    assert_eq!(overdue, json!([]));
+    // Another partner's administrator cannot even see the review.
+    let other = app.api_token(CAF42).await;
+    let (status, _) = app
+        .api(Method::GET, &format!("/api/v1/reviews/{id}"), &other, None)
+        .await;
+    assert_eq!(status, 404);
+}
