@@ -26,7 +26,39 @@ pub struct Config {
     pub password_policies: BTreeMap<String, PolicyConfig>,
     pub mail: MailConfig,
     pub throttling: ThrottlingConfig,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
+}
+
+/// How long data is kept once its purpose ended; `passerelle retention run` applies it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Years a closed habilitation is kept, per kind of convention.
+    pub cooperation_habilitation_years: u32,
+    pub monenfant_habilitation_years: u32,
+    pub mon_compte_partenaire_habilitation_years: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            cooperation_habilitation_years: 2,
+            monenfant_habilitation_years: 2,
+            mon_compte_partenaire_habilitation_years: 6,
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn habilitation_years(&self, kind: crate::store::ConventionKind) -> u32 {
+        use crate::store::ConventionKind::*;
+        match kind {
+            Cooperation => self.cooperation_habilitation_years,
+            Monenfant => self.monenfant_habilitation_years,
+            MonComptePartenaire => self.mon_compte_partenaire_habilitation_years,
+        }
+    }
 }
 
 /// Access restriction after failed logins, per identifier and per client IP.
@@ -170,6 +202,7 @@ impl Default for Config {
             password_policies: default_profiles(),
             mail: Default::default(),
             throttling: Default::default(),
+            retention: Default::default(),
             log: Default::default(),
         }
     }
@@ -341,6 +374,15 @@ impl Config {
     /// Checks what types alone cannot say.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |m: String| Err(ConfigError(m));
+        for kind in crate::store::ConventionKind::ALL {
+            let years = self.retention.habilitation_years(kind);
+            if !(1..=10).contains(&years) {
+                return fail(format!(
+                    "retention.{}_habilitation_years must be between 1 and 10, not {years}",
+                    kind.as_str()
+                ));
+            }
+        }
         if self.listen_addr().is_none() {
             return fail(format!(
                 "server.listen `{}` is not an address such as 127.0.0.1:8080",

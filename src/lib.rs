@@ -13,6 +13,7 @@ pub mod habilitations;
 pub mod mail;
 pub mod oidc;
 pub mod provision;
+pub mod retention;
 pub mod state;
 pub mod store;
 pub mod telemetry;

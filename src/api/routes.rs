@@ -3,17 +3,18 @@
 use super::views::*;
 use super::{ApiActor, ApiError, ApiJson, Problem};
 use crate::habilitations::manage::{self, Appointment, GrantRequest, PersonFields, StatusChange};
-use crate::habilitations::review;
+use crate::habilitations::{annexe1, review};
 use crate::state::AppState;
 use crate::store::{Delegation, HabilitationMode, Holder, ReviewDecision};
 use crate::types::{
     AccountId, ClientId, ConventionId, GroupId, HabilitationId, PartnerId, ReviewId, RoleCode,
 };
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
+use std::collections::HashMap;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -35,7 +36,8 @@ type ApiResult<T> = Result<T, ApiError>;
         force_password_change, appoint, set_delegations, partner_habilitations,
         grant, change_status, partner_groups, create_group, add_member, remove_member,
         close_group, set_quota, set_mode, partner_changes, start_review, partner_reviews,
-        get_review, decide_review, complete_review, review_report, overdue_reviews
+        get_review, decide_review, complete_review, review_report, overdue_reviews,
+        export_annexe1, import_annexe1
     ),
     components(schemas(Problem)),
     modifiers(&BearerToken),
@@ -44,7 +46,8 @@ type ApiResult<T> = Result<T, ApiError>;
         (name = "personnes", description = "People of a partner and their administrative roles"),
         (name = "habilitations", description = "Service roles granted to people and groups"),
         (name = "groupes", description = "Groups of people sharing habilitations"),
-        (name = "revues", description = "The yearly reverse review and its signed report")
+        (name = "revues", description = "The yearly reverse review and its signed report"),
+        (name = "annexe 1", description = "The partner's list of open and closed accesses")
     )
 )]
 pub struct ApiDoc;
@@ -114,6 +117,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/reviews/{id}/complete", post(complete_review))
         .route("/api/v1/reviews/{id}/report", get(review_report))
+        .route(
+            "/api/v1/partners/{id}/annexe1",
+            get(export_annexe1).post(import_annexe1),
+        )
 }
 
 async fn openapi() -> Response {
@@ -824,4 +831,92 @@ async fn overdue_reviews(
             })
             .collect(),
     ))
+}
+
+fn query_value<'a>(query: &'a HashMap<String, String>, name: &str) -> ApiResult<&'a str> {
+    query
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("paramètre « {name} » manquant")))
+}
+
+/// The current annexe 1 of a partner for a service: open accesses and accesses closed less
+/// than two years ago; `format=csv` for a spreadsheet.
+#[utoipa::path(get, path = "/api/v1/partners/{id}/annexe1", tag = "annexe 1",
+    params(("id" = String, Path, description = "Partner id"),
+        ("service" = String, Query, description = "Client id of the service"),
+        ("format" = Option<String>, Query, description = "`json` (default) or `csv`")),
+    responses((status = 200, description = "The annex, as JSON or CSV"), (status = 404, body = Problem)),
+    security(("personal_token" = [])))]
+async fn export_annexe1(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let service = parse("service", query_value(&query, "service")?, ClientId::parse)?;
+    let export = annexe1::export(&state, &actor, &id, &service).await?;
+    Ok(match query.get("format").map(String::as_str) {
+        Some("csv") => (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"annexe1.csv\"",
+                ),
+            ],
+            annexe1::to_csv(&export),
+        )
+            .into_response(),
+        None | Some("json") => Json(export).into_response(),
+        Some(_) => return Err(ApiError::bad_request("format : « json » ou « csv »")),
+    })
+}
+
+/// Imports an annexe 1 (CSV or the annex's text, as the request body) for one service role:
+/// a dry run by default, which returns the plan; `apply=true` carries it out.
+#[utoipa::path(post, path = "/api/v1/partners/{id}/annexe1", tag = "annexe 1",
+    params(("id" = String, Path, description = "Partner id"),
+        ("service" = String, Query, description = "Client id of the service"),
+        ("role" = String, Query, description = "Role granted to the people of list 1"),
+        ("scope" = Option<String>, Query, description = "Comma-separated scope values"),
+        ("apply" = Option<bool>, Query, description = "`true` to apply; otherwise a dry run")),
+    request_body(content = String, content_type = "text/plain"),
+    responses((status = 200, description = "The plan, and what was done when applied"),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("personal_token" = [])))]
+async fn import_annexe1(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    body: String,
+) -> ApiResult<Json<serde_json::Value>> {
+    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let target = annexe1::ImportTarget {
+        partner: id,
+        client_id: parse("service", query_value(&query, "service")?, ClientId::parse)?,
+        role: parse("role", query_value(&query, "role")?, RoleCode::parse)?,
+        scope: query
+            .get("scope")
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    if query.get("apply").map(String::as_str) == Some("true") {
+        let (plan, applied) = annexe1::apply(&state, &actor, &target, &body).await?;
+        Ok(Json(
+            serde_json::json!({ "plan": plan, "applied": applied }),
+        ))
+    } else {
+        let plan = annexe1::plan(&state, &actor, &target, &body).await?;
+        Ok(Json(serde_json::json!({ "plan": plan, "applied": null })))
+    }
 }

@@ -10,6 +10,7 @@
 //! the annexe 1 import and provisioning differ only in who the actor is.
 
 pub mod access;
+pub mod annexe1;
 pub mod manage;
 pub mod review;
 

@@ -206,3 +206,74 @@ async fn two_concurrent_grants_at_quota_minus_one_do_not_both_succeed() {
         3
     );
 }
+
+#[tokio::test]
+async fn retention_deletes_closed_habilitations_after_the_period_of_their_convention_kind() {
+    use passerelle::store::HabilitationStatus;
+    let app = TestApp::spawn().await;
+    let year = 365 * 86_400;
+    let now = passerelle::store::now();
+    let store = &app.state.stores.habilitations;
+    let of = |email: &'static str, service: &'static str| {
+        let app = &app;
+        async move {
+            let account = app.account(email).await;
+            store
+                .habilitations_of_account(&account.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|h| h.client_id.as_str() == service)
+                .unwrap()
+        }
+    };
+    // Coopération (2 years): closed 3 years ago goes, closed 1 year ago stays.
+    let old_cooperation = of(CLAIRE, "cooperation").await;
+    let recent_cooperation = of(CLAIRE, DEMO_ID).await;
+    // Mon Compte Partenaire (6 years): closed 3 years ago stays.
+    let old_mcp = of(SOPHIE, "cdap").await;
+    for (h, closed_at) in [
+        (&old_cooperation, now - 3 * year),
+        (&recent_cooperation, now - year),
+        (&old_mcp, now - 3 * year),
+    ] {
+        assert!(
+            store
+                .set_habilitation_status(
+                    &h.id,
+                    HabilitationStatus::Closed,
+                    "test",
+                    Some("départ"),
+                    closed_at
+                )
+                .await
+                .unwrap()
+        );
+    }
+    let config = passerelle::config::RetentionConfig::default();
+    let report = passerelle::retention::run(&app.state, &config, now)
+        .await
+        .unwrap();
+    let deleted: u64 = report.iter().map(|d| d.habilitations).sum();
+    assert_eq!(deleted, 1, "{report:?}");
+    assert!(
+        store
+            .get_habilitation(&old_cooperation.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_habilitation(&recent_cooperation.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.get_habilitation(&old_mcp.id).await.unwrap().is_some());
+    // A second run finds nothing more to delete.
+    let again = passerelle::retention::run(&app.state, &config, now)
+        .await
+        .unwrap();
+    assert_eq!(again.iter().map(|d| d.habilitations).sum::<u64>(), 0);
+}

@@ -3,6 +3,7 @@
 
 mod account;
 mod admin_api;
+mod annexe1;
 mod authorize;
 mod backchannel;
 mod browser;
