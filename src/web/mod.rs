@@ -7,6 +7,7 @@
 pub mod account;
 pub mod browser;
 pub mod captcha;
+pub mod console;
 pub mod forgot;
 pub mod login;
 pub mod mfa;
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .merge(mfa::router())
         .merge(login::router())
         .merge(password::router())
+        .merge(console::router())
 }
 
 /// The common frame of every page: French, one `main` landmark, no script.
@@ -115,6 +117,10 @@ async fn home(
         Some(account) => html! {
             p { "Vous êtes connecté·e en tant que " strong { (account.profile.given_name) " " (account.profile.family_name) } " (" (account.profile.email) ")." }
             p { "Vous pouvez maintenant revenir à l'application de votre choix : elle vous reconnaîtra sans vous redemander votre mot de passe." }
+            @if !account.profile.admin_roles.is_empty() {
+                p { a href="/console" { "Ouvrir la console des habilitations" } }
+            }
+            p { a href="/compte" { "Mon compte" } }
             form method="post" action="/logout" {
                 input type="hidden" name="csrf" value=(browser::csrf_token(&state, &jar).unwrap_or_default());
                 button type="submit" { "Se déconnecter" }

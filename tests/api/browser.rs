@@ -391,3 +391,159 @@ async fn a_person_enrols_a_second_factor_and_uses_it_in_chromium() {
     c.close().await.unwrap();
     assert!(landed.query_pairs().any(|(k, _)| k == "code"));
 }
+
+/// Waits (at most 5 s) until the browser's URL contains `part` (after a form's redirect).
+async fn wait_for_url_with(c: &fantoccini::Client, part: &str) {
+    for _ in 0..100 {
+        if c.current_url().await.unwrap().as_str().contains(part) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "never reached a URL with {part}: {}\n{}",
+        c.current_url().await.unwrap(),
+        c.source().await.unwrap()
+    );
+}
+
+/// Finds the submit button of the form whose action ends with `action_suffix`.
+async fn button_of(c: &fantoccini::Client, action_suffix: &str) -> fantoccini::elements::Element {
+    c.find(Locator::Css(&format!(
+        "form[action$='{action_suffix}'] button[type=submit]"
+    )))
+    .await
+    .unwrap()
+}
+
+/// The cells of the quota row of a service role, as the page shows them.
+async fn quota_row(c: &fantoccini::Client, service: &str, role: &str) -> Vec<String> {
+    for row in c
+        .find_all(Locator::Css("h2#quotas + table tbody tr"))
+        .await
+        .unwrap()
+    {
+        let mut cells = Vec::new();
+        for cell in row.find_all(Locator::Css("td")).await.unwrap() {
+            cells.push(cell.text().await.unwrap());
+        }
+        if cells.first().map(String::as_str) == Some(service)
+            && cells.get(1).map(String::as_str) == Some(role)
+        {
+            return cells;
+        }
+    }
+    panic!("no quota row for {service} {role}");
+}
+
+#[tokio::test]
+async fn a_partner_administrator_manages_people_habilitations_and_the_review_in_chromium() {
+    let app = TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await;
+    let driver = start_driver().await;
+    let c = chromium(&driver).await;
+    c.goto(&app.url("/login")).await.unwrap();
+    type_into(&c, "#email", "marc.rousseau@niort.example").await;
+    type_into(&c, "#password", "Demo-Passerelle-Admin-2026!").await;
+    submit(&c).await;
+    c.wait()
+        .for_element(Locator::LinkText("Ouvrir la console des habilitations"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        c.title().await.unwrap(),
+        "Console des habilitations – Console Passerelle"
+    );
+    c.find(Locator::LinkText("Mairie de Niort"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        quota_row(&c, "cdap", "T1").await,
+        ["cdap", "T1", "1", "4", "3"]
+    );
+
+    // A new person, then a T1 habilitation for them: one place fewer.
+    type_into(&c, "#p-email", "lea.garnier@niort.example").await;
+    type_into(&c, "#p-given", "Léa").await;
+    type_into(&c, "#p-family", "Garnier").await;
+    button_of(&c, "/personnes").await.click().await.unwrap();
+    wait_for_url_with(&c, "fait=personne").await;
+    assert!(
+        text_of(&c, "[role=status]")
+            .await
+            .contains("La personne a été créée")
+    );
+    assert_eq!(
+        app.mails_to("lea.garnier@niort.example")[0].subject,
+        "Activez votre compte Passerelle"
+    );
+    let lea = app.account("lea.garnier@niort.example").await;
+    c.find(Locator::Css("#h-holder"))
+        .await
+        .unwrap()
+        .select_by_value(&format!("account:{}", lea.id))
+        .await
+        .unwrap();
+    c.find(Locator::Css("#h-role"))
+        .await
+        .unwrap()
+        .select_by_value("cdap|T1")
+        .await
+        .unwrap();
+    button_of(&c, "/habilitations").await.click().await.unwrap();
+    wait_for_url_with(&c, "fait=habilitation").await;
+    assert!(
+        text_of(&c, "[role=status]")
+            .await
+            .contains("L'habilitation a été attribuée")
+    );
+    assert_eq!(
+        quota_row(&c, "cdap", "T1").await,
+        ["cdap", "T1", "2", "4", "2"]
+    );
+
+    // The yearly review: confirm everything, complete, the signed report is offered.
+    button_of(&c, "/revues").await.click().await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[value=confirm]"))
+        .await
+        .unwrap();
+    for radio in c
+        .find_all(Locator::Css("input[value=confirm]"))
+        .await
+        .unwrap()
+    {
+        radio.click().await.unwrap();
+    }
+    c.find(Locator::Css("button[value=complete]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url_with(&c, "fait=revue").await;
+    assert!(text_of(&c, "main").await.contains("Revue terminée le"));
+    let report = c
+        .find(Locator::LinkText("Télécharger le rapport signé"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(report.ends_with("/rapport"));
+
+    // The printable annexe 1 of CDAP lists Léa among the open accesses.
+    c.goto(&app.url("/console/partenaires/ville-de-niort/annexe1?service=cdap"))
+        .await
+        .unwrap();
+    let open = text_of(&c, "table:first-of-type").await;
+    assert!(open.contains("lea.garnier@niort.example"), "{open}");
+    assert!(open.contains("1 – Personnes pour lesquelles"));
+    c.close().await.unwrap();
+}

@@ -9,6 +9,7 @@ mod backchannel;
 mod browser;
 mod cli;
 mod code_flow;
+mod console;
 mod credentials;
 mod habilitations;
 mod helpers;

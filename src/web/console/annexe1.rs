@@ -1,0 +1,239 @@
+//! Annexe 1 in the console: the printable annex of a service (open accesses and those closed
+//! less than two years ago), its CSV, and the import of a new annex — a plan first, applied
+//! only on confirmation.
+
+use super::{console_user, csrf_refusal, failure, field, hidden_csrf, render};
+use crate::habilitations::access::{Action, Target};
+use crate::habilitations::annexe1::{self, ImportTarget, Plan};
+use crate::habilitations::{HabilitationError, manage};
+use crate::state::AppState;
+use crate::types::{ClientId, PartnerId, RoleCode};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use maud::{Markup, html};
+use std::collections::HashMap;
+
+type Fields = Vec<(String, String)>;
+
+fn ids(partner: &str, service: Option<&str>) -> Result<(PartnerId, ClientId), HabilitationError> {
+    Ok((
+        PartnerId::parse(partner).map_err(|_| HabilitationError::NotFound("partenaire"))?,
+        service
+            .and_then(|s| ClientId::parse(s).ok())
+            .ok_or(HabilitationError::NotFound("service"))?,
+    ))
+}
+
+fn rows_table(caption: &str, rows: &[annexe1::Row]) -> Markup {
+    html! {
+        table {
+            caption { (caption) }
+            thead { tr { th scope="col" { "Nom" } th scope="col" { "Adresse électronique" } th scope="col" { "Fonction" } th scope="col" { "Date" } th scope="col" { "Rôles" } } }
+            tbody {
+                @if rows.is_empty() { tr { td colspan="5" { "Personne." } } }
+                @for r in rows {
+                    tr {
+                        td { (r.civility.as_deref().unwrap_or("")) " " (r.family_name.to_uppercase()) " " (r.given_name) }
+                        td { (r.email) }
+                        td { (r.function.as_deref().unwrap_or("")) }
+                        td { (r.date) }
+                        td { (r.roles.join(", ")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(partner): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let result = async {
+        let (partner, service) = ids(&partner, query.get("service").map(String::as_str))?;
+        let export = annexe1::export(&state, &user.actor, &partner, &service).await?;
+        let context = manage::partner(&state, &user.actor, &partner).await?;
+        let roles = state
+            .stores
+            .services
+            .get_service(&service)
+            .await?
+            .map(|s| s.roles)
+            .unwrap_or_default();
+        Ok::<_, HabilitationError>((export, context, roles))
+    }
+    .await;
+    let (export, context, roles) = match result {
+        Ok(v) => v,
+        Err(e) => return failure(e),
+    };
+    if query.get("format").map(String::as_str) == Some("csv") {
+        return (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"annexe1.csv\"",
+                ),
+            ],
+            annexe1::to_csv(&export),
+        )
+            .into_response();
+    }
+    let importable: Vec<_> = roles
+        .iter()
+        .filter(|r| {
+            RoleCode::parse(&r.code).is_ok_and(|role| {
+                super::may(&user.actor, &context, Action::ManageUsers)
+                    && super::may(
+                        &user.actor,
+                        &context,
+                        Action::Grant {
+                            client_id: &ClientId::parse(&export.service).expect("stored id"),
+                            role: &role,
+                            target: Target::Other,
+                        },
+                    )
+            })
+        })
+        .collect();
+    let body = html! {
+        p { "Service « " (export.service_name) " » — " a href={ "/console/partenaires/" (export.partner) "#annexe1" } { (export.partner_name) } }
+        p { "Date de transmission : " (export.transmitted_on) }
+        p class="noprint" { a href={ "?service=" (export.service) "&format=csv" } { "Télécharger au format CSV" } " — imprimez cette page (ou enregistrez-la en PDF) pour la transmettre." }
+        (rows_table("1 – Personnes pour lesquelles un nouvel accès est demandé ou qui ont un accès ouvert", &export.open))
+        (rows_table("2 – Personnes pour lesquelles une clôture de l'accès est demandée ou qui ont un accès clôturé depuis moins de 2 ans", &export.closed))
+        @if !importable.is_empty() {
+            form method="post" class="noprint" {
+                (hidden_csrf(&user))
+                input type="hidden" name="service" value=(export.service);
+                fieldset {
+                    legend { "Importer une nouvelle annexe 1" }
+                    p class="hint" { "Collez l'annexe transmise par le partenaire (lignes « NOM Prénom ; adresse ; fonction ; date » sous les titres 1 et 2) ou un fichier CSV avec en-tête. Vous verrez ce qui changera avant de confirmer." }
+                    label for="role" { "Rôle attribué aux personnes de la liste 1" }
+                    select id="role" name="role" { @for r in &importable { option value=(r.code) { (r.label) } } }
+                    label for="scope" { "Périmètre" span class="hint" { "codes INSEE séparés par des virgules, si le service en demande" } }
+                    input type="text" id="scope" name="scope" maxlength="2000";
+                    label for="text" { "Contenu de l'annexe" }
+                    textarea id="text" name="text" rows="12" required {}
+                    button type="submit" name="action" value="plan" { "Voir les changements" }
+                }
+            }
+        }
+    };
+    render("Annexe 1 – suivi des habilitations", &user, body)
+}
+
+fn plan_view(plan: &Plan) -> Markup {
+    let people = |title: &str, list: &[annexe1::Person]| {
+        html! {
+            h3 { (title) " (" (list.len()) ")" }
+            @if !list.is_empty() {
+                ul { @for p in list { li { (p.family_name) " " (p.given_name) " — " (p.email) } } }
+            }
+        }
+    };
+    html! {
+        @if !plan.errors.is_empty() {
+            div class="error" role="alert" {
+                p { "L'annexe comporte des erreurs ; rien n'a été modifié :" }
+                ul { @for e in &plan.errors { li { @if e.line > 0 { "ligne " (e.line) " : " } (e.message) } } }
+            }
+        }
+        (people("Comptes créés (avec un lien d'activation)", &plan.create))
+        (people("Habilitations attribuées à des comptes existants", &plan.grant))
+        (people("Inchangés", &plan.keep))
+        h3 { "Accès fermés (" (plan.close.len()) ")" }
+        @if !plan.close.is_empty() {
+            ul { @for c in &plan.close {
+                li { (c.family_name) " " (c.given_name) " — " (c.email) " — "
+                    (if c.why == "absent" { "absent de la liste 1" } else { "clôture demandée" }) }
+            } }
+        }
+    }
+}
+
+pub(super) async fn import(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(partner): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let text = field(&fields, "text").unwrap_or("").to_owned();
+    let result = async {
+        let (partner, service) = ids(&partner, field(&fields, "service"))?;
+        let target = ImportTarget {
+            partner,
+            client_id: service,
+            role: field(&fields, "role")
+                .and_then(|r| RoleCode::parse(r).ok())
+                .ok_or_else(|| HabilitationError::Invalid("Choisissez le rôle.".into()))?,
+            scope: field(&fields, "scope")
+                .map(|s| {
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        if field(&fields, "action") == Some("apply") {
+            let (plan, _) = annexe1::apply(&state, &user.actor, &target, &text).await?;
+            Ok::<_, HabilitationError>((target, plan, true))
+        } else {
+            let plan = annexe1::plan(&state, &user.actor, &target, &text).await?;
+            Ok((target, plan, false))
+        }
+    }
+    .await;
+    let (target, plan, applied) = match result {
+        Ok(v) => v,
+        Err(e) => return failure(e),
+    };
+    let back = format!(
+        "/console/partenaires/{}/annexe1?service={}",
+        target.partner, target.client_id
+    );
+    let body = html! {
+        @if applied {
+            div class="info" role="status" { p { "L'annexe 1 a été appliquée." } }
+        }
+        (plan_view(&plan))
+        @if !applied && plan.errors.is_empty() {
+            form method="post" {
+                (hidden_csrf(&user))
+                input type="hidden" name="service" value=(target.client_id);
+                input type="hidden" name="role" value=(target.role);
+                input type="hidden" name="scope" value=(target.scope.join(","));
+                input type="hidden" name="text" value=(text);
+                button type="submit" name="action" value="apply" { "Appliquer ces changements" }
+            }
+        }
+        p { a href=(back) { "Revenir à l'annexe 1" } }
+    };
+    render(
+        if applied {
+            "Annexe 1 appliquée"
+        } else {
+            "Changements prévus par l'annexe 1"
+        },
+        &user,
+        body,
+    )
+}

@@ -1,0 +1,348 @@
+//! The administration console: server-rendered pages in French, without script, for Caf
+//! habilitation officers, partner administrators, delegated managers, security officers and
+//! national operators. Every page and form goes through `habilitations::manage`, which checks
+//! the actor's rights; the pages only hide the forms an actor could not use anyway.
+//!
+//! Access requires a session that gave a second factor when the configuration demands one of
+//! administrators (`credentials.mfa_for_administrators`).
+
+mod annexe1;
+mod group;
+mod partner;
+mod person;
+mod review;
+mod tokens;
+
+use super::{browser, error_page, internal_error_page, session};
+use crate::habilitations::access::{self, Action};
+use crate::habilitations::{Actor, HabilitationError, PartnerContext};
+use crate::oidc::authorize::ACR_MFA;
+use crate::state::AppState;
+use crate::store::AdminRole;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
+use maud::{DOCTYPE, Markup, html};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/jetons", get(tokens::show).post(tokens::create))
+        .route("/console/jetons/revoquer", post(tokens::revoke))
+        .route("/console/partenaires/{id}", get(partner::show))
+        .route(
+            "/console/partenaires/{id}/personnes",
+            post(partner::create_person),
+        )
+        .route(
+            "/console/partenaires/{id}/habilitations",
+            post(partner::grant),
+        )
+        .route(
+            "/console/partenaires/{id}/groupes",
+            post(partner::create_group),
+        )
+        .route("/console/partenaires/{id}/revues", post(review::start))
+        .route(
+            "/console/partenaires/{id}/annexe1",
+            get(annexe1::show).post(annexe1::import),
+        )
+        .route("/console/conventions/{id}/quota", post(partner::set_quota))
+        .route("/console/conventions/{id}/mode", post(partner::set_mode))
+        .route(
+            "/console/habilitations/{id}/statut",
+            post(partner::change_status),
+        )
+        .route(
+            "/console/personnes/{id}",
+            get(person::show).post(person::update),
+        )
+        .route(
+            "/console/personnes/{id}/compte",
+            post(person::account_action),
+        )
+        .route("/console/personnes/{id}/designation", post(person::appoint))
+        .route(
+            "/console/personnes/{id}/delegations",
+            post(person::delegations),
+        )
+        .route("/console/groupes/{id}", get(group::show))
+        .route("/console/groupes/{id}/membres", post(group::members))
+        .route("/console/groupes/{id}/fermer", post(group::close))
+        .route(
+            "/console/revues/{id}",
+            get(review::show).post(review::decide),
+        )
+        .route("/console/revues/{id}/rapport", get(review::report))
+}
+
+/// The person using the console, with the CSRF token of their browser.
+pub(super) struct ConsoleUser {
+    pub actor: Actor,
+    pub csrf: String,
+}
+
+/// The console's user, or the page that sends them where they must go first: the login page,
+/// the second factor, or an explanation that the console is for administrators.
+pub(super) async fn console_user(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<ConsoleUser, Response> {
+    let current = session::current(state, jar)
+        .await
+        .map_err(internal_error_page)?;
+    let Some(current) = current else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    let account = match state.stores.accounts.get_account(&current.account).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return Err(Redirect::to("/login").into_response()),
+        Err(e) => return Err(internal_error_page(e)),
+    };
+    if state.settings.mfa_for_administrators
+        && !account.profile.admin_roles.is_empty()
+        && current.acr != ACR_MFA
+    {
+        let enrolled = crate::accounts::totp::enrolled(state.stores.factors.as_ref(), &account)
+            .await
+            .map_err(internal_error_page)?;
+        return Err(Redirect::to(if enrolled {
+            "/login/otp"
+        } else {
+            "/compte/double-authentification"
+        })
+        .into_response());
+    }
+    let actor = Actor::of(state, account).await.map_err(|e| match e {
+        HabilitationError::Forbidden(_) => error_page(
+            StatusCode::FORBIDDEN,
+            "Console réservée",
+            "La console d'administration est réservée aux personnes chargées des habilitations et aux responsables sécurité.",
+            "Pour utiliser les services de la Caf, revenez à l'application concernée.",
+        ),
+        other => failure(other),
+    })?;
+    Ok(ConsoleUser {
+        actor,
+        csrf: browser::csrf_token(state, jar).unwrap_or_default(),
+    })
+}
+
+/// Whether the actor may do `action` (to decide which forms to show).
+pub(super) fn may(actor: &Actor, context: &PartnerContext, action: Action<'_>) -> bool {
+    access::check(actor, context, action).is_ok()
+}
+
+/// A refused or failed change, as a page that says why and links back.
+pub(super) fn failure(e: HabilitationError) -> Response {
+    let (status, title) = match &e {
+        HabilitationError::NotFound(_) => (StatusCode::NOT_FOUND, "Introuvable"),
+        HabilitationError::Forbidden(_) => (StatusCode::FORBIDDEN, "Action non permise"),
+        HabilitationError::Invalid(_) | HabilitationError::Lifecycle(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Demande incomplète ou impossible",
+        ),
+        HabilitationError::QuotaReached { .. } => (StatusCode::CONFLICT, "Quota atteint"),
+        HabilitationError::Conflict(_) => (StatusCode::CONFLICT, "Action impossible"),
+        HabilitationError::Store(_) => return internal_error_page(e),
+    };
+    let message = match &e {
+        HabilitationError::Lifecycle(crate::accounts::lifecycle::LifecycleError::Invalid(m)) => {
+            m.clone()
+        }
+        HabilitationError::Lifecycle(_) => return internal_error_page(e),
+        other => other.to_string(),
+    };
+    let body = html! {
+        div class="error" role="alert" { p { (message) } }
+        p { a href="/console" { "Revenir à la console" } }
+    };
+    (status, Html(page(title, None, body).into_string())).into_response()
+}
+
+/// The console frame: wider than the login pages, with the console's navigation.
+pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="fr" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " – Console Passerelle" }
+                link rel="stylesheet" href="/static/passerelle.css";
+            }
+            body {
+                a class="skip" href="#contenu" { "Aller au contenu" }
+                header class="banner" {
+                    p class="brand" { "Passerelle – console des habilitations" }
+                    @if let Some(u) = user {
+                        nav aria-label="Console" {
+                            ul class="nav" {
+                                li { a href="/console" { "Accueil" } }
+                                li { a href="/console/jetons" { "Jetons d'API" } }
+                                li { a href="/compte" { "Mon compte" } }
+                                li { (u.actor.account.profile.given_name) " " (u.actor.account.profile.family_name) }
+                            }
+                        }
+                    }
+                }
+                main id="contenu" class="console" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn render(title: &str, user: &ConsoleUser, body: Markup) -> Response {
+    Html(page(title, Some(user), body).into_string()).into_response()
+}
+
+/// The confirmation shown after a change (`?fait=KEY` in the redirect).
+pub(super) fn done_message(key: Option<&str>) -> Markup {
+    let text = match key {
+        Some("personne") => {
+            "La personne a été créée ; elle reçoit un lien d'activation par courriel."
+        }
+        Some("habilitation") => "L'habilitation a été attribuée.",
+        Some("statut") => "Le statut de l'habilitation a été modifié.",
+        Some("groupe") => "Le groupe a été créé.",
+        Some("membres") => "Les membres du groupe ont été modifiés.",
+        Some("quota") => "Le quota a été enregistré.",
+        Some("mode") => "Le mode de gestion a été changé.",
+        Some("profil") => "Le profil a été corrigé.",
+        Some("compte") => "Le compte a été modifié.",
+        Some("designation") => "La désignation a été enregistrée.",
+        Some("delegations") => "Les délégations ont été enregistrées.",
+        Some("revue") => "La revue a été enregistrée.",
+        Some("annexe1") => "L'annexe 1 a été appliquée.",
+        Some("jeton") => "Le jeton a été révoqué.",
+        _ => return html! {},
+    };
+    html! { div class="info" role="status" { p { (text) } } }
+}
+
+pub(super) fn when(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|d| d.format("%d/%m/%Y %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+pub(super) fn day(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|d| d.format("%d/%m/%Y").to_string())
+        .unwrap_or_default()
+}
+
+/// The value of a form field (forms are read as pairs so that repeated fields survive).
+pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The refusal of a posted form whose CSRF token is missing or wrong.
+pub(super) fn csrf_refusal(
+    state: &AppState,
+    jar: &CookieJar,
+    fields: &[(String, String)],
+) -> Option<Response> {
+    (!browser::csrf_valid(state, jar, field(fields, "csrf"))).then(super::login::expired_form)
+}
+
+pub(super) fn role_label(role: AdminRole) -> &'static str {
+    match role {
+        AdminRole::CafHabilitationOfficer => "responsable des habilitations de la Caf",
+        AdminRole::PartnerAdministrator => "administrateur principal",
+        AdminRole::PartnerSubstitute => "administrateur suppléant",
+        AdminRole::DelegatedManager => "gestionnaire délégué",
+        AdminRole::SecurityOfficer => "responsable sécurité",
+        AdminRole::NationalOperator => "opérateur national",
+    }
+}
+
+pub(super) fn hidden_csrf(user: &ConsoleUser) -> Markup {
+    html! { input type="hidden" name="csrf" value=(user.csrf); }
+}
+
+/// A mandatory reason field.
+pub(super) fn reason_field(id: &str, required: bool) -> Markup {
+    html! {
+        label for=(id) { "Motif" @if !required { span class="hint" { "facultatif" } } }
+        @if required {
+            input type="text" id=(id) name="reason" required maxlength="500";
+        } @else {
+            input type="text" id=(id) name="reason" maxlength="500";
+        }
+    }
+}
+
+async fn home(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    jar: CookieJar,
+) -> Response {
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let partners = match crate::habilitations::manage::visible_partners(&state, &user.actor).await {
+        Ok(p) => p,
+        Err(e) => return failure(e),
+    };
+    let overdue = match crate::habilitations::review::overdue(&state, &user.actor).await {
+        Ok(o) => o,
+        Err(e) => return failure(e),
+    };
+    let roles: Vec<&str> = user
+        .actor
+        .account
+        .profile
+        .admin_roles
+        .iter()
+        .map(|r| role_label(*r))
+        .collect();
+    let body = html! {
+        p { "Vous agissez en tant que " strong { (roles.join(", ")) } "." }
+        h2 { "Partenaires" }
+        @if partners.is_empty() {
+            p { "Aucun partenaire dans votre périmètre." }
+        } @else {
+            table {
+                caption class="sr-only" { "Partenaires de votre périmètre" }
+                thead { tr { th scope="col" { "Partenaire" } th scope="col" { "SIRET" } th scope="col" { "Caf" } } }
+                tbody {
+                    @for p in &partners {
+                        tr {
+                            td { a href={ "/console/partenaires/" (p.id) } { (p.name) } }
+                            td { (p.siret.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "—".into())) }
+                            td { (p.caf) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Revues annuelles en retard" }
+        @if overdue.is_empty() {
+            p { "Aucune revue en retard." }
+        } @else {
+            ul {
+                @for o in &overdue {
+                    li {
+                        a href={ "/console/partenaires/" (o.partner.id) "#revues" } { (o.partner.name) }
+                        " — due depuis le " (day(o.due_since))
+                        @match o.last_completed_at {
+                            Some(t) => { " (dernière revue le " (day(t)) ")" }
+                            None => { " (aucune revue)" }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    render("Console des habilitations", &user, body)
+}

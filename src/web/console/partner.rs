@@ -1,0 +1,714 @@
+//! A partner's page: conventions and modes, quotas with what remains, people, groups,
+//! habilitations, annexe 1, reviews and the latest changes; and the forms that act on them.
+
+use super::{
+    ConsoleUser, console_user, csrf_refusal, day, done_message, failure, field, hidden_csrf, may,
+    reason_field, render, when,
+};
+use crate::habilitations::access::{Action, Target};
+use crate::habilitations::manage::{self, GrantRequest, PersonFields, StatusChange};
+use crate::habilitations::{HabilitationError, PartnerContext};
+use crate::state::AppState;
+use crate::store::{
+    Account, Group, Habilitation, HabilitationMode, HabilitationStatus, Holder, Service,
+};
+use crate::types::{
+    AccountId, ClientId, ConventionId, GroupId, HabilitationId, PartnerId, RoleCode,
+};
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use maud::{Markup, html};
+use std::collections::HashMap;
+
+type Fields = Vec<(String, String)>;
+
+fn back(partner: &str, done: &str, anchor: &str) -> Response {
+    Redirect::to(&format!(
+        "/console/partenaires/{partner}?fait={done}#{anchor}"
+    ))
+    .into_response()
+}
+
+fn partner_id(id: &str) -> Result<PartnerId, Box<Response>> {
+    PartnerId::parse(id).map_err(|_| Box::new(failure(HabilitationError::NotFound("partenaire"))))
+}
+
+pub(super) fn holder_name(holder: &Holder, accounts: &[Account], groups: &[Group]) -> Markup {
+    match holder {
+        Holder::Account(id) => match accounts.iter().find(|a| &a.id == id) {
+            Some(a) => {
+                html! { a href={ "/console/personnes/" (a.id) } { (a.profile.given_name) " " (a.profile.family_name) } }
+            }
+            None => html! { (id) },
+        },
+        Holder::Group(id) => match groups.iter().find(|g| &g.id == id) {
+            Some(g) => html! { "groupe " a href={ "/console/groupes/" (g.id) } { (g.name) } },
+            None => html! { (id) },
+        },
+    }
+}
+
+/// The status forms of one habilitation the actor may change.
+pub(super) fn status_forms(
+    user: &ConsoleUser,
+    context: &PartnerContext,
+    h: &Habilitation,
+    target: Target,
+    back_to: &str,
+) -> Markup {
+    let suspend = may(
+        &user.actor,
+        context,
+        Action::Suspend {
+            client_id: &h.client_id,
+            role: &h.role,
+            target,
+        },
+    );
+    let close = may(
+        &user.actor,
+        context,
+        Action::Grant {
+            client_id: &h.client_id,
+            role: &h.role,
+            target,
+        },
+    );
+    if h.status == HabilitationStatus::Closed || !(suspend || close) {
+        return html! {};
+    }
+    let id = format!("motif-{}", h.id);
+    html! {
+        form method="post" action={ "/console/habilitations/" (h.id) "/statut" } class="inline" {
+            (hidden_csrf(user))
+            input type="hidden" name="back" value=(back_to);
+            label for=(id) class="sr-only" { "Motif" }
+            input type="text" id=(id) name="reason" required maxlength="500" placeholder="Motif (obligatoire)";
+            @if suspend && h.status == HabilitationStatus::Active {
+                button type="submit" name="change" value="suspend" class="secondary" { "Suspendre" }
+            }
+            @if suspend && h.status == HabilitationStatus::Suspended {
+                button type="submit" name="change" value="reactivate" class="secondary" { "Réactiver" }
+            }
+            @if close {
+                button type="submit" name="change" value="close" class="secondary" { "Retirer" }
+            }
+        }
+    }
+}
+
+pub(super) fn validity(h: &Habilitation) -> String {
+    match h.valid_until {
+        Some(until) => format!("du {} au {}", day(h.valid_from), day(until - 1)),
+        None => format!("depuis le {}", day(h.valid_from)),
+    }
+}
+
+pub(super) fn status_text(h: &Habilitation) -> String {
+    match (h.status, &h.status_reason) {
+        (HabilitationStatus::Active, _) => "active".into(),
+        (s, Some(r)) => format!("{} le {} ({r})", s.label(), day(h.status_changed_at)),
+        (s, None) => format!("{} le {}", s.label(), day(h.status_changed_at)),
+    }
+}
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = match partner_id(&id) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let context = match manage::partner(&state, &user.actor, &id).await {
+        Ok(c) => c,
+        Err(e) => return failure(e),
+    };
+    match page_body(
+        &state,
+        &user,
+        &context,
+        query.get("fait").map(String::as_str),
+    )
+    .await
+    {
+        Ok(body) => render(&context.partner.name, &user, body),
+        Err(e) => failure(e),
+    }
+}
+
+async fn page_body(
+    state: &AppState,
+    user: &ConsoleUser,
+    context: &PartnerContext,
+    done: Option<&str>,
+) -> Result<Markup, HabilitationError> {
+    let partner = &context.partner;
+    let stores = &state.stores;
+    let accounts = stores.accounts.accounts_of_partner(&partner.id).await?;
+    let groups = stores.habilitations.groups_of_partner(&partner.id).await?;
+    let habilitations = stores
+        .habilitations
+        .habilitations_of_partner(&partner.id)
+        .await?;
+    let quotas = manage::quota_uses(state, context).await?;
+    let changes = stores
+        .habilitations
+        .changes_of_partner(&partner.id, 20)
+        .await?;
+    let reviews = stores.habilitations.reviews_of_partner(&partner.id).await?;
+    let mut services: Vec<Service> = Vec::new();
+    for c in context.in_force() {
+        for s in &c.services {
+            if !services.iter().any(|x| &x.client_id == s)
+                && let Some(service) = stores.services.get_service(s).await?
+            {
+                services.push(service);
+            }
+        }
+    }
+    let actor = &user.actor;
+    let here = format!("/console/partenaires/{}", partner.id);
+    let manage_users = may(actor, context, Action::ManageUsers);
+    let manage_groups = may(actor, context, Action::ManageGroups);
+    let caf = may(actor, context, Action::SetQuota);
+    let grantable: Vec<(&Service, &crate::store::ServiceRole)> = services
+        .iter()
+        .flat_map(|s| s.roles.iter().map(move |r| (s, r)))
+        .filter(|(s, r)| {
+            RoleCode::parse(&r.code).is_ok_and(|role| {
+                may(
+                    actor,
+                    context,
+                    Action::Grant {
+                        client_id: &s.client_id,
+                        role: &role,
+                        target: Target::Other,
+                    },
+                )
+            })
+        })
+        .collect();
+    let open_accounts: Vec<&Account> = accounts.iter().filter(|a| a.closed_at.is_none()).collect();
+    let open_groups: Vec<&Group> = groups.iter().filter(|g| g.closed_at.is_none()).collect();
+    let can_grant = !grantable.is_empty() && (!open_accounts.is_empty() || !open_groups.is_empty());
+    Ok(html! {
+        (done_message(done))
+        p { "SIRET : " (partner.siret.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "non renseigné".into())) " — Caf " (partner.caf) }
+        nav aria-label="Sections de la page" {
+            ul class="nav inpage" {
+                li { a href="#conventions" { "Conventions" } }
+                li { a href="#quotas" { "Quotas" } }
+                li { a href="#personnes" { "Personnes" } }
+                li { a href="#groupes" { "Groupes" } }
+                li { a href="#habilitations" { "Habilitations" } }
+                li { a href="#annexe1" { "Annexe 1" } }
+                li { a href="#revues" { "Revues" } }
+                li { a href="#historique" { "Historique" } }
+            }
+        }
+
+        h2 id="conventions" { "Conventions" }
+        table {
+            thead { tr { th scope="col" { "Numéro" } th scope="col" { "Offre" } th scope="col" { "Services" } th scope="col" { "Période" } th scope="col" { "Mode" } } }
+            tbody {
+                @for c in &context.conventions {
+                    tr {
+                        td { (c.number) }
+                        td { (c.kind.label()) }
+                        td { (c.services.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+                        td {
+                            "depuis le " (c.starts_on.format("%d/%m/%Y"))
+                            @if let Some(t) = c.terminated_on { ", résiliée au " (t.format("%d/%m/%Y")) }
+                            @else { ", renouvellement tacite le " (c.current_period_end(context.today).format("%d/%m/%Y")) }
+                            @if !c.in_force_on(context.today) { " (pas en vigueur)" }
+                        }
+                        td {
+                            strong { (c.mode.label()) }
+                            @if caf {
+                                form method="post" action={ "/console/conventions/" (c.id) "/mode" } class="inline" {
+                                    (hidden_csrf(user))
+                                    input type="hidden" name="mode" value=(match c.mode { HabilitationMode::Delegated => "centralise", HabilitationMode::Centralized => "delegue" });
+                                    label for={ "mode-" (c.id) } class="sr-only" { "Motif du changement de mode" }
+                                    input type="text" id={ "mode-" (c.id) } name="reason" required maxlength="500" placeholder="Motif (obligatoire)";
+                                    button type="submit" class="secondary" {
+                                        @match c.mode {
+                                            HabilitationMode::Delegated => "Retirer la délégation",
+                                            HabilitationMode::Centralized => "Rétablir la délégation",
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if !c.contacts.is_empty() {
+                        tr {
+                            td colspan="5" {
+                                "Interlocuteurs : "
+                                @for (i, contact) in c.contacts.iter().enumerate() {
+                                    @if i > 0 { " ; " }
+                                    (contact.role.label()) " " (match contact.side { crate::store::ContactSide::Partner => "du partenaire", crate::store::ContactSide::Caf => "de la Caf" }) " : " (contact.name)
+                                    @if let Some(e) = &contact.email { " (" (e) ")" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        h2 id="quotas" { "Quotas" }
+        table {
+            thead { tr { th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Attribuées" } th scope="col" { "Maximum" } th scope="col" { "Restantes" } } }
+            tbody {
+                @for q in &quotas {
+                    tr {
+                        td { (q.client_id) }
+                        td { (q.role) }
+                        td { (q.used) }
+                        td { (q.maximum.map(|m| m.to_string()).unwrap_or_else(|| "sans limite".into())) }
+                        td { (q.remaining().map(|m| m.to_string()).unwrap_or_else(|| "—".into())) }
+                    }
+                }
+            }
+        }
+        @if caf && !quotas.is_empty() {
+            form method="post" action={ "/console/conventions/" (quotas[0].convention) "/quota" } {
+                (hidden_csrf(user))
+                fieldset {
+                    legend { "Fixer un quota" }
+                    label for="quota-role" { "Service et rôle" }
+                    select id="quota-role" name="service_role" required {
+                        @for q in &quotas { option value={ (q.convention) "|" (q.client_id) "|" (q.role) } { (q.client_id) " – " (q.role) } }
+                    }
+                    label for="quota-max" { "Nombre maximal de personnes" span class="hint" { "vide : sans limite" } }
+                    input type="number" id="quota-max" name="maximum" min="0" max="100000";
+                    (reason_field("quota-motif", false))
+                    button type="submit" { "Enregistrer le quota" }
+                }
+            }
+        }
+
+        h2 id="personnes" { "Personnes" }
+        table {
+            thead { tr { th scope="col" { "Nom" } th scope="col" { "Adresse" } th scope="col" { "Fonction" } th scope="col" { "Compte" } th scope="col" { "Rôle d'administration" } } }
+            tbody {
+                @for a in &accounts {
+                    tr {
+                        td { a href={ "/console/personnes/" (a.id) } { (a.profile.family_name) " " (a.profile.given_name) } }
+                        td { (a.profile.email) }
+                        td { (a.profile.function.as_deref().unwrap_or("—")) }
+                        td { (manage::account_state_label(a)) }
+                        td { (a.profile.admin_roles.iter().map(|r| super::role_label(*r)).collect::<Vec<_>>().join(", ")) }
+                    }
+                }
+            }
+        }
+        @if manage_users {
+            form method="post" action={ (here) "/personnes" } {
+                (hidden_csrf(user))
+                fieldset {
+                    legend { "Créer une personne" }
+                    p class="hint" { "Elle reçoit par courriel un lien pour choisir son mot de passe." }
+                    label for="p-email" { "Adresse électronique professionnelle" }
+                    input type="email" id="p-email" name="email" required autocomplete="off";
+                    label for="p-civ" { "Civilité" span class="hint" { "facultatif" } }
+                    select id="p-civ" name="civility" { option value="" { "—" } option { "Mme" } option { "M." } }
+                    label for="p-given" { "Prénom" }
+                    input type="text" id="p-given" name="given_name" required maxlength="100";
+                    label for="p-family" { "Nom" }
+                    input type="text" id="p-family" name="family_name" required maxlength="100";
+                    label for="p-function" { "Fonction" span class="hint" { "facultatif" } }
+                    input type="text" id="p-function" name="function" maxlength="100";
+                    button type="submit" { "Créer la personne" }
+                }
+            }
+        }
+
+        h2 id="groupes" { "Groupes" }
+        @if groups.is_empty() { p { "Aucun groupe." } }
+        ul {
+            @for g in &groups {
+                li {
+                    a href={ "/console/groupes/" (g.id) } { (g.name) }
+                    @if g.closed_at.is_some() { " (fermé)" }
+                }
+            }
+        }
+        @if manage_groups {
+            form method="post" action={ (here) "/groupes" } {
+                (hidden_csrf(user))
+                label for="g-name" { "Nom du nouveau groupe" }
+                input type="text" id="g-name" name="name" required maxlength="100";
+                button type="submit" { "Créer le groupe" }
+            }
+        }
+
+        h2 id="habilitations" { "Habilitations" }
+        table {
+            thead { tr { th scope="col" { "Titulaire" } th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Validité" } th scope="col" { "Statut" } th scope="col" { "Actions" } } }
+            tbody {
+                @for h in &habilitations {
+                    tr {
+                        td { (holder_name(&h.holder, &accounts, &groups)) }
+                        td { (h.client_id) }
+                        td { (h.role) }
+                        td { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
+                        td { (validity(h)) }
+                        td { (status_text(h)) }
+                        td {
+                            @let target = match &h.holder {
+                                Holder::Account(a) => accounts.iter().find(|x| &x.id == a).map(Target::of).unwrap_or(Target::Other),
+                                Holder::Group(_) => Target::Other,
+                            };
+                            (status_forms(user, context, h, target, &here))
+                        }
+                    }
+                }
+            }
+        }
+        @if can_grant {
+            form method="post" action={ (here) "/habilitations" } {
+                (hidden_csrf(user))
+                fieldset {
+                    legend { "Attribuer une habilitation" }
+                    label for="h-holder" { "Titulaire" }
+                    select id="h-holder" name="holder" required {
+                        @for a in &open_accounts { option value={ "account:" (a.id) } { (a.profile.family_name) " " (a.profile.given_name) " – " (a.profile.email) } }
+                        @for g in &open_groups { option value={ "group:" (g.id) } { "Groupe " (g.name) } }
+                    }
+                    label for="h-role" { "Service et rôle" }
+                    select id="h-role" name="service_role" required {
+                        @for (s, r) in &grantable { option value={ (s.client_id) "|" (r.code) } { (s.name) " – " (r.label) " (" (r.code) ")" } }
+                    }
+                    label for="h-scope" { "Périmètre" span class="hint" { "codes INSEE des communes couvertes, séparés par des virgules, pour les services qui en demandent un" } }
+                    input type="text" id="h-scope" name="scope" maxlength="2000";
+                    label for="h-until" { "Dernier jour de validité" span class="hint" { "facultatif" } }
+                    input type="date" id="h-until" name="valid_until";
+                    (reason_field("h-motif", false))
+                    button type="submit" { "Attribuer" }
+                }
+            }
+        }
+
+        h2 id="annexe1" { "Annexe 1" }
+        ul {
+            @for s in &services {
+                li {
+                    (s.name) " : "
+                    a href={ (here) "/annexe1?service=" (s.client_id) } { "version imprimable et import" }
+                    " — "
+                    a href={ (here) "/annexe1?service=" (s.client_id) "&format=csv" } { "CSV" }
+                }
+            }
+        }
+
+        h2 id="revues" { "Revues annuelles" }
+        @if reviews.is_empty() { p { "Aucune revue." } }
+        ul {
+            @for r in &reviews {
+                li {
+                    a href={ "/console/revues/" (r.id) } { "Revue commencée le " (day(r.started_at)) }
+                    @match r.completed_at {
+                        Some(t) => { " — terminée le " (day(t)) " — " a href={ "/console/revues/" (r.id) "/rapport" } { "rapport signé" } }
+                        None => { " — en cours" }
+                    }
+                }
+            }
+        }
+        @if may(actor, context, Action::PerformReview) {
+            form method="post" action={ (here) "/revues" } {
+                (hidden_csrf(user))
+                button type="submit" { "Commencer ou reprendre la revue annuelle" }
+            }
+        }
+
+        h2 id="historique" { "Derniers changements" }
+        table {
+            thead { tr { th scope="col" { "Date" } th scope="col" { "Auteur" } th scope="col" { "Action" } th scope="col" { "Objet" } th scope="col" { "Motif" } } }
+            tbody {
+                @for c in &changes {
+                    tr {
+                        td { (when(c.at)) }
+                        td { (author(&c.actor, &accounts)) }
+                        td { (c.action) }
+                        td { (c.target) }
+                        td { (c.reason.as_deref().unwrap_or("—")) }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn author(reference: &str, accounts: &[Account]) -> String {
+    accounts
+        .iter()
+        .find(|a| a.id.as_str() == reference)
+        .map(|a| format!("{} {}", a.profile.given_name, a.profile.family_name))
+        .unwrap_or_else(|| reference.to_owned())
+}
+
+pub(super) async fn create_person(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = match partner_id(&id) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let person = PersonFields::parse(
+            field(&fields, "email").unwrap_or(""),
+            field(&fields, "civility"),
+            field(&fields, "given_name").unwrap_or(""),
+            field(&fields, "family_name").unwrap_or(""),
+            field(&fields, "function"),
+        )?;
+        manage::create_person(&state, &user.actor, &id, person, vec![]).await
+    }
+    .await;
+    match result {
+        Ok(_) => back(id.as_str(), "personne", "personnes"),
+        Err(e) => failure(e),
+    }
+}
+
+/// `service|role` from a select.
+fn service_role(value: Option<&str>) -> Result<(ClientId, RoleCode), HabilitationError> {
+    let invalid = || HabilitationError::Invalid("Choisissez un service et un rôle.".into());
+    let (service, role) = value.and_then(|v| v.split_once('|')).ok_or_else(invalid)?;
+    Ok((
+        ClientId::parse(service).map_err(|_| invalid())?,
+        RoleCode::parse(role).map_err(|_| invalid())?,
+    ))
+}
+
+fn end_of_day(value: Option<&str>) -> Result<Option<i64>, HabilitationError> {
+    value
+        .map(|v| {
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.succ_opt())
+                .map(|d| {
+                    d.and_hms_opt(0, 0, 0)
+                        .expect("midnight")
+                        .and_utc()
+                        .timestamp()
+                })
+                .ok_or_else(|| {
+                    HabilitationError::Invalid("Date de fin de validité invalide.".into())
+                })
+        })
+        .transpose()
+}
+
+pub(super) async fn grant(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = match partner_id(&id) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let result = async {
+        let holder = match field(&fields, "holder").and_then(|h| h.split_once(':')) {
+            Some(("account", a)) => Holder::Account(AccountId::from_stored(a.to_owned())),
+            Some(("group", g)) => {
+                Holder::Group(GroupId::parse(g).map_err(|_| HabilitationError::NotFound("groupe"))?)
+            }
+            _ => {
+                return Err(HabilitationError::Invalid(
+                    "Choisissez le titulaire.".into(),
+                ));
+            }
+        };
+        let (client_id, role) = service_role(field(&fields, "service_role"))?;
+        let scope = field(&fields, "scope")
+            .map(|s| {
+                s.split([',', ' ', ';'])
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let request = GrantRequest {
+            holder,
+            client_id,
+            role,
+            scope,
+            valid_from: None,
+            valid_until: end_of_day(field(&fields, "valid_until"))?,
+        };
+        manage::grant(&state, &user.actor, &id, request, field(&fields, "reason")).await
+    }
+    .await;
+    match result {
+        Ok(_) => back(id.as_str(), "habilitation", "habilitations"),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn create_group(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = match partner_id(&id) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    match manage::create_group(
+        &state,
+        &user.actor,
+        &id,
+        field(&fields, "name").unwrap_or(""),
+    )
+    .await
+    {
+        Ok(g) => Redirect::to(&format!("/console/groupes/{}?fait=groupe", g.id)).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn set_quota(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(_): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let result = async {
+        let invalid = || HabilitationError::Invalid("Choisissez un service et un rôle.".into());
+        let value = field(&fields, "service_role").ok_or_else(invalid)?;
+        let (convention, rest) = value.split_once('|').ok_or_else(invalid)?;
+        let convention = ConventionId::parse(convention)
+            .map_err(|_| HabilitationError::NotFound("convention"))?;
+        let (client_id, role) = service_role(Some(rest))?;
+        let maximum = match field(&fields, "maximum") {
+            None => None,
+            Some(m) => Some(m.trim().parse::<u32>().map_err(|_| {
+                HabilitationError::Invalid("Le quota est un nombre entier positif.".into())
+            })?),
+        };
+        manage::set_quota(
+            &state,
+            &user.actor,
+            &convention,
+            &client_id,
+            &role,
+            maximum,
+            field(&fields, "reason"),
+        )
+        .await?;
+        let (c, _) = manage::convention(&state, &user.actor, &convention).await?;
+        Ok(c.partner)
+    }
+    .await;
+    match result {
+        Ok(partner) => back(partner.as_str(), "quota", "quotas"),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn set_mode(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let result = async {
+        let id = ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound("convention"))?;
+        let mode = field(&fields, "mode")
+            .and_then(HabilitationMode::parse)
+            .ok_or_else(|| HabilitationError::Invalid("Mode inconnu.".into()))?;
+        manage::switch_mode(&state, &user.actor, &id, mode, field(&fields, "reason")).await
+    }
+    .await;
+    match result {
+        Ok(c) => back(c.partner.as_str(), "mode", "conventions"),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn change_status(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let result = async {
+        let id =
+            HabilitationId::parse(&id).map_err(|_| HabilitationError::NotFound("habilitation"))?;
+        let change = field(&fields, "change")
+            .and_then(StatusChange::parse)
+            .ok_or_else(|| HabilitationError::Invalid("Action inconnue.".into()))?;
+        manage::change_status(&state, &user.actor, &id, change, field(&fields, "reason")).await
+    }
+    .await;
+    match result {
+        Ok(h) => {
+            // Back to the page the form was on, when it is a console page.
+            let target = field(&fields, "back")
+                .filter(|b| b.starts_with("/console/") && !b.contains("//"))
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("/console/partenaires/{}", h.partner));
+            Redirect::to(&format!("{target}?fait=statut")).into_response()
+        }
+        Err(e) => failure(e),
+    }
+}

@@ -1,0 +1,364 @@
+//! A person's page: profile, habilitations, groups, account actions (suspension, departure,
+//! forced password change), the Caf's appointments and the administrators' delegations.
+
+use super::partner::{holder_name, status_forms, status_text, validity};
+use super::{
+    console_user, csrf_refusal, done_message, failure, field, hidden_csrf, may, reason_field,
+    render,
+};
+use crate::habilitations::HabilitationError;
+use crate::habilitations::access::{Action, Target};
+use crate::habilitations::manage::{self, Appointment, PersonFields};
+use crate::state::AppState;
+use crate::store::{AdminRole, Delegation};
+use crate::types::{AccountId, ClientId, RoleCode};
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use maud::html;
+use std::collections::HashMap;
+
+type Fields = Vec<(String, String)>;
+
+fn account_id(id: &str) -> AccountId {
+    AccountId::from_stored(id.chars().take(64).collect())
+}
+
+fn back(id: &AccountId, done: &str) -> Response {
+    Redirect::to(&format!("/console/personnes/{id}?fait={done}")).into_response()
+}
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = account_id(&id);
+    let result = async {
+        let (account, context) = manage::person(&state, &user.actor, &id).await?;
+        let habilitations = state
+            .stores
+            .habilitations
+            .habilitations_of_account(&id)
+            .await?;
+        let groups = state
+            .stores
+            .habilitations
+            .groups_of_partner(&context.partner.id)
+            .await?;
+        let member_of = state.stores.habilitations.groups_of_account(&id).await?;
+        let delegations = state.stores.habilitations.delegations_of(&id).await?;
+        let mut services = Vec::new();
+        for c in context.in_force() {
+            for s in &c.services {
+                if let Some(service) = state.stores.services.get_service(s).await?
+                    && !services
+                        .iter()
+                        .any(|x: &crate::store::Service| x.client_id == service.client_id)
+                {
+                    services.push(service);
+                }
+            }
+        }
+        Ok::<_, HabilitationError>((
+            account,
+            context,
+            habilitations,
+            groups,
+            member_of,
+            delegations,
+            services,
+        ))
+    }
+    .await;
+    let (account, context, habilitations, groups, member_of, delegations, services) = match result {
+        Ok(v) => v,
+        Err(e) => return failure(e),
+    };
+    let actor = &user.actor;
+    let target = Target::of(&account);
+    let p = &account.profile;
+    let here = format!("/console/personnes/{}", account.id);
+    let manage_users = may(actor, &context, Action::ManageUsers);
+    let suspend = may(actor, &context, Action::SuspendAccount { target });
+    let close = may(actor, &context, Action::CloseAccount { target });
+    let force = may(actor, &context, Action::ForcePasswordChange);
+    let appoint = may(actor, &context, Action::AppointAdministrators);
+    let delegate =
+        may(actor, &context, Action::NameDelegatedManagers) && target != Target::Administrator;
+    let open = account.closed_at.is_none();
+    let accounts = std::slice::from_ref(&account);
+    let body = html! {
+        (done_message(query.get("fait").map(String::as_str)))
+        p {
+            a href={ "/console/partenaires/" (context.partner.id) } { (context.partner.name) }
+            " — " (p.email) " — compte " strong { (manage::account_state_label(&account)) }
+            @if let Some(r) = &account.status_reason { " (" (r) ")" }
+        }
+        @if !p.admin_roles.is_empty() {
+            p { "Rôles d'administration : " (p.admin_roles.iter().map(|r| super::role_label(*r)).collect::<Vec<_>>().join(", ")) }
+        }
+
+        h2 { "Profil" }
+        @if manage_users && open {
+            form method="post" action=(here) {
+                (hidden_csrf(&user))
+                label for="civility" { "Civilité" }
+                select id="civility" name="civility" {
+                    option value="" selected[p.civility.is_none()] { "—" }
+                    option selected[p.civility.as_deref() == Some("Mme")] { "Mme" }
+                    option selected[p.civility.as_deref() == Some("M.")] { "M." }
+                }
+                label for="given_name" { "Prénom" }
+                input type="text" id="given_name" name="given_name" required maxlength="100" value=(p.given_name);
+                label for="family_name" { "Nom" }
+                input type="text" id="family_name" name="family_name" required maxlength="100" value=(p.family_name);
+                label for="function" { "Fonction" }
+                input type="text" id="function" name="function" maxlength="100" value=(p.function.as_deref().unwrap_or(""));
+                button type="submit" { "Corriger le profil" }
+            }
+        } @else {
+            p { (p.civility.as_deref().unwrap_or("")) " " (p.given_name) " " (p.family_name) " — " (p.function.as_deref().unwrap_or("fonction non renseignée")) }
+        }
+
+        h2 { "Habilitations" }
+        @if habilitations.is_empty() { p { "Aucune habilitation." } }
+        table {
+            thead { tr { th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Par" } th scope="col" { "Validité" } th scope="col" { "Statut" } th scope="col" { "Actions" } } }
+            tbody {
+                @for h in &habilitations {
+                    tr {
+                        td { (h.client_id) }
+                        td { (h.role) }
+                        td { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
+                        td { (holder_name(&h.holder, accounts, &groups)) }
+                        td { (validity(h)) }
+                        td { (status_text(h)) }
+                        td { (status_forms(&user, &context, h, target, &here)) }
+                    }
+                }
+            }
+        }
+        @if !member_of.is_empty() {
+            p { "Membre des groupes : "
+                @for (i, g) in member_of.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    a href={ "/console/groupes/" (g.id) } { (g.name) }
+                }
+            }
+        }
+
+        @if open && (suspend || close || force) {
+            h2 { "Compte" }
+            form method="post" action={ (here) "/compte" } {
+                (hidden_csrf(&user))
+                (reason_field("compte-motif", true))
+                @if suspend && account.status != crate::store::AccountStatus::Suspended {
+                    button type="submit" name="action" value="suspend" { "Suspendre le compte à titre conservatoire" }
+                }
+                @if suspend && account.status == crate::store::AccountStatus::Suspended {
+                    button type="submit" name="action" value="reactivate" { "Lever la suspension" }
+                }
+                @if force {
+                    button type="submit" name="action" value="force_password_change" class="secondary" { "Forcer le changement de mot de passe" }
+                }
+                @if close {
+                    button type="submit" name="action" value="close" class="secondary" { "Fermer l'accès (départ)" }
+                }
+            }
+        }
+
+        @if appoint && open {
+            h2 { "Désignation des administrateurs" }
+            form method="post" action={ (here) "/designation" } {
+                (hidden_csrf(&user))
+                @for (appointment, role) in [(Appointment::Principal, AdminRole::PartnerAdministrator), (Appointment::Substitute, AdminRole::PartnerSubstitute)] {
+                    @let held = p.admin_roles.contains(&role);
+                    button type="submit" name="designation" value={ (if appointment == Appointment::Principal { "principal" } else { "substitute" }) ":" (if held { "remove" } else { "appoint" }) } class="secondary" {
+                        @if held { "Retirer le rôle d'" (appointment.label()) } @else { "Désigner " (appointment.label()) }
+                    }
+                }
+            }
+        }
+
+        @if delegate && open {
+            h2 { "Gestionnaire délégué" }
+            form method="post" action={ (here) "/delegations" } {
+                (hidden_csrf(&user))
+                fieldset {
+                    legend { "Rôles que cette personne peut attribuer et retirer" }
+                    @for s in &services {
+                        @let all = Delegation { client_id: s.client_id.clone(), role: None };
+                        div class="check" {
+                            input type="checkbox" id={ "d-" (s.client_id) } name="delegation" value={ (s.client_id) "|*" } checked[delegations.contains(&all)];
+                            label for={ "d-" (s.client_id) } { (s.name) " : tous les rôles" }
+                        }
+                        @for r in &s.roles {
+                            @let one = RoleCode::parse(&r.code).ok().map(|role| Delegation { client_id: s.client_id.clone(), role: Some(role) });
+                            div class="check" {
+                                input type="checkbox" id={ "d-" (s.client_id) "-" (r.code) } name="delegation" value={ (s.client_id) "|" (r.code) } checked[one.is_some_and(|d| delegations.contains(&d))];
+                                label for={ "d-" (s.client_id) "-" (r.code) } { (s.name) " : " (r.label) }
+                            }
+                        }
+                    }
+                    p class="hint" { "Ne rien cocher retire le rôle de gestionnaire délégué." }
+                    button type="submit" { "Enregistrer les délégations" }
+                }
+            }
+        }
+    };
+    render(&format!("{} {}", p.given_name, p.family_name), &user, body)
+}
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = account_id(&id);
+    let result = async {
+        let (account, _) = manage::person(&state, &user.actor, &id).await?;
+        let person = PersonFields::parse(
+            account.profile.email.as_str(),
+            field(&fields, "civility"),
+            field(&fields, "given_name").unwrap_or(""),
+            field(&fields, "family_name").unwrap_or(""),
+            field(&fields, "function"),
+        )?;
+        manage::update_person(&state, &user.actor, &id, person).await
+    }
+    .await;
+    match result {
+        Ok(_) => back(&id, "profil"),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn account_action(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = account_id(&id);
+    let reason = field(&fields, "reason");
+    let result = match field(&fields, "action") {
+        Some("suspend") => manage::suspend_person(&state, &user.actor, &id, true, reason)
+            .await
+            .map(|_| ()),
+        Some("reactivate") => manage::suspend_person(&state, &user.actor, &id, false, reason)
+            .await
+            .map(|_| ()),
+        Some("close") => manage::close_person(&state, &user.actor, &id, reason).await,
+        Some("force_password_change") => {
+            manage::force_password_change(&state, &user.actor, &id, reason).await
+        }
+        _ => Err(HabilitationError::Invalid("Action inconnue.".into())),
+    };
+    match result {
+        Ok(()) => back(&id, "compte"),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn appoint(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = account_id(&id);
+    let result = async {
+        let (which, what) = field(&fields, "designation")
+            .and_then(|d| d.split_once(':'))
+            .ok_or_else(|| HabilitationError::Invalid("Désignation inconnue.".into()))?;
+        let appointment = Appointment::parse(which)
+            .ok_or_else(|| HabilitationError::Invalid("Désignation inconnue.".into()))?;
+        manage::appoint(
+            &state,
+            &user.actor,
+            &id,
+            appointment,
+            what == "appoint",
+            field(&fields, "reason"),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => back(&id, "designation"),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn delegations(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let id = account_id(&id);
+    let result = async {
+        let mut delegations = Vec::new();
+        for (_, value) in fields.iter().filter(|(k, _)| k == "delegation") {
+            let invalid = || HabilitationError::Invalid("Délégation inconnue.".into());
+            let (service, role) = value.split_once('|').ok_or_else(invalid)?;
+            delegations.push(Delegation {
+                client_id: ClientId::parse(service).map_err(|_| invalid())?,
+                role: match role {
+                    "*" => None,
+                    r => Some(RoleCode::parse(r).map_err(|_| invalid())?),
+                },
+            });
+        }
+        delegations.sort();
+        delegations.dedup();
+        manage::name_delegated_manager(
+            &state,
+            &user.actor,
+            &id,
+            delegations,
+            field(&fields, "reason"),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => back(&id, "delegations"),
+        Err(e) => failure(e),
+    }
+}

@@ -1,0 +1,146 @@
+//! The administration console over HTTP: who may enter, what each role sees, and that forms
+//! are checked server-side (the Chromium test in `browser` drives the pages themselves).
+
+use crate::helpers::*;
+
+const ADMIN_PASSWORD: &str = "Demo-Passerelle-Admin-2026!";
+const NIORT_PRINCIPAL: &str = "marc.rousseau@niort.example";
+const NIORT_SECURITY: &str = "helene.faure@niort.example";
+
+async fn spawn_without_mfa() -> TestApp {
+    TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await
+}
+
+async fn signed_in(app: &TestApp, email: &str, password: &str) -> reqwest::Client {
+    let browser = browser();
+    let response = app.submit_login(&browser, "/login", email, password).await;
+    assert_eq!(response.status(), 303, "{email} logs in");
+    browser
+}
+
+async fn get(app: &TestApp, browser: &reqwest::Client, path: &str) -> (u16, String) {
+    let response = browser.get(app.url(path)).send().await.unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    let body = response.text().await.unwrap();
+    (status, location.unwrap_or(body))
+}
+
+#[tokio::test]
+async fn the_console_asks_administrators_for_their_second_factor_and_refuses_others() {
+    let app = TestApp::spawn().await;
+    let admin = signed_in(&app, NIORT_PRINCIPAL, ADMIN_PASSWORD).await;
+    let (status, location) = get(&app, &admin, "/console").await;
+    assert_eq!(status, 303);
+    assert_eq!(location, "/compte/double-authentification");
+
+    let claire = signed_in(&app, CLAIRE, PASSWORD).await;
+    let (status, page) = get(&app, &claire, "/console").await;
+    assert_eq!(status, 403);
+    assert!(page.contains("Console réservée"));
+
+    let (status, location) = get(&app, &browser(), "/console").await;
+    assert_eq!((status, location.as_str()), (303, "/login"));
+}
+
+#[tokio::test]
+async fn a_security_officer_reads_the_partner_page_without_forms_and_cannot_post_them() {
+    let app = spawn_without_mfa().await;
+    let officer = signed_in(&app, NIORT_SECURITY, ADMIN_PASSWORD).await;
+    let (status, page) = get(&app, &officer, "/console/partenaires/ville-de-niort").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Service instructeur RSA"));
+    assert!(page.contains("sophie.lambert@niort.example"));
+    assert!(!page.contains("Attribuer une habilitation"));
+    assert!(!page.contains("Créer une personne"));
+    assert!(!page.contains("Retirer la délégation"));
+
+    // Another partner does not exist for them.
+    let (status, _) = get(&app, &officer, "/console/partenaires/cc-pilat-rhodanien").await;
+    assert_eq!(status, 404);
+    let julien = app.account("julien.moreau@pilat-rhodanien.example").await;
+    let (status, _) = get(&app, &officer, &format!("/console/personnes/{}", julien.id)).await;
+    assert_eq!(status, 404);
+
+    // A forged form is refused by the server, not only hidden.
+    assert!(
+        hidden(&page, "csrf").is_none(),
+        "a read-only page has no form"
+    );
+    let (_, tokens) = get(&app, &officer, "/console/jetons").await;
+    let csrf = hidden(&tokens, "csrf").expect("the token page has a form");
+    let response = officer
+        .post(app.url("/console/partenaires/ville-de-niort/personnes"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "intrus@niort.example"),
+            ("given_name", "In"),
+            ("family_name", "Trus"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("sans les modifier"));
+    assert!(
+        app.state
+            .stores
+            .accounts
+            .find_account_by_email(
+                &passerelle::types::Email::parse("intrus@niort.example").unwrap()
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Without its CSRF token a form is refused before anything else.
+    let response = officer
+        .post(app.url("/console/partenaires/ville-de-niort/personnes"))
+        .form(&[("email", "intrus@niort.example")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn the_caf_withdraws_and_restores_a_partners_delegation_from_the_console() {
+    let app = spawn_without_mfa().await;
+    let caf = signed_in(&app, "habilitations@caf79.example", ADMIN_PASSWORD).await;
+    let (status, page) = get(&app, &caf, "/console/partenaires/ville-de-niort").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Retirer la délégation"));
+    let csrf = hidden(&page, "csrf").unwrap();
+    let post = |mode: &'static str, reason: &'static str| {
+        caf.post(app.url("/console/conventions/mcp-79-niort/mode"))
+            .form(&[("csrf", csrf.as_str()), ("mode", mode), ("reason", reason)])
+            .send()
+    };
+    let response = post("centralise", "").await.unwrap();
+    assert_eq!(response.status(), 422, "a reason is required");
+    let response = post("centralise", "Manquements constatés lors de l'audit")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let (_, page) = get(&app, &caf, "/console/partenaires/ville-de-niort?fait=mode").await;
+    assert!(page.contains("Le mode de gestion a été changé."));
+    assert!(page.contains("Rétablir la délégation"));
+    assert!(
+        page.contains("convention.mode"),
+        "the change is in the history"
+    );
+
+    // The partner's administrator can no longer grant.
+    let marc = signed_in(&app, NIORT_PRINCIPAL, ADMIN_PASSWORD).await;
+    let (_, page) = get(&app, &marc, "/console/partenaires/ville-de-niort").await;
+    assert!(!page.contains("Attribuer une habilitation"));
+
+    let response = post("delegue", "Plan d'action mis en œuvre").await.unwrap();
+    assert_eq!(response.status(), 303);
+    let (_, page) = get(&app, &marc, "/console/partenaires/ville-de-niort").await;
+    assert!(page.contains("Attribuer une habilitation"));
+}
