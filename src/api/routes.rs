@@ -37,7 +37,7 @@ type ApiResult<T> = Result<T, ApiError>;
         grant, change_status, partner_groups, create_group, add_member, remove_member,
         close_group, set_quota, set_mode, partner_changes, start_review, partner_reviews,
         get_review, decide_review, complete_review, review_report, overdue_reviews,
-        export_annexe1, import_annexe1
+        export_annexe1, import_annexe1, create_partner, create_convention, update_convention
     ),
     components(schemas(Problem)),
     modifiers(&BearerToken),
@@ -68,7 +68,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/me", get(me))
-        .route("/api/v1/partners", get(list_partners))
+        .route("/api/v1/partners", get(list_partners).post(create_partner))
+        .route("/api/v1/partners/{id}/conventions", post(create_convention))
+        .route("/api/v1/conventions/{id}", put(update_convention))
         .route("/api/v1/partners/{id}", get(get_partner))
         .route(
             "/api/v1/partners/{id}/accounts",
@@ -919,4 +921,141 @@ async fn import_annexe1(
         let plan = annexe1::plan(&state, &actor, &target, &body).await?;
         Ok(Json(serde_json::json!({ "plan": plan, "applied": null })))
     }
+}
+
+/// Caf side: registers a partner of the caller's Caf.
+#[utoipa::path(post, path = "/api/v1/partners", tag = "partenaires", request_body = NewPartner,
+    responses((status = 201, body = PartnerView), (status = 403, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("personal_token" = [])))]
+async fn create_partner(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiJson(body): ApiJson<NewPartner>,
+) -> ApiResult<(StatusCode, Json<PartnerView>)> {
+    let partner = crate::store::Partner {
+        id: parse("id", &body.id, PartnerId::parse)?,
+        caf: parse("caf", &body.caf, crate::types::CafCode::parse)?,
+        name: body.name.trim().to_owned(),
+        siret: body
+            .siret
+            .as_deref()
+            .map(|s| parse("siret", s, crate::types::Siret::parse))
+            .transpose()?,
+    };
+    let partner = manage::create_partner(&state, &actor, partner).await?;
+    Ok((StatusCode::CREATED, Json(PartnerView::from(&partner))))
+}
+
+fn convention_from(
+    id: ConventionId,
+    partner: &crate::store::Partner,
+    body: ConventionRequest,
+) -> ApiResult<crate::store::Convention> {
+    use crate::store::{Contact, ContactRole, ContactSide, ConventionKind};
+    let date = |what: &str, v: &str| {
+        chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+            ApiError::bad_request(format!("{what} : date attendue au format AAAA-MM-JJ"))
+        })
+    };
+    let contacts = body
+        .contacts
+        .into_iter()
+        .map(|c| {
+            Ok(Contact {
+                side: match c.side.as_str() {
+                    "partner" => ContactSide::Partner,
+                    "caf" => ContactSide::Caf,
+                    _ => return Err(ApiError::bad_request("side : « partner » ou « caf »")),
+                },
+                role: match c.role.as_str() {
+                    "habilitation_officer" => ContactRole::HabilitationOfficer,
+                    "security_officer" => ContactRole::SecurityOfficer,
+                    "technical_referent" => ContactRole::TechnicalReferent,
+                    _ => return Err(ApiError::bad_request(
+                        "role : « habilitation_officer », « security_officer » ou « technical_referent »",
+                    )),
+                },
+                name: c.name,
+                email: c
+                    .email
+                    .as_deref()
+                    .map(|e| parse("email", e, crate::types::Email::parse))
+                    .transpose()?,
+                phone: c.phone,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(crate::store::Convention {
+        id,
+        number: body.number,
+        kind: ConventionKind::parse(&body.kind).ok_or_else(|| {
+            ApiError::bad_request(
+                "kind : « cooperation », « monenfant » ou « mon_compte_partenaire »",
+            )
+        })?,
+        caf: partner.caf.clone(),
+        partner: partner.id.clone(),
+        services: body
+            .services
+            .iter()
+            .map(|s| parse("services", s, ClientId::parse))
+            .collect::<ApiResult<Vec<_>>>()?,
+        starts_on: date("starts_on", &body.starts_on)?,
+        terminated_on: body
+            .terminated_on
+            .as_deref()
+            .map(|d| date("terminated_on", d))
+            .transpose()?,
+        mode: match body.mode.as_deref() {
+            None => HabilitationMode::Delegated,
+            Some(m) => HabilitationMode::parse(m)
+                .ok_or_else(|| ApiError::bad_request("mode : « delegue » ou « centralise »"))?,
+        },
+        contacts,
+    })
+}
+
+/// Caf side: records a new convention of the partner.
+#[utoipa::path(post, path = "/api/v1/partners/{id}/conventions", tag = "partenaires",
+    params(("id" = String, Path, description = "Partner id")), request_body = ConventionRequest,
+    responses((status = 201, body = ConventionView), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("personal_token" = [])))]
+async fn create_convention(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConventionRequest>,
+) -> ApiResult<(StatusCode, Json<ConventionView>)> {
+    let partner = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let context = manage::partner(&state, &actor, &partner).await?;
+    let convention = convention_from(ConventionId::generate(), &context.partner, body)?;
+    let saved = manage::save_convention(&state, &actor, convention).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ConventionView::of(&saved, crate::habilitations::today())),
+    ))
+}
+
+/// Caf side: corrects a convention or records its termination (`terminated_on`).
+#[utoipa::path(put, path = "/api/v1/conventions/{id}", tag = "partenaires",
+    params(("id" = String, Path, description = "Convention id")), request_body = ConventionRequest,
+    responses((status = 200, body = ConventionView), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("personal_token" = [])))]
+async fn update_convention(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConventionRequest>,
+) -> ApiResult<Json<ConventionView>> {
+    let id = id_or_not_found(&id, ConventionId::parse, "convention")?;
+    let (_, context) = manage::convention(&state, &actor, &id).await?;
+    let convention = convention_from(id, &context.partner, body)?;
+    let saved = manage::save_convention(&state, &actor, convention).await?;
+    Ok(Json(ConventionView::of(
+        &saved,
+        crate::habilitations::today(),
+    )))
 }

@@ -484,3 +484,44 @@ pub struct DecisionRequest {
     /// `confirm` or `withdraw`.
     pub decision: String,
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPartner {
+    /// A stable key: lowercase letters, digits and '-'.
+    pub id: String,
+    pub name: String,
+    pub siret: Option<String>,
+    /// Code of the Caf (département).
+    pub caf: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRequest {
+    /// `partner` or `caf`.
+    pub side: String,
+    /// `habilitation_officer`, `security_officer` or `technical_referent`.
+    pub role: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConventionRequest {
+    pub number: String,
+    /// `cooperation`, `monenfant` or `mon_compte_partenaire`.
+    pub kind: String,
+    /// Client ids of the services the convention opens.
+    pub services: Vec<String>,
+    /// ISO date.
+    pub starts_on: String,
+    /// ISO date of termination, if terminated.
+    pub terminated_on: Option<String>,
+    /// `delegue` (default) or `centralise`; on creation only (then `PUT …/mode`).
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub contacts: Vec<ContactRequest>,
+}

@@ -1299,6 +1299,147 @@ pub async fn set_quota(
     .await
 }
 
+/// Whether the actor is a national operator or the habilitation officer of `caf`.
+fn caf_officer_of(actor: &Actor, caf: &crate::types::CafCode) -> bool {
+    actor.holds(AdminRole::NationalOperator)
+        || actor.holds(AdminRole::CafHabilitationOfficer)
+            && actor.account.profile.caf.as_ref() == Some(caf)
+}
+
+/// Caf side: registers a new partner of the actor's Caf.
+pub async fn create_partner(
+    state: &AppState,
+    actor: &Actor,
+    partner: Partner,
+) -> HabResult<Partner> {
+    if !caf_officer_of(actor, &partner.caf) {
+        return Err(HabilitationError::Forbidden(
+            "Seul le responsable des habilitations de la Caf enregistre ses partenaires.".into(),
+        ));
+    }
+    if partner.name.trim().is_empty() || partner.name.chars().count() > 200 {
+        return Err(HabilitationError::Invalid(
+            "Le nom du partenaire compte de 1 à 200 caractères.".into(),
+        ));
+    }
+    if state
+        .stores
+        .organisations
+        .get_caf(&partner.caf)
+        .await?
+        .is_none()
+    {
+        return Err(HabilitationError::NotFound("Caf"));
+    }
+    if state
+        .stores
+        .organisations
+        .get_partner(&partner.id)
+        .await?
+        .is_some()
+    {
+        return Err(HabilitationError::Conflict(format!(
+            "L'identifiant « {} » est déjà pris.",
+            partner.id
+        )));
+    }
+    state.stores.organisations.upsert_partner(&partner).await?;
+    record(
+        state,
+        Author::Person(actor),
+        Some(&partner.id),
+        "partner.create",
+        format!("partner:{}", partner.id),
+        None,
+        json!({}),
+    )
+    .await?;
+    Ok(partner)
+}
+
+/// Caf side: records a convention of a partner, or corrects one (number, services, dates,
+/// contacts; its termination). The mode changes through `switch_mode`, which needs a reason.
+pub async fn save_convention(
+    state: &AppState,
+    actor: &Actor,
+    convention: Convention,
+) -> HabResult<Convention> {
+    let context = PartnerContext::load(state, &convention.partner).await?;
+    access::check(actor, &context, Action::EditConvention)?;
+    let number = convention.number.trim().to_owned();
+    if number.is_empty() || number.chars().count() > 64 {
+        return Err(HabilitationError::Invalid(
+            "Le numéro de convention compte de 1 à 64 caractères.".into(),
+        ));
+    }
+    if convention.services.is_empty() {
+        return Err(HabilitationError::Invalid(
+            "Une convention ouvre au moins un service.".into(),
+        ));
+    }
+    for client_id in &convention.services {
+        service(state, client_id).await?;
+    }
+    if let Some(end) = convention.terminated_on
+        && end <= convention.starts_on
+    {
+        return Err(HabilitationError::Invalid(
+            "La date de résiliation doit suivre la date de début.".into(),
+        ));
+    }
+    if let Some(other) = state
+        .stores
+        .habilitations
+        .find_convention_by_number(&number)
+        .await?
+        && other.id != convention.id
+    {
+        return Err(HabilitationError::Conflict(format!(
+            "Le numéro {number} est déjà celui d'une autre convention."
+        )));
+    }
+    let existing = state
+        .stores
+        .habilitations
+        .get_convention(&convention.id)
+        .await?;
+    if let Some(existing) = &existing
+        && existing.partner != convention.partner
+    {
+        return Err(HabilitationError::NotFound("convention"));
+    }
+    let convention = Convention {
+        number,
+        caf: context.partner.caf.clone(),
+        mode: existing.as_ref().map(|e| e.mode).unwrap_or(convention.mode),
+        ..convention
+    };
+    state
+        .stores
+        .habilitations
+        .upsert_convention(&convention)
+        .await?;
+    record(
+        state,
+        Author::Person(actor),
+        Some(&convention.partner),
+        if existing.is_some() {
+            "convention.edit"
+        } else {
+            "convention.create"
+        },
+        format!("convention:{}", convention.id),
+        None,
+        json!({
+            "number": convention.number,
+            "services": convention.services,
+            "terminated_on": convention.terminated_on,
+        }),
+    )
+    .await?;
+    Ok(convention)
+}
+
 /// Withdraws the delegation (centralized mode) or restores it (delegated mode).
 pub async fn switch_mode(
     state: &AppState,

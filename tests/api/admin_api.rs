@@ -693,3 +693,99 @@ async fn the_yearly_review_ends_in_a_signed_report_the_caf_downloads() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn the_caf_registers_a_partner_and_its_convention_then_terminates_it() {
+    let app = TestApp::spawn().await;
+    let caf = app.api_token(CAF79).await;
+    let marc = app.api_token(NIORT_PRINCIPAL).await;
+    let partner = json!({ "id": "ccas-de-niort", "name": "CCAS de Niort", "caf": "79" });
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/api/v1/partners",
+            &marc,
+            Some(partner.clone()),
+        )
+        .await;
+    assert_eq!(status, 403, "partners are registered by their Caf");
+    let other_caf = json!({ "id": "ccas-de-lyon", "name": "CCAS de Lyon", "caf": "42" });
+    let (status, _) = app
+        .api(Method::POST, "/api/v1/partners", &caf, Some(other_caf))
+        .await;
+    assert_eq!(status, 403, "not for another Caf");
+    let (status, created) = app
+        .api(
+            Method::POST,
+            "/api/v1/partners",
+            &caf,
+            Some(partner.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, _) = app
+        .api(Method::POST, "/api/v1/partners", &caf, Some(partner))
+        .await;
+    assert_eq!(status, 409);
+
+    let body = json!({
+        "number": "MCP-079-2026-0200", "kind": "mon_compte_partenaire",
+        "services": ["cdap"], "starts_on": "2026-01-01", "mode": "centralise",
+        "contacts": [{ "side": "caf", "role": "habilitation_officer", "name": "Agnès Roux" }]
+    });
+    let (status, convention) = app
+        .api(
+            Method::POST,
+            "/api/v1/partners/ccas-de-niort/conventions",
+            &caf,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{convention}");
+    assert_eq!(convention["mode"], "centralise");
+    assert_eq!(convention["in_force"], true);
+    assert_eq!(convention["current_period_end"], "2027-01-01");
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/api/v1/partners/ccas-de-niort/conventions",
+            &caf,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 409, "a convention number is unique");
+
+    // Terminated in the past: no longer in force, so nobody can be granted CDAP there.
+    let mut terminated = body;
+    terminated["terminated_on"] = json!("2026-02-01");
+    let id = convention["id"].as_str().unwrap();
+    let (status, updated) = app
+        .api(
+            Method::PUT,
+            &format!("/api/v1/conventions/{id}"),
+            &caf,
+            Some(terminated),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["in_force"], false);
+    let (status, person) = app
+        .api(
+            Method::POST,
+            "/api/v1/partners/ccas-de-niort/accounts",
+            &caf,
+            Some(json!({ "email": "agent@ccas-niort.example", "given_name": "Ana", "family_name": "Gent" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{person}");
+    let (status, problem) = app
+        .api(
+            Method::POST,
+            "/api/v1/partners/ccas-de-niort/habilitations",
+            &caf,
+            Some(json!({ "account": person["id"], "service": "cdap", "role": "T1" })),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("convention"));
+}

@@ -144,3 +144,50 @@ async fn the_caf_withdraws_and_restores_a_partners_delegation_from_the_console()
     let (_, page) = get(&app, &marc, "/console/partenaires/ville-de-niort").await;
     assert!(page.contains("Attribuer une habilitation"));
 }
+
+#[tokio::test]
+async fn the_caf_registers_a_partner_and_a_convention_from_the_console() {
+    let app = spawn_without_mfa().await;
+    let caf = signed_in(&app, "habilitations@caf79.example", ADMIN_PASSWORD).await;
+    let (_, home) = get(&app, &caf, "/console").await;
+    assert!(home.contains("Enregistrer un partenaire"));
+    let csrf = hidden(&home, "csrf").unwrap();
+    let response = caf
+        .post(app.url("/console/partenaires"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "CCAS de Niort"),
+            ("id", "ccas-de-niort"),
+            ("siret", "21790191700013"),
+            ("caf", "79"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/console/partenaires/ccas-de-niort");
+    let response = caf
+        .post(app.url("/console/partenaires/ccas-de-niort/conventions"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("number", "MCP-079-2026-0201"),
+            ("kind", "mon_compte_partenaire"),
+            ("service", "cdap"),
+            ("service", "demo-app"),
+            ("starts_on", "2026-01-01"),
+            ("mode", "centralise"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let (_, page) = get(&app, &caf, "/console/partenaires/ccas-de-niort").await;
+    assert!(page.contains("MCP-079-2026-0201"));
+    assert!(page.contains("cdap, demo-app"));
+    assert!(page.contains("centralisé"));
+
+    // A partner administrator of Niort registers nothing and does not see the new partner.
+    let marc = signed_in(&app, NIORT_PRINCIPAL, ADMIN_PASSWORD).await;
+    let (_, home) = get(&app, &marc, "/console").await;
+    assert!(!home.contains("Enregistrer un partenaire"));
+    assert!(!home.contains("CCAS de Niort"));
+}

@@ -31,7 +31,16 @@ pub fn router() -> Router<AppState> {
         .route("/console", get(home))
         .route("/console/jetons", get(tokens::show).post(tokens::create))
         .route("/console/jetons/revoquer", post(tokens::revoke))
+        .route("/console/partenaires", post(partner::create_partner))
         .route("/console/partenaires/{id}", get(partner::show))
+        .route(
+            "/console/partenaires/{id}/conventions",
+            post(partner::create_convention),
+        )
+        .route(
+            "/console/conventions/{id}/resiliation",
+            post(partner::terminate_convention),
+        )
         .route(
             "/console/partenaires/{id}/personnes",
             post(partner::create_person),
@@ -212,6 +221,7 @@ pub(super) fn done_message(key: Option<&str>) -> Markup {
         Some("groupe") => "Le groupe a été créé.",
         Some("membres") => "Les membres du groupe ont été modifiés.",
         Some("quota") => "Le quota a été enregistré.",
+        Some("convention") => "La convention a été enregistrée.",
         Some("mode") => "Le mode de gestion a été changé.",
         Some("profil") => "Le profil a été corrigé.",
         Some("compte") => "Le compte a été modifié.",
@@ -298,6 +308,20 @@ async fn home(
         Ok(o) => o,
         Err(e) => return failure(e),
     };
+    let cafs = match state.stores.organisations.list_cafs().await {
+        Ok(c) => c,
+        Err(e) => return internal_error_page(e),
+    };
+    let national = user.actor.holds(AdminRole::NationalOperator);
+    let own_caf = user.actor.account.profile.caf.clone();
+    let registrable: Vec<_> = cafs
+        .into_iter()
+        .filter(|c| {
+            national
+                || user.actor.holds(AdminRole::CafHabilitationOfficer)
+                    && own_caf.as_ref() == Some(&c.code)
+        })
+        .collect();
     let roles: Vec<&str> = user
         .actor
         .account
@@ -323,6 +347,23 @@ async fn home(
                             td { (p.caf) }
                         }
                     }
+                }
+            }
+        }
+        @if !registrable.is_empty() {
+            form method="post" action="/console/partenaires" {
+                (hidden_csrf(&user))
+                fieldset {
+                    legend { "Enregistrer un partenaire" }
+                    label for="np-name" { "Nom" }
+                    input type="text" id="np-name" name="name" required maxlength="200";
+                    label for="np-id" { "Identifiant" span class="hint" { "lettres minuscules, chiffres et tirets, par exemple ccas-de-niort" } }
+                    input type="text" id="np-id" name="id" required maxlength="64" pattern="[a-z0-9-]+";
+                    label for="np-siret" { "SIRET" span class="hint" { "facultatif, 14 chiffres" } }
+                    input type="text" id="np-siret" name="siret" maxlength="17" inputmode="numeric";
+                    label for="np-caf" { "Caf" }
+                    select id="np-caf" name="caf" { @for c in &registrable { option value=(c.code) { (c.name) } } }
+                    button type="submit" { "Enregistrer le partenaire" }
                 }
             }
         }

@@ -174,6 +174,7 @@ async fn page_body(
             }
         }
     }
+    let all_services = stores.services.list_services().await?;
     let actor = &user.actor;
     let here = format!("/console/partenaires/{}", partner.id);
     let manage_users = may(actor, context, Action::ManageUsers);
@@ -260,6 +261,43 @@ async fn page_body(
                             }
                         }
                     }
+                }
+            }
+        }
+
+        @if caf {
+            form method="post" action={ (here) "/conventions" } {
+                (hidden_csrf(user))
+                fieldset {
+                    legend { "Ajouter une convention" }
+                    label for="c-number" { "Numéro" }
+                    input type="text" id="c-number" name="number" required maxlength="64";
+                    label for="c-kind" { "Offre" }
+                    select id="c-kind" name="kind" {
+                        @for k in crate::store::ConventionKind::ALL { option value=(k.as_str()) { (k.label()) } }
+                    }
+                    fieldset {
+                        legend { "Services ouverts" }
+                        @for s in &all_services {
+                            div class="check" {
+                                input type="checkbox" id={ "c-s-" (s.client_id) } name="service" value=(s.client_id);
+                                label for={ "c-s-" (s.client_id) } { (s.name) }
+                            }
+                        }
+                    }
+                    label for="c-start" { "Date de début" }
+                    input type="date" id="c-start" name="starts_on" required;
+                    label for="c-mode" { "Mode de gestion des habilitations" }
+                    select id="c-mode" name="mode" { option value="delegue" { "délégué" } option value="centralise" { "centralisé" } }
+                    button type="submit" { "Ajouter la convention" }
+                }
+            }
+            @for c in context.conventions.iter().filter(|c| c.terminated_on.is_none()) {
+                form method="post" action={ "/console/conventions/" (c.id) "/resiliation" } class="inline" {
+                    (hidden_csrf(user))
+                    label for={ "t-" (c.id) } { "Résilier la convention " (c.number) " au" }
+                    input type="date" id={ "t-" (c.id) } name="terminated_on" required;
+                    button type="submit" class="secondary" { "Enregistrer la résiliation" }
                 }
             }
         }
@@ -709,6 +747,124 @@ pub(super) async fn change_status(
                 .unwrap_or_else(|| format!("/console/partenaires/{}", h.partner));
             Redirect::to(&format!("{target}?fait=statut")).into_response()
         }
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn create_partner(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let result = async {
+        let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
+        let partner = crate::store::Partner {
+            id: PartnerId::parse(field(&fields, "id").unwrap_or(""))
+                .map_err(|_| invalid("L'identifiant ne peut contenir que des lettres minuscules, des chiffres et des tirets."))?,
+            caf: crate::types::CafCode::parse(field(&fields, "caf").unwrap_or(""))
+                .map_err(|_| invalid("Choisissez la Caf."))?,
+            name: field(&fields, "name").unwrap_or("").trim().to_owned(),
+            siret: field(&fields, "siret")
+                .map(crate::types::Siret::parse)
+                .transpose()
+                .map_err(|_| invalid("Le SIRET compte 14 chiffres et sa clé doit être juste."))?,
+        };
+        manage::create_partner(&state, &user.actor, partner).await
+    }
+    .await;
+    match result {
+        Ok(p) => Redirect::to(&format!("/console/partenaires/{}", p.id)).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn create_convention(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let result = async {
+        let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
+        let id = PartnerId::parse(&id).map_err(|_| HabilitationError::NotFound("partenaire"))?;
+        let context = manage::partner(&state, &user.actor, &id).await?;
+        let convention = crate::store::Convention {
+            id: ConventionId::generate(),
+            number: field(&fields, "number").unwrap_or("").to_owned(),
+            kind: field(&fields, "kind")
+                .and_then(crate::store::ConventionKind::parse)
+                .ok_or_else(|| invalid("Choisissez l'offre."))?,
+            caf: context.partner.caf.clone(),
+            partner: id,
+            services: fields
+                .iter()
+                .filter(|(k, _)| k == "service")
+                .map(|(_, v)| ClientId::parse(v).map_err(|_| invalid("Service inconnu.")))
+                .collect::<Result<_, _>>()?,
+            starts_on: field(&fields, "starts_on")
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .ok_or_else(|| invalid("Indiquez la date de début."))?,
+            terminated_on: None,
+            mode: field(&fields, "mode")
+                .and_then(HabilitationMode::parse)
+                .unwrap_or_default(),
+            contacts: Vec::new(),
+        };
+        manage::save_convention(&state, &user.actor, convention).await
+    }
+    .await;
+    match result {
+        Ok(c) => back(c.partner.as_str(), "convention", "conventions"),
+        Err(e) => failure(e),
+    }
+}
+
+pub(super) async fn terminate_convention(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
+        return r;
+    }
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let result = async {
+        let id = ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound("convention"))?;
+        let (convention, _) = manage::convention(&state, &user.actor, &id).await?;
+        let end = field(&fields, "terminated_on")
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .ok_or_else(|| HabilitationError::Invalid("Indiquez la date de résiliation.".into()))?;
+        manage::save_convention(
+            &state,
+            &user.actor,
+            crate::store::Convention {
+                terminated_on: Some(end),
+                ..convention
+            },
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(c) => back(c.partner.as_str(), "convention", "conventions"),
         Err(e) => failure(e),
     }
 }
