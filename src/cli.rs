@@ -760,6 +760,10 @@ fn print_demo_banner(issuer: &str, demo: &provision::ProvisionFile, data_dir: &P
         "  discovery: {issuer}/.well-known/openid-configuration\n"
     ));
     out.push_str(&format!("  login:     {issuer}/login\n"));
+    out.push_str(&format!(
+        "  console:   {issuer}/console (administrators; a TOTP second factor is enrolled at the first visit)\n"
+    ));
+    out.push_str(&format!("  admin API: {issuer}/api/v1/openapi.json\n"));
     out.push_str(&format!("  data:      {}\n", data_dir.display()));
     if let Some(rp) = demo.service.iter().find(|s| s.client_id == "demo-app") {
         out.push_str(
@@ -773,19 +777,35 @@ fn print_demo_banner(issuer: &str, demo: &provision::ProvisionFile, data_dir: &P
         for uri in &rp.redirect_uris {
             out.push_str(&format!("  redirect_uri:  {uri}\n"));
         }
-        out.push_str("  scopes:        openid profile email; PKCE S256 required\n");
+        out.push_str("  scopes:        openid profile email habilitations; PKCE S256 required\n");
     }
     out.push_str(
         "\nDemo accounts (fictional people; demo passwords exist only in config/demo.toml):\n",
     );
     for a in &demo.account {
-        let org = a
-            .partner
-            .as_deref()
-            .or(a.caf.as_deref().map(|_| "Caf"))
-            .unwrap_or_default();
+        let org = match (&a.partner, &a.caf) {
+            (Some(p), _) => p.clone(),
+            (None, Some(c)) => format!("Caf {c}"),
+            (None, None) => String::new(),
+        };
+        let roles = a
+            .admin_roles
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let roles = if roles.is_empty() {
+            String::new()
+        } else {
+            format!(" [{roles}]")
+        };
         out.push_str(&format!(
-            "  {:<40} {} {} ({org}), password: {}\n",
+            "  {:<40} {} {} ({org}){roles}, password: {}\n",
             a.email,
             a.given_name,
             a.family_name,

@@ -39,6 +39,21 @@ pub struct ProvisionFile {
     pub group: Vec<GroupEntry>,
     #[serde(default)]
     pub account: Vec<AccountEntry>,
+    #[serde(default)]
+    pub review: Vec<ReviewEntry>,
+}
+
+/// A yearly review carried out at provisioning (the demo's example): every open
+/// habilitation confirmed by `by`, completed and signed when `complete`. Skipped when the
+/// partner already has a review.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewEntry {
+    pub partner: String,
+    /// Email of the principal administrator or substitute who reviews.
+    pub by: String,
+    #[serde(default)]
+    pub complete: bool,
 }
 
 /// A convention between a Caf and a partner: the Caf is the partner's.
@@ -916,6 +931,9 @@ pub async fn apply(
             }
         }
     }
+    for r in &file.review {
+        apply_review(state, r).await?;
+    }
     Ok(report)
 }
 
@@ -924,4 +942,47 @@ fn provision_error(e: HabilitationError) -> ProvisionError {
         HabilitationError::Store(e) => ProvisionError::Store(e),
         other => ProvisionError::Invalid(other.to_string()),
     }
+}
+
+async fn apply_review(state: &AppState, entry: &ReviewEntry) -> Result<(), ProvisionError> {
+    use crate::habilitations::{Actor, review};
+    use crate::store::ReviewDecision;
+    let ctx = |m: String| ProvisionError::Invalid(format!("review of `{}`: {m}", entry.partner));
+    let partner = PartnerId::parse(&entry.partner).map_err(|e| ctx(e.0))?;
+    if !state
+        .stores
+        .habilitations
+        .reviews_of_partner(&partner)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let email = Email::parse(&entry.by).map_err(|e| ctx(e.0))?;
+    let account = state
+        .stores
+        .accounts
+        .find_account_by_email(&email)
+        .await?
+        .ok_or_else(|| ctx(format!("no account for {email}")))?;
+    let actor = Actor::of(state, account)
+        .await
+        .map_err(|e| ctx(e.to_string()))?;
+    let started = review::start(state, &actor, &partner)
+        .await
+        .map_err(|e| ctx(e.to_string()))?;
+    for (h, _) in review::items(state, &started)
+        .await
+        .map_err(|e| ctx(e.to_string()))?
+    {
+        review::decide(state, &actor, &started.id, &h.id, ReviewDecision::Confirm)
+            .await
+            .map_err(|e| ctx(e.to_string()))?;
+    }
+    if entry.complete {
+        review::complete(state, &actor, &started.id)
+            .await
+            .map_err(|e| ctx(e.to_string()))?;
+    }
+    Ok(())
 }

@@ -584,11 +584,31 @@ async fn the_yearly_review_ends_in_a_signed_report_the_caf_downloads() {
     let caf = app.api_token(CAF79).await;
     let security = app.api_token(NIORT_SECURITY).await;
 
-    // Niort's convention started in 2023 and it never had a review: overdue for the Caf.
+    // The demo completed Niort's review today; Pilat Rhodanien (convention of March 2025)
+    // never had one and is overdue for its Caf.
     let (_, overdue) = app
         .api(Method::GET, "/api/v1/reviews/overdue", &caf, None)
         .await;
-    assert_eq!(overdue[0]["partner"]["id"], "ville-de-niort", "{overdue}");
+    assert_eq!(overdue, json!([]));
+    let caf42 = app.api_token(CAF42).await;
+    let (_, overdue) = app
+        .api(Method::GET, "/api/v1/reviews/overdue", &caf42, None)
+        .await;
+    assert_eq!(
+        overdue[0]["partner"]["id"], "cc-pilat-rhodanien",
+        "{overdue}"
+    );
+    assert_eq!(overdue[0]["last_completed_at"], Value::Null);
+    assert_eq!(overdue[0]["due_since"], "2026-03-01T00:00:00Z");
+    let (_, reviews) = app
+        .api(
+            Method::GET,
+            "/api/v1/partners/ville-de-niort/reviews",
+            &caf,
+            None,
+        )
+        .await;
+    assert_eq!(reviews.as_array().unwrap().len(), 1, "the demo's review");
 
     let path = "/api/v1/partners/ville-de-niort/reviews";
     let (status, _) = app.api(Method::POST, path, &security, None).await;
