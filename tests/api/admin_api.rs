@@ -264,14 +264,47 @@ fn actions(p: &Partner) -> Vec<(&'static str, Method, String, Option<Value>)> {
             format!("/api/v1/accounts/{}/appointment", p.appointment.0),
             Some(p.appointment.1.clone()),
         ),
+        (
+            "exporter l'annexe 1",
+            Method::GET,
+            format!("/api/v1/partners/{}/annexe1?service=demo-app", p.id),
+            None,
+        ),
+        (
+            "lister les revues",
+            Method::GET,
+            format!("/api/v1/partners/{}/reviews", p.id),
+            None,
+        ),
+        (
+            "commencer la revue",
+            Method::POST,
+            format!("/api/v1/partners/{}/reviews", p.id),
+            None,
+        ),
+        (
+            "ajouter une convention",
+            Method::POST,
+            format!("/api/v1/partners/{}/conventions", p.id),
+            Some(
+                json!({ "number": format!("MATRICE-{}", p.id), "kind": "cooperation",
+                "services": ["demo-app"], "starts_on": "2026-01-01" }),
+            ),
+        ),
     ]
 }
 
 const READ: [u16; 6] = [200; 6];
 
-fn expected(reads: [u16; 6], changes: [u16; 14]) -> Vec<u16> {
-    reads.into_iter().chain(changes).collect()
+/// Reads, changes, then the annex, reviews and conventions (two reads, the review, a
+/// convention).
+fn expected(reads: [u16; 6], changes: [u16; 14], tail: [u16; 4]) -> Vec<u16> {
+    reads.into_iter().chain(changes).chain(tail).collect()
 }
+
+const CAF_TAIL: [u16; 4] = [200, 200, 403, 201];
+const ADMIN_TAIL: [u16; 4] = [200, 200, 200, 403];
+const READER_TAIL: [u16; 4] = [200, 200, 403, 403];
 
 /// Runs every action as `actor`, first on the other partner (all must be "not found" and
 /// change nothing), then on the own partner, and compares each status with `own`.
@@ -333,11 +366,23 @@ async fn national_operator_acts_as_the_caf_on_every_partner() {
     let caf_delegated = [
         201, 200, 403, 403, 200, 200, 204, 403, 403, 403, 204, 200, 204, 200,
     ];
-    check_actor(NATIONAL, "niort", None, expected(READ, caf_delegated)).await;
+    check_actor(
+        NATIONAL,
+        "niort",
+        None,
+        expected(READ, caf_delegated, CAF_TAIL),
+    )
+    .await;
     let caf_centralized = [
         201, 200, 201, 201, 200, 200, 204, 403, 201, 204, 204, 200, 204, 200,
     ];
-    check_actor(NATIONAL, "pilat", None, expected(READ, caf_centralized)).await;
+    check_actor(
+        NATIONAL,
+        "pilat",
+        None,
+        expected(READ, caf_centralized, CAF_TAIL),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -347,12 +392,24 @@ async fn a_caf_habilitation_officer_supervises_delegated_partners_and_manages_ce
     let delegated = [
         201, 200, 403, 403, 200, 200, 204, 403, 403, 403, 204, 200, 204, 200,
     ];
-    check_actor(CAF79, "niort", Some("pilat"), expected(READ, delegated)).await;
+    check_actor(
+        CAF79,
+        "niort",
+        Some("pilat"),
+        expected(READ, delegated, CAF_TAIL),
+    )
+    .await;
     // Centralized mode: the Caf grants and manages groups on the partner's request.
     let centralized = [
         201, 200, 201, 201, 200, 200, 204, 403, 201, 204, 204, 200, 204, 200,
     ];
-    check_actor(CAF42, "pilat", Some("niort"), expected(READ, centralized)).await;
+    check_actor(
+        CAF42,
+        "pilat",
+        Some("niort"),
+        expected(READ, centralized, CAF_TAIL),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -364,14 +421,14 @@ async fn partner_administrators_manage_their_own_partner_in_delegated_mode() {
         NIORT_PRINCIPAL,
         "niort",
         Some("pilat"),
-        expected(READ, admin),
+        expected(READ, admin, ADMIN_TAIL),
     )
     .await;
     check_actor(
         NIORT_SUBSTITUTE,
         "niort",
         Some("pilat"),
-        expected(READ, admin),
+        expected(READ, admin, ADMIN_TAIL),
     )
     .await;
 }
@@ -387,7 +444,7 @@ async fn a_delegated_manager_acts_only_within_the_roles_delegated_to_them() {
         NIORT_MANAGER,
         "niort",
         Some("pilat"),
-        expected(READ, manager),
+        expected(READ, manager, READER_TAIL),
     )
     .await;
 }
@@ -399,14 +456,14 @@ async fn security_officers_read_without_changing_anything() {
         NIORT_SECURITY,
         "niort",
         Some("pilat"),
-        expected(READ, read_only),
+        expected(READ, read_only, READER_TAIL),
     )
     .await;
     check_actor(
         CAF79_SECURITY,
         "niort",
         Some("pilat"),
-        expected(READ, read_only),
+        expected(READ, read_only, READER_TAIL),
     )
     .await;
 }
@@ -530,6 +587,53 @@ async fn quota_problems_name_the_role_and_bad_bodies_are_problems_too() {
     assert_eq!(last.0, 409, "the fifth T1 holder is one too many");
     assert_eq!(last.1["code"], "quota_reached");
     assert!(last.1["detail"].as_str().unwrap().contains("T1"));
+
+    // A group's members count too: CDAP T4 allows 3 people, Paul holds it through the group.
+    let (_, groups) = app
+        .api(
+            Method::GET,
+            "/api/v1/partners/ville-de-niort/groups",
+            &token,
+            None,
+        )
+        .await;
+    let group = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "Service instructeur RSA")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, people) = app
+        .api(
+            Method::GET,
+            "/api/v1/partners/ville-de-niort/accounts",
+            &token,
+            None,
+        )
+        .await;
+    let agents: Vec<String> = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["email"].as_str().unwrap().starts_with("agent"))
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut statuses = Vec::new();
+    for agent in &agents[..3] {
+        let (status, _) = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/groups/{group}/members"),
+                &token,
+                Some(json!({ "account": agent })),
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [204, 204, 409], "the fourth T4 holder is refused");
 
     let (status, problem) = app
         .api(
