@@ -276,14 +276,29 @@ async fn context_names(
     Ok((services, caf))
 }
 
-/// The strictest profile of the account's services and, for holders of an administrative
-/// role, of the administrator profile; the default profile when none applies.
+/// The strictest profile of the account's services (those it was created for and those it
+/// holds an open habilitation for) and, for holders of an administrative role, of the
+/// administrator profile; the default profile when none applies.
 pub async fn applicable_policy(state: &AppState, account: &Account) -> Result<Policy, StoreError> {
     let mut names = Vec::new();
     if !account.profile.admin_roles.is_empty() {
         names.push(state.settings.administrator_password_policy.clone());
     }
-    for id in &account.profile.services {
+    // The services the account was created for, and those it holds a habilitation for.
+    let mut services = account.profile.services.clone();
+    services.extend(
+        state
+            .stores
+            .habilitations
+            .habilitations_of_account(&account.id)
+            .await?
+            .into_iter()
+            .filter(|h| h.status != crate::store::HabilitationStatus::Closed)
+            .map(|h| h.client_id),
+    );
+    services.sort();
+    services.dedup();
+    for id in &services {
         if let Some(s) = state.stores.services.get_service(id).await? {
             names.extend(s.password_policy);
         }

@@ -92,6 +92,7 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
         "name",
         "caf",
         "partner",
+        "habilitations",
     ];
     Ok(PasserelleProviderMetadata::new(
         s.issuer_url.clone(),

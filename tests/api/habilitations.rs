@@ -277,3 +277,29 @@ async fn retention_deletes_closed_habilitations_after_the_period_of_their_conven
         .unwrap();
     assert_eq!(again.iter().map(|d| d.habilitations).sum::<u64>(), 0);
 }
+
+#[tokio::test]
+async fn a_habilitation_brings_the_password_policy_of_its_service() {
+    // The lenient monenfant profile by default, so that Coopération's stricter one shows.
+    let app =
+        TestApp::spawn_with(|c| c.credentials.default_password_policy = "monenfant".into()).await;
+    let policy = |app: &TestApp| {
+        let state = app.state.clone();
+        async move {
+            let karim = state
+                .stores
+                .accounts
+                .find_account_by_email(&passerelle::types::Email::parse(KARIM).unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            passerelle::accounts::lifecycle::applicable_policy(&state, &karim)
+                .await
+                .unwrap()
+                .name
+        }
+    };
+    assert_eq!(policy(&app).await, "monenfant");
+    app.grant(KARIM, "cooperation", "lecteur").await;
+    assert_eq!(policy(&app).await, "cooperation");
+}
