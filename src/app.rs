@@ -55,7 +55,9 @@ impl Application {
         let durable = open_durable(config).await?;
         let ephemeral = MemoryStore::new();
         ephemeral.spawn_sweeper(Duration::from_secs(30));
-        let stores = Stores::embedded(durable, ephemeral);
+        let traces =
+            crate::store::sqlite::traces::SqliteTraceStore::open(&config.traces_path()).await?;
+        let stores = Stores::embedded(durable, ephemeral, traces);
         let state = build_state(config, &issuer, stores).await?;
         Ok(Self {
             listener,
@@ -100,8 +102,12 @@ impl Application {
         .with_graceful_shutdown(signal)
         .await
         .context("server error")?;
-        // Logout tokens already due are delivered before the process ends.
+        // Logout tokens already due are delivered, and queued traces written, before the
+        // process ends.
         self.state.backchannel.drain().await;
+        if let Err(e) = self.state.tracer.flush().await {
+            tracing::error!(error = %e, "queued traces could not be written at shutdown");
+        }
         Ok(())
     }
 }
@@ -136,6 +142,7 @@ pub async fn build_state(
         temporary_password_length: config.credentials.temporary_password_length,
         temporary_password_ttl: config.credentials.temporary_password_lifetime_seconds,
         throttling: config.throttling.clone(),
+        traces_max_batch: config.traces.max_batch,
     };
     KeyRing::ensure_keys(stores.keys.as_ref(), now()).await?;
     // Access tokens are opaque, so only ID tokens need a retired key to stay published.
@@ -148,6 +155,7 @@ pub async fn build_state(
     let hasher = PasswordHasher::new(&config.password_hashing)?;
     let policies = config.policies().map_err(anyhow::Error::msg)?;
     let mailer = crate::mail::Mailer::from_config(&config.mail, config.outbox_dir())?;
+    let tracer = crate::traces::Tracer::start(stores.traces.clone());
     Ok(AppState(Arc::new(AppInner {
         policies,
         mailer,
@@ -159,6 +167,7 @@ pub async fn build_state(
         csrf_key,
         key_reload_seconds: t.key_reload_seconds,
         backchannel: crate::oidc::backchannel::Backchannel::new()?,
+        tracer,
     })))
 }
 

@@ -81,6 +81,11 @@ enum Command {
         #[command(subcommand)]
         command: Annexe1Command,
     },
+    /// Search, export and verify the traces
+    Traces {
+        #[command(subcommand)]
+        command: TracesCommand,
+    },
     /// Delete the data whose retention period has ended
     Retention {
         #[command(subcommand)]
@@ -119,6 +124,59 @@ enum Annexe1Command {
         partner: String,
         #[arg(long)]
         service: String,
+    },
+}
+
+/// The filters of a trace search (the same as the console and the API).
+#[derive(clap::Args)]
+struct TraceFilterArgs {
+    /// Email of the security officer (or national operator) the search is attributed to
+    #[arg(long = "as", value_name = "EMAIL")]
+    actor: String,
+    /// An account id or a professional email
+    #[arg(long)]
+    person: Option<String>,
+    #[arg(long)]
+    partner: Option<String>,
+    /// Client id of a service
+    #[arg(long)]
+    service: Option<String>,
+    #[arg(long)]
+    action: Option<String>,
+    /// success or failure
+    #[arg(long)]
+    outcome: Option<String>,
+    #[arg(long)]
+    ip: Option<String>,
+    /// From this date (YYYY-MM-DD or RFC 3339), included
+    #[arg(long)]
+    from: Option<String>,
+    /// To this date (YYYY-MM-DD or RFC 3339), excluded
+    #[arg(long)]
+    to: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TracesCommand {
+    /// Print the newest matching traces (one JSON object per line)
+    Query {
+        #[command(flatten)]
+        filter: TraceFilterArgs,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Print every matching trace (at most 100,000) as CSV or JSON lines
+    Export {
+        #[command(flatten)]
+        filter: TraceFilterArgs,
+        /// csv or jsonl
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
+    /// Check the chain and the seals of every stream (or one); exit 1 at the first break
+    Verify {
+        #[arg(long)]
+        stream: Option<String>,
     },
 }
 
@@ -252,8 +310,11 @@ async fn durable_stores(config: &Config) -> Result<Stores, Failure> {
     let durable = open_durable(config)
         .await
         .map_err(|e| runtime(format!("{e:#}")))?;
+    let traces = crate::store::sqlite::traces::SqliteTraceStore::open(&config.traces_path())
+        .await
+        .map_err(|e| runtime(format!("{e:#}")))?;
     // Commands that only touch durable data still need a complete set of stores.
-    Ok(Stores::embedded(durable, MemoryStore::new()))
+    Ok(Stores::embedded(durable, MemoryStore::new(), traces))
 }
 
 /// The application state for commands that run beside the server (provisioning, account
@@ -362,6 +423,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         Command::User { command } => user(&config, command).await,
         Command::ApiToken { command } => api_token(&config, command).await,
         Command::Annexe1 { command } => annexe1(&config, command).await,
+        Command::Traces { command } => traces(&config, command).await,
         Command::Retention {
             command: RetentionCommand::Run,
         } => {
@@ -815,4 +877,125 @@ fn print_demo_banner(issuer: &str, demo: &provision::ProvisionFile, data_dir: &P
         ));
     }
     println!("{out}");
+}
+
+fn trace_time(value: &Option<String>) -> Result<Option<i64>, Failure> {
+    value
+        .as_deref()
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|d| d.timestamp_micros())
+                .or_else(|_| {
+                    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map(|d| {
+                        d.and_hms_opt(0, 0, 0)
+                            .expect("midnight exists")
+                            .and_utc()
+                            .timestamp_micros()
+                    })
+                })
+                .map_err(|_| usage(format!("`{v}` is not a date (YYYY-MM-DD or RFC 3339)")))
+        })
+        .transpose()
+}
+
+async fn traces(config: &Config, command: TracesCommand) -> Result<(), Failure> {
+    use crate::habilitations::{Actor, HabilitationError};
+    use crate::traces::{Origin, query, verify};
+    let state = offline_state(config).await?;
+    let failure = |e: HabilitationError| match e {
+        HabilitationError::Store(e) => runtime(e),
+        other => usage(other),
+    };
+    let filter_of = |args: &TraceFilterArgs, limit: u32| -> Result<query::Filter, Failure> {
+        Ok(query::Filter {
+            person: args.person.clone(),
+            partner: args.partner.clone(),
+            service: args.service.clone(),
+            action: args.action.clone(),
+            outcome: args
+                .outcome
+                .as_deref()
+                .map(|o| {
+                    crate::store::Outcome::parse(o)
+                        .ok_or_else(|| usage("--outcome is success or failure"))
+                })
+                .transpose()?,
+            ip: args.ip.clone(),
+            from_us: trace_time(&args.from)?,
+            to_us: trace_time(&args.to)?,
+            after: None,
+            limit,
+        })
+    };
+    let actor_of = |email: String| {
+        let state = state.clone();
+        async move {
+            let email = crate::types::Email::parse(&email).map_err(usage)?;
+            let account = state
+                .stores
+                .accounts
+                .find_account_by_email(&email)
+                .await
+                .map_err(runtime)?
+                .ok_or_else(|| usage(format!("no account for {email}")))?;
+            Actor::of(&state, account).await.map_err(failure)
+        }
+    };
+    let origin = Origin {
+        user_agent: Some("passerelle command line".into()),
+        ..Origin::default()
+    };
+    let result = match command {
+        TracesCommand::Query { filter, limit } => {
+            let actor = actor_of(filter.actor.clone()).await?;
+            let page = query::search(&state, &actor, &filter_of(&filter, limit)?, &origin)
+                .await
+                .map_err(failure)?;
+            print!("{}", query::to_json_lines(&page.records));
+            Ok(())
+        }
+        TracesCommand::Export { filter, format } => {
+            let actor = actor_of(filter.actor.clone()).await?;
+            let records = query::export(&state, &actor, &filter_of(&filter, 1000)?, &origin)
+                .await
+                .map_err(failure)?;
+            match format.as_str() {
+                "csv" => print!("{}", query::to_csv(&records)),
+                "jsonl" => print!("{}", query::to_json_lines(&records)),
+                other => return Err(usage(format!("--format is csv or jsonl, not {other}"))),
+            }
+            Ok(())
+        }
+        TracesCommand::Verify { stream } => {
+            let streams = match stream {
+                Some(s) => vec![s],
+                None => state.tracer.store().streams().await.map_err(runtime)?,
+            };
+            let mut broken = false;
+            for stream in streams {
+                let v = verify::stream(&state, &stream).await.map_err(runtime)?;
+                match &v.first_break {
+                    None => println!(
+                        "{}: {} record(s), {} seal(s): intact",
+                        v.stream, v.records, v.seals
+                    ),
+                    Some(b) => {
+                        broken = true;
+                        println!(
+                            "{}: BROKEN at {b:?} after {} record(s)",
+                            v.stream, v.records
+                        );
+                    }
+                }
+            }
+            if broken {
+                Err(runtime("the trace chain is broken"))
+            } else {
+                Ok(())
+            }
+        }
+    };
+    // Queued traces (the search's own) reach the disk before the process ends.
+    state.tracer.flush().await.map_err(runtime)?;
+    result
 }

@@ -27,7 +27,33 @@ pub struct Config {
     pub mail: MailConfig,
     pub throttling: ThrottlingConfig,
     pub retention: RetentionConfig,
+    pub traces: TracesConfig,
     pub log: LogConfig,
+}
+
+/// The trace store: where it lives, how long traces are kept, how often streams are sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracesConfig {
+    /// Empty: the SQLite file `traces.db` in `server.data_dir`, apart from the other data.
+    pub url: String,
+    /// Months a trace is kept (the seeds: 6; at most 12).
+    pub retention_months: u32,
+    /// How often each stream's head is sealed with Passerelle's signature.
+    pub seal_every_seconds: u64,
+    /// Most events a relying application may submit in one request.
+    pub max_batch: usize,
+}
+
+impl Default for TracesConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            retention_months: 6,
+            seal_every_seconds: 300,
+            max_batch: 1000,
+        }
+    }
 }
 
 /// How long data is kept once its purpose ended; `passerelle retention run` applies it.
@@ -203,6 +229,7 @@ impl Default for Config {
             mail: Default::default(),
             throttling: Default::default(),
             retention: Default::default(),
+            traces: Default::default(),
             log: Default::default(),
         }
     }
@@ -374,6 +401,18 @@ impl Config {
     /// Checks what types alone cannot say.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |m: String| Err(ConfigError(m));
+        if !(1..=12).contains(&self.traces.retention_months) {
+            return fail(format!(
+                "traces.retention_months must be between 1 and 12, not {}",
+                self.traces.retention_months
+            ));
+        }
+        if !(1..=10_000).contains(&self.traces.max_batch) {
+            return fail("traces.max_batch must be between 1 and 10000".into());
+        }
+        if self.traces.seal_every_seconds == 0 {
+            return fail("traces.seal_every_seconds must be positive".into());
+        }
         for kind in crate::store::ConventionKind::ALL {
             let years = self.retention.habilitation_years(kind);
             if !(1..=10).contains(&years) {
@@ -584,6 +623,18 @@ impl Config {
             self.server.data_dir.join("outbox")
         } else {
             self.mail.outbox_dir.clone()
+        }
+    }
+
+    pub fn traces_path(&self) -> PathBuf {
+        let url = &self.traces.url;
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            PathBuf::from(rest)
+        } else {
+            self.server.data_dir.join("traces.db")
         }
     }
 

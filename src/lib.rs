@@ -17,5 +17,6 @@ pub mod retention;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod traces;
 pub mod types;
 pub mod web;

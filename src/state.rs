@@ -32,6 +32,8 @@ pub struct Settings {
     pub temporary_password_length: usize,
     pub temporary_password_ttl: u64,
     pub throttling: crate::config::ThrottlingConfig,
+    /// Most events a relying application may submit at once.
+    pub traces_max_batch: usize,
 }
 
 impl Settings {
@@ -60,6 +62,8 @@ pub struct AppInner {
     pub key_reload_seconds: u64,
     /// Sends logout tokens to relying applications when sessions end.
     pub backchannel: crate::oidc::backchannel::Backchannel,
+    /// Records traces (group commit into the trace store).
+    pub tracer: crate::traces::Tracer,
 }
 
 #[derive(Clone)]

@@ -7,6 +7,7 @@
 //! and back; they decide nothing about rights themselves.
 
 mod routes;
+mod traces;
 mod views;
 
 use crate::habilitations::{Actor, HabilitationError};
@@ -23,7 +24,7 @@ use utoipa::ToSchema;
 pub use routes::ApiDoc;
 
 pub fn router() -> Router<AppState> {
-    routes::router()
+    routes::router().merge(traces::router())
 }
 
 /// An error as RFC 9457 problem details, with a stable `code` for scripts and a French
@@ -77,7 +78,7 @@ impl IntoResponse for Problem {
 
 /// Every failure of an API call.
 #[derive(Debug)]
-pub struct ApiError(Problem);
+pub struct ApiError(pub(crate) Problem);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -95,7 +96,7 @@ impl ApiError {
         ))
     }
 
-    fn unauthenticated(detail: &str) -> Self {
+    pub fn unauthenticated(detail: &str) -> Self {
         Self(Problem::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",

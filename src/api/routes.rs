@@ -61,6 +61,11 @@ impl Modify for BearerToken {
             "personal_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Relying applications' access tokens from the client_credentials grant at /token.
+        components.add_security_scheme(
+            "client_credentials",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -126,9 +131,11 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn openapi() -> Response {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::traces::TracesDoc::openapi());
     (
         [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
-        Json(ApiDoc::openapi()),
+        Json(doc),
     )
         .into_response()
 }

@@ -60,6 +60,13 @@ pub async fn record(
         "habilitation change"
     );
     state.stores.habilitations.record_change(&change).await?;
+    let mut event = crate::traces::Event::new("admin.change", crate::store::Outcome::Success)
+        .partner(change.partner.as_ref().map(|p| p.to_string()))
+        .target(format!("{} {}", change.action, change.target));
+    if let Author::Person(actor) = author {
+        event = event.account(&actor.account);
+    }
+    state.tracer.record(event).await;
     Ok(())
 }
 

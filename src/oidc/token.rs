@@ -308,6 +308,14 @@ async fn client_credentials(
         }
     };
     let access_token = tokens::new_access_token(state, client, None, None, &scope, now()).await?;
+    state
+        .tracer
+        .record(
+            crate::traces::Event::new("token.issue", crate::store::Outcome::Success)
+                .client(&client.client_id)
+                .target("client_credentials"),
+        )
+        .await;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

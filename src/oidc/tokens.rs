@@ -116,6 +116,16 @@ pub async fn person_tokens(
     } else {
         None
     };
+    state
+        .tracer
+        .record(
+            crate::traces::Event::new("token.issue", crate::store::Outcome::Success)
+                .account(account)
+                .session(auth.sid)
+                .client(&client.client_id)
+                .target(format!("grant:{}", auth.grant)),
+        )
+        .await;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -12,6 +12,7 @@ pub mod habilitation;
 pub mod memory;
 pub mod records;
 pub mod sqlite;
+pub mod trace;
 
 use crate::crypto::TokenHash;
 use crate::types::{AccountId, CafCode, ClientId, Email, GrantId, PartnerId, SessionId};
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 pub use habilitation::*;
 pub use records::*;
 use std::sync::Arc;
+pub use trace::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -282,6 +284,8 @@ pub struct Stores {
     pub factors: Arc<dyn FactorStore>,
     pub habilitations: Arc<dyn HabilitationStore>,
     pub api_tokens: Arc<dyn ApiTokenStore>,
+    /// Kept apart from the rest (its own file or database).
+    pub traces: Arc<dyn TraceStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub pending_logins: Arc<dyn PendingLoginStore>,
     pub codes: Arc<dyn CodeStore>,
@@ -295,6 +299,7 @@ impl Stores {
     pub fn embedded(
         durable: Arc<sqlite::SqliteStore>,
         ephemeral: Arc<memory::MemoryStore>,
+        traces: Arc<sqlite::traces::SqliteTraceStore>,
     ) -> Self {
         Self {
             organisations: durable.clone(),
@@ -306,6 +311,7 @@ impl Stores {
             factors: durable.clone(),
             habilitations: durable.clone(),
             api_tokens: durable,
+            traces,
             sessions: ephemeral.clone(),
             pending_logins: ephemeral.clone(),
             codes: ephemeral.clone(),

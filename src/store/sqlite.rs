@@ -7,6 +7,7 @@ use sqlx::{Row, SqlitePool};
 use std::path::Path;
 
 mod habilitations;
+pub mod traces;
 
 pub struct SqliteStore {
     pool: SqlitePool,

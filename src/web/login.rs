@@ -7,8 +7,10 @@ use crate::accounts::totp;
 use crate::accounts::{self, lifecycle, password::Password};
 use crate::oidc::authorize::{ACR_PASSWORD, issue_code};
 use crate::state::AppState;
+use crate::store::Outcome;
 use crate::store::PendingLogin;
 use crate::store::now;
+use crate::traces::Event;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::extract::{Form, Query, State};
@@ -187,9 +189,11 @@ async fn show(
 async fn submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let origin = super::origin(&headers, Some(peer));
     if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
         return expired_form();
     }
@@ -251,6 +255,7 @@ async fn submit(
                 reason = "throttled",
                 "login refused before checking the password"
             );
+            trace_login_failure(&state, &email, "throttled", &origin);
             return again(StatusCode::TOO_MANY_REQUESTS, closed_message(until), true).await;
         }
         Ok(Gate::Open { captcha: true }) => {
@@ -259,6 +264,7 @@ async fn submit(
             match solved {
                 Err(e) => return internal_error_page(e),
                 Ok(false) => {
+                    trace_login_failure(&state, &email, "captcha", &origin);
                     let message = if form.captcha_id.is_some() {
                         "Le code de vérification est incorrect. Saisissez de nouveau votre mot de passe, puis recopiez le nouveau code ou répondez à la question."
                     } else {
@@ -285,6 +291,7 @@ async fn submit(
         Err(e) => return internal_error_page(e),
         Ok(Err(failure)) => {
             tracing::info!(reason = failure.reason_code(), "login failed");
+            trace_login_failure(&state, &email, failure.reason_code(), &origin);
             let now = now();
             let rules = state.settings.throttling.clone();
             let counted = async {
@@ -327,6 +334,14 @@ async fn submit(
         }
         Ok(Ok(account)) => account,
     };
+    state
+        .tracer
+        .record(
+            Event::new("auth.login", Outcome::Success)
+                .account(&account)
+                .origin(&origin),
+        )
+        .await;
     let cleared = async {
         state
             .stores
@@ -457,4 +472,35 @@ pub(super) async fn continue_login(
         Ok(response) => (jar, response).into_response(),
         Err(e) => internal_error_page(e),
     }
+}
+
+/// Traces a failed login from a background task: whether the identifier names an account
+/// (the actor of the trace) is looked up after the answer, so that timing tells nothing. The
+/// identifier typed is not recorded when it names nobody.
+fn trace_login_failure(
+    state: &AppState,
+    email: &str,
+    reason: &'static str,
+    origin: &crate::traces::Origin,
+) {
+    let (state, email, origin) = (state.clone(), email.to_owned(), origin.clone());
+    tokio::spawn(async move {
+        let account = match crate::types::Email::parse(&email) {
+            Ok(e) => state
+                .stores
+                .accounts
+                .find_account_by_email(&e)
+                .await
+                .ok()
+                .flatten(),
+            Err(_) => None,
+        };
+        let mut event = Event::new("auth.login", Outcome::Failure)
+            .reason(reason)
+            .origin(&origin);
+        if let Some(account) = &account {
+            event = event.account(account);
+        }
+        state.tracer.record(event).await;
+    });
 }

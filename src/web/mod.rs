@@ -38,6 +38,25 @@ pub fn router() -> Router<AppState> {
         .merge(console::router())
 }
 
+/// Where a request came from, for its traces: the peer address, the user agent and the request
+/// id set by the request-id layer.
+pub fn origin(
+    headers: &axum::http::HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> crate::traces::Origin {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect::<String>())
+    };
+    crate::traces::Origin {
+        ip: peer.map(|p| p.ip().to_string()),
+        user_agent: text("user-agent"),
+        request_id: text("x-request-id"),
+    }
+}
+
 /// The common frame of every page: French, one `main` landmark, no script.
 pub fn page(title: &str, body: Markup) -> Markup {
     html! {

@@ -80,6 +80,21 @@ pub async fn end(state: &AppState, sid: &SessionId) -> StoreResult<Option<Sessio
         crate::oidc::tokens::revoke_grant(state, grant).await?;
     }
     tracing::info!(sid = %session.sid, account = %session.account, "session ended");
+    let actor = match state.stores.accounts.get_account(&session.account).await? {
+        Some(account) => crate::traces::TraceActor::of(&account),
+        None => crate::traces::TraceActor {
+            account: Some(session.account.to_string()),
+            ..Default::default()
+        },
+    };
+    state
+        .tracer
+        .record(
+            crate::traces::Event::new("auth.logout", crate::store::Outcome::Success)
+                .actor(actor)
+                .session(&session.sid),
+        )
+        .await;
     state.backchannel.notify(state, vec![session.clone()]);
     Ok(Some(session))
 }

@@ -8,6 +8,65 @@ use std::process::{Command, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_passerelle");
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/passerelle.toml");
 
+/// Starts `passerelle demo` on a free port over `dir`; returns the process, the issuer and the
+/// banner's lines.
+pub async fn spawn_demo(dir: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let banner = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        let mut reader = BufReader::new(stdout).lines();
+        for line in reader.by_ref() {
+            let line = line.unwrap();
+            let done = line.contains("nathalie.girard");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        // Keep draining standard output so that the server never writes to a closed pipe.
+        std::thread::spawn(move || for _ in reader {});
+        lines
+    })
+    .await
+    .unwrap();
+    let issuer = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("issuer:"))
+        .expect("the banner names the issuer")
+        .trim()
+        .to_owned();
+    (child, issuer, banner)
+}
+
+/// Runs the binary in `dir` and returns its exit status and standard output.
+pub fn run_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn passerelle(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(BIN);
@@ -112,44 +171,7 @@ fn provision_is_idempotent_and_keys_rotate_from_the_command_line() {
 #[tokio::test]
 async fn the_demo_starts_on_an_empty_folder_and_a_demo_account_can_log_in() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.path().to_str().unwrap(),
-        ])
-        .current_dir(data.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let banner = tokio::task::spawn_blocking(move || {
-        let mut lines = Vec::new();
-        let mut reader = BufReader::new(stdout).lines();
-        for line in reader.by_ref() {
-            let line = line.unwrap();
-            let done = line.contains("nathalie.girard");
-            lines.push(line);
-            if done {
-                break;
-            }
-        }
-        // Keep draining standard output so that the server never writes to a closed pipe.
-        std::thread::spawn(move || for _ in reader {});
-        lines
-    })
-    .await
-    .unwrap();
-    let issuer = banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("issuer:"))
-        .expect("the banner names the issuer")
-        .trim()
-        .to_owned();
+    let (mut child, issuer, banner) = spawn_demo(data.path()).await;
     assert!(banner.iter().any(|l| l.contains("client_secret:")));
     crate::helpers::install_tls_provider();
     let discovery: serde_json::Value =

@@ -75,6 +75,8 @@ pub struct TestApp {
     pub api: reqwest::Client,
     /// Where the outbox writes messages.
     pub outbox: std::path::PathBuf,
+    /// The trace database file.
+    pub traces_db: std::path::PathBuf,
     /// Kept alive so that the folder outlives the server.
     _data_dir: TempDir,
 }
@@ -139,6 +141,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             outbox: config.outbox_dir(),
+            traces_db: config.traces_path(),
             _data_dir: data_dir,
         }
     }

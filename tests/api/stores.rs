@@ -13,7 +13,13 @@ async fn embedded() -> (Stores, tempfile::TempDir) {
         .await
         .unwrap();
     durable.migrate().await.unwrap();
-    (Stores::embedded(durable, memory::MemoryStore::new()), dir)
+    let traces = sqlite::traces::SqliteTraceStore::open(&dir.path().join("traces.db"))
+        .await
+        .unwrap();
+    (
+        Stores::embedded(durable, memory::MemoryStore::new(), traces),
+        dir,
+    )
 }
 
 fn code_grant(expires_at: i64) -> CodeGrant {
@@ -287,4 +293,87 @@ async fn durable_records_round_trip_and_server_secrets_are_set_once() {
         (secret_a.as_slice(), secret_b.as_slice()),
         (&b"first"[..], &b"first"[..])
     );
+}
+
+fn trace(stream: &str, id: &str, account: &str, at_us: i64) -> NewTrace {
+    NewTrace {
+        id: id.into(),
+        stream: stream.into(),
+        at_us,
+        actor_account: Some(account.into()),
+        actor_partner: Some("p".into()),
+        actor_caf: None,
+        partner: Some("p".into()),
+        session: None,
+        client_id: None,
+        action: "test.action".into(),
+        target: Some("dossier:1".into()),
+        outcome: Outcome::Success,
+        reason: None,
+        ip: None,
+        user_agent: None,
+        request_id: None,
+    }
+}
+
+#[tokio::test]
+async fn traces_chain_per_stream_skip_duplicates_and_search_newest_first() {
+    let (stores, _dir) = embedded().await;
+    let t = &stores.traces;
+    let batch = vec![
+        trace("a", "1", "x", 10),
+        trace("b", "1", "x", 11),
+        trace("a", "2", "y", 12),
+        trace("a", "1", "x", 13),
+    ];
+    let outcomes = t.append(&batch).await.unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            Appended::Stored,
+            Appended::Stored,
+            Appended::Stored,
+            Appended::Duplicate
+        ]
+    );
+    let a = t.stream_records("a", 0, 10).await.unwrap();
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0].prev_hash, GENESIS);
+    assert_eq!(
+        a[1].prev_hash, a[0].hash,
+        "each record follows its predecessor"
+    );
+    assert_eq!(a[1].hash, a[1].trace.chained_hash(&a[0].hash));
+    let b = t.stream_records("b", 0, 10).await.unwrap();
+    assert_eq!(b[0].prev_hash, GENESIS, "streams are chained apart");
+
+    let found = t
+        .search(&TraceQuery {
+            account: Some("x".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let times: Vec<i64> = found.iter().map(|r| r.trace.at_us).collect();
+    assert_eq!(times, [11, 10]);
+    let nobody = t
+        .search(&TraceQuery {
+            reach: Some(vec!["other".into()]),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(nobody.is_empty(), "the reach limits what is found");
+
+    // Destruction cuts the oldest records and moves the origin, so the rest still verifies.
+    let (first, last, count) = t.destroy_oldest("a", 12, 100).await.unwrap().unwrap();
+    assert_eq!(
+        (first.trace.id.as_str(), last.trace.id.as_str(), count),
+        ("1", "1", 1)
+    );
+    assert_eq!(t.stream_origin("a").await.unwrap(), last.hash);
+    let rest = t.stream_records("a", 0, 10).await.unwrap();
+    assert_eq!(rest[0].prev_hash, last.hash);
 }

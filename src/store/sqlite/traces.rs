@@ -1,0 +1,383 @@
+//! The trace store in its own SQLite file (WAL, synchronous FULL): a batch is one
+//! `BEGIN IMMEDIATE` transaction, so the chain is computed against the stream's head while no
+//! other writer (another process included) can move it.
+
+use super::backend;
+use crate::store::*;
+use anyhow::Context;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use std::collections::HashMap;
+use std::path::Path;
+
+pub struct SqliteTraceStore {
+    pool: SqlitePool,
+}
+
+fn hash_of(row: &SqliteRow, column: &str) -> StoreResult<[u8; 32]> {
+    row.get::<Vec<u8>, _>(column)
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("trace {column} length")))
+}
+
+fn record_from_row(row: &SqliteRow) -> StoreResult<TraceRecord> {
+    Ok(TraceRecord {
+        seq: row.get("seq"),
+        trace: NewTrace {
+            id: row.get("id"),
+            stream: row.get("stream"),
+            at_us: row.get("at_us"),
+            actor_account: row.get("actor_account"),
+            actor_partner: row.get("actor_partner"),
+            actor_caf: row.get("actor_caf"),
+            partner: row.get("partner"),
+            session: row.get("session"),
+            client_id: row.get("client_id"),
+            action: row.get("action"),
+            target: row.get("target"),
+            outcome: Outcome::parse(&row.get::<String, _>("outcome"))
+                .ok_or_else(|| StoreError::Corrupt("trace outcome".into()))?,
+            reason: row.get("reason"),
+            ip: row.get("ip"),
+            user_agent: row.get("user_agent"),
+            request_id: row.get("request_id"),
+        },
+        prev_hash: hash_of(row, "prev_hash")?,
+        hash: hash_of(row, "hash")?,
+    })
+}
+
+impl SqliteTraceStore {
+    pub async fn open(path: &Path) -> anyhow::Result<std::sync::Arc<Self>> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create data folder {}", dir.display()))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // An acknowledged trace survives a crash of the process and of the machine.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open trace database {}", path.display()))?;
+        sqlx::migrate!("src/store/migrations/traces")
+            .run(&pool)
+            .await
+            .context("trace database migration failed")?;
+        Ok(std::sync::Arc::new(Self { pool }))
+    }
+}
+
+#[async_trait]
+impl TraceStore for SqliteTraceStore {
+    async fn append(&self, batch: &[NewTrace]) -> StoreResult<Vec<Appended>> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let mut heads: HashMap<String, [u8; 32]> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for trace in batch {
+            if !heads.contains_key(&trace.stream) {
+                let head: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT head_hash FROM streams WHERE name = ?")
+                        .bind(&trace.stream)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                let head = match head {
+                    Some(h) => h
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("stream head length".into()))?,
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO streams (name, head_hash, origin_hash) VALUES (?, ?, ?)",
+                        )
+                        .bind(&trace.stream)
+                        .bind(GENESIS.to_vec())
+                        .bind(GENESIS.to_vec())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                        GENESIS
+                    }
+                };
+                heads.insert(trace.stream.clone(), head);
+            }
+            let previous = heads[&trace.stream];
+            let hash = trace.chained_hash(&previous);
+            let done = sqlx::query(
+                "INSERT OR IGNORE INTO traces (stream, id, at_us, actor_account, actor_partner,
+                    actor_caf, partner, session, client_id, action, target, outcome, reason, ip,
+                    user_agent, request_id, prev_hash, hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&trace.stream)
+            .bind(&trace.id)
+            .bind(trace.at_us)
+            .bind(&trace.actor_account)
+            .bind(&trace.actor_partner)
+            .bind(&trace.actor_caf)
+            .bind(&trace.partner)
+            .bind(&trace.session)
+            .bind(&trace.client_id)
+            .bind(&trace.action)
+            .bind(&trace.target)
+            .bind(trace.outcome.as_str())
+            .bind(&trace.reason)
+            .bind(&trace.ip)
+            .bind(&trace.user_agent)
+            .bind(&trace.request_id)
+            .bind(previous.to_vec())
+            .bind(hash.to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 1 {
+                heads.insert(trace.stream.clone(), hash);
+                outcomes.push(Appended::Stored);
+            } else {
+                outcomes.push(Appended::Duplicate);
+            }
+        }
+        for (stream, head) in heads {
+            sqlx::query("UPDATE streams SET head_hash = ? WHERE name = ?")
+                .bind(head.to_vec())
+                .bind(&stream)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(outcomes)
+    }
+
+    async fn search(&self, q: &TraceQuery) -> StoreResult<Vec<TraceRecord>> {
+        let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM traces WHERE 1 = 1");
+        if let Some(reach) = &q.reach {
+            if reach.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push(" AND partner IN (");
+            let mut list = sql.separated(", ");
+            for p in reach {
+                list.push_bind(p.clone());
+            }
+            sql.push(")");
+        }
+        let mut eq = |column: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                sql.push(format!(" AND {column} = "));
+                sql.push_bind(v.clone());
+            }
+        };
+        eq("actor_account", &q.account);
+        eq("partner", &q.partner);
+        eq("client_id", &q.client_id);
+        eq("action", &q.action);
+        eq("ip", &q.ip);
+        if let Some(o) = q.outcome {
+            sql.push(" AND outcome = ");
+            sql.push_bind(o.as_str());
+        }
+        if let Some(from) = q.from_us {
+            sql.push(" AND at_us >= ");
+            sql.push_bind(from);
+        }
+        if let Some(to) = q.to_us {
+            sql.push(" AND at_us < ");
+            sql.push_bind(to);
+        }
+        if let Some((at, seq)) = q.before {
+            sql.push(" AND (at_us < ");
+            sql.push_bind(at);
+            sql.push(" OR (at_us = ");
+            sql.push_bind(at);
+            sql.push(" AND seq < ");
+            sql.push_bind(seq);
+            sql.push("))");
+        }
+        sql.push(" ORDER BY at_us DESC, seq DESC LIMIT ");
+        sql.push_bind(i64::from(q.limit.clamp(1, 10_000)));
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn stream_records(
+        &self,
+        stream: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<TraceRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM traces WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?")
+                .bind(stream)
+                .bind(after_seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn streams(&self) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar("SELECT name FROM streams ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn stream_origin(&self, stream: &str) -> StoreResult<[u8; 32]> {
+        let origin: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT origin_hash FROM streams WHERE name = ?")
+                .bind(stream)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        match origin {
+            Some(o) => o
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("stream origin length".into())),
+            None => Ok(GENESIS),
+        }
+    }
+
+    async fn insert_seal(&self, seal: &Seal) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO seals (stream, seq, hash, sealed_at_us, signature)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&seal.stream)
+        .bind(seal.seq)
+        .bind(seal.hash.to_vec())
+        .bind(seal.sealed_at_us)
+        .bind(&seal.signature)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn seals(&self, stream: &str) -> StoreResult<Vec<Seal>> {
+        let rows = sqlx::query("SELECT * FROM seals WHERE stream = ? ORDER BY seq")
+            .bind(stream)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Seal {
+                    stream: row.get("stream"),
+                    seq: row.get("seq"),
+                    hash: hash_of(row, "hash")?,
+                    sealed_at_us: row.get("sealed_at_us"),
+                    signature: row.get("signature"),
+                })
+            })
+            .collect()
+    }
+
+    async fn destroy_oldest(
+        &self,
+        stream: &str,
+        before_us: i64,
+        batch: u32,
+    ) -> StoreResult<Option<(TraceRecord, TraceRecord, u64)>> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        // The oldest records of the stream, in chain order, as long as they are old enough:
+        // the chain is cut at one point only, so what stays still verifies from its origin.
+        let rows = sqlx::query("SELECT * FROM traces WHERE stream = ? ORDER BY seq LIMIT ?")
+            .bind(stream)
+            .bind(i64::from(batch))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let old: Vec<TraceRecord> = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<StoreResult<Vec<_>>>()?
+            .into_iter()
+            .take_while(|r| r.trace.at_us < before_us)
+            .collect();
+        let (Some(first), Some(last)) = (old.first().cloned(), old.last().cloned()) else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE retention_gate SET open = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let done = sqlx::query("DELETE FROM traces WHERE stream = ? AND seq <= ?")
+            .bind(stream)
+            .bind(last.seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("UPDATE retention_gate SET open = 0")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("UPDATE streams SET origin_hash = ? WHERE name = ?")
+            .bind(last.hash.to_vec())
+            .bind(stream)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some((first, last, done.rows_affected())))
+    }
+
+    async fn insert_attestation(&self, a: &Attestation) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO attestations (id, stream, destroyed_at_us, from_us, to_us, count,
+                first_hash, last_hash, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.id)
+        .bind(&a.stream)
+        .bind(a.destroyed_at_us)
+        .bind(a.from_us)
+        .bind(a.to_us)
+        .bind(a.count as i64)
+        .bind(a.first_hash.to_vec())
+        .bind(a.last_hash.to_vec())
+        .bind(&a.signature)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn attestations(&self) -> StoreResult<Vec<Attestation>> {
+        let rows = sqlx::query("SELECT * FROM attestations ORDER BY destroyed_at_us DESC")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Attestation {
+                    id: row.get("id"),
+                    stream: row.get("stream"),
+                    destroyed_at_us: row.get("destroyed_at_us"),
+                    from_us: row.get("from_us"),
+                    to_us: row.get("to_us"),
+                    count: row.get::<i64, _>("count") as u64,
+                    first_hash: hash_of(row, "first_hash")?,
+                    last_hash: hash_of(row, "last_hash")?,
+                    signature: row.get("signature"),
+                })
+            })
+            .collect()
+    }
+}

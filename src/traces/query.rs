@@ -1,0 +1,309 @@
+//! Searching and exporting traces, for security officers (Caf: their Caf's partners; partner:
+//! their own) and national operators (everything). Every search and export is itself traced.
+
+use super::{Event, Origin, TraceActor, actions};
+use crate::habilitations::{Actor, HabResult, HabilitationError};
+use crate::state::AppState;
+use crate::store::{AdminRole, Outcome, TraceQuery, TraceRecord};
+use crate::types::{Email, PartnerId};
+
+/// The most records one export holds.
+pub const EXPORT_LIMIT: usize = 100_000;
+
+/// The partners whose traces the actor may read (`None`: all).
+pub async fn reach(state: &AppState, actor: &Actor) -> HabResult<Option<Vec<String>>> {
+    if actor.holds(AdminRole::NationalOperator) {
+        return Ok(None);
+    }
+    if !actor.holds(AdminRole::SecurityOfficer) {
+        return Err(HabilitationError::Forbidden(
+            "Seuls les responsables sécurité consultent les traces.".into(),
+        ));
+    }
+    let profile = &actor.account.profile;
+    if let Some(partner) = &profile.partner {
+        return Ok(Some(vec![partner.to_string()]));
+    }
+    let Some(caf) = &profile.caf else {
+        return Ok(Some(Vec::new()));
+    };
+    Ok(Some(
+        state
+            .stores
+            .organisations
+            .list_partners(Some(caf))
+            .await?
+            .into_iter()
+            .map(|p| p.id.to_string())
+            .collect(),
+    ))
+}
+
+/// What a security officer asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// An account id or a professional email.
+    pub person: Option<String>,
+    pub partner: Option<String>,
+    pub service: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub ip: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    /// The cursor of the next page (`at_us.seq` of the last record of the previous one).
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+pub struct Page {
+    pub records: Vec<TraceRecord>,
+    /// Present when more records match.
+    pub next: Option<String>,
+}
+
+fn cursor_of(r: &TraceRecord) -> String {
+    format!("{}.{}", r.trace.at_us, r.seq)
+}
+
+fn parse_cursor(value: &str) -> HabResult<(i64, i64)> {
+    value
+        .split_once('.')
+        .and_then(|(a, s)| Some((a.parse().ok()?, s.parse().ok()?)))
+        .ok_or_else(|| HabilitationError::Invalid("Curseur de page invalide.".into()))
+}
+
+async fn to_query(state: &AppState, actor: &Actor, filter: &Filter) -> HabResult<TraceQuery> {
+    let reach = reach(state, actor).await?;
+    let account = match filter
+        .person
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) if p.contains('@') => {
+            let email = Email::parse(p).map_err(|_| {
+                HabilitationError::Invalid(format!("« {p} » n'est pas une adresse électronique."))
+            })?;
+            // An unknown person simply has no trace: nothing tells whether the account exists.
+            Some(
+                state
+                    .stores
+                    .accounts
+                    .find_account_by_email(&email)
+                    .await?
+                    .map(|a| a.id.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            )
+        }
+        Some(id) => Some(id.to_owned()),
+        None => None,
+    };
+    if let Some(p) = &filter.partner {
+        PartnerId::parse(p)
+            .map_err(|_| HabilitationError::Invalid(format!("Partenaire « {p} » inconnu.")))?;
+    }
+    if let Some(a) = &filter.action
+        && !actions::valid_business_action(a)
+    {
+        return Err(HabilitationError::Invalid(format!(
+            "Action « {a} » inconnue."
+        )));
+    }
+    Ok(TraceQuery {
+        reach,
+        account,
+        partner: filter.partner.clone(),
+        client_id: filter.service.clone(),
+        action: filter.action.clone(),
+        outcome: filter.outcome,
+        ip: filter.ip.clone(),
+        from_us: filter.from_us,
+        to_us: filter.to_us,
+        before: filter.after.as_deref().map(parse_cursor).transpose()?,
+        limit: filter.limit.clamp(1, 1000),
+    })
+}
+
+/// A summary of the filter made of references only, for the trace of the search itself.
+fn describe(query: &TraceQuery) -> String {
+    let mut parts = Vec::new();
+    for (name, value) in [
+        ("person", &query.account),
+        ("partner", &query.partner),
+        ("service", &query.client_id),
+        ("action", &query.action),
+        ("ip", &query.ip),
+    ] {
+        if let Some(v) = value {
+            parts.push(format!("{name}:{v}"));
+        }
+    }
+    if let Some(o) = query.outcome {
+        parts.push(format!("outcome:{}", o.as_str()));
+    }
+    if let Some(f) = query.from_us {
+        parts.push(format!("from:{f}"));
+    }
+    if let Some(t) = query.to_us {
+        parts.push(format!("to:{t}"));
+    }
+    if parts.is_empty() {
+        "traces:all".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+/// One page of the matching traces, newest first. The search is traced before it answers.
+pub async fn search(
+    state: &AppState,
+    actor: &Actor,
+    filter: &Filter,
+    origin: &Origin,
+) -> HabResult<Page> {
+    let mut query = to_query(state, actor, filter).await?;
+    let limit = query.limit;
+    query.limit = limit + 1;
+    state
+        .tracer
+        .record_durable(
+            Event::new("trace.query", Outcome::Success)
+                .actor(TraceActor::of(&actor.account))
+                .target(describe(&query))
+                .origin(origin),
+        )
+        .await?;
+    let mut records = state.tracer.store().search(&query).await?;
+    let next = if records.len() > limit as usize {
+        records.truncate(limit as usize);
+        records.last().map(cursor_of)
+    } else {
+        None
+    };
+    Ok(Page { records, next })
+}
+
+/// Every matching trace (at most `EXPORT_LIMIT`), newest first; the export is traced.
+pub async fn export(
+    state: &AppState,
+    actor: &Actor,
+    filter: &Filter,
+    origin: &Origin,
+) -> HabResult<Vec<TraceRecord>> {
+    let mut query = to_query(state, actor, filter).await?;
+    state
+        .tracer
+        .record_durable(
+            Event::new("trace.export", Outcome::Success)
+                .actor(TraceActor::of(&actor.account))
+                .target(describe(&query))
+                .origin(origin),
+        )
+        .await?;
+    let mut all = Vec::new();
+    query.limit = 5_000;
+    loop {
+        let page = state.tracer.store().search(&query).await?;
+        let done = page.len() < query.limit as usize;
+        query.before = page.last().map(|r| (r.trace.at_us, r.seq));
+        all.extend(page);
+        if done || all.len() >= EXPORT_LIMIT {
+            break;
+        }
+    }
+    all.truncate(EXPORT_LIMIT);
+    Ok(all)
+}
+
+/// A trace as one line of CSV (`;`) or JSON.
+#[derive(Debug, serde::Serialize)]
+pub struct TraceLine {
+    pub seq: i64,
+    pub id: String,
+    pub stream: String,
+    pub at: String,
+    pub actor_account: Option<String>,
+    pub actor_partner: Option<String>,
+    pub actor_caf: Option<String>,
+    pub partner: Option<String>,
+    pub session: Option<String>,
+    pub service: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub hash: String,
+}
+
+impl From<&TraceRecord> for TraceLine {
+    fn from(r: &TraceRecord) -> Self {
+        let t = &r.trace;
+        Self {
+            seq: r.seq,
+            id: t.id.clone(),
+            stream: t.stream.clone(),
+            at: chrono::DateTime::from_timestamp_micros(t.at_us)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+                .unwrap_or_default(),
+            actor_account: t.actor_account.clone(),
+            actor_partner: t.actor_partner.clone(),
+            actor_caf: t.actor_caf.clone(),
+            partner: t.partner.clone(),
+            session: t.session.clone(),
+            service: t.client_id.clone(),
+            action: t.action.clone(),
+            target: t.target.clone(),
+            outcome: t.outcome.as_str(),
+            reason: t.reason.clone(),
+            ip: t.ip.clone(),
+            user_agent: t.user_agent.clone(),
+            request_id: t.request_id.clone(),
+            hash: super::verify::hex(&r.hash),
+        }
+    }
+}
+
+pub fn to_csv(records: &[TraceRecord]) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .from_writer(Vec::new());
+    for r in records {
+        let _ = writer.serialize(TraceLine::from(r));
+    }
+    if records.is_empty() {
+        let _ = writer.write_record([
+            "seq",
+            "id",
+            "stream",
+            "at",
+            "actor_account",
+            "actor_partner",
+            "actor_caf",
+            "partner",
+            "session",
+            "service",
+            "action",
+            "target",
+            "outcome",
+            "reason",
+            "ip",
+            "user_agent",
+            "request_id",
+            "hash",
+        ]);
+    }
+    String::from_utf8_lossy(&writer.into_inner().unwrap_or_default()).into_owned()
+}
+
+pub fn to_json_lines(records: &[TraceRecord]) -> String {
+    let mut out = String::new();
+    for r in records {
+        out.push_str(&serde_json::to_string(&TraceLine::from(r)).unwrap_or_default());
+        out.push('\n');
+    }
+    out
+}
