@@ -93,6 +93,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let reload_every = Duration::from_secs(self.state.key_reload_seconds);
         spawn_key_reloader(self.state.clone(), reload_every);
+        spawn_trace_maintenance(self.state.clone());
         let app = router(self.state.clone());
         tracing::info!(addr = %self.local_addr, issuer = %self.state.settings.issuer, "Passerelle listening");
         axum::serve(
@@ -143,6 +144,9 @@ pub async fn build_state(
         temporary_password_ttl: config.credentials.temporary_password_lifetime_seconds,
         throttling: config.throttling.clone(),
         traces_max_batch: config.traces.max_batch,
+        trace_retention_months: config.traces.retention_months,
+        seal_every_seconds: config.traces.seal_every_seconds,
+        retention: config.retention.clone(),
     };
     KeyRing::ensure_keys(stores.keys.as_ref(), now()).await?;
     // Access tokens are opaque, so only ID tokens need a retired key to stay published.
@@ -169,6 +173,41 @@ pub async fn build_state(
         backchannel: crate::oidc::backchannel::Backchannel::new()?,
         tracer,
     })))
+}
+
+/// Seals the trace streams every `traces.seal_every_seconds`, and runs the retention job once a
+/// day (the first time a minute after start-up).
+fn spawn_trace_maintenance(state: AppState) {
+    let sealer = state.clone();
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(sealer.settings.seal_every_seconds));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = crate::traces::seal::seal_all(&sealer).await {
+                tracing::error!(error = %e, "trace streams could not be sealed");
+            }
+        }
+    });
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
+        loop {
+            tick.tick().await;
+            let s = &state.settings;
+            match crate::retention::run_all(&state, &s.retention, s.trace_retention_months, now())
+                .await
+            {
+                Ok(r) => tracing::info!(
+                    attestations = r.attestations.len(),
+                    erased_accounts = r.erased_accounts,
+                    "retention job done"
+                ),
+                Err(e) => tracing::error!(error = %e, "retention job failed"),
+            }
+        }
+    });
 }
 
 fn spawn_key_reloader(state: AppState, every: Duration) {

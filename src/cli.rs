@@ -428,10 +428,27 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             command: RetentionCommand::Run,
         } => {
             let state = offline_state(&config).await?;
-            let deleted = crate::retention::run(&state, &config.retention, crate::store::now())
-                .await
-                .map_err(runtime)?;
-            for d in deleted {
+            let report = crate::retention::run_all(
+                &state,
+                &config.retention,
+                config.traces.retention_months,
+                crate::store::now(),
+            )
+            .await
+            .map_err(runtime)?;
+            for a in &report.attestations {
+                println!(
+                    "traces of stream {}: {} destroyed (attestation {})",
+                    a.stream, a.count, a.id
+                );
+            }
+            println!(
+                "personal data erased for {} account(s) whose habilitations ended more than {} months ago",
+                report.erased_accounts,
+                crate::retention::ACCOUNT_MONTHS
+            );
+            state.tracer.flush().await.map_err(runtime)?;
+            for d in report.habilitations {
                 println!(
                     "{}: {} closed habilitation(s) deleted (closed before {})",
                     d.kind.as_str(),

@@ -1,9 +1,14 @@
-//! Destruction of data whose retention period has ended (`passerelle retention run`).
+//! Destruction of data whose retention period has ended (`passerelle retention run`, and
+//! daily inside `serve`).
 //!
-//! Closed habilitations are kept for the period their convention's kind imposes (the seeds:
-//! two years for Coopération, six for Mon Compte Partenaire), then deleted. What was deleted
-//! is recorded (how many, of which kind, closed before when) so that the destruction can be
-//! attested.
+//! - Traces older than `traces.retention_months` (6 by default) are destroyed oldest first,
+//!   in short transactions, and each stream that lost records gets a signed attestation
+//!   (range, count, first and last hash).
+//! - Personal data of partner staff is erased 6 months after their last habilitation ended.
+//! - Closed habilitations are kept for the period their convention's kind imposes (the seeds:
+//!   two years for Coopération, six for Mon Compte Partenaire), then deleted.
+//!
+//! What was destroyed is recorded (counts and references only).
 
 use crate::config::RetentionConfig;
 use crate::habilitations::manage::{Author, record};
@@ -12,6 +17,57 @@ use crate::store::{ConventionKind, StoreError};
 use serde::Serialize;
 
 const YEAR_SECONDS: i64 = 365 * 86_400;
+
+/// Personal account data is kept this long after the last habilitation ended.
+pub const ACCOUNT_MONTHS: u32 = 6;
+
+/// Everything one run destroyed.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub habilitations: Vec<Deleted>,
+    pub erased_accounts: usize,
+    pub attestations: Vec<crate::store::Attestation>,
+}
+
+/// `now` minus `months` calendar months, in microseconds.
+pub fn months_before_us(now_us: i64, months: u32) -> i64 {
+    chrono::DateTime::from_timestamp_micros(now_us)
+        .and_then(|d| d.checked_sub_months(chrono::Months::new(months)))
+        .map(|d| d.timestamp_micros())
+        .unwrap_or(i64::MIN)
+}
+
+/// Runs every destruction: traces, personal data, habilitations.
+pub async fn run_all(
+    state: &AppState,
+    config: &RetentionConfig,
+    trace_months: u32,
+    now: i64,
+) -> Result<Report, StoreError> {
+    let now_us = now * 1_000_000;
+    let attestations =
+        crate::traces::seal::destroy_before(state, months_before_us(now_us, trace_months)).await?;
+    let erased = state
+        .stores
+        .accounts
+        .erase_ended_accounts(months_before_us(now_us, ACCOUNT_MONTHS) / 1_000_000, now)
+        .await?;
+    for id in &erased {
+        state
+            .tracer
+            .record(
+                crate::traces::Event::new("admin.change", crate::store::Outcome::Success)
+                    .target(format!("retention.erase_personal_data account:{id}")),
+            )
+            .await;
+    }
+    let habilitations = run(state, config, now).await?;
+    Ok(Report {
+        habilitations,
+        erased_accounts: erased.len(),
+        attestations,
+    })
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Deleted {

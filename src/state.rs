@@ -34,6 +34,9 @@ pub struct Settings {
     pub throttling: crate::config::ThrottlingConfig,
     /// Most events a relying application may submit at once.
     pub traces_max_batch: usize,
+    pub trace_retention_months: u32,
+    pub seal_every_seconds: u64,
+    pub retention: crate::config::RetentionConfig,
 }
 
 impl Settings {

@@ -22,7 +22,7 @@ pub const WRITE_SCOPE: &str = "traces:write";
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(submit, search, export, list_actions),
+    paths(submit, search, export, list_actions, attestations),
     tags((name = "traces", description = "Traces: submission by relying applications, search and export by security officers"))
 )]
 pub struct TracesDoc;
@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/traces", post(submit).get(search))
         .route("/api/v1/traces/export", get(export))
         .route("/api/v1/traces/actions", get(list_actions))
+        .route("/api/v1/traces/attestations", get(attestations))
 }
 
 /// One business action of a person, as a relying application submits it.
@@ -345,4 +346,55 @@ async fn list_actions() -> Json<serde_json::Value> {
         "version": actions::VERSION,
         "actions": actions::ACTIONS.iter().map(|a| ActionView { name: a.name, description: a.description }).collect::<Vec<_>>(),
     }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttestationView {
+    pub id: String,
+    pub stream: String,
+    pub destroyed_at: String,
+    pub from: String,
+    pub to: String,
+    pub count: u64,
+    pub first_hash: String,
+    pub last_hash: String,
+    /// Compact JWS (`typ` `destruction+jwt`), verifiable with the JWKS.
+    pub signature: String,
+}
+
+/// The signed attestations of the traces the retention job destroyed (ranges, counts and
+/// hashes only), for the Cafs and partners.
+#[utoipa::path(get, path = "/api/v1/traces/attestations", tag = "traces",
+    responses((status = 200, body = [AttestationView]), (status = 401, body = Problem)),
+    security(("personal_token" = [])))]
+async fn attestations(
+    State(state): State<AppState>,
+    ApiActor(_actor): ApiActor,
+) -> Result<Json<Vec<AttestationView>>, ApiError> {
+    let time = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .unwrap_or_default()
+    };
+    let hex = crate::traces::verify::hex;
+    Ok(Json(
+        state
+            .tracer
+            .store()
+            .attestations()
+            .await?
+            .into_iter()
+            .map(|a| AttestationView {
+                destroyed_at: time(a.destroyed_at_us),
+                from: time(a.from_us),
+                to: time(a.to_us),
+                first_hash: hex(&a.first_hash),
+                last_hash: hex(&a.last_hash),
+                id: a.id,
+                stream: a.stream,
+                count: a.count,
+                signature: a.signature,
+            })
+            .collect(),
+    ))
 }

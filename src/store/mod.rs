@@ -86,6 +86,12 @@ pub trait AccountStore: Send + Sync {
     /// Closes the account for good (departure): suspended, with `closed_at` set.
     async fn close_account(&self, id: &AccountId, at: i64, reason: Option<&str>)
     -> StoreResult<()>;
+    /// Erases the personal data of partner staff whose direct habilitations all ended before
+    /// `ended_before` (and who hold none through a group, nor any administrative role): the
+    /// account keeps its id (habilitation records refer to it) and loses its email, names,
+    /// function, password, second factor, links, tokens and memberships. Returns their ids.
+    async fn erase_ended_accounts(&self, ended_before: i64, at: i64)
+    -> StoreResult<Vec<AccountId>>;
     /// The accounts of a partner, closed ones included, by family name.
     async fn accounts_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Account>>;
     async fn set_must_change_password(&self, id: &AccountId, value: bool) -> StoreResult<()>;

@@ -509,6 +509,62 @@ impl AccountStore for SqliteStore {
         Ok(())
     }
 
+    async fn erase_ended_accounts(
+        &self,
+        ended_before: i64,
+        at: i64,
+    ) -> StoreResult<Vec<AccountId>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT a.id FROM accounts a
+             WHERE a.partner_id IS NOT NULL AND a.admin_roles = '[]'
+               AND a.email NOT LIKE 'efface-%@compte.invalid'
+               AND EXISTS (SELECT 1 FROM habilitations h WHERE h.account_id = a.id)
+               AND NOT EXISTS (SELECT 1 FROM habilitations h WHERE h.account_id = a.id
+                                AND (h.status <> 'closed' OR h.closed_at >= ?))
+               AND NOT EXISTS (SELECT 1 FROM group_members m
+                                JOIN habilitations h ON h.group_id = m.group_id
+                                WHERE m.account_id = a.id AND h.status <> 'closed')",
+        )
+        .bind(ended_before)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for id in &ids {
+            for table in [
+                "credential_links",
+                "password_history",
+                "totp_factors",
+                "recovery_codes",
+                "api_tokens",
+                "group_members",
+                "delegations",
+            ] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE account_id = ?"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+            sqlx::query(
+                "UPDATE accounts SET email = 'efface-' || id || '@compte.invalid', civility = NULL,
+                    given_name = '', family_name = '', function = NULL, password_hash = NULL,
+                    services = '[]', status = 'suspended', closed_at = COALESCE(closed_at, ?),
+                    status_reason = 'données personnelles effacées',
+                    temporary_password_expires_at = NULL, must_change_password = 0,
+                    updated_at = ? WHERE id = ?",
+            )
+            .bind(at)
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(ids.into_iter().map(AccountId::from_stored).collect())
+    }
+
     async fn accounts_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Account>> {
         let rows = sqlx::query(
             "SELECT * FROM accounts WHERE partner_id = ? ORDER BY family_name, given_name, email",

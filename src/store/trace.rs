@@ -158,6 +158,8 @@ pub trait TraceStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<TraceRecord>>;
     async fn streams(&self) -> StoreResult<Vec<String>>;
+    /// The newest record's `seq` and hash, when the stream has records.
+    async fn stream_head(&self, stream: &str) -> StoreResult<Option<(i64, [u8; 32])>>;
     /// The hash a stream's oldest kept record follows (the genesis, or the last destroyed
     /// record's hash).
     async fn stream_origin(&self, stream: &str) -> StoreResult<[u8; 32]>;

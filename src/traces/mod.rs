@@ -11,6 +11,7 @@
 
 pub mod actions;
 pub mod query;
+pub mod seal;
 pub mod verify;
 
 use crate::store::{Appended, NewTrace, Outcome, StoreError, StoreResult, TraceStore};

@@ -396,3 +396,127 @@ async fn an_acknowledged_trace_survives_a_kill_9_of_passerelle() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("demo-app: 500 record(s)"), "{out}");
 }
+
+#[tokio::test]
+async fn retention_destroys_old_traces_with_a_signed_attestation_and_seals_keep_verifying() {
+    let app = TestApp::spawn().await;
+    let token = rp_token(&app).await;
+    let claire = app.account(CLAIRE).await.id.to_string();
+    let old = (chrono::Utc::now() - chrono::Duration::days(240)).to_rfc3339();
+    let mut batch = events(&claire, &["old1", "old2", "new1"]);
+    batch[0]["at"] = json!(old);
+    batch[1]["at"] = json!(old);
+    let (status, body) = submit(&app, &token, batch).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        passerelle::traces::seal::seal_all(&app.state)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        passerelle::traces::seal::seal_all(&app.state)
+            .await
+            .unwrap(),
+        0,
+        "nothing new"
+    );
+
+    let report = passerelle::retention::run_all(
+        &app.state,
+        &passerelle::config::RetentionConfig::default(),
+        6,
+        passerelle::store::now(),
+    )
+    .await
+    .unwrap();
+    let attestation = report
+        .attestations
+        .iter()
+        .find(|a| a.stream == DEMO_ID)
+        .expect("an attestation for the application's stream");
+    assert_eq!(attestation.count, 2);
+    let signed = app
+        .state
+        .keys
+        .verify_compact(&attestation.signature)
+        .unwrap();
+    assert_eq!(signed["count"], 2);
+    assert_eq!(signed["stream"], DEMO_ID);
+    let left = app
+        .state
+        .stores
+        .traces
+        .stream_records(DEMO_ID, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].trace.id, "new1");
+    let report = passerelle::traces::verify::stream(&app.state, DEMO_ID)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.first_break, None,
+        "what stays verifies from the new origin"
+    );
+    assert_eq!(report.seals, 1);
+
+    let caf = app.api_token("habilitations@caf79.example").await;
+    let (status, list) = app
+        .api(Method::GET, "/api/v1/traces/attestations", &caf, None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(list.as_array().unwrap().iter().any(|a| a["count"] == 2));
+}
+
+#[tokio::test]
+async fn personal_data_is_erased_six_months_after_the_last_habilitation_ended() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.stores.habilitations;
+    let sophie = app.account(SOPHIE).await;
+    let long_ago = passerelle::store::now() - 200 * 86_400;
+    for h in store.habilitations_of_account(&sophie.id).await.unwrap() {
+        if h.holder == passerelle::store::Holder::Account(sophie.id.clone()) {
+            store
+                .set_habilitation_status(
+                    &h.id,
+                    passerelle::store::HabilitationStatus::Closed,
+                    "test",
+                    Some("départ"),
+                    long_ago,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let report = passerelle::retention::run_all(
+        &app.state,
+        &passerelle::config::RetentionConfig::default(),
+        6,
+        passerelle::store::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.erased_accounts, 1);
+    let erased = app
+        .state
+        .stores
+        .accounts
+        .get_account(&sophie.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(erased.profile.email.as_str().starts_with("efface-"));
+    assert_eq!(erased.profile.family_name, "");
+    assert!(erased.password_hash.is_none());
+    // The habilitation records stay (their own retention is longer) and refer to the id only.
+    assert!(
+        !store
+            .habilitations_of_account(&sophie.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let response = app.login_fresh(SOPHIE, PASSWORD).await;
+    assert_eq!(response.status(), 401, "the person no longer exists");
+}

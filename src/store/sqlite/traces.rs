@@ -236,6 +236,17 @@ impl TraceStore for SqliteTraceStore {
             .map_err(backend)
     }
 
+    async fn stream_head(&self, stream: &str) -> StoreResult<Option<(i64, [u8; 32])>> {
+        let row =
+            sqlx::query("SELECT seq, hash FROM traces WHERE stream = ? ORDER BY seq DESC LIMIT 1")
+                .bind(stream)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        row.map(|r| Ok((r.get("seq"), hash_of(&r, "hash")?)))
+            .transpose()
+    }
+
     async fn stream_origin(&self, stream: &str) -> StoreResult<[u8; 32]> {
         let origin: Option<Vec<u8>> =
             sqlx::query_scalar("SELECT origin_hash FROM streams WHERE name = ?")
