@@ -547,3 +547,72 @@ async fn a_partner_administrator_manages_people_habilitations_and_the_review_in_
     assert!(open.contains("1 – Personnes pour lesquelles"));
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_security_officer_searches_the_traces_of_a_person_in_chromium() {
+    let app = TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await;
+    // Sophie (Niort) fails then succeeds a login: both are traced.
+    app.login_fresh(SOPHIE, "not-her-password").await;
+    app.assert_logs_in(SOPHIE, PASSWORD).await;
+    app.state.tracer.flush().await.unwrap();
+
+    let driver = start_driver().await;
+    let c = chromium(&driver).await;
+    c.goto(&app.url("/login")).await.unwrap();
+    type_into(&c, "#email", "helene.faure@niort.example").await;
+    type_into(&c, "#password", "Demo-Passerelle-Admin-2026!").await;
+    submit(&c).await;
+    wait_until_on(&c, &app.url("/")).await;
+    c.goto(&app.url("/console")).await.unwrap();
+    c.find(Locator::LinkText("Traces"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(c.title().await.unwrap(), "Traces – Console Passerelle");
+    type_into(&c, "#person", SOPHIE).await;
+    c.find(Locator::Css("#outcome"))
+        .await
+        .unwrap()
+        .select_by_value("failure")
+        .await
+        .unwrap();
+    submit(&c).await;
+    wait_for_url_with(&c, "search=1").await;
+    let table = text_of(&c, "#traces tbody").await;
+    assert!(table.contains("auth.login"), "{table}");
+    assert!(table.contains("wrong_password"), "{table}");
+    assert!(table.contains("ville-de-niort"));
+    assert!(
+        !table.contains("succès"),
+        "only failures were asked for: {table}"
+    );
+    let export = c
+        .find(Locator::LinkText("Exporter en CSV"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(export.contains("export=csv") && export.contains("outcome=failure"));
+    c.close().await.unwrap();
+
+    // The officer's search is itself in the traces.
+    app.state.tracer.flush().await.unwrap();
+    let helene = app
+        .account("helene.faure@niort.example")
+        .await
+        .id
+        .to_string();
+    let own = app
+        .state
+        .stores
+        .traces
+        .stream_records("passerelle", 0, 1000)
+        .await
+        .unwrap();
+    assert!(own.iter().any(|r| r.trace.action == "trace.query"
+        && r.trace.actor_account.as_deref() == Some(helene.as_str())));
+}

@@ -12,6 +12,7 @@ mod partner;
 mod person;
 mod review;
 mod tokens;
+mod traces;
 
 use super::{browser, error_page, internal_error_page, session};
 use crate::habilitations::access::{self, Action};
@@ -29,6 +30,7 @@ use maud::{DOCTYPE, Markup, html};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(home))
+        .route("/console/traces", get(traces::show))
         .route("/console/jetons", get(tokens::show).post(tokens::create))
         .route("/console/jetons/revoquer", post(tokens::revoke))
         .route("/console/partenaires", post(partner::create_partner))
@@ -190,6 +192,9 @@ pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Mar
                         nav aria-label="Console" {
                             ul class="nav" {
                                 li { a href="/console" { "Accueil" } }
+                                @if u.actor.holds(AdminRole::SecurityOfficer) || u.actor.holds(AdminRole::NationalOperator) {
+                                    li { a href="/console/traces" { "Traces" } }
+                                }
                                 li { a href="/console/jetons" { "Jetons d'API" } }
                                 li { a href="/compte" { "Mon compte" } }
                                 li { (u.actor.account.profile.given_name) " " (u.actor.account.profile.family_name) }

@@ -1,0 +1,197 @@
+//! The security officers' trace search: filters, one page at a time, newest first, with CSV
+//! and JSON-lines exports of the same search. Every search and export is itself traced.
+
+use super::{console_user, failure, render};
+use crate::habilitations::HabilitationError;
+use crate::state::AppState;
+use crate::store::Outcome;
+use crate::traces::query::{self, Filter};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use maud::html;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+fn filter_of(q: &HashMap<String, String>) -> Result<Filter, HabilitationError> {
+    let get = |n: &str| {
+        q.get(n)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let day = |n: &str, next: bool| -> Result<Option<i64>, HabilitationError> {
+        get(n)
+            .map(|v| {
+                chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| if next { d.succ_opt() } else { Some(d) })
+                    .map(|d| {
+                        d.and_hms_opt(0, 0, 0)
+                            .expect("midnight")
+                            .and_utc()
+                            .timestamp_micros()
+                    })
+                    .ok_or_else(|| HabilitationError::Invalid(format!("Date « {v} » invalide.")))
+            })
+            .transpose()
+    };
+    Ok(Filter {
+        person: get("person"),
+        partner: get("partner"),
+        service: get("service"),
+        action: get("action"),
+        outcome: match get("outcome").as_deref() {
+            None => None,
+            Some(o) => Some(
+                Outcome::parse(o)
+                    .ok_or_else(|| HabilitationError::Invalid("Résultat inconnu.".into()))?,
+            ),
+        },
+        ip: get("ip"),
+        from_us: day("from", false)?,
+        to_us: day("to", true)?,
+        after: get("after"),
+        limit: 50,
+    })
+}
+
+/// The query string of the same search without the page cursor, for links.
+fn same_search(q: &HashMap<String, String>) -> String {
+    let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+    for name in [
+        "person", "partner", "service", "action", "outcome", "ip", "from", "to",
+    ] {
+        if let Some(v) = q.get(name).filter(|v| !v.is_empty()) {
+            pairs.append_pair(name, v);
+        }
+    }
+    pairs.finish()
+}
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let user = match console_user(&state, &jar).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if let Err(e) = query::reach(&state, &user.actor).await {
+        return failure(e);
+    }
+    let origin = crate::web::origin(&headers, Some(peer));
+    let filter = match filter_of(&q) {
+        Ok(f) => f,
+        Err(e) => return failure(e),
+    };
+    if let Some(format) = q.get("export") {
+        let records = match query::export(&state, &user.actor, &filter, &origin).await {
+            Ok(r) => r,
+            Err(e) => return failure(e),
+        };
+        let (body, content_type, name) = if format == "jsonl" {
+            (
+                query::to_json_lines(&records),
+                "application/jsonl",
+                "traces.jsonl",
+            )
+        } else {
+            (
+                query::to_csv(&records),
+                "text/csv; charset=utf-8",
+                "traces.csv",
+            )
+        };
+        return (
+            [
+                (header::CONTENT_TYPE, content_type.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            body,
+        )
+            .into_response();
+    }
+    let searched = q.contains_key("search");
+    let page = if searched {
+        match query::search(&state, &user.actor, &filter, &origin).await {
+            Ok(p) => Some(p),
+            Err(e) => return failure(e),
+        }
+    } else {
+        None
+    };
+    let value = |n: &str| q.get(n).cloned().unwrap_or_default();
+    let search = same_search(&q);
+    let body = html! {
+        p { "Chaque recherche et chaque export sont eux-mêmes tracés." }
+        form method="get" action="/console/traces" {
+            input type="hidden" name="search" value="1";
+            fieldset {
+                legend { "Rechercher" }
+                label for="person" { "Personne" span class="hint" { "adresse électronique ou identifiant" } }
+                input type="text" id="person" name="person" value=(value("person"));
+                label for="partner" { "Partenaire" span class="hint" { "identifiant" } }
+                input type="text" id="partner" name="partner" value=(value("partner"));
+                label for="service" { "Service" span class="hint" { "identifiant du client" } }
+                input type="text" id="service" name="service" value=(value("service"));
+                label for="action" { "Action" span class="hint" { "par exemple auth.login" } }
+                input type="text" id="action" name="action" value=(value("action"));
+                label for="outcome" { "Résultat" }
+                select id="outcome" name="outcome" {
+                    option value="" { "tous" }
+                    option value="success" selected[value("outcome") == "success"] { "succès" }
+                    option value="failure" selected[value("outcome") == "failure"] { "échec" }
+                }
+                label for="ip" { "Adresse IP" }
+                input type="text" id="ip" name="ip" value=(value("ip"));
+                label for="from" { "Du" }
+                input type="date" id="from" name="from" value=(value("from"));
+                label for="to" { "Au (inclus)" }
+                input type="date" id="to" name="to" value=(value("to"));
+                button type="submit" { "Rechercher" }
+            }
+        }
+        @if let Some(page) = &page {
+            p {
+                a href={ "/console/traces?" (search) "&export=csv" } { "Exporter en CSV" }
+                " — "
+                a href={ "/console/traces?" (search) "&export=jsonl" } { "Exporter en JSON lines" }
+            }
+            table id="traces" {
+                caption { "Traces, les plus récentes d'abord" }
+                thead { tr {
+                    th scope="col" { "Date (UTC)" } th scope="col" { "Personne" } th scope="col" { "Partenaire" }
+                    th scope="col" { "Service" } th scope="col" { "Action" } th scope="col" { "Objet" }
+                    th scope="col" { "Résultat" } th scope="col" { "IP" }
+                } }
+                tbody {
+                    @if page.records.is_empty() { tr { td colspan="8" { "Aucune trace." } } }
+                    @for r in &page.records {
+                        @let t = &r.trace;
+                        tr {
+                            td { (chrono::DateTime::from_timestamp_micros(t.at_us).map(|d| d.format("%d/%m/%Y %H:%M:%S").to_string()).unwrap_or_default()) }
+                            td { (t.actor_account.as_deref().unwrap_or("—")) }
+                            td { (t.partner.as_deref().unwrap_or("—")) }
+                            td { (t.client_id.as_deref().unwrap_or("—")) }
+                            td { (t.action) }
+                            td { (t.target.as_deref().unwrap_or("—")) }
+                            td { (if t.outcome == Outcome::Success { "succès" } else { "échec" }) @if let Some(r) = &t.reason { " (" (r) ")" } }
+                            td { (t.ip.as_deref().unwrap_or("—")) }
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = &page.next {
+                p { a href={ "/console/traces?search=1&" (search) "&after=" (next) } { "Page suivante" } }
+            }
+        }
+    };
+    render("Traces", &user, body)
+}
