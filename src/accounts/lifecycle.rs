@@ -359,6 +359,13 @@ pub async fn set_password(
         .to_string();
     let mail = templates::password_changed(&recipient(account, caf.as_deref(), &services), &when);
     tracing::info!(account = %account.id, "password changed; sessions and tokens revoked");
+    state
+        .tracer
+        .record(
+            crate::traces::Event::new("credential.password", crate::store::Outcome::Success)
+                .account(account),
+        )
+        .await;
     state.mailer.send(mail).await.map_err(LifecycleError::Mail)
 }
 

@@ -493,6 +493,18 @@ pub async fn issue_code(
         let service = state.clients.get(request.client_id.as_str()).await?;
         let name = service.map(|s| s.name.clone()).unwrap_or_default();
         tracing::info!(client = %request.client_id, account = %session.account, "login refused: no habilitation for the service");
+        if let Some(account) = state.stores.accounts.get_account(&session.account).await? {
+            state
+                .tracer
+                .record(
+                    crate::traces::Event::new("auth.code", crate::store::Outcome::Failure)
+                        .account(&account)
+                        .session(&session.sid)
+                        .client(&request.client_id)
+                        .reason("no_habilitation"),
+                )
+                .await;
+        }
         return Ok(crate::web::error_page(
             axum::http::StatusCode::FORBIDDEN,
             "Accès non habilité",

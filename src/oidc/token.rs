@@ -232,6 +232,20 @@ async fn refresh_token(
         }
         RefreshRotation::Reused(family) => {
             tracing::warn!(client = %family.client_id, grant = %family.grant, "refresh token reused; its family is revoked");
+            state
+                .tracer
+                .record(
+                    crate::traces::Event::new("token.refresh", crate::store::Outcome::Failure)
+                        .actor(crate::traces::TraceActor {
+                            account: Some(family.account.to_string()),
+                            ..Default::default()
+                        })
+                        .session(&family.sid)
+                        .client(&family.client_id)
+                        .target(format!("grant:{}", family.grant))
+                        .reason("reused"),
+                )
+                .await;
             return Err(OAuthError::invalid_grant(
                 "the refresh token was already used; every token of its family is revoked",
             ));

@@ -162,9 +162,14 @@ pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// The oldest traces of a stream before a time, at most `batch`: deleted between two group
+/// commits by the same writer, so that submissions wait one short transaction at most.
+type Destroyed = Option<(crate::store::TraceRecord, crate::store::TraceRecord, u64)>;
+
 struct Job {
     traces: Vec<NewTrace>,
     ack: Option<oneshot::Sender<StoreResult<Vec<Appended>>>>,
+    destroy: Option<(String, i64, u32, oneshot::Sender<StoreResult<Destroyed>>)>,
 }
 
 /// The handle every part of Passerelle records through.
@@ -193,6 +198,7 @@ impl Tracer {
         let job = Job {
             traces: vec![event.into_trace()],
             ack: None,
+            destroy: None,
         };
         if self.jobs.send(job).await.is_err() {
             self.lost.fetch_add(1, Ordering::Relaxed);
@@ -214,6 +220,28 @@ impl Tracer {
             .send(Job {
                 traces,
                 ack: Some(tx),
+                destroy: None,
+            })
+            .await
+            .map_err(|_| StoreError::Backend(anyhow::anyhow!("the trace writer stopped")))?;
+        rx.await
+            .map_err(|_| StoreError::Backend(anyhow::anyhow!("the trace writer stopped")))?
+    }
+
+    /// Destroys the oldest traces of `stream` older than `before_us`, at most `batch`, through
+    /// the writer (see `Destroyed`).
+    pub async fn destroy_oldest(
+        &self,
+        stream: &str,
+        before_us: i64,
+        batch: u32,
+    ) -> StoreResult<Destroyed> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                traces: Vec::new(),
+                ack: None,
+                destroy: Some((stream.to_owned(), before_us, batch, tx)),
             })
             .await
             .map_err(|_| StoreError::Backend(anyhow::anyhow!("the trace writer stopped")))?;
@@ -234,11 +262,20 @@ impl Tracer {
 
 /// Gathers whatever jobs are waiting into one transaction, then answers each.
 async fn writer(store: Arc<dyn TraceStore>, mut rx: mpsc::Receiver<Job>, lost: Arc<AtomicU64>) {
-    while let Some(first) = rx.recv().await {
+    while let Some(mut first) = rx.recv().await {
+        if let Some((stream, before, batch, ack)) = first.destroy.take() {
+            let _ = ack.send(store.destroy_oldest(&stream, before, batch).await);
+            continue;
+        }
         let mut jobs = vec![first];
         let mut size = jobs[0].traces.len();
+        let mut deferred = None;
         while size < MAX_GROUP {
             match rx.try_recv() {
+                Ok(job) if job.destroy.is_some() => {
+                    deferred = Some(job);
+                    break;
+                }
                 Ok(job) => {
                     size += job.traces.len();
                     jobs.push(job);
@@ -277,6 +314,13 @@ async fn writer(store: Arc<dyn TraceStore>, mut rx: mpsc::Receiver<Job>, lost: A
                     }
                 }
             }
+        }
+        if let Some(Job {
+            destroy: Some((stream, before, batch, ack)),
+            ..
+        }) = deferred
+        {
+            let _ = ack.send(store.destroy_oldest(&stream, before, batch).await);
         }
     }
 }

@@ -62,7 +62,11 @@ pub async fn destroy_before(state: &AppState, before_us: i64) -> StoreResult<Vec
     for stream in store.streams().await? {
         let mut range: Option<(crate::store::TraceRecord, crate::store::TraceRecord)> = None;
         let mut count = 0u64;
-        while let Some((first, last, n)) = store.destroy_oldest(&stream, before_us, 5_000).await? {
+        while let Some((first, last, n)) = state
+            .tracer
+            .destroy_oldest(&stream, before_us, 2_000)
+            .await?
+        {
             count += n;
             range = Some(match range {
                 None => (first, last),

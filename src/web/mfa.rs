@@ -143,6 +143,15 @@ async fn submit_step(
         if let Err(e) = state.stores.throttle.record_failure(&key, now()).await {
             return internal_error_page(e);
         }
+        state
+            .tracer
+            .record(
+                crate::traces::Event::new("auth.second_factor", crate::store::Outcome::Failure)
+                    .account(&account)
+                    .session(&session.sid)
+                    .reason("wrong_code"),
+            )
+            .await;
         return step_page(
             StatusCode::UNAUTHORIZED,
             &csrf,
@@ -155,6 +164,19 @@ async fn submit_step(
     if factor == SecondFactor::RecoveryCode {
         tracing::warn!(account = %account.id, "recovery code used");
     }
+    state
+        .tracer
+        .record(
+            crate::traces::Event::new("auth.second_factor", crate::store::Outcome::Success)
+                .account(&account)
+                .session(&session.sid)
+                .target(if factor == SecondFactor::RecoveryCode {
+                    "recovery_code"
+                } else {
+                    "totp"
+                }),
+        )
+        .await;
     let amr = vec!["pwd".to_owned(), "otp".to_owned()];
     if let Err(e) = state.stores.throttle.record_success(&key).await {
         return internal_error_page(e);
@@ -293,6 +315,14 @@ async fn submit_enrol(
         return internal_error_page(e);
     }
     tracing::info!(account = %account.id, "TOTP factor enrolled");
+    state
+        .tracer
+        .record(
+            crate::traces::Event::new("credential.totp", crate::store::Outcome::Success)
+                .account(&account)
+                .session(&session.sid),
+        )
+        .await;
     let body = html! {
         div class="info" role="status" { p { "La double authentification est activée." } }
         p { "Voici vos 10 codes de secours. Chacun ne sert qu'une fois, si vous n'avez plus votre téléphone. Notez-les et rangez-les en lieu sûr : ils ne seront plus jamais affichés." }

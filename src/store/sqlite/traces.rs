@@ -10,7 +10,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 pub struct SqliteTraceStore {
@@ -84,75 +84,107 @@ impl TraceStore for SqliteTraceStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
-        let mut heads: HashMap<String, [u8; 32]> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for trace in batch {
-            if !heads.contains_key(&trace.stream) {
-                let head: Option<Vec<u8>> =
-                    sqlx::query_scalar("SELECT head_hash FROM streams WHERE name = ?")
-                        .bind(&trace.stream)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                let head = match head {
-                    Some(h) => h
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("stream head length".into()))?,
-                    None => {
-                        sqlx::query(
-                            "INSERT INTO streams (name, head_hash, origin_hash) VALUES (?, ?, ?)",
-                        )
-                        .bind(&trace.stream)
-                        .bind(GENESIS.to_vec())
-                        .bind(GENESIS.to_vec())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                        GENESIS
+        // Heads of the streams the batch touches, and the ids they already hold: duplicates
+        // must be known before chaining, since a skipped trace is not a link.
+        let mut heads: HashMap<&str, [u8; 32]> = HashMap::new();
+        let mut taken: HashSet<(&str, &str)> = HashSet::new();
+        let mut ids_by_stream: HashMap<&str, Vec<&str>> = HashMap::new();
+        for t in batch {
+            ids_by_stream.entry(&t.stream).or_default().push(&t.id);
+        }
+        for (stream, ids) in &ids_by_stream {
+            let head: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT head_hash FROM streams WHERE name = ?")
+                    .bind(*stream)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            let head = match head {
+                Some(h) => h
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("stream head length".into()))?,
+                None => {
+                    sqlx::query(
+                        "INSERT INTO streams (name, head_hash, origin_hash) VALUES (?, ?, ?)",
+                    )
+                    .bind(*stream)
+                    .bind(GENESIS.to_vec())
+                    .bind(GENESIS.to_vec())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    GENESIS
+                }
+            };
+            heads.insert(stream, head);
+            for chunk in ids.chunks(500) {
+                let mut q: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("SELECT id FROM traces WHERE stream = ");
+                q.push_bind(*stream);
+                q.push(" AND id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                let existing: Vec<String> = q
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                for id in existing {
+                    if let Some(known) = chunk.iter().find(|c| **c == id) {
+                        taken.insert((stream, known));
                     }
-                };
-                heads.insert(trace.stream.clone(), head);
+                }
             }
-            let previous = heads[&trace.stream];
-            let hash = trace.chained_hash(&previous);
-            let done = sqlx::query(
-                "INSERT OR IGNORE INTO traces (stream, id, at_us, actor_account, actor_partner,
-                    actor_caf, partner, session, client_id, action, target, outcome, reason, ip,
-                    user_agent, request_id, prev_hash, hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&trace.stream)
-            .bind(&trace.id)
-            .bind(trace.at_us)
-            .bind(&trace.actor_account)
-            .bind(&trace.actor_partner)
-            .bind(&trace.actor_caf)
-            .bind(&trace.partner)
-            .bind(&trace.session)
-            .bind(&trace.client_id)
-            .bind(&trace.action)
-            .bind(&trace.target)
-            .bind(trace.outcome.as_str())
-            .bind(&trace.reason)
-            .bind(&trace.ip)
-            .bind(&trace.user_agent)
-            .bind(&trace.request_id)
-            .bind(previous.to_vec())
-            .bind(hash.to_vec())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if done.rows_affected() == 1 {
-                heads.insert(trace.stream.clone(), hash);
-                outcomes.push(Appended::Stored);
-            } else {
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut rows: Vec<(&NewTrace, [u8; 32], [u8; 32])> = Vec::with_capacity(batch.len());
+        for t in batch {
+            if !taken.insert((&t.stream, &t.id)) {
                 outcomes.push(Appended::Duplicate);
+                continue;
             }
+            let previous = heads[t.stream.as_str()];
+            let hash = t.chained_hash(&previous);
+            heads.insert(&t.stream, hash);
+            rows.push((t, previous, hash));
+            outcomes.push(Appended::Stored);
+        }
+        // Many rows per statement: one round trip to SQLite per hundred traces.
+        for chunk in rows.chunks(100) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO traces (stream, id, at_us, actor_account, actor_partner, actor_caf,
+                    partner, session, client_id, action, target, outcome, reason, ip, user_agent,
+                    request_id, prev_hash, hash) ",
+            );
+            q.push_values(chunk, |mut row, (t, previous, hash)| {
+                row.push_bind(&t.stream)
+                    .push_bind(&t.id)
+                    .push_bind(t.at_us)
+                    .push_bind(&t.actor_account)
+                    .push_bind(&t.actor_partner)
+                    .push_bind(&t.actor_caf)
+                    .push_bind(&t.partner)
+                    .push_bind(&t.session)
+                    .push_bind(&t.client_id)
+                    .push_bind(&t.action)
+                    .push_bind(&t.target)
+                    .push_bind(t.outcome.as_str())
+                    .push_bind(&t.reason)
+                    .push_bind(&t.ip)
+                    .push_bind(&t.user_agent)
+                    .push_bind(&t.request_id)
+                    .push_bind(previous.to_vec())
+                    .push_bind(hash.to_vec());
+            });
+            q.build().execute(&mut *tx).await.map_err(backend)?;
         }
         for (stream, head) in heads {
             sqlx::query("UPDATE streams SET head_hash = ? WHERE name = ?")
                 .bind(head.to_vec())
-                .bind(&stream)
+                .bind(stream)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
@@ -167,7 +199,13 @@ impl TraceStore for SqliteTraceStore {
             if reach.is_empty() {
                 return Ok(Vec::new());
             }
-            sql.push(" AND partner IN (");
+            // With a person given, their index is the selective one: the unary `+` keeps the
+            // planner from walking the partner's index instead.
+            sql.push(if q.account.is_some() {
+                " AND +partner IN ("
+            } else {
+                " AND partner IN ("
+            });
             let mut list = sql.separated(", ");
             for p in reach {
                 list.push_bind(p.clone());
