@@ -993,8 +993,8 @@ async fn traces(config: &Config, command: TracesCommand) -> Result<(), Failure> 
                 let v = verify::stream(&state, &stream).await.map_err(runtime)?;
                 match &v.first_break {
                     None => println!(
-                        "{}: {} record(s), {} seal(s): intact",
-                        v.stream, v.records, v.seals
+                        "{}: {} record(s), {} seal(s) ({} signed by keys no longer published): intact",
+                        v.stream, v.records, v.seals, v.seals_with_retired_keys
                     ),
                     Some(b) => {
                         broken = true;

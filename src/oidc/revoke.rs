@@ -38,6 +38,18 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         }
         state.stores.tokens.remove_access_token(hash).await?;
         tracing::info!(client = %client.client_id, "access token revoked");
+        state
+            .tracer
+            .record(
+                crate::traces::Event::new("token.revoke", crate::store::Outcome::Success)
+                    .actor(crate::traces::TraceActor {
+                        account: record.account.as_ref().map(|a| a.to_string()),
+                        ..Default::default()
+                    })
+                    .client(&client.client_id)
+                    .target("access_token"),
+            )
+            .await;
         return Ok(());
     }
     if let Some(family) = state.stores.tokens.find_refresh(hash).await? {
@@ -46,6 +58,19 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         }
         super::tokens::revoke_grant(state, &family.grant).await?;
         tracing::info!(client = %client.client_id, grant = %family.grant, "refresh token family revoked");
+        state
+            .tracer
+            .record(
+                crate::traces::Event::new("token.revoke", crate::store::Outcome::Success)
+                    .actor(crate::traces::TraceActor {
+                        account: Some(family.account.to_string()),
+                        ..Default::default()
+                    })
+                    .session(&family.sid)
+                    .client(&client.client_id)
+                    .target(format!("grant:{}", family.grant)),
+            )
+            .await;
     }
     Ok(())
 }

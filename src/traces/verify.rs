@@ -19,6 +19,9 @@ pub struct Verification {
     pub stream: String,
     pub records: u64,
     pub seals: u64,
+    /// Seals signed by a key no longer published (rotated and expired): their hash is still
+    /// compared with the chain, their signature cannot be checked any more.
+    pub seals_with_retired_keys: u64,
     pub first_break: Option<Break>,
 }
 
@@ -52,8 +55,25 @@ pub async fn stream(state: &AppState, stream: &str) -> StoreResult<Verification>
         }
     }
     let seals = store.seals(stream).await?;
+    let published: Vec<String> = state.keys.jwks()["keys"]
+        .as_array()
+        .map(|keys| {
+            keys.iter()
+                .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut retired = 0;
     if first_break.is_none() {
         for seal in &seals {
+            if seal_kid(&seal.signature).is_some_and(|k| !published.contains(&k)) {
+                retired += 1;
+                if hashes.get(&seal.seq).is_some_and(|h| *h != seal.hash) {
+                    first_break = Some(Break::Seal { seq: seal.seq });
+                    break;
+                }
+                continue;
+            }
             let payload = state.keys.verify_compact(&seal.signature);
             let signed_ok = payload.as_ref().is_some_and(|p| {
                 p["stream"] == stream && p["seq"] == seal.seq && p["hash"] == hex(&seal.hash)
@@ -70,10 +90,22 @@ pub async fn stream(state: &AppState, stream: &str) -> StoreResult<Verification>
         stream: stream.to_owned(),
         records,
         seals: seals.len() as u64,
+        seals_with_retired_keys: retired,
         first_break,
     })
 }
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `kid` in a compact JWS header.
+fn seal_kid(jws: &str) -> Option<String> {
+    use base64::Engine;
+    let header = jws.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value["kid"].as_str().map(str::to_owned)
 }

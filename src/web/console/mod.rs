@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(home))
         .route("/console/traces", get(traces::show))
+        .route("/console/attestations/{id}", get(traces::attestation))
         .route("/console/jetons", get(tokens::show).post(tokens::create))
         .route("/console/jetons/revoquer", post(tokens::revoke))
         .route("/console/partenaires", post(partner::create_partner))

@@ -127,6 +127,10 @@ pub(super) async fn show(
     } else {
         None
     };
+    let attestations = match state.tracer.store().attestations().await {
+        Ok(a) => a,
+        Err(e) => return failure(e.into()),
+    };
     let value = |n: &str| q.get(n).cloned().unwrap_or_default();
     let search = same_search(&q);
     let body = html! {
@@ -192,6 +196,46 @@ pub(super) async fn show(
                 p { a href={ "/console/traces?search=1&" (search) "&after=" (next) } { "Page suivante" } }
             }
         }
+        h2 { "Attestations de destruction" }
+        @if attestations.is_empty() { p { "Aucune trace n'a encore été détruite." } }
+        ul {
+            @for a in &attestations {
+                li {
+                    (a.count) " traces du flux « " (a.stream) " » détruites le "
+                    (chrono::DateTime::from_timestamp_micros(a.destroyed_at_us).map(|d| d.format("%d/%m/%Y").to_string()).unwrap_or_default())
+                    " — " a href={ "/console/attestations/" (a.id) } { "attestation signée" }
+                }
+            }
+        }
     };
     render("Traces", &user, body)
+}
+
+/// The signed attestation of one destruction, as a file (any console user may read it: it
+/// holds ranges, counts and hashes only).
+pub(super) async fn attestation(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(r) = console_user(&state, &jar).await {
+        return r;
+    }
+    match state.tracer.store().attestations().await {
+        Ok(all) => match all.into_iter().find(|a| a.id == id) {
+            Some(a) => (
+                [
+                    (header::CONTENT_TYPE, "application/jose".to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"attestation-destruction.jws\"".to_owned(),
+                    ),
+                ],
+                a.signature,
+            )
+                .into_response(),
+            None => failure(HabilitationError::NotFound("attestation")),
+        },
+        Err(e) => failure(e.into()),
+    }
 }
