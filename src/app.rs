@@ -9,6 +9,7 @@ use crate::store::{Stores, memory::MemoryStore, now, sqlite::SqliteStore};
 use anyhow::Context;
 use axum::Router;
 use axum::http::Request;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use openidconnect::IssuerUrl;
 use std::future::Future;
@@ -172,6 +173,7 @@ pub async fn build_state(
         key_reload_seconds: t.key_reload_seconds,
         backchannel: crate::oidc::backchannel::Backchannel::new()?,
         tracer,
+        metrics: crate::metrics::Metrics::new(),
     })))
 }
 
@@ -228,9 +230,12 @@ pub fn router(state: AppState) -> Router {
     let secure = state.settings.secure_cookies;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(crate::api::router())
         .merge(crate::oidc::router())
         .merge(crate::web::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
         .layer(axum::middleware::from_fn(move |req, next| {
             crate::web::security_headers(secure, req, next)
@@ -247,6 +252,68 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Ready when every store answers: the durable store, the trace store, the ephemeral store.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let probe = crate::types::AccountId::from_stored("readiness-probe".into());
+    let durable = state.stores.accounts.get_account(&probe).await.is_ok();
+    let traces = state.tracer.store().streams().await.is_ok();
+    let sid = crate::types::SessionId::parse("readinessprobe00000000").ok();
+    let ephemeral = match sid {
+        Some(sid) => state.stores.sessions.get_session(&sid).await.is_ok(),
+        None => false,
+    };
+    let ready = durable && traces && ephemeral;
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "status": if ready { "ready" } else { "unavailable" },
+            "checks": { "durable_store": durable, "trace_store": traces, "ephemeral_store": ephemeral },
+        })),
+    )
+        .into_response()
+}
+
+/// The Prometheus text exposition. Meant for the operators' scraper: keep it off the public
+/// side of the reverse proxy (it says how many, never who).
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    state.metrics.traces_lost.set(state.tracer.lost());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Observes each request's latency under its route template.
+async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .request_seconds
+        .get_or_create(&crate::metrics::RouteLabels { method, route })
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 async fn shutdown_signal() {

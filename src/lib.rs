@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod habilitations;
 pub mod mail;
+pub mod metrics;
 pub mod oidc;
 pub mod provision;
 pub mod retention;

@@ -67,6 +67,7 @@ pub struct AppInner {
     pub backchannel: crate::oidc::backchannel::Backchannel,
     /// Records traces (group commit into the trace store).
     pub tracer: crate::traces::Tracer,
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Clone)]

@@ -205,6 +205,7 @@ async fn submit(
         ))
     })?;
     let accepted = outcomes.iter().filter(|o| **o == Appended::Stored).count();
+    state.metrics.traces_ingested.inc_by(accepted as u64);
     Ok(Json(SubmissionResult {
         accepted,
         duplicates: outcomes.len() - accepted,

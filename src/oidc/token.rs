@@ -56,16 +56,31 @@ async fn handle(
 ) -> Result<TokenResponse, OAuthError> {
     let mut params = parse_form(headers, body)?;
     let client = client_auth::authenticate(state, headers, &mut params).await?;
-    match params.get("grant_type") {
-        None => Err(OAuthError::invalid_request("grant_type is required")),
-        Some("authorization_code") => authorization_code(state, &client, &params).await,
-        Some("refresh_token") => refresh_token(state, &client, &params).await,
-        Some("client_credentials") => client_credentials(state, &client, &params).await,
-        Some(other) => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type `{other}` is not supported"),
-        )),
+    let (grant, issued) = match params.get("grant_type") {
+        None => return Err(OAuthError::invalid_request("grant_type is required")),
+        Some("authorization_code") => (
+            "authorization_code",
+            authorization_code(state, &client, &params).await,
+        ),
+        Some("refresh_token") => (
+            "refresh_token",
+            refresh_token(state, &client, &params).await,
+        ),
+        Some("client_credentials") => (
+            "client_credentials",
+            client_credentials(state, &client, &params).await,
+        ),
+        Some(other) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type `{other}` is not supported"),
+            ));
+        }
+    };
+    if issued.is_ok() {
+        state.metrics.grant(grant);
     }
+    issued
 }
 
 fn require_grant(client: &Service, grant: GrantType) -> Result<(), OAuthError> {

@@ -308,6 +308,7 @@ async fn submit(
                 Err(e) => return internal_error_page(e),
             };
             if by_id.consecutive == rules.lock_after {
+                state.metrics.locks.inc();
                 // In the background, so that the response takes the same time whether or not
                 // the identifier names an account.
                 let (background, identifier) = (state.clone(), email.clone());
@@ -334,6 +335,7 @@ async fn submit(
         }
         Ok(Ok(account)) => account,
     };
+    state.metrics.login("success", "none");
     state
         .tracer
         .record(
@@ -483,6 +485,7 @@ fn trace_login_failure(
     reason: &'static str,
     origin: &crate::traces::Origin,
 ) {
+    state.metrics.login("failure", reason);
     let (state, email, origin) = (state.clone(), email.to_owned(), origin.clone());
     tokio::spawn(async move {
         let account = match crate::types::Email::parse(&email) {

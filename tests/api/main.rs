@@ -17,6 +17,7 @@ mod keys;
 mod login;
 mod logout;
 mod mfa;
+mod operations;
 mod provisioning;
 mod stores;
 mod throttling;

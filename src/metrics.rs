@@ -1,0 +1,116 @@
+//! Prometheus metrics (prometheus-client), served at `/metrics` in the text exposition format:
+//! logins by outcome, grants by type, request latency by route, traces ingested and lost,
+//! temporary locks. Counters only say how many, never who.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoginLabels {
+    /// `success` or `failure`.
+    pub outcome: &'static str,
+    /// The failure's reason code, `none` for a success.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GrantLabels {
+    pub grant_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    /// The route template (`/api/v1/partners/{id}`), never the concrete path.
+    pub route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 4 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub logins: Family<LoginLabels, Counter>,
+    pub grants: Family<GrantLabels, Counter>,
+    pub request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub traces_ingested: Counter,
+    pub traces_lost: Gauge<u64, AtomicU64>,
+    pub locks: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("passerelle");
+        let logins = Family::<LoginLabels, Counter>::default();
+        registry.register("logins", "Password logins by outcome", logins.clone());
+        let grants = Family::<GrantLabels, Counter>::default();
+        registry.register("grants", "Tokens issued by grant type", grants.clone());
+        let request_seconds =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer a request, by route",
+            request_seconds.clone(),
+        );
+        let traces_ingested = Counter::default();
+        registry.register(
+            "traces_ingested",
+            "Traces submitted by relying applications and stored",
+            traces_ingested.clone(),
+        );
+        let traces_lost = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "traces_lost",
+            "Passerelle's own events that could not be recorded since start-up",
+            traces_lost.clone(),
+        );
+        let locks = Counter::default();
+        registry.register(
+            "login_locks",
+            "Identifiers locked after repeated failures",
+            locks.clone(),
+        );
+        Self {
+            registry,
+            logins,
+            grants,
+            request_seconds,
+            traces_ingested,
+            traces_lost,
+            locks,
+        }
+    }
+
+    pub fn login(&self, outcome: &'static str, reason: &'static str) {
+        self.logins
+            .get_or_create(&LoginLabels { outcome, reason })
+            .inc();
+    }
+
+    pub fn grant(&self, grant_type: &'static str) {
+        self.grants.get_or_create(&GrantLabels { grant_type }).inc();
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
