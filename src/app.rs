@@ -37,6 +37,8 @@ pub async fn open_durable(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
 
 pub struct Application {
     listener: TcpListener,
+    /// Set when Passerelle terminates TLS itself.
+    tls: Option<rustls::ServerConfig>,
     local_addr: SocketAddr,
     state: AppState,
 }
@@ -52,6 +54,15 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local_addr = listener.local_addr()?;
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let tls = if config.tls_enabled() {
+            Some(crate::tls::server_config(
+                &config.server.tls_certificate,
+                &config.server.tls_private_key,
+            )?)
+        } else {
+            None
+        };
         let issuer = config.issuer_for(local_addr);
         let durable = open_durable(config).await?;
         let ephemeral = MemoryStore::new();
@@ -62,6 +73,7 @@ impl Application {
         let state = build_state(config, &issuer, stores).await?;
         Ok(Self {
             listener,
+            tls,
             local_addr,
             state,
         })
@@ -97,13 +109,37 @@ impl Application {
         spawn_trace_maintenance(self.state.clone());
         let app = router(self.state.clone());
         tracing::info!(addr = %self.local_addr, issuer = %self.state.settings.issuer, "Passerelle listening");
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .await
-        .context("server error")?;
+        match self.tls {
+            Some(tls) => {
+                use crate::tls::TlsPeer;
+                use axum::extract::ConnectInfo;
+                // Handlers read ConnectInfo<SocketAddr> whichever listener accepted.
+                let app = app.layer(axum::middleware::map_request(
+                    |mut request: Request<axum::body::Body>| async move {
+                        if let Some(ConnectInfo(TlsPeer(peer))) =
+                            request.extensions().get::<ConnectInfo<TlsPeer>>().copied()
+                        {
+                            request.extensions_mut().insert(ConnectInfo(peer));
+                        }
+                        request
+                    },
+                ));
+                axum::serve(
+                    crate::tls::TlsListener::new(self.listener, tls)?,
+                    app.into_make_service_with_connect_info::<TlsPeer>(),
+                )
+                .with_graceful_shutdown(signal)
+                .await
+                .context("server error")?
+            }
+            None => axum::serve(
+                self.listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(signal)
+            .await
+            .context("server error")?,
+        }
         // Logout tokens already due are delivered, and queued traces written, before the
         // process ends.
         self.state.backchannel.drain().await;

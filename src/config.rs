@@ -214,6 +214,10 @@ pub struct ServerConfig {
     pub issuer: String,
     /// Folder for the embedded database and the mail outbox.
     pub data_dir: PathBuf,
+    /// PEM certificate chain and private key: when both are set, Passerelle terminates TLS
+    /// itself (TLS 1.2 and 1.3, AEAD suites only) and the default issuer is `https://`.
+    pub tls_certificate: PathBuf,
+    pub tls_private_key: PathBuf,
 }
 
 impl Default for Config {
@@ -241,6 +245,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             issuer: String::new(),
             data_dir: PathBuf::from("data"),
+            tls_certificate: PathBuf::new(),
+            tls_private_key: PathBuf::new(),
         }
     }
 }
@@ -401,6 +407,14 @@ impl Config {
     /// Checks what types alone cannot say.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |m: String| Err(ConfigError(m));
+        if self.server.tls_certificate.as_os_str().is_empty()
+            != self.server.tls_private_key.as_os_str().is_empty()
+        {
+            return fail(
+                "server.tls_certificate and server.tls_private_key go together: set both or neither"
+                    .into(),
+            );
+        }
         if !(1..=12).contains(&self.traces.retention_months) {
             return fail(format!(
                 "traces.retention_months must be between 1 and 12, not {}",
@@ -581,9 +595,15 @@ impl Config {
     }
 
     /// The issuer for a listener bound on `bound` (the configured one when set).
+    pub fn tls_enabled(&self) -> bool {
+        !self.server.tls_certificate.as_os_str().is_empty()
+            && !self.server.tls_private_key.as_os_str().is_empty()
+    }
+
     pub fn issuer_for(&self, bound: SocketAddr) -> String {
         if self.server.issuer.is_empty() {
-            format!("http://{bound}")
+            let scheme = if self.tls_enabled() { "https" } else { "http" };
+            format!("{scheme}://{bound}")
         } else {
             self.server.issuer.trim_end_matches('/').to_owned()
         }

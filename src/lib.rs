@@ -18,6 +18,7 @@ pub mod retention;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod traces;
 pub mod types;
 pub mod web;

@@ -21,5 +21,6 @@ mod operations;
 mod provisioning;
 mod stores;
 mod throttling;
+mod tls;
 mod tokens;
 mod traces;
