@@ -184,6 +184,7 @@ pub async fn build_state(
         trace_retention_months: config.traces.retention_months,
         seal_every_seconds: config.traces.seal_every_seconds,
         retention: config.retention.clone(),
+        trusted_proxies: crate::proxy::TrustedProxies::parse(&config.server.trusted_proxies),
     };
     KeyRing::ensure_keys(stores.keys.as_ref(), now()).await?;
     // Access tokens are opaque, so only ID tokens need a retired key to stay published.
@@ -264,6 +265,7 @@ fn spawn_key_reloader(state: AppState, every: Duration) {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let secure = state.settings.secure_cookies;
+    let proxies = state.settings.trusted_proxies.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -276,6 +278,30 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |req, next| {
             crate::web::security_headers(secure, req, next)
         }))
+        // Behind trusted proxies, every handler sees the client's address.
+        .layer(axum::middleware::map_request(
+            move |mut request: Request<axum::body::Body>| {
+                let proxies = proxies.clone();
+                async move {
+                    if !proxies.is_empty()
+                        && let Some(axum::extract::ConnectInfo(peer)) = request
+                            .extensions()
+                            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                            .copied()
+                    {
+                        let forwarded = request
+                            .headers()
+                            .get("x-forwarded-for")
+                            .and_then(|v| v.to_str().ok());
+                        let client = proxies.client(peer, forwarded);
+                        request
+                            .extensions_mut()
+                            .insert(axum::extract::ConnectInfo(client));
+                    }
+                    request
+                }
+            },
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let request_id = request

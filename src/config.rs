@@ -218,6 +218,9 @@ pub struct ServerConfig {
     /// itself (TLS 1.2 and 1.3, AEAD suites only) and the default issuer is `https://`.
     pub tls_certificate: PathBuf,
     pub tls_private_key: PathBuf,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client:
+    /// throttling and traces then see the client's address, not the proxy's.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -247,6 +250,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             tls_certificate: PathBuf::new(),
             tls_private_key: PathBuf::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -414,6 +418,13 @@ impl Config {
                 "server.tls_certificate and server.tls_private_key go together: set both or neither"
                     .into(),
             );
+        }
+        for proxy in &self.server.trusted_proxies {
+            if crate::proxy::parse_net(proxy).is_none() {
+                return fail(format!(
+                    "server.trusted_proxies: `{proxy}` is not an address or a CIDR block such as 10.0.0.0/8"
+                ));
+            }
         }
         if !(1..=12).contains(&self.traces.retention_months) {
             return fail(format!(

@@ -14,6 +14,7 @@ pub mod mail;
 pub mod metrics;
 pub mod oidc;
 pub mod provision;
+pub mod proxy;
 pub mod retention;
 pub mod state;
 pub mod store;

@@ -37,6 +37,7 @@ pub struct Settings {
     pub trace_retention_months: u32,
     pub seal_every_seconds: u64,
     pub retention: crate::config::RetentionConfig,
+    pub trusted_proxies: crate::proxy::TrustedProxies,
 }
 
 impl Settings {

@@ -96,3 +96,57 @@ async fn metrics_count_logins_grants_latency_and_traces() {
     );
     assert!(!metrics.contains(CLAIRE), "counters never say who");
 }
+
+/// The IP address the traces recorded for Claire's latest failed login.
+async fn traced_ip(app: &TestApp, forwarded_for: &str) -> String {
+    let browser = browser();
+    let page = browser.get(app.url("/login")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let csrf = hidden(&html, "csrf").unwrap();
+    let response = browser
+        .post(app.url("/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", CLAIRE),
+            ("password", "wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    // The failure is traced from a background task.
+    for _ in 0..50 {
+        app.state.tracer.flush().await.unwrap();
+        let own = app
+            .state
+            .stores
+            .traces
+            .stream_records("passerelle", 0, 1000)
+            .await
+            .unwrap();
+        if let Some(r) = own.iter().rev().find(|r| {
+            r.trace.action == "auth.login" && r.trace.reason.as_deref() == Some("wrong_password")
+        }) {
+            return r.trace.ip.clone().unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the failed login was not traced");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for() {
+    let direct = TestApp::spawn().await;
+    assert_eq!(
+        traced_ip(&direct, "203.0.113.9").await,
+        "127.0.0.1",
+        "an untrusted peer's header is ignored"
+    );
+    let proxied =
+        TestApp::spawn_with(|c| c.server.trusted_proxies = vec!["127.0.0.0/8".into()]).await;
+    assert_eq!(
+        traced_ip(&proxied, "198.51.100.1, 203.0.113.9").await,
+        "203.0.113.9"
+    );
+}
