@@ -319,6 +319,19 @@ async fn durable_stores(config: &Config) -> Result<Stores, Failure> {
 
 /// The application state for commands that run beside the server (provisioning, account
 /// actions): durable stores, the mailer, and links built on the configured issuer.
+/// Runs a command over the offline state, then writes the traces it queued before the process
+/// ends (a command line has no shutdown to flush them).
+async fn with_state<F, Fut>(config: &Config, command: F) -> Result<(), Failure>
+where
+    F: FnOnce(crate::state::AppState) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
+{
+    let state = offline_state(config).await?;
+    let result = command(state.clone()).await;
+    state.tracer.flush().await.map_err(runtime)?;
+    result
+}
+
 async fn offline_state(config: &Config) -> Result<crate::state::AppState, Failure> {
     let stores = durable_stores(config).await?;
     let listen = config
@@ -402,7 +415,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
                 .await
                 .map_err(provision_failure)?;
             println!("{}: {report}", file.display());
-            Ok(())
+            state.tracer.flush().await.map_err(runtime)
         }
         Command::Serve => {
             crate::telemetry::init(&config.log);
@@ -420,9 +433,9 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             listen,
             provision: extra,
         } => demo(config, listen, extra).await,
-        Command::User { command } => user(&config, command).await,
-        Command::ApiToken { command } => api_token(&config, command).await,
-        Command::Annexe1 { command } => annexe1(&config, command).await,
+        Command::User { command } => with_state(&config, |s| user(s, command)).await,
+        Command::ApiToken { command } => with_state(&config, |s| api_token(s, command)).await,
+        Command::Annexe1 { command } => with_state(&config, |s| annexe1(s, command)).await,
         Command::Traces { command } => traces(&config, command).await,
         Command::Retention {
             command: RetentionCommand::Run,
@@ -463,10 +476,9 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-async fn annexe1(config: &Config, command: Annexe1Command) -> Result<(), Failure> {
+async fn annexe1(state: crate::state::AppState, command: Annexe1Command) -> Result<(), Failure> {
     use crate::habilitations::{Actor, HabilitationError, annexe1};
     use crate::types::{ClientId, Email, PartnerId, RoleCode};
-    let state = offline_state(config).await?;
     let failure = |e: HabilitationError| match e {
         HabilitationError::Store(e) => runtime(e),
         other => usage(other),
@@ -563,10 +575,9 @@ async fn annexe1(config: &Config, command: Annexe1Command) -> Result<(), Failure
     Ok(())
 }
 
-async fn api_token(config: &Config, command: ApiTokenCommand) -> Result<(), Failure> {
+async fn api_token(state: crate::state::AppState, command: ApiTokenCommand) -> Result<(), Failure> {
     use crate::accounts::api_token::{self, ApiTokenError};
     use crate::types::Email;
-    let state = offline_state(config).await?;
     let find = |email: String| {
         let state = state.clone();
         async move {
@@ -647,10 +658,9 @@ async fn api_token(config: &Config, command: ApiTokenCommand) -> Result<(), Fail
     Ok(())
 }
 
-async fn user(config: &Config, command: UserCommand) -> Result<(), Failure> {
+async fn user(state: crate::state::AppState, command: UserCommand) -> Result<(), Failure> {
     use crate::accounts::lifecycle::{self, LifecycleError};
     use crate::types::{CafCode, ClientId, Email, PartnerId};
-    let state = offline_state(config).await?;
     let failure = |e: LifecycleError| match e {
         LifecycleError::Invalid(m) => usage(m),
         other => runtime(other),

@@ -420,3 +420,66 @@ fn administrators_trigger_resets_and_grant_roles_from_the_command_line() {
     assert_eq!(mails.len(), 2, "activation then reset");
     assert!(mails.iter().any(|m| m.contains("reinitialisation?jeton=")));
 }
+
+#[tokio::test]
+async fn a_command_writes_the_traces_it_queued_before_it_exits() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("p.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[caf]]
+code = "27"
+name = "Caf de l'Eure"
+
+[[partner]]
+id = "p1"
+caf = "27"
+name = "Partenaire"
+
+[[service]]
+client_id = "s1"
+name = "Service"
+type = "public"
+redirect_uris = ["https://s1.example/cb"]
+roles = [{ code = "r", label = "Rôle" }]
+
+[[convention]]
+id = "c1"
+number = "C-1"
+kind = "cooperation"
+partner = "p1"
+services = ["s1"]
+starts_on = "2024-01-01"
+
+[[account]]
+email = "a@p1.example"
+given_name = "A"
+family_name = "B"
+partner = "p1"
+habilitations = [{ service = "s1", role = "r" }]
+"#,
+    )
+    .unwrap();
+    let dir = data.path().to_str().unwrap();
+    let (code, _, err) = run_in(
+        data.path(),
+        &["provision", file.to_str().unwrap(), "--data-dir", dir],
+    );
+    assert_eq!(code, 0, "{err}");
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        data.path().join("traces.db").display()
+    ))
+    .await
+    .unwrap();
+    let changes: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM traces WHERE action = 'admin.change'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        changes, 1,
+        "the habilitation granted by provisioning is traced"
+    );
+}
