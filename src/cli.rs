@@ -456,6 +456,10 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
                 );
             }
             println!(
+                "{} change record(s) older than {} months deleted",
+                report.changes, config.traces.retention_months
+            );
+            println!(
                 "personal data erased for {} account(s) whose habilitations ended more than {} months ago",
                 report.erased_accounts,
                 crate::retention::ACCOUNT_MONTHS

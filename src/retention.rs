@@ -26,6 +26,8 @@ pub const ACCOUNT_MONTHS: u32 = 6;
 pub struct Report {
     pub habilitations: Vec<Deleted>,
     pub erased_accounts: usize,
+    /// Change records (with the administrators' reasons) past the traces' retention.
+    pub changes: u64,
     pub attestations: Vec<crate::store::Attestation>,
 }
 
@@ -61,9 +63,17 @@ pub async fn run_all(
             )
             .await;
     }
+    // The change records hold what the traces hold, plus the administrators' free-text
+    // reasons: they are kept no longer than the traces.
+    let changes = state
+        .stores
+        .habilitations
+        .delete_changes_before(months_before_us(now_us, trace_months) / 1_000_000)
+        .await?;
     let habilitations = run(state, config, now).await?;
     Ok(Report {
         habilitations,
+        changes,
         erased_accounts: erased.len(),
         attestations,
     })

@@ -419,6 +419,9 @@ pub trait HabilitationStore: Send + Sync {
     async fn save_review(&self, review: &Review) -> StoreResult<()>;
 
     async fn record_change(&self, change: &ChangeRecord) -> StoreResult<()>;
+    /// Deletes the change records older than `before` (their reasons may name people); returns
+    /// how many.
+    async fn delete_changes_before(&self, before: i64) -> StoreResult<u64>;
     async fn changes_of_partner(
         &self,
         partner: &PartnerId,

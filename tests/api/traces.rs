@@ -408,6 +408,29 @@ async fn retention_destroys_old_traces_with_a_signed_attestation_and_seals_keep_
     batch[1]["at"] = json!(old);
     let (status, body) = submit(&app, &token, batch).await;
     assert_eq!(status, 200, "{body}");
+    let niort = passerelle::types::PartnerId::parse("ville-de-niort").unwrap();
+    let recent = app
+        .state
+        .stores
+        .habilitations
+        .changes_of_partner(&niort, 1000)
+        .await
+        .unwrap()
+        .len();
+    app.state
+        .stores
+        .habilitations
+        .record_change(&passerelle::store::ChangeRecord {
+            at: passerelle::store::now() - 240 * 86_400,
+            actor: "test".into(),
+            partner: Some(niort.clone()),
+            action: "account.suspend".into(),
+            target: "account:x".into(),
+            reason: Some("un motif qui peut nommer quelqu'un".into()),
+            detail: json!({}),
+        })
+        .await
+        .unwrap();
     assert_eq!(
         passerelle::traces::seal::seal_all(&app.state)
             .await
@@ -430,6 +453,20 @@ async fn retention_destroys_old_traces_with_a_signed_attestation_and_seals_keep_
     )
     .await
     .unwrap();
+    assert_eq!(
+        report.changes, 1,
+        "the change record past six months is deleted"
+    );
+    assert_eq!(
+        app.state
+            .stores
+            .habilitations
+            .changes_of_partner(&niort, 1000)
+            .await
+            .unwrap()
+            .len(),
+        recent
+    );
     let attestation = report
         .attestations
         .iter()

@@ -754,6 +754,15 @@ impl HabilitationStore for SqliteStore {
         Ok(())
     }
 
+    async fn delete_changes_before(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM changes WHERE at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
     async fn changes_of_partner(
         &self,
         partner: &PartnerId,
