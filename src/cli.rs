@@ -151,7 +151,7 @@ struct TraceFilterArgs {
     /// From this date (YYYY-MM-DD or RFC 3339), included
     #[arg(long)]
     from: Option<String>,
-    /// To this date (YYYY-MM-DD or RFC 3339), excluded
+    /// To this date (YYYY-MM-DD, included) or instant (RFC 3339, excluded)
     #[arg(long)]
     to: Option<String>,
 }
@@ -910,21 +910,12 @@ fn print_demo_banner(issuer: &str, demo: &provision::ProvisionFile, data_dir: &P
     println!("{out}");
 }
 
-fn trace_time(value: &Option<String>) -> Result<Option<i64>, Failure> {
+fn trace_time(value: &Option<String>, upper: bool) -> Result<Option<i64>, Failure> {
     value
         .as_deref()
         .map(|v| {
-            chrono::DateTime::parse_from_rfc3339(v)
-                .map(|d| d.timestamp_micros())
-                .or_else(|_| {
-                    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map(|d| {
-                        d.and_hms_opt(0, 0, 0)
-                            .expect("midnight exists")
-                            .and_utc()
-                            .timestamp_micros()
-                    })
-                })
-                .map_err(|_| usage(format!("`{v}` is not a date (YYYY-MM-DD or RFC 3339)")))
+            crate::traces::query::parse_bound(v, upper)
+                .ok_or_else(|| usage(format!("`{v}` is not a date (YYYY-MM-DD or RFC 3339)")))
         })
         .transpose()
 }
@@ -952,8 +943,8 @@ async fn traces(config: &Config, command: TracesCommand) -> Result<(), Failure> 
                 })
                 .transpose()?,
             ip: args.ip.clone(),
-            from_us: trace_time(&args.from)?,
-            to_us: trace_time(&args.to)?,
+            from_us: trace_time(&args.from, false)?,
+            to_us: trace_time(&args.to, true)?,
             after: None,
             limit,
         })

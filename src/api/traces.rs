@@ -219,22 +219,12 @@ fn filter_from(query: &HashMap<String, String>) -> Result<Filter, ApiError> {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
-    let time = |name: &str| -> Result<Option<i64>, ApiError> {
+    let time = |name: &str, upper: bool| -> Result<Option<i64>, ApiError> {
         get(name)
             .map(|v| {
-                chrono::DateTime::parse_from_rfc3339(&v)
-                    .map(|d| d.timestamp_micros())
-                    .or_else(|_| {
-                        chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d").map(|d| {
-                            d.and_hms_opt(0, 0, 0)
-                                .expect("midnight")
-                                .and_utc()
-                                .timestamp_micros()
-                        })
-                    })
-                    .map_err(|_| {
-                        ApiError::bad_request(format!("{name} : date RFC 3339 ou AAAA-MM-JJ"))
-                    })
+                query::parse_bound(&v, upper).ok_or_else(|| {
+                    ApiError::bad_request(format!("{name} : date RFC 3339 ou AAAA-MM-JJ"))
+                })
             })
             .transpose()
     };
@@ -250,10 +240,15 @@ fn filter_from(query: &HashMap<String, String>) -> Result<Filter, ApiError> {
             })
             .transpose()?,
         ip: get("ip"),
-        from_us: time("from")?,
-        to_us: time("to")?,
+        from_us: time("from", false)?,
+        to_us: time("to", true)?,
         after: get("after"),
-        limit: get("limit").and_then(|l| l.parse().ok()).unwrap_or(100),
+        limit: match get("limit") {
+            None => 100,
+            Some(l) => l
+                .parse()
+                .map_err(|_| ApiError::bad_request("limit : un nombre de 1 à 1000"))?,
+        },
     })
 }
 
@@ -274,7 +269,7 @@ pub struct TracePage {
         ("outcome" = Option<String>, Query, description = "`success` or `failure`"),
         ("ip" = Option<String>, Query, description = "Client IP"),
         ("from" = Option<String>, Query, description = "From (RFC 3339 or date), included"),
-        ("to" = Option<String>, Query, description = "To (RFC 3339 or date), excluded"),
+        ("to" = Option<String>, Query, description = "To: a date (included) or an RFC 3339 instant (excluded)"),
         ("after" = Option<String>, Query, description = "Cursor of the next page"),
         ("limit" = Option<u32>, Query, description = "At most 1000, default 100")),
     responses((status = 200, body = TracePage), (status = 403, body = Problem)),

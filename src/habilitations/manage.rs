@@ -134,20 +134,11 @@ pub async fn person(
     actor: &Actor,
     id: &AccountId,
 ) -> HabResult<(Account, PartnerContext)> {
-    let account = state
-        .stores
-        .accounts
-        .get_account(id)
-        .await?
-        .ok_or(HabilitationError::NotFound("compte"))?;
-    let Some(partner_id) = account.profile.partner.clone() else {
-        return Err(HabilitationError::NotFound("compte"));
-    };
-    let context = PartnerContext::load(state, &partner_id).await?;
-    if !access::can_see(actor, &context.partner) {
-        return Err(HabilitationError::NotFound("compte"));
-    }
-    Ok((account, context))
+    let account = state.stores.accounts.get_account(id).await?;
+    super::in_reach(state, actor, "compte", account, |a| {
+        a.profile.partner.clone()
+    })
+    .await
 }
 
 /// What a person's profile holds, as the console and the API receive it.
@@ -550,17 +541,11 @@ pub async fn habilitation(
     actor: &Actor,
     id: &HabilitationId,
 ) -> HabResult<(Habilitation, PartnerContext)> {
-    let habilitation = state
-        .stores
-        .habilitations
-        .get_habilitation(id)
-        .await?
-        .ok_or(HabilitationError::NotFound("habilitation"))?;
-    let context = PartnerContext::load(state, &habilitation.partner).await?;
-    if !access::can_see(actor, &context.partner) {
-        return Err(HabilitationError::NotFound("habilitation"));
-    }
-    Ok((habilitation, context))
+    let habilitation = state.stores.habilitations.get_habilitation(id).await?;
+    super::in_reach(state, actor, "habilitation", habilitation, |h| {
+        Some(h.partner.clone())
+    })
+    .await
 }
 
 /// Suspends, reactivates or closes a habilitation. Suspending or closing ends the sessions of
@@ -1039,17 +1024,8 @@ pub async fn group(
     actor: &Actor,
     id: &GroupId,
 ) -> HabResult<(Group, PartnerContext)> {
-    let group = state
-        .stores
-        .habilitations
-        .get_group(id)
-        .await?
-        .ok_or(HabilitationError::NotFound("groupe"))?;
-    let context = PartnerContext::load(state, &group.partner).await?;
-    if !access::can_see(actor, &context.partner) {
-        return Err(HabilitationError::NotFound("groupe"));
-    }
-    Ok((group, context))
+    let group = state.stores.habilitations.get_group(id).await?;
+    super::in_reach(state, actor, "groupe", group, |g| Some(g.partner.clone())).await
 }
 
 fn group_name(name: &str) -> HabResult<String> {
@@ -1255,17 +1231,11 @@ pub async fn convention(
     actor: &Actor,
     id: &ConventionId,
 ) -> HabResult<(Convention, PartnerContext)> {
-    let convention = state
-        .stores
-        .habilitations
-        .get_convention(id)
-        .await?
-        .ok_or(HabilitationError::NotFound("convention"))?;
-    let context = PartnerContext::load(state, &convention.partner).await?;
-    if !access::can_see(actor, &context.partner) {
-        return Err(HabilitationError::NotFound("convention"));
-    }
-    Ok((convention, context))
+    let convention = state.stores.habilitations.get_convention(id).await?;
+    super::in_reach(state, actor, "convention", convention, |c| {
+        Some(c.partner.clone())
+    })
+    .await
 }
 
 /// Sets or removes (`None`) the quota of a service role under a convention.

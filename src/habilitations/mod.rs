@@ -175,6 +175,25 @@ impl PartnerContext {
     }
 }
 
+/// A record of a partner, found and within the actor's reach: the partner's context, or "not
+/// found" (named `what`) whether the record is missing or belongs to a partner the actor
+/// cannot see, so that the two are not told apart.
+pub async fn in_reach<T>(
+    state: &AppState,
+    actor: &Actor,
+    what: &'static str,
+    record: Option<T>,
+    partner_of: impl FnOnce(&T) -> Option<PartnerId>,
+) -> HabResult<(T, PartnerContext)> {
+    let record = record.ok_or(HabilitationError::NotFound(what))?;
+    let partner = partner_of(&record).ok_or(HabilitationError::NotFound(what))?;
+    let context = PartnerContext::load(state, &partner).await?;
+    if !access::can_see(actor, &context.partner) {
+        return Err(HabilitationError::NotFound(what));
+    }
+    Ok((record, context))
+}
+
 /// Today's date (UTC), the day conventions are judged on.
 pub fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()

@@ -72,17 +72,8 @@ pub async fn get(
     actor: &Actor,
     id: &ReviewId,
 ) -> HabResult<(Review, PartnerContext)> {
-    let review = state
-        .stores
-        .habilitations
-        .get_review(id)
-        .await?
-        .ok_or(HabilitationError::NotFound("revue"))?;
-    let context = PartnerContext::load(state, &review.partner).await?;
-    if !access::can_see(actor, &context.partner) {
-        return Err(HabilitationError::NotFound("revue"));
-    }
-    Ok((review, context))
+    let review = state.stores.habilitations.get_review(id).await?;
+    super::in_reach(state, actor, "revue", review, |r| Some(r.partner.clone())).await
 }
 
 /// Records the decision on one habilitation of an open review.

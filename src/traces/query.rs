@@ -10,6 +10,19 @@ use crate::types::{Email, PartnerId};
 /// The most records one export holds.
 pub const EXPORT_LIMIT: usize = 100_000;
 
+/// A bound of a search, in microseconds: an RFC 3339 instant, or a date (`YYYY-MM-DD`), which
+/// stands for its first instant as a lower bound and its last as an upper one (a `to` date is
+/// included, an instant is not).
+pub fn parse_bound(value: &str, upper: bool) -> Option<i64> {
+    let value = value.trim();
+    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Some(instant.timestamp_micros());
+    }
+    let day = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()?;
+    let day = if upper { day.succ_opt()? } else { day };
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
+}
+
 /// The partners whose traces the actor may read (`None`: all).
 pub async fn reach(state: &AppState, actor: &Actor) -> HabResult<Option<Vec<String>>> {
     if actor.holds(AdminRole::NationalOperator) {
@@ -306,4 +319,19 @@ pub fn to_json_lines(records: &[TraceRecord]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bound;
+
+    #[test]
+    fn a_to_date_includes_its_whole_day_an_instant_does_not() {
+        let day = 86_400 * 1_000_000;
+        let from = parse_bound("2026-01-31", false).unwrap();
+        let to = parse_bound("2026-01-31", true).unwrap();
+        assert_eq!(to - from, day);
+        assert_eq!(parse_bound("2026-01-31T00:00:00Z", true), Some(from));
+        assert_eq!(parse_bound("31/01/2026", false), None);
+    }
 }

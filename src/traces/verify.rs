@@ -25,8 +25,7 @@ pub struct Verification {
     pub first_break: Option<Break>,
 }
 
-/// Verifies a whole stream (records with `seq` in `from..=to` when given are reported, the
-/// chain is always followed from the origin).
+/// Verifies a whole stream: every record from the stream's origin, then every seal.
 pub async fn stream(state: &AppState, stream: &str) -> StoreResult<Verification> {
     let store = state.tracer.store();
     let mut previous = store.stream_origin(stream).await?;

@@ -674,10 +674,24 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/groups/{id}/close",
         "/api/v1/conventions/{id}/quotas",
         "/api/v1/conventions/{id}/mode",
+        "/api/v1/conventions/{id}",
+        "/api/v1/partners/{id}/conventions",
+        "/api/v1/partners/{id}/reviews",
+        "/api/v1/reviews/overdue",
+        "/api/v1/reviews/{id}",
+        "/api/v1/reviews/{id}/decisions/{habilitation}",
+        "/api/v1/reviews/{id}/complete",
+        "/api/v1/reviews/{id}/report",
+        "/api/v1/partners/{id}/annexe1",
+        "/api/v1/traces",
+        "/api/v1/traces/export",
+        "/api/v1/traces/actions",
+        "/api/v1/traces/attestations",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
     assert!(doc["components"]["securitySchemes"]["personal_token"].is_object());
+    assert!(doc["components"]["securitySchemes"]["client_credentials"].is_object());
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
 

@@ -2,7 +2,7 @@
 //! less than two years ago), its CSV, and the import of a new annex — a plan first, applied
 //! only on confirmation.
 
-use super::{console_user, csrf_refusal, failure, field, hidden_csrf, render};
+use super::{console_user, failure, field, hidden_csrf, posted_by, render};
 use crate::habilitations::access::{Action, Target};
 use crate::habilitations::annexe1::{self, ImportTarget, Plan};
 use crate::habilitations::{HabilitationError, manage};
@@ -167,10 +167,7 @@ pub(super) async fn import(
     Path(partner): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };

@@ -2,8 +2,7 @@
 
 use super::partner::{status_forms, status_text, validity};
 use super::{
-    console_user, csrf_refusal, done_message, failure, field, hidden_csrf, may, reason_field,
-    render,
+    console_user, done_message, failure, field, hidden_csrf, may, posted_by, reason_field, render,
 };
 use crate::habilitations::HabilitationError;
 use crate::habilitations::access::{Action, Target};
@@ -126,10 +125,7 @@ pub(super) async fn members(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -164,10 +160,7 @@ pub(super) async fn close(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };

@@ -262,13 +262,16 @@ pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'
         .filter(|v| !v.trim().is_empty())
 }
 
-/// The refusal of a posted form whose CSRF token is missing or wrong.
-pub(super) fn csrf_refusal(
+/// The console user who posted a form: its CSRF token is checked first, then the session.
+pub(super) async fn posted_by(
     state: &AppState,
     jar: &CookieJar,
     fields: &[(String, String)],
-) -> Option<Response> {
-    (!browser::csrf_valid(state, jar, field(fields, "csrf"))).then(super::login::expired_form)
+) -> Result<ConsoleUser, Response> {
+    if !browser::csrf_valid(state, jar, field(fields, "csrf")) {
+        return Err(super::login::expired_form());
+    }
+    console_user(state, jar).await
 }
 
 pub(super) fn role_label(role: AdminRole) -> &'static str {

@@ -3,8 +3,7 @@
 
 use super::partner::{holder_name, status_forms, status_text, validity};
 use super::{
-    console_user, csrf_refusal, done_message, failure, field, hidden_csrf, may, reason_field,
-    render,
+    console_user, done_message, failure, field, hidden_csrf, may, posted_by, reason_field, render,
 };
 use crate::habilitations::HabilitationError;
 use crate::habilitations::access::{Action, Target};
@@ -221,10 +220,7 @@ pub(super) async fn update(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -253,10 +249,7 @@ pub(super) async fn account_action(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -287,10 +280,7 @@ pub(super) async fn appoint(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -324,10 +314,7 @@ pub(super) async fn delegations(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };

@@ -3,7 +3,7 @@
 
 use super::partner::{holder_name, validity};
 use super::{
-    console_user, csrf_refusal, day, done_message, failure, field, hidden_csrf, render, when,
+    console_user, day, done_message, failure, field, hidden_csrf, posted_by, render, when,
 };
 use crate::habilitations::access::Action;
 use crate::habilitations::{HabilitationError, review};
@@ -29,10 +29,7 @@ pub(super) async fn start(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -141,10 +138,7 @@ pub(super) async fn decide(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };

@@ -1,6 +1,6 @@
 //! Personal API tokens: created by the person for their scripts, shown once, revocable.
 
-use super::{console_user, csrf_refusal, done_message, failure, field, hidden_csrf, render, when};
+use super::{console_user, done_message, failure, field, hidden_csrf, posted_by, render, when};
 use crate::accounts::api_token::{self, ApiTokenError, MAX_DAYS};
 use crate::habilitations::HabilitationError;
 use crate::state::AppState;
@@ -89,10 +89,7 @@ pub(super) async fn create(
     jar: CookieJar,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -123,10 +120,7 @@ pub(super) async fn revoke(
     jar: CookieJar,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if let Some(r) = csrf_refusal(&state, &jar, &fields) {
-        return r;
-    }
-    let user = match console_user(&state, &jar).await {
+    let user = match posted_by(&state, &jar, &fields).await {
         Ok(u) => u,
         Err(r) => return r,
     };

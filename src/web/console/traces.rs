@@ -20,18 +20,10 @@ fn filter_of(q: &HashMap<String, String>) -> Result<Filter, HabilitationError> {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
-    let day = |n: &str, next: bool| -> Result<Option<i64>, HabilitationError> {
+    let day = |n: &str, upper: bool| -> Result<Option<i64>, HabilitationError> {
         get(n)
             .map(|v| {
-                chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
-                    .ok()
-                    .and_then(|d| if next { d.succ_opt() } else { Some(d) })
-                    .map(|d| {
-                        d.and_hms_opt(0, 0, 0)
-                            .expect("midnight")
-                            .and_utc()
-                            .timestamp_micros()
-                    })
+                query::parse_bound(&v, upper)
                     .ok_or_else(|| HabilitationError::Invalid(format!("Date « {v} » invalide.")))
             })
             .transpose()
