@@ -554,7 +554,8 @@ async fn a_security_officer_searches_the_traces_of_a_person_in_chromium() {
     // Sophie (Niort) fails then succeeds a login: both are traced.
     app.login_fresh(SOPHIE, "not-her-password").await;
     app.assert_logs_in(SOPHIE, PASSWORD).await;
-    app.state.tracer.flush().await.unwrap();
+    app.own_trace(|t| t.action == "auth.login" && t.reason.as_deref() == Some("wrong_password"))
+        .await;
 
     let driver = start_driver().await;
     let c = chromium(&driver).await;

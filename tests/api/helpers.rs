@@ -374,6 +374,29 @@ impl TestApp {
         (status, json)
     }
 
+    /// Waits (at most 5 s) for a trace of Passerelle's own stream that `found` accepts (some
+    /// are recorded from background tasks, a failed login's for instance); the newest wins.
+    pub async fn own_trace(
+        &self,
+        found: impl Fn(&passerelle::store::NewTrace) -> bool,
+    ) -> passerelle::store::TraceRecord {
+        for _ in 0..250 {
+            self.state.tracer.flush().await.unwrap();
+            let own = self
+                .state
+                .stores
+                .traces
+                .stream_records("passerelle", 0, 10_000)
+                .await
+                .unwrap();
+            if let Some(r) = own.into_iter().rev().find(|r| found(&r.trace)) {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the expected trace was not recorded within 5 s");
+    }
+
     /// The stored account of `email`, which must exist.
     pub async fn account(&self, email: &str) -> passerelle::store::Account {
         let email = passerelle::types::Email::parse(email).unwrap();

@@ -115,24 +115,10 @@ async fn traced_ip(app: &TestApp, forwarded_for: &str) -> String {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    // The failure is traced from a background task.
-    for _ in 0..50 {
-        app.state.tracer.flush().await.unwrap();
-        let own = app
-            .state
-            .stores
-            .traces
-            .stream_records("passerelle", 0, 1000)
-            .await
-            .unwrap();
-        if let Some(r) = own.iter().rev().find(|r| {
-            r.trace.action == "auth.login" && r.trace.reason.as_deref() == Some("wrong_password")
-        }) {
-            return r.trace.ip.clone().unwrap();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("the failed login was not traced");
+    let traced = app
+        .own_trace(|t| t.action == "auth.login" && t.reason.as_deref() == Some("wrong_password"))
+        .await;
+    traced.trace.ip.unwrap()
 }
 
 #[tokio::test]
