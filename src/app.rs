@@ -5,7 +5,9 @@ use crate::config::Config;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::keys::KeyRing;
 use crate::state::{AppInner, AppState, Settings};
-use crate::store::{Stores, memory::MemoryStore, now, sqlite::SqliteStore};
+use crate::store::{
+    Ephemeral, Stores, memory::MemoryStore, now, redis::RedisStore, sqlite::SqliteStore,
+};
 use anyhow::Context;
 use axum::Router;
 use axum::http::Request;
@@ -33,6 +35,18 @@ pub async fn open_durable(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
         );
     }
     Ok(store)
+}
+
+/// Opens the ephemeral store named by the configuration: Redis, shared by the replicas, or
+/// the process's memory (swept every 30 s).
+pub async fn open_ephemeral(config: &Config) -> anyhow::Result<Arc<dyn Ephemeral>> {
+    if config.redis_sessions() {
+        Ok(RedisStore::connect(&config.sessions.url, &config.sessions.key_prefix).await?)
+    } else {
+        let memory = MemoryStore::new();
+        memory.spawn_sweeper(Duration::from_secs(30));
+        Ok(memory)
+    }
 }
 
 pub struct Application {
@@ -65,11 +79,10 @@ impl Application {
         };
         let issuer = config.issuer_for(local_addr);
         let durable = open_durable(config).await?;
-        let ephemeral = MemoryStore::new();
-        ephemeral.spawn_sweeper(Duration::from_secs(30));
+        let ephemeral = open_ephemeral(config).await?;
         let traces =
             crate::store::sqlite::traces::SqliteTraceStore::open(&config.traces_path()).await?;
-        let stores = Stores::embedded(durable, ephemeral, traces);
+        let stores = Stores::assemble(durable, ephemeral, traces);
         let state = build_state(config, &issuer, stores).await?;
         Ok(Self {
             listener,

@@ -5,7 +5,7 @@ use crate::app::{Application, open_durable};
 use crate::config::Config;
 use crate::oidc::keys::KeyRing;
 use crate::provision;
-use crate::store::{Stores, memory::MemoryStore, now};
+use crate::store::{Stores, now};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -313,8 +313,11 @@ async fn durable_stores(config: &Config) -> Result<Stores, Failure> {
     let traces = crate::store::sqlite::traces::SqliteTraceStore::open(&config.traces_path())
         .await
         .map_err(|e| runtime(format!("{e:#}")))?;
-    // Commands that only touch durable data still need a complete set of stores.
-    Ok(Stores::embedded(durable, MemoryStore::new(), traces))
+    // With Redis, the sessions a command ends (a suspension, a closure) are the servers' own.
+    let ephemeral = crate::app::open_ephemeral(config)
+        .await
+        .map_err(|e| runtime(format!("{e:#}")))?;
+    Ok(Stores::assemble(durable, ephemeral, traces))
 }
 
 /// The application state for commands that run beside the server (provisioning, account

@@ -279,8 +279,11 @@ impl Default for StoreConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionsConfig {
-    /// Ephemeral store (sessions, codes, tokens): `memory` for the in-process store.
+    /// Ephemeral store (sessions, codes, tokens): `memory` for the in-process store, or
+    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS) shared by replicas.
     pub url: String,
+    /// Prefix of every Redis key, so that several deployments can share one server.
+    pub key_prefix: String,
     /// Absolute lifetime of a login session, in seconds.
     pub lifetime_seconds: u64,
 }
@@ -289,6 +292,7 @@ impl Default for SessionsConfig {
     fn default() -> Self {
         Self {
             url: "memory".into(),
+            key_prefix: "passerelle:".into(),
             lifetime_seconds: 8 * 3600,
         }
     }
@@ -509,17 +513,25 @@ impl Config {
                 return fail(format!("{name} must be greater than 0"));
             }
         }
-        if self.sessions.url != "memory" {
+        if self.sessions.url != "memory" && !self.redis_sessions() {
             return fail(format!(
-                "sessions.url `{}` is not supported: use `memory`",
-                self.sessions.url
+                "sessions.url `{}` is not supported: use `memory` or redis://HOST:PORT",
+                crate::store::redis::redacted(&self.sessions.url)
             ));
         }
-        if !self.store.url.is_empty() && !self.store.url.starts_with("sqlite:") {
-            return fail(format!(
-                "store.url `{}` is not supported: leave it empty or use sqlite://PATH",
-                self.store.url
-            ));
+        if self.redis_sessions() && url::Url::parse(&self.sessions.url).is_err() {
+            return fail("sessions.url is not a valid URL".into());
+        }
+        for (name, url) in [
+            ("store.url", &self.store.url),
+            ("traces.url", &self.traces.url),
+        ] {
+            if !url.is_empty() && !url.starts_with("sqlite:") && !is_postgres(url) {
+                return fail(format!(
+                    "{name} `{}` is not supported: leave it empty, or use sqlite://PATH or postgres://USER@HOST/DATABASE",
+                    crate::store::redis::redacted(url)
+                ));
+            }
         }
         let p = &self.password_hashing;
         if argon2::Params::new(p.memory_kib, p.iterations, p.parallelism, None).is_err() {
@@ -669,6 +681,11 @@ impl Config {
         }
     }
 
+    /// Whether the ephemeral store is a Redis server.
+    pub fn redis_sessions(&self) -> bool {
+        self.sessions.url.starts_with("redis://") || self.sessions.url.starts_with("rediss://")
+    }
+
     pub fn sqlite_path(&self) -> PathBuf {
         if let Some(rest) = self.store.url.strip_prefix("sqlite://") {
             PathBuf::from(rest)
@@ -678,4 +695,9 @@ impl Config {
             self.server.data_dir.join("passerelle.db")
         }
     }
+}
+
+/// Whether a store URL names a PostgreSQL database.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }

@@ -2,14 +2,19 @@
 # The whole test suite, as README.md documents it and .ci/run calls it.
 #
 # It first installs what the tests need and the machine lacks (Chromium and chromedriver for
-# the page tests, from Debian packages; aiosmtpd for the SMTP tests, from PyPI), then runs every test with cargo-nextest (or cargo test
-# where nextest is absent). Nothing has to be installed or started by hand.
+# the page tests, PostgreSQL and Redis for the store, replica and fault tests, from Debian
+# packages; aiosmtpd for the SMTP tests, from PyPI), then runs every test with cargo-nextest
+# (or cargo test where nextest is absent). The tests start their own PostgreSQL and Redis
+# servers in temporary folders on free loopback ports. Nothing has to be installed or started
+# by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_packages=()
 [ -x /usr/bin/chromium ] || need_packages+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_packages+=(chromium-driver)
+command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_packages+=(postgresql)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need_packages[*]} for the page tests" >&2
   if [ "$(id -u)" -eq 0 ]; then

@@ -11,6 +11,7 @@
 pub mod habilitation;
 pub mod memory;
 pub mod records;
+pub mod redis;
 pub mod sqlite;
 pub mod trace;
 
@@ -300,12 +301,67 @@ pub struct Stores {
     pub challenges: Arc<dyn ChallengeStore>,
 }
 
+/// Every durable trait: what a SQLite or PostgreSQL store provides.
+pub trait Durable:
+    OrganisationStore
+    + ServiceStore
+    + AccountStore
+    + KeyStore
+    + SecretStore
+    + LinkStore
+    + FactorStore
+    + HabilitationStore
+    + ApiTokenStore
+    + 'static
+{
+}
+
+impl<T> Durable for T where
+    T: OrganisationStore
+        + ServiceStore
+        + AccountStore
+        + KeyStore
+        + SecretStore
+        + LinkStore
+        + FactorStore
+        + HabilitationStore
+        + ApiTokenStore
+        + 'static
+{
+}
+
+/// Every ephemeral trait: what the in-process store or Redis provides.
+pub trait Ephemeral:
+    SessionStore + PendingLoginStore + CodeStore + TokenStore + ThrottleStore + ChallengeStore + 'static
+{
+}
+
+impl<T> Ephemeral for T where
+    T: SessionStore
+        + PendingLoginStore
+        + CodeStore
+        + TokenStore
+        + ThrottleStore
+        + ChallengeStore
+        + 'static
+{
+}
+
 impl Stores {
     /// The embedded default: SQLite for durable data, process memory for the rest.
     pub fn embedded(
         durable: Arc<sqlite::SqliteStore>,
         ephemeral: Arc<memory::MemoryStore>,
         traces: Arc<sqlite::traces::SqliteTraceStore>,
+    ) -> Self {
+        Self::assemble(durable, ephemeral, traces)
+    }
+
+    /// Any durable store, any ephemeral store, any trace store.
+    pub fn assemble(
+        durable: Arc<dyn Durable>,
+        ephemeral: Arc<dyn Ephemeral>,
+        traces: Arc<dyn TraceStore>,
     ) -> Self {
         Self {
             organisations: durable.clone(),

@@ -1,6 +1,6 @@
 //! The store conformance suite: what every implementation of the store traits must guarantee,
-//! written against the traits only, so that each future backend (PostgreSQL, Redis) runs the
-//! same checks. Today it runs over the embedded stores (SQLite + memory).
+//! written against the traits only. Every check runs over the embedded stores (SQLite +
+//! memory), and again over real PostgreSQL and Redis servers started for the purpose.
 
 use passerelle::crypto::TokenHash;
 use passerelle::store::*;
@@ -54,9 +54,9 @@ fn family(expires_at: i64) -> RefreshFamily {
     }
 }
 
-#[tokio::test]
-async fn a_code_is_consumed_once_even_under_concurrency_and_replays_are_recognised() {
-    let (stores, _dir) = embedded().await;
+async fn a_code_is_consumed_once_even_under_concurrency_and_replays_are_recognised(
+    stores: &Stores,
+) {
     let hash = TokenHash::of("code-1");
     stores
         .codes
@@ -98,9 +98,7 @@ async fn a_code_is_consumed_once_even_under_concurrency_and_replays_are_recognis
     );
 }
 
-#[tokio::test]
-async fn refresh_rotation_is_atomic_and_reuse_revokes_the_family() {
-    let (stores, _dir) = embedded().await;
+async fn refresh_rotation_is_atomic_and_reuse_revokes_the_family(stores: &Stores) {
     let tokens: Arc<dyn TokenStore> = stores.tokens.clone();
     let f = family(now() + 3600);
     let (r1, r2, r3) = (
@@ -148,9 +146,7 @@ async fn refresh_rotation_is_atomic_and_reuse_revokes_the_family() {
     );
 }
 
-#[tokio::test]
-async fn revoked_grants_and_expired_tokens_disappear() {
-    let (stores, _dir) = embedded().await;
+async fn revoked_grants_and_expired_tokens_disappear(stores: &Stores) {
     let tokens = &stores.tokens;
     let grant = GrantId::generate();
     let record = AccessTokenRecord {
@@ -182,9 +178,7 @@ async fn revoked_grants_and_expired_tokens_disappear() {
     assert!(tokens.get_access_token(live).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn sessions_record_their_grants_and_end_once() {
-    let (stores, _dir) = embedded().await;
+async fn sessions_record_their_grants_and_end_once(stores: &Stores) {
     let account = AccountId::generate();
     let session = Session {
         sid: SessionId::generate(),
@@ -239,9 +233,7 @@ async fn sessions_record_their_grants_and_end_once() {
     );
 }
 
-#[tokio::test]
-async fn durable_records_round_trip_and_server_secrets_are_set_once() {
-    let (stores, _dir) = embedded().await;
+async fn durable_records_round_trip_and_server_secrets_are_set_once(stores: &Stores) {
     let caf = Caf {
         code: CafCode::parse("79").unwrap(),
         name: "Caf des Deux-Sèvres".into(),
@@ -316,9 +308,7 @@ fn trace(stream: &str, id: &str, account: &str, at_us: i64) -> NewTrace {
     }
 }
 
-#[tokio::test]
-async fn traces_chain_per_stream_skip_duplicates_and_search_newest_first() {
-    let (stores, _dir) = embedded().await;
+async fn traces_chain_per_stream_skip_duplicates_and_search_newest_first(stores: &Stores) {
     let t = &stores.traces;
     let batch = vec![
         trace("a", "1", "x", 10),
@@ -376,4 +366,293 @@ async fn traces_chain_per_stream_skip_duplicates_and_search_newest_first() {
     assert_eq!(t.stream_origin("a").await.unwrap(), last.hash);
     let rest = t.stream_records("a", 0, 10).await.unwrap();
     assert_eq!(rest[0].prev_hash, last.hash);
+}
+
+fn session(account: &AccountId, expires_at: i64) -> Session {
+    Session {
+        sid: SessionId::generate(),
+        secret_sha256: [7; 32],
+        account: account.clone(),
+        auth_time: now(),
+        expires_at,
+        acr: "pwd".into(),
+        amr: vec!["pwd".into()],
+        awaiting_second_factor: true,
+        clients: vec![],
+        grants: vec![],
+    }
+}
+
+async fn a_second_factor_upgrades_a_live_session_and_account_lists_skip_ended_ones(
+    stores: &Stores,
+) {
+    let sessions = &stores.sessions;
+    let account = AccountId::generate();
+    let (live, other) = (session(&account, now() + 60), session(&account, now() + 60));
+    sessions.insert_session(&live).await.unwrap();
+    sessions.insert_session(&other).await.unwrap();
+    let amr = vec!["pwd".to_string(), "otp".to_string()];
+    assert!(
+        sessions
+            .upgrade_session(&live.sid, "mfa", &amr)
+            .await
+            .unwrap()
+    );
+    let stored = sessions.get_session(&live.sid).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.acr.as_str(),
+            stored.amr,
+            stored.awaiting_second_factor
+        ),
+        ("mfa", amr.clone(), false)
+    );
+    sessions.remove_session(&other.sid).await.unwrap();
+    assert!(
+        !sessions
+            .upgrade_session(&other.sid, "mfa", &amr)
+            .await
+            .unwrap()
+    );
+    let listed: Vec<SessionId> = sessions
+        .sessions_of_account(&account)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sid)
+        .collect();
+    assert_eq!(listed, std::slice::from_ref(&live.sid));
+    let expired = session(&account, now() - 1);
+    sessions.insert_session(&expired).await.unwrap();
+    assert!(sessions.get_session(&expired.sid).await.unwrap().is_none());
+}
+
+async fn failures_are_counted_once_each_even_under_concurrency(stores: &Stores) {
+    let key = format!("login:{}", GrantId::generate().as_str());
+    let at = now();
+    let racing: Vec<_> = (0..20)
+        .map(|_| {
+            let throttle = stores.throttle.clone();
+            let key = key.clone();
+            tokio::spawn(async move { throttle.record_failure(&key, at).await.unwrap() })
+        })
+        .collect();
+    let mut seen: Vec<u32> = Vec::new();
+    for r in racing {
+        seen.push(r.await.unwrap().consecutive);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        (1..=20).collect::<Vec<u32>>(),
+        "no failure lost or counted twice"
+    );
+    let a = stores.throttle.attempts(&key, at).await.unwrap();
+    assert_eq!(
+        (a.consecutive, a.last_failure_at, a.recent.len()),
+        (20, at, 20)
+    );
+    // Failures older than the window no longer count toward the day's total.
+    let later = at + FAILURE_WINDOW_SECONDS;
+    assert!(
+        stores
+            .throttle
+            .attempts(&key, later)
+            .await
+            .unwrap()
+            .recent
+            .is_empty()
+    );
+    stores.throttle.record_success(&key).await.unwrap();
+    let a = stores.throttle.attempts(&key, at).await.unwrap();
+    assert_eq!((a.consecutive, a.recent.len()), (0, 20));
+    stores.throttle.clear_attempts(&key).await.unwrap();
+    assert_eq!(
+        stores.throttle.attempts(&key, at).await.unwrap(),
+        Attempts::default()
+    );
+    // A success with no failure on record creates nothing.
+    stores.throttle.record_success("nobody").await.unwrap();
+    assert_eq!(
+        stores.throttle.attempts("nobody", at).await.unwrap(),
+        Attempts::default()
+    );
+}
+
+async fn challenges_and_pending_logins_are_used_once(stores: &Stores) {
+    let challenge = Challenge {
+        answers: vec!["7".into()],
+        question: "3 + 4 ?".into(),
+        png: vec![1, 2, 3],
+        expires_at: now() + 60,
+    };
+    stores
+        .challenges
+        .put_challenge("c1", &challenge)
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .challenges
+            .get_challenge("c1")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&challenge)
+    );
+    let racing = tokio::join!(
+        stores.challenges.take_challenge("c1"),
+        stores.challenges.take_challenge("c1")
+    );
+    assert_eq!(
+        [racing.0.unwrap(), racing.1.unwrap()]
+            .iter()
+            .filter(|c| c.is_some())
+            .count(),
+        1,
+        "a challenge is answered once"
+    );
+    let pending = PendingLogin {
+        request: AuthorizationRequest {
+            client_id: ClientId::parse("c").unwrap(),
+            redirect_uri: RedirectUri::parse("https://rp.example/cb").unwrap(),
+            scope: Scopes::parse("openid").unwrap(),
+            state: Some("s".into()),
+            nonce: None,
+            code_challenge: None,
+            acr_values: vec![],
+            max_age: None,
+        },
+        login_hint: None,
+        browser: "b".into(),
+    };
+    stores
+        .pending_logins
+        .put_pending_login("p1", &pending, 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        stores.pending_logins.get_pending_login("p1").await.unwrap(),
+        Some(pending)
+    );
+    stores
+        .pending_logins
+        .remove_pending_login("p1")
+        .await
+        .unwrap();
+    assert!(
+        stores
+            .pending_logins
+            .get_pending_login("p1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn revoking_an_account_ends_its_families_and_access_tokens(stores: &Stores) {
+    let tokens = &stores.tokens;
+    let f = family(now() + 3600);
+    tokens
+        .create_refresh_family(&f, TokenHash::of("rf1"))
+        .await
+        .unwrap();
+    let record = AccessTokenRecord {
+        client_id: ClientId::parse("c").unwrap(),
+        account: Some(f.account.clone()),
+        grant: Some(f.grant.clone()),
+        scope: Scopes::default(),
+        issued_at: now(),
+        expires_at: now() + 60,
+    };
+    tokens
+        .insert_access_token(TokenHash::of("at1"), &record)
+        .await
+        .unwrap();
+    let other = family(now() + 3600);
+    tokens
+        .create_refresh_family(&other, TokenHash::of("rf2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens.revoke_grants_of_account(&f.account).await.unwrap(),
+        1
+    );
+    assert!(tokens.is_grant_revoked(&f.grant).await.unwrap());
+    assert!(
+        tokens
+            .get_access_token(TokenHash::of("at1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        tokens
+            .rotate_refresh(TokenHash::of("rf1"), TokenHash::of("rf3"), now())
+            .await
+            .unwrap(),
+        RefreshRotation::Unknown
+    );
+    assert!(
+        !tokens.is_grant_revoked(&other.grant).await.unwrap(),
+        "others keep theirs"
+    );
+    assert_eq!(
+        tokens.revoke_grants_of_account(&f.account).await.unwrap(),
+        0
+    );
+}
+
+/// Every check, by name.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod embedded_stores {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let (stores, _dir) = super::embedded().await;
+                    super::$check(&stores).await;
+                }
+            )*
+        }
+
+        /// One pair of servers for every check; each check gets an empty database and its own
+        /// key prefix.
+        #[tokio::test]
+        async fn postgres_and_redis_pass_every_check() {
+            let redis = crate::servers::Redis::start();
+            let dir = tempfile::tempdir().unwrap();
+            $(
+                let stores = shared(&redis, dir.path(), stringify!($check)).await;
+                $check(&stores).await;
+            )*
+        }
+    };
+}
+
+conformance!(
+    a_code_is_consumed_once_even_under_concurrency_and_replays_are_recognised,
+    refresh_rotation_is_atomic_and_reuse_revokes_the_family,
+    revoked_grants_and_expired_tokens_disappear,
+    sessions_record_their_grants_and_end_once,
+    durable_records_round_trip_and_server_secrets_are_set_once,
+    traces_chain_per_stream_skip_duplicates_and_search_newest_first,
+    a_second_factor_upgrades_a_live_session_and_account_lists_skip_ended_ones,
+    failures_are_counted_once_each_even_under_concurrency,
+    challenges_and_pending_logins_are_used_once,
+    revoking_an_account_ends_its_families_and_access_tokens,
+);
+
+async fn shared(redis: &crate::servers::Redis, dir: &std::path::Path, check: &str) -> Stores {
+    let durable = sqlite::SqliteStore::open(&dir.join(format!("{check}.db")), 4)
+        .await
+        .unwrap();
+    durable.migrate().await.unwrap();
+    let traces = sqlite::traces::SqliteTraceStore::open(&dir.join(format!("{check}-traces.db")))
+        .await
+        .unwrap();
+    let ephemeral = redis::RedisStore::connect(&redis.url(), &format!("{check}:"))
+        .await
+        .unwrap();
+    Stores::assemble(durable, ephemeral, traces)
 }
