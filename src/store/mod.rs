@@ -12,6 +12,7 @@ pub mod habilitation;
 pub mod memory;
 pub mod records;
 pub mod redis;
+pub mod sql;
 pub mod sqlite;
 pub mod trace;
 

@@ -2,7 +2,7 @@
 //! `BEGIN IMMEDIATE` transaction, so the chain is computed against the stream's head while no
 //! other writer (another process included) can move it.
 
-use super::backend;
+use crate::store::sql::backend;
 use crate::store::*;
 use anyhow::Context;
 use sqlx::Row;

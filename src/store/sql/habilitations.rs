@@ -1,8 +1,11 @@
-//! The habilitation model in SQLite. Quota checks run inside `BEGIN IMMEDIATE` transactions:
-//! SQLite then holds its single write lock from the count to the insertion, so two grants
-//! racing for the last place are serialised and the second sees the first.
+//! The habilitation model over SQL, shared by SQLite and PostgreSQL (see `store::sql`). Quota
+//! checks run inside `Store::serialized()` transactions (SQLite: `BEGIN IMMEDIATE`, its single
+//! write lock; PostgreSQL: a transaction-scoped advisory lock), held from the count to the
+//! insertion, so two grants racing for the last place are serialised and the second sees the
+//! first.
 
-use super::{SqliteStore, backend, corrupt, from_json, json};
+use super::{Db, DbRow, Store};
+use crate::store::sql::{backend, corrupt, from_json, json};
 use crate::store::*;
 use crate::types::{
     AccountId, CafCode, ClientId, ConventionId, GroupId, HabilitationId, PartnerId, ReviewId,
@@ -10,7 +13,6 @@ use crate::types::{
 };
 use chrono::NaiveDate;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 fn parsed<T, E: std::fmt::Display>(what: &str, value: Result<T, E>) -> StoreResult<T> {
     value.map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
@@ -20,7 +22,7 @@ fn date(what: &str, text: &str) -> StoreResult<NaiveDate> {
     parsed(what, NaiveDate::parse_from_str(text, "%Y-%m-%d"))
 }
 
-fn convention_from_row(row: &SqliteRow) -> StoreResult<Convention> {
+fn convention_from_row(row: &DbRow) -> StoreResult<Convention> {
     Ok(Convention {
         id: parsed(
             "convention id",
@@ -49,7 +51,7 @@ fn convention_from_row(row: &SqliteRow) -> StoreResult<Convention> {
     })
 }
 
-fn habilitation_from_row(row: &SqliteRow) -> StoreResult<Habilitation> {
+fn habilitation_from_row(row: &DbRow) -> StoreResult<Habilitation> {
     let account: Option<String> = row.get("account_id");
     let group: Option<String> = row.get("group_id");
     let holder = match (account, group) {
@@ -91,7 +93,7 @@ fn habilitation_from_row(row: &SqliteRow) -> StoreResult<Habilitation> {
     })
 }
 
-fn group_from_row(row: &SqliteRow) -> StoreResult<Group> {
+fn group_from_row(row: &DbRow) -> StoreResult<Group> {
     Ok(Group {
         id: parsed("group id", GroupId::parse(&row.get::<String, _>("id")))?,
         partner: parsed(
@@ -104,7 +106,7 @@ fn group_from_row(row: &SqliteRow) -> StoreResult<Group> {
     })
 }
 
-fn review_from_row(row: &SqliteRow) -> StoreResult<Review> {
+fn review_from_row(row: &DbRow) -> StoreResult<Review> {
     Ok(Review {
         id: parsed("review id", ReviewId::parse(&row.get::<String, _>("id")))?,
         partner: parsed(
@@ -126,15 +128,15 @@ fn review_from_row(row: &SqliteRow) -> StoreResult<Review> {
 /// through an open group.
 const HOLDERS: &str = "
     SELECT account_id FROM habilitations
-     WHERE partner_id = ?1 AND client_id = ?2 AND role = ?3 AND status <> 'closed'
+     WHERE partner_id = $1 AND client_id = $2 AND role = $3 AND status <> 'closed'
        AND account_id IS NOT NULL
     UNION
     SELECT m.account_id FROM habilitations h
       JOIN groups g ON g.id = h.group_id AND g.closed_at IS NULL
       JOIN group_members m ON m.group_id = h.group_id
-     WHERE h.partner_id = ?1 AND h.client_id = ?2 AND h.role = ?3 AND h.status <> 'closed'";
+     WHERE h.partner_id = $1 AND h.client_id = $2 AND h.role = $3 AND h.status <> 'closed'";
 
-type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+pub(super) type Tx = sqlx::Transaction<'static, Db>;
 
 async fn holders(
     tx: &mut Tx,
@@ -177,14 +179,7 @@ async fn check_quota(
     Ok(Ok(()))
 }
 
-impl SqliteStore {
-    async fn immediate(&self) -> StoreResult<Tx> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)
-    }
-
+impl Store {
     async fn habilitations_where(
         &self,
         clause: &str,
@@ -202,7 +197,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl HabilitationStore for SqliteStore {
+impl HabilitationStore for Store {
     async fn upsert_convention(&self, convention: &Convention) -> StoreResult<Change> {
         let existing = self.get_convention(&convention.id).await?;
         if existing.as_ref() == Some(convention) {
@@ -212,7 +207,7 @@ impl HabilitationStore for SqliteStore {
         sqlx::query(
             "INSERT INTO conventions (id, number, kind, caf_code, partner_id, services, starts_on,
                 terminated_on, mode, contacts, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
                 caf_code = excluded.caf_code, partner_id = excluded.partner_id,
                 services = excluded.services, starts_on = excluded.starts_on,
@@ -242,7 +237,7 @@ impl HabilitationStore for SqliteStore {
     }
 
     async fn get_convention(&self, id: &ConventionId) -> StoreResult<Option<Convention>> {
-        let row = sqlx::query("SELECT * FROM conventions WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM conventions WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -251,7 +246,7 @@ impl HabilitationStore for SqliteStore {
     }
 
     async fn find_convention_by_number(&self, number: &str) -> StoreResult<Option<Convention>> {
-        let row = sqlx::query("SELECT * FROM conventions WHERE number = ?")
+        let row = sqlx::query("SELECT * FROM conventions WHERE number = $1")
             .bind(number)
             .fetch_optional(&self.pool)
             .await
@@ -261,7 +256,7 @@ impl HabilitationStore for SqliteStore {
 
     async fn conventions_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Convention>> {
         let rows = sqlx::query(
-            "SELECT * FROM conventions WHERE partner_id = ? ORDER BY starts_on, number",
+            "SELECT * FROM conventions WHERE partner_id = $1 ORDER BY starts_on, number",
         )
         .bind(partner.as_str())
         .fetch_all(&self.pool)
@@ -280,7 +275,7 @@ impl HabilitationStore for SqliteStore {
         let query = match maximum {
             Some(maximum) => sqlx::query(
                 "INSERT INTO quotas (convention_id, client_id, role, maximum, updated_at)
-                 VALUES (?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (convention_id, client_id, role) DO UPDATE
                  SET maximum = excluded.maximum, updated_at = excluded.updated_at",
             )
@@ -290,7 +285,7 @@ impl HabilitationStore for SqliteStore {
             .bind(i64::from(maximum))
             .bind(now()),
             None => sqlx::query(
-                "DELETE FROM quotas WHERE convention_id = ? AND client_id = ? AND role = ?",
+                "DELETE FROM quotas WHERE convention_id = $1 AND client_id = $2 AND role = $3",
             )
             .bind(convention.as_str())
             .bind(client_id.as_str())
@@ -302,7 +297,7 @@ impl HabilitationStore for SqliteStore {
 
     async fn quotas_of_convention(&self, convention: &ConventionId) -> StoreResult<Vec<Quota>> {
         let rows = sqlx::query(
-            "SELECT client_id, role, maximum FROM quotas WHERE convention_id = ?
+            "SELECT client_id, role, maximum FROM quotas WHERE convention_id = $1
              ORDER BY client_id, role",
         )
         .bind(convention.as_str())
@@ -345,15 +340,15 @@ impl HabilitationStore for SqliteStore {
         h: &Habilitation,
         quotas: &QuotaTable,
     ) -> StoreResult<Result<(), GrantRefusal>> {
-        let mut tx = self.immediate().await?;
+        let mut tx = self.serialized().await?;
         let (account, group) = match &h.holder {
             Holder::Account(a) => (Some(a.as_str()), None),
             Holder::Group(g) => (None, Some(g.as_str())),
         };
         let held: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM habilitations
-             WHERE client_id = ? AND role = ? AND status <> 'closed'
-               AND (account_id = ? OR group_id = ?)",
+             WHERE client_id = $1 AND role = $2 AND status <> 'closed'
+               AND (account_id = $3 OR group_id = $4)",
         )
         .bind(h.client_id.as_str())
         .bind(h.role.as_str())
@@ -369,7 +364,7 @@ impl HabilitationStore for SqliteStore {
             Holder::Account(a) => vec![a.to_string()],
             Holder::Group(g) => sqlx::query_scalar(
                 "SELECT m.account_id FROM group_members m JOIN groups g ON g.id = m.group_id
-                 WHERE m.group_id = ? AND g.closed_at IS NULL",
+                 WHERE m.group_id = $1 AND g.closed_at IS NULL",
             )
             .bind(g.as_str())
             .fetch_all(&mut *tx)
@@ -393,7 +388,7 @@ impl HabilitationStore for SqliteStore {
             "INSERT INTO habilitations (id, partner_id, convention_id, client_id, role, scope,
                 account_id, group_id, valid_from, valid_until, status, granted_by, granted_at,
                 status_changed_at, status_changed_by, status_reason, closed_at, reviewed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(h.id.as_str())
         .bind(h.partner.as_str())
@@ -421,14 +416,17 @@ impl HabilitationStore for SqliteStore {
     }
 
     async fn get_habilitation(&self, id: &HabilitationId) -> StoreResult<Option<Habilitation>> {
-        Ok(self.habilitations_where("id = ?", id.as_str()).await?.pop())
+        Ok(self
+            .habilitations_where("id = $1", id.as_str())
+            .await?
+            .pop())
     }
 
     async fn habilitations_of_partner(
         &self,
         partner: &PartnerId,
     ) -> StoreResult<Vec<Habilitation>> {
-        self.habilitations_where("partner_id = ?", partner.as_str())
+        self.habilitations_where("partner_id = $1", partner.as_str())
             .await
     }
 
@@ -437,16 +435,16 @@ impl HabilitationStore for SqliteStore {
         account: &AccountId,
     ) -> StoreResult<Vec<Habilitation>> {
         self.habilitations_where(
-            "account_id = ?1 OR group_id IN (
+            "account_id = $1 OR group_id IN (
                 SELECT m.group_id FROM group_members m JOIN groups g ON g.id = m.group_id
-                 WHERE m.account_id = ?1 AND g.closed_at IS NULL)",
+                 WHERE m.account_id = $1 AND g.closed_at IS NULL)",
             account.as_str(),
         )
         .await
     }
 
     async fn habilitations_of_group(&self, group: &GroupId) -> StoreResult<Vec<Habilitation>> {
-        self.habilitations_where("group_id = ?", group.as_str())
+        self.habilitations_where("group_id = $1", group.as_str())
             .await
     }
 
@@ -460,8 +458,8 @@ impl HabilitationStore for SqliteStore {
     ) -> StoreResult<bool> {
         let closed_at = (status == HabilitationStatus::Closed).then_some(at);
         let done = sqlx::query(
-            "UPDATE habilitations SET status = ?, status_changed_at = ?, status_changed_by = ?,
-                status_reason = ?, closed_at = ? WHERE id = ? AND status <> 'closed'",
+            "UPDATE habilitations SET status = $1, status_changed_at = $2, status_changed_by = $3,
+                status_reason = $4, closed_at = $5 WHERE id = $6 AND status <> 'closed'",
         )
         .bind(status.as_str())
         .bind(at)
@@ -478,7 +476,7 @@ impl HabilitationStore for SqliteStore {
     async fn mark_reviewed(&self, ids: &[HabilitationId], at: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         for id in ids {
-            sqlx::query("UPDATE habilitations SET reviewed_at = ? WHERE id = ?")
+            sqlx::query("UPDATE habilitations SET reviewed_at = $1 WHERE id = $2")
                 .bind(at)
                 .bind(id.as_str())
                 .execute(&mut *tx)
@@ -495,8 +493,8 @@ impl HabilitationStore for SqliteStore {
     ) -> StoreResult<u64> {
         let done = sqlx::query(
             "DELETE FROM habilitations
-             WHERE status = 'closed' AND closed_at < ?
-               AND convention_id IN (SELECT id FROM conventions WHERE kind = ?)",
+             WHERE status = 'closed' AND closed_at < $1
+               AND convention_id IN (SELECT id FROM conventions WHERE kind = $2)",
         )
         .bind(before)
         .bind(kind.as_str())
@@ -508,7 +506,7 @@ impl HabilitationStore for SqliteStore {
 
     async fn insert_group(&self, group: &Group) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO groups (id, partner_id, name, created_at, closed_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO groups (id, partner_id, name, created_at, closed_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(group.id.as_str())
         .bind(group.partner.as_str())
@@ -522,7 +520,7 @@ impl HabilitationStore for SqliteStore {
     }
 
     async fn get_group(&self, id: &GroupId) -> StoreResult<Option<Group>> {
-        let row = sqlx::query("SELECT * FROM groups WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM groups WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -531,7 +529,7 @@ impl HabilitationStore for SqliteStore {
     }
 
     async fn groups_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Group>> {
-        let rows = sqlx::query("SELECT * FROM groups WHERE partner_id = ? ORDER BY name")
+        let rows = sqlx::query("SELECT * FROM groups WHERE partner_id = $1 ORDER BY name")
             .bind(partner.as_str())
             .fetch_all(&self.pool)
             .await
@@ -540,7 +538,7 @@ impl HabilitationStore for SqliteStore {
     }
 
     async fn rename_group(&self, id: &GroupId, name: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE groups SET name = ? WHERE id = ?")
+        sqlx::query("UPDATE groups SET name = $1 WHERE id = $2")
             .bind(name)
             .bind(id.as_str())
             .execute(&self.pool)
@@ -550,7 +548,7 @@ impl HabilitationStore for SqliteStore {
     }
 
     async fn close_group(&self, id: &GroupId, at: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE groups SET closed_at = ? WHERE id = ? AND closed_at IS NULL")
+        sqlx::query("UPDATE groups SET closed_at = $1 WHERE id = $2 AND closed_at IS NULL")
             .bind(at)
             .bind(id.as_str())
             .execute(&self.pool)
@@ -562,7 +560,7 @@ impl HabilitationStore for SqliteStore {
     async fn group_members(&self, id: &GroupId) -> StoreResult<Vec<AccountId>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT m.account_id FROM group_members m JOIN accounts a ON a.id = m.account_id
-             WHERE m.group_id = ? ORDER BY a.family_name, a.given_name",
+             WHERE m.group_id = $1 ORDER BY a.family_name, a.given_name",
         )
         .bind(id.as_str())
         .fetch_all(&self.pool)
@@ -574,7 +572,7 @@ impl HabilitationStore for SqliteStore {
     async fn groups_of_account(&self, account: &AccountId) -> StoreResult<Vec<Group>> {
         let rows = sqlx::query(
             "SELECT g.* FROM groups g JOIN group_members m ON m.group_id = g.id
-             WHERE m.account_id = ? ORDER BY g.name",
+             WHERE m.account_id = $1 ORDER BY g.name",
         )
         .bind(account.as_str())
         .fetch_all(&self.pool)
@@ -590,10 +588,10 @@ impl HabilitationStore for SqliteStore {
         quotas: &QuotaTable,
         at: i64,
     ) -> StoreResult<Result<(), GrantRefusal>> {
-        let mut tx = self.immediate().await?;
+        let mut tx = self.serialized().await?;
         let open: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT partner_id, client_id, role FROM habilitations
-             WHERE group_id = ? AND status <> 'closed'",
+             WHERE group_id = $1 AND status <> 'closed'",
         )
         .bind(group.as_str())
         .fetch_all(&mut *tx)
@@ -611,7 +609,7 @@ impl HabilitationStore for SqliteStore {
             }
         }
         sqlx::query(
-            "INSERT INTO group_members (group_id, account_id, added_at) VALUES (?, ?, ?)
+            "INSERT INTO group_members (group_id, account_id, added_at) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
         )
         .bind(group.as_str())
@@ -625,7 +623,7 @@ impl HabilitationStore for SqliteStore {
     }
 
     async fn remove_group_member(&self, group: &GroupId, account: &AccountId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM group_members WHERE group_id = ? AND account_id = ?")
+        sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND account_id = $2")
             .bind(group.as_str())
             .bind(account.as_str())
             .execute(&self.pool)
@@ -636,7 +634,7 @@ impl HabilitationStore for SqliteStore {
 
     async fn delegations_of(&self, account: &AccountId) -> StoreResult<Vec<Delegation>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT client_id, role FROM delegations WHERE account_id = ? ORDER BY client_id, role",
+            "SELECT client_id, role FROM delegations WHERE account_id = $1 ORDER BY client_id, role",
         )
         .bind(account.as_str())
         .fetch_all(&self.pool)
@@ -663,7 +661,7 @@ impl HabilitationStore for SqliteStore {
         at: i64,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query("DELETE FROM delegations WHERE account_id = ?")
+        sqlx::query("DELETE FROM delegations WHERE account_id = $1")
             .bind(account.as_str())
             .execute(&mut *tx)
             .await
@@ -671,7 +669,7 @@ impl HabilitationStore for SqliteStore {
         for d in delegations {
             sqlx::query(
                 "INSERT INTO delegations (account_id, client_id, role, granted_by, granted_at)
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             )
             .bind(account.as_str())
             .bind(d.client_id.as_str())
@@ -688,7 +686,7 @@ impl HabilitationStore for SqliteStore {
     async fn insert_review(&self, review: &Review) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO reviews (id, partner_id, started_at, started_by, decisions)
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(review.id.as_str())
         .bind(review.partner.as_str())
@@ -702,7 +700,7 @@ impl HabilitationStore for SqliteStore {
     }
 
     async fn get_review(&self, id: &ReviewId) -> StoreResult<Option<Review>> {
-        let row = sqlx::query("SELECT * FROM reviews WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM reviews WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -712,7 +710,7 @@ impl HabilitationStore for SqliteStore {
 
     async fn reviews_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Review>> {
         let rows =
-            sqlx::query("SELECT * FROM reviews WHERE partner_id = ? ORDER BY started_at DESC")
+            sqlx::query("SELECT * FROM reviews WHERE partner_id = $1 ORDER BY started_at DESC")
                 .bind(partner.as_str())
                 .fetch_all(&self.pool)
                 .await
@@ -722,8 +720,8 @@ impl HabilitationStore for SqliteStore {
 
     async fn save_review(&self, review: &Review) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE reviews SET decisions = ?, completed_at = ?, completed_by = ?, report = ?
-             WHERE id = ? AND completed_at IS NULL",
+            "UPDATE reviews SET decisions = $1, completed_at = $2, completed_by = $3, report = $4
+             WHERE id = $5 AND completed_at IS NULL",
         )
         .bind(json(&review.decisions))
         .bind(review.completed_at)
@@ -739,7 +737,7 @@ impl HabilitationStore for SqliteStore {
     async fn record_change(&self, change: &ChangeRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO changes (at, actor, partner_id, action, target, reason, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(change.at)
         .bind(&change.actor)
@@ -755,7 +753,7 @@ impl HabilitationStore for SqliteStore {
     }
 
     async fn delete_changes_before(&self, before: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM changes WHERE at < ?")
+        let done = sqlx::query("DELETE FROM changes WHERE at < $1")
             .bind(before)
             .execute(&self.pool)
             .await
@@ -769,7 +767,7 @@ impl HabilitationStore for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<ChangeRecord>> {
         let rows =
-            sqlx::query("SELECT * FROM changes WHERE partner_id = ? ORDER BY seq DESC LIMIT ?")
+            sqlx::query("SELECT * FROM changes WHERE partner_id = $1 ORDER BY seq DESC LIMIT $2")
                 .bind(partner.as_str())
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
