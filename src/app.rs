@@ -2,11 +2,14 @@
 
 use crate::accounts::password::PasswordHasher;
 use crate::config::Config;
+use crate::config::is_postgres;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::keys::KeyRing;
 use crate::state::{AppInner, AppState, Settings};
+use crate::store::postgres::{PgStore, traces::PgTraceStore};
+use crate::store::sqlite::{SqliteStore, traces::SqliteTraceStore};
 use crate::store::{
-    Ephemeral, Stores, memory::MemoryStore, now, redis::RedisStore, sqlite::SqliteStore,
+    Durable, Ephemeral, Stores, TraceStore, memory::MemoryStore, now, redis::RedisStore,
 };
 use anyhow::Context;
 use axum::Router;
@@ -23,9 +26,21 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 /// Opens the durable store named by the configuration, migrating it when allowed.
-pub async fn open_durable(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
+pub async fn open_durable(config: &Config) -> anyhow::Result<Arc<dyn Durable>> {
+    let max = config.store.max_connections;
+    if is_postgres(&config.store.url) {
+        let store = PgStore::open(&config.store.url, max).await?;
+        if config.store.auto_migrate {
+            migrate_postgres(config).await?;
+        } else if !store.is_migrated().await? {
+            anyhow::bail!(
+                "the PostgreSQL database is not migrated: run `passerelle migrate` first (store.auto_migrate is false)"
+            );
+        }
+        return Ok(store);
+    }
     let path = config.sqlite_path();
-    let store = SqliteStore::open(&path, config.store.max_connections).await?;
+    let store = SqliteStore::open(&path, max).await?;
     if config.store.auto_migrate {
         store.migrate().await?;
     } else if !store.is_migrated().await? {
@@ -35,6 +50,23 @@ pub async fn open_durable(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
         );
     }
     Ok(store)
+}
+
+/// Applies the durable migrations on PostgreSQL as the schema's owner.
+pub async fn migrate_postgres(config: &Config) -> anyhow::Result<()> {
+    let owner = Some(config.store.migration_url.as_str())
+        .filter(|u| !u.is_empty())
+        .unwrap_or(&config.store.url);
+    PgStore::open(owner, 1).await?.migrate().await
+}
+
+/// Opens the trace store: its own SQLite file, or PostgreSQL (schema `passerelle_traces`,
+/// migrated at opening).
+pub async fn open_traces(config: &Config) -> anyhow::Result<Arc<dyn TraceStore>> {
+    match config.postgres_traces() {
+        Some((url, migration_url)) => Ok(PgTraceStore::open(url, migration_url, 8).await?),
+        None => Ok(SqliteTraceStore::open(&config.traces_path()).await?),
+    }
 }
 
 /// Opens the ephemeral store named by the configuration: Redis, shared by the replicas, or
@@ -80,8 +112,7 @@ impl Application {
         let issuer = config.issuer_for(local_addr);
         let durable = open_durable(config).await?;
         let ephemeral = open_ephemeral(config).await?;
-        let traces =
-            crate::store::sqlite::traces::SqliteTraceStore::open(&config.traces_path()).await?;
+        let traces = open_traces(config).await?;
         let stores = Stores::assemble(durable, ephemeral, traces);
         let state = build_state(config, &issuer, stores).await?;
         Ok(Self {

@@ -310,7 +310,7 @@ async fn durable_stores(config: &Config) -> Result<Stores, Failure> {
     let durable = open_durable(config)
         .await
         .map_err(|e| runtime(format!("{e:#}")))?;
-    let traces = crate::store::sqlite::traces::SqliteTraceStore::open(&config.traces_path())
+    let traces = crate::app::open_traces(config)
         .await
         .map_err(|e| runtime(format!("{e:#}")))?;
     // With Redis, the sessions a command ends (a suspension, a closure) are the servers' own.
@@ -365,14 +365,22 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Migrate => {
-            let store = crate::store::sqlite::SqliteStore::open(&config.sqlite_path(), 1)
-                .await
-                .map_err(|e| runtime(format!("{e:#}")))?;
-            store
-                .migrate()
-                .await
-                .map_err(|e| runtime(format!("{e:#}")))?;
-            println!("database {} is up to date", config.sqlite_path().display());
+            let failed = |e: anyhow::Error| runtime(format!("{e:#}"));
+            if crate::config::is_postgres(&config.store.url) {
+                crate::app::migrate_postgres(&config)
+                    .await
+                    .map_err(failed)?;
+                println!("PostgreSQL durable store is up to date");
+            } else {
+                let store = crate::store::sqlite::SqliteStore::open(&config.sqlite_path(), 1)
+                    .await
+                    .map_err(failed)?;
+                store.migrate().await.map_err(failed)?;
+                println!("database {} is up to date", config.sqlite_path().display());
+            }
+            // The trace store migrates when it opens.
+            crate::app::open_traces(&config).await.map_err(failed)?;
+            println!("trace store is up to date");
             Ok(())
         }
         Command::Keys { command } => {

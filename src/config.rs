@@ -35,8 +35,13 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TracesConfig {
-    /// Empty: the SQLite file `traces.db` in `server.data_dir`, apart from the other data.
+    /// Empty: the SQLite file `traces.db` in `server.data_dir`, apart from the other data,
+    /// or, when `store.url` is PostgreSQL, that database (schema `passerelle_traces`).
+    /// Otherwise `sqlite://PATH` or `postgres://…`.
     pub url: String,
+    /// PostgreSQL only: the URL of the trace schema's owner, for migrations; empty:
+    /// `store.migration_url` when the traces share the durable database, else `url`.
+    pub migration_url: String,
     /// Months a trace is kept (the seeds: 6; at most 12).
     pub retention_months: u32,
     /// How often each stream's head is sealed with Passerelle's signature.
@@ -49,6 +54,7 @@ impl Default for TracesConfig {
     fn default() -> Self {
         Self {
             url: String::new(),
+            migration_url: String::new(),
             retention_months: 6,
             seal_every_seconds: 300,
             max_batch: 1000,
@@ -258,8 +264,13 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Durable store. Empty: the SQLite file `passerelle.db` in `server.data_dir`.
+    /// Durable store. Empty: the SQLite file `passerelle.db` in `server.data_dir`; or
+    /// `sqlite://PATH`, or `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (several replicas).
     pub url: String,
+    /// PostgreSQL only: the schema owner's URL, used for migrations (and the trace
+    /// partitions' functions); empty: `url`. Lets the replicas log in as a role that is a
+    /// member of `passerelle_app` and owns nothing.
+    pub migration_url: String,
     /// Upper bound of connections held to the durable store.
     pub max_connections: u32,
     /// Apply pending schema migrations at start-up (`passerelle migrate` does it explicitly).
@@ -270,6 +281,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: String::new(),
+            migration_url: String::new(),
             max_connections: 8,
             auto_migrate: true,
         }
@@ -681,6 +693,22 @@ impl Config {
         }
     }
 
+    /// The PostgreSQL URL of the trace store, if it is on PostgreSQL (and the one to migrate
+    /// it with).
+    pub fn postgres_traces(&self) -> Option<(&str, Option<&str>)> {
+        let some = non_empty;
+        if is_postgres(&self.traces.url) {
+            Some((&self.traces.url, some(&self.traces.migration_url)))
+        } else if self.traces.url.is_empty() && is_postgres(&self.store.url) {
+            Some((
+                &self.store.url,
+                some(&self.traces.migration_url).or(some(&self.store.migration_url)),
+            ))
+        } else {
+            None
+        }
+    }
+
     /// Whether the ephemeral store is a Redis server.
     pub fn redis_sessions(&self) -> bool {
         self.sessions.url.starts_with("redis://") || self.sessions.url.starts_with("rediss://")
@@ -700,4 +728,8 @@ impl Config {
 /// Whether a store URL names a PostgreSQL database.
 pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    Some(s).filter(|s| !s.is_empty())
 }

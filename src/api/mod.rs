@@ -142,6 +142,15 @@ impl From<HabilitationError> for ApiError {
                 "Demande impossible",
                 m,
             ),
+            HabilitationError::Store(crate::store::StoreError::Backend(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "store unavailable on the admin API");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service momentanément indisponible",
+                    "Le stockage ne répond pas ; réessayez dans quelques instants.".into(),
+                )
+            }
             other => {
                 tracing::error!(error = %other, "admin API failed");
                 Problem::new(

@@ -101,8 +101,19 @@ impl OAuthError {
 }
 
 impl From<crate::store::StoreError> for OAuthError {
+    /// A store that cannot be reached (PostgreSQL or Redis away) is a temporary condition:
+    /// 503 `temporarily_unavailable`, and the client may retry.
     fn from(e: crate::store::StoreError) -> Self {
-        Self::server_error(e)
+        match e {
+            crate::store::StoreError::Backend(e) => {
+                tracing::error!(error = %format!("{e:#}"), "store unavailable on a protocol endpoint");
+                Self::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "temporarily unavailable, try again later",
+                )
+            }
+            other => Self::server_error(other),
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod habilitation;
 pub mod memory;
+pub mod postgres;
 pub mod records;
 pub mod redis;
 pub mod sql;

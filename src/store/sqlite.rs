@@ -17,8 +17,12 @@ type Store = SqliteStore;
 type Db = sqlx::Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
 
+// One source compiled once per driver (see `store::sql`).
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/durable.rs"]
 mod durable;
+// One source compiled once per driver (see `store::sql`).
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/habilitations.rs"]
 mod habilitations;
 

@@ -143,6 +143,17 @@ pub struct Attestation {
     pub signature: String,
 }
 
+/// What retention destroyed of one stream: the range for its signed attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestroyedRange {
+    pub stream: String,
+    pub from_us: i64,
+    pub to_us: i64,
+    pub count: u64,
+    pub first_hash: [u8; 32],
+    pub last_hash: [u8; 32],
+}
+
 #[async_trait]
 pub trait TraceStore: Send + Sync {
     /// Appends a batch in one durable transaction: each trace chained after the head of its
@@ -173,6 +184,16 @@ pub trait TraceStore: Send + Sync {
         before_us: i64,
         batch: u32,
     ) -> StoreResult<Option<(TraceRecord, TraceRecord, u64)>>;
+    /// A store partitioned by month (PostgreSQL) destroys whole months at once: everything
+    /// stored in the months that ended before `before_us`, each stream's origin moved, and
+    /// returns what went per stream. The others answer `None` and retention walks each stream
+    /// with `destroy_oldest`.
+    async fn drop_months_before(
+        &self,
+        _before_us: i64,
+    ) -> StoreResult<Option<Vec<DestroyedRange>>> {
+        Ok(None)
+    }
     async fn insert_attestation(&self, attestation: &Attestation) -> StoreResult<()>;
     async fn attestations(&self) -> StoreResult<Vec<Attestation>>;
 }

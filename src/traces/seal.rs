@@ -4,7 +4,9 @@
 use super::verify::hex;
 use super::{Event, now_us};
 use crate::state::AppState;
-use crate::store::{Attestation, Outcome, Seal, SigningAlg, StoreError, StoreResult};
+use crate::store::{
+    Attestation, DestroyedRange, Outcome, Seal, SigningAlg, StoreError, StoreResult,
+};
 
 fn sign(state: &AppState, typ: &str, payload: &serde_json::Value) -> StoreResult<String> {
     let key = state
@@ -58,24 +60,49 @@ pub async fn seal_all(state: &AppState) -> StoreResult<usize> {
 /// attestation per stream that lost records.
 pub async fn destroy_before(state: &AppState, before_us: i64) -> StoreResult<Vec<Attestation>> {
     let store = state.tracer.store();
-    let mut attestations = Vec::new();
-    for stream in store.streams().await? {
-        let mut range: Option<(crate::store::TraceRecord, crate::store::TraceRecord)> = None;
-        let mut count = 0u64;
-        while let Some((first, last, n)) = state
-            .tracer
-            .destroy_oldest(&stream, before_us, 2_000)
-            .await?
-        {
-            count += n;
-            range = Some(match range {
-                None => (first, last),
-                Some((f, _)) => (f, last),
-            });
+    let ranges = match store.drop_months_before(before_us).await? {
+        Some(ranges) => ranges,
+        None => {
+            let mut ranges = Vec::new();
+            for stream in store.streams().await? {
+                let mut range: Option<(crate::store::TraceRecord, crate::store::TraceRecord)> =
+                    None;
+                let mut count = 0u64;
+                while let Some((first, last, n)) = state
+                    .tracer
+                    .destroy_oldest(&stream, before_us, 2_000)
+                    .await?
+                {
+                    count += n;
+                    range = Some(match range {
+                        None => (first, last),
+                        Some((f, _)) => (f, last),
+                    });
+                }
+                if let Some((first, last)) = range {
+                    ranges.push(DestroyedRange {
+                        stream,
+                        from_us: first.trace.at_us,
+                        to_us: last.trace.at_us,
+                        count,
+                        first_hash: first.hash,
+                        last_hash: last.hash,
+                    });
+                }
+            }
+            ranges
         }
-        let Some((first, last)) = range else {
-            continue;
-        };
+    };
+    let mut attestations = Vec::new();
+    for DestroyedRange {
+        stream,
+        from_us,
+        to_us,
+        count,
+        first_hash,
+        last_hash,
+    } in ranges
+    {
         let destroyed_at = now_us();
         let id = uuid::Uuid::new_v4().to_string();
         let payload = serde_json::json!({
@@ -84,22 +111,22 @@ pub async fn destroy_before(state: &AppState, before_us: i64) -> StoreResult<Vec
             "id": id,
             "stream": stream,
             "destroyed_at": destroyed_at,
-            "from": first.trace.at_us,
-            "to": last.trace.at_us,
+            "from": from_us,
+            "to": to_us,
             "count": count,
-            "first_hash": hex(&first.hash),
-            "last_hash": hex(&last.hash),
+            "first_hash": hex(&first_hash),
+            "last_hash": hex(&last_hash),
         });
         let attestation = Attestation {
             signature: sign(state, "destruction+jwt", &payload)?,
             id: id.clone(),
             stream,
             destroyed_at_us: destroyed_at,
-            from_us: first.trace.at_us,
-            to_us: last.trace.at_us,
+            from_us,
+            to_us,
             count,
-            first_hash: first.hash,
-            last_hash: last.hash,
+            first_hash,
+            last_hash,
         };
         store.insert_attestation(&attestation).await?;
         state

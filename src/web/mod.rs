@@ -95,11 +95,12 @@ pub fn error_page(status: StatusCode, title: &str, message: &str, advice: &str) 
     (status, Html(page(title, body).into_string())).into_response()
 }
 
-/// The page for an unexpected internal error: logged once, shown without details.
+/// The page for an unexpected internal error (most often a store out of reach): logged once,
+/// shown without details, as a 503 the browser may retry.
 pub fn internal_error_page(error: impl std::fmt::Display) -> Response {
     tracing::error!(error = %error, "internal error on a page");
     error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::SERVICE_UNAVAILABLE,
         "Service momentanément indisponible",
         "Une erreur interne empêche de traiter votre demande.",
         "Réessayez dans quelques minutes. Si le problème persiste, contactez votre Caf.",

@@ -19,6 +19,7 @@ mod logout;
 mod mfa;
 mod operations;
 mod provisioning;
+mod replicas;
 mod servers;
 mod stores;
 mod throttling;

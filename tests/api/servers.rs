@@ -3,9 +3,6 @@
 //! when the guard is dropped. Nothing is shared between tests, so a test may stop and restart
 //! its servers (the fault tests do).
 
-// The PostgreSQL half is used by the PostgreSQL store tests of the next commit.
-#![allow(dead_code)]
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -243,6 +240,26 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Postgres {
+    /// Runs SQL as the superuser that must fail; returns psql's message.
+    pub fn psql_err(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(pg_bin("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "psql {sql} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
     }
 }
 

@@ -357,7 +357,26 @@ async fn traces_chain_per_stream_skip_duplicates_and_search_newest_first(stores:
         .unwrap();
     assert!(nobody.is_empty(), "the reach limits what is found");
 
-    // Destruction cuts the oldest records and moves the origin, so the rest still verifies.
+    // A store partitioned by month drops whole months (of storage): here this one, which
+    // ends before the start of the month after next.
+    let in_two_months = now() * 1_000_000 + 62 * 24 * 3600 * 1_000_000;
+    if let Some(ranges) = t.drop_months_before(in_two_months).await.unwrap() {
+        let a_range = ranges.iter().find(|r| r.stream == "a").unwrap();
+        assert_eq!(
+            (ranges.len(), a_range.count, a_range.from_us, a_range.to_us),
+            (2, 2, 10, 12)
+        );
+        assert_eq!(a_range.last_hash, a[1].hash);
+        assert!(t.stream_records("a", 0, 10).await.unwrap().is_empty());
+        assert_eq!(t.stream_origin("a").await.unwrap(), a[1].hash);
+        // The chain goes on from the origin.
+        t.append(&[trace("a", "3", "x", 14)]).await.unwrap();
+        let rest = t.stream_records("a", 0, 10).await.unwrap();
+        assert_eq!(rest[0].prev_hash, a[1].hash);
+        return;
+    }
+    // Otherwise destruction cuts the oldest records and moves the origin, so the rest still
+    // verifies.
     let (first, last, count) = t.destroy_oldest("a", 12, 100).await.unwrap().unwrap();
     assert_eq!(
         (first.trace.id.as_str(), last.trace.id.as_str(), count),
@@ -617,13 +636,15 @@ macro_rules! conformance {
         }
 
         /// One pair of servers for every check; each check gets an empty database and its own
-        /// key prefix.
+        /// key prefix, and uses them as the application's role (a member of passerelle_app),
+        /// the migrations having run as the owner.
         #[tokio::test]
         async fn postgres_and_redis_pass_every_check() {
             let redis = crate::servers::Redis::start();
-            let dir = tempfile::tempdir().unwrap();
+            let pg = crate::servers::Postgres::start();
+            pg.psql("postgres", "CREATE ROLE app LOGIN PASSWORD 'app'");
             $(
-                let stores = shared(&redis, dir.path(), stringify!($check)).await;
+                let stores = shared(&redis, &pg, stringify!($check)).await;
                 $check(&stores).await;
             )*
         }
@@ -643,16 +664,86 @@ conformance!(
     revoking_an_account_ends_its_families_and_access_tokens,
 );
 
-async fn shared(redis: &crate::servers::Redis, dir: &std::path::Path, check: &str) -> Stores {
-    let durable = sqlite::SqliteStore::open(&dir.join(format!("{check}.db")), 4)
+/// The stores of a replica on PostgreSQL and Redis, in a new database named after the check.
+pub async fn shared(
+    redis: &crate::servers::Redis,
+    pg: &crate::servers::Postgres,
+    name: &str,
+) -> Stores {
+    let db = name.chars().take(60).collect::<String>();
+    let owner = pg.database(&db);
+    postgres::PgStore::open(&owner, 1)
+        .await
+        .unwrap()
+        .migrate()
         .await
         .unwrap();
-    durable.migrate().await.unwrap();
-    let traces = sqlite::traces::SqliteTraceStore::open(&dir.join(format!("{check}-traces.db")))
+    let app = format!("postgres://app:app@127.0.0.1:{}/{db}", pg.port);
+    pg.psql("postgres", "GRANT passerelle_app TO app");
+    let durable = postgres::PgStore::open(&app, 4).await.unwrap();
+    let traces = postgres::traces::PgTraceStore::open(&app, Some(&owner), 4)
         .await
         .unwrap();
-    let ephemeral = redis::RedisStore::connect(&redis.url(), &format!("{check}:"))
+    let ephemeral = redis::RedisStore::connect(&redis.url(), &format!("{name}:"))
         .await
         .unwrap();
     Stores::assemble(durable, ephemeral, traces)
+}
+
+/// The trace tables on PostgreSQL: the application's role may insert and select, nothing
+/// else; the owner itself cannot change a row (triggers); partitions come and go only through
+/// the owner's functions.
+#[tokio::test]
+async fn on_postgres_the_application_may_only_insert_and_select_traces() {
+    let redis = crate::servers::Redis::start();
+    let pg = crate::servers::Postgres::start();
+    pg.psql("postgres", "CREATE ROLE app LOGIN PASSWORD 'app'");
+    let stores = shared(&redis, &pg, "grants").await;
+    stores
+        .traces
+        .append(&[trace("s", "1", "x", 10)])
+        .await
+        .unwrap();
+    let app = sqlx::PgPool::connect(&format!(
+        "postgres://app:app@127.0.0.1:{}/grants?options=-csearch_path%3Dpasserelle_traces",
+        pg.port
+    ))
+    .await
+    .unwrap();
+    let month: String = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = 'traces'::regclass ORDER BY 1 LIMIT 1",
+    )
+    .fetch_one(&app)
+    .await
+    .unwrap();
+    for sql in [
+        "UPDATE traces SET action = 'x'".to_string(),
+        "DELETE FROM traces".into(),
+        "TRUNCATE traces".into(),
+        format!("DROP TABLE {month}"),
+        format!("SELECT * FROM {month}"),
+        "UPDATE streams SET origin_hash = '\\x00'".into(),
+        "DELETE FROM seals".into(),
+    ] {
+        let refused = sqlx::query(&sql)
+            .execute(&app)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("permission denied") || refused.contains("must be owner"),
+            "{sql}: {refused}"
+        );
+    }
+    let owner_tries = pg.psql_err(
+        "grants",
+        "SET search_path = passerelle_traces; UPDATE traces SET action = 'x'",
+    );
+    assert!(owner_tries.contains("are written once"), "{owner_tries}");
+    assert_eq!(
+        pg.psql("grants", "SELECT count(*) FROM passerelle_traces.traces")
+            .trim(),
+        "1"
+    );
 }

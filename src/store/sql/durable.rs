@@ -393,7 +393,7 @@ impl AccountStore for Store {
              ORDER BY replaced_at DESC, rowid DESC LIMIT $2",
         )
         .bind(id.as_str())
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)

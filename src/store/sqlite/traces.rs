@@ -17,38 +17,13 @@ pub struct SqliteTraceStore {
     pool: SqlitePool,
 }
 
-fn hash_of(row: &SqliteRow, column: &str) -> StoreResult<[u8; 32]> {
-    row.get::<Vec<u8>, _>(column)
-        .try_into()
-        .map_err(|_| StoreError::Corrupt(format!("trace {column} length")))
-}
+type DbRow = SqliteRow;
 
-fn record_from_row(row: &SqliteRow) -> StoreResult<TraceRecord> {
-    Ok(TraceRecord {
-        seq: row.get("seq"),
-        trace: NewTrace {
-            id: row.get("id"),
-            stream: row.get("stream"),
-            at_us: row.get("at_us"),
-            actor_account: row.get("actor_account"),
-            actor_partner: row.get("actor_partner"),
-            actor_caf: row.get("actor_caf"),
-            partner: row.get("partner"),
-            session: row.get("session"),
-            client_id: row.get("client_id"),
-            action: row.get("action"),
-            target: row.get("target"),
-            outcome: Outcome::parse(&row.get::<String, _>("outcome"))
-                .ok_or_else(|| StoreError::Corrupt("trace outcome".into()))?,
-            reason: row.get("reason"),
-            ip: row.get("ip"),
-            user_agent: row.get("user_agent"),
-            request_id: row.get("request_id"),
-        },
-        prev_hash: hash_of(row, "prev_hash")?,
-        hash: hash_of(row, "hash")?,
-    })
-}
+// One source compiled once per driver (see `store::sql`).
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/trace_rows.rs"]
+mod trace_rows;
+use trace_rows::{hash_of, record_from_row};
 
 impl SqliteTraceStore {
     pub async fn open(path: &Path) -> anyhow::Result<std::sync::Arc<Self>> {

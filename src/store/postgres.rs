@@ -1,0 +1,92 @@
+//! The durable store on PostgreSQL, for several replicas: the same trait implementations as
+//! SQLite (the shared SQL of `store::sql`), its own migrations embedded in the binary.
+
+use super::*;
+use anyhow::Context;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub mod traces;
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+type Store = PgStore;
+type Db = sqlx::Postgres;
+type DbRow = sqlx::postgres::PgRow;
+
+// One source compiled once per driver (see `store::sql`).
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/durable.rs"]
+mod durable;
+// One source compiled once per driver (see `store::sql`).
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/habilitations.rs"]
+mod habilitations;
+
+/// The advisory lock key that serialises quota checks (any constant; "PSRQUOTA" in ASCII).
+const QUOTA_LOCK: i64 = 0x5053_5251_554f_5441;
+
+/// A pool that fails fast while the server is away (requests get an error, `/readyz` a 503)
+/// and reconnects by itself when it is back.
+pub async fn pool(url: &str, max_connections: u32, what: &str) -> anyhow::Result<PgPool> {
+    let shown = super::redis::redacted(url);
+    let options = PgConnectOptions::from_str(url)
+        .with_context(|| format!("{what} {shown} is not a PostgreSQL URL"))?
+        .application_name("passerelle");
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(3))
+        .test_before_acquire(true)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))
+}
+
+impl PgStore {
+    /// Connects; does not migrate.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            pool: pool(url, max_connections, "store.url").await?,
+        }))
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        sqlx::migrate!("src/store/migrations/postgres")
+            .run(&self.pool)
+            .await
+            .context("database migration failed")?;
+        Ok(())
+    }
+
+    /// Whether every embedded migration has been applied.
+    pub async fn is_migrated(&self) -> anyhow::Result<bool> {
+        let migrator = sqlx::migrate!("src/store/migrations/postgres");
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        if !exists {
+            return Ok(false);
+        }
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(applied as usize >= migrator.iter().count())
+    }
+
+    /// A transaction holding the quota lock until it ends: concurrent quota checks (on any
+    /// replica) wait for each other, as SQLite's `BEGIN IMMEDIATE` makes them do.
+    async fn serialized(&self) -> StoreResult<habilitations::Tx> {
+        let mut tx = self.pool.begin().await.map_err(sql::backend)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(QUOTA_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql::backend)?;
+        Ok(tx)
+    }
+}
