@@ -656,6 +656,11 @@ impl Config {
                 (50.0 / (TEMPORARY_PASSWORD_ALPHABET.len() as f64).log2()).ceil()
             ));
         }
+        if is_postgres(&self.store.url) && !self.redis_sessions() {
+            out.push(
+                "store.url is PostgreSQL but sessions.url is `memory`: sessions, codes and refresh tokens stay in each replica; use redis:// to run several".into(),
+            );
+        }
         let p = &self.password_hashing;
         if p.memory_kib < 19456 || p.iterations < 2 {
             out.push(format!(

@@ -483,3 +483,72 @@ habilitations = [{ service = "s1", role = "r" }]
         "the habilitation granted by provisioning is traced"
     );
 }
+
+/// The `PASSERELLE__…: value` lines of a YAML manifest (the compose environment, the
+/// Secret's stringData): what the containers receive.
+fn manifest_env(path: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.trim().split_once(": ")?;
+            k.starts_with("PASSERELLE__")
+                .then(|| (k.to_owned(), v.trim_matches('"').to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_deployment_files_pass_check_config_with_their_environment() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (config, manifest) in [
+        (
+            "deploy/compose/passerelle.toml",
+            "deploy/compose/compose.yaml",
+        ),
+        (
+            "deploy/kubernetes/passerelle.toml",
+            "deploy/kubernetes/secret.yaml",
+        ),
+    ] {
+        let env = manifest_env(&format!("{root}/{manifest}"));
+        assert!(
+            env.iter()
+                .any(|(k, v)| k == "PASSERELLE__STORE__URL" && v.starts_with("postgres://"))
+                && env
+                    .iter()
+                    .any(|(k, v)| k == "PASSERELLE__SESSIONS__URL" && v.starts_with("redis://")),
+            "{manifest} gives the replicas PostgreSQL and Redis"
+        );
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (code, out, err) = passerelle(
+            &["check-config", "--config", &format!("{root}/{config}")],
+            &env,
+        );
+        assert_eq!(code, 0, "{config}: {err}");
+        assert!(out.starts_with("configuration OK"), "{config}: {out}");
+        assert!(!err.contains("warning"), "{config}: {err}");
+    }
+    // The Kubernetes objects refer to each other by the names they define.
+    let k8s = |f: &str| std::fs::read_to_string(format!("{root}/deploy/kubernetes/{f}")).unwrap();
+    let kustomization = k8s("kustomization.yaml");
+    for file in [
+        "deployment.yaml",
+        "service.yaml",
+        "secret.yaml",
+        "pdb.yaml",
+        "passerelle.toml",
+    ] {
+        assert!(kustomization.contains(file), "kustomization lists {file}");
+    }
+    let deployment = k8s("deployment.yaml");
+    assert!(
+        deployment.contains("name: passerelle-config")
+            && kustomization.contains("name: passerelle-config")
+    );
+    assert!(
+        deployment.contains("name: passerelle-secrets")
+            && k8s("secret.yaml").contains("name: passerelle-secrets")
+    );
+    assert!(deployment.contains("path: /readyz") && deployment.contains("path: /healthz"));
+}
