@@ -7,7 +7,9 @@
 //! port, real Argon2id parameters from config/passerelle.toml defaults) in its own process and
 //! drives it from this one, so the numbers include the load generator sharing the machine.
 //! Every phase runs for a bounded time. Environment knobs: BENCH_SECONDS (default 10),
-//! BENCH_LOGIN_WORKERS (default 8), BENCH_GRANT_CONNECTIONS (default 32).
+//! BENCH_LOGIN_WORKERS (default 8), BENCH_GRANT_CONNECTIONS (default 32), and
+//! BENCH_POSTGRES_URL + BENCH_REDIS_URL to run Passerelle on PostgreSQL and Redis instead of
+//! the embedded stores (`benches/postgres-redis.sh` starts both and runs the two setups).
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -35,7 +37,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn provisioning() -> String {
     let mut text = format!(
         "[[service]]\nclient_id = \"{CLIENT}\"\nname = \"Bench\"\ntype = \"confidential\"\nsecret = \"{SECRET}\"\n\
-         redirect_uris = [\"{REDIRECT}\"]\ngrant_types = [\"authorization_code\", \"client_credentials\"]\n\
+         redirect_uris = [\"{REDIRECT}\"]\ngrant_types = [\"authorization_code\", \"client_credentials\", \"refresh_token\"]\n\
          client_scopes = [\"traces:write\"]\nroles = [{{ code = \"agent\", label = \"Agent\" }}]\n\
          [[convention]]\nid = \"bench\"\nnumber = \"BENCH\"\nkind = \"cooperation\"\n\
          partner = \"ville-de-niort\"\nservices = [\"{CLIENT}\"]\nstarts_on = \"2024-01-01\"\n"
@@ -200,32 +202,31 @@ async fn one_login(
     api: &reqwest::Client,
     account: usize,
 ) -> bool {
-    let Some((browser, mut form)) = login_form(issuer, client).await else {
-        return false;
-    };
+    login_tokens(issuer, client, api, account).await.is_some()
+}
+
+/// A full login; returns the token response the code was exchanged for.
+async fn login_tokens(
+    issuer: &str,
+    client: &reqwest::Client,
+    api: &reqwest::Client,
+    account: usize,
+) -> Option<serde_json::Value> {
+    let (browser, mut form) = login_form(issuer, client).await?;
     form.push(("email", format!("bench{account}@bench.example")));
     form.push(("password", PASSWORD.to_owned()));
-    let Ok(r) = browser
+    let r = browser
         .post(format!("{issuer}/login"))
         .form(&form)
         .send()
         .await
-    else {
-        return false;
-    };
-    let Some(target) = r.headers().get("location").and_then(|l| l.to_str().ok()) else {
-        return false;
-    };
-    let Ok(url) = url::Url::parse(target) else {
-        return false;
-    };
-    let Some(code) = url
+        .ok()?;
+    let target = r.headers().get("location")?.to_str().ok()?;
+    let url = url::Url::parse(target).ok()?;
+    let code = url
         .query_pairs()
         .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-    else {
-        return false;
-    };
+        .map(|(_, v)| v.into_owned())?;
     let token = api
         .post(format!("{issuer}/token"))
         .basic_auth(CLIENT, Some(SECRET))
@@ -236,8 +237,41 @@ async fn one_login(
             ("code_verifier", VERIFIER),
         ])
         .send()
-        .await;
-    matches!(token, Ok(r) if r.status() == 200)
+        .await
+        .ok()
+        .filter(|r| r.status() == 200)?;
+    token.json().await.ok()
+}
+
+/// One refresh grant: rotates the worker's refresh token.
+async fn one_refresh(
+    issuer: &str,
+    api: &reqwest::Client,
+    token: &std::sync::Mutex<String>,
+) -> bool {
+    let current = token.lock().unwrap().clone();
+    let Ok(r) = api
+        .post(format!("{issuer}/token"))
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &current)])
+        .send()
+        .await
+    else {
+        return false;
+    };
+    if r.status() != 200 {
+        return false;
+    }
+    match r.json::<serde_json::Value>().await {
+        Ok(body) => match body["refresh_token"].as_str() {
+            Some(next) => {
+                *token.lock().unwrap() = next.to_owned();
+                true
+            }
+            None => false,
+        },
+        Err(_) => false,
+    }
 }
 
 struct Outcome {
@@ -329,7 +363,23 @@ fn main() {
         .unwrap()
         .write_all(provisioning().as_bytes())
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_passerelle"));
+    match (
+        std::env::var("BENCH_POSTGRES_URL"),
+        std::env::var("BENCH_REDIS_URL"),
+    ) {
+        (Ok(pg), Ok(redis)) => {
+            println!(
+                "stores: PostgreSQL ({}) + Redis\n",
+                pg.split('@').next_back().unwrap_or("")
+            );
+            command
+                .env("PASSERELLE__STORE__URL", pg)
+                .env("PASSERELLE__SESSIONS__URL", redis);
+        }
+        _ => println!("stores: embedded (SQLite + memory)\n"),
+    }
+    let mut child = command
         .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
         .arg("--provision")
@@ -406,6 +456,28 @@ fn main() {
         .await;
         let grant_rate = report("client_credentials grants", &grants);
         println!("{:<28} {:>10.0} per core\n", "", grant_rate / cores as f64);
+
+        // Refresh grants: each worker rotates its own refresh token (one login each first).
+        let mut chains = Vec::new();
+        for w in 0..login_workers {
+            let tokens = login_tokens(&issuer, &browsers, &api, w as usize % ACCOUNTS)
+                .await
+                .expect("a login");
+            let token = tokens["refresh_token"]
+                .as_str()
+                .expect("a refresh token")
+                .to_owned();
+            chains.push(std::sync::Mutex::new(token));
+        }
+        let chains = Arc::new(chains);
+        let (i2, a2) = (issuer.clone(), api.clone());
+        let refreshes = drive(login_workers, seconds, pid, move |w, _| {
+            let (issuer, api, chains) = (i2.clone(), a2.clone(), chains.clone());
+            async move { one_refresh(&issuer, &api, &chains[w as usize]).await }
+        })
+        .await;
+        let refresh_rate = report("refresh grants", &refreshes);
+        println!("{:<28} {:>10.0} per core\n", "", refresh_rate / cores as f64);
 
         // Enumeration: failed logins for existing and unknown identifiers, interleaved, two per
         // identifier (the third would bring the CAPTCHA).

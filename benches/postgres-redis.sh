@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs `cargo bench --bench oidc` twice: on the embedded stores, then on PostgreSQL + Redis
+# started here in a temporary folder on free loopback ports (Debian packages postgresql and
+# redis-server; installed by tests/run.sh). Both servers stop when the script ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d)
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" -eq 0 ] && chown postgres "$work"
+
+pg_port=$(free_port)
+redis_port=$(free_port)
+cleanup() {
+  as_pg "$pg_bin/pg_ctl" -D "$work/pg" stop -m fast >/dev/null 2>&1 || true
+  [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+as_pg "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+# Durability as in production (fsync and synchronous_commit on), sized for this machine.
+as_pg "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start \
+  -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work -c max_connections=100 -c shared_buffers=256MB" >/dev/null
+"$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE passerelle" >/dev/null
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+  --daemonize yes --pidfile "$work/redis.pid" --dir "$work" >/dev/null
+
+echo "=== embedded stores ==="
+cargo bench --bench oidc
+echo
+echo "=== PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') + Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) ==="
+BENCH_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/passerelle" \
+BENCH_REDIS_URL="redis://127.0.0.1:$redis_port/" \
+  cargo bench --bench oidc
