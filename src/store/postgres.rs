@@ -31,12 +31,20 @@ mod habilitations;
 const QUOTA_LOCK: i64 = 0x5053_5251_554f_5441;
 
 /// A pool that fails fast while the server is away (requests get an error, `/readyz` a 503)
-/// and reconnects by itself when it is back.
-pub async fn pool(url: &str, max_connections: u32, what: &str) -> anyhow::Result<PgPool> {
+/// and reconnects by itself when it is back; `schema` becomes its search path.
+pub async fn pool(
+    url: &str,
+    max_connections: u32,
+    what: &str,
+    schema: Option<&str>,
+) -> anyhow::Result<PgPool> {
     let shown = super::redis::redacted(url);
-    let options = PgConnectOptions::from_str(url)
+    let mut options = PgConnectOptions::from_str(url)
         .with_context(|| format!("{what} {shown} is not a PostgreSQL URL"))?
         .application_name("passerelle");
+    if let Some(schema) = schema {
+        options = options.options([("search_path", schema)]);
+    }
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(3))
@@ -50,7 +58,7 @@ impl PgStore {
     /// Connects; does not migrate.
     pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
-            pool: pool(url, max_connections, "store.url").await?,
+            pool: pool(url, max_connections, "store.url", None).await?,
         }))
     }
 

@@ -114,6 +114,14 @@ impl ReplicaB {
             .unwrap()
     }
 
+    /// The demo client's `prompt=none` authorization request, sent to B by a browser.
+    async fn silent_authorize(&self, a: &TestApp, browser: &reqwest::Client) -> reqwest::Response {
+        let url = a
+            .authorize_url(&[("prompt", "none")])
+            .replace(&a.address, &self.address);
+        browser.get(url).send().await.unwrap()
+    }
+
     async fn userinfo(&self, access: &str) -> u16 {
         reqwest::Client::new()
             .get(format!("{}/userinfo", self.address))
@@ -167,14 +175,7 @@ async fn a_login_on_one_replica_is_exchanged_refreshed_and_ended_on_the_other() 
     assert_eq!(b.userinfo(access).await, 200);
     assert_eq!(a.userinfo(access).await.status(), 200);
     // The session cookie set by A is good on B too: B issues a code without a login.
-    let silent = browser
-        .get(
-            a.authorize_url(&[("prompt", "none")])
-                .replace(&a.address, &b.address),
-        )
-        .send()
-        .await
-        .unwrap();
+    let silent = b.silent_authorize(&a, &browser).await;
     assert!(redirect_params(&silent, DEMO_REDIRECT).contains_key("code"));
 
     // Logout on A ends the session and its grants everywhere.
@@ -195,14 +196,7 @@ async fn a_login_on_one_replica_is_exchanged_refreshed_and_ended_on_the_other() 
         ])
         .await;
     assert_oauth_error(again, 400, "invalid_grant").await;
-    let silent = browser
-        .get(
-            a.authorize_url(&[("prompt", "none")])
-                .replace(&a.address, &b.address),
-        )
-        .send()
-        .await
-        .unwrap();
+    let silent = b.silent_authorize(&a, &browser).await;
     assert_eq!(
         redirect_params(&silent, DEMO_REDIRECT)["error"],
         "login_required"

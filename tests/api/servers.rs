@@ -222,18 +222,7 @@ impl Postgres {
 
     /// Runs SQL as the superuser; panics with psql's message if it fails.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(pg_bin("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
-            .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
-            .output()
-            .unwrap();
+        let out = self.run_psql(db, sql);
         assert!(
             out.status.success(),
             "psql {sql}: {}",
@@ -241,12 +230,16 @@ impl Postgres {
         );
         String::from_utf8(out.stdout).unwrap()
     }
-}
 
-impl Postgres {
     /// Runs SQL as the superuser that must fail; returns psql's message.
     pub fn psql_err(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(pg_bin("psql"))
+        let out = self.run_psql(db, sql);
+        assert!(!out.status.success(), "psql {sql} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn run_psql(&self, db: &str, sql: &str) -> std::process::Output {
+        Command::new(pg_bin("psql"))
             .args([
                 "-h",
                 "127.0.0.1",
@@ -257,9 +250,7 @@ impl Postgres {
             ])
             .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
             .output()
-            .unwrap();
-        assert!(!out.status.success(), "psql {sql} succeeded");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+            .unwrap()
     }
 }
 

@@ -6,20 +6,19 @@
 use crate::store::sql::backend;
 use crate::store::*;
 use anyhow::Context;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use std::collections::{BTreeMap, HashSet};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
+type Db = Postgres;
 type DbRow = PgRow;
 
 // One source compiled once per driver (see `store::sql`).
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/trace_rows.rs"]
 mod trace_rows;
-use trace_rows::{hash_of, record_from_row};
+use trace_rows::*;
 
 /// The schema of the trace tables, apart from the durable ones even in the same database.
 pub const SCHEMA: &str = "passerelle_traces";
@@ -31,18 +30,7 @@ pub struct PgTraceStore {
 }
 
 async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    let shown = crate::store::redis::redacted(url);
-    let options = PgConnectOptions::from_str(url)
-        .with_context(|| format!("traces.url {shown} is not a PostgreSQL URL"))?
-        .application_name("passerelle-traces")
-        .options([("search_path", SCHEMA)]);
-    PgPoolOptions::new()
-        .max_connections(max_connections.max(1))
-        .acquire_timeout(Duration::from_secs(3))
-        .test_before_acquire(true)
-        .connect_with(options)
-        .await
-        .with_context(|| format!("cannot connect to the trace database at {shown}"))
+    super::pool(url, max_connections, "traces.url", Some(SCHEMA)).await
 }
 
 fn month_index(at_us: i64) -> i64 {
@@ -258,84 +246,27 @@ impl TraceStore for PgTraceStore {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<TraceRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM traces WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(stream)
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(record_from_row).collect()
+        stream_records(&self.pool, stream, after_seq, limit).await
     }
 
     async fn streams(&self) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar("SELECT name FROM streams ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)
+        streams(&self.pool).await
     }
 
     async fn stream_head(&self, stream: &str) -> StoreResult<Option<(i64, [u8; 32])>> {
-        let row =
-            sqlx::query("SELECT seq, hash FROM traces WHERE stream = $1 ORDER BY seq DESC LIMIT 1")
-                .bind(stream)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        row.map(|r| Ok((r.get("seq"), hash_of(&r, "hash")?)))
-            .transpose()
+        stream_head(&self.pool, stream).await
     }
 
     async fn stream_origin(&self, stream: &str) -> StoreResult<[u8; 32]> {
-        let origin: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT origin_hash FROM streams WHERE name = $1")
-                .bind(stream)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        match origin {
-            Some(o) => o
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("stream origin length".into())),
-            None => Ok(GENESIS),
-        }
+        stream_origin(&self.pool, stream).await
     }
 
     async fn insert_seal(&self, seal: &Seal) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO seals (stream, seq, hash, sealed_at_us, signature)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(&seal.stream)
-        .bind(seal.seq)
-        .bind(seal.hash.to_vec())
-        .bind(seal.sealed_at_us)
-        .bind(&seal.signature)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_seal(&self.pool, seal).await
     }
 
     async fn seals(&self, stream: &str) -> StoreResult<Vec<Seal>> {
-        let rows = sqlx::query("SELECT * FROM seals WHERE stream = $1 ORDER BY seq")
-            .bind(stream)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Seal {
-                    stream: row.get("stream"),
-                    seq: row.get("seq"),
-                    hash: hash_of(row, "hash")?,
-                    sealed_at_us: row.get("sealed_at_us"),
-                    signature: row.get("signature"),
-                })
-            })
-            .collect()
+        seals(&self.pool, stream).await
     }
 
     /// Never row by row here: retention drops whole months (`drop_months_before`).
@@ -375,44 +306,10 @@ impl TraceStore for PgTraceStore {
     }
 
     async fn insert_attestation(&self, a: &Attestation) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO attestations (id, stream, destroyed_at_us, from_us, to_us, count,
-                first_hash, last_hash, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&a.id)
-        .bind(&a.stream)
-        .bind(a.destroyed_at_us)
-        .bind(a.from_us)
-        .bind(a.to_us)
-        .bind(a.count as i64)
-        .bind(a.first_hash.to_vec())
-        .bind(a.last_hash.to_vec())
-        .bind(&a.signature)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_attestation(&self.pool, a).await
     }
 
     async fn attestations(&self) -> StoreResult<Vec<Attestation>> {
-        let rows = sqlx::query("SELECT * FROM attestations ORDER BY destroyed_at_us DESC")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Attestation {
-                    id: row.get("id"),
-                    stream: row.get("stream"),
-                    destroyed_at_us: row.get("destroyed_at_us"),
-                    from_us: row.get("from_us"),
-                    to_us: row.get("to_us"),
-                    count: row.get::<i64, _>("count") as u64,
-                    first_hash: hash_of(row, "first_hash")?,
-                    last_hash: hash_of(row, "last_hash")?,
-                    signature: row.get("signature"),
-                })
-            })
-            .collect()
+        attestations(&self.pool).await
     }
 }

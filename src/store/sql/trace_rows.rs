@@ -1,7 +1,9 @@
-//! Reading a trace record back, shared by the SQLite and PostgreSQL trace stores (included with
-//! `#[path]` after each names its `DbRow`).
+//! What the SQLite and PostgreSQL trace stores share: reading a record back, and the
+//! statements that are the same in both dialects (included with `#[path]` after each store
+//! names its `Db` and `DbRow`). Appending, searching and destroying differ and stay apart.
 
-use super::DbRow;
+use super::{Db, DbRow};
+use crate::store::sql::backend;
 use crate::store::*;
 use sqlx::Row;
 
@@ -36,4 +38,134 @@ pub(super) fn record_from_row(row: &DbRow) -> StoreResult<TraceRecord> {
         prev_hash: hash_of(row, "prev_hash")?,
         hash: hash_of(row, "hash")?,
     })
+}
+
+pub(super) async fn stream_records(
+    pool: &sqlx::Pool<Db>,
+    stream: &str,
+    after_seq: i64,
+    limit: u32,
+) -> StoreResult<Vec<TraceRecord>> {
+    let rows =
+        sqlx::query("SELECT * FROM traces WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+            .bind(stream)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(backend)?;
+    rows.iter().map(record_from_row).collect()
+}
+
+pub(super) async fn streams(pool: &sqlx::Pool<Db>) -> StoreResult<Vec<String>> {
+    sqlx::query_scalar("SELECT name FROM streams ORDER BY name")
+        .fetch_all(pool)
+        .await
+        .map_err(backend)
+}
+
+pub(super) async fn stream_head(
+    pool: &sqlx::Pool<Db>,
+    stream: &str,
+) -> StoreResult<Option<(i64, [u8; 32])>> {
+    let row =
+        sqlx::query("SELECT seq, hash FROM traces WHERE stream = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(stream)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?;
+    row.map(|r| Ok((r.get("seq"), hash_of(&r, "hash")?)))
+        .transpose()
+}
+
+pub(super) async fn stream_origin(pool: &sqlx::Pool<Db>, stream: &str) -> StoreResult<[u8; 32]> {
+    let origin: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT origin_hash FROM streams WHERE name = $1")
+            .bind(stream)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?;
+    match origin {
+        Some(o) => o
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("stream origin length".into())),
+        None => Ok(GENESIS),
+    }
+}
+
+pub(super) async fn insert_seal(pool: &sqlx::Pool<Db>, seal: &Seal) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO seals (stream, seq, hash, sealed_at_us, signature)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(&seal.stream)
+    .bind(seal.seq)
+    .bind(seal.hash.to_vec())
+    .bind(seal.sealed_at_us)
+    .bind(&seal.signature)
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) async fn seals(pool: &sqlx::Pool<Db>, stream: &str) -> StoreResult<Vec<Seal>> {
+    let rows = sqlx::query("SELECT * FROM seals WHERE stream = $1 ORDER BY seq")
+        .bind(stream)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            Ok(Seal {
+                stream: row.get("stream"),
+                seq: row.get("seq"),
+                hash: hash_of(row, "hash")?,
+                sealed_at_us: row.get("sealed_at_us"),
+                signature: row.get("signature"),
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn insert_attestation(pool: &sqlx::Pool<Db>, a: &Attestation) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO attestations (id, stream, destroyed_at_us, from_us, to_us, count,
+            first_hash, last_hash, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&a.id)
+    .bind(&a.stream)
+    .bind(a.destroyed_at_us)
+    .bind(a.from_us)
+    .bind(a.to_us)
+    .bind(a.count as i64)
+    .bind(a.first_hash.to_vec())
+    .bind(a.last_hash.to_vec())
+    .bind(&a.signature)
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) async fn attestations(pool: &sqlx::Pool<Db>) -> StoreResult<Vec<Attestation>> {
+    let rows = sqlx::query("SELECT * FROM attestations ORDER BY destroyed_at_us DESC")
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            Ok(Attestation {
+                id: row.get("id"),
+                stream: row.get("stream"),
+                destroyed_at_us: row.get("destroyed_at_us"),
+                from_us: row.get("from_us"),
+                to_us: row.get("to_us"),
+                count: row.get::<i64, _>("count") as u64,
+                first_hash: hash_of(row, "first_hash")?,
+                last_hash: hash_of(row, "last_hash")?,
+                signature: row.get("signature"),
+            })
+        })
+        .collect()
 }

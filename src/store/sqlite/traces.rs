@@ -5,7 +5,6 @@
 use crate::store::sql::backend;
 use crate::store::*;
 use anyhow::Context;
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -17,13 +16,14 @@ pub struct SqliteTraceStore {
     pool: SqlitePool,
 }
 
+type Db = Sqlite;
 type DbRow = SqliteRow;
 
 // One source compiled once per driver (see `store::sql`).
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/trace_rows.rs"]
 mod trace_rows;
-use trace_rows::{hash_of, record_from_row};
+use trace_rows::*;
 
 impl SqliteTraceStore {
     pub async fn open(path: &Path) -> anyhow::Result<std::sync::Arc<Self>> {
@@ -231,83 +231,27 @@ impl TraceStore for SqliteTraceStore {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<TraceRecord>> {
-        let rows =
-            sqlx::query("SELECT * FROM traces WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?")
-                .bind(stream)
-                .bind(after_seq)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-        rows.iter().map(record_from_row).collect()
+        stream_records(&self.pool, stream, after_seq, limit).await
     }
 
     async fn streams(&self) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar("SELECT name FROM streams ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)
+        streams(&self.pool).await
     }
 
     async fn stream_head(&self, stream: &str) -> StoreResult<Option<(i64, [u8; 32])>> {
-        let row =
-            sqlx::query("SELECT seq, hash FROM traces WHERE stream = ? ORDER BY seq DESC LIMIT 1")
-                .bind(stream)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        row.map(|r| Ok((r.get("seq"), hash_of(&r, "hash")?)))
-            .transpose()
+        stream_head(&self.pool, stream).await
     }
 
     async fn stream_origin(&self, stream: &str) -> StoreResult<[u8; 32]> {
-        let origin: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT origin_hash FROM streams WHERE name = ?")
-                .bind(stream)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        match origin {
-            Some(o) => o
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("stream origin length".into())),
-            None => Ok(GENESIS),
-        }
+        stream_origin(&self.pool, stream).await
     }
 
     async fn insert_seal(&self, seal: &Seal) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT OR IGNORE INTO seals (stream, seq, hash, sealed_at_us, signature)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&seal.stream)
-        .bind(seal.seq)
-        .bind(seal.hash.to_vec())
-        .bind(seal.sealed_at_us)
-        .bind(&seal.signature)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_seal(&self.pool, seal).await
     }
 
     async fn seals(&self, stream: &str) -> StoreResult<Vec<Seal>> {
-        let rows = sqlx::query("SELECT * FROM seals WHERE stream = ? ORDER BY seq")
-            .bind(stream)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Seal {
-                    stream: row.get("stream"),
-                    seq: row.get("seq"),
-                    hash: hash_of(row, "hash")?,
-                    sealed_at_us: row.get("sealed_at_us"),
-                    signature: row.get("signature"),
-                })
-            })
-            .collect()
+        seals(&self.pool, stream).await
     }
 
     async fn destroy_oldest(
@@ -364,44 +308,10 @@ impl TraceStore for SqliteTraceStore {
     }
 
     async fn insert_attestation(&self, a: &Attestation) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO attestations (id, stream, destroyed_at_us, from_us, to_us, count,
-                first_hash, last_hash, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&a.id)
-        .bind(&a.stream)
-        .bind(a.destroyed_at_us)
-        .bind(a.from_us)
-        .bind(a.to_us)
-        .bind(a.count as i64)
-        .bind(a.first_hash.to_vec())
-        .bind(a.last_hash.to_vec())
-        .bind(&a.signature)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_attestation(&self.pool, a).await
     }
 
     async fn attestations(&self) -> StoreResult<Vec<Attestation>> {
-        let rows = sqlx::query("SELECT * FROM attestations ORDER BY destroyed_at_us DESC")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Attestation {
-                    id: row.get("id"),
-                    stream: row.get("stream"),
-                    destroyed_at_us: row.get("destroyed_at_us"),
-                    from_us: row.get("from_us"),
-                    to_us: row.get("to_us"),
-                    count: row.get::<i64, _>("count") as u64,
-                    first_hash: hash_of(row, "first_hash")?,
-                    last_hash: hash_of(row, "last_hash")?,
-                    signature: row.get("signature"),
-                })
-            })
-            .collect()
+        attestations(&self.pool).await
     }
 }
