@@ -204,38 +204,7 @@ impl TraceStore for PgTraceStore {
             sql.push_bind(reach.clone());
             sql.push(")");
         }
-        let mut eq = |column: &str, value: &Option<String>| {
-            if let Some(v) = value {
-                sql.push(format!(" AND {column} = "));
-                sql.push_bind(v.clone());
-            }
-        };
-        eq("actor_account", &q.account);
-        eq("partner", &q.partner);
-        eq("client_id", &q.client_id);
-        eq("action", &q.action);
-        eq("ip", &q.ip);
-        if let Some(o) = q.outcome {
-            sql.push(" AND outcome = ");
-            sql.push_bind(o.as_str());
-        }
-        if let Some(from) = q.from_us {
-            sql.push(" AND at_us >= ");
-            sql.push_bind(from);
-        }
-        if let Some(to) = q.to_us {
-            sql.push(" AND at_us < ");
-            sql.push_bind(to);
-        }
-        if let Some((at, seq)) = q.before {
-            sql.push(" AND (at_us, seq) < (");
-            sql.push_bind(at);
-            sql.push(", ");
-            sql.push_bind(seq);
-            sql.push(")");
-        }
-        sql.push(" ORDER BY at_us DESC, seq DESC LIMIT ");
-        sql.push_bind(i64::from(q.limit.clamp(1, 10_000)));
+        push_filters(&mut sql, q);
         let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(record_from_row).collect()
     }
