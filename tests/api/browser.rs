@@ -123,10 +123,11 @@ async fn stand_in_client(app: &TestApp, client_id: &str, secret: &str) -> String
     callback
 }
 
-/// Waits (at most 5 s) until the browser is on a URL starting with `prefix`; returns the URL.
+/// Waits (at most 10 s: the suite loads both cores) until the browser is on a URL starting
+/// with `prefix`; returns the URL.
 async fn wait_until_on(c: &fantoccini::Client, prefix: &str) -> url::Url {
     let mut landed = c.current_url().await.unwrap();
-    for _ in 0..100 {
+    for _ in 0..200 {
         if landed.as_str().starts_with(prefix) {
             break;
         }
@@ -571,6 +572,7 @@ async fn a_security_officer_searches_the_traces_of_a_person_in_chromium() {
         .click()
         .await
         .unwrap();
+    wait_until_on(&c, &app.url("/console/traces")).await;
     assert_eq!(c.title().await.unwrap(), "Traces – Console Passerelle");
     type_into(&c, "#person", SOPHIE).await;
     c.find(Locator::Css("#outcome"))
