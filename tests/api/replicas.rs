@@ -337,3 +337,35 @@ async fn while_postgresql_is_away_requests_get_503_and_nothing_acknowledged_is_l
     );
     app.assert_logs_in(CLAIRE, PASSWORD).await;
 }
+
+#[tokio::test]
+async fn passerelle_refuses_to_start_with_one_line_when_redis_cannot_be_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("PASSERELLE__SERVER__LISTEN", "127.0.0.1:0")
+        .env("PASSERELLE__SERVER__DATA_DIR", dir.path())
+        .env(
+            "PASSERELLE__SESSIONS__URL",
+            format!("redis://:secret-password@127.0.0.1:{closed}/"),
+        )
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot reach Redis at redis://:***@127.0.0.1:{closed}/"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("secret-password"), "no password in messages");
+}
