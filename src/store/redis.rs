@@ -177,6 +177,9 @@ impl RedisStore {
     /// re-established by itself: while Redis is away, operations fail (and requests get an
     /// error page or a 503 from `/readyz`) and resume when it is back.
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Arc<Self>> {
+        // rediss:// uses rustls on the process's provider (commands reach here without
+        // Application::build, which installs it too).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let shown = redacted(url);
         let client = ::redis::Client::open(url)
             .with_context(|| format!("sessions.url {shown} is not a Redis URL"))?;

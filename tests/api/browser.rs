@@ -123,6 +123,20 @@ async fn stand_in_client(app: &TestApp, client_id: &str, secret: &str) -> String
     callback
 }
 
+/// Waits (at most 10 s) until the browser's page has exactly this path.
+async fn wait_for_path(c: &fantoccini::Client, path: &str) {
+    for _ in 0..200 {
+        if c.current_url().await.unwrap().path() == path {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "never reached {path}: on {}",
+        c.current_url().await.unwrap()
+    );
+}
+
 /// Waits (at most 10 s: the suite loads both cores) until the browser is on a URL starting
 /// with `prefix`; returns the URL.
 async fn wait_until_on(c: &fantoccini::Client, prefix: &str) -> url::Url {
@@ -564,7 +578,9 @@ async fn a_security_officer_searches_the_traces_of_a_person_in_chromium() {
     type_into(&c, "#email", "helene.faure@niort.example").await;
     type_into(&c, "#password", "Demo-Passerelle-Admin-2026!").await;
     submit(&c).await;
-    wait_until_on(&c, &app.url("/")).await;
+    // Every page of the app starts with its root: wait for the home page itself, or the
+    // console would be asked for before the login completed.
+    wait_for_path(&c, "/").await;
     c.goto(&app.url("/console")).await.unwrap();
     c.find(Locator::LinkText("Traces"))
         .await

@@ -369,3 +369,51 @@ async fn passerelle_refuses_to_start_with_one_line_when_redis_cannot_be_reached(
     );
     assert!(!err.contains("secret-password"), "no password in messages");
 }
+
+/// Redis over TLS (`rediss://`): the server's certificate is trusted through the system's
+/// store, here `SSL_CERT_FILE` as an operator would install the Caf's own authority.
+#[tokio::test]
+async fn sessions_reach_redis_over_tls() {
+    install_tls_provider();
+    let (redis, ca) = Redis::start_tls();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("PASSERELLE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("PASSERELLE__SERVER__DATA_DIR", dir.path())
+        .env(
+            "PASSERELLE__SESSIONS__URL",
+            format!("rediss://localhost:{}/", redis.port),
+        )
+        .env("SSL_CERT_FILE", dir.path().join("ca.pem"))
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await;
+        if let Ok(r) = ready {
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["checks"]["ephemeral_store"], true, "{body}");
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("passerelle stopped ({status}): {err}");
+        }
+        assert!(Instant::now() < deadline, "passerelle did not answer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

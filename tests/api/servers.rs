@@ -37,6 +37,8 @@ pub struct Redis {
     pub port: u16,
     dir: TempDir,
     child: Option<Child>,
+    /// Serving TLS only, with the certificate and key in `dir`.
+    tls: bool,
 }
 
 impl Redis {
@@ -45,9 +47,35 @@ impl Redis {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            tls: false,
         };
         redis.resume();
         redis
+    }
+
+    /// A server that speaks TLS only, with a certificate for 127.0.0.1 and localhost; returns
+    /// it with the certificate's PEM (the client's trust anchor).
+    pub fn start_tls() -> (Self, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let generated = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+        ])
+        .unwrap();
+        std::fs::write(dir.path().join("cert.pem"), generated.cert.pem()).unwrap();
+        std::fs::write(
+            dir.path().join("key.pem"),
+            generated.key_pair.serialize_pem(),
+        )
+        .unwrap();
+        let mut redis = Self {
+            port: free_port(),
+            dir,
+            child: None,
+            tls: true,
+        };
+        redis.resume();
+        (redis, generated.cert.pem())
     }
 
     pub fn url(&self) -> String {
@@ -57,16 +85,26 @@ impl Redis {
     /// Starts the server again on the same port (after `stop`).
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "Redis is already running");
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
+        let mut command = Command::new("redis-server");
+        if self.tls {
+            let (cert, key) = (
+                self.dir.path().join("cert.pem"),
+                self.dir.path().join("key.pem"),
+            );
+            command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&cert)
+                .arg("--tls-key-file")
+                .arg(&key)
+                .arg("--tls-ca-cert-file")
+                .arg(&cert)
+                .args(["--tls-auth-clients", "no"]);
+        } else {
+            command.args(["--port", &self.port.to_string()]);
+        }
+        let child = command
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -75,6 +113,12 @@ impl Redis {
             .expect("redis-server (Debian package redis-server) is needed: run tests/run.sh");
         self.child = Some(child);
         let port = self.port;
+        if self.tls {
+            wait_for("redis-server (TLS)", || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            return;
+        }
         wait_for("redis-server", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut s| {
                 use std::io::{Read, Write};
