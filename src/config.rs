@@ -531,8 +531,11 @@ impl Config {
                 crate::store::redis::redacted(&self.sessions.url)
             ));
         }
-        if self.redis_sessions() && url::Url::parse(&self.sessions.url).is_err() {
-            return fail("sessions.url is not a valid URL".into());
+        if self.redis_sessions()
+            && !url::Url::parse(&self.sessions.url)
+                .is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()))
+        {
+            return fail("sessions.url must name a Redis host: redis://HOST:PORT".into());
         }
         for (name, url) in [
             ("store.url", &self.store.url),

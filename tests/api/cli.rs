@@ -121,6 +121,25 @@ fn check_config_accepts_the_shipped_file_and_rejects_mistakes_in_one_line() {
     );
     assert_eq!(code, 0);
     assert!(out.contains("0.0.0.0:9999"), "environment overrides: {out}");
+    for (key, value, says) in [
+        (
+            "PASSERELLE__SESSIONS__URL",
+            "redis://",
+            "must name a Redis host",
+        ),
+        (
+            "PASSERELLE__SESSIONS__URL",
+            "memcached://h",
+            "is not supported",
+        ),
+        ("PASSERELLE__STORE__URL", "mysql://h/db", "is not supported"),
+        ("PASSERELLE__TRACES__URL", "mongodb://h", "is not supported"),
+    ] {
+        let (code, _, err) = passerelle(&["check-config"], &[(key, value)]);
+        assert_eq!((code, err.lines().count()), (2, 1), "{key}={value}: {err}");
+        assert!(err.contains(says), "{key}={value}: {err}");
+    }
+
     let (code, _, err) = passerelle(&["check-config", "--config", "/nonexistent.toml"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("does not exist"));

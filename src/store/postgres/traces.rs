@@ -61,8 +61,21 @@ impl PgTraceStore {
     ) -> anyhow::Result<std::sync::Arc<Self>> {
         {
             let owner = connect(migration_url.unwrap_or(url), 1).await?;
+            // Replicas starting together: IF NOT EXISTS alone can still collide, so the
+            // creation is serialised by a lock held until its transaction ends.
+            let mut tx = owner
+                .begin()
+                .await
+                .context("cannot create the trace schema")?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('passerelle trace schema'))")
+                .execute(&mut *tx)
+                .await
+                .context("cannot create the trace schema")?;
             sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-                .execute(&owner)
+                .execute(&mut *tx)
+                .await
+                .context("cannot create the trace schema")?;
+            tx.commit()
                 .await
                 .context("cannot create the trace schema")?;
             sqlx::migrate!("src/store/migrations/postgres_traces")
