@@ -274,7 +274,17 @@ fn runtime(error: impl std::fmt::Display) -> Failure {
 }
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    run_from(std::env::args_os())
+}
+
+/// Runs the command line given as `args` (the first being the program's name): the benchmark
+/// starts Passerelle through it in a process of its own.
+pub fn run_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
     let runtime_result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build();

@@ -3,10 +3,10 @@
 #
 # It first installs what the tests need and the machine lacks (Chromium and chromedriver for
 # the page tests, PostgreSQL and Redis for the store, replica and fault tests, from Debian
-# packages; aiosmtpd for the SMTP tests, from PyPI), then runs every test with cargo-nextest
-# (or cargo test where nextest is absent). The tests start their own PostgreSQL and Redis
-# servers in temporary folders on free loopback ports. Nothing has to be installed or started
-# by hand.
+# packages; aiosmtpd for the SMTP tests, from PyPI), then runs every test of the workspace
+# with cargo-nextest (or cargo test where nextest is absent), the benchmark's short runs
+# included. The tests start their own PostgreSQL and Redis servers in temporary folders on
+# free loopback ports. Nothing has to be installed or started by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +39,7 @@ if ! python3 -c "import aiosmtpd" 2>/dev/null; then
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then
-  exec cargo nextest run --no-fail-fast "$@"
+  exec cargo nextest run --workspace --no-fail-fast "$@"
 else
-  exec cargo test --no-fail-fast "$@"
+  exec cargo test --workspace --no-fail-fast "$@"
 fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs `cargo bench --bench oidc` twice: on the embedded stores, then on PostgreSQL + Redis
-# started here in a temporary folder on free loopback ports (Debian packages postgresql and
-# redis-server; installed by tests/run.sh). Both servers stop when the script ends.
+# Runs the benchmark on the embedded stores and on PostgreSQL + Redis, both started here in a
+# temporary folder on free loopback ports (Debian packages postgresql and redis-server, which
+# tests/run.sh installs) with production durability (fsync on). Both servers stop and the
+# folder is removed when the script ends. Arguments are passed to the benchmark; BENCH_BIN
+# names an already built benchmark binary (the tests use it), otherwise cargo builds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,17 +23,15 @@ cleanup() {
 trap cleanup EXIT
 
 as_pg "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-# Durability as in production (fsync and synchronous_commit on), sized for this machine.
 as_pg "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start \
   -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work -c max_connections=100 -c shared_buffers=256MB" >/dev/null
-"$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE passerelle" >/dev/null
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
   --daemonize yes --pidfile "$work/redis.pid" --dir "$work" >/dev/null
+echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') and Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) started on ports $pg_port and $redis_port"
 
-echo "=== embedded stores ==="
-cargo bench --bench oidc
-echo
-echo "=== PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') + Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) ==="
-BENCH_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/passerelle" \
-BENCH_REDIS_URL="redis://127.0.0.1:$redis_port/" \
-  cargo bench --bench oidc
+urls=(--postgres "postgres://postgres@127.0.0.1:$pg_port/postgres" --redis "redis://127.0.0.1:$redis_port/")
+if [ -n "${BENCH_BIN:-}" ]; then
+  "$BENCH_BIN" "${urls[@]}" "$@"
+else
+  cargo run --release -p passerelle-bench -- "${urls[@]}" "$@"
+fi
