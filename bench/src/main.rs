@@ -201,8 +201,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     )?;
     std::fs::write(out.join("latency.svg"), report::chart(&results))?;
     println!(
-        "\nwritten: {0}/results.json, {0}/table.md, {0}/latency.svg",
-        out.display()
+        "\nwritten: {0}/results.json, {0}/table.md, {0}/latency.svg ({1:.0} s in all)",
+        out.display(),
+        (chrono::Utc::now() - started_at).as_seconds_f64()
     );
     let failed: u64 = results.rows.iter().map(|r| r.failed).sum();
     anyhow::ensure!(
