@@ -180,17 +180,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         setups.push(Setup::production(pg, redis).await?);
     }
 
-    let bound = argon2_bound(&args).await?;
-    println!(
-        "Argon2id-only bound: {:.1} verifications/s with every core busy ({:.1} ms each)\n",
-        bound.0, bound.1
-    );
+    // Whatever happens from here on (a failure, Ctrl-C), what the run created in the given
+    // servers is removed before it ends; Passerelle's process ends with its `Server`.
+    let measured = tokio::select! {
+        r = measure_all(&args, &setups, &mut results) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
     for setup in &setups {
-        let measured = measure(&args, setup, &bound, &mut results).await;
-        let cleaned = setup.clean_up().await;
-        measured?;
-        cleaned?;
+        if let Err(e) = setup.clean_up().await {
+            eprintln!("warning: {}", format!("{e:#}").replace('\n', " "));
+        }
     }
+    measured?;
 
     let table = report::table(&results);
     println!("{table}");
@@ -210,6 +211,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         failed == 0,
         "{failed} requests failed during the run (see the table)"
     );
+    Ok(())
+}
+
+async fn measure_all(args: &Args, setups: &[Setup], results: &mut Results) -> anyhow::Result<()> {
+    let bound = argon2_bound(args).await?;
+    println!(
+        "Argon2id-only bound: {:.1} verifications/s with every core busy ({:.1} ms each)\n",
+        bound.0, bound.1
+    );
+    for setup in setups {
+        measure(args, setup, &bound, results).await?;
+    }
     Ok(())
 }
 
@@ -322,13 +335,8 @@ async fn measure(
         r
     };
 
-    let f = flows.clone();
     let accounts = args.accounts;
-    let logins = load::drive(login_connections, seconds, process, move |w, i| {
-        let f = f.clone();
-        async move { f.login((w * 1000 + i as usize) % accounts).await.map(|_| 1) }
-    })
-    .await;
+    let logins = drive_logins(&flows, login_connections, seconds, process, accounts).await;
     let login_row = row(
         "password login (authorize, form, POST, code)",
         "login",
@@ -345,12 +353,7 @@ async fn measure(
     });
     results.rows.push(login_row);
 
-    let f = flows.clone();
-    let cc = load::drive(args.connections, seconds, process, move |_, _| {
-        let f = f.clone();
-        async move { f.client_credentials("").await.map(|_| 1) }
-    })
-    .await;
+    let cc = drive_grants(&flows, args.connections, seconds, process).await;
     results.rows.push(row(
         "client_credentials grant",
         "grant",
@@ -476,12 +479,7 @@ async fn measure(
     let curve_time = Duration::from_secs_f64(args.curve_seconds);
     let mut login_curve = Vec::new();
     for conns in levels(1, 4 * cores) {
-        let f = flows.clone();
-        let s = load::drive(conns, curve_time, process, move |w, i| {
-            let f = f.clone();
-            async move { f.login((w * 1000 + i as usize) % accounts).await.map(|_| 1) }
-        })
-        .await;
+        let s = drive_logins(&flows, conns, curve_time, process, accounts).await;
         login_curve.push(point(conns, &s));
     }
     results.curves.push(Curve {
@@ -491,12 +489,7 @@ async fn measure(
     });
     let mut grant_curve = Vec::new();
     for conns in levels(1, 64) {
-        let f = flows.clone();
-        let s = load::drive(conns, curve_time, process, move |_, _| {
-            let f = f.clone();
-            async move { f.client_credentials("").await.map(|_| 1) }
-        })
-        .await;
+        let s = drive_grants(&flows, conns, curve_time, process).await;
         grant_curve.push(point(conns, &s));
     }
     results.curves.push(Curve {
@@ -514,6 +507,37 @@ async fn measure(
     server.stop();
     println!();
     Ok(())
+}
+
+/// Password logins from `connections` new browsers at a time, spread over the accounts.
+async fn drive_logins(
+    flows: &Flows,
+    connections: usize,
+    duration: Duration,
+    process: Process,
+    accounts: usize,
+) -> Sample {
+    let f = flows.clone();
+    load::drive(connections, duration, process, move |w, i| {
+        let f = f.clone();
+        async move { f.login((w * 1000 + i as usize) % accounts).await.map(|_| 1) }
+    })
+    .await
+}
+
+/// client_credentials grants on `connections` connections.
+async fn drive_grants(
+    flows: &Flows,
+    connections: usize,
+    duration: Duration,
+    process: Process,
+) -> Sample {
+    let f = flows.clone();
+    load::drive(connections, duration, process, move |_, _| {
+        let f = f.clone();
+        async move { f.client_credentials("").await.map(|_| 1) }
+    })
+    .await
 }
 
 /// 1, 2, 4, … up to `max` (included).
