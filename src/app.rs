@@ -83,6 +83,8 @@ pub async fn open_ephemeral(config: &Config) -> anyhow::Result<Arc<dyn Ephemeral
 
 pub struct Application {
     listener: TcpListener,
+    /// The operators' listener (`server.management_listen`), when configured.
+    management: Option<TcpListener>,
     /// Set when Passerelle terminates TLS itself.
     tls: Option<rustls::ServerConfig>,
     local_addr: SocketAddr,
@@ -100,6 +102,13 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local_addr = listener.local_addr()?;
+        let management =
+            match config.management_addr().map_err(anyhow::Error::msg)? {
+                Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                    format!("cannot listen on {addr} (server.management_listen)")
+                })?),
+                None => None,
+            };
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let tls = if config.tls_enabled() {
             Some(crate::tls::server_config(
@@ -117,6 +126,7 @@ impl Application {
         let state = build_state(config, &issuer, stores).await?;
         Ok(Self {
             listener,
+            management,
             tls,
             local_addr,
             state,
@@ -129,6 +139,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the management listener is bound, if there is one.
+    pub fn management_addr(&self) -> Option<SocketAddr> {
+        self.management.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn issuer(&self) -> &str {
@@ -153,6 +168,19 @@ impl Application {
         spawn_trace_maintenance(self.state.clone());
         let app = router(self.state.clone());
         tracing::info!(addr = %self.local_addr, issuer = %self.state.settings.issuer, "Passerelle listening");
+        // The operators' listener ends with the process: it is aborted once the public one
+        // has drained.
+        let management = self.management.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "management listener (metrics, health)");
+            }
+            let app = management_router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "management listener failed");
+                }
+            })
+        });
         match self.tls {
             Some(tls) => {
                 use crate::tls::TlsPeer;
@@ -183,6 +211,9 @@ impl Application {
             .with_graceful_shutdown(signal)
             .await
             .context("server error")?,
+        }
+        if let Some(management) = management {
+            management.abort();
         }
         // Logout tokens already due are delivered, and queued traces written, before the
         // process ends.
@@ -225,6 +256,8 @@ pub async fn build_state(
         temporary_password_ttl: config.credentials.temporary_password_lifetime_seconds,
         throttling: config.throttling.clone(),
         traces_max_batch: config.traces.max_batch,
+        trace_max_age_us: config.traces.max_event_age_seconds as i64 * 1_000_000,
+        trace_max_lead_us: config.traces.max_event_lead_seconds as i64 * 1_000_000,
         trace_retention_months: config.traces.retention_months,
         seal_every_seconds: config.traces.seal_every_seconds,
         retention: config.retention.clone(),
@@ -306,14 +339,24 @@ fn spawn_key_reloader(state: AppState, every: Duration) {
     });
 }
 
-/// The whole HTTP surface.
+/// What the operators' listener serves: metrics (which must stay off the public side, since
+/// even counts say something of the traffic) and the health probes.
+pub fn management_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// The whole public HTTP surface (the health probes too, for load balancers; metrics only on
+/// the management listener).
 pub fn router(state: AppState) -> Router {
     let secure = state.settings.secure_cookies;
     let proxies = state.settings.trusted_proxies.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .merge(crate::api::router())
         .merge(crate::oidc::router())
         .merge(crate::web::router())

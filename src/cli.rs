@@ -45,9 +45,13 @@ enum Command {
     Serve,
     /// Run with the demo organisations, services and accounts (config/demo.toml)
     Demo {
-        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one, for the
+        /// management listener too unless --management-listen says otherwise)
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+        /// The operators' listener: metrics and health (default 127.0.0.1:9090; empty: none)
+        #[arg(long, value_name = "ADDR")]
+        management_listen: Option<String>,
         /// Further provisioning files applied after the demo data
         #[arg(long, value_name = "FILE")]
         provision: Vec<PathBuf>,
@@ -452,8 +456,9 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         }
         Command::Demo {
             listen,
+            management_listen,
             provision: extra,
-        } => demo(config, listen, extra).await,
+        } => demo(config, listen, management_listen, extra).await,
         Command::User { command } => with_state(&config, |s| user(s, command)).await,
         Command::ApiToken { command } => with_state(&config, |s| api_token(s, command)).await,
         Command::Annexe1 { command } => with_state(&config, |s| annexe1(s, command)).await,
@@ -833,12 +838,21 @@ fn fmt_time(ts: i64) -> String {
 async fn demo(
     mut config: Config,
     listen: Option<String>,
+    management_listen: Option<String>,
     extra: Vec<PathBuf>,
 ) -> Result<(), Failure> {
     if let Some(listen) = listen {
+        // A demo on a free port (tests, the benchmark, several demos side by side) takes a
+        // free management port as well.
+        if listen.ends_with(":0") && management_listen.is_none() {
+            config.server.management_listen = "127.0.0.1:0".into();
+        }
         config.server.listen = listen;
-        config.validate().map_err(usage)?;
     }
+    if let Some(management) = management_listen {
+        config.server.management_listen = management;
+    }
+    config.validate().map_err(usage)?;
     crate::telemetry::init(&config.log);
     let demo_file =
         provision::parse(DEMO_PROVISIONING, "config/demo.toml").map_err(provision_failure)?;
@@ -860,13 +874,23 @@ async fn demo(
             .map_err(provision_failure)?;
         println!("{}: {report}", path.display());
     }
-    print_demo_banner(app.issuer(), &demo_file, &config.server.data_dir);
+    print_demo_banner(
+        app.issuer(),
+        app.management_addr(),
+        &demo_file,
+        &config.server.data_dir,
+    );
     app.run_until_stopped()
         .await
         .map_err(|e| runtime(format!("{e:#}")))
 }
 
-fn print_demo_banner(issuer: &str, demo: &provision::ProvisionFile, data_dir: &Path) {
+fn print_demo_banner(
+    issuer: &str,
+    management: Option<std::net::SocketAddr>,
+    demo: &provision::ProvisionFile,
+    data_dir: &Path,
+) {
     let mut out = String::new();
     out.push_str(&format!("\nPasserelle demo is running at {issuer}\n"));
     out.push_str(&format!("  issuer:    {issuer}\n"));
@@ -878,6 +902,11 @@ fn print_demo_banner(issuer: &str, demo: &provision::ProvisionFile, data_dir: &P
         "  console:   {issuer}/console (administrators; a TOTP second factor is enrolled at the first visit)\n"
     ));
     out.push_str(&format!("  admin API: {issuer}/api/v1/openapi.json\n"));
+    if let Some(addr) = management {
+        out.push_str(&format!(
+            "  metrics:   http://{addr}/metrics (operators only)\n"
+        ));
+    }
     out.push_str(&format!("  data:      {}\n", data_dir.display()));
     if let Some(rp) = demo.service.iter().find(|s| s.client_id == "demo-app") {
         out.push_str(

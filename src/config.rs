@@ -48,6 +48,11 @@ pub struct TracesConfig {
     pub seal_every_seconds: u64,
     /// Most events a relying application may submit in one request.
     pub max_batch: usize,
+    /// How far in the past a relying application may date an event (`at`), from when
+    /// Passerelle receives it; older events are refused (its reception time is kept too).
+    pub max_event_age_seconds: u64,
+    /// How far in the future (clock drift) an event's `at` may be.
+    pub max_event_lead_seconds: u64,
 }
 
 impl Default for TracesConfig {
@@ -58,6 +63,8 @@ impl Default for TracesConfig {
             retention_months: 6,
             seal_every_seconds: 300,
             max_batch: 1000,
+            max_event_age_seconds: 7 * 86_400,
+            max_event_lead_seconds: 300,
         }
     }
 }
@@ -111,6 +118,9 @@ pub struct ThrottlingConfig {
     /// The counters of one client IP use these thresholds multiplied by this factor, so that
     /// colleagues behind one address translation do not lock each other out.
     pub ip_multiplier: u32,
+    /// The CAPTCHA's proof of work: the page's script must find a nonce whose SHA-256 with the
+    /// challenge starts with this many zero bits (2^bits hashes on average).
+    pub captcha_work_bits: u8,
 }
 
 impl ThrottlingConfig {
@@ -137,6 +147,7 @@ impl Default for ThrottlingConfig {
             lock_seconds: 3600,
             max_failures_per_day: 25,
             ip_multiplier: 4,
+            captcha_work_bits: 18,
         }
     }
 }
@@ -215,6 +226,9 @@ impl Default for MailConfig {
 pub struct ServerConfig {
     /// Address and port the HTTP listener binds.
     pub listen: String,
+    /// The operators' listener: `/metrics`, `/healthz`, `/readyz`. Loopback by default, never
+    /// the public side; empty: none (then no metrics are served).
+    pub management_listen: String,
     /// The public issuer URL, as relying applications see it (may differ from `listen` behind a
     /// TLS-terminating proxy). Empty: `http://` + `listen`.
     pub issuer: String,
@@ -252,6 +266,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            management_listen: "127.0.0.1:9090".into(),
             issuer: String::new(),
             data_dir: PathBuf::from("data"),
             tls_certificate: PathBuf::new(),
@@ -451,6 +466,17 @@ impl Config {
         if !(1..=10_000).contains(&self.traces.max_batch) {
             return fail("traces.max_batch must be between 1 and 10000".into());
         }
+        if self.traces.max_event_age_seconds == 0
+            || self.traces.max_event_age_seconds
+                > u64::from(self.traces.retention_months) * 28 * 86_400
+        {
+            return fail(
+                "traces.max_event_age_seconds must be positive and shorter than traces.retention_months".into(),
+            );
+        }
+        if self.traces.max_event_lead_seconds > 86_400 {
+            return fail("traces.max_event_lead_seconds must be at most 86400 (one day)".into());
+        }
         if self.traces.seal_every_seconds == 0 {
             return fail("traces.seal_every_seconds must be positive".into());
         }
@@ -468,6 +494,15 @@ impl Config {
                 "server.listen `{}` is not an address such as 127.0.0.1:8080",
                 self.server.listen
             ));
+        }
+        if let Err(e) = self.management_addr() {
+            return fail(e);
+        }
+        if let (Some(public), Ok(Some(management))) = (self.listen_addr(), self.management_addr())
+            && public.port() != 0
+            && public == management
+        {
+            return fail("server.management_listen must differ from server.listen".into());
         }
         if !self.server.issuer.is_empty() {
             match url::Url::parse(&self.server.issuer) {
@@ -587,6 +622,9 @@ impl Config {
         {
             return fail("throttling: captcha_after <= delay_after <= lock_after <= 10 is required (CNIL: lock after at most 10 failures)".into());
         }
+        if !(8..=26).contains(&th.captcha_work_bits) {
+            return fail("throttling.captcha_work_bits must be between 8 and 26".into());
+        }
         if th.first_delay_seconds == 0 || th.lock_seconds == 0 || th.max_failures_per_day == 0 {
             return fail(
                 "throttling: delays, lock duration and daily cap must be greater than 0".into(),
@@ -630,6 +668,17 @@ impl Config {
 
     pub fn listen_addr(&self) -> Option<SocketAddr> {
         self.server.listen.parse().ok()
+    }
+
+    /// The management listener's address; `Ok(None)` when there is none.
+    pub fn management_addr(&self) -> Result<Option<SocketAddr>, String> {
+        let value = self.server.management_listen.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        value.parse().map(Some).map_err(|_| {
+            format!("server.management_listen `{value}` is not an address such as 127.0.0.1:9090")
+        })
     }
 
     /// The issuer for a listener bound on `bound` (the configured one when set).

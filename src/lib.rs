@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod csv_out;
 pub mod habilitations;
 pub mod mail;
 pub mod metrics;

@@ -1,4 +1,5 @@
-//! Prometheus metrics (prometheus-client), served at `/metrics` in the text exposition format:
+//! Prometheus metrics (prometheus-client), served at `/metrics` on the management listener
+//! (`server.management_listen`) in the text exposition format:
 //! logins by outcome, grants by type, request latency by route, traces ingested and lost,
 //! temporary locks. Counters only say how many, never who.
 
@@ -14,7 +15,8 @@ use std::sync::atomic::AtomicU64;
 pub struct LoginLabels {
     /// `success` or `failure`.
     pub outcome: &'static str,
-    /// The failure's reason code, `none` for a success.
+    /// `none` for a success; `credentials`, `throttled` or `captcha` for a failure (never
+    /// whether the identifier names an account).
     pub reason: &'static str,
 }
 
@@ -96,7 +98,14 @@ impl Metrics {
         }
     }
 
+    /// Counts a login. The reasons that only an existing account can produce (a wrong
+    /// password, a suspended account, an expired temporary password) and an unknown account
+    /// are all counted as `credentials`: a counter must not tell which identifiers exist.
     pub fn login(&self, outcome: &'static str, reason: &'static str) {
+        let reason = match reason {
+            "none" | "throttled" | "captcha" => reason,
+            _ => "credentials",
+        };
         self.logins
             .get_or_create(&LoginLabels { outcome, reason })
             .inc();

@@ -177,6 +177,10 @@ pub struct ServiceEntry {
     pub backchannel_logout_uri: Option<String>,
     /// `insee_communes` when habilitations list the communes they cover.
     pub habilitation_scope: Option<crate::store::HabilitationScopeKind>,
+    /// Client ids of the relying applications whose tokens this client, as their resource
+    /// server, may introspect (its own tokens always).
+    #[serde(default)]
+    pub introspects: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -534,6 +538,11 @@ async fn validate(
                 .transpose()
                 .map_err(|e| ctx(format!("backchannel_logout_uri: {e}")))?,
             habilitation_scope: s.habilitation_scope,
+            introspects: s
+                .introspects
+                .iter()
+                .map(|c| ClientId::parse(c).map_err(|e| ctx(format!("introspects: {e}"))))
+                .collect::<Result<_, _>>()?,
         });
     }
     let mut known = Known {

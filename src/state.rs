@@ -34,6 +34,9 @@ pub struct Settings {
     pub throttling: crate::config::ThrottlingConfig,
     /// Most events a relying application may submit at once.
     pub traces_max_batch: usize,
+    /// The window an event's own time must fall in, around its reception (µs).
+    pub trace_max_age_us: i64,
+    pub trace_max_lead_us: i64,
     pub trace_retention_months: u32,
     pub seal_every_seconds: u64,
     pub retention: crate::config::RetentionConfig,

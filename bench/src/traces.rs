@@ -68,6 +68,7 @@ fn trace(rng: &mut Rng, n: u64, at_us: i64) -> NewTrace {
         )),
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
         request_id: None,
+        received_at_us: None,
     }
 }
 

@@ -3,7 +3,7 @@
 use super::views::*;
 use super::{ApiActor, ApiError, ApiJson, Problem};
 use crate::habilitations::manage::{self, Appointment, GrantRequest, PersonFields, StatusChange};
-use crate::habilitations::{annexe1, review};
+use crate::habilitations::{HabilitationError, annexe1, review};
 use crate::state::AppState;
 use crate::store::{Delegation, HabilitationMode, Holder, ReviewDecision};
 use crate::types::{
@@ -296,7 +296,8 @@ async fn get_account(
     }))
 }
 
-/// Corrects a person's profile (not their email, which is their identifier).
+/// Corrects a person's profile (not their email, which is their identifier), as a JSON merge
+/// patch (RFC 7396): only the fields given change.
 #[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "personnes",
     params(("id" = String, Path, description = "Account id")), request_body = AccountUpdate,
     responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem)),
@@ -309,12 +310,24 @@ async fn update_account(
 ) -> ApiResult<Json<AccountView>> {
     let id = account_id(&id)?;
     let (account, _) = manage::person(&state, &actor, &id).await?;
+    let p = &account.profile;
+    // Merge semantics: what the body leaves out keeps its current value.
+    let merged = |patch: &Option<Option<String>>, current: Option<&str>| match patch {
+        None => current.map(str::to_owned),
+        Some(value) => value.clone(),
+    };
+    let required = |what: &str, patch: &Option<Option<String>>, current: &str| match patch {
+        Some(None) => Err(HabilitationError::Invalid(format!(
+            "{what} ne peut pas être effacé."
+        ))),
+        _ => Ok(merged(patch, Some(current)).unwrap_or_default()),
+    };
     let fields = PersonFields::parse(
-        account.profile.email.as_str(),
-        body.civility.as_deref(),
-        &body.given_name,
-        &body.family_name,
-        body.function.as_deref(),
+        p.email.as_str(),
+        merged(&body.civility, p.civility.as_deref()).as_deref(),
+        &required("Le prénom", &body.given_name, &p.given_name)?,
+        &required("Le nom", &body.family_name, &p.family_name)?,
+        merged(&body.function, p.function.as_deref()).as_deref(),
     )?;
     let account = manage::update_person(&state, &actor, &id, fields).await?;
     Ok(Json(AccountView::from(&account)))

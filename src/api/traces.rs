@@ -41,7 +41,9 @@ pub fn router() -> Router<AppState> {
 pub struct SubmittedEvent {
     /// Unique within the application's events: resubmitting it changes nothing.
     pub id: String,
-    /// When it happened (RFC 3339); the time of submission when absent.
+    /// When it happened (RFC 3339); the time of submission when absent. Refused when older
+    /// than `traces.max_event_age_seconds` (7 days by default) or more than
+    /// `traces.max_event_lead_seconds` (5 minutes) ahead; the reception time is kept beside it.
     pub at: Option<String>,
     /// The person (`sub` of their ID token).
     pub sub: String,
@@ -141,9 +143,16 @@ async fn submit(
                     ApiError::bad_request(format!("events[{i}].at : date RFC 3339 attendue"))
                 })?,
         };
-        if at_us > now + 300_000_000 {
+        if at_us > now + state.settings.trace_max_lead_us {
             return Err(ApiError::bad_request(format!(
-                "events[{i}].at est dans le futur"
+                "events[{i}].at est dans le futur (plus de {} s d'avance sur l'horloge de Passerelle)",
+                state.settings.trace_max_lead_us / 1_000_000
+            )));
+        }
+        if at_us < now - state.settings.trace_max_age_us {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}].at est trop ancien : un événement doit être transmis dans les {} heures",
+                state.settings.trace_max_age_us / 3_600_000_000
             )));
         }
         let outcome = match e.outcome.as_deref() {
@@ -193,6 +202,7 @@ async fn submit(
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            received_at_us: Some(now),
         });
     }
     let outcomes = state.tracer.append_durable(traces).await.map_err(|e| {

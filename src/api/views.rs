@@ -329,11 +329,31 @@ pub struct NewAccount {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+/// A JSON merge patch (RFC 7396): a field left out stays as it is, `null` clears an optional
+/// one (civility, function); names cannot be cleared.
 pub struct AccountUpdate {
-    pub civility: Option<String>,
-    pub given_name: String,
-    pub family_name: String,
-    pub function: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub civility: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub given_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub family_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub function: Option<Option<String>>,
+}
+
+/// A field that is present: `Some(None)` for `null`, `Some(Some(v))` for a value (a missing
+/// field stays `None` through `#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

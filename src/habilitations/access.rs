@@ -49,8 +49,12 @@ pub enum Action<'a> {
     SwitchMode,
     AppointAdministrators,
     ForcePasswordChange,
-    /// Create people, correct their profile.
+    /// Create people.
     ManageUsers,
+    /// Correct a person's profile: the same reach as suspending their account.
+    EditPerson {
+        target: Target,
+    },
     ManageGroups,
     NameDelegatedManagers,
     PerformReview,
@@ -86,6 +90,7 @@ impl Action<'_> {
             Action::AppointAdministrators => "administrators.appoint",
             Action::ForcePasswordChange => "account.force_password_change",
             Action::ManageUsers => "account.manage",
+            Action::EditPerson { .. } => "account.update",
             Action::ManageGroups => "group.manage",
             Action::NameDelegatedManagers => "delegated_manager.name",
             Action::PerformReview => "review.perform",
@@ -208,7 +213,9 @@ pub fn check(actor: &Actor, context: &PartnerContext, action: Action<'_>) -> Hab
                         && target == Target::Other
                         && delegation_covers(&actor.delegations, client_id, role))
         }
-        Action::SuspendAccount { target } | Action::CloseAccount { target } => {
+        Action::SuspendAccount { target }
+        | Action::CloseAccount { target }
+        | Action::EditPerson { target } => {
             caf || delegated
                 && (admin && target != Target::Administrator || manager && target == Target::Other)
         }
@@ -235,6 +242,7 @@ pub fn check(actor: &Actor, context: &PartnerContext, action: Action<'_>) -> Hab
         | Action::Suspend { target, .. }
         | Action::SuspendAccount { target }
         | Action::CloseAccount { target }
+        | Action::EditPerson { target }
             if target == Target::Administrator && !caf =>
         {
             forbidden(
@@ -244,6 +252,11 @@ pub fn check(actor: &Actor, context: &PartnerContext, action: Action<'_>) -> Hab
         Action::Grant { .. } | Action::Suspend { .. } if manager && !admin && !caf => forbidden(
             "Ce service ou ce rôle ne fait pas partie de ce qui vous a été délégué, ou la personne est un gestionnaire.",
         ),
+        Action::SuspendAccount { .. } | Action::CloseAccount { .. } | Action::EditPerson { .. }
+            if manager && !admin && !caf && delegated =>
+        {
+            forbidden("Un gestionnaire délégué ne gère pas le compte d'un autre gestionnaire.")
+        }
         _ if caf => forbidden(
             "En mode délégué, c'est le partenaire qui gère ses habilitations ; la Caf peut les suspendre à titre conservatoire.",
         ),

@@ -236,7 +236,10 @@ fn parse_csv(text: &str) -> (Vec<Person>, Vec<LineError>) {
             }
         };
         let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
-        let get = |at: Option<usize>| at.and_then(|i| record.get(i)).unwrap_or("").trim();
+        // A cell Passerelle's own export neutralised (`'=…`) reads back as it was.
+        let get = |at: Option<usize>| {
+            crate::csv_out::restore(at.and_then(|i| record.get(i)).unwrap_or("").trim())
+        };
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -375,12 +378,12 @@ pub async fn plan(
             .await?;
         if let Some(a) = &existing {
             if a.profile.partner.as_ref() != Some(&target.partner) {
+                // Not revealed to the partner: the Caf is told where the address is used.
+                manage::report_unavailable_email(state, &Author::Person(actor), &context, a)
+                    .await?;
                 errors.push(LineError {
                     line: person.line,
-                    message: format!(
-                        "{} est déjà le compte d'un autre organisme : un compte est rattaché à un seul partenaire",
-                        person.email
-                    ),
+                    message: manage::unavailable_email_message(&person.email),
                 });
                 continue;
             }
@@ -702,10 +705,7 @@ pub async fn export(
 /// The annex as CSV (`;`, UTF-8 with a byte-order mark so that spreadsheets read accents),
 /// in the column order the import reads back.
 pub fn to_csv(export: &Export) -> String {
-    let mut writer = csv::WriterBuilder::new()
-        .delimiter(b';')
-        .from_writer(Vec::new());
-    let _ = writer.write_record([
+    let headers = [
         "liste",
         "civilité",
         "nom",
@@ -714,21 +714,22 @@ pub fn to_csv(export: &Export) -> String {
         "fonction",
         "date",
         "rôles",
-    ]);
-    for (list, rows) in [("ouvert", &export.open), ("clôturé", &export.closed)] {
-        for r in rows {
-            let _ = writer.write_record([
-                list,
-                r.civility.as_deref().unwrap_or(""),
-                &r.family_name,
-                &r.given_name,
-                &r.email,
-                r.function.as_deref().unwrap_or(""),
-                &r.date,
-                &r.roles.join(" "),
-            ]);
-        }
-    }
-    let bytes = writer.into_inner().unwrap_or_default();
-    format!("\u{feff}{}", String::from_utf8_lossy(&bytes))
+    ];
+    let rows = [("ouvert", &export.open), ("clôturé", &export.closed)]
+        .into_iter()
+        .flat_map(|(list, rows)| {
+            rows.iter().map(move |r| {
+                [
+                    list.to_owned(),
+                    r.civility.clone().unwrap_or_default(),
+                    r.family_name.clone(),
+                    r.given_name.clone(),
+                    r.email.clone(),
+                    r.function.clone().unwrap_or_default(),
+                    r.date.clone(),
+                    r.roles.join(" "),
+                ]
+            })
+        });
+    format!("\u{feff}{}", crate::csv_out::write(&headers, rows))
 }

@@ -215,17 +215,18 @@ pub(super) async fn create_person_as(
         .find_account_by_email(&fields.email)
         .await?
     {
-        // Said plainly to administrators: they manage these people and must know.
-        return Err(HabilitationError::Conflict(
-            if existing.profile.partner.as_ref() == Some(&context.partner.id) {
-                format!("{} a déjà un compte chez ce partenaire.", fields.email)
-            } else {
-                format!(
-                    "L'adresse {} est déjà utilisée par un autre compte : un compte est nominatif et rattaché à un seul partenaire.",
-                    fields.email
-                )
-            },
-        ));
+        // Said plainly when the account is the partner's own (the administrator sees it);
+        // an account elsewhere is not revealed, and the Caf is told instead.
+        if existing.profile.partner.as_ref() == Some(&context.partner.id) {
+            return Err(HabilitationError::Conflict(format!(
+                "{} a déjà un compte chez ce partenaire.",
+                fields.email
+            )));
+        }
+        report_unavailable_email(state, &author, context, &existing).await?;
+        return Err(HabilitationError::Conflict(unavailable_email_message(
+            &fields.email,
+        )));
     }
     let profile = AccountProfile {
         email: fields.email,
@@ -252,6 +253,90 @@ pub(super) async fn create_person_as(
     Ok(account)
 }
 
+/// What an administrator reads when an address belongs to an account outside their partner:
+/// it says neither that an account exists nor where.
+pub fn unavailable_email_message(email: &Email) -> String {
+    format!(
+        "L'adresse {email} ne peut pas être retenue pour un nouveau compte de ce partenaire. La Caf en est informée et reviendra vers vous ; en attendant, vérifiez l'adresse auprès de la personne."
+    )
+}
+
+/// Tells the habilitation officers of the partner's Caf that someone tried to create an
+/// account for an address already used elsewhere (naming where), and traces the attempt.
+pub(super) async fn report_unavailable_email(
+    state: &AppState,
+    author: &Author<'_>,
+    context: &PartnerContext,
+    existing: &Account,
+) -> HabResult<()> {
+    let stores = &state.stores;
+    let holder = match &existing.profile.partner {
+        Some(p) => stores.organisations.get_partner(p).await?.map(|p| p.name),
+        None => None,
+    };
+    let holder_caf = match existing
+        .profile
+        .caf
+        .clone()
+        .or(match &existing.profile.partner {
+            Some(p) => stores.organisations.get_partner(p).await?.map(|p| p.caf),
+            None => None,
+        }) {
+        Some(code) => stores.organisations.get_caf(&code).await?.map(|c| c.name),
+        None => None,
+    };
+    let where_ = match (holder, holder_caf) {
+        (Some(p), Some(c)) => format!("le compte d'une personne du partenaire « {p} » ({c})"),
+        (None, Some(c)) => format!("le compte d'un agent de la {c}"),
+        _ => "un autre compte".to_owned(),
+    };
+    let who = match author {
+        Author::Person(actor) => format!(
+            "{} {} ({})",
+            actor.account.profile.given_name,
+            actor.account.profile.family_name,
+            actor.account.profile.email
+        ),
+        Author::System(name) => format!("l'outil « {name} »"),
+    };
+    let mut event = crate::traces::Event::new("admin.change", crate::store::Outcome::Failure)
+        .partner(Some(context.partner.id.to_string()))
+        .target(format!("account.create account:{}", existing.id))
+        .reason("email_in_use_elsewhere");
+    if let Author::Person(actor) = author {
+        event = event.account(&actor.account);
+    }
+    state.tracer.record(event).await;
+    let officers: Vec<Account> = stores
+        .accounts
+        .staff_of_caf(&context.partner.caf)
+        .await?
+        .into_iter()
+        .filter(|a| {
+            a.profile
+                .admin_roles
+                .contains(&AdminRole::CafHabilitationOfficer)
+        })
+        .collect();
+    if officers.is_empty() {
+        tracing::warn!(partner = %context.partner.id, "no Caf habilitation officer to tell of an address used elsewhere");
+    }
+    for officer in officers {
+        let mail = crate::mail::templates::email_in_use(
+            officer.profile.email.as_str(),
+            &officer.profile.given_name,
+            &who,
+            &context.partner.name,
+            existing.profile.email.as_str(),
+            &where_,
+        );
+        if let Err(e) = state.mailer.send(mail).await {
+            tracing::error!(error = %e, "Caf not told of an address used elsewhere");
+        }
+    }
+    Ok(())
+}
+
 /// Corrects a person's profile (the email is the identifier and does not change here).
 pub async fn update_person(
     state: &AppState,
@@ -260,7 +345,14 @@ pub async fn update_person(
     fields: PersonFields,
 ) -> HabResult<Account> {
     let (account, context) = person(state, actor, id).await?;
-    access::check(actor, &context, Action::ManageUsers)?;
+    access::check(
+        actor,
+        &context,
+        Action::EditPerson {
+            target: Target::of(&account),
+        },
+    )?;
+    check_within_delegation(state, actor, &context, &account).await?;
     if fields.email != account.profile.email {
         return Err(HabilitationError::Invalid(
             "L'adresse électronique est l'identifiant du compte : créez un nouveau compte pour une nouvelle adresse.".into(),
@@ -1078,12 +1170,14 @@ pub async fn create_group(
     Ok(group)
 }
 
-/// A delegated manager may only change a group whose habilitations are all delegated to them.
+/// A delegated manager may only change a group whose habilitations are all delegated to them;
+/// `member` is who joins or leaves (what they gain or lose is checked as a grant to them).
 async fn check_group_change(
     state: &AppState,
     actor: &Actor,
     context: &PartnerContext,
     group: &Group,
+    member: Target,
 ) -> HabResult<()> {
     access::check(actor, context, Action::ManageGroups)?;
     if group.closed_at.is_some() {
@@ -1103,7 +1197,7 @@ async fn check_group_change(
             Action::Grant {
                 client_id: &h.client_id,
                 role: &h.role,
-                target: Target::Other,
+                target: member,
             },
         )?;
     }
@@ -1117,8 +1211,8 @@ pub async fn add_member(
     account_id: &AccountId,
 ) -> HabResult<()> {
     let (group, context) = group(state, actor, group_id).await?;
-    check_group_change(state, actor, &context, &group).await?;
-    holder_target(state, &context, &Holder::Account(account_id.clone())).await?;
+    let member = holder_target(state, &context, &Holder::Account(account_id.clone())).await?;
+    check_group_change(state, actor, &context, &group, member).await?;
     let quotas: QuotaTable = context.quotas(state).await?;
     if let Err(refusal) = state
         .stores
@@ -1153,7 +1247,16 @@ pub async fn remove_member(
     reason: Option<&str>,
 ) -> HabResult<()> {
     let (group, context) = group(state, actor, group_id).await?;
-    check_group_change(state, actor, &context, &group).await?;
+    // Only the partner's own people: another partner's account is "not found", and its
+    // sessions are none of this actor's business.
+    let member = state
+        .stores
+        .accounts
+        .get_account(account_id)
+        .await?
+        .filter(|a| a.profile.partner.as_ref() == Some(&context.partner.id))
+        .ok_or(HabilitationError::NotFound("compte"))?;
+    check_group_change(state, actor, &context, &group, Target::of(&member)).await?;
     let reason = optional_reason(reason)?;
     state
         .stores
@@ -1181,7 +1284,7 @@ pub async fn close_group(
     reason: Option<&str>,
 ) -> HabResult<()> {
     let (group, context) = group(state, actor, group_id).await?;
-    check_group_change(state, actor, &context, &group).await?;
+    check_group_change(state, actor, &context, &group, Target::Other).await?;
     let reason = required_reason(reason)?;
     let members = state.stores.habilitations.group_members(group_id).await?;
     for h in state

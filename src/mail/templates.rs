@@ -152,3 +152,32 @@ pub fn temporary_password(
         "Vos codes sont strictement personnels : ne les communiquez à personne. Passerelle ne vous demandera jamais votre mot de passe par courriel.",
     )
 }
+
+/// To a Caf's habilitation officers: a partner's administrator tried to create an account for
+/// an address already used elsewhere (they were told only that it cannot be used).
+pub fn email_in_use(
+    officer_address: &str,
+    officer_name: &str,
+    who: &str,
+    partner: &str,
+    email: &str,
+    where_: &str,
+) -> Mail {
+    let to = Recipient {
+        address: officer_address,
+        name: officer_name,
+        caf: None,
+        services: &[],
+    };
+    build(
+        &to,
+        "Création de compte refusée : adresse déjà utilisée",
+        &[
+            format!("{who} a voulu créer, pour le partenaire « {partner} », un compte à l'adresse {email}."),
+            format!("Cette adresse est déjà celle de {where_}. Un compte est nominatif et rattaché à un seul partenaire : la création a été refusée sans que le demandeur sache où l'adresse est utilisée."),
+            "Si la personne a changé d'organisme, fermez son ancien compte ou rattachez-la au bon partenaire, puis prévenez le demandeur.".into(),
+        ],
+        None,
+        "Message envoyé aux responsables des habilitations de la Caf. Consultez la console Passerelle pour le détail.",
+    )
+}

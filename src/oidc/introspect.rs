@@ -1,5 +1,7 @@
-//! Token introspection (RFC 7662), for confidential clients: resource servers are registered
-//! as confidential clients and may introspect any token of this provider.
+//! Token introspection (RFC 7662), for confidential clients. A token is active only to the
+//! client it was issued to, or to a resource server registered for that client (`introspects`
+//! in provisioning): any other client reads `{"active": false}`, as RFC 7662 §4 allows, so that
+//! one relying application cannot learn who holds another's tokens.
 
 use super::client_auth;
 use super::error::OAuthError;
@@ -36,6 +38,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let issuer = &state.settings.issuer;
+    let may_see = |owner: &crate::types::ClientId| {
+        *owner == client.client_id || client.introspects.contains(owner)
+    };
     let refresh_first = params.get("token_type_hint") == Some("refresh_token");
     let access = |_: ()| async {
         let mut record = active_access_token(state, token).await?;
@@ -47,6 +52,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         {
             record = None;
         }
+        record = record.filter(|r| may_see(&r.client_id));
         Ok::<_, OAuthError>(record.map(|r| {
             json!({
                 "active": true,
@@ -69,6 +75,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
             .await?;
         let mut answer = None;
         if let Some(f) = found
+            && may_see(&f.client_id)
             && !state.stores.tokens.is_grant_revoked(&f.grant).await?
         {
             answer = Some(json!({

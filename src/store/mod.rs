@@ -97,6 +97,8 @@ pub trait AccountStore: Send + Sync {
     -> StoreResult<Vec<AccountId>>;
     /// The accounts of a partner, closed ones included, by family name.
     async fn accounts_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Account>>;
+    /// The Caf's own staff (accounts of the Caf, not of a partner), open ones only.
+    async fn staff_of_caf(&self, caf: &CafCode) -> StoreResult<Vec<Account>>;
     async fn set_must_change_password(&self, id: &AccountId, value: bool) -> StoreResult<()>;
     /// Stores a temporary password: valid until `expires_at`, to be changed at first login.
     async fn set_temporary_password(

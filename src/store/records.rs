@@ -110,6 +110,9 @@ pub struct Service {
     pub backchannel_logout_uri: Option<RedirectUri>,
     /// What the scope of the service's habilitations lists, if they have one.
     pub habilitation_scope: Option<HabilitationScopeKind>,
+    /// The relying applications whose tokens this client may introspect, as their resource
+    /// server (RFC 7662 §4); every client may introspect its own.
+    pub introspects: Vec<ClientId>,
 }
 
 /// The kind of values a habilitation's scope holds for a service.
@@ -402,7 +405,7 @@ pub struct CredentialLink {
 pub enum LinkRefusal {
     Unknown,
     Expired,
-    /// Already used, or replaced by a newer link.
+    /// Already used, replaced by a newer link, or revoked by a password change.
     Spent,
 }
 
@@ -416,11 +419,18 @@ pub struct Attempts {
     pub recent: Vec<i64>,
 }
 
-/// A CAPTCHA challenge: an image and a text question, either answer accepted once.
+/// A CAPTCHA challenge, spent at its first answer: the code drawn in an image (typed by a
+/// person), or a proof of work (computed by the page's script, for people who cannot read
+/// the image): a nonce such that SHA-256(`work_salt` ‖ `:` ‖ nonce) starts with `work_bits`
+/// zero bits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Challenge {
+    /// The image's code, normalised (lower case, no spaces).
     pub answers: Vec<String>,
-    pub question: String,
+    #[serde(default)]
+    pub work_salt: String,
+    #[serde(default)]
+    pub work_bits: u8,
     pub png: Vec<u8>,
     pub expires_at: i64,
 }

@@ -66,6 +66,11 @@ pub struct NewTrace {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    /// When Passerelle received a relying application's event (UTC µs), beside the `at_us`
+    /// the application gave it; `None` for Passerelle's own events. Left out of the hashed
+    /// bytes when absent, so that records written before it existed still verify.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_at_us: Option<i64>,
 }
 
 impl NewTrace {

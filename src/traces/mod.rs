@@ -145,6 +145,7 @@ impl Event {
                 .user_agent
                 .map(|u| u.chars().take(256).collect()),
             request_id: self.origin.request_id,
+            received_at_us: None,
         }
     }
 }

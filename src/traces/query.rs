@@ -249,7 +249,16 @@ pub struct TraceLine {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    /// When Passerelle received a relying application's event (`at` is the time it gave).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<String>,
     pub hash: String,
+}
+
+fn rfc3339_us(at_us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(at_us)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default()
 }
 
 impl From<&TraceRecord> for TraceLine {
@@ -259,9 +268,7 @@ impl From<&TraceRecord> for TraceLine {
             seq: r.seq,
             id: t.id.clone(),
             stream: t.stream.clone(),
-            at: chrono::DateTime::from_timestamp_micros(t.at_us)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-                .unwrap_or_default(),
+            at: rfc3339_us(t.at_us),
             actor_account: t.actor_account.clone(),
             actor_partner: t.actor_partner.clone(),
             actor_caf: t.actor_caf.clone(),
@@ -275,41 +282,70 @@ impl From<&TraceRecord> for TraceLine {
             ip: t.ip.clone(),
             user_agent: t.user_agent.clone(),
             request_id: t.request_id.clone(),
+            received_at: t.received_at_us.map(rfc3339_us),
             hash: super::verify::hex(&r.hash),
         }
     }
 }
 
+/// The CSV columns, in the order of [`TraceLine`]'s fields.
+const CSV_HEADERS: [&str; 19] = [
+    "seq",
+    "id",
+    "stream",
+    "at",
+    "actor_account",
+    "actor_partner",
+    "actor_caf",
+    "partner",
+    "session",
+    "service",
+    "action",
+    "target",
+    "outcome",
+    "reason",
+    "ip",
+    "user_agent",
+    "request_id",
+    "received_at",
+    "hash",
+];
+
+impl TraceLine {
+    /// The cells of one CSV line, in the order of [`CSV_HEADERS`].
+    fn cells(self) -> [String; 19] {
+        let o = Option::unwrap_or_default;
+        [
+            self.seq.to_string(),
+            self.id,
+            self.stream,
+            self.at,
+            o(self.actor_account),
+            o(self.actor_partner),
+            o(self.actor_caf),
+            o(self.partner),
+            o(self.session),
+            o(self.service),
+            self.action,
+            o(self.target),
+            self.outcome.to_owned(),
+            o(self.reason),
+            o(self.ip),
+            o(self.user_agent),
+            o(self.request_id),
+            o(self.received_at),
+            self.hash,
+        ]
+    }
+}
+
+/// The traces as CSV (`;`), every cell neutralised against formula injection: user agents,
+/// targets and reasons come from outside.
 pub fn to_csv(records: &[TraceRecord]) -> String {
-    let mut writer = csv::WriterBuilder::new()
-        .delimiter(b';')
-        .from_writer(Vec::new());
-    for r in records {
-        let _ = writer.serialize(TraceLine::from(r));
-    }
-    if records.is_empty() {
-        let _ = writer.write_record([
-            "seq",
-            "id",
-            "stream",
-            "at",
-            "actor_account",
-            "actor_partner",
-            "actor_caf",
-            "partner",
-            "session",
-            "service",
-            "action",
-            "target",
-            "outcome",
-            "reason",
-            "ip",
-            "user_agent",
-            "request_id",
-            "hash",
-        ]);
-    }
-    String::from_utf8_lossy(&writer.into_inner().unwrap_or_default()).into_owned()
+    crate::csv_out::write(
+        &CSV_HEADERS,
+        records.iter().map(|r| TraceLine::from(r).cells()),
+    )
 }
 
 pub fn to_json_lines(records: &[TraceRecord]) -> String {

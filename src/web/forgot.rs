@@ -29,6 +29,7 @@ struct ForgotForm {
     email: Option<String>,
     captcha_id: Option<String>,
     captcha: Option<String>,
+    captcha_work: Option<String>,
 }
 
 fn render(
@@ -77,11 +78,15 @@ async fn submit(
     }
     let csrf = form.csrf.unwrap_or_default();
     let email = form.email.unwrap_or_default();
-    let solved =
-        match captcha::verify(&state, form.captcha_id.as_deref(), form.captcha.as_deref()).await {
-            Ok(ok) => ok,
-            Err(e) => return internal_error_page(e),
-        };
+    let answer = captcha::CaptchaAnswer {
+        id: form.captcha_id.as_deref(),
+        code: form.captcha.as_deref(),
+        work: form.captcha_work.as_deref(),
+    };
+    let solved = match captcha::verify(&state, answer).await {
+        Ok(ok) => ok,
+        Err(e) => return internal_error_page(e),
+    };
     if !solved || email.trim().is_empty() {
         let view = match captcha::new_challenge(&state).await {
             Ok(v) => v,
@@ -90,7 +95,7 @@ async fn submit(
         let error = if solved {
             "Saisissez votre adresse électronique."
         } else {
-            "Le code de vérification est incorrect. Un nouveau code vous est proposé."
+            "La vérification anti-robot n'a pas abouti (code de l'image incorrect, ou page restée ouverte trop longtemps) : une nouvelle vérification vous est proposée."
         };
         return render(StatusCode::BAD_REQUEST, &csrf, &email, &view, Some(error));
     }

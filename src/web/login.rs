@@ -41,6 +41,7 @@ struct LoginForm {
     password: Option<String>,
     captcha_id: Option<String>,
     captcha: Option<String>,
+    captcha_work: Option<String>,
 }
 
 /// The answer to a form whose CSRF token does not verify.
@@ -259,14 +260,18 @@ async fn submit(
             return again(StatusCode::TOO_MANY_REQUESTS, closed_message(until), true).await;
         }
         Ok(Gate::Open { captcha: true }) => {
-            let solved =
-                captcha::verify(&state, form.captcha_id.as_deref(), form.captcha.as_deref()).await;
+            let answer = captcha::CaptchaAnswer {
+                id: form.captcha_id.as_deref(),
+                code: form.captcha.as_deref(),
+                work: form.captcha_work.as_deref(),
+            };
+            let solved = captcha::verify(&state, answer).await;
             match solved {
                 Err(e) => return internal_error_page(e),
                 Ok(false) => {
                     trace_login_failure(&state, &email, "captcha", &origin);
                     let message = if form.captcha_id.is_some() {
-                        "Le code de vérification est incorrect. Saisissez de nouveau votre mot de passe, puis recopiez le nouveau code ou répondez à la question."
+                        "Le code de vérification est incorrect. Saisissez de nouveau votre mot de passe, puis recopiez le nouveau code (ou laissez la vérification automatique se faire)."
                     } else {
                         "Par sécurité, après plusieurs essais infructueux, saisissez de nouveau votre mot de passe et recopiez le code de vérification."
                     };

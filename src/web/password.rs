@@ -61,7 +61,9 @@ struct ChooseForm {
 pub fn refusal_page(refusal: LinkRefusal) -> Response {
     let message = match refusal {
         LinkRefusal::Expired => "Ce lien a expiré.",
-        LinkRefusal::Spent => "Ce lien a déjà été utilisé, ou un lien plus récent l'a remplacé.",
+        LinkRefusal::Spent => {
+            "Ce lien a déjà été utilisé, ou il ne vaut plus : un lien plus récent l'a remplacé, ou le mot de passe a changé depuis."
+        }
         LinkRefusal::Unknown => {
             "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète."
         }

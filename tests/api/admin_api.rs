@@ -44,6 +44,8 @@ struct Partner {
     /// A person holding a habilitation, the target of suspensions.
     holder: String,
     holder_habilitation: String,
+    /// The partner's principal administrator (a plain holder where it has none).
+    administrator: String,
     group: String,
     /// A grant of a role delegated to the Niort manager (or the partner's main role).
     grant_delegated: Value,
@@ -90,6 +92,7 @@ async fn partner(app: &TestApp, which: &str) -> Partner {
             convention: "mcp-79-niort",
             holder: app.account(SOPHIE).await.id.to_string(),
             holder_habilitation: habilitation_of(SOPHIE, "cdap").await,
+            administrator: app.account(NIORT_PRINCIPAL).await.id.to_string(),
             group: group_named("ville-de-niort", "Service instructeur RSA").await,
             grant_delegated: json!({ "account": target, "service": "cdap", "role": "T4" }),
             grant_other: json!({ "account": target, "service": "cdap", "role": "T1" }),
@@ -114,6 +117,7 @@ async fn partner(app: &TestApp, which: &str) -> Partner {
             convention: "mef-42-pilat-rhodanien",
             holder: app.account(julien).await.id.to_string(),
             holder_habilitation: habilitation_of(julien, "monenfant-extranet").await,
+            administrator: app.account(julien).await.id.to_string(),
             group: group_named("cc-pilat-rhodanien", "Relais petite enfance").await,
             grant_delegated: json!({
                 "account": target, "service": "monenfant-extranet",
@@ -191,6 +195,18 @@ fn actions(p: &Partner) -> Vec<(&'static str, Method, String, Option<Value>)> {
             Method::PATCH,
             format!("/api/v1/accounts/{}", p.target),
             Some(json!({ "given_name": "Camille", "family_name": "Cible-Martin" })),
+        ),
+        (
+            "corriger un titulaire",
+            Method::PATCH,
+            format!("/api/v1/accounts/{}", p.holder),
+            Some(json!({ "function": "Instructrice" })),
+        ),
+        (
+            "corriger l'administrateur principal",
+            Method::PATCH,
+            format!("/api/v1/accounts/{}", p.administrator),
+            Some(json!({ "family_name": "Renommé" })),
         ),
         (
             "attribuer un rôle délégué",
@@ -298,7 +314,7 @@ const READ: [u16; 6] = [200; 6];
 
 /// Reads, changes, then the annex, reviews and conventions (two reads, the review, a
 /// convention).
-fn expected(reads: [u16; 6], changes: [u16; 14], tail: [u16; 4]) -> Vec<u16> {
+fn expected(reads: [u16; 6], changes: [u16; 16], tail: [u16; 4]) -> Vec<u16> {
     reads.into_iter().chain(changes).chain(tail).collect()
 }
 
@@ -364,7 +380,7 @@ async fn check_actor(actor: &str, own: &str, other: Option<&str>, expected_own: 
 #[tokio::test]
 async fn national_operator_acts_as_the_caf_on_every_partner() {
     let caf_delegated = [
-        201, 200, 403, 403, 200, 200, 204, 403, 403, 403, 204, 200, 204, 200,
+        201, 200, 200, 200, 403, 403, 200, 200, 204, 403, 403, 403, 204, 200, 204, 200,
     ];
     check_actor(
         NATIONAL,
@@ -374,7 +390,7 @@ async fn national_operator_acts_as_the_caf_on_every_partner() {
     )
     .await;
     let caf_centralized = [
-        201, 200, 201, 201, 200, 200, 204, 403, 201, 204, 204, 200, 204, 200,
+        201, 200, 200, 200, 201, 201, 200, 200, 204, 403, 201, 204, 204, 200, 204, 200,
     ];
     check_actor(
         NATIONAL,
@@ -390,7 +406,7 @@ async fn a_caf_habilitation_officer_supervises_delegated_partners_and_manages_ce
     // Delegated mode: the Caf suspends, forces password changes, sets quotas, switches the
     // mode, appoints administrators; it does not grant nor manage groups for the partner.
     let delegated = [
-        201, 200, 403, 403, 200, 200, 204, 403, 403, 403, 204, 200, 204, 200,
+        201, 200, 200, 200, 403, 403, 200, 200, 204, 403, 403, 403, 204, 200, 204, 200,
     ];
     check_actor(
         CAF79,
@@ -401,7 +417,7 @@ async fn a_caf_habilitation_officer_supervises_delegated_partners_and_manages_ce
     .await;
     // Centralized mode: the Caf grants and manages groups on the partner's request.
     let centralized = [
-        201, 200, 201, 201, 200, 200, 204, 403, 201, 204, 204, 200, 204, 200,
+        201, 200, 200, 200, 201, 201, 200, 200, 204, 403, 201, 204, 204, 200, 204, 200,
     ];
     check_actor(
         CAF42,
@@ -415,7 +431,7 @@ async fn a_caf_habilitation_officer_supervises_delegated_partners_and_manages_ce
 #[tokio::test]
 async fn partner_administrators_manage_their_own_partner_in_delegated_mode() {
     let admin = [
-        201, 200, 201, 201, 200, 200, 403, 200, 201, 204, 403, 403, 204, 403,
+        201, 200, 200, 403, 201, 201, 200, 200, 403, 200, 201, 204, 403, 403, 204, 403,
     ];
     check_actor(
         NIORT_PRINCIPAL,
@@ -438,7 +454,7 @@ async fn a_delegated_manager_acts_only_within_the_roles_delegated_to_them() {
     // Thomas holds CDAP T4 only: T1 grants, Sophie's T1 and the group holding the demo role
     // are outside his delegation.
     let manager = [
-        201, 200, 201, 403, 403, 403, 403, 403, 201, 403, 403, 403, 204, 403,
+        201, 200, 403, 403, 201, 403, 403, 403, 403, 403, 201, 403, 403, 403, 204, 403,
     ];
     check_actor(
         NIORT_MANAGER,
@@ -451,7 +467,7 @@ async fn a_delegated_manager_acts_only_within_the_roles_delegated_to_them() {
 
 #[tokio::test]
 async fn security_officers_read_without_changing_anything() {
-    let read_only = [403; 14];
+    let read_only = [403; 16];
     check_actor(
         NIORT_SECURITY,
         "niort",

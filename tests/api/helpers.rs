@@ -70,6 +70,8 @@ pub struct TestApp {
     pub issuer: String,
     /// Where the listener is (equal to the issuer unless a test configured another one).
     pub address: String,
+    /// The management listener (metrics, health), on a port of its own.
+    pub management: String,
     pub state: AppState,
     /// A relying application's HTTP client: no cookies, no redirects followed.
     pub api: reqwest::Client,
@@ -100,9 +102,12 @@ pub fn browser() -> reqwest::Client {
 pub fn test_config(data_dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".into();
+    config.server.management_listen = "127.0.0.1:0".into();
     config.server.data_dir = data_dir.to_path_buf();
     config.password_hashing.memory_kib = 256;
     config.password_hashing.iterations = 1;
+    // The CAPTCHA's proof of work at 2^12 hashes: the pages' script solves it at once.
+    config.throttling.captcha_work_bits = 12;
     config
 }
 
@@ -131,10 +136,15 @@ impl TestApp {
         }
         let issuer = app.issuer().to_owned();
         let address = format!("http://{}", app.local_addr());
+        let management = format!(
+            "http://{}",
+            app.management_addr().expect("a management listener")
+        );
         tokio::spawn(app.run_until(std::future::pending()));
         Self {
             issuer,
             address,
+            management,
             state,
             api: reqwest::Client::builder()
                 .redirect(Policy::none())
@@ -251,7 +261,7 @@ impl TestApp {
             .unwrap()
     }
 
-    /// What a person reads in a CAPTCHA: the answer to its text question.
+    /// What a person reads in a CAPTCHA's image: its code.
     pub async fn captcha_answer(&self, id: &str) -> String {
         let challenge = self
             .state
@@ -260,7 +270,7 @@ impl TestApp {
             .get_challenge(id)
             .await
             .unwrap();
-        challenge.expect("a live challenge").answers[1].clone()
+        challenge.expect("a live challenge").answers[0].clone()
     }
 
     /// Logs in from a new browser through the demo client; returns the final response.

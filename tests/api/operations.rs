@@ -50,7 +50,12 @@ async fn metrics_count_logins_grants_latency_and_traces() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let response = app.api.get(app.url("/metrics")).send().await.unwrap();
+    let response = app
+        .api
+        .get(format!("{}/metrics", app.management))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -69,7 +74,7 @@ async fn metrics_count_logins_grants_latency_and_traces() {
     assert_eq!(
         value_of(
             &metrics,
-            "passerelle_logins_total{outcome=\"failure\",reason=\"wrong_password\"}"
+            "passerelle_logins_total{outcome=\"failure\",reason=\"credentials\"}"
         ),
         1.0
     );

@@ -73,6 +73,7 @@ impl ReplicaB {
             .arg("serve")
             .current_dir(dir.path())
             .env("PASSERELLE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("PASSERELLE__SERVER__MANAGEMENT_LISTEN", "127.0.0.1:0")
             .env("PASSERELLE__SERVER__ISSUER", ISSUER)
             .env("PASSERELLE__SERVER__DATA_DIR", dir.path())
             .env("PASSERELLE__STORE__URL", servers.pg_url())
@@ -350,6 +351,7 @@ async fn passerelle_refuses_to_start_with_one_line_when_redis_cannot_be_reached(
         .arg("serve")
         .current_dir(dir.path())
         .env("PASSERELLE__SERVER__LISTEN", "127.0.0.1:0")
+        .env("PASSERELLE__SERVER__MANAGEMENT_LISTEN", "127.0.0.1:0")
         .env("PASSERELLE__SERVER__DATA_DIR", dir.path())
         .env(
             "PASSERELLE__SESSIONS__URL",
@@ -387,6 +389,7 @@ async fn sessions_reach_redis_over_tls() {
         .arg("serve")
         .current_dir(dir.path())
         .env("PASSERELLE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("PASSERELLE__SERVER__MANAGEMENT_LISTEN", "127.0.0.1:0")
         .env("PASSERELLE__SERVER__DATA_DIR", dir.path())
         .env(
             "PASSERELLE__SESSIONS__URL",

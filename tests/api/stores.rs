@@ -305,6 +305,7 @@ fn trace(stream: &str, id: &str, account: &str, at_us: i64) -> NewTrace {
         ip: None,
         user_agent: None,
         request_id: None,
+        received_at_us: Some(at_us + 1),
     }
 }
 
@@ -501,7 +502,8 @@ async fn failures_are_counted_once_each_even_under_concurrency(stores: &Stores) 
 async fn challenges_and_pending_logins_are_used_once(stores: &Stores) {
     let challenge = Challenge {
         answers: vec!["7".into()],
-        question: "3 + 4 ?".into(),
+        work_salt: "sel".into(),
+        work_bits: 12,
         png: vec![1, 2, 3],
         expires_at: now() + 60,
     };

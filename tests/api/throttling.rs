@@ -47,9 +47,12 @@ fn neutral(html: &str, email: &str) -> String {
             from = start + 1;
         }
     }
-    if let (Some(start), Some(end)) = (out.find("Combien font"), out.find("Répondez en chiffres."))
-    {
-        out.replace_range(start..end, "QUESTION ");
+    let mut from = 0;
+    while let Some(found) = out[from..].find("data-work-salt=\"") {
+        let start = from + found + "data-work-salt=\"".len();
+        let end = start + out[start..].find('"').unwrap();
+        out.replace_range(start..end, "X");
+        from = start + 1;
     }
     let mut from = 0;
     while let Some(found) = out[from..].find("/captcha/") {
@@ -322,7 +325,7 @@ async fn a_wrong_captcha_answer_gets_a_new_challenge() {
         .unwrap();
     assert_eq!(response.status(), 400);
     let html = response.text().await.unwrap();
-    assert!(html.contains("code de vérification est incorrect"));
+    assert!(html.contains("vérification anti-robot n'a pas abouti"));
     assert_ne!(hidden(&html, "captcha_id").unwrap(), id, "a new challenge");
     let reused = browser
         .post(app.url("/mot-de-passe-oublie"))

@@ -10,7 +10,7 @@ const NATIONAL: &str = "exploitation@cnaf.example";
 const NIORT_SECURITY: &str = "helene.faure@niort.example";
 
 /// A client_credentials token of the demo application carrying `traces:write`.
-async fn rp_token(app: &TestApp) -> String {
+pub async fn rp_token(app: &TestApp) -> String {
     let response = app
         .token(&[
             ("grant_type", "client_credentials"),
@@ -22,7 +22,7 @@ async fn rp_token(app: &TestApp) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn submit(app: &TestApp, token: &str, events: Value) -> (u16, Value) {
+pub async fn submit(app: &TestApp, token: &str, events: Value) -> (u16, Value) {
     let response = app
         .api
         .post(app.url("/api/v1/traces"))
@@ -404,11 +404,30 @@ async fn retention_destroys_old_traces_with_a_signed_attestation_and_seals_keep_
     let app = TestApp::spawn().await;
     let token = rp_token(&app).await;
     let claire = app.account(CLAIRE).await.id.to_string();
-    let old = (chrono::Utc::now() - chrono::Duration::days(240)).to_rfc3339();
-    let mut batch = events(&claire, &["old1", "old2", "new1"]);
-    batch[0]["at"] = json!(old);
-    batch[1]["at"] = json!(old);
-    let (status, body) = submit(&app, &token, batch).await;
+    // Two events stored 240 days ago (the API refuses to date one that far back today), one
+    // submitted now.
+    let old_us = (chrono::Utc::now() - chrono::Duration::days(240)).timestamp_micros();
+    let old = ["old1", "old2"].map(|id| passerelle::store::NewTrace {
+        id: id.into(),
+        stream: DEMO_ID.into(),
+        at_us: old_us,
+        actor_account: Some(claire.clone()),
+        actor_partner: Some("cc-roumois-seine".into()),
+        actor_caf: None,
+        partner: Some("cc-roumois-seine".into()),
+        session: None,
+        client_id: Some(DEMO_ID.into()),
+        action: "dossier.consultation".into(),
+        target: Some(format!("dossier:{id}")),
+        outcome: passerelle::store::Outcome::Success,
+        reason: None,
+        ip: None,
+        user_agent: None,
+        request_id: None,
+        received_at_us: Some(old_us),
+    });
+    app.state.tracer.append_durable(old.to_vec()).await.unwrap();
+    let (status, body) = submit(&app, &token, events(&claire, &["new1"])).await;
     assert_eq!(status, 200, "{body}");
     let niort = passerelle::types::PartnerId::parse("ville-de-niort").unwrap();
     let recent = app

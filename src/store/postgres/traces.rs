@@ -178,7 +178,7 @@ impl TraceStore for PgTraceStore {
             let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
                 "INSERT INTO traces (stored_us, stream, id, at_us, actor_account, actor_partner,
                     actor_caf, partner, session, client_id, action, target, outcome, reason, ip,
-                    user_agent, request_id, prev_hash, hash) ",
+                    user_agent, request_id, received_at_us, prev_hash, hash) ",
             );
             q.push_values(chunk, |mut row, (t, previous, hash)| {
                 row.push("(extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT")
@@ -198,6 +198,7 @@ impl TraceStore for PgTraceStore {
                     .push_bind(&t.ip)
                     .push_bind(&t.user_agent)
                     .push_bind(&t.request_id)
+                    .push_bind(t.received_at_us)
                     .push_bind(previous.to_vec())
                     .push_bind(hash.to_vec());
             });

@@ -1,6 +1,6 @@
 //! The durable traits over SQL, shared by SQLite and PostgreSQL (see `store::sql`).
 
-use super::{DbRow, Store};
+use super::{Db, DbRow, Store};
 use crate::store::sql::{backend, change_from, corrupt, from_json, json};
 use crate::store::*;
 use sqlx::Row;
@@ -151,6 +151,7 @@ fn service_from_row(row: &DbRow) -> StoreResult<Service> {
             .get::<Option<String>, _>("habilitation_scope")
             .map(|k| from_json("habilitation_scope", &format!("\"{k}\"")))
             .transpose()?,
+        introspects: from_json("introspects", &row.get::<String, _>("introspects"))?,
     })
 }
 
@@ -178,8 +179,9 @@ impl ServiceStore for Store {
             "INSERT INTO services (client_id, name, client_type, secret_sha256, redirect_uris,
                 post_logout_redirect_uris, grant_types, pkce, id_token_alg, client_scopes, roles,
                 password_policy, onboarding, mfa, backchannel_logout_uri, habilitation_scope,
-                created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                introspects, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                $18, $19)
              ON CONFLICT (client_id) DO UPDATE SET name = excluded.name,
                 client_type = excluded.client_type, secret_sha256 = excluded.secret_sha256,
                 redirect_uris = excluded.redirect_uris,
@@ -190,7 +192,7 @@ impl ServiceStore for Store {
                 onboarding = excluded.onboarding, mfa = excluded.mfa,
                 backchannel_logout_uri = excluded.backchannel_logout_uri,
                 habilitation_scope = excluded.habilitation_scope,
-                updated_at = excluded.updated_at",
+                introspects = excluded.introspects, updated_at = excluded.updated_at",
         )
         .bind(service.client_id.as_str())
         .bind(&service.name)
@@ -208,6 +210,7 @@ impl ServiceStore for Store {
         .bind(enum_text(&service.mfa))
         .bind(service.backchannel_logout_uri.as_ref().map(|u| u.as_str()))
         .bind(service.habilitation_scope.as_ref().map(enum_text))
+        .bind(json(&service.introspects))
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -360,6 +363,7 @@ impl AccountStore for Store {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        revoke_password_links(&mut tx, id, now).await?;
         // Keep only what the longest configurable history needs.
         sqlx::query(
             "DELETE FROM password_history WHERE account_id = $1 AND rowid NOT IN (
@@ -486,6 +490,18 @@ impl AccountStore for Store {
         rows.iter().map(account_from_row).collect()
     }
 
+    async fn staff_of_caf(&self, caf: &CafCode) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query(
+            "SELECT * FROM accounts WHERE caf_code = $1 AND partner_id IS NULL AND closed_at IS NULL
+             ORDER BY family_name, given_name, email",
+        )
+        .bind(caf.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(account_from_row).collect()
+    }
+
     async fn set_status(
         &self,
         id: &AccountId,
@@ -511,6 +527,8 @@ impl AccountStore for Store {
         phc: &str,
         expires_at: i64,
     ) -> StoreResult<()> {
+        let now = now();
+        let mut tx = self.pool.begin().await.map_err(backend)?;
         sqlx::query(
             "UPDATE accounts SET password_hash = $1, must_change_password = 1,
                 temporary_password_expires_at = $2,
@@ -519,11 +537,13 @@ impl AccountStore for Store {
         )
         .bind(phc)
         .bind(expires_at)
-        .bind(now())
+        .bind(now)
         .bind(id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        revoke_password_links(&mut tx, id, now).await?;
+        tx.commit().await.map_err(backend)?;
         Ok(())
     }
 
@@ -551,6 +571,26 @@ impl AccountStore for Store {
             .map_err(backend)?;
         Ok(())
     }
+}
+
+/// Every pending activation and reset link of the account dies with its password, in the same
+/// transaction as the new hash: a link mailed before the change can no longer set one.
+async fn revoke_password_links(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    id: &AccountId,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE credential_links SET revoked_at = $1
+         WHERE account_id = $2 AND purpose IN ('activation', 'reset')
+           AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(id.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
 }
 
 fn link_from_row(row: &DbRow) -> StoreResult<CredentialLink> {

@@ -34,6 +34,7 @@ pub(super) fn record_from_row(row: &DbRow) -> StoreResult<TraceRecord> {
             ip: row.get("ip"),
             user_agent: row.get("user_agent"),
             request_id: row.get("request_id"),
+            received_at_us: row.get("received_at_us"),
         },
         prev_hash: hash_of(row, "prev_hash")?,
         hash: hash_of(row, "hash")?,

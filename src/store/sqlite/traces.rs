@@ -132,7 +132,7 @@ impl TraceStore for SqliteTraceStore {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO traces (stream, id, at_us, actor_account, actor_partner, actor_caf,
                     partner, session, client_id, action, target, outcome, reason, ip, user_agent,
-                    request_id, prev_hash, hash) ",
+                    request_id, received_at_us, prev_hash, hash) ",
             );
             q.push_values(chunk, |mut row, (t, previous, hash)| {
                 row.push_bind(&t.stream)
@@ -151,6 +151,7 @@ impl TraceStore for SqliteTraceStore {
                     .push_bind(&t.ip)
                     .push_bind(&t.user_agent)
                     .push_bind(&t.request_id)
+                    .push_bind(t.received_at_us)
                     .push_bind(previous.to_vec())
                     .push_bind(hash.to_vec());
             });
