@@ -362,6 +362,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+        .layer(axum::middleware::from_fn(drain_unexpected_body))
         .layer(axum::middleware::from_fn(move |req, next| {
             crate::web::security_headers(secure, req, next)
         }))
@@ -441,6 +442,53 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// What a request without a use for its body may still send and have drained.
+const DRAINED_BODY_LIMIT: usize = 1 << 20;
+
+/// GET, HEAD, DELETE and OPTIONS take no body here. One that comes with a body anyway is read
+/// and dropped before the handler runs (up to 1 MiB; beyond, 413): a server that answers and
+/// closes with unread bytes makes the kernel reset the connection, and the client loses the
+/// end of a long answer.
+async fn drain_unexpected_body(
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::{Method, header};
+    let bodiless = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
+    );
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let carries_body = declared.is_some_and(|n| n > 0)
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    if !bodiless || !carries_body {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let too_large = || {
+        (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONNECTION, "close")],
+            "Cette requête ne prend pas de corps.",
+        )
+            .into_response()
+    };
+    if declared.is_some_and(|n| n > DRAINED_BODY_LIMIT as u64) {
+        return too_large();
+    }
+    match axum::body::to_bytes(body, DRAINED_BODY_LIMIT).await {
+        Ok(_) => {
+            next.run(Request::from_parts(parts, axum::body::Body::empty()))
+                .await
+        }
+        Err(_) => too_large(),
+    }
 }
 
 /// Observes each request's latency under its route template.

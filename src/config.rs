@@ -121,6 +121,9 @@ pub struct ThrottlingConfig {
     /// The CAPTCHA's proof of work: the page's script must find a nonce whose SHA-256 with the
     /// challenge starts with this many zero bits (2^bits hashes on average).
     pub captcha_work_bits: u8,
+    /// Days a device cookie lasts: a browser where someone logged in keeps counters of its own
+    /// for that identifier and is not held by the identifier's lock (0: no device cookies).
+    pub device_cookie_days: u32,
 }
 
 impl ThrottlingConfig {
@@ -148,6 +151,7 @@ impl Default for ThrottlingConfig {
             max_failures_per_day: 25,
             ip_multiplier: 4,
             captcha_work_bits: 18,
+            device_cookie_days: 90,
         }
     }
 }
@@ -621,6 +625,12 @@ impl Config {
             && th.lock_after <= 10)
         {
             return fail("throttling: captcha_after <= delay_after <= lock_after <= 10 is required (CNIL: lock after at most 10 failures)".into());
+        }
+        if th.device_cookie_days > 400 {
+            return fail(
+                "throttling.device_cookie_days must be at most 400 (browsers cap cookies there)"
+                    .into(),
+            );
         }
         if !(8..=26).contains(&th.captcha_work_bits) {
             return fail("throttling.captcha_work_bits must be between 8 and 26".into());

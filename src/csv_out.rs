@@ -1,8 +1,10 @@
 //! Every CSV Passerelle writes (trace exports, annexe 1) goes through [`write`]: `;` as the
 //! separator, as French spreadsheets expect, and every cell neutralised against formula
 //! injection (OWASP's rule): a cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage
-//! return gets a leading `'`, so that a spreadsheet shows it as text instead of running it.
-//! [`restore`] takes that mark off again where Passerelle reads its own CSV back (annexe 1).
+//! return gets a leading `'`, so that a spreadsheet shows it as text instead of running it
+//! (and so does a cell that already begins with `'`, so that the mark is never ambiguous).
+//! [`restore`] takes that mark off again where Passerelle reads its own CSV back (annexe 1):
+//! `restore(neutralise(x)) == x` for every cell.
 
 use std::borrow::Cow;
 
@@ -10,17 +12,18 @@ const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// The cell as a spreadsheet may safely open it.
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
-    if cell.starts_with(TRIGGERS) {
+    if cell.starts_with(TRIGGERS) || cell.starts_with('\'') {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
     }
 }
 
-/// The cell as it was before [`neutralise`] (a `'` before anything else is kept).
+/// The cell as it was before [`neutralise`] (a lone `'` before anything else is kept, as a
+/// person may have typed it).
 pub fn restore(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(TRIGGERS) => rest,
+        Some(rest) if rest.starts_with(TRIGGERS) || rest.starts_with('\'') => rest,
         _ => cell,
     }
 }
@@ -65,10 +68,15 @@ mod tests {
             assert!(safe.starts_with('\''), "{cell:?}");
             assert_eq!(restore(&safe), cell);
         }
-        for cell in ["Dubois", "'quoted", "", "a=b", "O'Neil"] {
+        for cell in ["Dubois", "", "a=b", "O'Neil"] {
             assert_eq!(neutralise(cell), cell);
             assert_eq!(restore(cell), cell);
         }
+        for cell in ["'quoted", "'=1", "''"] {
+            assert_eq!(neutralise(cell), format!("'{cell}"));
+            assert_eq!(restore(&neutralise(cell)), cell);
+        }
+        assert_eq!(restore("'typed"), "'typed");
     }
 
     #[test]

@@ -43,6 +43,12 @@ pub fn identifier_key(identifier: &str) -> String {
     format!("login:{}", identifier.trim().to_lowercase())
 }
 
+/// The counters of one browser's device cookie (its nonce) for the identifier it was issued
+/// for: they replace the identifier's counters for that browser.
+pub fn device_key(nonce: &str) -> String {
+    format!("device:{nonce}")
+}
+
 pub fn ip_key(ip: std::net::IpAddr) -> String {
     format!("ip:{ip}")
 }

@@ -105,10 +105,21 @@ fn render(status: StatusCode, view: &LoginView<'_>) -> Response {
     (status, Html(page("Connexion", form(view)).into_string())).into_response()
 }
 
-/// The combined gate of an identifier and a client IP.
+/// Whose counters a login attempt is held by besides its IP: the identifier's, or, from a
+/// browser holding a device cookie for that identifier, that cookie's own.
+fn attempt_key(identifier: &str, device: Option<&str>) -> String {
+    match device {
+        Some(nonce) => throttle::device_key(nonce),
+        None => throttle::identifier_key(identifier),
+    }
+}
+
+/// The combined gate of an identifier (or the browser's device cookie for it, see
+/// [`attempt_key`]) and a client IP.
 async fn gate_for(
     state: &AppState,
     identifier: Option<&str>,
+    device: Option<&str>,
     ip: IpAddr,
 ) -> Result<Gate, crate::store::StoreError> {
     let rules = &state.settings.throttling;
@@ -120,7 +131,7 @@ async fn gate_for(
         .await?;
     let mut gate = throttle::gate(&by_ip, now, &rules.for_ip());
     if let Some(identifier) = identifier {
-        let key = throttle::identifier_key(identifier);
+        let key = attempt_key(identifier, device);
         gate = gate.and(throttle::gate(
             &state.stores.throttle.attempts(&key, now).await?,
             now,
@@ -169,7 +180,7 @@ async fn show(
         }
     }
     let csrf = browser::csrf_for(&state, &browser_id);
-    let captcha = match gate_for(&state, None, peer.ip()).await {
+    let captcha = match gate_for(&state, None, None, peer.ip()).await {
         Ok(Gate::Open { captcha: false }) => None,
         Ok(_) => match captcha::new_challenge(&state).await {
             Ok(v) => Some(v),
@@ -239,7 +250,7 @@ async fn submit(
     };
     if email.trim().is_empty() || password.is_empty() {
         let needed = !matches!(
-            gate_for(&state, None, ip).await,
+            gate_for(&state, None, None, ip).await,
             Ok(Gate::Open { captcha: false })
         );
         return again(
@@ -249,7 +260,8 @@ async fn submit(
         )
         .await;
     }
-    match gate_for(&state, Some(&email), ip).await {
+    let device = super::device::recognised(&state, &jar, &email, now());
+    match gate_for(&state, Some(&email), device.as_deref(), ip).await {
         Err(e) => return internal_error_page(e),
         Ok(Gate::Closed { until, .. }) => {
             tracing::info!(
@@ -290,7 +302,7 @@ async fn submit(
         password.clone(),
     )
     .await;
-    let identifier_key = throttle::identifier_key(&email);
+    let attempt_key = attempt_key(&email, device.as_deref());
     let ip_key = throttle::ip_key(ip);
     let account = match outcome {
         Err(e) => return internal_error_page(e),
@@ -303,7 +315,7 @@ async fn submit(
                 let by_id = state
                     .stores
                     .throttle
-                    .record_failure(&identifier_key, now)
+                    .record_failure(&attempt_key, now)
                     .await?;
                 let by_ip = state.stores.throttle.record_failure(&ip_key, now).await?;
                 Ok::<_, crate::store::StoreError>((by_id, by_ip))
@@ -314,6 +326,10 @@ async fn submit(
             };
             if by_id.consecutive == rules.lock_after {
                 state.metrics.locks.inc();
+            }
+            // The unlock link lifts the identifier's lock; a device cookie's lock is its
+            // holder's own mistakes, and lapses by itself.
+            if by_id.consecutive == rules.lock_after && device.is_none() {
                 // In the background, so that the response takes the same time whether or not
                 // the identifier names an account.
                 let (background, identifier) = (state.clone(), email.clone());
@@ -350,11 +366,7 @@ async fn submit(
         )
         .await;
     let cleared = async {
-        state
-            .stores
-            .throttle
-            .record_success(&identifier_key)
-            .await?;
+        state.stores.throttle.record_success(&attempt_key).await?;
         state.stores.throttle.record_success(&ip_key).await
     };
     if let Err(e) = cleared.await {
@@ -371,6 +383,8 @@ async fn submit(
     {
         return internal_error_page(e);
     }
+    // This browser is now known for this identifier (a fresh device cookie at every login).
+    let jar = super::device::remember(&state, jar, &email, now());
     let second_factor = match totp::enrolled(state.stores.factors.as_ref(), &account).await {
         Ok(enrolled) => enrolled,
         Err(e) => return internal_error_page(e),

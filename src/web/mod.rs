@@ -8,6 +8,7 @@ pub mod account;
 pub mod browser;
 pub mod captcha;
 pub mod console;
+pub mod device;
 pub mod forgot;
 pub mod login;
 pub mod mfa;

@@ -11,6 +11,7 @@ pub mod cli;
 mod code_flow;
 mod console;
 mod credentials;
+mod fuzz;
 mod habilitations;
 mod helpers;
 mod keys;

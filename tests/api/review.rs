@@ -591,3 +591,260 @@ async fn the_captcha_asks_for_work_not_for_a_parsable_answer() {
     let replayed = post(&browser, &page, &nonce).await.unwrap();
     assert_eq!(replayed.status(), 400, "a challenge is spent once");
 }
+
+/// Posts a login for `email` from `browser`, as if from `ip` (behind a trusted proxy).
+async fn login_from(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    ip: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    // prompt=login: a browser with a session is asked for the password again.
+    let start = browser
+        .get(app.authorize_url(&[("prompt", "login")]))
+        .send()
+        .await
+        .unwrap();
+    let path = location(&start);
+    let html = browser
+        .get(app.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let post = |html: String| async move {
+        let mut form = hidden_fields(&html);
+        form.push(("email".into(), email.into()));
+        form.push(("password".into(), password.into()));
+        if let Some(id) = hidden(&html, "captcha_id") {
+            form.push(("captcha".into(), app.captcha_answer(&id).await));
+        }
+        browser
+            .post(app.url("/login"))
+            .header("x-forwarded-for", ip)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    };
+    let response = post(html).await;
+    if response.status() != 400 {
+        return response;
+    }
+    // The counters asked for a CAPTCHA the page could not know of: answer it, as a person would.
+    post(response.text().await.unwrap()).await
+}
+
+/// Finding 6: a stranger who locks Claire's identifier from rotating addresses does not lock
+/// Claire out of the browser she logs in from; that browser has limits of its own.
+#[tokio::test]
+async fn a_stranger_cannot_lock_the_owner_out_of_her_own_browser() {
+    let app = TestApp::spawn_with(|c| c.server.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let claire = browser();
+    let first = login_from(&app, &claire, "192.0.2.1", CLAIRE, PASSWORD).await;
+    assert!(redirect_params(&first, DEMO_REDIRECT).contains_key("code"));
+    let cookies = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    let device = cookies
+        .iter()
+        .find(|c| c.starts_with("passerelle_device="))
+        .expect("a device cookie");
+    assert!(
+        device.contains("HttpOnly") && device.contains("Max-Age="),
+        "{device}"
+    );
+    assert!(
+        !device.contains("roumois"),
+        "the identifier is not in the cookie: {device}"
+    );
+
+    // Ten failures from ten addresses lock the identifier for every other browser.
+    for i in 0..10 {
+        let stranger = browser();
+        login_from(
+            &app,
+            &stranger,
+            &format!("198.51.100.{i}"),
+            CLAIRE,
+            "devinette",
+        )
+        .await;
+    }
+    let elsewhere = login_from(&app, &browser(), "203.0.113.9", CLAIRE, PASSWORD).await;
+    assert_eq!(
+        elsewhere.status(),
+        429,
+        "the identifier is locked for unknown browsers"
+    );
+
+    // Claire's own browser still logs in, with its own counters.
+    let again = login_from(&app, &claire, "192.0.2.1", CLAIRE, PASSWORD).await;
+    assert!(
+        redirect_params(&again, DEMO_REDIRECT).contains_key("code"),
+        "status {}",
+        again.status()
+    );
+    // A device cookie made for another identifier does not open Claire's lock.
+    let sophie = browser();
+    let hers = login_from(&app, &sophie, "192.0.2.2", SOPHIE, PASSWORD).await;
+    assert!(redirect_params(&hers, DEMO_REDIRECT).contains_key("code"));
+    let borrowed = login_from(&app, &sophie, "192.0.2.2", CLAIRE, PASSWORD).await;
+    assert_eq!(borrowed.status(), 429);
+
+    // The CNIL limits hold for Claire's browser too: ten failures lock it.
+    let mut last = 0;
+    for _ in 0..10 {
+        last = login_from(&app, &claire, "192.0.2.1", CLAIRE, "erreur-de-frappe")
+            .await
+            .status()
+            .as_u16();
+    }
+    assert_eq!(last, 429);
+    let locked = login_from(&app, &claire, "192.0.2.1", CLAIRE, PASSWORD).await;
+    assert_eq!(locked.status(), 429);
+}
+
+/// Finding 10: control characters in request parameters cannot forge lines in the text log.
+#[tokio::test]
+async fn request_parameters_cannot_forge_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stdout");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let mut issuer = None;
+    for _ in 0..600 {
+        issuer = read().lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("issuer:")
+                .map(|i| i.trim().to_owned())
+        });
+        if issuer.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let issuer = issuer.expect("the demo starts");
+    let forged = "x\n2026-12-01T00:00:00.000000Z  INFO password accepted account=admin\r\u{1b}[2K";
+    let mut url = url::Url::parse(&format!("{issuer}/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", DEMO_ID)
+        .append_pair("redirect_uri", DEMO_REDIRECT)
+        .append_pair("response_type", forged);
+    install_tls_provider();
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "refused back to the client");
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = read();
+        if text.contains("authorization request refused") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let refused: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("authorization request refused"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{text}");
+    assert!(
+        refused[0].contains("x\\n2026-12-01T00:00:00.000000Z  INFO password accepted"),
+        "{}",
+        refused[0]
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("2026-12-01T00:00:00")),
+        "{text}"
+    );
+    assert!(!text.contains('\r') && !text.contains('\u{1b}'), "{text:?}");
+}
+
+/// Sends a GET carrying a 200 KB body on a raw connection, reads the answer only once the
+/// server is done with it (as a slow client would), and returns what arrived.
+async fn get_with_body(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: usize,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {body}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    // The body may not all be taken: a server that refuses it stops reading.
+    let _ = stream.write_all(&vec![b'x'; body]).await;
+    // Leave the server time to answer and close before reading anything.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    Ok(answer)
+}
+
+/// Finding 11: a GET that carries a body it should not (200 KB here) still receives its whole
+/// answer, a large trace export, instead of a connection reset half way.
+#[tokio::test]
+async fn an_unexpected_request_body_does_not_cut_the_answer() {
+    let app = TestApp::spawn().await;
+    let token = crate::traces::rp_token(&app).await;
+    let sub = app.account(CLAIRE).await.id.to_string();
+    for batch in 0..3 {
+        let events: Vec<serde_json::Value> = (0..1000)
+            .map(|i| {
+                json!({ "id": format!("e{batch}-{i}"), "sub": sub, "action": "dossier.consultation",
+                        "target": format!("dossier:{i:07}") })
+            })
+            .collect();
+        let (status, _) = crate::traces::submit(&app, &token, json!(events)).await;
+        assert_eq!(status, 200);
+    }
+    let national = app.api_token("exploitation@cnaf.example").await;
+    let path = "/api/v1/traces/export?format=csv&action=dossier.consultation";
+    let answer = get_with_body(&app, path, &national, 200_000)
+        .await
+        .expect("the whole answer, not a connection reset");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    assert_eq!(body.lines().count(), 3001, "a header and 3,000 traces");
+
+    // Past what is drained (1 MiB), the answer is a refusal.
+    let answer = get_with_body(&app, path, &national, 3 << 20)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        !text.contains("200 OK"),
+        "refused (413), never served: {}",
+        &text[..text.len().min(200)]
+    );
+}
