@@ -150,7 +150,7 @@ impl Default for ThrottlingConfig {
             lock_seconds: 3600,
             max_failures_per_day: 25,
             ip_multiplier: 4,
-            captcha_work_bits: 18,
+            captcha_work_bits: 16,
             device_cookie_days: 90,
         }
     }

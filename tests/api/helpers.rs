@@ -218,6 +218,27 @@ impl TestApp {
         email: &str,
         password: &str,
     ) -> reqwest::Response {
+        self.submit_login_from(browser, login_path, email, password, None)
+            .await
+    }
+
+    /// [`submit_login`](Self::submit_login), the POSTs sent as if from `client_ip` (seen
+    /// through `X-Forwarded-For` when the test trusts 127.0.0.1 as a proxy).
+    pub async fn submit_login_from(
+        &self,
+        browser: &reqwest::Client,
+        login_path: &str,
+        email: &str,
+        password: &str,
+        client_ip: Option<&str>,
+    ) -> reqwest::Response {
+        let post = |form: &Vec<(String, String)>| {
+            let request = browser.post(self.url("/login")).form(form);
+            match client_ip {
+                Some(ip) => request.header("x-forwarded-for", ip),
+                None => request,
+            }
+        };
         let page = browser.get(self.url(login_path)).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let html = page.text().await.unwrap();
@@ -236,12 +257,7 @@ impl TestApp {
             form.push(("captcha".to_owned(), self.captcha_answer(&id).await));
             form.push(("captcha_id".to_owned(), id));
         }
-        let response = browser
-            .post(self.url("/login"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let response = post(&form).send().await.unwrap();
         if response.status() != 400 {
             return response;
         }
@@ -253,12 +269,7 @@ impl TestApp {
         form.push(("csrf".to_owned(), hidden(&html, "csrf").unwrap()));
         form.push(("captcha".to_owned(), self.captcha_answer(&id).await));
         form.push(("captcha_id".to_owned(), id));
-        browser
-            .post(self.url("/login"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        post(&form).send().await.unwrap()
     }
 
     /// What a person reads in a CAPTCHA's image: its code.

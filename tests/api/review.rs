@@ -606,36 +606,8 @@ async fn login_from(
         .send()
         .await
         .unwrap();
-    let path = location(&start);
-    let html = browser
-        .get(app.url(&path))
-        .send()
+    app.submit_login_from(browser, &location(&start), email, password, Some(ip))
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let post = |html: String| async move {
-        let mut form = hidden_fields(&html);
-        form.push(("email".into(), email.into()));
-        form.push(("password".into(), password.into()));
-        if let Some(id) = hidden(&html, "captcha_id") {
-            form.push(("captcha".into(), app.captcha_answer(&id).await));
-        }
-        browser
-            .post(app.url("/login"))
-            .header("x-forwarded-for", ip)
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-    };
-    let response = post(html).await;
-    if response.status() != 400 {
-        return response;
-    }
-    // The counters asked for a CAPTCHA the page could not know of: answer it, as a person would.
-    post(response.text().await.unwrap()).await
 }
 
 /// Finding 6: a stranger who locks Claire's identifier from rotating addresses does not lock
