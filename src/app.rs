@@ -285,7 +285,7 @@ pub async fn build_state(
         hasher,
         csrf_key,
         key_reload_seconds: t.key_reload_seconds,
-        backchannel: crate::oidc::backchannel::Backchannel::new()?,
+        backchannel: crate::oidc::deliveries::Deliveries::new()?,
         tracer,
         metrics: crate::metrics::Metrics::new(),
     })))

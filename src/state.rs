@@ -68,7 +68,7 @@ pub struct AppInner {
     pub csrf_key: Vec<u8>,
     pub key_reload_seconds: u64,
     /// Sends logout tokens to relying applications when sessions end.
-    pub backchannel: crate::oidc::backchannel::Backchannel,
+    pub backchannel: crate::oidc::deliveries::Deliveries,
     /// Records traces (group commit into the trace store).
     pub tracer: crate::traces::Tracer,
     pub metrics: crate::metrics::Metrics,

@@ -3,7 +3,8 @@
 #
 # It first installs what the tests need and the machine lacks (Chromium and chromedriver for
 # the page tests, PostgreSQL and Redis for the store, replica and fault tests, from Debian
-# packages; aiosmtpd for the SMTP tests, from PyPI), then runs every test of the workspace
+# packages; aiosmtpd for the SMTP tests, from PyPI), checks formatting and clippy's lints,
+# then runs every test of the workspace
 # with cargo-nextest (or cargo test where nextest is absent), the benchmark's short runs
 # included. The tests start their own PostgreSQL and Redis servers in temporary folders on
 # free loopback ports. Nothing has to be installed or started by hand.
@@ -37,6 +38,11 @@ if ! python3 -c "import aiosmtpd" 2>/dev/null; then
     || python3 -m pip install --quiet --disable-pip-version-check --user aiosmtpd \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
 fi
+
+# The two checks every commit passes, before the tests: formatting and clippy's lints.
+cargo fmt --all -- --check || { echo "tests/run.sh: run cargo fmt --all" >&2; exit 1; }
+cargo clippy --workspace --all-targets --quiet -- -D warnings \
+  || { echo "tests/run.sh: clippy found warnings (above)" >&2; exit 1; }
 
 if cargo nextest --version >/dev/null 2>&1; then
   exec cargo nextest run --workspace --no-fail-fast "$@"

@@ -380,7 +380,7 @@ pub async fn revoke_everything(state: &AppState, account: &Account) -> Result<()
     {
         ended.extend(state.stores.sessions.remove_session(&session.sid).await?);
     }
-    state.backchannel.notify(state, ended);
+    crate::oidc::backchannel::notify(state, ended);
     state
         .stores
         .tokens

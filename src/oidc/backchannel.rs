@@ -9,72 +9,41 @@
 
 use crate::state::AppState;
 use crate::store::{Service, Session, now};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 /// The `events` member that makes a JWT a logout token.
 pub const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 const ATTEMPTS: [u64; 3] = [0, 1, 4];
 
-pub struct Backchannel {
-    http: reqwest::Client,
-    pending: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Backchannel {
-    pub fn new() -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Passerelle/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self {
-            http,
-            pending: Arc::new(Mutex::new(Vec::new())),
-        })
+/// Tells the relying applications of `sessions` that those sessions ended (in the background,
+/// through `state.backchannel`).
+pub fn notify(state: &AppState, sessions: Vec<Session>) {
+    if sessions.iter().all(|s| s.clients.is_empty()) {
+        return;
     }
-
-    /// Tells the relying applications of `sessions` that those sessions ended.
-    pub fn notify(&self, state: &AppState, sessions: Vec<Session>) {
-        if sessions.iter().all(|s| s.clients.is_empty()) {
-            return;
-        }
-        let state = state.clone();
-        let http = self.http.clone();
-        let handle = tokio::spawn(async move {
-            for session in sessions {
-                let mut clients = session.clients.clone();
-                clients.sort();
-                clients.dedup();
-                for client_id in clients {
-                    let service = match state.clients.get(client_id.as_str()).await {
-                        Ok(Some(service)) => service,
-                        Ok(None) => continue,
-                        Err(e) => {
-                            tracing::error!(error = %e, client = %client_id, "back-channel logout: client lookup failed");
-                            continue;
-                        }
-                    };
-                    if service.backchannel_logout_uri.is_some() {
-                        deliver(&state, &http, &service, &session).await;
+    let state_for_task = state.clone();
+    let http = state.backchannel.http();
+    state.backchannel.spawn(async move {
+        let state = state_for_task;
+        for session in sessions {
+            let mut clients = session.clients.clone();
+            clients.sort();
+            clients.dedup();
+            for client_id in clients {
+                let service = match state.clients.get(client_id.as_str()).await {
+                    Ok(Some(service)) => service,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, client = %client_id, "back-channel logout: client lookup failed");
+                        continue;
                     }
+                };
+                if service.backchannel_logout_uri.is_some() {
+                    deliver(&state, &http, &service, &session).await;
                 }
             }
-        });
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.retain(|h| !h.is_finished());
-        pending.push(handle);
-    }
-
-    /// Waits for deliveries under way (graceful shutdown, command-line tools).
-    pub async fn drain(&self) {
-        let handles: Vec<_> =
-            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        for handle in handles {
-            let _ = handle.await;
         }
-    }
+    });
 }
 
 /// The logout token for one session and one relying application.

@@ -9,6 +9,7 @@ pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
 pub mod clients;
+pub mod deliveries;
 pub mod discovery;
 pub mod error;
 pub mod id_token;

@@ -1,9 +1,11 @@
 //! Storage behind small async traits, one per aggregate, chosen once at start-up.
 //!
-//! Durable data (organisations, services, accounts, signing keys, server secrets) lives in
-//! [`sqlite::SqliteStore`]; ephemeral data (sessions, pending logins, codes, tokens, grants)
-//! lives in [`memory::MemoryStore`]. Both sides are reached only through the traits below, so a
-//! PostgreSQL or Redis implementation slots in without touching protocol code.
+//! Durable data (organisations, services, accounts, habilitations, credential links, signing
+//! keys, server secrets) lives in SQLite ([`sqlite`], one node) or PostgreSQL ([`postgres`],
+//! replicas), both from the SQL of [`sql`]; ephemeral data (sessions, pending logins, codes,
+//! tokens, counters, challenges) in process memory ([`memory`]) or Redis ([`redis`]); traces in
+//! their own store ([`trace`]). Everything is reached only through the traits below, picked once
+//! in `app.rs`.
 //!
 //! Architecture Invariant: this module knows nothing of HTTP or of OAuth error codes. It stores
 //! and returns records; deciding what they mean belongs to `oidc` and `accounts`.

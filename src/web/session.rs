@@ -95,7 +95,7 @@ pub async fn end(state: &AppState, sid: &SessionId) -> StoreResult<Option<Sessio
                 .session(&session.sid),
         )
         .await;
-    state.backchannel.notify(state, vec![session.clone()]);
+    crate::oidc::backchannel::notify(state, vec![session.clone()]);
     Ok(Some(session))
 }
 
