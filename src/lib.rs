@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod csv_out;
+pub mod flow;
 pub mod habilitations;
 pub mod mail;
 pub mod metrics;

@@ -5,13 +5,14 @@
 
 use super::error::ErrorCode;
 use super::params::Params;
-use crate::crypto::{TokenHash, random_token};
+use crate::crypto::random_token;
+use crate::flow::{self, Next};
 use crate::state::AppState;
 use crate::store::{
-    AuthorizationRequest, ClientType, CodeGrant, GrantType, PendingLogin, PkcePolicy, Service,
-    Session, StoreResult, now,
+    AuthorizationRequest, ClientType, GrantType, PendingLogin, PkcePolicy, Service, StoreResult,
+    now,
 };
-use crate::types::{GrantId, RedirectUri, Scopes};
+use crate::types::{RedirectUri, Scopes};
 use crate::web::{self, browser, session};
 use axum::Router;
 use axum::body::Bytes;
@@ -20,35 +21,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
-
-/// The authentication context of a password login.
-pub const ACR_PASSWORD: &str = "urn:passerelle:acr:pwd";
-/// The authentication context of a password and a second factor (TOTP or recovery code).
-pub const ACR_MFA: &str = "urn:passerelle:acr:mfa";
-
-/// Whether `request` needs a second factor that `session` has not given: the person holds an
-/// administrative role, the service requires one, or the relying application asked for it with
-/// `acr_values` (step-up).
-pub async fn needs_second_factor(
-    state: &AppState,
-    request: &AuthorizationRequest,
-    session: &Session,
-) -> StoreResult<bool> {
-    if session.acr == ACR_MFA {
-        return Ok(false);
-    }
-    if request.acr_values.iter().any(|v| v == ACR_MFA) {
-        return Ok(true);
-    }
-    if state.settings.mfa_for_administrators {
-        let account = state.stores.accounts.get_account(&session.account).await?;
-        if account.is_some_and(|a| !a.profile.admin_roles.is_empty()) {
-            return Ok(true);
-        }
-    }
-    let service = state.clients.get(request.client_id.as_str()).await?;
-    Ok(service.is_some_and(|s| s.mfa == crate::store::MfaPolicy::Required))
-}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/authorize", get(authorize_get).post(authorize_post))
@@ -268,16 +240,7 @@ fn validate(
 
 /// Appends response parameters to a registered redirect URI (which may carry a query).
 pub fn redirect_with(redirect_uri: &RedirectUri, pairs: &[(&str, Option<&str>)]) -> Response {
-    let mut url = url::Url::parse(redirect_uri.as_str()).expect("registered redirect URIs parse");
-    {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in pairs {
-            if let Some(v) = v {
-                q.append_pair(k, v);
-            }
-        }
-    }
-    Redirect::to(url.as_str()).into_response()
+    Redirect::to(&crate::flow::url_with(redirect_uri, pairs)).into_response()
 }
 
 fn error_redirect(
@@ -385,68 +348,50 @@ async fn decide(
             .max_age
             .is_none_or(|max| max > 0 && now() - s.auth_time <= max);
         let same_person = hint.as_ref().is_none_or(|h| h.sub == s.account.as_str());
-        let active = state
+        // The account is read once for the whole request.
+        let account = state
             .stores
             .accounts
             .get_account(&s.account)
             .await?
-            .is_some_and(|a| a.is_usable());
-        if !matches!(v.prompt, Prompt::Login) && fresh_enough && same_person && active {
-            usable = Some(s);
+            .filter(|a| a.is_usable());
+        if let Some(account) = account
+            && !matches!(v.prompt, Prompt::Login)
+            && fresh_enough
+            && same_person
+        {
+            usable = Some((s, account));
         }
     }
-    if let Some(s) = usable {
-        let must_change = state
-            .stores
-            .accounts
-            .get_account(&s.account)
-            .await?
-            .is_some_and(|a| a.must_change_password);
-        let second_factor = needs_second_factor(state, &v.request, &s).await?;
-        if matches!(v.prompt, Prompt::None)
-            && !habilitated(state, &s.account, &v.request.client_id).await?
-        {
-            return Ok(refuse(
-                ErrorCode::AccessDenied,
-                "the person holds no habilitation for this service",
-            ));
-        }
-        if !must_change && !second_factor {
-            return Ok(Ok(issue_code(state, &v.request, &s).await?));
-        }
+    let Some((session, account)) = usable else {
         if matches!(v.prompt, Prompt::None) {
+            return Ok(refuse(ErrorCode::LoginRequired, "the person must log in"));
+        }
+        return Ok(Ok(park(state, jar, v, "/login").await?));
+    };
+    if matches!(v.prompt, Prompt::None)
+        && !flow::habilitated(state, &account, &v.request.client_id).await?
+    {
+        return Ok(refuse(
+            ErrorCode::AccessDenied,
+            "the person holds no habilitation for this service",
+        ));
+    }
+    let next = flow::next(state, &account, &session, &v.request).await?;
+    let page = match next {
+        Next::Code { redirect } => return Ok(Ok(Redirect::to(&redirect).into_response())),
+        Next::NotHabilitated { service } => return Ok(Ok(web::not_habilitated_page(&service))),
+        _ if matches!(v.prompt, Prompt::None) => {
             return Ok(refuse(
                 ErrorCode::InteractionRequired,
                 "the person must choose a new password or give a second factor",
             ));
         }
-        let enrolled = crate::accounts::totp::enrolled(
-            state.stores.factors.as_ref(),
-            &account_of(state, &s).await?,
-        )
-        .await?;
-        let page = if must_change {
-            "/compte/mot-de-passe"
-        } else if enrolled {
-            "/login/otp"
-        } else {
-            "/compte/double-authentification"
-        };
-        return Ok(Ok(park(state, jar, v, page).await?));
-    }
-    if matches!(v.prompt, Prompt::None) {
-        return Ok(refuse(ErrorCode::LoginRequired, "the person must log in"));
-    }
-    Ok(Ok(park(state, jar, v, "/login").await?))
-}
-
-async fn account_of(state: &AppState, session: &Session) -> StoreResult<crate::store::Account> {
-    state
-        .stores
-        .accounts
-        .get_account(&session.account)
-        .await?
-        .ok_or_else(|| crate::store::StoreError::Corrupt("session of a deleted account".into()))
+        Next::ChangePassword => "/compte/mot-de-passe",
+        Next::SecondFactor => "/login/otp",
+        Next::Enrol => "/compte/double-authentification",
+    };
+    Ok(Ok(park(state, jar, v, page).await?))
 }
 
 /// Stores the request as a pending login bound to this browser and sends the person to `page`
@@ -465,86 +410,4 @@ async fn park(state: &AppState, jar: CookieJar, v: Validated, page: &str) -> Sto
         .put_pending_login(&id, &pending, state.settings.login_request_ttl)
         .await?;
     Ok((jar, Redirect::to(&format!("{page}?request={id}"))).into_response())
-}
-
-/// Whether the person holds, right now, an active habilitation for the service: without one,
-/// no code is issued for it.
-pub async fn habilitated(
-    state: &AppState,
-    account: &crate::types::AccountId,
-    client_id: &crate::types::ClientId,
-) -> StoreResult<bool> {
-    let Some(account) = state.stores.accounts.get_account(account).await? else {
-        return Ok(false);
-    };
-    Ok(!crate::habilitations::effective(state, &account, client_id)
-        .await?
-        .is_empty())
-}
-
-/// Issues a single-use code for `request` within `session` and redirects to the client, or
-/// shows a French page when the person holds no habilitation for the service.
-pub async fn issue_code(
-    state: &AppState,
-    request: &AuthorizationRequest,
-    session: &Session,
-) -> StoreResult<Response> {
-    if !habilitated(state, &session.account, &request.client_id).await? {
-        let service = state.clients.get(request.client_id.as_str()).await?;
-        let name = service.map(|s| s.name.clone()).unwrap_or_default();
-        tracing::info!(client = %request.client_id, account = %session.account, "login refused: no habilitation for the service");
-        if let Some(account) = state.stores.accounts.get_account(&session.account).await? {
-            state
-                .tracer
-                .record(
-                    crate::traces::Event::new("auth.code", crate::store::Outcome::Failure)
-                        .account(&account)
-                        .session(&session.sid)
-                        .client(&request.client_id)
-                        .reason("no_habilitation"),
-                )
-                .await;
-        }
-        return Ok(crate::web::error_page(
-            axum::http::StatusCode::FORBIDDEN,
-            "Accès non habilité",
-            &format!("Votre compte n'a pas d'habilitation active pour le service « {name} »."),
-            "Si vous devez y accéder, demandez-la à l'administrateur des habilitations de votre organisme (ou à votre Caf). Vous restez connecté à vos autres services.",
-        ));
-    }
-    let code = random_token();
-    let grant = GrantId::generate();
-    let record = CodeGrant {
-        grant: grant.clone(),
-        client_id: request.client_id.clone(),
-        redirect_uri: request.redirect_uri.clone(),
-        account: session.account.clone(),
-        sid: session.sid.clone(),
-        scope: request.scope.clone(),
-        nonce: request.nonce.clone(),
-        code_challenge: request.code_challenge.clone(),
-        auth_time: session.auth_time,
-        acr: session.acr.clone(),
-        amr: session.amr.clone(),
-        expires_at: now() + state.settings.code_ttl as i64,
-    };
-    state
-        .stores
-        .codes
-        .insert_code(TokenHash::of(&code), &record)
-        .await?;
-    state
-        .stores
-        .sessions
-        .add_session_grant(&session.sid, &request.client_id, &grant)
-        .await?;
-    tracing::info!(client = %request.client_id, account = %session.account, "authorization code issued");
-    Ok(redirect_with(
-        &request.redirect_uri,
-        &[
-            ("code", Some(&code)),
-            ("state", request.state.as_deref()),
-            ("iss", Some(&state.settings.issuer)),
-        ],
-    ))
 }

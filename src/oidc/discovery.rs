@@ -2,7 +2,7 @@
 //! openidconnect's metadata types.
 
 use super::claims::SUPPORTED_SCOPES;
-use crate::oidc::authorize::ACR_PASSWORD;
+use crate::flow::{ACR_MFA, ACR_PASSWORD};
 use crate::state::AppState;
 use crate::store::SigningAlg;
 use axum::Json;
@@ -127,7 +127,7 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
     ]))
     .set_acr_values_supported(Some(vec![
         AuthenticationContextClass::new(ACR_PASSWORD.into()),
-        AuthenticationContextClass::new(crate::oidc::authorize::ACR_MFA.into()),
+        AuthenticationContextClass::new(ACR_MFA.into()),
     ]))
     .set_claims_supported(Some(
         claims

@@ -5,7 +5,7 @@ use super::{browser, error_page, internal_error_page, page, session};
 use crate::accounts::throttle::{self, Gate};
 use crate::accounts::totp;
 use crate::accounts::{self, lifecycle, password::Password};
-use crate::oidc::authorize::{ACR_PASSWORD, issue_code};
+use crate::flow::{self, ACR_PASSWORD, Next};
 use crate::state::AppState;
 use crate::store::Outcome;
 use crate::store::PendingLogin;
@@ -453,13 +453,6 @@ pub(super) async fn continue_login(
     session: &crate::store::Session,
     request: Option<&str>,
 ) -> Response {
-    let with_request = |page: &str| match request {
-        Some(r) => format!("{page}?request={r}"),
-        None => page.to_owned(),
-    };
-    if account.must_change_password {
-        return (jar, Redirect::to(&with_request("/compte/mot-de-passe"))).into_response();
-    }
     let pending = match request {
         Some(r) => match pending_for(state, &jar, r).await {
             Ok(p) => p,
@@ -468,19 +461,29 @@ pub(super) async fn continue_login(
         None => None,
     };
     let (Some(request), Some(pending)) = (request, pending) else {
-        return (jar, Redirect::to("/")).into_response();
+        // No authorization waits: only the forced password change may still be due.
+        let page = if account.must_change_password {
+            "/compte/mot-de-passe"
+        } else {
+            "/"
+        };
+        return (jar, Redirect::to(page)).into_response();
     };
-    match crate::oidc::authorize::needs_second_factor(state, &pending.request, session).await {
-        Ok(true) => {
-            return (
-                jar,
-                Redirect::to(&with_request("/compte/double-authentification")),
-            )
-                .into_response();
-        }
-        Ok(false) => {}
+    let with_request = |page: &str| format!("{page}?request={request}");
+    let next = match flow::next(state, account, session, &pending.request).await {
+        Ok(next) => next,
         Err(e) => return internal_error_page(e),
+    };
+    let done = match next {
+        Next::ChangePassword => "/compte/mot-de-passe",
+        Next::SecondFactor => "/login/otp",
+        Next::Enrol => "/compte/double-authentification",
+        Next::NotHabilitated { .. } | Next::Code { .. } => "",
+    };
+    if !done.is_empty() {
+        return (jar, Redirect::to(&with_request(done))).into_response();
     }
+    // The authorization is over either way: its pending login is spent.
     if let Err(e) = state
         .stores
         .pending_logins
@@ -489,9 +492,12 @@ pub(super) async fn continue_login(
     {
         return internal_error_page(e);
     }
-    match issue_code(state, &pending.request, session).await {
-        Ok(response) => (jar, response).into_response(),
-        Err(e) => internal_error_page(e),
+    match next {
+        Next::Code { redirect } => (jar, Redirect::to(&redirect)).into_response(),
+        Next::NotHabilitated { service } => {
+            (jar, super::not_habilitated_page(&service)).into_response()
+        }
+        _ => unreachable!("the other steps returned above"),
     }
 }
 

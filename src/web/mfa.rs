@@ -4,7 +4,7 @@
 use super::{browser, internal_error_page, page, session};
 use crate::accounts::throttle::{self, Gate};
 use crate::accounts::totp::{self, SecondFactor};
-use crate::oidc::authorize::ACR_MFA;
+use crate::flow::ACR_MFA;
 use crate::state::AppState;
 use crate::store::now;
 use axum::Router;

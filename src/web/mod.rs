@@ -98,6 +98,16 @@ pub fn error_page(status: StatusCode, title: &str, message: &str, advice: &str) 
     (status, Html(page(title, body).into_string())).into_response()
 }
 
+/// The page of a person who holds no active habilitation for the service they came from.
+pub fn not_habilitated_page(service: &str) -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Accès non habilité",
+        &format!("Votre compte n'a pas d'habilitation active pour le service « {service} »."),
+        "Si vous devez y accéder, demandez-la à l'administrateur des habilitations de votre organisme (ou à votre Caf). Vous restez connecté à vos autres services.",
+    )
+}
+
 /// The page for an unexpected internal error (most often a store out of reach): logged once,
 /// shown without details, as a 503 the browser may retry.
 pub fn internal_error_page(error: impl std::fmt::Display) -> Response {

@@ -15,9 +15,9 @@ mod tokens;
 mod traces;
 
 use super::{browser, error_page, internal_error_page, session};
+use crate::flow::ACR_MFA;
 use crate::habilitations::access::{self, Action};
 use crate::habilitations::{Actor, HabilitationError, PartnerContext};
-use crate::oidc::authorize::ACR_MFA;
 use crate::state::AppState;
 use crate::store::AdminRole;
 use axum::Router;
