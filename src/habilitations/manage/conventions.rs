@@ -1,0 +1,275 @@
+//! Partners, conventions, quotas and the habilitation mode.
+
+use super::*;
+
+/// A convention the actor may see.
+pub async fn convention(
+    state: &AppState,
+    actor: &Actor,
+    id: &ConventionId,
+) -> HabResult<(Convention, PartnerContext)> {
+    let convention = state.stores.habilitations.get_convention(id).await?;
+    crate::habilitations::in_reach(state, actor, "convention", convention, |c| {
+        Some(c.partner.clone())
+    })
+    .await
+}
+
+/// Sets or removes (`None`) the quota of a service role under a convention.
+pub async fn set_quota(
+    state: &AppState,
+    actor: &Actor,
+    convention_id: &ConventionId,
+    client_id: &ClientId,
+    role: &RoleCode,
+    maximum: Option<u32>,
+    reason: Option<&str>,
+) -> HabResult<()> {
+    let (convention, context) = convention(state, actor, convention_id).await?;
+    access::check(actor, &context, Action::SetQuota)?;
+    let reason = optional_reason(reason)?;
+    if !convention.services.contains(client_id) {
+        return Err(HabilitationError::Invalid(format!(
+            "La convention {} n'ouvre pas le service « {client_id} ».",
+            convention.number
+        )));
+    }
+    let service = service(state, client_id).await?;
+    check_role(&service, role)?;
+    state
+        .stores
+        .habilitations
+        .set_quota(convention_id, client_id, role, maximum)
+        .await?;
+    record(
+        state,
+        Author::Person(actor),
+        Some(&context.partner.id),
+        "quota.set",
+        format!("convention:{convention_id}"),
+        reason,
+        json!({ "service": client_id, "role": role, "maximum": maximum }),
+    )
+    .await
+}
+
+/// Whether the actor is a national operator or the habilitation officer of `caf`.
+pub(super) fn caf_officer_of(actor: &Actor, caf: &crate::types::CafCode) -> bool {
+    actor.holds(AdminRole::NationalOperator)
+        || actor.holds(AdminRole::CafHabilitationOfficer)
+            && actor.account.profile.caf.as_ref() == Some(caf)
+}
+
+/// Caf side: registers a new partner of the actor's Caf.
+pub async fn create_partner(
+    state: &AppState,
+    actor: &Actor,
+    partner: Partner,
+) -> HabResult<Partner> {
+    if !caf_officer_of(actor, &partner.caf) {
+        return Err(HabilitationError::Forbidden(
+            "Seul le responsable des habilitations de la Caf enregistre ses partenaires.".into(),
+        ));
+    }
+    if partner.name.trim().is_empty() || partner.name.chars().count() > 200 {
+        return Err(HabilitationError::Invalid(
+            "Le nom du partenaire compte de 1 à 200 caractères.".into(),
+        ));
+    }
+    if state
+        .stores
+        .organisations
+        .get_caf(&partner.caf)
+        .await?
+        .is_none()
+    {
+        return Err(HabilitationError::NotFound("Caf"));
+    }
+    if state
+        .stores
+        .organisations
+        .get_partner(&partner.id)
+        .await?
+        .is_some()
+    {
+        return Err(HabilitationError::Conflict(format!(
+            "L'identifiant « {} » est déjà pris.",
+            partner.id
+        )));
+    }
+    state.stores.organisations.upsert_partner(&partner).await?;
+    record(
+        state,
+        Author::Person(actor),
+        Some(&partner.id),
+        "partner.create",
+        format!("partner:{}", partner.id),
+        None,
+        json!({}),
+    )
+    .await?;
+    Ok(partner)
+}
+
+/// Caf side: records a convention of a partner, or corrects one (number, services, dates,
+/// contacts; its termination). The mode changes through `switch_mode`, which needs a reason.
+pub async fn save_convention(
+    state: &AppState,
+    actor: &Actor,
+    convention: Convention,
+) -> HabResult<Convention> {
+    let context = PartnerContext::load(state, &convention.partner).await?;
+    access::check(actor, &context, Action::EditConvention)?;
+    let number = convention.number.trim().to_owned();
+    if number.is_empty() || number.chars().count() > 64 {
+        return Err(HabilitationError::Invalid(
+            "Le numéro de convention compte de 1 à 64 caractères.".into(),
+        ));
+    }
+    if convention.services.is_empty() {
+        return Err(HabilitationError::Invalid(
+            "Une convention ouvre au moins un service.".into(),
+        ));
+    }
+    for client_id in &convention.services {
+        service(state, client_id).await?;
+    }
+    if let Some(end) = convention.terminated_on
+        && end <= convention.starts_on
+    {
+        return Err(HabilitationError::Invalid(
+            "La date de résiliation doit suivre la date de début.".into(),
+        ));
+    }
+    if let Some(other) = state
+        .stores
+        .habilitations
+        .find_convention_by_number(&number)
+        .await?
+        && other.id != convention.id
+    {
+        return Err(HabilitationError::Conflict(format!(
+            "Le numéro {number} est déjà celui d'une autre convention."
+        )));
+    }
+    let existing = state
+        .stores
+        .habilitations
+        .get_convention(&convention.id)
+        .await?;
+    if let Some(existing) = &existing
+        && existing.partner != convention.partner
+    {
+        return Err(HabilitationError::NotFound("convention"));
+    }
+    let convention = Convention {
+        number,
+        caf: context.partner.caf.clone(),
+        mode: existing.as_ref().map(|e| e.mode).unwrap_or(convention.mode),
+        ..convention
+    };
+    state
+        .stores
+        .habilitations
+        .upsert_convention(&convention)
+        .await?;
+    record(
+        state,
+        Author::Person(actor),
+        Some(&convention.partner),
+        if existing.is_some() {
+            "convention.edit"
+        } else {
+            "convention.create"
+        },
+        format!("convention:{}", convention.id),
+        None,
+        json!({
+            "number": convention.number,
+            "services": convention.services,
+            "terminated_on": convention.terminated_on,
+        }),
+    )
+    .await?;
+    Ok(convention)
+}
+
+/// Withdraws the delegation (centralized mode) or restores it (delegated mode).
+pub async fn switch_mode(
+    state: &AppState,
+    actor: &Actor,
+    convention_id: &ConventionId,
+    mode: HabilitationMode,
+    reason: Option<&str>,
+) -> HabResult<Convention> {
+    let (convention, context) = convention(state, actor, convention_id).await?;
+    access::check(actor, &context, Action::SwitchMode)?;
+    let reason = required_reason(reason)?;
+    if convention.mode == mode {
+        return Ok(convention);
+    }
+    let updated = Convention { mode, ..convention };
+    state
+        .stores
+        .habilitations
+        .upsert_convention(&updated)
+        .await?;
+    record(
+        state,
+        Author::Person(actor),
+        Some(&context.partner.id),
+        "convention.mode",
+        format!("convention:{convention_id}"),
+        Some(reason),
+        json!({ "mode": mode }),
+    )
+    .await?;
+    Ok(updated)
+}
+
+/// One line of the quota table a console or API shows: how many people hold the role, and
+/// the most allowed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QuotaUse {
+    pub convention: ConventionId,
+    pub client_id: ClientId,
+    pub role: RoleCode,
+    pub used: u32,
+    pub maximum: Option<u32>,
+}
+
+impl QuotaUse {
+    pub fn remaining(&self) -> Option<u32> {
+        self.maximum.map(|m| m.saturating_sub(self.used))
+    }
+}
+
+/// For every role of every service the partner's conventions in force open: use and quota.
+pub async fn quota_uses(state: &AppState, context: &PartnerContext) -> HabResult<Vec<QuotaUse>> {
+    let quotas = context.quotas(state).await?;
+    let mut uses = Vec::new();
+    for convention in context.in_force() {
+        for client_id in &convention.services {
+            let Some(service) = state.stores.services.get_service(client_id).await? else {
+                continue;
+            };
+            for role in &service.roles {
+                let role =
+                    RoleCode::parse(&role.code).map_err(|e| HabilitationError::Invalid(e.0))?;
+                let used = state
+                    .stores
+                    .habilitations
+                    .count_holders(&context.partner.id, client_id, &role)
+                    .await?;
+                uses.push(QuotaUse {
+                    convention: convention.id.clone(),
+                    client_id: client_id.clone(),
+                    maximum: quotas.get(&(client_id.clone(), role.clone())).copied(),
+                    role,
+                    used,
+                });
+            }
+        }
+    }
+    Ok(uses)
+}

@@ -1,0 +1,440 @@
+//! People of a partner: creation (with the neutral answer for an address used elsewhere),
+//! correction, suspension, closure, the Caf's forced password change.
+
+use super::*;
+
+/// A person of a partner the actor may see.
+pub async fn person(
+    state: &AppState,
+    actor: &Actor,
+    id: &AccountId,
+) -> HabResult<(Account, PartnerContext)> {
+    let account = state.stores.accounts.get_account(id).await?;
+    crate::habilitations::in_reach(state, actor, "compte", account, |a| {
+        a.profile.partner.clone()
+    })
+    .await
+}
+
+/// What a person's profile holds, as the console and the API receive it.
+#[derive(Debug, Clone)]
+pub struct PersonFields {
+    pub email: Email,
+    pub civility: Option<String>,
+    pub given_name: String,
+    pub family_name: String,
+    pub function: Option<String>,
+}
+
+impl PersonFields {
+    pub fn parse(
+        email: &str,
+        civility: Option<&str>,
+        given_name: &str,
+        family_name: &str,
+        function: Option<&str>,
+    ) -> HabResult<Self> {
+        let email = Email::parse(email).map_err(|_| {
+            HabilitationError::Invalid(format!("« {email} » n'est pas une adresse électronique."))
+        })?;
+        let text = |what: &str, value: &str, required: bool| -> HabResult<Option<String>> {
+            let value = value.trim();
+            if value.is_empty() {
+                return if required {
+                    Err(HabilitationError::Invalid(format!("Indiquez {what}.")))
+                } else {
+                    Ok(None)
+                };
+            }
+            if value.chars().count() > 100 || value.chars().any(char::is_control) {
+                return Err(HabilitationError::Invalid(format!(
+                    "{what} : 100 caractères au plus, sans caractère de contrôle."
+                )));
+            }
+            Ok(Some(value.to_owned()))
+        };
+        Ok(Self {
+            email,
+            civility: text("la civilité", civility.unwrap_or(""), false)?,
+            given_name: text("le prénom", given_name, true)?.unwrap_or_default(),
+            family_name: text("le nom", family_name, true)?.unwrap_or_default(),
+            function: text("la fonction", function.unwrap_or(""), false)?,
+        })
+    }
+}
+
+/// Creates a person of the partner and mails the activation link (or, for a service whose
+/// onboarding is a temporary password, that password) naming `services`.
+pub async fn create_person(
+    state: &AppState,
+    actor: &Actor,
+    partner_id: &PartnerId,
+    fields: PersonFields,
+    services: Vec<ClientId>,
+) -> HabResult<Account> {
+    let context = PartnerContext::load(state, partner_id).await?;
+    access::check(actor, &context, Action::ManageUsers)?;
+    create_person_as(state, Author::Person(actor), &context, fields, services).await
+}
+
+pub(in crate::habilitations) async fn create_person_as(
+    state: &AppState,
+    author: Author<'_>,
+    context: &PartnerContext,
+    fields: PersonFields,
+    services: Vec<ClientId>,
+) -> HabResult<Account> {
+    if let Some(existing) = state
+        .stores
+        .accounts
+        .find_account_by_email(&fields.email)
+        .await?
+    {
+        // Said plainly when the account is the partner's own (the administrator sees it);
+        // an account elsewhere is not revealed, and the Caf is told instead.
+        if existing.profile.partner.as_ref() == Some(&context.partner.id) {
+            return Err(HabilitationError::Conflict(format!(
+                "{} a déjà un compte chez ce partenaire.",
+                fields.email
+            )));
+        }
+        report_unavailable_email(state, &author, context, &existing).await?;
+        return Err(HabilitationError::Conflict(unavailable_email_message(
+            &fields.email,
+        )));
+    }
+    let profile = AccountProfile {
+        email: fields.email,
+        civility: fields.civility,
+        given_name: fields.given_name,
+        family_name: fields.family_name,
+        function: fields.function,
+        partner: Some(context.partner.id.clone()),
+        caf: None,
+        services,
+        admin_roles: Vec::new(),
+    };
+    let account = lifecycle::create_account(state, profile).await?;
+    record(
+        state,
+        author,
+        Some(&context.partner.id),
+        "account.create",
+        format!("account:{}", account.id),
+        None,
+        json!({}),
+    )
+    .await?;
+    Ok(account)
+}
+
+/// What an administrator reads when an address belongs to an account outside their partner:
+/// it says neither that an account exists nor where.
+pub fn unavailable_email_message(email: &Email) -> String {
+    format!(
+        "L'adresse {email} ne peut pas être retenue pour un nouveau compte de ce partenaire. La Caf en est informée et reviendra vers vous ; en attendant, vérifiez l'adresse auprès de la personne."
+    )
+}
+
+/// Tells the habilitation officers of the partner's Caf that someone tried to create an
+/// account for an address already used elsewhere (naming where), and traces the attempt.
+pub(in crate::habilitations) async fn report_unavailable_email(
+    state: &AppState,
+    author: &Author<'_>,
+    context: &PartnerContext,
+    existing: &Account,
+) -> HabResult<()> {
+    let stores = &state.stores;
+    let holder = match &existing.profile.partner {
+        Some(p) => stores.organisations.get_partner(p).await?.map(|p| p.name),
+        None => None,
+    };
+    let holder_caf = match existing
+        .profile
+        .caf
+        .clone()
+        .or(match &existing.profile.partner {
+            Some(p) => stores.organisations.get_partner(p).await?.map(|p| p.caf),
+            None => None,
+        }) {
+        Some(code) => stores.organisations.get_caf(&code).await?.map(|c| c.name),
+        None => None,
+    };
+    let where_ = match (holder, holder_caf) {
+        (Some(p), Some(c)) => format!("le compte d'une personne du partenaire « {p} » ({c})"),
+        (None, Some(c)) => format!("le compte d'un agent de la {c}"),
+        _ => "un autre compte".to_owned(),
+    };
+    let who = match author {
+        Author::Person(actor) => format!(
+            "{} {} ({})",
+            actor.account.profile.given_name,
+            actor.account.profile.family_name,
+            actor.account.profile.email
+        ),
+        Author::System(name) => format!("l'outil « {name} »"),
+    };
+    let mut event = crate::traces::Event::new("admin.change", crate::store::Outcome::Failure)
+        .partner(Some(context.partner.id.to_string()))
+        .target(format!("account.create account:{}", existing.id))
+        .reason("email_in_use_elsewhere");
+    if let Author::Person(actor) = author {
+        event = event.account(&actor.account);
+    }
+    state.tracer.record(event).await;
+    let officers: Vec<Account> = stores
+        .accounts
+        .staff_of_caf(&context.partner.caf)
+        .await?
+        .into_iter()
+        .filter(|a| {
+            a.profile
+                .admin_roles
+                .contains(&AdminRole::CafHabilitationOfficer)
+        })
+        .collect();
+    if officers.is_empty() {
+        tracing::warn!(partner = %context.partner.id, "no Caf habilitation officer to tell of an address used elsewhere");
+    }
+    for officer in officers {
+        let mail = crate::mail::templates::email_in_use(
+            officer.profile.email.as_str(),
+            &officer.profile.given_name,
+            &who,
+            &context.partner.name,
+            existing.profile.email.as_str(),
+            &where_,
+        );
+        if let Err(e) = state.mailer.send(mail).await {
+            tracing::error!(error = %e, "Caf not told of an address used elsewhere");
+        }
+    }
+    Ok(())
+}
+
+/// Corrects a person's profile (the email is the identifier and does not change here).
+pub async fn update_person(
+    state: &AppState,
+    actor: &Actor,
+    id: &AccountId,
+    fields: PersonFields,
+) -> HabResult<Account> {
+    let (account, context) = person(state, actor, id).await?;
+    access::check(
+        actor,
+        &context,
+        Action::EditPerson {
+            target: Target::of(&account),
+        },
+    )?;
+    check_within_delegation(state, actor, &context, &account).await?;
+    if fields.email != account.profile.email {
+        return Err(HabilitationError::Invalid(
+            "L'adresse électronique est l'identifiant du compte : créez un nouveau compte pour une nouvelle adresse.".into(),
+        ));
+    }
+    let profile = AccountProfile {
+        civility: fields.civility,
+        given_name: fields.given_name,
+        family_name: fields.family_name,
+        function: fields.function,
+        ..account.profile.clone()
+    };
+    state.stores.accounts.upsert_account(&profile).await?;
+    record(
+        state,
+        Author::Person(actor),
+        Some(&context.partner.id),
+        "account.update",
+        format!("account:{id}"),
+        None,
+        json!({}),
+    )
+    .await?;
+    Ok(state
+        .stores
+        .accounts
+        .get_account(id)
+        .await?
+        .unwrap_or(account))
+}
+
+/// A delegated manager acts on a whole account only when every open habilitation the person
+/// holds directly lies within the manager's delegation; administrators and the Caf are not
+/// limited this way.
+pub(super) async fn check_within_delegation(
+    state: &AppState,
+    actor: &Actor,
+    context: &PartnerContext,
+    account: &Account,
+) -> HabResult<()> {
+    for h in state
+        .stores
+        .habilitations
+        .habilitations_of_account(&account.id)
+        .await?
+        .iter()
+        .filter(|h| {
+            h.status != HabilitationStatus::Closed
+                && h.holder == Holder::Account(account.id.clone())
+        })
+    {
+        access::check(
+            actor,
+            context,
+            Action::Suspend {
+                client_id: &h.client_id,
+                role: &h.role,
+                target: Target::of(account),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Suspends a person's account as a precaution, or reactivates it.
+pub async fn suspend_person(
+    state: &AppState,
+    actor: &Actor,
+    id: &AccountId,
+    suspended: bool,
+    reason: Option<&str>,
+) -> HabResult<Account> {
+    let (account, context) = person(state, actor, id).await?;
+    access::check(
+        actor,
+        &context,
+        Action::SuspendAccount {
+            target: Target::of(&account),
+        },
+    )?;
+    check_within_delegation(state, actor, &context, &account).await?;
+    let reason = required_reason(reason)?;
+    if account.closed_at.is_some() {
+        return Err(HabilitationError::Conflict("Ce compte est fermé.".into()));
+    }
+    lifecycle::set_suspended(state, &account, suspended, Some(reason)).await?;
+    record(
+        state,
+        Author::Person(actor),
+        Some(&context.partner.id),
+        if suspended {
+            "account.suspend"
+        } else {
+            "account.reactivate"
+        },
+        format!("account:{id}"),
+        Some(reason),
+        json!({}),
+    )
+    .await?;
+    Ok(state
+        .stores
+        .accounts
+        .get_account(id)
+        .await?
+        .unwrap_or(account))
+}
+
+/// Closes a person's access on departure: every habilitation they hold directly is closed,
+/// they leave their groups, and the account is closed (kept until retention removes it).
+pub async fn close_person(
+    state: &AppState,
+    actor: &Actor,
+    id: &AccountId,
+    reason: Option<&str>,
+) -> HabResult<()> {
+    let (account, context) = person(state, actor, id).await?;
+    access::check(
+        actor,
+        &context,
+        Action::CloseAccount {
+            target: Target::of(&account),
+        },
+    )?;
+    check_within_delegation(state, actor, &context, &account).await?;
+    let reason = required_reason(reason)?;
+    close_person_as(state, Author::Person(actor), &account, reason).await
+}
+
+pub(in crate::habilitations) async fn close_person_as(
+    state: &AppState,
+    author: Author<'_>,
+    account: &Account,
+    reason: &str,
+) -> HabResult<()> {
+    if account.closed_at.is_some() {
+        return Ok(());
+    }
+    let store = &state.stores.habilitations;
+    for h in store.habilitations_of_account(&account.id).await? {
+        if h.holder == Holder::Account(account.id.clone()) && h.status != HabilitationStatus::Closed
+        {
+            store
+                .set_habilitation_status(
+                    &h.id,
+                    HabilitationStatus::Closed,
+                    &author.reference(),
+                    Some(reason),
+                    now(),
+                )
+                .await?;
+        }
+    }
+    for group in store.groups_of_account(&account.id).await? {
+        store.remove_group_member(&group.id, &account.id).await?;
+    }
+    store
+        .set_delegations(&account.id, &[], &author.reference(), now())
+        .await?;
+    state
+        .stores
+        .accounts
+        .close_account(&account.id, now(), Some(reason))
+        .await?;
+    lifecycle::revoke_everything(state, account).await?;
+    record(
+        state,
+        author,
+        account.profile.partner.as_ref(),
+        "account.close",
+        format!("account:{}", account.id),
+        Some(reason),
+        json!({}),
+    )
+    .await
+}
+
+/// Caf-side: the person must choose a new password before any relying application gets a
+/// code again.
+pub async fn force_password_change(
+    state: &AppState,
+    actor: &Actor,
+    id: &AccountId,
+    reason: Option<&str>,
+) -> HabResult<()> {
+    let (account, context) = person(state, actor, id).await?;
+    access::check(actor, &context, Action::ForcePasswordChange)?;
+    let reason = required_reason(reason)?;
+    lifecycle::force_password_change(state, &account).await?;
+    record(
+        state,
+        Author::Person(actor),
+        Some(&context.partner.id),
+        "account.force_password_change",
+        format!("account:{id}"),
+        Some(reason),
+        json!({}),
+    )
+    .await
+}
+
+/// The account status a person is shown with.
+pub fn account_state_label(account: &Account) -> &'static str {
+    match (account.closed_at, account.status) {
+        (Some(_), _) => "fermé",
+        (None, AccountStatus::Pending) => "en attente d'activation",
+        (None, AccountStatus::Active) => "actif",
+        (None, AccountStatus::Suspended) => "suspendu",
+    }
+}
