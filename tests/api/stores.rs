@@ -624,6 +624,404 @@ async fn revoking_an_account_ends_its_families_and_access_tokens(stores: &Stores
     );
 }
 
+/// A Caf, a partner, a service with one role, and a convention opening it: what habilitations
+/// need to exist (foreign keys).
+async fn partner_with_a_service(stores: &Stores) -> (PartnerId, ConventionId, ClientId, RoleCode) {
+    let caf = CafCode::parse("79").unwrap();
+    stores
+        .organisations
+        .upsert_caf(&Caf {
+            code: caf.clone(),
+            name: "Caf des Deux-Sèvres".into(),
+        })
+        .await
+        .unwrap();
+    let partner = PartnerId::parse("ville-de-niort").unwrap();
+    stores
+        .organisations
+        .upsert_partner(&Partner {
+            id: partner.clone(),
+            caf: caf.clone(),
+            name: "Mairie de Niort".into(),
+            siret: None,
+        })
+        .await
+        .unwrap();
+    let client_id = ClientId::parse("cdap").unwrap();
+    stores
+        .services
+        .upsert_service(&Service {
+            client_id: client_id.clone(),
+            name: "CDAP".into(),
+            client_type: ClientType::Confidential,
+            secret_sha256: Some([7; 32]),
+            redirect_uris: vec![RedirectUri::parse("https://cdap.example/cb").unwrap()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            pkce: PkcePolicy::Required,
+            id_token_alg: SigningAlg::RS256,
+            client_scopes: Scopes::parse("openid").unwrap(),
+            roles: vec![ServiceRole {
+                code: "T4".into(),
+                label: "Consultation".into(),
+            }],
+            password_policy: None,
+            onboarding: Onboarding::ActivationLink,
+            mfa: MfaPolicy::Optional,
+            backchannel_logout_uri: None,
+            habilitation_scope: None,
+            introspects: vec![],
+        })
+        .await
+        .unwrap();
+    let convention = ConventionId::parse("mcp-79-niort").unwrap();
+    stores
+        .habilitations
+        .upsert_convention(&Convention {
+            id: convention.clone(),
+            number: "MCP-079".into(),
+            kind: ConventionKind::MonComptePartenaire,
+            caf,
+            partner: partner.clone(),
+            services: vec![client_id.clone()],
+            starts_on: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            terminated_on: None,
+            mode: HabilitationMode::Delegated,
+            contacts: vec![],
+        })
+        .await
+        .unwrap();
+    (
+        partner,
+        convention,
+        client_id,
+        RoleCode::parse("T4").unwrap(),
+    )
+}
+
+async fn person_of(stores: &Stores, partner: &PartnerId, n: usize) -> AccountId {
+    let profile = AccountProfile {
+        email: Email::parse(&format!("agent{n}@niort.example")).unwrap(),
+        civility: None,
+        given_name: "Agent".into(),
+        family_name: format!("N{n}"),
+        function: None,
+        partner: Some(partner.clone()),
+        caf: None,
+        services: vec![],
+        admin_roles: vec![],
+    };
+    stores.accounts.upsert_account(&profile).await.unwrap().0
+}
+
+fn habilitation_for(
+    partner: &PartnerId,
+    convention: &ConventionId,
+    client_id: &ClientId,
+    role: &RoleCode,
+    holder: Holder,
+) -> Habilitation {
+    Habilitation {
+        id: HabilitationId::generate(),
+        partner: partner.clone(),
+        convention: convention.clone(),
+        client_id: client_id.clone(),
+        role: role.clone(),
+        scope: vec![],
+        holder,
+        valid_from: now() - 60,
+        valid_until: None,
+        status: HabilitationStatus::Active,
+        granted_by: "test".into(),
+        granted_at: now(),
+        status_changed_at: now(),
+        status_changed_by: "test".into(),
+        status_reason: None,
+        closed_at: None,
+        reviewed_at: None,
+    }
+}
+
+/// The quota holds inside the store under concurrency (the SQLite transaction, the PostgreSQL
+/// advisory lock): sixteen grants at once with room for three leave three holders, groups
+/// count their members, and a closed habilitation frees its place.
+async fn quotas_hold_under_concurrent_grants_and_group_memberships(stores: &Stores) {
+    let (partner, convention, client_id, role) = partner_with_a_service(stores).await;
+    let quotas: QuotaTable = [((client_id.clone(), role.clone()), 3)]
+        .into_iter()
+        .collect();
+    let mut people = Vec::new();
+    for n in 0..18 {
+        people.push(person_of(stores, &partner, n).await);
+    }
+    let attempts: Vec<_> = people[..16]
+        .iter()
+        .map(|who| {
+            let store = stores.habilitations.clone();
+            let h = habilitation_for(
+                &partner,
+                &convention,
+                &client_id,
+                &role,
+                Holder::Account(who.clone()),
+            );
+            let quotas = quotas.clone();
+            tokio::spawn(async move { store.insert_habilitation(&h, &quotas).await.unwrap() })
+        })
+        .collect();
+    let mut granted = Vec::new();
+    for a in attempts {
+        match a.await.unwrap() {
+            Ok(()) => granted.push(()),
+            Err(GrantRefusal::QuotaReached { maximum, .. }) => assert_eq!(maximum, 3),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(granted.len(), 3);
+    let holders = |stores: &Stores| {
+        let (partner, client_id, role) = (partner.clone(), client_id.clone(), role.clone());
+        let store = stores.habilitations.clone();
+        async move {
+            store
+                .count_holders(&partner, &client_id, &role)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(holders(stores).await, 3);
+
+    // The same holder twice is refused whatever the quota.
+    let open = stores
+        .habilitations
+        .habilitations_of_partner(&partner)
+        .await
+        .unwrap();
+    let again = habilitation_for(
+        &partner,
+        &convention,
+        &client_id,
+        &role,
+        open[0].holder.clone(),
+    );
+    assert_eq!(
+        stores
+            .habilitations
+            .insert_habilitation(&again, &QuotaTable::new())
+            .await
+            .unwrap(),
+        Err(GrantRefusal::AlreadyHeld)
+    );
+
+    // Closing one frees a place, which a group member then takes; the next member is refused.
+    assert!(
+        stores
+            .habilitations
+            .set_habilitation_status(
+                &open[0].id,
+                HabilitationStatus::Closed,
+                "test",
+                Some("départ"),
+                now()
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stores
+            .habilitations
+            .set_habilitation_status(&open[0].id, HabilitationStatus::Active, "test", None, now())
+            .await
+            .unwrap(),
+        "a closed habilitation stays closed"
+    );
+    let group = Group {
+        id: GroupId::generate(),
+        partner: partner.clone(),
+        name: "Instructeurs".into(),
+        created_at: now(),
+        closed_at: None,
+    };
+    stores.habilitations.insert_group(&group).await.unwrap();
+    let by_group = habilitation_for(
+        &partner,
+        &convention,
+        &client_id,
+        &role,
+        Holder::Group(group.id.clone()),
+    );
+    stores
+        .habilitations
+        .insert_habilitation(&by_group, &quotas)
+        .await
+        .unwrap()
+        .unwrap();
+    let joins: Vec<_> = people[16..18]
+        .iter()
+        .map(|who| {
+            let store = stores.habilitations.clone();
+            let (group, who, quotas) = (group.id.clone(), who.clone(), quotas.clone());
+            tokio::spawn(async move {
+                store
+                    .add_group_member(&group, &who, &quotas, now())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut joined = 0;
+    for j in joins {
+        if j.await.unwrap().is_ok() {
+            joined += 1;
+        }
+    }
+    assert_eq!(
+        joined, 1,
+        "one place was left for the two members joining at once"
+    );
+    assert_eq!(holders(stores).await, 3);
+    assert_eq!(
+        stores
+            .habilitations
+            .group_members(&group.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// Credential links: used once even under concurrency, a newer link of the same purpose
+/// revokes the older, expired links refuse, and a new password revokes pending activation and
+/// reset links (unlock links stay).
+async fn credential_links_are_used_once_and_die_with_the_password(stores: &Stores) {
+    let (partner, ..) = partner_with_a_service(stores).await;
+    let account = person_of(stores, &partner, 1).await;
+    let link = |purpose, expires_at| CredentialLink {
+        account: account.clone(),
+        purpose,
+        created_at: now(),
+        expires_at,
+        used_at: None,
+        revoked_at: None,
+    };
+    let links = &stores.links;
+    links
+        .insert_link(
+            TokenHash::of("reset-1"),
+            &link(LinkPurpose::Reset, now() + 3600),
+        )
+        .await
+        .unwrap();
+    let attempts: Vec<_> = (0..8)
+        .map(|_| {
+            let links = stores.links.clone();
+            tokio::spawn(async move {
+                links
+                    .use_link(TokenHash::of("reset-1"), LinkPurpose::Reset, now())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut used = 0;
+    for a in attempts {
+        match a.await.unwrap() {
+            Ok(_) => used += 1,
+            Err(refusal) => assert_eq!(refusal, LinkRefusal::Spent),
+        }
+    }
+    assert_eq!(used, 1);
+    assert_eq!(
+        links
+            .use_link(TokenHash::of("reset-1"), LinkPurpose::Activation, now())
+            .await
+            .unwrap()
+            .unwrap_err(),
+        LinkRefusal::Unknown,
+        "a link serves its own purpose only"
+    );
+
+    links
+        .insert_link(
+            TokenHash::of("reset-2"),
+            &link(LinkPurpose::Reset, now() + 3600),
+        )
+        .await
+        .unwrap();
+    links
+        .insert_link(
+            TokenHash::of("reset-3"),
+            &link(LinkPurpose::Reset, now() + 3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        links
+            .use_link(TokenHash::of("reset-2"), LinkPurpose::Reset, now())
+            .await
+            .unwrap()
+            .unwrap_err(),
+        LinkRefusal::Spent,
+        "a newer link replaced it"
+    );
+    links
+        .insert_link(
+            TokenHash::of("old"),
+            &link(LinkPurpose::Activation, now() - 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        links
+            .use_link(TokenHash::of("old"), LinkPurpose::Activation, now())
+            .await
+            .unwrap()
+            .unwrap_err(),
+        LinkRefusal::Expired
+    );
+
+    links
+        .insert_link(
+            TokenHash::of("activation"),
+            &link(LinkPurpose::Activation, now() + 3600),
+        )
+        .await
+        .unwrap();
+    links
+        .insert_link(
+            TokenHash::of("unlock"),
+            &link(LinkPurpose::Unlock, now() + 3600),
+        )
+        .await
+        .unwrap();
+    stores
+        .accounts
+        .set_password_hash(&account, "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA")
+        .await
+        .unwrap();
+    for (token, purpose) in [
+        ("reset-3", LinkPurpose::Reset),
+        ("activation", LinkPurpose::Activation),
+    ] {
+        assert_eq!(
+            links
+                .use_link(TokenHash::of(token), purpose, now())
+                .await
+                .unwrap()
+                .unwrap_err(),
+            LinkRefusal::Spent,
+            "{token} died with the password"
+        );
+    }
+    assert!(
+        links
+            .use_link(TokenHash::of("unlock"), LinkPurpose::Unlock, now())
+            .await
+            .unwrap()
+            .is_ok()
+    );
+}
+
 /// Every check, by name.
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
@@ -664,6 +1062,8 @@ conformance!(
     failures_are_counted_once_each_even_under_concurrency,
     challenges_and_pending_logins_are_used_once,
     revoking_an_account_ends_its_families_and_access_tokens,
+    quotas_hold_under_concurrent_grants_and_group_memberships,
+    credential_links_are_used_once_and_die_with_the_password,
 );
 
 /// The stores of a replica on PostgreSQL and Redis, in a new database named after the check.

@@ -325,13 +325,14 @@ impl HabilitationStore for Store {
         client_id: &ClientId,
         role: &RoleCode,
     ) -> StoreResult<u32> {
-        let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({HOLDERS})"))
-            .bind(partner.as_str())
-            .bind(client_id.as_str())
-            .bind(role.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
+        let count: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM ({HOLDERS}) AS holders"))
+                .bind(partner.as_str())
+                .bind(client_id.as_str())
+                .bind(role.as_str())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
         Ok(count as u32)
     }
 
