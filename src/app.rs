@@ -71,11 +71,14 @@ pub async fn open_traces(config: &Config) -> anyhow::Result<Arc<dyn TraceStore>>
 
 /// Opens the ephemeral store named by the configuration: Redis, shared by the replicas, or
 /// the process's memory (swept every 30 s).
-pub async fn open_ephemeral(config: &Config) -> anyhow::Result<Arc<dyn Ephemeral>> {
+pub async fn open_ephemeral(
+    config: &Config,
+    clock: &crate::clock::Clock,
+) -> anyhow::Result<Arc<dyn Ephemeral>> {
     if config.redis_sessions() {
         Ok(RedisStore::connect(&config.sessions.url, &config.sessions.key_prefix).await?)
     } else {
-        let memory = MemoryStore::new();
+        let memory = MemoryStore::with_clock(clock.clone());
         memory.spawn_sweeper(Duration::from_secs(30));
         Ok(memory)
     }
@@ -120,10 +123,11 @@ impl Application {
         };
         let issuer = config.issuer_for(local_addr);
         let durable = open_durable(config).await?;
-        let ephemeral = open_ephemeral(config).await?;
+        let clock = crate::clock::Clock::default();
+        let ephemeral = open_ephemeral(config, &clock).await?;
         let traces = open_traces(config).await?;
         let stores = Stores::assemble(durable, ephemeral, traces);
-        let state = build_state(config, &issuer, stores).await?;
+        let state = build_state(config, &issuer, stores, clock).await?;
         Ok(Self {
             listener,
             management,
@@ -230,6 +234,7 @@ pub async fn build_state(
     config: &Config,
     issuer: &str,
     stores: Stores,
+    clock: crate::clock::Clock,
 ) -> anyhow::Result<AppState> {
     // One TLS provider for the whole process (outgoing HTTPS, later TLS termination); a second
     // call finds it installed, which is fine.
@@ -288,6 +293,7 @@ pub async fn build_state(
         backchannel: crate::oidc::deliveries::Deliveries::new()?,
         tracer,
         metrics: crate::metrics::Metrics::new(),
+        clock,
     })))
 }
 

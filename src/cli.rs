@@ -328,7 +328,7 @@ async fn durable_stores(config: &Config) -> Result<Stores, Failure> {
         .await
         .map_err(|e| runtime(format!("{e:#}")))?;
     // With Redis, the sessions a command ends (a suspension, a closure) are the servers' own.
-    let ephemeral = crate::app::open_ephemeral(config)
+    let ephemeral = crate::app::open_ephemeral(config, &crate::clock::Clock::default())
         .await
         .map_err(|e| runtime(format!("{e:#}")))?;
     Ok(Stores::assemble(durable, ephemeral, traces))
@@ -354,9 +354,14 @@ async fn offline_state(config: &Config) -> Result<crate::state::AppState, Failur
     let listen = config
         .listen_addr()
         .ok_or_else(|| usage("server.listen is not an address"))?;
-    crate::app::build_state(config, &config.issuer_for(listen), stores)
-        .await
-        .map_err(|e| runtime(format!("{e:#}")))
+    crate::app::build_state(
+        config,
+        &config.issuer_for(listen),
+        stores,
+        crate::clock::Clock::default(),
+    )
+    .await
+    .map_err(|e| runtime(format!("{e:#}")))
 }
 
 async fn execute(cli: Cli) -> Result<(), Failure> {

@@ -9,9 +9,7 @@
 
 use crate::crypto::{TokenHash, random_token};
 use crate::state::AppState;
-use crate::store::{
-    Account, AuthorizationRequest, CodeGrant, MfaPolicy, Session, StoreResult, now,
-};
+use crate::store::{Account, AuthorizationRequest, CodeGrant, MfaPolicy, Session, StoreResult};
 use crate::types::{ClientId, GrantId, RedirectUri};
 
 /// The authentication context of a password login.
@@ -130,7 +128,7 @@ async fn issue_code(
         auth_time: session.auth_time,
         acr: session.acr.clone(),
         amr: session.amr.clone(),
-        expires_at: now() + state.settings.code_ttl as i64,
+        expires_at: state.clock.now() + state.settings.code_ttl as i64,
     };
     state
         .stores

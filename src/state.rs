@@ -69,6 +69,8 @@ pub struct AppInner {
     pub key_reload_seconds: u64,
     /// Sends logout tokens to relying applications when sessions end.
     pub backchannel: crate::oidc::deliveries::Deliveries,
+    /// What "now" is for every expiry (tests move it forward instead of sleeping).
+    pub clock: crate::clock::Clock,
     /// Records traces (group commit into the trace store).
     pub tracer: crate::traces::Tracer,
     pub metrics: crate::metrics::Metrics,

@@ -8,7 +8,7 @@
 
 use crate::crypto::{TokenHash, random_token};
 use crate::state::AppState;
-use crate::store::{Account, ApiToken, StoreError, now};
+use crate::store::{Account, ApiToken, StoreError};
 
 /// The longest a token may live.
 pub const MAX_DAYS: u32 = 90;
@@ -46,7 +46,7 @@ pub async fn create(
         ));
     }
     let secret = format!("{PREFIX}{}", random_token());
-    let now = now();
+    let now = state.clock.now();
     let record = ApiToken {
         id: crate::crypto::random_token_of(9),
         account: account.id.clone(),
@@ -78,7 +78,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<ApiTo
     else {
         return Ok(None);
     };
-    let now = now();
+    let now = state.clock.now();
     if !token.is_live(now) {
         return Ok(None);
     }

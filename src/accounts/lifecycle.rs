@@ -8,7 +8,7 @@ use crate::crypto::{TokenHash, random_token};
 use crate::mail::templates::{self, Recipient};
 use crate::state::AppState;
 use crate::store::{
-    Account, AccountProfile, AccountStatus, CredentialLink, LinkPurpose, StoreError, now,
+    Account, AccountProfile, AccountStatus, CredentialLink, LinkPurpose, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +140,7 @@ async fn send_temporary_password(
     state
         .stores
         .accounts
-        .set_temporary_password(&account.id, &hash, now() + ttl as i64)
+        .set_temporary_password(&account.id, &hash, state.clock.now() + ttl as i64)
         .await?;
     let (services, caf) = context_names(state, account).await?;
     let login = format!("{}/login", state.settings.issuer);
@@ -191,7 +191,7 @@ pub async fn send_unlock(
     let Some(account) = state.stores.accounts.find_account_by_email(&email).await? else {
         return Ok(());
     };
-    let ttl = (locked_until - now()).max(60) as u64;
+    let ttl = (locked_until - state.clock.now()).max(60) as u64;
     let token = new_link(state, &account, LinkPurpose::Unlock, ttl).await?;
     let link = format!("{}/deverrouillage?jeton={token}", state.settings.issuer);
     let until = chrono::DateTime::from_timestamp(locked_until, 0)
@@ -214,7 +214,7 @@ pub async fn new_link(
     ttl: u64,
 ) -> Result<String, StoreError> {
     let token = random_token();
-    let now = now();
+    let now = state.clock.now();
     let link = CredentialLink {
         account: account.id.clone(),
         purpose,
@@ -389,7 +389,7 @@ pub async fn revoke_everything(state: &AppState, account: &Account) -> Result<()
     state
         .stores
         .api_tokens
-        .revoke_api_tokens_of(&account.id, now())
+        .revoke_api_tokens_of(&account.id, state.clock.now())
         .await?;
     Ok(())
 }

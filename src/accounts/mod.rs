@@ -42,6 +42,7 @@ pub async fn authenticate(
     hasher: &PasswordHasher,
     email: &str,
     password: Password,
+    now: i64,
 ) -> Result<Result<Account, LoginFailure>, StoreError> {
     let account = match Email::parse(email) {
         Ok(email) => accounts.find_account_by_email(&email).await?,
@@ -54,10 +55,7 @@ pub async fn authenticate(
         Some(a) if a.password_hash.is_none() => Err(LoginFailure::NoPassword),
         Some(_) if !matches => Err(LoginFailure::WrongPassword),
         Some(a) if !a.is_usable() => Err(LoginFailure::Suspended),
-        Some(a)
-            if a.temporary_password_expires_at
-                .is_some_and(|t| t <= crate::store::now()) =>
-        {
+        Some(a) if a.temporary_password_expires_at.is_some_and(|t| t <= now) => {
             Err(LoginFailure::TemporaryPasswordExpired)
         }
         Some(a) => Ok(a),

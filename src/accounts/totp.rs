@@ -2,7 +2,7 @@
 //! step of tolerance) and its ten single-use recovery codes.
 
 use crate::crypto::{random_bytes, sha256};
-use crate::store::{Account, FactorStore, StoreResult, now};
+use crate::store::{Account, FactorStore, StoreResult};
 use totp_rs::{Builder, Totp};
 
 /// The issuer name shown in authenticator applications.
@@ -60,6 +60,7 @@ pub async fn verify(
     factors: &dyn FactorStore,
     account: &Account,
     code: &str,
+    now: i64,
 ) -> StoreResult<Option<SecondFactor>> {
     let Some(factor) = factors.get_totp(&account.id).await? else {
         return Ok(None);
@@ -72,7 +73,7 @@ pub async fn verify(
         let Ok(totp) = totp(&factor.secret, account) else {
             return Ok(None);
         };
-        let Some(step) = totp.check(&digits, now() as u64) else {
+        let Some(step) = totp.check(&digits, now as u64) else {
             return Ok(None);
         };
         return Ok(factors
@@ -85,7 +86,7 @@ pub async fn verify(
         return Ok(None);
     }
     Ok(factors
-        .use_recovery_code(&account.id, &sha256(normalised.as_bytes()), now())
+        .use_recovery_code(&account.id, &sha256(normalised.as_bytes()), now)
         .await?
         .then_some(SecondFactor::RecoveryCode))
 }

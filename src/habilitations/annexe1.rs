@@ -12,7 +12,7 @@ use super::access::{self, Action, Target};
 use super::manage::{self, Author, GrantRequest, PersonFields, StatusChange, record};
 use super::{Actor, HabResult, HabilitationError, PartnerContext};
 use crate::state::AppState;
-use crate::store::{Account, Habilitation, HabilitationStatus, Holder, now};
+use crate::store::{Account, Habilitation, HabilitationStatus, Holder};
 use crate::types::{ClientId, Email, PartnerId, RoleCode};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -633,7 +633,7 @@ pub async fn export(
         .get_service(client_id)
         .await?
         .ok_or(HabilitationError::NotFound("service"))?;
-    let now = now();
+    let now = state.clock.now();
     let mut open: BTreeMap<String, (Account, i64, BTreeSet<String>)> = BTreeMap::new();
     let mut closed: BTreeMap<String, (Account, i64, BTreeSet<String>)> = BTreeMap::new();
     for h in state

@@ -18,7 +18,7 @@ use crate::accounts::lifecycle::LifecycleError;
 use crate::state::AppState;
 use crate::store::{
     Account, AdminRole, Convention, Delegation, Habilitation, HabilitationMode, Holder, Partner,
-    QuotaTable, StoreError, now,
+    QuotaTable, StoreError,
 };
 use crate::types::{AccountId, ClientId, PartnerId, RoleCode};
 use chrono::NaiveDate;
@@ -209,7 +209,7 @@ pub async fn effective(
     let Some(partner) = &account.profile.partner else {
         return Ok(Vec::new());
     };
-    let now = now();
+    let now = state.clock.now();
     let day = today();
     let held: Vec<Habilitation> = state
         .stores

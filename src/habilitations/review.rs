@@ -7,7 +7,7 @@ use super::manage::{self, Author, StatusChange, record};
 use super::{Actor, HabResult, HabilitationError, PartnerContext};
 use crate::state::AppState;
 use crate::store::{
-    Habilitation, HabilitationStatus, Holder, Partner, Review, ReviewDecision, SigningAlg, now,
+    Habilitation, HabilitationStatus, Holder, Partner, Review, ReviewDecision, SigningAlg,
 };
 use crate::types::{HabilitationId, PartnerId, ReviewId};
 use serde::Serialize;
@@ -45,7 +45,7 @@ pub async fn start(state: &AppState, actor: &Actor, partner: &PartnerId) -> HabR
     let review = Review {
         id: ReviewId::generate(),
         partner: partner.clone(),
-        started_at: now(),
+        started_at: state.clock.now(),
         started_by: actor.id().clone(),
         decisions: Default::default(),
         completed_at: None,
@@ -136,7 +136,7 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &ReviewId) -> HabResu
             "Il reste {missing} habilitation(s) à confirmer ou retirer avant de terminer la revue."
         )));
     }
-    let at = now();
+    let at = state.clock.now();
     let mut items = Vec::new();
     let mut confirmed = Vec::new();
     for h in &open {
@@ -281,7 +281,7 @@ pub struct Overdue {
 /// The partners in the actor's reach whose last completed review is more than a year old (or
 /// who never had one a year after their first convention started).
 pub async fn overdue(state: &AppState, actor: &Actor) -> HabResult<Vec<Overdue>> {
-    let now = now();
+    let now = state.clock.now();
     let mut late = Vec::new();
     for partner in manage::visible_partners(state, actor).await? {
         let context = PartnerContext::load(state, &partner.id).await?;

@@ -10,7 +10,6 @@ use crate::flow::{self, Next};
 use crate::state::AppState;
 use crate::store::{
     AuthorizationRequest, ClientType, GrantType, PendingLogin, PkcePolicy, Service, StoreResult,
-    now,
 };
 use crate::types::{RedirectUri, Scopes};
 use crate::web::{self, browser, session};
@@ -346,7 +345,7 @@ async fn decide(
         let fresh_enough = v
             .request
             .max_age
-            .is_none_or(|max| max > 0 && now() - s.auth_time <= max);
+            .is_none_or(|max| max > 0 && state.clock.now() - s.auth_time <= max);
         let same_person = hint.as_ref().is_none_or(|h| h.sub == s.account.as_str());
         // The account is read once for the whole request.
         let account = state

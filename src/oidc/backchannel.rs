@@ -8,7 +8,7 @@
 //! revoked at the next introspection, userinfo or refresh.
 
 use crate::state::AppState;
-use crate::store::{Service, Session, now};
+use crate::store::{Service, Session};
 use std::time::Duration;
 
 /// The `events` member that makes a JWT a logout token.
@@ -56,7 +56,7 @@ pub fn logout_token(
         .keys
         .active(service.id_token_alg)
         .ok_or_else(|| anyhow::anyhow!("no active {} key", service.id_token_alg.as_str()))?;
-    let now = now();
+    let now = state.clock.now();
     let claims = serde_json::json!({
         "iss": state.settings.issuer,
         "aud": service.client_id.as_str(),

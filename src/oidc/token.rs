@@ -7,7 +7,7 @@ use super::params::Params;
 use super::tokens::{self, Authentication, TokenResponse};
 use crate::crypto::{TokenHash, b64url, constant_time_eq, random_token, sha256};
 use crate::state::AppState;
-use crate::store::{ClientType, CodeConsumption, GrantType, RefreshRotation, Service, now};
+use crate::store::{ClientType, CodeConsumption, GrantType, RefreshRotation, Service};
 use crate::types::Scopes;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -140,7 +140,7 @@ async fn authorization_code(
             "the authorization code was issued to another client",
         ));
     }
-    if grant.expires_at <= now() {
+    if grant.expires_at <= state.clock.now() {
         return Err(OAuthError::invalid_grant(
             "the authorization code is invalid or expired",
         ));
@@ -237,7 +237,7 @@ async fn refresh_token(
     let family = match state
         .stores
         .tokens
-        .rotate_refresh(presented, TokenHash::of(&next), now())
+        .rotate_refresh(presented, TokenHash::of(&next), state.clock.now())
         .await?
     {
         RefreshRotation::Unknown => {
@@ -336,7 +336,8 @@ async fn client_credentials(
             requested
         }
     };
-    let access_token = tokens::new_access_token(state, client, None, None, &scope, now()).await?;
+    let access_token =
+        tokens::new_access_token(state, client, None, None, &scope, state.clock.now()).await?;
     state
         .tracer
         .record(

@@ -6,7 +6,7 @@ use super::error::OAuthError;
 use super::id_token::{self, IdTokenInput};
 use crate::crypto::{TokenHash, random_token};
 use crate::state::AppState;
-use crate::store::{AccessTokenRecord, Account, RefreshFamily, Service, StoreResult, now};
+use crate::store::{AccessTokenRecord, Account, RefreshFamily, Service, StoreResult};
 use crate::types::{GrantId, Scopes, SessionId};
 use axum::Json;
 use axum::http::header;
@@ -84,7 +84,7 @@ pub async fn person_tokens(
     auth: Authentication<'_>,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
-    let now = now();
+    let now = state.clock.now();
     let access_token = new_access_token(
         state,
         client,
@@ -143,7 +143,7 @@ pub async fn new_refresh_family(
     account: &Account,
     auth: &Authentication<'_>,
 ) -> StoreResult<String> {
-    let now = now();
+    let now = state.clock.now();
     let token = random_token();
     let family = RefreshFamily {
         grant: auth.grant.clone(),
@@ -168,7 +168,7 @@ pub async fn new_refresh_family(
 /// Revokes a grant (its refresh family and access tokens) for as long as any of its tokens
 /// could still be valid.
 pub async fn revoke_grant(state: &AppState, grant: &GrantId) -> StoreResult<()> {
-    let until = now() + state.settings.longest_token_ttl() as i64;
+    let until = state.clock.now() + state.settings.longest_token_ttl() as i64;
     state.stores.tokens.revoke_grant(grant, until).await
 }
 

@@ -30,6 +30,8 @@ struct FamilyEntry {
 
 #[derive(Default)]
 pub struct MemoryStore {
+    /// What "now" is for every expiry here (the application's clock).
+    clock: crate::clock::Clock,
     sessions: Mutex<HashMap<SessionId, Expiring<Session>>>,
     pending: Mutex<HashMap<String, Expiring<PendingLogin>>>,
     codes: Mutex<HashMap<TokenHash, Expiring<CodeEntry>>>,
@@ -50,6 +52,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl MemoryStore {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// A store whose expiries follow `clock` (the application's).
+    pub fn with_clock(clock: crate::clock::Clock) -> Arc<Self> {
+        Arc::new(Self {
+            clock,
+            ..Self::default()
+        })
     }
 
     /// Drops expired entries; returns how many went.
@@ -87,7 +97,7 @@ impl MemoryStore {
             loop {
                 tick.tick().await;
                 let Some(store) = weak.upgrade() else { break };
-                store.sweep(now());
+                store.sweep(store.clock.now());
             }
         });
     }
@@ -107,7 +117,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn get_session(&self, sid: &SessionId) -> StoreResult<Option<Session>> {
-        let now = now();
+        let now = self.clock.now();
         Ok(lock(&self.sessions)
             .get(sid)
             .filter(|e| e.live(now))
@@ -120,7 +130,7 @@ impl SessionStore for MemoryStore {
         client: &ClientId,
         grant: &GrantId,
     ) -> StoreResult<bool> {
-        let now = now();
+        let now = self.clock.now();
         let mut sessions = lock(&self.sessions);
         match sessions.get_mut(sid).filter(|e| e.live(now)) {
             Some(e) => {
@@ -135,7 +145,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn remove_session(&self, sid: &SessionId) -> StoreResult<Option<Session>> {
-        let now = now();
+        let now = self.clock.now();
         Ok(lock(&self.sessions)
             .remove(sid)
             .filter(|e| e.live(now))
@@ -148,7 +158,7 @@ impl SessionStore for MemoryStore {
         acr: &str,
         amr: &[String],
     ) -> StoreResult<bool> {
-        let now = now();
+        let now = self.clock.now();
         let mut sessions = lock(&self.sessions);
         match sessions.get_mut(sid).filter(|e| e.live(now)) {
             Some(e) => {
@@ -162,7 +172,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn sessions_of_account(&self, account: &AccountId) -> StoreResult<Vec<Session>> {
-        let now = now();
+        let now = self.clock.now();
         Ok(lock(&self.sessions)
             .values()
             .filter(|e| e.live(now) && &e.value.account == account)
@@ -183,14 +193,14 @@ impl PendingLoginStore for MemoryStore {
             id.to_owned(),
             Expiring {
                 value: pending.clone(),
-                expires_at: now() + ttl as i64,
+                expires_at: self.clock.now() + ttl as i64,
             },
         );
         Ok(())
     }
 
     async fn get_pending_login(&self, id: &str) -> StoreResult<Option<PendingLogin>> {
-        let now = now();
+        let now = self.clock.now();
         Ok(lock(&self.pending)
             .get(id)
             .filter(|e| e.live(now))
@@ -220,7 +230,7 @@ impl CodeStore for MemoryStore {
     }
 
     async fn consume_code(&self, hash: TokenHash) -> StoreResult<CodeConsumption> {
-        let now = now();
+        let now = self.clock.now();
         let mut codes = lock(&self.codes);
         Ok(match codes.get_mut(&hash).filter(|e| e.live(now)) {
             None => CodeConsumption::Unknown,
@@ -251,7 +261,7 @@ impl TokenStore for MemoryStore {
     }
 
     async fn get_access_token(&self, hash: TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
-        let now = now();
+        let now = self.clock.now();
         Ok(lock(&self.access_tokens)
             .get(&hash)
             .filter(|e| e.live(now))
@@ -330,7 +340,7 @@ impl TokenStore for MemoryStore {
     }
 
     async fn find_refresh(&self, presented: TokenHash) -> StoreResult<Option<RefreshFamily>> {
-        let now = now();
+        let now = self.clock.now();
         let Some(grant) = lock(&self.refresh_index)
             .get(&presented)
             .filter(|e| e.live(now))
@@ -355,7 +365,7 @@ impl TokenStore for MemoryStore {
     }
 
     async fn revoke_grants_of_account(&self, account: &AccountId) -> StoreResult<usize> {
-        let now = now();
+        let now = self.clock.now();
         let mut revoked = Vec::new();
         for entry in lock(&self.families).values_mut() {
             if entry.live(now) && !entry.value.revoked && &entry.value.family.account == account {
@@ -374,7 +384,7 @@ impl TokenStore for MemoryStore {
     }
 
     async fn is_grant_revoked(&self, grant: &GrantId) -> StoreResult<bool> {
-        let now = now();
+        let now = self.clock.now();
         Ok(lock(&self.revoked_grants)
             .get(grant)
             .is_some_and(|until| *until > now))
@@ -438,7 +448,7 @@ impl ChallengeStore for MemoryStore {
     }
 
     async fn get_challenge(&self, id: &str) -> StoreResult<Option<Challenge>> {
-        let now = now();
+        let now = self.clock.now();
         Ok(lock(&self.challenges)
             .get(id)
             .filter(|e| e.live(now))
@@ -446,7 +456,7 @@ impl ChallengeStore for MemoryStore {
     }
 
     async fn take_challenge(&self, id: &str) -> StoreResult<Option<Challenge>> {
-        let now = now();
+        let now = self.clock.now();
         Ok(lock(&self.challenges)
             .remove(id)
             .filter(|e| e.live(now))

@@ -7,7 +7,7 @@ use crate::accounts::lifecycle::{self, LifecycleError};
 use crate::accounts::password::Password;
 use crate::accounts::throttle::{self, Gate};
 use crate::state::AppState;
-use crate::store::{Account, Session, now};
+use crate::store::{Account, Session};
 use crate::types::SessionId;
 use axum::Router;
 use axum::extract::{Form, Query, State};
@@ -225,9 +225,14 @@ async fn submit_change(
     let request = form.request.as_deref();
     let key = throttle::identifier_key(account.profile.email.as_str());
     let rules = state.settings.throttling.clone();
-    match state.stores.throttle.attempts(&key, now()).await {
+    match state
+        .stores
+        .throttle
+        .attempts(&key, state.clock.now())
+        .await
+    {
         Ok(a) => {
-            if let Gate::Closed { .. } = throttle::gate(&a, now(), &rules) {
+            if let Gate::Closed { .. } = throttle::gate(&a, state.clock.now(), &rules) {
                 let errors = [
                     "Trop d'essais avec un mot de passe actuel erroné : réessayez plus tard."
                         .to_owned(),
@@ -243,7 +248,12 @@ async fn submit_change(
         .verify(current, account.password_hash.clone())
         .await
     {
-        if let Err(e) = state.stores.throttle.record_failure(&key, now()).await {
+        if let Err(e) = state
+            .stores
+            .throttle
+            .record_failure(&key, state.clock.now())
+            .await
+        {
             return internal_error_page(e);
         }
         let errors = ["Le mot de passe actuel est incorrect.".to_owned()];

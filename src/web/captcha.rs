@@ -12,7 +12,7 @@
 
 use crate::crypto::{random_token_of, sha256};
 use crate::state::AppState;
-use crate::store::{Challenge, StoreResult, now};
+use crate::store::{Challenge, StoreResult};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -60,7 +60,7 @@ pub async fn new_challenge(state: &AppState) -> anyhow::Result<CaptchaView> {
         work_salt: work_salt.clone(),
         work_bits,
         png,
-        expires_at: now() + LIFETIME_SECONDS,
+        expires_at: state.clock.now() + LIFETIME_SECONDS,
     };
     state
         .stores

@@ -7,7 +7,7 @@ use super::{browser, internal_error_page, page};
 use crate::accounts::{lifecycle, throttle};
 use crate::crypto::TokenHash;
 use crate::state::AppState;
-use crate::store::{LinkPurpose, now};
+use crate::store::LinkPurpose;
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -163,7 +163,11 @@ async fn submit_unlock(
     let link = match state
         .stores
         .links
-        .use_link(TokenHash::of(&token), LinkPurpose::Unlock, now())
+        .use_link(
+            TokenHash::of(&token),
+            LinkPurpose::Unlock,
+            state.clock.now(),
+        )
         .await
     {
         Ok(Ok(link)) => link,

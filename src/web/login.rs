@@ -9,7 +9,6 @@ use crate::flow::{self, ACR_PASSWORD, Next};
 use crate::state::AppState;
 use crate::store::Outcome;
 use crate::store::PendingLogin;
-use crate::store::now;
 use crate::traces::Event;
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -123,7 +122,7 @@ async fn gate_for(
     ip: IpAddr,
 ) -> Result<Gate, crate::store::StoreError> {
     let rules = &state.settings.throttling;
-    let now = now();
+    let now = state.clock.now();
     let by_ip = state
         .stores
         .throttle
@@ -141,8 +140,8 @@ async fn gate_for(
     Ok(gate)
 }
 
-fn closed_message(until: i64) -> String {
-    let wait = ((until - now()).max(1) as u64).div_ceil(60);
+fn closed_message(until: i64, now: i64) -> String {
+    let wait = ((until - now).max(1) as u64).div_ceil(60);
     format!(
         "Trop de tentatives de connexion. Par sécurité, réessayez dans {wait} minute{}. Si un compte correspond à cette adresse, un courriel permettant de le débloquer a pu lui être envoyé ; vous pouvez aussi demander un nouveau mot de passe.",
         if wait > 1 { "s" } else { "" }
@@ -260,7 +259,7 @@ async fn submit(
         )
         .await;
     }
-    let device = super::device::recognised(&state, &jar, &email, now());
+    let device = super::device::recognised(&state, &jar, &email, state.clock.now());
     match gate_for(&state, Some(&email), device.as_deref(), ip).await {
         Err(e) => return internal_error_page(e),
         Ok(Gate::Closed { until, .. }) => {
@@ -269,7 +268,12 @@ async fn submit(
                 "login refused before checking the password"
             );
             trace_login_failure(&state, &email, "throttled", &origin);
-            return again(StatusCode::TOO_MANY_REQUESTS, closed_message(until), true).await;
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                closed_message(until, state.clock.now()),
+                true,
+            )
+            .await;
         }
         Ok(Gate::Open { captcha: true }) => {
             let answer = captcha::CaptchaAnswer {
@@ -300,6 +304,7 @@ async fn submit(
         &state.hasher,
         &email,
         password.clone(),
+        state.clock.now(),
     )
     .await;
     let attempt_key = attempt_key(&email, device.as_deref());
@@ -309,7 +314,7 @@ async fn submit(
         Ok(Err(failure)) => {
             tracing::info!(reason = failure.reason_code(), "login failed");
             trace_login_failure(&state, &email, failure.reason_code(), &origin);
-            let now = now();
+            let now = state.clock.now();
             let rules = state.settings.throttling.clone();
             let counted = async {
                 let by_id = state
@@ -347,7 +352,12 @@ async fn submit(
             ));
             return match gate {
                 Gate::Closed { until, .. } => {
-                    again(StatusCode::TOO_MANY_REQUESTS, closed_message(until), true).await
+                    again(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        closed_message(until, state.clock.now()),
+                        true,
+                    )
+                    .await
                 }
                 Gate::Open { captcha } => {
                     again(StatusCode::UNAUTHORIZED, GENERIC_FAILURE.into(), captcha).await
@@ -384,7 +394,7 @@ async fn submit(
         return internal_error_page(e);
     }
     // This browser is now known for this identifier (a fresh device cookie at every login).
-    let jar = super::device::remember(&state, jar, &email, now());
+    let jar = super::device::remember(&state, jar, &email, state.clock.now());
     let second_factor = match totp::enrolled(state.stores.factors.as_ref(), &account).await {
         Ok(enrolled) => enrolled,
         Err(e) => return internal_error_page(e),
@@ -428,7 +438,7 @@ async fn submit(
         && let Err(e) = state
             .stores
             .accounts
-            .spend_temporary_password(&account.id, now())
+            .spend_temporary_password(&account.id, state.clock.now())
             .await
     {
         return internal_error_page(e);

@@ -6,7 +6,6 @@ use crate::accounts::throttle::{self, Gate};
 use crate::accounts::totp::{self, SecondFactor};
 use crate::flow::ACR_MFA;
 use crate::state::AppState;
-use crate::store::now;
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -122,8 +121,18 @@ async fn submit_step(
     // Wrong codes count like wrong passwords: the same gate protects both.
     let key = throttle::identifier_key(account.profile.email.as_str());
     let rules = &state.settings.throttling;
-    match state.stores.throttle.attempts(&key, now()).await {
-        Ok(a) if matches!(throttle::gate(&a, now(), rules), Gate::Closed { .. }) => {
+    match state
+        .stores
+        .throttle
+        .attempts(&key, state.clock.now())
+        .await
+    {
+        Ok(a)
+            if matches!(
+                throttle::gate(&a, state.clock.now(), rules),
+                Gate::Closed { .. }
+            ) =>
+        {
             return step_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 &csrf,
@@ -135,12 +144,24 @@ async fn submit_step(
         Err(e) => return internal_error_page(e),
     }
     let code = form.code.unwrap_or_default();
-    let used = match totp::verify(state.stores.factors.as_ref(), &account, &code).await {
+    let used = match totp::verify(
+        state.stores.factors.as_ref(),
+        &account,
+        &code,
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(u) => u,
         Err(e) => return internal_error_page(e),
     };
     let Some(factor) = used else {
-        if let Err(e) = state.stores.throttle.record_failure(&key, now()).await {
+        if let Err(e) = state
+            .stores
+            .throttle
+            .record_failure(&key, state.clock.now())
+            .await
+        {
             return internal_error_page(e);
         }
         state
@@ -225,7 +246,9 @@ async fn show_enrol(
     }
     let secret = totp::new_secret();
     let setup = async {
-        factors.begin_totp(&account.id, &secret, now()).await?;
+        factors
+            .begin_totp(&account.id, &secret, state.clock.now())
+            .await?;
         totp::totp(&secret, &account)
     };
     let totp = match setup.await {
@@ -282,7 +305,7 @@ async fn submit_enrol(
     let step = totp::totp(&factor.secret, &account).ok().and_then(|t| {
         t.check(
             form.code.as_deref().unwrap_or_default().trim(),
-            now() as u64,
+            state.clock.now() as u64,
         )
     });
     let csrf = form.csrf.clone().unwrap_or_default();
@@ -300,7 +323,7 @@ async fn submit_enrol(
     };
     let (codes, digests) = totp::recovery_codes();
     if let Err(e) = factors
-        .confirm_totp(&account.id, step as i64, &digests, now())
+        .confirm_totp(&account.id, step as i64, &digests, state.clock.now())
         .await
     {
         return internal_error_page(e);

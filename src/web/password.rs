@@ -7,7 +7,7 @@ use crate::accounts::lifecycle::{self, LifecycleError};
 use crate::accounts::password::Password;
 use crate::crypto::TokenHash;
 use crate::state::AppState;
-use crate::store::{Account, LinkPurpose, LinkRefusal, now};
+use crate::store::{Account, LinkPurpose, LinkRefusal};
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -98,7 +98,7 @@ async fn account_for(
     if link.used_at.is_some() || link.revoked_at.is_some() {
         return Ok(Err(LinkRefusal::Spent));
     }
-    if link.expires_at <= now() {
+    if link.expires_at <= state.clock.now() {
         return Ok(Err(LinkRefusal::Expired));
     }
     let account = state
@@ -211,7 +211,7 @@ async fn submit(
     match state
         .stores
         .links
-        .use_link(TokenHash::of(&token), purpose, now())
+        .use_link(TokenHash::of(&token), purpose, state.clock.now())
         .await
     {
         Ok(Ok(_)) => {}

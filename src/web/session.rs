@@ -4,7 +4,7 @@
 use super::browser::cookie;
 use crate::crypto::{TokenHash, constant_time_eq, random_token, sha256};
 use crate::state::AppState;
-use crate::store::{Account, Session, StoreResult, now};
+use crate::store::{Account, Session, StoreResult};
 use crate::types::SessionId;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
@@ -48,7 +48,7 @@ pub async fn start(
     amr: Vec<String>,
     awaiting_second_factor: bool,
 ) -> StoreResult<(CookieJar, Session)> {
-    let now = now();
+    let now = state.clock.now();
     let secret = random_token();
     let session = Session {
         sid: SessionId::generate(),

@@ -119,7 +119,7 @@ async fn a_temporary_password_works_once_and_must_be_replaced_before_any_code() 
 async fn an_expired_temporary_password_is_refused() {
     let app = TestApp::spawn_with(|c| c.credentials.temporary_password_lifetime_seconds = 1).await;
     let temporary = legacy_account(&app).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.state.clock.advance(2);
     let response = app.login_fresh(PERSON, &temporary).await;
     assert_eq!(response.status(), 401);
 }

@@ -152,7 +152,7 @@ async fn an_existing_session_is_reused_and_prompt_login_or_max_age_force_a_new_l
     assert!(redirect_params(&response, DEMO_REDIRECT).contains_key("code"));
 
     for extra in [[("prompt", "login")], [("max_age", "0")]] {
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        app.state.clock.advance(2);
         let response = browser.get(app.authorize_url(&extra)).send().await.unwrap();
         assert!(
             location(&response).starts_with("/login?request="),

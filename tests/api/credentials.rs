@@ -146,7 +146,7 @@ async fn a_newer_link_replaces_the_older_and_links_expire() {
             .status(),
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.state.clock.advance(2);
     let expired = browser().get(app.url(&second)).send().await.unwrap();
     assert_eq!(expired.status(), 400);
     assert!(expired.text().await.unwrap().contains("expiré"));

@@ -34,7 +34,7 @@ async fn a_code_is_single_use_and_its_replay_revokes_what_it_issued() {
 async fn an_expired_code_is_refused() {
     let app = TestApp::spawn_with(|c| c.tokens.authorization_code_lifetime_seconds = 1).await;
     let code = app.code_for(&browser(), &[]).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.state.clock.advance(2);
     assert_oauth_error(app.exchange(&code).await, 400, "invalid_grant").await;
 }
 

@@ -178,7 +178,12 @@ pub async fn name_delegated_manager(
     state
         .stores
         .habilitations
-        .set_delegations(&account.id, &delegations, &actor.reference(), now())
+        .set_delegations(
+            &account.id,
+            &delegations,
+            &actor.reference(),
+            state.clock.now(),
+        )
         .await?;
     record(
         state,

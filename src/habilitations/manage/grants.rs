@@ -156,7 +156,7 @@ pub async fn grant_as(
             service.name
         ))
     })?;
-    let now = now();
+    let now = state.clock.now();
     let valid_from = request.valid_from.unwrap_or(now);
     if let Some(until) = request.valid_until
         && until <= valid_from
@@ -312,7 +312,7 @@ pub(in crate::habilitations) async fn change_status_as(
         (StatusChange::Reactivate, _) => HabilitationStatus::Active,
         (StatusChange::Close, _) => HabilitationStatus::Closed,
     };
-    let at = now();
+    let at = state.clock.now();
     let by = author.reference();
     if !state
         .stores

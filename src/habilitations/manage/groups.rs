@@ -34,7 +34,7 @@ pub async fn create_group(
         id: GroupId::generate(),
         partner: partner_id.clone(),
         name: group_name(name)?,
-        created_at: now(),
+        created_at: state.clock.now(),
         closed_at: None,
     };
     state
@@ -109,7 +109,7 @@ pub async fn add_member(
     if let Err(refusal) = state
         .stores
         .habilitations
-        .add_group_member(group_id, account_id, &quotas, now())
+        .add_group_member(group_id, account_id, &quotas, state.clock.now())
         .await?
     {
         let service = match &refusal {
@@ -194,7 +194,7 @@ pub async fn close_group(
                     HabilitationStatus::Closed,
                     &actor.reference(),
                     Some(reason),
-                    now(),
+                    state.clock.now(),
                 )
                 .await?;
         }
@@ -202,7 +202,7 @@ pub async fn close_group(
     state
         .stores
         .habilitations
-        .close_group(group_id, now())
+        .close_group(group_id, state.clock.now())
         .await?;
     record(
         state,

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use crate::store::{
     Account, AccountProfile, AccountStatus, AdminRole, ChangeRecord, Convention, Delegation,
     GrantRefusal, Group, Habilitation, HabilitationMode, HabilitationScopeKind, HabilitationStatus,
-    Holder, Partner, QuotaTable, Service, now,
+    Holder, Partner, QuotaTable, Service,
 };
 use crate::types::{
     AccountId, ClientId, ConventionId, Email, GroupId, HabilitationId, InseeCode, PartnerId,
@@ -56,7 +56,7 @@ pub async fn record(
     detail: serde_json::Value,
 ) -> HabResult<()> {
     let change = ChangeRecord {
-        at: now(),
+        at: state.clock.now(),
         actor: author.reference(),
         partner: partner.cloned(),
         action: action.to_owned(),

@@ -376,7 +376,7 @@ pub(in crate::habilitations) async fn close_person_as(
                     HabilitationStatus::Closed,
                     &author.reference(),
                     Some(reason),
-                    now(),
+                    state.clock.now(),
                 )
                 .await?;
         }
@@ -385,12 +385,12 @@ pub(in crate::habilitations) async fn close_person_as(
         store.remove_group_member(&group.id, &account.id).await?;
     }
     store
-        .set_delegations(&account.id, &[], &author.reference(), now())
+        .set_delegations(&account.id, &[], &author.reference(), state.clock.now())
         .await?;
     state
         .stores
         .accounts
-        .close_account(&account.id, now(), Some(reason))
+        .close_account(&account.id, state.clock.now(), Some(reason))
         .await?;
     lifecycle::revoke_everything(state, account).await?;
     record(

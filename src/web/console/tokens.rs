@@ -4,7 +4,6 @@ use super::{console_user, done_message, failure, field, hidden_csrf, posted_by, 
 use crate::accounts::api_token::{self, ApiTokenError, MAX_DAYS};
 use crate::habilitations::HabilitationError;
 use crate::state::AppState;
-use crate::store::now;
 use axum::extract::{Form, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -24,7 +23,7 @@ async fn page_body(
         .api_tokens
         .api_tokens_of(user.actor.id())
         .await?;
-    let now = now();
+    let now = state.clock.now();
     Ok(html! {
         (done_message(done))
         @if let Some((id, secret)) = created {
@@ -128,7 +127,7 @@ pub(super) async fn revoke(
     match state
         .stores
         .api_tokens
-        .revoke_api_token(user.actor.id(), id, now())
+        .revoke_api_token(user.actor.id(), id, state.clock.now())
         .await
     {
         Ok(true) => Redirect::to("/console/jetons?fait=jeton").into_response(),

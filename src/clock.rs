@@ -1,0 +1,39 @@
+//! The application's clock. Everything that decides whether something has expired (codes,
+//! tokens, sessions, links, temporary passwords, counters, `max_age`) reads `AppState::clock`,
+//! and the in-memory ephemeral store reads the same one, so that a test can move time forward
+//! instead of sleeping. In production it is the system clock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// The system clock, plus an offset that only tests set.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_seconds: Arc<AtomicI64>,
+}
+
+impl Clock {
+    /// Seconds since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        crate::store::now() + self.offset_seconds.load(Ordering::Relaxed)
+    }
+
+    /// Moves this clock (and everything sharing it) `seconds` into the future.
+    pub fn advance(&self, seconds: i64) {
+        self.offset_seconds.fetch_add(seconds, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_advanced_clock_is_shared_by_its_clones() {
+        let clock = Clock::default();
+        let shared = clock.clone();
+        let before = shared.now();
+        clock.advance(3600);
+        assert!(shared.now() >= before + 3600);
+    }
+}
