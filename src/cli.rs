@@ -242,11 +242,26 @@ enum UserCommand {
     /// Mail a new activation link (earlier links stop working)
     ResendActivation { email: String },
     /// Suspend an account as a precaution: it can no longer log in nor use its tokens
-    Suspend { email: String },
+    Suspend {
+        email: String,
+        /// Why (recorded in the partner's history)
+        #[arg(long, default_value = "Suspension depuis la ligne de commande")]
+        reason: String,
+    },
     /// Lift a suspension
-    Unsuspend { email: String },
+    Unsuspend {
+        email: String,
+        /// Why (recorded in the partner's history)
+        #[arg(long, default_value = "Réactivation depuis la ligne de commande")]
+        reason: String,
+    },
     /// Make the person choose a new password at their next login
-    ForcePasswordChange { email: String },
+    ForcePasswordChange {
+        email: String,
+        /// Why (recorded in the partner's history)
+        #[arg(long, default_value = "Changement demandé depuis la ligne de commande")]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -695,9 +710,16 @@ async fn api_token(state: crate::state::AppState, command: ApiTokenCommand) -> R
 
 async fn user(state: crate::state::AppState, command: UserCommand) -> Result<(), Failure> {
     use crate::accounts::lifecycle::{self, LifecycleError};
+    use crate::habilitations::{HabilitationError, manage};
     use crate::types::{CafCode, ClientId, Email, PartnerId};
     let failure = |e: LifecycleError| match e {
         LifecycleError::Invalid(m) => usage(m),
+        other => runtime(other),
+    };
+    // What the command line changes is recorded like any other change, by the author `cli`.
+    let author = manage::Author::System("cli");
+    let refused = |e: HabilitationError| match e {
+        HabilitationError::Invalid(m) | HabilitationError::Conflict(m) => usage(m),
         other => runtime(other),
     };
     let find = |email: String| {
@@ -754,6 +776,17 @@ async fn user(state: crate::state::AppState, command: UserCommand) -> Result<(),
             let account = lifecycle::create_account(&state, profile)
                 .await
                 .map_err(failure)?;
+            manage::record(
+                &state,
+                author,
+                account.profile.partner.as_ref(),
+                "account.create",
+                format!("account:{}", account.id),
+                None,
+                serde_json::json!({}),
+            )
+            .await
+            .map_err(refused)?;
             println!(
                 "account {} created for {}; activation link sent ({})",
                 account.id,
@@ -772,16 +805,11 @@ async fn user(state: crate::state::AppState, command: UserCommand) -> Result<(),
                 state.mailer.describe()
             );
         }
-        UserCommand::Suspend { email } => {
+        UserCommand::Suspend { email, reason } => {
             let account = find(email).await?;
-            lifecycle::set_suspended(
-                &state,
-                &account,
-                true,
-                Some("suspended from the command line"),
-            )
-            .await
-            .map_err(failure)?;
+            manage::suspend_person_as(&state, author, &account, true, Some(&reason))
+                .await
+                .map_err(refused)?;
             println!("{} is suspended", account.profile.email);
         }
         UserCommand::SendReset { email } => {
@@ -795,26 +823,21 @@ async fn user(state: crate::state::AppState, command: UserCommand) -> Result<(),
                 state.mailer.describe()
             );
         }
-        UserCommand::ForcePasswordChange { email } => {
+        UserCommand::ForcePasswordChange { email, reason } => {
             let account = find(email).await?;
-            lifecycle::force_password_change(&state, &account)
+            manage::force_password_change_as(&state, author, &account, Some(&reason))
                 .await
-                .map_err(failure)?;
+                .map_err(refused)?;
             println!(
                 "{} must choose a new password at the next login",
                 account.profile.email
             );
         }
-        UserCommand::Unsuspend { email } => {
+        UserCommand::Unsuspend { email, reason } => {
             let account = find(email).await?;
-            lifecycle::set_suspended(
-                &state,
-                &account,
-                false,
-                Some("reactivated from the command line"),
-            )
-            .await
-            .map_err(failure)?;
+            manage::suspend_person_as(&state, author, &account, false, Some(&reason))
+                .await
+                .map_err(refused)?;
             println!("{} is no longer suspended", account.profile.email);
         }
     }

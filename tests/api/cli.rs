@@ -308,6 +308,24 @@ fn user_commands_create_accounts_with_an_activation_mail_and_refuse_mistakes() {
     );
     assert_eq!(code, 0);
     assert!(out.contains("suspended"));
+    // What the command line did is in the partner's history, by the author `cli`.
+    let history = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use passerelle::store::HabilitationStore;
+        let store =
+            passerelle::store::sqlite::SqliteStore::open(&data.path().join("passerelle.db"), 1)
+                .await
+                .unwrap();
+        store
+            .changes_of_partner(&passerelle::types::PartnerId::parse("p").unwrap(), 10)
+            .await
+            .unwrap()
+    });
+    let actions: Vec<(&str, &str)> = history
+        .iter()
+        .map(|c| (c.action.as_str(), c.actor.as_str()))
+        .collect();
+    assert!(actions.contains(&("account.create", "cli")), "{actions:?}");
+    assert!(actions.contains(&("account.suspend", "cli")), "{actions:?}");
     let (code, _, err) = passerelle(
         &[
             "user",

@@ -309,15 +309,28 @@ pub async fn suspend_person(
         },
     )?;
     check_within_delegation(state, actor, &context, &account).await?;
+    suspend_person_as(state, Author::Person(actor), &account, suspended, reason).await
+}
+
+/// Suspends or reactivates an account for `author` once its rights are checked (or for an
+/// operator's tool: `Author::System`), and records it in the partner's history.
+pub async fn suspend_person_as(
+    state: &AppState,
+    author: Author<'_>,
+    account: &Account,
+    suspended: bool,
+    reason: Option<&str>,
+) -> HabResult<Account> {
+    let id = &account.id;
     let reason = required_reason(reason)?;
     if account.closed_at.is_some() {
         return Err(HabilitationError::Conflict("Ce compte est fermé.".into()));
     }
-    lifecycle::set_suspended(state, &account, suspended, Some(reason)).await?;
+    lifecycle::set_suspended(state, account, suspended, Some(reason)).await?;
     record(
         state,
-        Author::Person(actor),
-        Some(&context.partner.id),
+        author,
+        account.profile.partner.as_ref(),
         if suspended {
             "account.suspend"
         } else {
@@ -333,7 +346,7 @@ pub async fn suspend_person(
         .accounts
         .get_account(id)
         .await?
-        .unwrap_or(account))
+        .unwrap_or_else(|| account.clone()))
 }
 
 /// Closes a person's access on departure: every habilitation they hold directly is closed,
@@ -415,14 +428,24 @@ pub async fn force_password_change(
 ) -> HabResult<()> {
     let (account, context) = person(state, actor, id).await?;
     access::check(actor, &context, Action::ForcePasswordChange)?;
+    force_password_change_as(state, Author::Person(actor), &account, reason).await
+}
+
+/// The forced password change once its rights are checked (or for an operator's tool).
+pub async fn force_password_change_as(
+    state: &AppState,
+    author: Author<'_>,
+    account: &Account,
+    reason: Option<&str>,
+) -> HabResult<()> {
     let reason = required_reason(reason)?;
-    lifecycle::force_password_change(state, &account).await?;
+    lifecycle::force_password_change(state, account).await?;
     record(
         state,
-        Author::Person(actor),
-        Some(&context.partner.id),
+        author,
+        account.profile.partner.as_ref(),
         "account.force_password_change",
-        format!("account:{id}"),
+        format!("account:{}", account.id),
         Some(reason),
         json!({}),
     )
