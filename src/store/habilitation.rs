@@ -326,11 +326,15 @@ pub enum GrantRefusal {
     AlreadyHeld,
 }
 
+/// Conventions and their quotas, and what a quota counts.
 #[async_trait]
-pub trait HabilitationStore: Send + Sync {
+pub trait ConventionStore: Send + Sync {
     async fn upsert_convention(&self, convention: &Convention) -> StoreResult<Change>;
+
     async fn get_convention(&self, id: &ConventionId) -> StoreResult<Option<Convention>>;
+
     async fn find_convention_by_number(&self, number: &str) -> StoreResult<Option<Convention>>;
+
     async fn conventions_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Convention>>;
 
     /// Sets (or, with `maximum = None`, removes) a quota.
@@ -341,7 +345,9 @@ pub trait HabilitationStore: Send + Sync {
         role: &RoleCode,
         maximum: Option<u32>,
     ) -> StoreResult<()>;
+
     async fn quotas_of_convention(&self, convention: &ConventionId) -> StoreResult<Vec<Quota>>;
+
     /// The people holding a non-closed habilitation of the partner for the service role,
     /// directly or through an open group: what a quota counts.
     async fn count_holders(
@@ -350,7 +356,11 @@ pub trait HabilitationStore: Send + Sync {
         client_id: &ClientId,
         role: &RoleCode,
     ) -> StoreResult<u32>;
+}
 
+/// Habilitations: granted within a quota (atomically), their status, retention.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
     /// Stores a new habilitation unless the holder already has an open one for the same
     /// service role, or the quota of `quotas` for its service role would be exceeded. The
     /// check and the insertion are one atomic step: two concurrent grants at quota - 1 cannot
@@ -360,13 +370,18 @@ pub trait HabilitationStore: Send + Sync {
         habilitation: &Habilitation,
         quotas: &QuotaTable,
     ) -> StoreResult<Result<(), GrantRefusal>>;
+
     async fn get_habilitation(&self, id: &HabilitationId) -> StoreResult<Option<Habilitation>>;
+
     async fn habilitations_of_partner(&self, partner: &PartnerId)
     -> StoreResult<Vec<Habilitation>>;
+
     /// The habilitations an account holds directly or through its open groups, any status.
     async fn habilitations_of_account(&self, account: &AccountId)
     -> StoreResult<Vec<Habilitation>>;
+
     async fn habilitations_of_group(&self, group: &GroupId) -> StoreResult<Vec<Habilitation>>;
+
     /// Changes the status (and, when closing, sets `closed_at`). Refuses (false) to change a
     /// closed habilitation.
     async fn set_habilitation_status(
@@ -377,7 +392,9 @@ pub trait HabilitationStore: Send + Sync {
         reason: Option<&str>,
         at: i64,
     ) -> StoreResult<bool>;
+
     async fn mark_reviewed(&self, ids: &[HabilitationId], at: i64) -> StoreResult<()>;
+
     /// Deletes the habilitations closed before `before` under conventions of `kind`; returns
     /// how many.
     async fn delete_closed_habilitations(
@@ -385,14 +402,25 @@ pub trait HabilitationStore: Send + Sync {
         kind: ConventionKind,
         before: i64,
     ) -> StoreResult<u64>;
+}
 
+/// Groups of a partner and their members (memberships count in quotas).
+#[async_trait]
+pub trait GroupStore: Send + Sync {
     async fn insert_group(&self, group: &Group) -> StoreResult<()>;
+
     async fn get_group(&self, id: &GroupId) -> StoreResult<Option<Group>>;
+
     async fn groups_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Group>>;
+
     async fn rename_group(&self, id: &GroupId, name: &str) -> StoreResult<()>;
+
     async fn close_group(&self, id: &GroupId, at: i64) -> StoreResult<()>;
+
     async fn group_members(&self, id: &GroupId) -> StoreResult<Vec<AccountId>>;
+
     async fn groups_of_account(&self, account: &AccountId) -> StoreResult<Vec<Group>>;
+
     /// Adds a member unless that would exceed a quota of `quotas` for one of the group's open
     /// habilitations; atomic like `insert_habilitation`.
     async fn add_group_member(
@@ -402,9 +430,15 @@ pub trait HabilitationStore: Send + Sync {
         quotas: &QuotaTable,
         at: i64,
     ) -> StoreResult<Result<(), GrantRefusal>>;
-    async fn remove_group_member(&self, group: &GroupId, account: &AccountId) -> StoreResult<()>;
 
+    async fn remove_group_member(&self, group: &GroupId, account: &AccountId) -> StoreResult<()>;
+}
+
+/// What a delegated manager was delegated.
+#[async_trait]
+pub trait DelegationStore: Send + Sync {
     async fn delegations_of(&self, account: &AccountId) -> StoreResult<Vec<Delegation>>;
+
     async fn set_delegations(
         &self,
         account: &AccountId,
@@ -412,19 +446,50 @@ pub trait HabilitationStore: Send + Sync {
         by: &str,
         at: i64,
     ) -> StoreResult<()>;
+}
 
+/// The yearly reverse reviews.
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
     async fn insert_review(&self, review: &Review) -> StoreResult<()>;
-    async fn get_review(&self, id: &ReviewId) -> StoreResult<Option<Review>>;
-    async fn reviews_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Review>>;
-    async fn save_review(&self, review: &Review) -> StoreResult<()>;
 
+    async fn get_review(&self, id: &ReviewId) -> StoreResult<Option<Review>>;
+
+    async fn reviews_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Review>>;
+
+    async fn save_review(&self, review: &Review) -> StoreResult<()>;
+}
+
+/// The record of every change (who, when, what, why).
+#[async_trait]
+pub trait ChangeLog: Send + Sync {
     async fn record_change(&self, change: &ChangeRecord) -> StoreResult<()>;
+
     /// Deletes the change records older than `before` (their reasons may name people); returns
     /// how many.
     async fn delete_changes_before(&self, before: i64) -> StoreResult<u64>;
+
     async fn changes_of_partner(
         &self,
         partner: &PartnerId,
         limit: u32,
     ) -> StoreResult<Vec<ChangeRecord>>;
+}
+
+/// Everything of the habilitation model, as one store: the small traits above, each of one
+/// aggregate, implemented together by the SQL stores.
+pub trait HabilitationStore:
+    ConventionStore + GrantStore + GroupStore + DelegationStore + ReviewStore + ChangeLog
+{
+}
+
+impl<T> HabilitationStore for T where
+    T: ConventionStore
+        + GrantStore
+        + GroupStore
+        + DelegationStore
+        + ReviewStore
+        + ChangeLog
+        + ?Sized
+{
 }

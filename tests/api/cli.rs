@@ -310,7 +310,7 @@ fn user_commands_create_accounts_with_an_activation_mail_and_refuse_mistakes() {
     assert!(out.contains("suspended"));
     // What the command line did is in the partner's history, by the author `cli`.
     let history = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use passerelle::store::HabilitationStore;
+        use passerelle::store::ChangeLog;
         let store =
             passerelle::store::sqlite::SqliteStore::open(&data.path().join("passerelle.db"), 1)
                 .await

@@ -197,7 +197,7 @@ impl Store {
 }
 
 #[async_trait]
-impl HabilitationStore for Store {
+impl ConventionStore for Store {
     async fn upsert_convention(&self, convention: &Convention) -> StoreResult<Change> {
         let existing = self.get_convention(&convention.id).await?;
         if existing.as_ref() == Some(convention) {
@@ -335,7 +335,10 @@ impl HabilitationStore for Store {
                 .map_err(backend)?;
         Ok(count as u32)
     }
+}
 
+#[async_trait]
+impl GrantStore for Store {
     async fn insert_habilitation(
         &self,
         h: &Habilitation,
@@ -504,7 +507,10 @@ impl HabilitationStore for Store {
         .map_err(backend)?;
         Ok(done.rows_affected())
     }
+}
 
+#[async_trait]
+impl GroupStore for Store {
     async fn insert_group(&self, group: &Group) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO groups (id, partner_id, name, created_at, closed_at) VALUES ($1, $2, $3, $4, $5)",
@@ -632,7 +638,10 @@ impl HabilitationStore for Store {
             .map_err(backend)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl DelegationStore for Store {
     async fn delegations_of(&self, account: &AccountId) -> StoreResult<Vec<Delegation>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT client_id, role FROM delegations WHERE account_id = $1 ORDER BY client_id, role",
@@ -683,7 +692,10 @@ impl HabilitationStore for Store {
         }
         tx.commit().await.map_err(backend)
     }
+}
 
+#[async_trait]
+impl ReviewStore for Store {
     async fn insert_review(&self, review: &Review) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO reviews (id, partner_id, started_at, started_by, decisions)
@@ -734,7 +746,10 @@ impl HabilitationStore for Store {
         .map_err(backend)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ChangeLog for Store {
     async fn record_change(&self, change: &ChangeRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO changes (at, actor, partner_id, action, target, reason, detail)
