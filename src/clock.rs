@@ -6,6 +6,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// Seconds since the Unix epoch, from the system clock (what `store::now` reads for the stores'
+/// own bookkeeping).
+pub fn system_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
 /// The system clock, plus an offset that only tests set.
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
@@ -15,7 +21,7 @@ pub struct Clock {
 impl Clock {
     /// Seconds since the Unix epoch.
     pub fn now(&self) -> i64 {
-        crate::store::now() + self.offset_seconds.load(Ordering::Relaxed)
+        system_now() + self.offset_seconds.load(Ordering::Relaxed)
     }
 
     /// Moves this clock (and everything sharing it) `seconds` into the future.

@@ -392,5 +392,5 @@ impl Stores {
 
 /// Seconds since the Unix epoch: the one clock every store and token uses.
 pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    crate::clock::system_now()
 }
