@@ -287,9 +287,9 @@ async fn submit(
                 Ok(false) => {
                     trace_login_failure(&state, &email, "captcha", &origin);
                     let message = if form.captcha_id.is_some() {
-                        "Le code de vérification est incorrect. Saisissez de nouveau votre mot de passe, puis recopiez le nouveau code (ou laissez la vérification automatique se faire)."
+                        "La vérification anti-robot n'a pas abouti. Saisissez de nouveau votre mot de passe ; une nouvelle vérification se fait d'elle-même (sinon, recopiez le code de l'image)."
                     } else {
-                        "Par sécurité, après plusieurs essais infructueux, saisissez de nouveau votre mot de passe et recopiez le code de vérification."
+                        "Par sécurité, après plusieurs essais infructueux, saisissez de nouveau votre mot de passe : une vérification anti-robot se fait d'elle-même (sinon, recopiez le code de l'image)."
                     };
                     return again(StatusCode::BAD_REQUEST, message.into(), true).await;
                 }

@@ -116,7 +116,7 @@ async fn a_captcha_after_three_failures_then_a_growing_delay() {
             .text()
             .await
             .unwrap()
-            .contains("recopiez le code de vérification")
+            .contains("une vérification anti-robot se fait d'elle-même")
     );
 
     let (status, _) = fail_once(&app, CLAIRE).await;
