@@ -3,18 +3,17 @@
 //! file twice changes nothing. `config/demo.toml` is the documented example of the format.
 
 use crate::accounts::password::Password;
-use crate::accounts::policy::Policies;
+use crate::accounts::policy::PersonalContext;
 use crate::crypto::sha256;
 use crate::habilitations::manage::{self, Author, GrantRequest};
 use crate::habilitations::{HabilitationError, PartnerContext};
 use crate::state::AppState;
 use crate::store::{
-    AccountProfile, AdminRole, Caf, Change, ClientType, Convention, Delegation, GrantType, Group,
+    Account, AccountProfile, AdminRole, Caf, Change, ClientType, Convention, Delegation, GrantType,
     Holder, Partner, PkcePolicy, Service, ServiceRole, SigningAlg, Stores,
 };
 use crate::types::{
-    CafCode, ClientId, ConventionId, Email, GroupId, PartnerId, RedirectUri, RoleCode, Scopes,
-    Siret,
+    CafCode, ClientId, ConventionId, Email, PartnerId, RedirectUri, RoleCode, Scopes, Siret,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -388,10 +387,10 @@ fn invalid<T>(message: String) -> Result<T, ProvisionError> {
 
 async fn validate(
     file: &ProvisionFile,
-    stores: &Stores,
-    policies: &Policies,
+    state: &AppState,
     allow_passwords: bool,
 ) -> Result<Validated, ProvisionError> {
+    let (stores, policies) = (&state.stores, &state.policies);
     let mut cafs = Vec::new();
     let mut caf_codes = BTreeSet::new();
     for c in &file.caf {
@@ -624,7 +623,8 @@ async fn validate(
     for a in &file.account {
         let email =
             Email::parse(&a.email).map_err(|e| ProvisionError::Invalid(format!("account: {e}")))?;
-        let ctx = |m: String| ProvisionError::Invalid(format!("account `{email}`: {m}"));
+        let shown = email.to_string();
+        let ctx = |m: String| ProvisionError::Invalid(format!("account `{shown}`: {m}"));
         if !emails.insert(email.clone()) {
             return Err(ctx("appears twice".into()));
         }
@@ -679,9 +679,6 @@ async fn validate(
                     "passwords cannot be provisioned: the person chooses theirs through the activation link (only `passerelle demo` accepts demo passwords)".into(),
                 ));
             }
-            Some(p) if p.chars().count() < 8 => {
-                return Err(ctx("a demo password needs at least 8 characters".into()));
-            }
             Some(p) => Some(Password::new(p.clone())),
             None => None,
         };
@@ -728,25 +725,54 @@ async fn validate(
         if caf.is_none() && a.admin_roles.contains(&AdminRole::CafHabilitationOfficer) {
             return Err(ctx("caf_habilitation_officer needs `caf`".into()));
         }
+        let profile = AccountProfile {
+            email,
+            civility: a.civility.clone(),
+            given_name: a.given_name.trim().to_owned(),
+            family_name: a.family_name.trim().to_owned(),
+            function: a.function.clone(),
+            partner,
+            caf,
+            services,
+            admin_roles: {
+                let mut roles = a.admin_roles.clone();
+                roles.sort();
+                roles.dedup();
+                roles
+            },
+        };
+        if let Some(password) = &password {
+            // A demo password obeys the policy its holder will be held to, like any other.
+            let mut services = profile.services.clone();
+            services.extend(habilitations.iter().map(|h| h.client_id.clone()));
+            let mut names = Vec::new();
+            if !profile.admin_roles.is_empty() {
+                names.push(state.settings.administrator_password_policy.clone());
+            }
+            for id in &services {
+                if let Some(s) = known.service(stores, id).await? {
+                    names.extend(s.password_policy);
+                }
+            }
+            let policy = policies.strictest(names.iter().map(String::as_str));
+            let given = [profile.given_name.as_str(), profile.family_name.as_str()];
+            let person = PersonalContext {
+                email_local_part: profile.email.local_part(),
+                names: &given,
+            };
+            let failures = policy.check(password.expose(), &person);
+            if !failures.is_empty() {
+                let rules: Vec<String> = failures.iter().map(|f| f.french()).collect();
+                return Err(ctx(format!(
+                    "the demo password breaks the password policy of this account: {}",
+                    rules.join(" ")
+                )));
+            }
+        }
         accounts.push(ValidatedAccount {
             habilitations,
             delegations,
-            profile: AccountProfile {
-                email,
-                civility: a.civility.clone(),
-                given_name: a.given_name.trim().to_owned(),
-                family_name: a.family_name.trim().to_owned(),
-                function: a.function.clone(),
-                partner,
-                caf,
-                services,
-                admin_roles: {
-                    let mut roles = a.admin_roles.clone();
-                    roles.sort();
-                    roles.dedup();
-                    roles
-                },
-            },
+            profile,
             password,
         });
     }
@@ -809,7 +835,7 @@ pub async fn apply(
     allow_passwords: bool,
 ) -> Result<Report, ProvisionError> {
     let (stores, hasher) = (&state.stores, &state.hasher);
-    let v = validate(file, stores, &state.policies, allow_passwords).await?;
+    let v = validate(file, state, allow_passwords).await?;
     let mut report = Report::default();
     for caf in &v.cafs {
         report.count(stores.organisations.upsert_caf(caf).await?);
@@ -820,13 +846,29 @@ pub async fn apply(
     for service in &v.services {
         report.count(stores.services.upsert_service(service).await?);
     }
+    let author = Author::System("provisioning");
     for (convention, quotas) in &v.conventions {
-        report.count(stores.habilitations.upsert_convention(convention).await?);
+        let context = context_of(state, &convention.partner).await?;
+        let (saved, change) =
+            manage::save_convention_as(state, author, &context, convention.clone())
+                .await
+                .map_err(provision_error)?;
+        report.count(change);
+        // Quotas count against the conventions in force, this one included.
+        let context = context_of(state, &convention.partner).await?;
         for (client_id, role, maximum) in quotas {
-            stores
-                .habilitations
-                .set_quota(&convention.id, client_id, role, Some(*maximum))
-                .await?;
+            manage::set_quota_as(
+                state,
+                author,
+                &context,
+                &saved,
+                client_id,
+                role,
+                Some(*maximum),
+                None,
+            )
+            .await
+            .map_err(provision_error)?;
         }
     }
     let mut grants = Vec::new();
@@ -837,22 +879,24 @@ pub async fn apply(
         delegations,
     } in v.accounts
     {
-        let (id, change) = stores.accounts.upsert_account(&profile).await?;
+        let (id, change) = manage::provision_account_as(state, author, &profile)
+            .await
+            .map_err(provision_error)?;
         report.count(change);
         if let Some(partner) = &profile.partner {
             for spec in habilitations {
                 grants.push((partner.clone(), Holder::Account(id.clone()), spec));
             }
             if !delegations.is_empty() {
-                stores
-                    .habilitations
-                    .set_delegations(&id, &delegations, "provisioning", crate::store::now())
-                    .await?;
+                let context = context_of(state, partner).await?;
+                let account = account_of(state, &profile.email).await?;
+                manage::delegate_as(state, author, &context, &account, delegations, None)
+                    .await
+                    .map_err(provision_error)?;
             }
         }
         if let Some(password) = password {
-            let account = stores.accounts.get_account(&id).await?;
-            let current = account.and_then(|a| a.password_hash);
+            let current = account_of(state, &profile.email).await?.password_hash;
             // Re-applying the demo keeps the hash it already has when the password still matches.
             if !hasher.verify(password.clone(), current).await {
                 let hash = hasher.hash(password).await?;
@@ -862,6 +906,7 @@ pub async fn apply(
         }
     }
     for g in v.groups {
+        let context = context_of(state, &g.partner).await?;
         let existing = stores
             .habilitations
             .groups_of_partner(&g.partner)
@@ -871,47 +916,33 @@ pub async fn apply(
         let group = match existing {
             Some(group) => group,
             None => {
-                let group = Group {
-                    id: GroupId::generate(),
-                    partner: g.partner.clone(),
-                    name: g.name.clone(),
-                    created_at: crate::store::now(),
-                    closed_at: None,
-                };
-                stores.habilitations.insert_group(&group).await?;
                 report.created += 1;
-                group
+                manage::create_group_as(state, author, &context, &g.name)
+                    .await
+                    .map_err(provision_error)?
             }
         };
-        let context = PartnerContext::load(state, &g.partner)
-            .await
-            .map_err(provision_error)?;
-        let quotas = context.quotas(state).await.map_err(provision_error)?;
+        let members = stores.habilitations.group_members(&group.id).await?;
         for email in &g.members {
-            let account = stores
-                .accounts
-                .find_account_by_email(email)
-                .await?
-                .ok_or_else(|| ProvisionError::Invalid(format!("{email} vanished")))?;
-            if let Err(refusal) = stores
-                .habilitations
-                .add_group_member(&group.id, &account.id, &quotas, crate::store::now())
-                .await?
-            {
-                return Err(ProvisionError::Invalid(format!(
-                    "group `{}`: adding {email} refused: {refusal:?}",
-                    g.name
-                )));
+            let account = account_of(state, email).await?;
+            if members.contains(&account.id) {
+                continue;
             }
+            manage::add_member_as(state, author, &context, &group, &account.id)
+                .await
+                .map_err(|e| {
+                    ProvisionError::Invalid(format!(
+                        "group `{}`: adding {email} refused: {e}",
+                        g.name
+                    ))
+                })?;
         }
         for spec in g.habilitations {
             grants.push((g.partner.clone(), Holder::Group(group.id.clone()), spec));
         }
     }
     for (partner, holder, spec) in grants {
-        let context = PartnerContext::load(state, &partner)
-            .await
-            .map_err(provision_error)?;
+        let context = context_of(state, &partner).await?;
         let request = GrantRequest {
             holder,
             client_id: spec.client_id.clone(),
@@ -920,15 +951,7 @@ pub async fn apply(
             valid_from: None,
             valid_until: spec.valid_until,
         };
-        match manage::grant_as(
-            state,
-            Author::System("provisioning"),
-            &context,
-            request,
-            None,
-        )
-        .await
-        {
+        match manage::grant_as(state, author, &context, request, None).await {
             Ok(_) => report.created += 1,
             // Re-applying a file finds its habilitations already open.
             Err(HabilitationError::Conflict(_)) => report.unchanged += 1,
@@ -944,6 +967,25 @@ pub async fn apply(
         apply_review(state, r).await?;
     }
     Ok(report)
+}
+
+async fn context_of(
+    state: &AppState,
+    partner: &PartnerId,
+) -> Result<PartnerContext, ProvisionError> {
+    PartnerContext::load(state, partner)
+        .await
+        .map_err(provision_error)
+}
+
+/// An account the file validated (and apply just upserted).
+async fn account_of(state: &AppState, email: &Email) -> Result<Account, ProvisionError> {
+    state
+        .stores
+        .accounts
+        .find_account_by_email(email)
+        .await?
+        .ok_or_else(|| ProvisionError::Invalid(format!("{email} vanished")))
 }
 
 fn provision_error(e: HabilitationError) -> ProvisionError {

@@ -25,7 +25,7 @@ pub fn provisioning(accounts: usize) -> String {
     );
     for i in 0..accounts {
         text.push_str(&format!(
-            "[[account]]\nemail = \"{}\"\ngiven_name = \"Bench\"\nfamily_name = \"N{i}\"\n\
+            "[[account]]\nemail = \"{}\"\ngiven_name = \"Agent\"\nfamily_name = \"N{i}\"\n\
              partner = \"ville-de-niort\"\npassword = \"{PASSWORD}\"\n\
              habilitations = [{{ service = \"{CLIENT}\", role = \"agent\" }}]\n",
             email(i)

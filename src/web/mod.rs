@@ -9,6 +9,8 @@ pub mod browser;
 pub mod captcha;
 pub mod console;
 pub mod device;
+pub mod error;
+pub mod extract;
 pub mod forgot;
 pub mod login;
 pub mod mfa;

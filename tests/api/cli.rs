@@ -516,8 +516,8 @@ habilitations = [{ service = "s1", role = "r" }]
             .await
             .unwrap();
     assert_eq!(
-        changes, 1,
-        "the habilitation granted by provisioning is traced"
+        changes, 3,
+        "the convention, the account and the habilitation provisioning wrote are traced"
     );
 }
 

@@ -47,6 +47,17 @@ struct Person {
     roles: Vec<Role>,
 }
 
+impl Person {
+    /// The demo password: the monenfant policy takes letters and digits only.
+    fn password(&self) -> &'static str {
+        if self.partner == "cc-pilat-rhodanien" {
+            "DemoPasserelle2026"
+        } else {
+            PASSWORD
+        }
+    }
+}
+
 fn claire() -> Person {
     Person {
         email: CLAIRE,
@@ -102,7 +113,7 @@ async fn full_flow(
         .url();
     let browser = browser();
     let response = app
-        .login(&browser, auth_url.as_str(), person.email, PASSWORD)
+        .login(&browser, auth_url.as_str(), person.email, person.password())
         .await;
     let params = redirect_params(&response, redirect);
     assert_eq!(params.get("state"), Some(csrf.secret()));

@@ -280,9 +280,14 @@ async fn retention_deletes_closed_habilitations_after_the_period_of_their_conven
 
 #[tokio::test]
 async fn a_habilitation_brings_the_password_policy_of_its_service() {
-    // The lenient monenfant profile by default, so that Coopération's stricter one shows.
-    let app =
-        TestApp::spawn_with(|c| c.credentials.default_password_policy = "monenfant".into()).await;
+    // A lenient profile by default, so that Coopération's stricter one shows.
+    let app = TestApp::spawn_with(|c| {
+        let mut lenient = c.password_policies["monenfant"].clone();
+        lenient.alphanumeric_only = false;
+        c.password_policies.insert("lenient".into(), lenient);
+        c.credentials.default_password_policy = "lenient".into();
+    })
+    .await;
     let policy = |app: &TestApp| {
         let state = app.state.clone();
         async move {
@@ -299,7 +304,7 @@ async fn a_habilitation_brings_the_password_policy_of_its_service() {
                 .name
         }
     };
-    assert_eq!(policy(&app).await, "monenfant");
+    assert_eq!(policy(&app).await, "lenient");
     app.grant(KARIM, "cooperation", "lecteur").await;
     assert_eq!(policy(&app).await, "cooperation");
 }

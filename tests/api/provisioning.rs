@@ -109,3 +109,98 @@ async fn invalid_files_are_refused_whole_with_the_entry_named() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn provisioning_writes_the_partners_history_once_and_only_when_something_changes() {
+    let app = TestApp::spawn().await;
+    let niort = passerelle::types::PartnerId::parse("ville-de-niort").unwrap();
+    let history = |app: &TestApp| {
+        let store = app.state.stores.habilitations.clone();
+        let niort = niort.clone();
+        async move { store.changes_of_partner(&niort, 1000).await.unwrap() }
+    };
+    // The demo applied at start-up: every convention, quota, person, delegation, group and
+    // member of Niort is in its history, by `provisioning`.
+    let before = history(&app).await;
+    for action in [
+        "convention.create",
+        "quota.set",
+        "account.create",
+        "delegated_manager.name",
+        "group.create",
+        "group.add_member",
+        "habilitation.grant",
+    ] {
+        assert!(
+            before
+                .iter()
+                .any(|c| c.action == action && c.actor == "provisioning"),
+            "no {action} by provisioning in {before:?}"
+        );
+    }
+    // Applying the same file again records nothing.
+    apply(&app, passerelle::cli::DEMO_PROVISIONING, true)
+        .await
+        .unwrap();
+    assert_eq!(history(&app).await.len(), before.len());
+    // A changed quota is recorded, once.
+    let text = passerelle::cli::DEMO_PROVISIONING.replace(
+        "{ service = \"cdap\", role = \"T4\", maximum = 3 }",
+        "{ service = \"cdap\", role = \"T4\", maximum = 4 }",
+    );
+    assert_ne!(
+        text,
+        passerelle::cli::DEMO_PROVISIONING,
+        "the demo's T4 quota moved"
+    );
+    apply(&app, &text, true).await.unwrap();
+    let after = history(&app).await;
+    let new: Vec<_> = after
+        .iter()
+        .filter(|c| !before.contains(c))
+        .map(|c| {
+            (
+                c.action.as_str(),
+                c.actor.as_str(),
+                c.detail["maximum"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(new, [("quota.set", "provisioning", serde_json::json!(4))]);
+}
+
+#[tokio::test]
+async fn a_demo_password_obeys_the_policy_of_its_holder() {
+    let app = TestApp::spawn().await;
+    let person = |password: &str| {
+        format!(
+            "[[account]]\nemail = \"lea.martin@pilat-rhodanien.example\"\ngiven_name = \"Léa\"\nfamily_name = \"Martin\"\npartner = \"cc-pilat-rhodanien\"\nservices = [\"monenfant-extranet\"]\npassword = \"{password}\"\nhabilitations = [{{ service = \"demo-app\", role = \"utilisateur\" }}]\n"
+        )
+    };
+    // monenfant: letters and digits only.
+    let m = message(apply(&app, &person("Demo-Passerelle-2026!"), true).await);
+    assert!(
+        m.contains("lea.martin@pilat-rhodanien.example") && m.contains("lettres"),
+        "{m}"
+    );
+    let m = message(apply(&app, &person("Martin2026abc"), true).await);
+    assert!(m.contains("nom"), "{m}");
+    assert!(
+        app.state
+            .stores
+            .accounts
+            .find_account_by_email(
+                &passerelle::types::Email::parse("lea.martin@pilat-rhodanien.example").unwrap()
+            )
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused file writes nothing"
+    );
+    let report = apply(&app, &person("Bienvenue2026Caf"), true)
+        .await
+        .unwrap();
+    assert_eq!(report.passwords_set, 1);
+    app.assert_logs_in("lea.martin@pilat-rhodanien.example", "Bienvenue2026Caf")
+        .await;
+}

@@ -138,7 +138,35 @@ pub async fn name_delegated_manager(
     let (account, context) = person(state, actor, id).await?;
     access::check(actor, &context, Action::NameDelegatedManagers)?;
     let reason = optional_reason(reason)?;
-    if Target::of(&account) == Target::Administrator {
+    delegate_as(
+        state,
+        Author::Person(actor),
+        &context,
+        &account,
+        delegations,
+        reason,
+    )
+    .await?;
+    Ok(state
+        .stores
+        .accounts
+        .get_account(&account.id)
+        .await?
+        .unwrap_or(account))
+}
+
+/// The delegation itself, once the author is known to be allowed: the role follows whether
+/// anything is delegated, and the person's sessions end. Nothing is recorded (and no session
+/// ends) when the delegation is already exactly this one; returns whether it changed.
+pub async fn delegate_as(
+    state: &AppState,
+    author: Author<'_>,
+    context: &PartnerContext,
+    account: &Account,
+    mut delegations: Vec<Delegation>,
+    reason: Option<&str>,
+) -> HabResult<bool> {
+    if Target::of(account) == Target::Administrator {
         return Err(HabilitationError::Invalid(
             "Un administrateur du partenaire gère déjà tout : il n'a pas besoin de délégation."
                 .into(),
@@ -164,12 +192,23 @@ pub async fn name_delegated_manager(
             )));
         }
     }
+    delegations.sort();
+    delegations.dedup();
     let mut roles = account.profile.admin_roles.clone();
     roles.retain(|r| *r != AdminRole::DelegatedManager);
     if !delegations.is_empty() {
         roles.push(AdminRole::DelegatedManager);
     }
     roles.sort();
+    let mut current = state
+        .stores
+        .habilitations
+        .delegations_of(&account.id)
+        .await?;
+    current.sort();
+    if roles == account.profile.admin_roles && current == delegations {
+        return Ok(false);
+    }
     let profile = AccountProfile {
         admin_roles: roles,
         ..account.profile.clone()
@@ -181,25 +220,20 @@ pub async fn name_delegated_manager(
         .set_delegations(
             &account.id,
             &delegations,
-            &actor.reference(),
+            &author.reference(),
             state.clock.now(),
         )
         .await?;
     record(
         state,
-        Author::Person(actor),
+        author,
         Some(&context.partner.id),
         "delegated_manager.name",
-        format!("account:{id}"),
+        format!("account:{}", account.id),
         reason,
         json!({ "delegations": delegations }),
     )
     .await?;
-    lifecycle::revoke_everything(state, &account).await?;
-    Ok(state
-        .stores
-        .accounts
-        .get_account(id)
-        .await?
-        .unwrap_or(account))
+    lifecycle::revoke_everything(state, account).await?;
+    Ok(true)
 }

@@ -28,6 +28,33 @@ pub async fn set_quota(
     let (convention, context) = convention(state, actor, convention_id).await?;
     access::check(actor, &context, Action::SetQuota)?;
     let reason = optional_reason(reason)?;
+    set_quota_as(
+        state,
+        Author::Person(actor),
+        &context,
+        &convention,
+        client_id,
+        role,
+        maximum,
+        reason,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The quota change itself, once the author is known to be allowed; records it only when the
+/// quota actually changes (returns whether it did).
+#[allow(clippy::too_many_arguments)]
+pub async fn set_quota_as(
+    state: &AppState,
+    author: Author<'_>,
+    context: &PartnerContext,
+    convention: &Convention,
+    client_id: &ClientId,
+    role: &RoleCode,
+    maximum: Option<u32>,
+    reason: Option<&str>,
+) -> HabResult<bool> {
     if !convention.services.contains(client_id) {
         return Err(HabilitationError::Invalid(format!(
             "La convention {} n'ouvre pas le service « {client_id} ».",
@@ -36,21 +63,33 @@ pub async fn set_quota(
     }
     let service = service(state, client_id).await?;
     check_role(&service, role)?;
+    let current = state
+        .stores
+        .habilitations
+        .quotas_of_convention(&convention.id)
+        .await?
+        .into_iter()
+        .find(|q| &q.client_id == client_id && &q.role == role)
+        .map(|q| q.maximum);
+    if current == maximum {
+        return Ok(false);
+    }
     state
         .stores
         .habilitations
-        .set_quota(convention_id, client_id, role, maximum)
+        .set_quota(&convention.id, client_id, role, maximum)
         .await?;
     record(
         state,
-        Author::Person(actor),
+        author,
         Some(&context.partner.id),
         "quota.set",
-        format!("convention:{convention_id}"),
+        format!("convention:{}", convention.id),
         reason,
         json!({ "service": client_id, "role": role, "maximum": maximum }),
     )
-    .await
+    .await?;
+    Ok(true)
 }
 
 /// Whether the actor is a national operator or the habilitation officer of `caf`.
@@ -120,6 +159,27 @@ pub async fn save_convention(
 ) -> HabResult<Convention> {
     let context = PartnerContext::load(state, &convention.partner).await?;
     access::check(actor, &context, Action::EditConvention)?;
+    let existing = state
+        .stores
+        .habilitations
+        .get_convention(&convention.id)
+        .await?;
+    let convention = Convention {
+        mode: existing.as_ref().map(|e| e.mode).unwrap_or(convention.mode),
+        ..convention
+    };
+    let (saved, _) = save_convention_as(state, Author::Person(actor), &context, convention).await?;
+    Ok(saved)
+}
+
+/// The convention as the author states it, mode included, once the author is known to be
+/// allowed; recorded in the partner's history only when something changed.
+pub async fn save_convention_as(
+    state: &AppState,
+    author: Author<'_>,
+    context: &PartnerContext,
+    convention: Convention,
+) -> HabResult<(Convention, Change)> {
     let number = convention.number.trim().to_owned();
     if number.is_empty() || number.chars().count() > 64 {
         return Err(HabilitationError::Invalid(
@@ -158,24 +218,27 @@ pub async fn save_convention(
         .get_convention(&convention.id)
         .await?;
     if let Some(existing) = &existing
-        && existing.partner != convention.partner
+        && existing.partner != context.partner.id
     {
         return Err(HabilitationError::NotFound("convention"));
     }
     let convention = Convention {
         number,
+        partner: context.partner.id.clone(),
         caf: context.partner.caf.clone(),
-        mode: existing.as_ref().map(|e| e.mode).unwrap_or(convention.mode),
         ..convention
     };
-    state
+    let change = state
         .stores
         .habilitations
         .upsert_convention(&convention)
         .await?;
+    if change == Change::Unchanged {
+        return Ok((convention, change));
+    }
     record(
         state,
-        Author::Person(actor),
+        author,
         Some(&convention.partner),
         if existing.is_some() {
             "convention.edit"
@@ -191,7 +254,21 @@ pub async fn save_convention(
         }),
     )
     .await?;
-    Ok(convention)
+    if let Some(existing) = existing
+        && existing.mode != convention.mode
+    {
+        record(
+            state,
+            author,
+            Some(&convention.partner),
+            "convention.mode",
+            format!("convention:{}", convention.id),
+            None,
+            json!({ "mode": convention.mode }),
+        )
+        .await?;
+    }
+    Ok((convention, change))
 }
 
 /// Withdraws the delegation (centralized mode) or restores it (delegated mode).

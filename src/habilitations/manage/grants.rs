@@ -226,7 +226,8 @@ pub(super) fn refusal_error(service: &Service, refusal: GrantRefusal) -> Habilit
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StatusChange {
     Suspend,
     Reactivate,

@@ -30,6 +30,17 @@ pub async fn create_group(
 ) -> HabResult<Group> {
     let context = PartnerContext::load(state, partner_id).await?;
     access::check(actor, &context, Action::ManageGroups)?;
+    create_group_as(state, Author::Person(actor), &context, name).await
+}
+
+/// The creation itself, once the author is known to be allowed.
+pub async fn create_group_as(
+    state: &AppState,
+    author: Author<'_>,
+    context: &PartnerContext,
+    name: &str,
+) -> HabResult<Group> {
+    let partner_id = &context.partner.id;
     let group = Group {
         id: GroupId::generate(),
         partner: partner_id.clone(),
@@ -51,7 +62,7 @@ pub async fn create_group(
         })?;
     record(
         state,
-        Author::Person(actor),
+        author,
         Some(partner_id),
         "group.create",
         format!("group:{}", group.id),
@@ -105,11 +116,22 @@ pub async fn add_member(
     let (group, context) = group(state, actor, group_id).await?;
     let member = holder_target(state, &context, &Holder::Account(account_id.clone())).await?;
     check_group_change(state, actor, &context, &group, member).await?;
+    add_member_as(state, Author::Person(actor), &context, &group, account_id).await
+}
+
+/// The addition itself, within the partner's quotas, once the author is known to be allowed.
+pub async fn add_member_as(
+    state: &AppState,
+    author: Author<'_>,
+    context: &PartnerContext,
+    group: &Group,
+    account_id: &AccountId,
+) -> HabResult<()> {
     let quotas: QuotaTable = context.quotas(state).await?;
     if let Err(refusal) = state
         .stores
         .habilitations
-        .add_group_member(group_id, account_id, &quotas, state.clock.now())
+        .add_group_member(&group.id, account_id, &quotas, state.clock.now())
         .await?
     {
         let service = match &refusal {
@@ -120,10 +142,10 @@ pub async fn add_member(
     }
     record(
         state,
-        Author::Person(actor),
+        author,
         Some(&context.partner.id),
         "group.add_member",
-        format!("group:{group_id}"),
+        format!("group:{}", group.id),
         None,
         json!({ "account": account_id }),
     )

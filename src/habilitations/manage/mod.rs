@@ -7,9 +7,9 @@ use super::{Actor, HabResult, HabilitationError, PartnerContext, people_reached}
 use crate::accounts::lifecycle;
 use crate::state::AppState;
 use crate::store::{
-    Account, AccountProfile, AccountStatus, AdminRole, ChangeRecord, Convention, Delegation,
-    GrantRefusal, Group, Habilitation, HabilitationMode, HabilitationScopeKind, HabilitationStatus,
-    Holder, Partner, QuotaTable, Service,
+    Account, AccountProfile, AccountStatus, AdminRole, Change, ChangeRecord, Convention,
+    Delegation, GrantRefusal, Group, Habilitation, HabilitationMode, HabilitationScopeKind,
+    HabilitationStatus, Holder, Partner, QuotaTable, Service,
 };
 use crate::types::{
     AccountId, ClientId, ConventionId, Email, GroupId, HabilitationId, InseeCode, PartnerId,

@@ -461,3 +461,29 @@ pub fn account_state_label(account: &Account) -> &'static str {
         (None, AccountStatus::Suspended) => "suspendu",
     }
 }
+
+/// An account as an automatic source (provisioning) states it, keyed by its email: created,
+/// corrected or left as it is; recorded in its partner's history only when something changed.
+pub async fn provision_account_as(
+    state: &AppState,
+    author: Author<'_>,
+    profile: &AccountProfile,
+) -> HabResult<(AccountId, Change)> {
+    let (id, change) = state.stores.accounts.upsert_account(profile).await?;
+    let action = match change {
+        Change::Unchanged => return Ok((id, change)),
+        Change::Created => "account.create",
+        Change::Updated => "account.update",
+    };
+    record(
+        state,
+        author,
+        profile.partner.as_ref(),
+        action,
+        format!("account:{id}"),
+        None,
+        json!({}),
+    )
+    .await?;
+    Ok((id, change))
+}

@@ -2,20 +2,20 @@
 //! less than two years ago), its CSV, and the import of a new annex — a plan first, applied
 //! only on confirmation.
 
-use super::{console_user, failure, field, hidden_csrf, posted_by, render};
+use super::{ConsoleUser, hidden_csrf, render};
 use crate::habilitations::access::{Action, Target};
 use crate::habilitations::annexe1::{self, ImportTarget, Plan};
 use crate::habilitations::{HabilitationError, manage};
 use crate::state::AppState;
 use crate::types::{ClientId, PartnerId, RoleCode};
-use axum::extract::{Form, Path, Query, State};
+use crate::web::error::PageResult;
+use crate::web::extract::ConsoleForm;
+use axum::extract::{Path, Query, State};
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use axum_extra::extract::CookieJar;
+use axum::response::IntoResponse;
 use maud::{Markup, html};
+use serde::Deserialize;
 use std::collections::HashMap;
-
-type Fields = Vec<(String, String)>;
 
 fn ids(partner: &str, service: Option<&str>) -> Result<(PartnerId, ClientId), HabilitationError> {
     Ok((
@@ -49,34 +49,22 @@ fn rows_table(caption: &str, rows: &[annexe1::Row]) -> Markup {
 
 pub(super) async fn show(
     State(state): State<AppState>,
-    jar: CookieJar,
+    user: ConsoleUser,
     Path(partner): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let user = match console_user(&state, &jar).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let result = async {
-        let (partner, service) = ids(&partner, query.get("service").map(String::as_str))?;
-        let export = annexe1::export(&state, &user.actor, &partner, &service).await?;
-        let context = manage::partner(&state, &user.actor, &partner).await?;
-        let roles = state
-            .stores
-            .services
-            .get_service(&service)
-            .await?
-            .map(|s| s.roles)
-            .unwrap_or_default();
-        Ok::<_, HabilitationError>((export, context, roles))
-    }
-    .await;
-    let (export, context, roles) = match result {
-        Ok(v) => v,
-        Err(e) => return failure(e),
-    };
+) -> PageResult {
+    let (partner, service) = ids(&partner, query.get("service").map(String::as_str))?;
+    let export = annexe1::export(&state, &user.actor, &partner, &service).await?;
+    let context = manage::partner(&state, &user.actor, &partner).await?;
+    let roles = state
+        .stores
+        .services
+        .get_service(&service)
+        .await?
+        .map(|s| s.roles)
+        .unwrap_or_default();
     if query.get("format").map(String::as_str) == Some("csv") {
-        return (
+        return Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (
@@ -86,7 +74,7 @@ pub(super) async fn show(
             ],
             annexe1::to_csv(&export),
         )
-            .into_response();
+            .into_response());
     }
     let importable: Vec<_> = roles
         .iter()
@@ -161,47 +149,50 @@ fn plan_view(plan: &Plan) -> Markup {
     }
 }
 
+#[derive(Deserialize)]
+pub(super) struct ImportForm {
+    service: Option<String>,
+    role: Option<String>,
+    /// INSEE codes separated by commas.
+    scope: Option<String>,
+    /// The annex, as its CSV.
+    text: Option<String>,
+    /// `apply` once the plan was seen; otherwise only the plan.
+    action: Option<String>,
+}
+
 pub(super) async fn import(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(partner): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
+    ConsoleForm { user, form }: ConsoleForm<ImportForm>,
+) -> PageResult {
+    let text = form.text.unwrap_or_default();
+    let (partner, service) = ids(&partner, form.service.as_deref())?;
+    let target = ImportTarget {
+        partner,
+        client_id: service,
+        role: form
+            .role
+            .as_deref()
+            .and_then(|r| RoleCode::parse(r).ok())
+            .ok_or_else(|| HabilitationError::Invalid("Choisissez le rôle.".into()))?,
+        scope: form
+            .scope
+            .as_deref()
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
-    let text = field(&fields, "text").unwrap_or("").to_owned();
-    let result = async {
-        let (partner, service) = ids(&partner, field(&fields, "service"))?;
-        let target = ImportTarget {
-            partner,
-            client_id: service,
-            role: field(&fields, "role")
-                .and_then(|r| RoleCode::parse(r).ok())
-                .ok_or_else(|| HabilitationError::Invalid("Choisissez le rôle.".into()))?,
-            scope: field(&fields, "scope")
-                .map(|s| {
-                    s.split(',')
-                        .map(str::trim)
-                        .filter(|v| !v.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-        };
-        if field(&fields, "action") == Some("apply") {
-            let (plan, _) = annexe1::apply(&state, &user.actor, &target, &text).await?;
-            Ok::<_, HabilitationError>((target, plan, true))
-        } else {
-            let plan = annexe1::plan(&state, &user.actor, &target, &text).await?;
-            Ok((target, plan, false))
-        }
-    }
-    .await;
-    let (target, plan, applied) = match result {
-        Ok(v) => v,
-        Err(e) => return failure(e),
+    let applied = form.action.as_deref() == Some("apply");
+    let plan = if applied {
+        annexe1::apply(&state, &user.actor, &target, &text).await?.0
+    } else {
+        annexe1::plan(&state, &user.actor, &target, &text).await?
     };
     let back = format!(
         "/console/partenaires/{}/annexe1?service={}",

@@ -1,21 +1,19 @@
 //! A group's page: members (added and removed within quotas), its habilitations, closure.
 
 use super::partner::{status_forms, status_text, validity};
-use super::{
-    console_user, done_message, failure, field, hidden_csrf, may, posted_by, reason_field, render,
-};
+use super::{ConsoleUser, ReasonForm, done_message, hidden_csrf, may, reason_field, render};
 use crate::habilitations::HabilitationError;
 use crate::habilitations::access::{Action, Target};
 use crate::habilitations::manage;
 use crate::state::AppState;
 use crate::types::{AccountId, GroupId};
-use axum::extract::{Form, Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::CookieJar;
+use crate::web::error::PageResult;
+use crate::web::extract::ConsoleForm;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
 use maud::html;
+use serde::Deserialize;
 use std::collections::HashMap;
-
-type Fields = Vec<(String, String)>;
 
 fn group_id(id: &str) -> Result<GroupId, HabilitationError> {
     GroupId::parse(id).map_err(|_| HabilitationError::NotFound("groupe"))
@@ -23,35 +21,23 @@ fn group_id(id: &str) -> Result<GroupId, HabilitationError> {
 
 pub(super) async fn show(
     State(state): State<AppState>,
-    jar: CookieJar,
+    user: ConsoleUser,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let user = match console_user(&state, &jar).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let result = async {
-        let id = group_id(&id)?;
-        let (group, context) = manage::group(&state, &user.actor, &id).await?;
-        let members = state.stores.habilitations.group_members(&id).await?;
-        let accounts = state
-            .stores
-            .accounts
-            .accounts_of_partner(&context.partner.id)
-            .await?;
-        let habilitations = state
-            .stores
-            .habilitations
-            .habilitations_of_group(&id)
-            .await?;
-        Ok::<_, HabilitationError>((group, context, members, accounts, habilitations))
-    }
-    .await;
-    let (group, context, members, accounts, habilitations) = match result {
-        Ok(v) => v,
-        Err(e) => return failure(e),
-    };
+) -> PageResult {
+    let id = group_id(&id)?;
+    let (group, context) = manage::group(&state, &user.actor, &id).await?;
+    let members = state.stores.habilitations.group_members(&id).await?;
+    let accounts = state
+        .stores
+        .accounts
+        .accounts_of_partner(&context.partner.id)
+        .await?;
+    let habilitations = state
+        .stores
+        .habilitations
+        .habilitations_of_group(&id)
+        .await?;
     let here = format!("/console/groupes/{}", group.id);
     let manage_groups =
         may(&user.actor, &context, Action::ManageGroups) && group.closed_at.is_none();
@@ -119,59 +105,49 @@ pub(super) async fn show(
     render(&format!("Groupe « {} »", group.name), &user, body)
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum MemberAction {
+    Add,
+    Remove,
+}
+
+#[derive(Deserialize)]
+pub(super) struct MemberForm {
+    account: Option<String>,
+    action: Option<MemberAction>,
+    reason: Option<String>,
+}
+
 pub(super) async fn members(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let result = async {
-        let id = group_id(&id)?;
-        let account = AccountId::from_stored(
-            field(&fields, "account")
-                .ok_or_else(|| HabilitationError::Invalid("Choisissez une personne.".into()))?
-                .chars()
-                .take(64)
-                .collect(),
-        );
-        match field(&fields, "action") {
-            Some("remove") => {
-                manage::remove_member(&state, &user.actor, &id, &account, field(&fields, "reason"))
-                    .await?
-            }
-            _ => manage::add_member(&state, &user.actor, &id, &account).await?,
+    ConsoleForm { user, form }: ConsoleForm<MemberForm>,
+) -> PageResult {
+    let id = group_id(&id)?;
+    let account = AccountId::from_stored(
+        form.account
+            .ok_or_else(|| HabilitationError::Invalid("Choisissez une personne.".into()))?
+            .chars()
+            .take(64)
+            .collect(),
+    );
+    match form.action {
+        Some(MemberAction::Remove) => {
+            manage::remove_member(&state, &user.actor, &id, &account, form.reason.as_deref())
+                .await?
         }
-        Ok::<_, HabilitationError>(id)
+        _ => manage::add_member(&state, &user.actor, &id, &account).await?,
     }
-    .await;
-    match result {
-        Ok(id) => Redirect::to(&format!("/console/groupes/{id}?fait=membres")).into_response(),
-        Err(e) => failure(e),
-    }
+    Ok(Redirect::to(&format!("/console/groupes/{id}?fait=membres")).into_response())
 }
 
 pub(super) async fn close(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let result = async {
-        let id = group_id(&id)?;
-        manage::close_group(&state, &user.actor, &id, field(&fields, "reason")).await?;
-        Ok::<_, HabilitationError>(id)
-    }
-    .await;
-    match result {
-        Ok(id) => Redirect::to(&format!("/console/groupes/{id}?fait=membres")).into_response(),
-        Err(e) => failure(e),
-    }
+    ConsoleForm { user, form }: ConsoleForm<ReasonForm>,
+) -> PageResult {
+    let id = group_id(&id)?;
+    manage::close_group(&state, &user.actor, &id, form.reason.as_deref()).await?;
+    Ok(Redirect::to(&format!("/console/groupes/{id}?fait=membres")).into_response())
 }

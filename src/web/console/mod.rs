@@ -14,6 +14,7 @@ mod review;
 mod tokens;
 mod traces;
 
+use super::error::{PageError, PageResult};
 use super::{browser, error_page, internal_error_page, session};
 use crate::flow::ACR_MFA;
 use crate::habilitations::access::{self, Action};
@@ -91,55 +92,83 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The person using the console, with the CSRF token of their browser.
-pub(super) struct ConsoleUser {
+pub(in crate::web) struct ConsoleUser {
     pub actor: Actor,
     pub csrf: String,
 }
 
 /// The console's user, or the page that sends them where they must go first: the login page,
 /// the second factor, or an explanation that the console is for administrators.
-pub(super) async fn console_user(
+pub(in crate::web) async fn console_user(
     state: &AppState,
     jar: &CookieJar,
-) -> Result<ConsoleUser, Response> {
-    let current = session::current(state, jar)
-        .await
-        .map_err(internal_error_page)?;
-    let Some(current) = current else {
-        return Err(Redirect::to("/login").into_response());
-    };
-    let account = match state.stores.accounts.get_account(&current.account).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return Err(Redirect::to("/login").into_response()),
-        Err(e) => return Err(internal_error_page(e)),
-    };
+) -> PageResult<ConsoleUser> {
+    let current = session::current(state, jar).await?.ok_or_else(PageError::login)?;
+    let account = state
+        .stores
+        .accounts
+        .get_account(&current.account)
+        .await?
+        .ok_or_else(PageError::login)?;
     if state.settings.mfa_for_administrators
         && !account.profile.admin_roles.is_empty()
         && current.acr != ACR_MFA
     {
-        let enrolled = crate::accounts::totp::enrolled(state.stores.factors.as_ref(), &account)
-            .await
-            .map_err(internal_error_page)?;
+        let enrolled =
+            crate::accounts::totp::enrolled(state.stores.factors.as_ref(), &account).await?;
         return Err(Redirect::to(if enrolled {
             "/login/otp"
         } else {
             "/compte/double-authentification"
         })
-        .into_response());
+        .into_response()
+        .into());
     }
     let actor = Actor::of(state, account).await.map_err(|e| match e {
-        HabilitationError::Forbidden(_) => error_page(
+        HabilitationError::Forbidden(_) => PageError::Respond(error_page(
             StatusCode::FORBIDDEN,
             "Console réservée",
             "La console d'administration est réservée aux personnes chargées des habilitations et aux responsables sécurité.",
             "Pour utiliser les services de la Caf, revenez à l'application concernée.",
-        ),
-        other => failure(other),
+        )),
+        other => other.into(),
     })?;
     Ok(ConsoleUser {
         actor,
         csrf: browser::csrf_token(state, jar).unwrap_or_default(),
     })
+}
+
+/// A person's profile as the console's forms post it.
+#[derive(serde::Deserialize)]
+pub(super) struct PersonForm {
+    pub email: Option<String>,
+    pub civility: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub function: Option<String>,
+}
+
+impl PersonForm {
+    /// The fields checked; `email` when the address is not the form's to change.
+    pub fn fields(
+        &self,
+        email: Option<&str>,
+    ) -> Result<crate::habilitations::manage::PersonFields, HabilitationError> {
+        crate::habilitations::manage::PersonFields::parse(
+            email.or(self.email.as_deref()).unwrap_or(""),
+            self.civility.as_deref(),
+            self.given_name.as_deref().unwrap_or(""),
+            self.family_name.as_deref().unwrap_or(""),
+            self.function.as_deref(),
+        )
+    }
+}
+
+/// A form that carries nothing but the reason of a change.
+#[derive(serde::Deserialize)]
+pub(super) struct ReasonForm {
+    pub reason: Option<String>,
 }
 
 /// Whether the actor may do `action` (to decide which forms to show).
@@ -212,8 +241,8 @@ pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Mar
     }
 }
 
-pub(super) fn render(title: &str, user: &ConsoleUser, body: Markup) -> Response {
-    Html(page(title, Some(user), body).into_string()).into_response()
+pub(super) fn render(title: &str, user: &ConsoleUser, body: Markup) -> PageResult {
+    Ok(Html(page(title, Some(user), body).into_string()).into_response())
 }
 
 /// The confirmation shown after a change (`?fait=KEY` in the redirect).
@@ -253,27 +282,6 @@ pub(super) fn day(ts: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The value of a form field (forms are read as pairs so that repeated fields survive).
-pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.trim().is_empty())
-}
-
-/// The console user who posted a form: its CSRF token is checked first, then the session.
-pub(super) async fn posted_by(
-    state: &AppState,
-    jar: &CookieJar,
-    fields: &[(String, String)],
-) -> Result<ConsoleUser, Response> {
-    if !browser::csrf_valid(state, jar, field(fields, "csrf")) {
-        return Err(super::login::expired_form());
-    }
-    console_user(state, jar).await
-}
-
 pub(super) fn role_label(role: AdminRole) -> &'static str {
     match role {
         AdminRole::CafHabilitationOfficer => "responsable des habilitations de la Caf",
@@ -303,24 +311,11 @@ pub(super) fn reason_field(id: &str, required: bool) -> Markup {
 
 async fn home(
     axum::extract::State(state): axum::extract::State<AppState>,
-    jar: CookieJar,
-) -> Response {
-    let user = match console_user(&state, &jar).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let partners = match crate::habilitations::manage::visible_partners(&state, &user.actor).await {
-        Ok(p) => p,
-        Err(e) => return failure(e),
-    };
-    let overdue = match crate::habilitations::review::overdue(&state, &user.actor).await {
-        Ok(o) => o,
-        Err(e) => return failure(e),
-    };
-    let cafs = match state.stores.organisations.list_cafs().await {
-        Ok(c) => c,
-        Err(e) => return internal_error_page(e),
-    };
+    user: ConsoleUser,
+) -> PageResult {
+    let partners = crate::habilitations::manage::visible_partners(&state, &user.actor).await?;
+    let overdue = crate::habilitations::review::overdue(&state, &user.actor).await?;
+    let cafs = state.stores.organisations.list_cafs().await?;
     let national = user.actor.holds(AdminRole::NationalOperator);
     let own_caf = user.actor.account.profile.caf.clone();
     let registrable: Vec<_> = cafs

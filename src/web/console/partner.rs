@@ -3,23 +3,26 @@
 //! in `partner/actions.rs`.
 
 use super::{
-    ConsoleUser, console_user, day, done_message, failure, field, hidden_csrf, may, posted_by,
-    reason_field, render, when,
+    ConsoleUser, PersonForm, day, done_message, hidden_csrf, may, reason_field, render,
+    when,
 };
 use crate::habilitations::access::{Action, Target};
-use crate::habilitations::manage::{self, GrantRequest, PersonFields, StatusChange};
+use crate::habilitations::manage::{self, GrantRequest, StatusChange};
 use crate::habilitations::{HabilitationError, PartnerContext};
 use crate::state::AppState;
 use crate::store::{
-    Account, Group, Habilitation, HabilitationMode, HabilitationStatus, Holder, Service,
+    Account, ConventionKind, Group, Habilitation, HabilitationMode, HabilitationStatus, Holder,
+    Service,
 };
 use crate::types::{
     AccountId, ClientId, ConventionId, GroupId, HabilitationId, PartnerId, RoleCode,
 };
-use axum::extract::{Form, Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::CookieJar;
+use crate::web::error::PageResult;
+use crate::web::extract::ConsoleForm;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
 use maud::{Markup, html};
+use serde::Deserialize;
 use std::collections::HashMap;
 
 mod actions;
@@ -29,17 +32,16 @@ pub(super) use actions::{
     set_quota, terminate_convention,
 };
 
-type Fields = Vec<(String, String)>;
 
-fn back(partner: &str, done: &str, anchor: &str) -> Response {
-    Redirect::to(&format!(
+fn back(partner: &str, done: &str, anchor: &str) -> PageResult {
+    Ok(Redirect::to(&format!(
         "/console/partenaires/{partner}?fait={done}#{anchor}"
     ))
-    .into_response()
+    .into_response())
 }
 
-fn partner_id(id: &str) -> Result<PartnerId, Box<Response>> {
-    PartnerId::parse(id).map_err(|_| Box::new(failure(HabilitationError::NotFound("partenaire"))))
+fn partner_id(id: &str) -> Result<PartnerId, HabilitationError> {
+    PartnerId::parse(id).map_err(|_| HabilitationError::NotFound("partenaire"))
 }
 
 pub(super) fn holder_name(holder: &Holder, accounts: &[Account], groups: &[Group]) -> Markup {
@@ -123,33 +125,15 @@ pub(super) fn status_text(h: &Habilitation) -> String {
 
 pub(super) async fn show(
     State(state): State<AppState>,
-    jar: CookieJar,
+    user: ConsoleUser,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let user = match console_user(&state, &jar).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let id = match partner_id(&id) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    let context = match manage::partner(&state, &user.actor, &id).await {
-        Ok(c) => c,
-        Err(e) => return failure(e),
-    };
-    match page_body(
-        &state,
-        &user,
-        &context,
-        query.get("fait").map(String::as_str),
-    )
-    .await
-    {
-        Ok(body) => render(&context.partner.name, &user, body),
-        Err(e) => failure(e),
-    }
+) -> PageResult {
+    let id = partner_id(&id)?;
+    let context = manage::partner(&state, &user.actor, &id).await?;
+    let done = query.get("fait").map(String::as_str);
+    let body = page_body(&state, &user, &context, done).await?;
+    render(&context.partner.name, &user, body)
 }
 
 async fn page_body(
@@ -282,7 +266,7 @@ async fn page_body(
                     input type="text" id="c-number" name="number" required maxlength="64";
                     label for="c-kind" { "Offre" }
                     select id="c-kind" name="kind" {
-                        @for k in crate::store::ConventionKind::ALL { option value=(k.as_str()) { (k.label()) } }
+                        @for k in ConventionKind::ALL { option value=(k.as_str()) { (k.label()) } }
                     }
                     fieldset {
                         legend { "Services ouverts" }

@@ -2,83 +2,61 @@
 //! forced password change), the Caf's appointments and the administrators' delegations.
 
 use super::partner::{holder_name, status_forms, status_text, validity};
-use super::{
-    console_user, done_message, failure, field, hidden_csrf, may, posted_by, reason_field, render,
-};
+use super::{ConsoleUser, PersonForm, done_message, hidden_csrf, may, reason_field, render};
 use crate::habilitations::HabilitationError;
 use crate::habilitations::access::{Action, Target};
-use crate::habilitations::manage::{self, Appointment, PersonFields};
+use crate::habilitations::manage::{self, Appointment};
 use crate::state::AppState;
 use crate::store::{AdminRole, Delegation};
 use crate::types::{AccountId, ClientId, RoleCode};
-use axum::extract::{Form, Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::CookieJar;
+use crate::web::error::PageResult;
+use crate::web::extract::ConsoleForm;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
 use maud::html;
+use serde::Deserialize;
 use std::collections::HashMap;
-
-type Fields = Vec<(String, String)>;
 
 fn account_id(id: &str) -> AccountId {
     AccountId::from_stored(id.chars().take(64).collect())
 }
 
-fn back(id: &AccountId, done: &str) -> Response {
-    Redirect::to(&format!("/console/personnes/{id}?fait={done}")).into_response()
+fn back(id: &AccountId, done: &str) -> PageResult {
+    Ok(Redirect::to(&format!("/console/personnes/{id}?fait={done}")).into_response())
 }
 
 pub(super) async fn show(
     State(state): State<AppState>,
-    jar: CookieJar,
+    user: ConsoleUser,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let user = match console_user(&state, &jar).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+) -> PageResult {
     let id = account_id(&id);
-    let result = async {
-        let (account, context) = manage::person(&state, &user.actor, &id).await?;
-        let habilitations = state
-            .stores
-            .habilitations
-            .habilitations_of_account(&id)
-            .await?;
-        let groups = state
-            .stores
-            .habilitations
-            .groups_of_partner(&context.partner.id)
-            .await?;
-        let member_of = state.stores.habilitations.groups_of_account(&id).await?;
-        let delegations = state.stores.habilitations.delegations_of(&id).await?;
-        let mut services = Vec::new();
-        for c in context.in_force() {
-            for s in &c.services {
-                if let Some(service) = state.stores.services.get_service(s).await?
-                    && !services
-                        .iter()
-                        .any(|x: &crate::store::Service| x.client_id == service.client_id)
-                {
-                    services.push(service);
-                }
+    let (account, context) = manage::person(&state, &user.actor, &id).await?;
+    let habilitations = state
+        .stores
+        .habilitations
+        .habilitations_of_account(&id)
+        .await?;
+    let groups = state
+        .stores
+        .habilitations
+        .groups_of_partner(&context.partner.id)
+        .await?;
+    let member_of = state.stores.habilitations.groups_of_account(&id).await?;
+    let delegations = state.stores.habilitations.delegations_of(&id).await?;
+    let mut services = Vec::new();
+    for c in context.in_force() {
+        for s in &c.services {
+            if let Some(service) = state.stores.services.get_service(s).await?
+                && !services
+                    .iter()
+                    .any(|x: &crate::store::Service| x.client_id == service.client_id)
+            {
+                services.push(service);
             }
         }
-        Ok::<_, HabilitationError>((
-            account,
-            context,
-            habilitations,
-            groups,
-            member_of,
-            delegations,
-            services,
-        ))
     }
-    .await;
-    let (account, context, habilitations, groups, member_of, delegations, services) = match result {
-        Ok(v) => v,
-        Err(e) => return failure(e),
-    };
     let actor = &user.actor;
     let target = Target::of(&account);
     let p = &account.profile;
@@ -216,136 +194,118 @@ pub(super) async fn show(
 
 pub(super) async fn update(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+    ConsoleForm { user, form }: ConsoleForm<PersonForm>,
+) -> PageResult {
     let id = account_id(&id);
-    let result = async {
-        let (account, _) = manage::person(&state, &user.actor, &id).await?;
-        let person = PersonFields::parse(
-            account.profile.email.as_str(),
-            field(&fields, "civility"),
-            field(&fields, "given_name").unwrap_or(""),
-            field(&fields, "family_name").unwrap_or(""),
-            field(&fields, "function"),
-        )?;
-        manage::update_person(&state, &user.actor, &id, person).await
-    }
-    .await;
-    match result {
-        Ok(_) => back(&id, "profil"),
-        Err(e) => failure(e),
-    }
+    let (account, _) = manage::person(&state, &user.actor, &id).await?;
+    let person = form.fields(Some(account.profile.email.as_str()))?;
+    manage::update_person(&state, &user.actor, &id, person).await?;
+    back(&id, "profil")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum AccountAction {
+    Suspend,
+    Reactivate,
+    Close,
+    ForcePasswordChange,
+}
+
+#[derive(Deserialize)]
+pub(super) struct AccountActionForm {
+    action: AccountAction,
+    reason: Option<String>,
 }
 
 pub(super) async fn account_action(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+    ConsoleForm { user, form }: ConsoleForm<AccountActionForm>,
+) -> PageResult {
     let id = account_id(&id);
-    let reason = field(&fields, "reason");
-    let result = match field(&fields, "action") {
-        Some("suspend") => manage::suspend_person(&state, &user.actor, &id, true, reason)
-            .await
-            .map(|_| ()),
-        Some("reactivate") => manage::suspend_person(&state, &user.actor, &id, false, reason)
-            .await
-            .map(|_| ()),
-        Some("close") => manage::close_person(&state, &user.actor, &id, reason).await,
-        Some("force_password_change") => {
-            manage::force_password_change(&state, &user.actor, &id, reason).await
+    let (actor, reason) = (&user.actor, form.reason.as_deref());
+    match form.action {
+        AccountAction::Suspend => {
+            manage::suspend_person(&state, actor, &id, true, reason).await?;
         }
-        _ => Err(HabilitationError::Invalid("Action inconnue.".into())),
-    };
-    match result {
-        Ok(()) => back(&id, "compte"),
-        Err(e) => failure(e),
+        AccountAction::Reactivate => {
+            manage::suspend_person(&state, actor, &id, false, reason).await?;
+        }
+        AccountAction::Close => manage::close_person(&state, actor, &id, reason).await?,
+        AccountAction::ForcePasswordChange => {
+            manage::force_password_change(&state, actor, &id, reason).await?
+        }
     }
+    back(&id, "compte")
+}
+
+#[derive(Deserialize)]
+pub(super) struct AppointForm {
+    /// `principal:appoint`, `substitute:remove`…
+    designation: Option<String>,
+    reason: Option<String>,
 }
 
 pub(super) async fn appoint(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+    ConsoleForm { user, form }: ConsoleForm<AppointForm>,
+) -> PageResult {
     let id = account_id(&id);
-    let result = async {
-        let (which, what) = field(&fields, "designation")
-            .and_then(|d| d.split_once(':'))
-            .ok_or_else(|| HabilitationError::Invalid("Désignation inconnue.".into()))?;
-        let appointment = Appointment::parse(which)
-            .ok_or_else(|| HabilitationError::Invalid("Désignation inconnue.".into()))?;
-        manage::appoint(
-            &state,
-            &user.actor,
-            &id,
-            appointment,
-            what == "appoint",
-            field(&fields, "reason"),
-        )
-        .await
-    }
-    .await;
-    match result {
-        Ok(_) => back(&id, "designation"),
-        Err(e) => failure(e),
-    }
+    let unknown = || HabilitationError::Invalid("Désignation inconnue.".into());
+    let (which, what) = form
+        .designation
+        .as_deref()
+        .and_then(|d| d.split_once(':'))
+        .ok_or_else(unknown)?;
+    let appointment = Appointment::parse(which).ok_or_else(unknown)?;
+    manage::appoint(
+        &state,
+        &user.actor,
+        &id,
+        appointment,
+        what == "appoint",
+        form.reason.as_deref(),
+    )
+    .await?;
+    back(&id, "designation")
+}
+
+#[derive(Deserialize)]
+pub(super) struct DelegationsForm {
+    /// `service|role`, or `service|*` for every role of the service.
+    #[serde(default)]
+    delegation: Vec<String>,
+    reason: Option<String>,
 }
 
 pub(super) async fn delegations(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+    ConsoleForm { user, form }: ConsoleForm<DelegationsForm>,
+) -> PageResult {
     let id = account_id(&id);
-    let result = async {
-        let mut delegations = Vec::new();
-        for (_, value) in fields.iter().filter(|(k, _)| k == "delegation") {
-            let invalid = || HabilitationError::Invalid("Délégation inconnue.".into());
-            let (service, role) = value.split_once('|').ok_or_else(invalid)?;
-            delegations.push(Delegation {
-                client_id: ClientId::parse(service).map_err(|_| invalid())?,
-                role: match role {
-                    "*" => None,
-                    r => Some(RoleCode::parse(r).map_err(|_| invalid())?),
-                },
-            });
-        }
-        delegations.sort();
-        delegations.dedup();
-        manage::name_delegated_manager(
-            &state,
-            &user.actor,
-            &id,
-            delegations,
-            field(&fields, "reason"),
-        )
-        .await
+    let mut delegations = Vec::new();
+    for value in &form.delegation {
+        let invalid = || HabilitationError::Invalid("Délégation inconnue.".into());
+        let (service, role) = value.split_once('|').ok_or_else(invalid)?;
+        delegations.push(Delegation {
+            client_id: ClientId::parse(service).map_err(|_| invalid())?,
+            role: match role {
+                "*" => None,
+                r => Some(RoleCode::parse(r).map_err(|_| invalid())?),
+            },
+        });
     }
-    .await;
-    match result {
-        Ok(_) => back(&id, "delegations"),
-        Err(e) => failure(e),
-    }
+    manage::name_delegated_manager(
+        &state,
+        &user.actor,
+        &id,
+        delegations,
+        form.reason.as_deref(),
+    )
+    .await?;
+    back(&id, "delegations")
 }

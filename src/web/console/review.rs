@@ -2,21 +2,22 @@
 //! and the signed report to download.
 
 use super::partner::{holder_name, validity};
-use super::{
-    console_user, day, done_message, failure, field, hidden_csrf, posted_by, render, when,
-};
+use super::{ConsoleUser, day, done_message, hidden_csrf, render, when};
 use crate::habilitations::access::Action;
 use crate::habilitations::{HabilitationError, review};
 use crate::state::AppState;
 use crate::store::ReviewDecision;
 use crate::types::{HabilitationId, PartnerId, ReviewId};
-use axum::extract::{Form, Path, Query, State};
+use crate::web::error::PageResult;
+use crate::web::extract::ConsoleForm;
+use axum::extract::{Path, Query, State};
 use axum::http::header;
-use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::CookieJar;
+use axum::response::{IntoResponse, Redirect};
 use maud::html;
 use std::collections::HashMap;
 
+/// The decision form's fields are named after the habilitations (`d-ID`), so it is read as
+/// pairs.
 type Fields = Vec<(String, String)>;
 
 fn review_id(id: &str) -> Result<ReviewId, HabilitationError> {
@@ -25,56 +26,33 @@ fn review_id(id: &str) -> Result<ReviewId, HabilitationError> {
 
 pub(super) async fn start(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let result = async {
-        let id = PartnerId::parse(&id).map_err(|_| HabilitationError::NotFound("partenaire"))?;
-        review::start(&state, &user.actor, &id).await
-    }
-    .await;
-    match result {
-        Ok(r) => Redirect::to(&format!("/console/revues/{}", r.id)).into_response(),
-        Err(e) => failure(e),
-    }
+    ConsoleForm { user, .. }: ConsoleForm<Fields>,
+) -> PageResult {
+    let id = PartnerId::parse(&id).map_err(|_| HabilitationError::NotFound("partenaire"))?;
+    let r = review::start(&state, &user.actor, &id).await?;
+    Ok(Redirect::to(&format!("/console/revues/{}", r.id)).into_response())
 }
 
 pub(super) async fn show(
     State(state): State<AppState>,
-    jar: CookieJar,
+    user: ConsoleUser,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let user = match console_user(&state, &jar).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let result = async {
-        let id = review_id(&id)?;
-        let (r, context) = review::get(&state, &user.actor, &id).await?;
-        let items = review::items(&state, &r).await?;
-        let accounts = state
-            .stores
-            .accounts
-            .accounts_of_partner(&context.partner.id)
-            .await?;
-        let groups = state
-            .stores
-            .habilitations
-            .groups_of_partner(&context.partner.id)
-            .await?;
-        Ok::<_, HabilitationError>((r, context, items, accounts, groups))
-    }
-    .await;
-    let (r, context, items, accounts, groups) = match result {
-        Ok(v) => v,
-        Err(e) => return failure(e),
-    };
+) -> PageResult {
+    let id = review_id(&id)?;
+    let (r, context) = review::get(&state, &user.actor, &id).await?;
+    let items = review::items(&state, &r).await?;
+    let accounts = state
+        .stores
+        .accounts
+        .accounts_of_partner(&context.partner.id)
+        .await?;
+    let groups = state
+        .stores
+        .habilitations
+        .groups_of_partner(&context.partner.id)
+        .await?;
     let can_decide =
         r.completed_at.is_none() && super::may(&user.actor, &context, Action::PerformReview);
     let here = format!("/console/revues/{}", r.id);
@@ -134,72 +112,51 @@ pub(super) async fn show(
 
 pub(super) async fn decide(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let result = async {
-        let id = review_id(&id)?;
-        for (name, value) in &fields {
-            let Some(h) = name.strip_prefix("d-") else {
-                continue;
-            };
-            let h = HabilitationId::parse(h)
-                .map_err(|_| HabilitationError::NotFound("habilitation"))?;
-            let decision = match value.as_str() {
-                "confirm" => ReviewDecision::Confirm,
-                "withdraw" => ReviewDecision::Withdraw,
-                _ => return Err(HabilitationError::Invalid("Décision inconnue.".into())),
-            };
-            review::decide(&state, &user.actor, &id, &h, decision).await?;
+    ConsoleForm { user, form }: ConsoleForm<Fields>,
+) -> PageResult {
+    let id = review_id(&id)?;
+    let mut complete = false;
+    for (name, value) in &form {
+        if name == "action" {
+            complete = value == "complete";
         }
-        if field(&fields, "action") == Some("complete") {
-            review::complete(&state, &user.actor, &id).await?;
-        }
-        Ok(id)
+        let Some(h) = name.strip_prefix("d-") else {
+            continue;
+        };
+        let h = HabilitationId::parse(h).map_err(|_| HabilitationError::NotFound("habilitation"))?;
+        let decision = match value.as_str() {
+            "confirm" => ReviewDecision::Confirm,
+            "withdraw" => ReviewDecision::Withdraw,
+            _ => return Err(HabilitationError::Invalid("Décision inconnue.".into()).into()),
+        };
+        review::decide(&state, &user.actor, &id, &h, decision).await?;
     }
-    .await;
-    match result {
-        Ok(id) => Redirect::to(&format!("/console/revues/{id}?fait=revue")).into_response(),
-        Err(e) => failure(e),
+    if complete {
+        review::complete(&state, &user.actor, &id).await?;
     }
+    Ok(Redirect::to(&format!("/console/revues/{id}?fait=revue")).into_response())
 }
 
 pub(super) async fn report(
     State(state): State<AppState>,
-    jar: CookieJar,
+    user: ConsoleUser,
     Path(id): Path<String>,
-) -> Response {
-    let user = match console_user(&state, &jar).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let result = async {
-        let id = review_id(&id)?;
-        let (r, _) = review::get(&state, &user.actor, &id).await?;
-        r.report.ok_or_else(|| {
-            HabilitationError::Conflict(
-                "Cette revue n'est pas terminée : pas encore de rapport.".into(),
-            )
-        })
-    }
-    .await;
-    match result {
-        Ok(report) => (
-            [
-                (header::CONTENT_TYPE, "application/jose"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"revue-inverse.jws\"",
-                ),
-            ],
-            report,
-        )
-            .into_response(),
-        Err(e) => failure(e),
-    }
+) -> PageResult {
+    let id = review_id(&id)?;
+    let (r, _) = review::get(&state, &user.actor, &id).await?;
+    let report = r.report.ok_or_else(|| {
+        HabilitationError::Conflict("Cette revue n'est pas terminée : pas encore de rapport.".into())
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/jose"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"revue-inverse.jws\"",
+            ),
+        ],
+        report,
+    )
+        .into_response())
 }

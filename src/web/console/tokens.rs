@@ -1,16 +1,16 @@
 //! Personal API tokens: created by the person for their scripts, shown once, revocable.
 
-use super::{console_user, done_message, failure, field, hidden_csrf, posted_by, render, when};
+use super::{ConsoleUser, done_message, hidden_csrf, render, when};
 use crate::accounts::api_token::{self, ApiTokenError, MAX_DAYS};
 use crate::habilitations::HabilitationError;
 use crate::state::AppState;
-use axum::extract::{Form, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::CookieJar;
+use crate::web::error::PageResult;
+use crate::web::extract::ConsoleForm;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect};
 use maud::{Markup, html};
+use serde::Deserialize;
 use std::collections::HashMap;
-
-type Fields = Vec<(String, String)>;
 
 async fn page_body(
     state: &AppState,
@@ -70,68 +70,56 @@ async fn page_body(
 
 pub(super) async fn show(
     State(state): State<AppState>,
-    jar: CookieJar,
+    user: ConsoleUser,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let user = match console_user(&state, &jar).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    match page_body(&state, &user, None, query.get("fait").map(String::as_str)).await {
-        Ok(body) => render("Jetons d'API", &user, body),
-        Err(e) => failure(e),
-    }
+) -> PageResult {
+    let body = page_body(&state, &user, None, query.get("fait").map(String::as_str)).await?;
+    render("Jetons d'API", &user, body)
+}
+
+#[derive(Deserialize)]
+pub(super) struct CreateForm {
+    name: Option<String>,
+    days: Option<String>,
 }
 
 pub(super) async fn create(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let days = field(&fields, "days")
+    ConsoleForm { user, form }: ConsoleForm<CreateForm>,
+) -> PageResult {
+    let days = form
+        .days
+        .as_deref()
         .and_then(|d| d.trim().parse().ok())
         .unwrap_or(0);
-    match api_token::create(
-        &state,
-        &user.actor.account,
-        field(&fields, "name").unwrap_or(""),
-        days,
-    )
-    .await
-    {
-        Ok((secret, token)) => {
-            match page_body(&state, &user, Some((&token.id, &secret)), None).await {
-                Ok(body) => render("Jetons d'API", &user, body),
-                Err(e) => failure(e),
-            }
-        }
-        Err(ApiTokenError::Invalid(m)) => failure(HabilitationError::Invalid(m)),
-        Err(ApiTokenError::Store(e)) => failure(e.into()),
-    }
+    let name = form.name.as_deref().unwrap_or("");
+    let (secret, token) = api_token::create(&state, &user.actor.account, name, days)
+        .await
+        .map_err(|e| match e {
+            ApiTokenError::Invalid(m) => HabilitationError::Invalid(m),
+            ApiTokenError::Store(e) => e.into(),
+        })?;
+    let body = page_body(&state, &user, Some((&token.id, &secret)), None).await?;
+    render("Jetons d'API", &user, body)
+}
+
+#[derive(Deserialize)]
+pub(super) struct RevokeForm {
+    id: Option<String>,
 }
 
 pub(super) async fn revoke(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let id = field(&fields, "id").unwrap_or("");
-    match state
+    ConsoleForm { user, form }: ConsoleForm<RevokeForm>,
+) -> PageResult {
+    let id = form.id.as_deref().unwrap_or("");
+    let revoked = state
         .stores
         .api_tokens
         .revoke_api_token(user.actor.id(), id, state.clock.now())
-        .await
-    {
-        Ok(true) => Redirect::to("/console/jetons?fait=jeton").into_response(),
-        Ok(false) => failure(HabilitationError::NotFound("jeton")),
-        Err(e) => failure(e.into()),
+        .await?;
+    if !revoked {
+        return Err(HabilitationError::NotFound("jeton").into());
     }
+    Ok(Redirect::to("/console/jetons?fait=jeton").into_response())
 }

@@ -1,15 +1,15 @@
 //! The security officers' trace search: filters, one page at a time, newest first, with CSV
 //! and JSON-lines exports of the same search. Every search and export is itself traced.
 
-use super::{console_user, failure, render};
+use super::{ConsoleUser, render};
 use crate::habilitations::HabilitationError;
 use crate::state::AppState;
 use crate::store::Outcome;
 use crate::traces::query::{self, Filter};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
-use axum_extra::extract::CookieJar;
+use axum::response::IntoResponse;
+use crate::web::error::PageResult;
 use maud::html;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -63,28 +63,16 @@ fn same_search(q: &HashMap<String, String>) -> String {
 
 pub(super) async fn show(
     State(state): State<AppState>,
-    jar: CookieJar,
+    user: ConsoleUser,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let user = match console_user(&state, &jar).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    if let Err(e) = query::reach(&state, &user.actor).await {
-        return failure(e);
-    }
+) -> PageResult {
+    query::reach(&state, &user.actor).await?;
     let origin = crate::web::origin(&headers, Some(peer));
-    let filter = match filter_of(&q) {
-        Ok(f) => f,
-        Err(e) => return failure(e),
-    };
+    let filter = filter_of(&q)?;
     if let Some(format) = q.get("export") {
-        let records = match query::export(&state, &user.actor, &filter, &origin).await {
-            Ok(r) => r,
-            Err(e) => return failure(e),
-        };
+        let records = query::export(&state, &user.actor, &filter, &origin).await?;
         let (body, content_type, name) = if format == "jsonl" {
             (
                 query::to_json_lines(&records),
@@ -98,7 +86,7 @@ pub(super) async fn show(
                 "traces.csv",
             )
         };
-        return (
+        return Ok((
             [
                 (header::CONTENT_TYPE, content_type.to_owned()),
                 (
@@ -108,21 +96,15 @@ pub(super) async fn show(
             ],
             body,
         )
-            .into_response();
+            .into_response());
     }
     let searched = q.contains_key("search");
     let page = if searched {
-        match query::search(&state, &user.actor, &filter, &origin).await {
-            Ok(p) => Some(p),
-            Err(e) => return failure(e),
-        }
+        Some(query::search(&state, &user.actor, &filter, &origin).await?)
     } else {
         None
     };
-    let attestations = match state.tracer.store().attestations().await {
-        Ok(a) => a,
-        Err(e) => return failure(e.into()),
-    };
+    let attestations = state.tracer.store().attestations().await?;
     let value = |n: &str| q.get(n).cloned().unwrap_or_default();
     let search = same_search(&q);
     let body = html! {
@@ -207,27 +189,26 @@ pub(super) async fn show(
 /// holds ranges, counts and hashes only).
 pub(super) async fn attestation(
     State(state): State<AppState>,
-    jar: CookieJar,
+    _user: ConsoleUser,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Response {
-    if let Err(r) = console_user(&state, &jar).await {
-        return r;
-    }
-    match state.tracer.store().attestations().await {
-        Ok(all) => match all.into_iter().find(|a| a.id == id) {
-            Some(a) => (
-                [
-                    (header::CONTENT_TYPE, "application/jose".to_owned()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"attestation-destruction.jws\"".to_owned(),
-                    ),
-                ],
-                a.signature,
-            )
-                .into_response(),
-            None => failure(HabilitationError::NotFound("attestation")),
-        },
-        Err(e) => failure(e.into()),
-    }
+) -> PageResult {
+    let a = state
+        .tracer
+        .store()
+        .attestations()
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or(HabilitationError::NotFound("attestation"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/jose".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"attestation-destruction.jws\"".to_owned(),
+            ),
+        ],
+        a.signature,
+    )
+        .into_response())
 }

@@ -1,38 +1,18 @@
 //! The forms that act on a partner: people, grants and their status, groups, quotas, mode,
-//! partners and conventions. Each checks its CSRF token, calls `habilitations::manage` and
-//! comes back to the partner's page with what was done.
+//! partners and conventions. Each arrives CSRF-checked and typed (`ConsoleForm`), calls
+//! `habilitations::manage` and comes back to the partner's page with what was done.
 
 use super::*;
 
 pub(in crate::web::console) async fn create_person(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let id = match partner_id(&id) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    let result = async {
-        let person = PersonFields::parse(
-            field(&fields, "email").unwrap_or(""),
-            field(&fields, "civility"),
-            field(&fields, "given_name").unwrap_or(""),
-            field(&fields, "family_name").unwrap_or(""),
-            field(&fields, "function"),
-        )?;
-        manage::create_person(&state, &user.actor, &id, person, vec![]).await
-    }
-    .await;
-    match result {
-        Ok(_) => back(id.as_str(), "personne", "personnes"),
-        Err(e) => failure(e),
-    }
+    ConsoleForm { user, form }: ConsoleForm<PersonForm>,
+) -> PageResult {
+    let id = partner_id(&id)?;
+    let person = form.fields(None)?;
+    manage::create_person(&state, &user.actor, &id, person, vec![]).await?;
+    back(id.as_str(), "personne", "personnes")
 }
 
 /// `service|role` from a select.
@@ -45,309 +25,267 @@ pub(super) fn service_role(value: Option<&str>) -> Result<(ClientId, RoleCode), 
     ))
 }
 
+/// A date field (`AAAA-MM-JJ`), or the French message `missing` says when it is absent or
+/// malformed.
+fn date(value: Option<&str>, missing: &str) -> Result<chrono::NaiveDate, HabilitationError> {
+    value
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+        .ok_or_else(|| HabilitationError::Invalid(missing.to_owned()))
+}
+
 pub(super) fn end_of_day(value: Option<&str>) -> Result<Option<i64>, HabilitationError> {
     value
+        .filter(|v| !v.trim().is_empty())
         .map(|v| {
-            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.succ_opt())
-                .map(|d| {
-                    d.and_hms_opt(0, 0, 0)
-                        .expect("midnight")
-                        .and_utc()
-                        .timestamp()
-                })
-                .ok_or_else(|| {
-                    HabilitationError::Invalid("Date de fin de validité invalide.".into())
-                })
+            date(Some(v), "Date de fin de validité invalide.").map(|d| {
+                (d + chrono::Days::new(1))
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight")
+                    .and_utc()
+                    .timestamp()
+            })
         })
         .transpose()
 }
 
+#[derive(Deserialize)]
+pub(in crate::web::console) struct GrantForm {
+    /// `account:ID` or `group:ID`.
+    holder: Option<String>,
+    service_role: Option<String>,
+    /// INSEE codes separated by commas, spaces or semicolons.
+    scope: Option<String>,
+    valid_until: Option<String>,
+    reason: Option<String>,
+}
+
 pub(in crate::web::console) async fn grant(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
+    ConsoleForm { user, form }: ConsoleForm<GrantForm>,
+) -> PageResult {
+    let id = partner_id(&id)?;
+    let holder = match form.holder.as_deref().and_then(|h| h.split_once(':')) {
+        Some(("account", a)) => Holder::Account(AccountId::from_stored(a.to_owned())),
+        Some(("group", g)) => {
+            Holder::Group(GroupId::parse(g).map_err(|_| HabilitationError::NotFound("groupe"))?)
+        }
+        _ => {
+            return Err(HabilitationError::Invalid("Choisissez le titulaire.".into()).into());
+        }
     };
-    let id = match partner_id(&id) {
-        Ok(id) => id,
-        Err(r) => return *r,
+    let (client_id, role) = service_role(form.service_role.as_deref())?;
+    let scope = form
+        .scope
+        .as_deref()
+        .map(|s| {
+            s.split([',', ' ', ';'])
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let request = GrantRequest {
+        holder,
+        client_id,
+        role,
+        scope,
+        valid_from: None,
+        valid_until: end_of_day(form.valid_until.as_deref())?,
     };
-    let result = async {
-        let holder = match field(&fields, "holder").and_then(|h| h.split_once(':')) {
-            Some(("account", a)) => Holder::Account(AccountId::from_stored(a.to_owned())),
-            Some(("group", g)) => {
-                Holder::Group(GroupId::parse(g).map_err(|_| HabilitationError::NotFound("groupe"))?)
-            }
-            _ => {
-                return Err(HabilitationError::Invalid(
-                    "Choisissez le titulaire.".into(),
-                ));
-            }
-        };
-        let (client_id, role) = service_role(field(&fields, "service_role"))?;
-        let scope = field(&fields, "scope")
-            .map(|s| {
-                s.split([',', ' ', ';'])
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let request = GrantRequest {
-            holder,
-            client_id,
-            role,
-            scope,
-            valid_from: None,
-            valid_until: end_of_day(field(&fields, "valid_until"))?,
-        };
-        manage::grant(&state, &user.actor, &id, request, field(&fields, "reason")).await
-    }
-    .await;
-    match result {
-        Ok(_) => back(id.as_str(), "habilitation", "habilitations"),
-        Err(e) => failure(e),
-    }
+    manage::grant(&state, &user.actor, &id, request, form.reason.as_deref()).await?;
+    back(id.as_str(), "habilitation", "habilitations")
+}
+
+#[derive(Deserialize)]
+pub(in crate::web::console) struct GroupForm {
+    name: Option<String>,
 }
 
 pub(in crate::web::console) async fn create_group(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let id = match partner_id(&id) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    match manage::create_group(
-        &state,
-        &user.actor,
-        &id,
-        field(&fields, "name").unwrap_or(""),
-    )
-    .await
-    {
-        Ok(g) => Redirect::to(&format!("/console/groupes/{}?fait=groupe", g.id)).into_response(),
-        Err(e) => failure(e),
-    }
+    ConsoleForm { user, form }: ConsoleForm<GroupForm>,
+) -> PageResult {
+    let id = partner_id(&id)?;
+    let name = form.name.as_deref().unwrap_or("");
+    let group = manage::create_group(&state, &user.actor, &id, name).await?;
+    Ok(Redirect::to(&format!("/console/groupes/{}?fait=groupe", group.id)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(in crate::web::console) struct QuotaForm {
+    /// `convention|service|role`.
+    service_role: Option<String>,
+    /// Empty: no quota.
+    maximum: Option<String>,
+    reason: Option<String>,
 }
 
 pub(in crate::web::console) async fn set_quota(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(_): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
+    ConsoleForm { user, form }: ConsoleForm<QuotaForm>,
+) -> PageResult {
+    let invalid = || HabilitationError::Invalid("Choisissez un service et un rôle.".into());
+    let value = form.service_role.as_deref().ok_or_else(invalid)?;
+    let (convention, rest) = value.split_once('|').ok_or_else(invalid)?;
+    let convention =
+        ConventionId::parse(convention).map_err(|_| HabilitationError::NotFound("convention"))?;
+    let (client_id, role) = service_role(Some(rest))?;
+    let maximum = match form.maximum.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(m) => Some(m.parse::<u32>().map_err(|_| {
+            HabilitationError::Invalid("Le quota est un nombre entier positif.".into())
+        })?),
     };
-    let result = async {
-        let invalid = || HabilitationError::Invalid("Choisissez un service et un rôle.".into());
-        let value = field(&fields, "service_role").ok_or_else(invalid)?;
-        let (convention, rest) = value.split_once('|').ok_or_else(invalid)?;
-        let convention = ConventionId::parse(convention)
-            .map_err(|_| HabilitationError::NotFound("convention"))?;
-        let (client_id, role) = service_role(Some(rest))?;
-        let maximum = match field(&fields, "maximum") {
-            None => None,
-            Some(m) => Some(m.trim().parse::<u32>().map_err(|_| {
-                HabilitationError::Invalid("Le quota est un nombre entier positif.".into())
-            })?),
-        };
-        manage::set_quota(
-            &state,
-            &user.actor,
-            &convention,
-            &client_id,
-            &role,
-            maximum,
-            field(&fields, "reason"),
-        )
-        .await?;
-        let (c, _) = manage::convention(&state, &user.actor, &convention).await?;
-        Ok(c.partner)
-    }
-    .await;
-    match result {
-        Ok(partner) => back(partner.as_str(), "quota", "quotas"),
-        Err(e) => failure(e),
-    }
+    manage::set_quota(
+        &state,
+        &user.actor,
+        &convention,
+        &client_id,
+        &role,
+        maximum,
+        form.reason.as_deref(),
+    )
+    .await?;
+    let (c, _) = manage::convention(&state, &user.actor, &convention).await?;
+    back(c.partner.as_str(), "quota", "quotas")
+}
+
+#[derive(Deserialize)]
+pub(in crate::web::console) struct ModeForm {
+    mode: HabilitationMode,
+    reason: Option<String>,
 }
 
 pub(in crate::web::console) async fn set_mode(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let result = async {
-        let id = ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound("convention"))?;
-        let mode = field(&fields, "mode")
-            .and_then(HabilitationMode::parse)
-            .ok_or_else(|| HabilitationError::Invalid("Mode inconnu.".into()))?;
-        manage::switch_mode(&state, &user.actor, &id, mode, field(&fields, "reason")).await
-    }
-    .await;
-    match result {
-        Ok(c) => back(c.partner.as_str(), "mode", "conventions"),
-        Err(e) => failure(e),
-    }
+    ConsoleForm { user, form }: ConsoleForm<ModeForm>,
+) -> PageResult {
+    let id = ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound("convention"))?;
+    let c = manage::switch_mode(&state, &user.actor, &id, form.mode, form.reason.as_deref()).await?;
+    back(c.partner.as_str(), "mode", "conventions")
+}
+
+#[derive(Deserialize)]
+pub(in crate::web::console) struct StatusForm {
+    change: StatusChange,
+    reason: Option<String>,
+    /// The console page the form was on, to come back to.
+    back: Option<String>,
 }
 
 pub(in crate::web::console) async fn change_status(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let result = async {
-        let id =
-            HabilitationId::parse(&id).map_err(|_| HabilitationError::NotFound("habilitation"))?;
-        let change = field(&fields, "change")
-            .and_then(StatusChange::parse)
-            .ok_or_else(|| HabilitationError::Invalid("Action inconnue.".into()))?;
-        manage::change_status(&state, &user.actor, &id, change, field(&fields, "reason")).await
-    }
-    .await;
-    match result {
-        Ok(h) => {
-            // Back to the page the form was on, when it is a console page.
-            let target = field(&fields, "back")
-                .filter(|b| b.starts_with("/console/") && !b.contains("//"))
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("/console/partenaires/{}", h.partner));
-            Redirect::to(&format!("{target}?fait=statut")).into_response()
-        }
-        Err(e) => failure(e),
-    }
+    ConsoleForm { user, form }: ConsoleForm<StatusForm>,
+) -> PageResult {
+    let id = HabilitationId::parse(&id).map_err(|_| HabilitationError::NotFound("habilitation"))?;
+    let h = manage::change_status(&state, &user.actor, &id, form.change, form.reason.as_deref())
+        .await?;
+    // Back to the page the form was on, when it is a console page.
+    let target = form
+        .back
+        .filter(|b| b.starts_with("/console/") && !b.contains("//"))
+        .unwrap_or_else(|| format!("/console/partenaires/{}", h.partner));
+    Ok(Redirect::to(&format!("{target}?fait=statut")).into_response())
+}
+
+#[derive(Deserialize)]
+pub(in crate::web::console) struct PartnerForm {
+    id: Option<String>,
+    caf: Option<String>,
+    name: Option<String>,
+    siret: Option<String>,
 }
 
 pub(in crate::web::console) async fn create_partner(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
+    ConsoleForm { user, form }: ConsoleForm<PartnerForm>,
+) -> PageResult {
+    let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
+    let partner = crate::store::Partner {
+        id: PartnerId::parse(form.id.as_deref().unwrap_or("")).map_err(|_| {
+            invalid("L'identifiant ne peut contenir que des lettres minuscules, des chiffres et des tirets.")
+        })?,
+        caf: crate::types::CafCode::parse(form.caf.as_deref().unwrap_or(""))
+            .map_err(|_| invalid("Choisissez la Caf."))?,
+        name: form.name.as_deref().unwrap_or("").trim().to_owned(),
+        siret: form
+            .siret
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(crate::types::Siret::parse)
+            .transpose()
+            .map_err(|_| invalid("Le SIRET compte 14 chiffres et sa clé doit être juste."))?,
     };
-    let result = async {
-        let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
-        let partner = crate::store::Partner {
-            id: PartnerId::parse(field(&fields, "id").unwrap_or(""))
-                .map_err(|_| invalid("L'identifiant ne peut contenir que des lettres minuscules, des chiffres et des tirets."))?,
-            caf: crate::types::CafCode::parse(field(&fields, "caf").unwrap_or(""))
-                .map_err(|_| invalid("Choisissez la Caf."))?,
-            name: field(&fields, "name").unwrap_or("").trim().to_owned(),
-            siret: field(&fields, "siret")
-                .map(crate::types::Siret::parse)
-                .transpose()
-                .map_err(|_| invalid("Le SIRET compte 14 chiffres et sa clé doit être juste."))?,
-        };
-        manage::create_partner(&state, &user.actor, partner).await
-    }
-    .await;
-    match result {
-        Ok(p) => Redirect::to(&format!("/console/partenaires/{}", p.id)).into_response(),
-        Err(e) => failure(e),
-    }
+    let p = manage::create_partner(&state, &user.actor, partner).await?;
+    Ok(Redirect::to(&format!("/console/partenaires/{}", p.id)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(in crate::web::console) struct ConventionForm {
+    number: Option<String>,
+    kind: Option<ConventionKind>,
+    /// One field per service the convention opens.
+    #[serde(default)]
+    service: Vec<String>,
+    starts_on: Option<String>,
+    mode: Option<HabilitationMode>,
 }
 
 pub(in crate::web::console) async fn create_convention(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
+    ConsoleForm { user, form }: ConsoleForm<ConventionForm>,
+) -> PageResult {
+    let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
+    let id = partner_id(&id)?;
+    let context = manage::partner(&state, &user.actor, &id).await?;
+    let convention = crate::store::Convention {
+        id: ConventionId::generate(),
+        number: form.number.unwrap_or_default(),
+        kind: form.kind.ok_or_else(|| invalid("Choisissez l'offre."))?,
+        caf: context.partner.caf.clone(),
+        partner: id,
+        services: form
+            .service
+            .iter()
+            .map(|v| ClientId::parse(v).map_err(|_| invalid("Service inconnu.")))
+            .collect::<Result<_, _>>()?,
+        starts_on: date(form.starts_on.as_deref(), "Indiquez la date de début.")?,
+        terminated_on: None,
+        mode: form.mode.unwrap_or_default(),
+        contacts: Vec::new(),
     };
-    let result = async {
-        let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
-        let id = PartnerId::parse(&id).map_err(|_| HabilitationError::NotFound("partenaire"))?;
-        let context = manage::partner(&state, &user.actor, &id).await?;
-        let convention = crate::store::Convention {
-            id: ConventionId::generate(),
-            number: field(&fields, "number").unwrap_or("").to_owned(),
-            kind: field(&fields, "kind")
-                .and_then(crate::store::ConventionKind::parse)
-                .ok_or_else(|| invalid("Choisissez l'offre."))?,
-            caf: context.partner.caf.clone(),
-            partner: id,
-            services: fields
-                .iter()
-                .filter(|(k, _)| k == "service")
-                .map(|(_, v)| ClientId::parse(v).map_err(|_| invalid("Service inconnu.")))
-                .collect::<Result<_, _>>()?,
-            starts_on: field(&fields, "starts_on")
-                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .ok_or_else(|| invalid("Indiquez la date de début."))?,
-            terminated_on: None,
-            mode: field(&fields, "mode")
-                .and_then(HabilitationMode::parse)
-                .unwrap_or_default(),
-            contacts: Vec::new(),
-        };
-        manage::save_convention(&state, &user.actor, convention).await
-    }
-    .await;
-    match result {
-        Ok(c) => back(c.partner.as_str(), "convention", "conventions"),
-        Err(e) => failure(e),
-    }
+    let c = manage::save_convention(&state, &user.actor, convention).await?;
+    back(c.partner.as_str(), "convention", "conventions")
+}
+
+#[derive(Deserialize)]
+pub(in crate::web::console) struct TerminationForm {
+    terminated_on: Option<String>,
 }
 
 pub(in crate::web::console) async fn terminate_convention(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let user = match posted_by(&state, &jar, &fields).await {
-        Ok(u) => u,
-        Err(r) => return r,
+    ConsoleForm { user, form }: ConsoleForm<TerminationForm>,
+) -> PageResult {
+    let id = ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound("convention"))?;
+    let (convention, _) = manage::convention(&state, &user.actor, &id).await?;
+    let end = date(
+        form.terminated_on.as_deref(),
+        "Indiquez la date de résiliation.",
+    )?;
+    let convention = crate::store::Convention {
+        terminated_on: Some(end),
+        ..convention
     };
-    let result = async {
-        let id = ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound("convention"))?;
-        let (convention, _) = manage::convention(&state, &user.actor, &id).await?;
-        let end = field(&fields, "terminated_on")
-            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            .ok_or_else(|| HabilitationError::Invalid("Indiquez la date de résiliation.".into()))?;
-        manage::save_convention(
-            &state,
-            &user.actor,
-            crate::store::Convention {
-                terminated_on: Some(end),
-                ..convention
-            },
-        )
-        .await
-    }
-    .await;
-    match result {
-        Ok(c) => back(c.partner.as_str(), "convention", "conventions"),
-        Err(e) => failure(e),
-    }
+    let c = manage::save_convention(&state, &user.actor, convention).await?;
+    back(c.partner.as_str(), "convention", "conventions")
 }
