@@ -2,7 +2,9 @@
 //! end them. The password page is also where a forced change happens (after a temporary
 //! password, or when a Caf officer asked for it): no relying application gets a code before.
 
-use super::{browser, internal_error_page, page, session};
+use super::error::{PageError, PageResult};
+use super::extract::CsrfForm;
+use super::{browser, page, session};
 use crate::accounts::lifecycle::{self, LifecycleError};
 use crate::accounts::password::Password;
 use crate::accounts::throttle::{self, Gate};
@@ -10,9 +12,9 @@ use crate::state::AppState;
 use crate::store::{Account, Session};
 use crate::types::SessionId;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use maud::html;
@@ -26,21 +28,17 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The session and account of the request, or the way to the login page.
-pub(super) async fn signed_in(
-    state: &AppState,
-    jar: &CookieJar,
-) -> Result<(Session, Account), Response> {
+pub(super) async fn signed_in(state: &AppState, jar: &CookieJar) -> PageResult<(Session, Account)> {
     let session = session::current(state, jar)
-        .await
-        .map_err(internal_error_page)?;
-    let Some(session) = session else {
-        return Err(Redirect::to("/login").into_response());
-    };
-    match state.stores.accounts.get_account(&session.account).await {
-        Ok(Some(account)) => Ok((session, account)),
-        Ok(None) => Err(Redirect::to("/login").into_response()),
-        Err(e) => Err(internal_error_page(e)),
-    }
+        .await?
+        .ok_or_else(PageError::login)?;
+    let account = state
+        .stores
+        .accounts
+        .get_account(&session.account)
+        .await?
+        .ok_or_else(PageError::login)?;
+    Ok((session, account))
 }
 
 fn when(ts: i64) -> String {
@@ -49,15 +47,13 @@ fn when(ts: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn overview(State(state): State<AppState>, jar: CookieJar) -> Response {
-    let (current, account) = match signed_in(&state, &jar).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let sessions = match state.stores.sessions.sessions_of_account(&account.id).await {
-        Ok(s) => s,
-        Err(e) => return internal_error_page(e),
-    };
+async fn overview(State(state): State<AppState>, jar: CookieJar) -> PageResult {
+    let (current, account) = signed_in(&state, &jar).await?;
+    let sessions = state
+        .stores
+        .sessions
+        .sessions_of_account(&account.id)
+        .await?;
     let csrf = browser::csrf_token(&state, &jar).unwrap_or_default();
     let p = &account.profile;
     let body = html! {
@@ -87,44 +83,34 @@ async fn overview(State(state): State<AppState>, jar: CookieJar) -> Response {
             }
         }
     };
-    Html(page("Mon compte", body).into_string()).into_response()
+    Ok(Html(page("Mon compte", body).into_string()).into_response())
 }
 
 #[derive(Deserialize)]
 struct EndForm {
-    csrf: Option<String>,
     sid: Option<String>,
 }
 
 async fn end_session(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<EndForm>,
-) -> Response {
-    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
-        return super::login::expired_form();
-    }
-    let (current, account) = match signed_in(&state, &jar).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    CsrfForm(form): CsrfForm<EndForm>,
+) -> PageResult {
+    let (current, account) = signed_in(&state, &jar).await?;
     let Some(sid) = form.sid.as_deref().and_then(|s| SessionId::parse(s).ok()) else {
-        return Redirect::to("/compte").into_response();
+        return Ok(Redirect::to("/compte").into_response());
     };
     // Only the person's own sessions: another person's sid is ignored.
-    match state.stores.sessions.get_session(&sid).await {
-        Ok(Some(s)) if s.account == account.id => {
-            if let Err(e) = session::end(&state, &sid).await {
-                return internal_error_page(e);
-            }
+    match state.stores.sessions.get_session(&sid).await? {
+        Some(s) if s.account == account.id => {
+            session::end(&state, &sid).await?;
         }
-        Ok(_) => {}
-        Err(e) => return internal_error_page(e),
+        _ => {}
     }
     if sid == current.sid {
-        return (session::clear(jar), Redirect::to("/")).into_response();
+        return Ok((session::clear(jar), Redirect::to("/")).into_response());
     }
-    Redirect::to("/compte").into_response()
+    Ok(Redirect::to("/compte").into_response())
 }
 
 #[derive(Deserialize)]
@@ -147,11 +133,8 @@ async fn render_change(
     request: Option<&str>,
     account: &Account,
     errors: &[String],
-) -> Response {
-    let policy = match lifecycle::applicable_policy(state, account).await {
-        Ok(p) => p,
-        Err(e) => return internal_error_page(e),
-    };
+) -> PageResult {
+    let policy = lifecycle::applicable_policy(state, account).await?;
     let body = html! {
         @if account.must_change_password {
             div class="info" role="status" { p { "Avant de continuer, choisissez votre propre mot de passe." } }
@@ -184,43 +167,34 @@ async fn render_change(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    (
+    Ok((
         status,
         Html(page("Changer de mot de passe", body).into_string()),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn show_change(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<ChangeQuery>,
-) -> Response {
-    let (_, account) = match signed_in(&state, &jar).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+) -> PageResult {
+    let (_, account) = signed_in(&state, &jar).await?;
     let (jar, browser_id) = browser::ensure(&state, jar);
     let csrf = browser::csrf_for(&state, &browser_id);
-    (
+    Ok((
         jar,
         render_change(&state, &csrf, q.request.as_deref(), &account, &[]).await,
     )
-        .into_response()
+        .into_response())
 }
 
 async fn submit_change(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<ChangeForm>,
-) -> Response {
-    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
-        return super::login::expired_form();
-    }
-    let (signed, account) = match signed_in(&state, &jar).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    CsrfForm(form): CsrfForm<ChangeForm>,
+) -> PageResult {
+    let (signed, account) = signed_in(&state, &jar).await?;
     let csrf = form.csrf.unwrap_or_default();
     let request = form.request.as_deref();
     let key = throttle::identifier_key(account.profile.email.as_str());
@@ -240,7 +214,7 @@ async fn submit_change(
                 return render_change(&state, &csrf, request, &account, &errors).await;
             }
         }
-        Err(e) => return internal_error_page(e),
+        Err(e) => return Err(PageError::internal(e)),
     }
     let current = Password::new(form.current.unwrap_or_default());
     if !state
@@ -248,14 +222,11 @@ async fn submit_change(
         .verify(current, account.password_hash.clone())
         .await
     {
-        if let Err(e) = state
+        state
             .stores
             .throttle
             .record_failure(&key, state.clock.now())
-            .await
-        {
-            return internal_error_page(e);
-        }
+            .await?;
         let errors = ["Le mot de passe actuel est incorrect.".to_owned()];
         return render_change(&state, &csrf, request, &account, &errors).await;
     }
@@ -265,13 +236,12 @@ async fn submit_change(
         return render_change(&state, &csrf, request, &account, &errors).await;
     }
     let new = Password::new(new);
-    match lifecycle::check_new_password(&state, &account, &new).await {
-        Ok(failures) if !failures.is_empty() => {
+    match lifecycle::check_new_password(&state, &account, &new).await? {
+        failures if !failures.is_empty() => {
             let errors: Vec<String> = failures.iter().map(|f| f.french()).collect();
             return render_change(&state, &csrf, request, &account, &errors).await;
         }
-        Ok(_) => {}
-        Err(e) => return internal_error_page(e),
+        _ => {}
     }
     // Every session of the person ends, this one included; this browser, which just proved
     // both passwords, gets a new one.
@@ -280,13 +250,14 @@ async fn submit_change(
         Err(LifecycleError::Mail(e)) => {
             tracing::error!(error = %e, "password-change notification not sent")
         }
-        Err(e) => return internal_error_page(e),
+        Err(e) => return Err(PageError::internal(e)),
     }
-    let account = match state.stores.accounts.get_account(&account.id).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return internal_error_page(e),
-    };
+    let account = state
+        .stores
+        .accounts
+        .get_account(&account.id)
+        .await?
+        .ok_or_else(PageError::login)?;
     // The new session keeps what the person proved in the one that just ended.
     let started = session::start(
         &state,
@@ -297,10 +268,7 @@ async fn submit_change(
         false,
     )
     .await;
-    let (jar, new_session) = match started {
-        Ok(v) => v,
-        Err(e) => return internal_error_page(e),
-    };
+    let (jar, new_session) = started?;
     if request.is_some() {
         return super::login::continue_login(&state, jar, &account, &new_session, request).await;
     }
@@ -309,9 +277,9 @@ async fn submit_change(
         p { "Par sécurité, vos autres sessions ont été fermées : reconnectez-vous aux applications que vous utilisiez." }
         p { a href="/compte" { "Retour à mon compte" } }
     };
-    (
+    Ok((
         jar,
         Html(page("Changer de mot de passe", body).into_string()),
     )
-        .into_response()
+        .into_response())
 }

@@ -16,7 +16,7 @@ pub enum PageError {
     /// A change the habilitation rules refused, or asked of something out of reach.
     Refused(HabilitationError),
     /// A page or redirect already made.
-    Respond(Response),
+    Respond(Box<Response>),
 }
 
 pub type PageResult<T = Response> = Result<T, PageError>;
@@ -28,7 +28,7 @@ impl PageError {
 
     /// Back to the login page (no session, or one that ended).
     pub fn login() -> Self {
-        Self::Respond(Redirect::to("/login").into_response())
+        Self::Respond(Box::new(Redirect::to("/login").into_response()))
     }
 }
 
@@ -37,14 +37,14 @@ impl IntoResponse for PageError {
         match self {
             PageError::Internal(e) => super::internal_error_page(e),
             PageError::Refused(e) => super::console::failure(e),
-            PageError::Respond(r) => r,
+            PageError::Respond(r) => *r,
         }
     }
 }
 
 impl From<Response> for PageError {
     fn from(r: Response) -> Self {
-        Self::Respond(r)
+        Self::Respond(Box::new(r))
     }
 }
 

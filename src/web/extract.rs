@@ -53,7 +53,7 @@ impl FromRequestParts<AppState> for ConsoleUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let jar = CookieJar::from_headers(&parts.headers);
-        Ok(console_user(state, &jar).await?)
+        console_user(state, &jar).await
     }
 }
 
@@ -62,7 +62,7 @@ async fn checked_body(req: Request, state: &AppState) -> Result<(CookieJar, Byte
     let jar = CookieJar::from_headers(req.headers());
     let body = Bytes::from_request(req, state)
         .await
-        .map_err(|e| PageError::Respond(e.into_response()))?;
+        .map_err(|e| PageError::from(e.into_response()))?;
     let pairs: Vec<(String, String)> = serde_html_form::from_bytes(&body).unwrap_or_default();
     let token = pairs
         .iter()
@@ -77,7 +77,7 @@ async fn checked_body(req: Request, state: &AppState) -> Result<(CookieJar, Byte
 fn fields<T: DeserializeOwned>(body: &[u8]) -> Result<T, PageError> {
     serde_html_form::from_bytes(body).map_err(|e| {
         tracing::debug!(error = %e, "malformed form");
-        PageError::Respond(error_page(
+        PageError::from(error_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Formulaire incomplet",
             "Le formulaire envoyé est incomplet ou contient une valeur inattendue.",

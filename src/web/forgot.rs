@@ -3,13 +3,15 @@
 //! depend on whether the account exists. Also the page that lifts a temporary lock.
 
 use super::captcha::{self, CaptchaView};
-use super::{browser, internal_error_page, page};
+use super::error::{PageError, PageResult};
+use super::extract::CsrfForm;
+use super::{browser, page};
 use crate::accounts::{lifecycle, throttle};
 use crate::crypto::TokenHash;
 use crate::state::AppState;
 use crate::store::LinkPurpose;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -59,23 +61,14 @@ fn render(
         .into_response()
 }
 
-async fn show(State(state): State<AppState>, jar: CookieJar) -> Response {
+async fn show(State(state): State<AppState>, jar: CookieJar) -> PageResult {
     let (jar, browser_id) = browser::ensure(&state, jar);
     let csrf = browser::csrf_for(&state, &browser_id);
-    match captcha::new_challenge(&state).await {
-        Ok(view) => (jar, render(StatusCode::OK, &csrf, "", &view, None)).into_response(),
-        Err(e) => internal_error_page(e),
-    }
+    let view = captcha::new_challenge(&state).await?;
+    Ok((jar, render(StatusCode::OK, &csrf, "", &view, None)).into_response())
 }
 
-async fn submit(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<ForgotForm>,
-) -> Response {
-    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
-        return super::login::expired_form();
-    }
+async fn submit(State(state): State<AppState>, CsrfForm(form): CsrfForm<ForgotForm>) -> PageResult {
     let csrf = form.csrf.unwrap_or_default();
     let email = form.email.unwrap_or_default();
     let answer = captcha::CaptchaAnswer {
@@ -83,21 +76,21 @@ async fn submit(
         code: form.captcha.as_deref(),
         work: form.captcha_work.as_deref(),
     };
-    let solved = match captcha::verify(&state, answer).await {
-        Ok(ok) => ok,
-        Err(e) => return internal_error_page(e),
-    };
+    let solved = captcha::verify(&state, answer).await?;
     if !solved || email.trim().is_empty() {
-        let view = match captcha::new_challenge(&state).await {
-            Ok(v) => v,
-            Err(e) => return internal_error_page(e),
-        };
+        let view = captcha::new_challenge(&state).await?;
         let error = if solved {
             "Saisissez votre adresse électronique."
         } else {
             "La vérification anti-robot n'a pas abouti (code de l'image incorrect, ou page restée ouverte trop longtemps) : une nouvelle vérification vous est proposée."
         };
-        return render(StatusCode::BAD_REQUEST, &csrf, &email, &view, Some(error));
+        return Ok(render(
+            StatusCode::BAD_REQUEST,
+            &csrf,
+            &email,
+            &view,
+            Some(error),
+        ));
     }
     let background = state.clone();
     let requested = email.clone();
@@ -114,12 +107,11 @@ async fn submit(
         p { "Vous ne recevez rien ? Vérifiez vos courriers indésirables, puis adressez-vous à la personne qui gère vos accès." }
         p { a href="/login" { "Retour à la connexion" } }
     };
-    Html(page("Mot de passe oublié", body).into_string()).into_response()
+    Ok(Html(page("Mot de passe oublié", body).into_string()).into_response())
 }
 
 #[derive(Deserialize)]
 struct UnlockForm {
-    csrf: Option<String>,
     jeton: Option<String>,
 }
 
@@ -153,12 +145,8 @@ async fn show_unlock(
 
 async fn submit_unlock(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<UnlockForm>,
-) -> Response {
-    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
-        return super::login::expired_form();
-    }
+    CsrfForm(form): CsrfForm<UnlockForm>,
+) -> PageResult {
     let token = form.jeton.unwrap_or_default();
     let link = match state
         .stores
@@ -171,26 +159,26 @@ async fn submit_unlock(
         .await
     {
         Ok(Ok(link)) => link,
-        Ok(Err(refusal)) => return super::password::refusal_page(refusal),
-        Err(e) => return internal_error_page(e),
+        Ok(Err(refusal)) => return Ok(super::password::refusal_page(refusal)),
+        Err(e) => return Err(PageError::internal(e)),
     };
-    let account = match state.stores.accounts.get_account(&link.account).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return super::password::refusal_page(crate::store::LinkRefusal::Unknown),
-        Err(e) => return internal_error_page(e),
+    let account = match state.stores.accounts.get_account(&link.account).await? {
+        Some(a) => a,
+        None => {
+            return Ok(super::password::refusal_page(
+                crate::store::LinkRefusal::Unknown,
+            ));
+        }
     };
-    if let Err(e) = state
+    state
         .stores
         .throttle
         .clear_attempts(&throttle::identifier_key(account.profile.email.as_str()))
-        .await
-    {
-        return internal_error_page(e);
-    }
+        .await?;
     tracing::info!(account = %account.id, "temporary lock lifted by link");
     let body = html! {
         div class="info" role="status" { p { "Votre compte est débloqué." } }
         p { "Vous pouvez vous reconnecter. Si vous avez oublié votre mot de passe, " a href="/mot-de-passe-oublie" { "demandez-en un nouveau" } "." }
     };
-    Html(page("Débloquer votre compte", body).into_string()).into_response()
+    Ok(Html(page("Débloquer votre compte", body).into_string()).into_response())
 }

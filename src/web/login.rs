@@ -1,7 +1,9 @@
 //! The login page: email and password, a CSRF token, one generic message on failure.
 
 use super::captcha::{self, CaptchaView};
-use super::{browser, error_page, internal_error_page, page, session};
+use super::error::{PageError, PageResult};
+use super::extract::CsrfForm;
+use super::{browser, error_page, page, session};
 use crate::accounts::throttle::{self, Gate};
 use crate::accounts::totp;
 use crate::accounts::{self, lifecycle, password::Password};
@@ -12,7 +14,7 @@ use crate::store::PendingLogin;
 use crate::traces::Event;
 use axum::Router;
 use axum::extract::ConnectInfo;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -152,13 +154,12 @@ pub(super) async fn pending_for(
     state: &AppState,
     jar: &CookieJar,
     request: &str,
-) -> Result<Option<PendingLogin>, Response> {
+) -> PageResult<Option<PendingLogin>> {
     let pending = state
         .stores
         .pending_logins
         .get_pending_login(request)
-        .await
-        .map_err(internal_error_page)?;
+        .await?;
     let browser = browser::browser_id(jar).map(|id| browser::binding(&id));
     Ok(pending.filter(|p| Some(&p.browser) == browser.as_ref()))
 }
@@ -168,24 +169,19 @@ async fn show(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Query(query): Query<LoginQuery>,
-) -> Response {
+) -> PageResult {
     let (jar, browser_id) = browser::ensure(&state, jar);
     let mut email = String::new();
     if let Some(request) = &query.request {
-        match pending_for(&state, &jar, request).await {
-            Ok(Some(p)) => email = p.login_hint.unwrap_or_default(),
-            Ok(None) => return expired_request(),
-            Err(response) => return response,
+        match pending_for(&state, &jar, request).await? {
+            Some(p) => email = p.login_hint.unwrap_or_default(),
+            None => return Ok(expired_request()),
         }
     }
     let csrf = browser::csrf_for(&state, &browser_id);
-    let captcha = match gate_for(&state, None, None, peer.ip()).await {
-        Ok(Gate::Open { captcha: false }) => None,
-        Ok(_) => match captcha::new_challenge(&state).await {
-            Ok(v) => Some(v),
-            Err(e) => return internal_error_page(e),
-        },
-        Err(e) => return internal_error_page(e),
+    let captcha = match gate_for(&state, None, None, peer.ip()).await? {
+        Gate::Open { captcha: false } => None,
+        _ => Some(captcha::new_challenge(&state).await?),
     };
     let view = LoginView {
         csrf: &csrf,
@@ -194,7 +190,7 @@ async fn show(
         error: None,
         captcha: captcha.as_ref(),
     };
-    (jar, render(StatusCode::OK, &view)).into_response()
+    Ok((jar, render(StatusCode::OK, &view)).into_response())
 }
 
 async fn submit(
@@ -202,18 +198,14 @@ async fn submit(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: axum::http::HeaderMap,
     jar: CookieJar,
-    Form(form): Form<LoginForm>,
-) -> Response {
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> PageResult {
     let origin = super::origin(&headers, Some(peer));
-    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
-        return expired_form();
-    }
     let csrf = form.csrf.unwrap_or_default();
     let pending = match &form.request {
-        Some(request) => match pending_for(&state, &jar, request).await {
-            Ok(Some(p)) => Some(p),
-            Ok(None) => return expired_request(),
-            Err(response) => return response,
+        Some(request) => match pending_for(&state, &jar, request).await? {
+            Some(p) => Some(p),
+            None => return Ok(expired_request()),
         },
         None => None,
     };
@@ -230,10 +222,7 @@ async fn submit(
         );
         async move {
             let captcha = if captcha_needed {
-                match captcha::new_challenge(&state).await {
-                    Ok(v) => Some(v),
-                    Err(e) => return internal_error_page(e),
-                }
+                Some(captcha::new_challenge(&state).await?)
             } else {
                 None
             };
@@ -244,7 +233,7 @@ async fn submit(
                 error: Some(&error),
                 captcha: captcha.as_ref(),
             };
-            render(status, &view)
+            Ok(render(status, &view))
         }
     };
     if email.trim().is_empty() || password.is_empty() {
@@ -260,9 +249,8 @@ async fn submit(
         .await;
     }
     let device = super::device::recognised(&state, &jar, &email, state.clock.now());
-    match gate_for(&state, Some(&email), device.as_deref(), ip).await {
-        Err(e) => return internal_error_page(e),
-        Ok(Gate::Closed { until, .. }) => {
+    match gate_for(&state, Some(&email), device.as_deref(), ip).await? {
+        Gate::Closed { until, .. } => {
             tracing::info!(
                 reason = "throttled",
                 "login refused before checking the password"
@@ -275,28 +263,24 @@ async fn submit(
             )
             .await;
         }
-        Ok(Gate::Open { captcha: true }) => {
+        Gate::Open { captcha: true } => {
             let answer = captcha::CaptchaAnswer {
                 id: form.captcha_id.as_deref(),
                 code: form.captcha.as_deref(),
                 work: form.captcha_work.as_deref(),
             };
             let solved = captcha::verify(&state, answer).await;
-            match solved {
-                Err(e) => return internal_error_page(e),
-                Ok(false) => {
-                    trace_login_failure(&state, &email, "captcha", &origin);
-                    let message = if form.captcha_id.is_some() {
-                        "La vérification anti-robot n'a pas abouti. Saisissez de nouveau votre mot de passe ; une nouvelle vérification se fait d'elle-même (sinon, recopiez le code de l'image)."
-                    } else {
-                        "Par sécurité, après plusieurs essais infructueux, saisissez de nouveau votre mot de passe : une vérification anti-robot se fait d'elle-même (sinon, recopiez le code de l'image)."
-                    };
-                    return again(StatusCode::BAD_REQUEST, message.into(), true).await;
-                }
-                Ok(true) => {}
+            if !solved? {
+                trace_login_failure(&state, &email, "captcha", &origin);
+                let message = if form.captcha_id.is_some() {
+                    "La vérification anti-robot n'a pas abouti. Saisissez de nouveau votre mot de passe ; une nouvelle vérification se fait d'elle-même (sinon, recopiez le code de l'image)."
+                } else {
+                    "Par sécurité, après plusieurs essais infructueux, saisissez de nouveau votre mot de passe : une vérification anti-robot se fait d'elle-même (sinon, recopiez le code de l'image)."
+                };
+                return again(StatusCode::BAD_REQUEST, message.into(), true).await;
             }
         }
-        Ok(Gate::Open { captcha: false }) => {}
+        Gate::Open { captcha: false } => {}
     }
     let password = Password::new(password);
     let outcome = accounts::authenticate(
@@ -309,9 +293,8 @@ async fn submit(
     .await;
     let attempt_key = attempt_key(&email, device.as_deref());
     let ip_key = throttle::ip_key(ip);
-    let account = match outcome {
-        Err(e) => return internal_error_page(e),
-        Ok(Err(failure)) => {
+    let account = match outcome? {
+        Err(failure) => {
             tracing::info!(reason = failure.reason_code(), "login failed");
             trace_login_failure(&state, &email, failure.reason_code(), &origin);
             let now = state.clock.now();
@@ -325,10 +308,7 @@ async fn submit(
                 let by_ip = state.stores.throttle.record_failure(&ip_key, now).await?;
                 Ok::<_, crate::store::StoreError>((by_id, by_ip))
             };
-            let (by_id, by_ip) = match counted.await {
-                Ok(c) => c,
-                Err(e) => return internal_error_page(e),
-            };
+            let (by_id, by_ip) = counted.await?;
             if by_id.consecutive == rules.lock_after {
                 state.metrics.locks.inc();
             }
@@ -350,21 +330,21 @@ async fn submit(
                 now,
                 &rules.for_ip(),
             ));
-            return match gate {
+            return Ok(match gate {
                 Gate::Closed { until, .. } => {
                     again(
                         StatusCode::TOO_MANY_REQUESTS,
                         closed_message(until, state.clock.now()),
                         true,
                     )
-                    .await
+                    .await?
                 }
                 Gate::Open { captcha } => {
-                    again(StatusCode::UNAUTHORIZED, GENERIC_FAILURE.into(), captcha).await
+                    again(StatusCode::UNAUTHORIZED, GENERIC_FAILURE.into(), captcha).await?
                 }
-            };
+            });
         }
-        Ok(Ok(account)) => account,
+        Ok(account) => account,
     };
     state.metrics.login("success", "none");
     state
@@ -379,26 +359,18 @@ async fn submit(
         state.stores.throttle.record_success(&attempt_key).await?;
         state.stores.throttle.record_success(&ip_key).await
     };
-    if let Err(e) = cleared.await {
-        return internal_error_page(e);
-    }
+    cleared.await?;
     // A new login always gets a new session id (no session fixation), and ends the session the
     // browser had, whoever it belonged to.
-    let previous = match session::current_any(&state, &jar).await {
-        Ok(s) => s,
-        Err(e) => return internal_error_page(e),
-    };
+    let previous = session::current_any(&state, &jar).await?;
     if let Some(previous) = previous
         && let Err(e) = session::end(&state, &previous.sid).await
     {
-        return internal_error_page(e);
+        return Err(PageError::internal(e));
     }
     // This browser is now known for this identifier (a fresh device cookie at every login).
     let jar = super::device::remember(&state, jar, &email, state.clock.now());
-    let second_factor = match totp::enrolled(state.stores.factors.as_ref(), &account).await {
-        Ok(enrolled) => enrolled,
-        Err(e) => return internal_error_page(e),
-    };
+    let second_factor = totp::enrolled(state.stores.factors.as_ref(), &account).await?;
     let started = session::start(
         &state,
         jar,
@@ -408,10 +380,7 @@ async fn submit(
         second_factor,
     )
     .await;
-    let (jar, new_session) = match started {
-        Ok(started) => started,
-        Err(e) => return internal_error_page(e),
-    };
+    let (jar, new_session) = started?;
     tracing::info!(account = %account.id, sid = %new_session.sid, second_factor, "password accepted");
     // Raising the Argon2id cost in configuration upgrades each hash at its owner's next login.
     if account
@@ -441,7 +410,7 @@ async fn submit(
             .spend_temporary_password(&account.id, state.clock.now())
             .await
     {
-        return internal_error_page(e);
+        return Err(PageError::internal(e));
     }
     let request = form.request.as_deref().filter(|_| pending.is_some());
     if second_factor {
@@ -449,7 +418,7 @@ async fn submit(
             Some(r) => format!("/login/otp?request={r}"),
             None => "/login/otp".to_owned(),
         };
-        return (jar, Redirect::to(&target)).into_response();
+        return Ok((jar, Redirect::to(&target)).into_response());
     }
     continue_login(&state, jar, &account, &new_session, request).await
 }
@@ -462,12 +431,9 @@ pub(super) async fn continue_login(
     account: &crate::store::Account,
     session: &crate::store::Session,
     request: Option<&str>,
-) -> Response {
+) -> PageResult {
     let pending = match request {
-        Some(r) => match pending_for(state, &jar, r).await {
-            Ok(p) => p,
-            Err(response) => return response,
-        },
+        Some(r) => pending_for(state, &jar, r).await?,
         None => None,
     };
     let (Some(request), Some(pending)) = (request, pending) else {
@@ -477,13 +443,10 @@ pub(super) async fn continue_login(
         } else {
             "/"
         };
-        return (jar, Redirect::to(page)).into_response();
+        return Ok((jar, Redirect::to(page)).into_response());
     };
     let with_request = |page: &str| format!("{page}?request={request}");
-    let next = match flow::next(state, account, session, &pending.request).await {
-        Ok(next) => next,
-        Err(e) => return internal_error_page(e),
-    };
+    let next = flow::next(state, account, session, &pending.request).await?;
     let done = match next {
         Next::ChangePassword => "/compte/mot-de-passe",
         Next::SecondFactor => "/login/otp",
@@ -491,21 +454,18 @@ pub(super) async fn continue_login(
         Next::NotHabilitated { .. } | Next::Code { .. } => "",
     };
     if !done.is_empty() {
-        return (jar, Redirect::to(&with_request(done))).into_response();
+        return Ok((jar, Redirect::to(&with_request(done))).into_response());
     }
     // The authorization is over either way: its pending login is spent.
-    if let Err(e) = state
+    state
         .stores
         .pending_logins
         .remove_pending_login(request)
-        .await
-    {
-        return internal_error_page(e);
-    }
+        .await?;
     match next {
-        Next::Code { redirect } => (jar, Redirect::to(&redirect)).into_response(),
+        Next::Code { redirect } => Ok((jar, Redirect::to(&redirect)).into_response()),
         Next::NotHabilitated { service } => {
-            (jar, super::not_habilitated_page(&service)).into_response()
+            Ok((jar, super::not_habilitated_page(&service)).into_response())
         }
         _ => unreachable!("the other steps returned above"),
     }

@@ -1,13 +1,15 @@
 //! The TOTP second factor in pages: the second login step (a TOTP code or a recovery code),
 //! and the enrolment (QR code, otpauth URI, confirmation code, ten recovery codes shown once).
 
-use super::{browser, internal_error_page, page, session};
+use super::error::{PageError, PageResult};
+use super::extract::CsrfForm;
+use super::{browser, page, session};
 use crate::accounts::throttle::{self, Gate};
 use crate::accounts::totp::{self, SecondFactor};
 use crate::flow::ACR_MFA;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -83,39 +85,33 @@ async fn show_step(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<RequestQuery>,
-) -> Response {
-    match session::current_any(&state, &jar).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return internal_error_page(e),
-    }
+) -> PageResult {
+    session::current_any(&state, &jar)
+        .await?
+        .ok_or_else(PageError::login)?;
     let (jar, browser_id) = browser::ensure(&state, jar);
     let csrf = browser::csrf_for(&state, &browser_id);
-    (
+    Ok((
         jar,
         step_page(StatusCode::OK, &csrf, q.request.as_deref(), None),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn submit_step(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<CodeForm>,
-) -> Response {
-    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
-        return super::login::expired_form();
-    }
-    let session = match session::current_any(&state, &jar).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return internal_error_page(e),
-    };
-    let account = match state.stores.accounts.get_account(&session.account).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return internal_error_page(e),
-    };
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> PageResult {
+    let session = session::current_any(&state, &jar)
+        .await?
+        .ok_or_else(PageError::login)?;
+    let account = state
+        .stores
+        .accounts
+        .get_account(&session.account)
+        .await?
+        .ok_or_else(PageError::login)?;
     let csrf = form.csrf.unwrap_or_default();
     let request = form.request.as_deref();
     // Wrong codes count like wrong passwords: the same gate protects both.
@@ -133,15 +129,15 @@ async fn submit_step(
                 Gate::Closed { .. }
             ) =>
         {
-            return step_page(
+            return Ok(step_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 &csrf,
                 request,
                 Some("Trop d'essais : réessayez plus tard."),
-            );
+            ));
         }
         Ok(_) => {}
-        Err(e) => return internal_error_page(e),
+        Err(e) => return Err(PageError::internal(e)),
     }
     let code = form.code.unwrap_or_default();
     let used = match totp::verify(
@@ -153,17 +149,14 @@ async fn submit_step(
     .await
     {
         Ok(u) => u,
-        Err(e) => return internal_error_page(e),
+        Err(e) => return Err(PageError::internal(e)),
     };
     let Some(factor) = used else {
-        if let Err(e) = state
+        state
             .stores
             .throttle
             .record_failure(&key, state.clock.now())
-            .await
-        {
-            return internal_error_page(e);
-        }
+            .await?;
         state
             .tracer
             .record(
@@ -173,14 +166,14 @@ async fn submit_step(
                     .reason("wrong_code"),
             )
             .await;
-        return step_page(
+        return Ok(step_page(
             StatusCode::UNAUTHORIZED,
             &csrf,
             request,
             Some(
                 "Ce code n'est pas valable. Vérifiez l'heure de votre téléphone, ou utilisez un code de secours.",
             ),
-        );
+        ));
     };
     if factor == SecondFactor::RecoveryCode {
         tracing::warn!(account = %account.id, "recovery code used");
@@ -199,22 +192,15 @@ async fn submit_step(
         )
         .await;
     let amr = vec!["pwd".to_owned(), "otp".to_owned()];
-    if let Err(e) = state.stores.throttle.record_success(&key).await {
-        return internal_error_page(e);
-    }
-    if let Err(e) = state
+    state.stores.throttle.record_success(&key).await?;
+    state
         .stores
         .sessions
         .upgrade_session(&session.sid, ACR_MFA, &amr)
-        .await
-    {
-        return internal_error_page(e);
-    }
-    let session = match session::current(&state, &jar).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return internal_error_page(e),
-    };
+        .await?;
+    let session = session::current(&state, &jar)
+        .await?
+        .ok_or_else(PageError::login)?;
     super::login::continue_login(&state, jar, &account, &session, request).await
 }
 
@@ -222,27 +208,20 @@ async fn show_enrol(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<RequestQuery>,
-) -> Response {
-    let (_, account) = match super::account::signed_in(&state, &jar).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+) -> PageResult {
+    let (_, account) = super::account::signed_in(&state, &jar).await?;
     let factors = state.stores.factors.as_ref();
-    match totp::enrolled(factors, &account).await {
-        Ok(true) => {
-            let remaining = factors
-                .remaining_recovery_codes(&account.id)
-                .await
-                .unwrap_or_default();
-            let body = html! {
-                div class="info" role="status" { p { "La double authentification est activée sur votre compte." } }
-                p { "Codes de secours encore utilisables : " (remaining) "." }
-                p { a href="/compte" { "Retour à mon compte" } }
-            };
-            return Html(page("Double authentification", body).into_string()).into_response();
-        }
-        Ok(false) => {}
-        Err(e) => return internal_error_page(e),
+    if totp::enrolled(factors, &account).await? {
+        let remaining = factors
+            .remaining_recovery_codes(&account.id)
+            .await
+            .unwrap_or_default();
+        let body = html! {
+            div class="info" role="status" { p { "La double authentification est activée sur votre compte." } }
+            p { "Codes de secours encore utilisables : " (remaining) "." }
+            p { a href="/compte" { "Retour à mon compte" } }
+        };
+        return Ok(Html(page("Double authentification", body).into_string()).into_response());
     }
     let secret = totp::new_secret();
     let setup = async {
@@ -251,13 +230,14 @@ async fn show_enrol(
             .await?;
         totp::totp(&secret, &account)
     };
-    let totp = match setup.await {
-        Ok(t) => t,
-        Err(e) => return internal_error_page(e),
-    };
+    let totp = setup.await?;
     let (qr, uri) = match (totp.to_qr_base64(), totp.to_url()) {
         (Ok(qr), Ok(uri)) => (qr, uri),
-        _ => return internal_error_page("TOTP QR code or URI could not be built"),
+        _ => {
+            return Err(PageError::internal(
+                "TOTP QR code or URI could not be built",
+            ));
+        }
     };
     let (jar, browser_id) = browser::ensure(&state, jar);
     let csrf = browser::csrf_for(&state, &browser_id);
@@ -277,30 +257,23 @@ async fn show_enrol(
         details { summary { "Adresse otpauth (pour les gestionnaires de mots de passe)" } p { code { (uri) } } }
         (code_form("/compte/double-authentification", &csrf, q.request.as_deref(), "Code affiché par l'application", None))
     };
-    (
+    Ok((
         jar,
         Html(page("Activer la double authentification", body).into_string()),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn submit_enrol(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<CodeForm>,
-) -> Response {
-    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
-        return super::login::expired_form();
-    }
-    let (session, account) = match super::account::signed_in(&state, &jar).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> PageResult {
+    let (session, account) = super::account::signed_in(&state, &jar).await?;
     let factors = state.stores.factors.as_ref();
-    let factor = match factors.get_totp(&account.id).await {
-        Ok(Some(f)) if f.confirmed_at.is_none() => f,
-        Ok(_) => return Redirect::to("/compte/double-authentification").into_response(),
-        Err(e) => return internal_error_page(e),
+    let factor = match factors.get_totp(&account.id).await? {
+        Some(f) if f.confirmed_at.is_none() => f,
+        _ => return Ok(Redirect::to("/compte/double-authentification").into_response()),
     };
     let step = totp::totp(&factor.secret, &account).ok().and_then(|t| {
         t.check(
@@ -315,28 +288,22 @@ async fn submit_enrol(
                 Some("Ce code n'est pas valable. Vérifiez que l'heure de votre téléphone est juste, puis saisissez le code suivant.")))
             p { a href={ "/compte/double-authentification" @if let Some(r) = &form.request { "?request=" (r) } } { "Recommencer avec un nouveau code QR" } }
         };
-        return (
+        return Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             Html(page("Activer la double authentification", body).into_string()),
         )
-            .into_response();
+            .into_response());
     };
     let (codes, digests) = totp::recovery_codes();
-    if let Err(e) = factors
+    factors
         .confirm_totp(&account.id, step as i64, &digests, state.clock.now())
-        .await
-    {
-        return internal_error_page(e);
-    }
+        .await?;
     let amr = vec!["pwd".to_owned(), "otp".to_owned()];
-    if let Err(e) = state
+    state
         .stores
         .sessions
         .upgrade_session(&session.sid, ACR_MFA, &amr)
-        .await
-    {
-        return internal_error_page(e);
-    }
+        .await?;
     tracing::info!(account = %account.id, "TOTP factor enrolled");
     state
         .tracer
@@ -356,29 +323,22 @@ async fn submit_enrol(
             button type="submit" { "J'ai noté mes codes, continuer" }
         }
     };
-    Html(page("Activer la double authentification", body).into_string()).into_response()
+    Ok(Html(page("Activer la double authentification", body).into_string()).into_response())
 }
 
 #[derive(Deserialize)]
 struct ContinueForm {
-    csrf: Option<String>,
     request: Option<String>,
 }
 
 async fn continue_after_enrol(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<ContinueForm>,
-) -> Response {
-    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
-        return super::login::expired_form();
-    }
-    let (session, account) = match super::account::signed_in(&state, &jar).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    CsrfForm(form): CsrfForm<ContinueForm>,
+) -> PageResult {
+    let (session, account) = super::account::signed_in(&state, &jar).await?;
     if form.request.is_none() {
-        return Redirect::to("/compte").into_response();
+        return Ok(Redirect::to("/compte").into_response());
     }
     super::login::continue_login(&state, jar, &account, &session, form.request.as_deref()).await
 }

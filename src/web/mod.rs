@@ -136,16 +136,9 @@ async fn stylesheet() -> Response {
 async fn home(
     state: axum::extract::State<AppState>,
     jar: axum_extra::extract::CookieJar,
-) -> Response {
-    let current = match session::current(&state, &jar).await {
-        Ok(s) => s,
-        Err(e) => return internal_error_page(e),
-    };
-    let account = match &current {
-        Some(s) => match state.stores.accounts.get_account(&s.account).await {
-            Ok(a) => a,
-            Err(e) => return internal_error_page(e),
-        },
+) -> error::PageResult {
+    let account = match session::current(&state, &jar).await? {
+        Some(s) => state.stores.accounts.get_account(&s.account).await?,
         None => None,
     };
     let body = match account {
@@ -167,7 +160,7 @@ async fn home(
             p { a href="/login" { "Se connecter" } }
         },
     };
-    Html(page("Bienvenue sur Passerelle", body).into_string()).into_response()
+    Ok(Html(page("Bienvenue sur Passerelle", body).into_string()).into_response())
 }
 
 /// Adds the security headers to every response; pages and JSON are never cached, except the

@@ -2,14 +2,16 @@
 //! The rules are shown before the person types; every failed rule is listed after. The link
 //! is consumed only when a valid password is stored, so a refused attempt does not burn it.
 
-use super::{browser, error_page, internal_error_page, page};
+use super::error::{PageError, PageResult};
+use super::extract::CsrfForm;
+use super::{browser, error_page, page};
 use crate::accounts::lifecycle::{self, LifecycleError};
 use crate::accounts::password::Password;
 use crate::crypto::TokenHash;
 use crate::state::AppState;
 use crate::store::{Account, LinkPurpose, LinkRefusal};
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -22,12 +24,12 @@ pub fn router() -> Router<AppState> {
         .route(
             "/activation",
             get(|s, j, q| show(s, j, q, LinkPurpose::Activation))
-                .post(|s, j, f| submit(s, j, f, LinkPurpose::Activation)),
+                .post(|s, f| submit(s, f, LinkPurpose::Activation)),
         )
         .route(
             "/reinitialisation",
             get(|s, j, q| show(s, j, q, LinkPurpose::Reset))
-                .post(|s, j, f| submit(s, j, f, LinkPurpose::Reset)),
+                .post(|s, f| submit(s, f, LinkPurpose::Reset)),
         )
 }
 
@@ -81,16 +83,11 @@ async fn account_for(
     state: &AppState,
     token: Option<&str>,
     purpose: LinkPurpose,
-) -> Result<Result<Account, LinkRefusal>, Response> {
+) -> PageResult<Result<Account, LinkRefusal>> {
     let Some(token) = token else {
         return Ok(Err(LinkRefusal::Unknown));
     };
-    let link = state
-        .stores
-        .links
-        .get_link(TokenHash::of(token))
-        .await
-        .map_err(internal_error_page)?;
+    let link = state.stores.links.get_link(TokenHash::of(token)).await?;
     let link = match link {
         Some(l) if l.purpose == purpose => l,
         _ => return Ok(Err(LinkRefusal::Unknown)),
@@ -101,12 +98,7 @@ async fn account_for(
     if link.expires_at <= state.clock.now() {
         return Ok(Err(LinkRefusal::Expired));
     }
-    let account = state
-        .stores
-        .accounts
-        .get_account(&link.account)
-        .await
-        .map_err(internal_error_page)?;
+    let account = state.stores.accounts.get_account(&link.account).await?;
     Ok(account.ok_or(LinkRefusal::Unknown))
 }
 
@@ -117,11 +109,8 @@ async fn render(
     account: &Account,
     purpose: LinkPurpose,
     errors: &[String],
-) -> Response {
-    let policy = match lifecycle::applicable_policy(state, account).await {
-        Ok(p) => p,
-        Err(e) => return internal_error_page(e),
-    };
+) -> PageResult {
+    let policy = lifecycle::applicable_policy(state, account).await?;
     let rules = policy.rules(state.settings.password_history);
     let body = html! {
         p { "Compte : " strong { (account.profile.email) } }
@@ -152,7 +141,7 @@ async fn render(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    (status, Html(page(title(purpose), body).into_string())).into_response()
+    Ok((status, Html(page(title(purpose), body).into_string())).into_response())
 }
 
 async fn show(
@@ -160,35 +149,29 @@ async fn show(
     jar: CookieJar,
     Query(query): Query<LinkQuery>,
     purpose: LinkPurpose,
-) -> Response {
-    let account = match account_for(&state, query.jeton.as_deref(), purpose).await {
-        Ok(Ok(a)) => a,
-        Ok(Err(refusal)) => return refusal_page(refusal),
-        Err(response) => return response,
+) -> PageResult {
+    let account = match account_for(&state, query.jeton.as_deref(), purpose).await? {
+        Ok(a) => a,
+        Err(refusal) => return Ok(refusal_page(refusal)),
     };
     let (jar, browser_id) = browser::ensure(&state, jar);
     let csrf = browser::csrf_for(&state, &browser_id);
     let token = query.jeton.unwrap_or_default();
-    (
+    Ok((
         jar,
         render(&state, &csrf, &token, &account, purpose, &[]).await,
     )
-        .into_response()
+        .into_response())
 }
 
 async fn submit(
     State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<ChooseForm>,
+    CsrfForm(form): CsrfForm<ChooseForm>,
     purpose: LinkPurpose,
-) -> Response {
-    if !browser::csrf_valid(&state, &jar, form.csrf.as_deref()) {
-        return super::login::expired_form();
-    }
-    let account = match account_for(&state, form.jeton.as_deref(), purpose).await {
-        Ok(Ok(a)) => a,
-        Ok(Err(refusal)) => return refusal_page(refusal),
-        Err(response) => return response,
+) -> PageResult {
+    let account = match account_for(&state, form.jeton.as_deref(), purpose).await? {
+        Ok(a) => a,
+        Err(refusal) => return Ok(refusal_page(refusal)),
     };
     let (csrf, token) = (
         form.csrf.unwrap_or_default(),
@@ -200,10 +183,7 @@ async fn submit(
         return render(&state, &csrf, &token, &account, purpose, &errors).await;
     }
     let password = Password::new(password);
-    let failures = match lifecycle::check_new_password(&state, &account, &password).await {
-        Ok(f) => f,
-        Err(e) => return internal_error_page(e),
-    };
+    let failures = lifecycle::check_new_password(&state, &account, &password).await?;
     if !failures.is_empty() {
         let errors: Vec<String> = failures.iter().map(|f| f.french()).collect();
         return render(&state, &csrf, &token, &account, purpose, &errors).await;
@@ -215,32 +195,29 @@ async fn submit(
         .await
     {
         Ok(Ok(_)) => {}
-        Ok(Err(refusal)) => return refusal_page(refusal),
-        Err(e) => return internal_error_page(e),
+        Ok(Err(refusal)) => return Ok(refusal_page(refusal)),
+        Err(e) => return Err(PageError::internal(e)),
     }
     // A successful reset (or activation) lifts any lock on the identifier.
-    if let Err(e) = state
+    state
         .stores
         .throttle
         .clear_attempts(&crate::accounts::throttle::identifier_key(
             account.profile.email.as_str(),
         ))
-        .await
-    {
-        return internal_error_page(e);
-    }
+        .await?;
     match lifecycle::set_password(&state, &account, password).await {
         Ok(()) => {}
         // The password is stored; only the notification failed: say so to operators, not here.
         Err(LifecycleError::Mail(e)) => {
             tracing::error!(error = %e, "password-change notification not sent")
         }
-        Err(e) => return internal_error_page(e),
+        Err(e) => return Err(PageError::internal(e)),
     }
     let body = html! {
         div class="info" role="status" { p { "Votre mot de passe est enregistré." } }
         p { "Vous pouvez maintenant vous connecter avec votre adresse électronique et ce mot de passe." }
         p { a href="/login" { "Se connecter" } }
     };
-    Html(page(title(purpose), body).into_string()).into_response()
+    Ok(Html(page(title(purpose), body).into_string()).into_response())
 }
