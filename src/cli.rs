@@ -845,7 +845,7 @@ async fn user(state: crate::state::AppState, command: UserCommand) -> Result<(),
 }
 
 fn parse_admin_role(value: &str) -> Result<crate::store::AdminRole, String> {
-    serde_json::from_value(serde_json::Value::String(value.replace('-', "_"))).map_err(|_| {
+    value.replace('-', "_").parse().map_err(|_| {
         "expected caf-habilitation-officer, partner-administrator, partner-substitute, delegated-manager, security-officer or national-operator".to_owned()
     })
 }

@@ -108,7 +108,7 @@ impl ApiError {
 
 impl From<HabilitationError> for ApiError {
     fn from(e: HabilitationError) -> Self {
-        let detail = e.to_string();
+        let detail = crate::labels::refusal(&e);
         Self(match e {
             HabilitationError::NotFound(_) => {
                 Problem::new(StatusCode::NOT_FOUND, "not_found", "Introuvable", detail)

@@ -109,14 +109,17 @@ fn parse<T>(
 fn id_or_not_found<T>(
     value: &str,
     parse: fn(&str) -> Result<T, crate::types::InvalidValue>,
-    what: &'static str,
+    what: crate::habilitations::Record,
 ) -> ApiResult<T> {
     parse(value).map_err(|_| crate::habilitations::HabilitationError::NotFound(what).into())
 }
 
 fn account_id(value: &str) -> ApiResult<AccountId> {
     if value.is_empty() || value.len() > 64 {
-        return Err(crate::habilitations::HabilitationError::NotFound("compte").into());
+        return Err(crate::habilitations::HabilitationError::NotFound(
+            crate::habilitations::Record::Account,
+        )
+        .into());
     }
     Ok(AccountId::from_stored(value.to_owned()))
 }

@@ -12,6 +12,7 @@
 //! administrator cannot even learn what another partner has.
 
 use super::{Actor, HabResult, HabilitationError, PartnerContext};
+use crate::habilitations::Record;
 use crate::store::{Account, AdminRole, Delegation, HabilitationMode, Partner};
 use crate::types::{ClientId, RoleCode};
 
@@ -157,7 +158,7 @@ fn forbidden(message: &str) -> HabilitationError {
 pub fn check(actor: &Actor, context: &PartnerContext, action: Action<'_>) -> HabResult<()> {
     let partner = &context.partner;
     if !can_see(actor, partner) {
-        return Err(HabilitationError::NotFound("partenaire"));
+        return Err(HabilitationError::NotFound(Record::Partner));
     }
     let caf = is_caf_officer(actor, partner);
     let admin = is_partner_administrator(actor, partner);

@@ -11,6 +11,7 @@
 use super::access::{self, Action, Target};
 use super::manage::{self, Author, GrantRequest, PersonFields, StatusChange, record};
 use super::{Actor, HabResult, HabilitationError, PartnerContext};
+use crate::habilitations::Record;
 use crate::state::AppState;
 use crate::store::{Account, Habilitation, HabilitationStatus, Holder};
 use crate::types::{ClientId, Email, PartnerId, RoleCode};
@@ -356,7 +357,7 @@ pub async fn plan(
         .services
         .get_service(&target.client_id)
         .await?
-        .ok_or(HabilitationError::NotFound("service"))?;
+        .ok_or(HabilitationError::NotFound(Record::Service))?;
     manage::validate_role_and_scope(&service, &target.role, &target.scope)?;
     let (people, mut errors) = parse(text);
     let mut plan = Plan::default();
@@ -552,7 +553,7 @@ pub async fn apply(
             .accounts
             .find_account_by_email(&p.email)
             .await?
-            .ok_or(HabilitationError::NotFound("compte"))?;
+            .ok_or(HabilitationError::NotFound(Record::Account))?;
         manage::grant_as(state, author, &context, grant(&account), Some(&reason)).await?;
         applied.granted += 1;
     }
@@ -632,7 +633,7 @@ pub async fn export(
         .services
         .get_service(client_id)
         .await?
-        .ok_or(HabilitationError::NotFound("service"))?;
+        .ok_or(HabilitationError::NotFound(Record::Service))?;
     let now = state.clock.now();
     let mut open: BTreeMap<String, (Account, i64, BTreeSet<String>)> = BTreeMap::new();
     let mut closed: BTreeMap<String, (Account, i64, BTreeSet<String>)> = BTreeMap::new();

@@ -23,20 +23,38 @@ use crate::store::{
 use crate::types::{AccountId, ClientId, PartnerId, RoleCode};
 use chrono::NaiveDate;
 
+/// The kinds of record a request may name; the edges say them in French
+/// (`labels::record`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum Record {
+    Account,
+    Partner,
+    Group,
+    Convention,
+    Habilitation,
+    Service,
+    Caf,
+    Review,
+    ApiToken,
+    Attestation,
+}
+
+/// Why a habilitation command was refused. `Forbidden`, `Invalid` and `Conflict` carry the
+/// sentence for the person, composed where the facts are; `NotFound` and `QuotaReached`
+/// carry data, which the edges word (`labels::refusal`). `Display` is for logs.
 #[derive(Debug, thiserror::Error)]
 pub enum HabilitationError {
     /// Unknown, or outside what the actor may see (the two are not told apart).
-    #[error("{0} introuvable")]
-    NotFound(&'static str),
+    #[error("{} not found", <&str>::from(.0))]
+    NotFound(Record),
     /// Visible to the actor but not theirs to change; the message says why.
     #[error("{0}")]
     Forbidden(String),
     /// The request is malformed or contradicts the model; the message says what to fix.
     #[error("{0}")]
     Invalid(String),
-    #[error(
-        "quota atteint : {maximum} personne(s) au plus pour le rôle « {role} » du service « {service} »"
-    )]
+    #[error("quota reached: at most {maximum} holders of role {role} of service {service}")]
     QuotaReached {
         service: String,
         role: String,
@@ -95,7 +113,7 @@ impl Actor {
             .accounts
             .get_account(id)
             .await?
-            .ok_or(HabilitationError::NotFound("compte"))?;
+            .ok_or(HabilitationError::NotFound(Record::Account))?;
         Self::of(state, account).await
     }
 
@@ -128,7 +146,7 @@ impl PartnerContext {
             .organisations
             .get_partner(id)
             .await?
-            .ok_or(HabilitationError::NotFound("partenaire"))?;
+            .ok_or(HabilitationError::NotFound(Record::Partner))?;
         let conventions = state
             .stores
             .habilitations
@@ -181,7 +199,7 @@ impl PartnerContext {
 pub async fn in_reach<T>(
     state: &AppState,
     actor: &Actor,
-    what: &'static str,
+    what: Record,
     record: Option<T>,
     partner_of: impl FnOnce(&T) -> Option<PartnerId>,
 ) -> HabResult<(T, PartnerContext)> {

@@ -5,6 +5,7 @@
 use super::access::{self, Action};
 use super::manage::{self, Author, StatusChange, record};
 use super::{Actor, HabResult, HabilitationError, PartnerContext};
+use crate::habilitations::Record;
 use crate::state::AppState;
 use crate::store::{
     Habilitation, HabilitationStatus, Holder, Partner, Review, ReviewDecision, SigningAlg,
@@ -73,7 +74,10 @@ pub async fn get(
     id: &ReviewId,
 ) -> HabResult<(Review, PartnerContext)> {
     let review = state.stores.habilitations.get_review(id).await?;
-    super::in_reach(state, actor, "revue", review, |r| Some(r.partner.clone())).await
+    super::in_reach(state, actor, Record::Review, review, |r| {
+        Some(r.partner.clone())
+    })
+    .await
 }
 
 /// Records the decision on one habilitation of an open review.
@@ -96,7 +100,7 @@ pub async fn decide(
         .iter()
         .any(|h| &h.id == habilitation)
     {
-        return Err(HabilitationError::NotFound("habilitation"));
+        return Err(HabilitationError::NotFound(Record::Habilitation));
     }
     review.decisions.insert(habilitation.clone(), decision);
     state.stores.habilitations.save_review(&review).await?;

@@ -7,12 +7,13 @@ use super::error::ErrorCode;
 use super::params::Params;
 use crate::crypto::random_token;
 use crate::flow::{self, Next};
+use crate::session::{self, browser};
 use crate::state::AppState;
 use crate::store::{
     AuthorizationRequest, ClientType, GrantType, PendingLogin, PkcePolicy, Service, StoreResult,
 };
 use crate::types::{RedirectUri, Scopes};
-use crate::web::{self, browser, session};
+use crate::web;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};

@@ -5,9 +5,10 @@
 
 use super::authorize::redirect_with;
 use super::params::Params;
+use crate::session::{self, browser};
 use crate::state::AppState;
 use crate::types::RedirectUri;
-use crate::web::{self, browser, session};
+use crate::web;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -16,8 +16,22 @@ use std::collections::BTreeMap;
 
 /// The offering a convention is for; it decides how long habilitation data is kept after
 /// closure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ConventionKind {
     Cooperation,
     Monenfant,
@@ -32,15 +46,11 @@ impl ConventionKind {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            ConventionKind::Cooperation => "cooperation",
-            ConventionKind::Monenfant => "monenfant",
-            ConventionKind::MonComptePartenaire => "mon_compte_partenaire",
-        }
+        self.into()
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == value)
+        value.parse().ok()
     }
 
     pub fn label(self) -> &'static str {
@@ -53,31 +63,37 @@ impl ConventionKind {
 }
 
 /// Who manages a partner's habilitations for the services of a convention.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 pub enum HabilitationMode {
     /// The partner's principal administrator, substitute and delegated managers (the default).
     #[default]
     #[serde(rename = "delegue")]
+    #[strum(serialize = "delegue")]
     Delegated,
     /// The Caf's habilitation officer, on the partner's request.
     #[serde(rename = "centralise")]
+    #[strum(serialize = "centralise")]
     Centralized,
 }
 
 impl HabilitationMode {
     pub fn as_str(self) -> &'static str {
-        match self {
-            HabilitationMode::Delegated => "delegue",
-            HabilitationMode::Centralized => "centralise",
-        }
+        self.into()
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "delegue" => Some(Self::Delegated),
-            "centralise" => Some(Self::Centralized),
-            _ => None,
-        }
+        value.parse().ok()
     }
 
     pub fn label(self) -> &'static str {
@@ -194,8 +210,20 @@ pub enum Holder {
     Group(GroupId),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum HabilitationStatus {
     Active,
     /// Suspended as a precaution: kept, not usable, can be reactivated.
@@ -206,17 +234,11 @@ pub enum HabilitationStatus {
 
 impl HabilitationStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            HabilitationStatus::Active => "active",
-            HabilitationStatus::Suspended => "suspended",
-            HabilitationStatus::Closed => "closed",
-        }
+        self.into()
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Active, Self::Suspended, Self::Closed]
-            .into_iter()
-            .find(|s| s.as_str() == value)
+        value.parse().ok()
     }
 
     pub fn label(self) -> &'static str {

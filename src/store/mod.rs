@@ -394,3 +394,68 @@ impl Stores {
 pub fn now() -> i64 {
     crate::clock::system_now()
 }
+
+#[cfg(test)]
+mod names {
+    //! The derived (strum) names are the ones serde writes and the databases hold.
+    use super::*;
+
+    fn same<T: serde::Serialize + Copy + std::fmt::Debug>(
+        values: &[T],
+        name: fn(T) -> &'static str,
+    ) {
+        for v in values {
+            assert_eq!(
+                serde_json::to_value(v).unwrap(),
+                serde_json::Value::String(name(*v).to_owned()),
+                "{v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn derived_names_are_the_serde_names_and_parse_back() {
+        same(&ConventionKind::ALL, ConventionKind::as_str);
+        same(&SigningAlg::ALL, SigningAlg::as_str);
+        let modes = [HabilitationMode::Delegated, HabilitationMode::Centralized];
+        same(&modes, HabilitationMode::as_str);
+        let statuses = [
+            HabilitationStatus::Active,
+            HabilitationStatus::Suspended,
+            HabilitationStatus::Closed,
+        ];
+        same(&statuses, HabilitationStatus::as_str);
+        let accounts = [
+            AccountStatus::Pending,
+            AccountStatus::Active,
+            AccountStatus::Suspended,
+        ];
+        same(&accounts, AccountStatus::as_str);
+        let grants = [
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::ClientCredentials,
+        ];
+        same(&grants, GrantType::as_str);
+        same(&[Outcome::Success, Outcome::Failure], Outcome::as_str);
+        for m in modes {
+            assert_eq!(HabilitationMode::parse(m.as_str()), Some(m));
+        }
+        for s in statuses {
+            assert_eq!(HabilitationStatus::parse(s.as_str()), Some(s));
+        }
+        for a in accounts {
+            assert_eq!(AccountStatus::parse(a.as_str()), Some(a));
+        }
+        for p in [
+            LinkPurpose::Activation,
+            LinkPurpose::Reset,
+            LinkPurpose::Unlock,
+        ] {
+            assert_eq!(LinkPurpose::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(HabilitationMode::parse("centralisé"), None);
+        let role: AdminRole = "caf_habilitation_officer".parse().unwrap();
+        assert_eq!(role, AdminRole::CafHabilitationOfficer);
+    }
+}

@@ -37,7 +37,18 @@ pub enum PkcePolicy {
     Optional,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 pub enum SigningAlg {
     RS256,
     ES256,
@@ -48,20 +59,17 @@ impl SigningAlg {
     pub const ALL: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            SigningAlg::RS256 => "RS256",
-            SigningAlg::ES256 => "ES256",
-            SigningAlg::EdDSA => "EdDSA",
-        }
+        self.into()
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == value)
+        value.parse().ok()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
@@ -70,11 +78,7 @@ pub enum GrantType {
 
 impl GrantType {
     pub fn as_str(self) -> &'static str {
-        match self {
-            GrantType::AuthorizationCode => "authorization_code",
-            GrantType::RefreshToken => "refresh_token",
-            GrantType::ClientCredentials => "client_credentials",
-        }
+        self.into()
     }
 }
 
@@ -166,8 +170,19 @@ impl Service {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AccountStatus {
     /// Created, password not chosen yet.
     Pending,
@@ -177,20 +192,11 @@ pub enum AccountStatus {
 
 impl AccountStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            AccountStatus::Pending => "pending",
-            AccountStatus::Active => "active",
-            AccountStatus::Suspended => "suspended",
-        }
+        self.into()
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "pending" => Some(Self::Pending),
-            "active" => Some(Self::Active),
-            "suspended" => Some(Self::Suspended),
-            _ => None,
-        }
+        value.parse().ok()
     }
 }
 
@@ -213,8 +219,21 @@ pub struct AccountProfile {
 /// The administrative roles of the seed agreements. What each may do is the habilitation
 /// model's business; holding any of them imposes the administrator password profile and a
 /// second factor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AdminRole {
     CafHabilitationOfficer,
     PartnerAdministrator,
@@ -362,8 +381,19 @@ pub enum RefreshRotation {
     Unknown,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum LinkPurpose {
     /// Choose a first password.
     Activation,
@@ -375,17 +405,11 @@ pub enum LinkPurpose {
 
 impl LinkPurpose {
     pub fn as_str(self) -> &'static str {
-        match self {
-            LinkPurpose::Activation => "activation",
-            LinkPurpose::Reset => "reset",
-            LinkPurpose::Unlock => "unlock",
-        }
+        self.into()
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Activation, Self::Reset, Self::Unlock]
-            .into_iter()
-            .find(|p| p.as_str() == value)
+        value.parse().ok()
     }
 }
 

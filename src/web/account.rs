@@ -270,7 +270,7 @@ async fn submit_change(
     .await;
     let (jar, new_session) = started?;
     if request.is_some() {
-        return super::login::continue_login(&state, jar, &account, &new_session, request).await;
+        return super::login::continue_request(&state, jar, &account, &new_session, request).await;
     }
     let body = html! {
         div class="info" role="status" { p { "Votre mot de passe est changé." } }

@@ -248,7 +248,7 @@ async fn submit(
         )
         .await;
     }
-    let device = super::device::recognised(&state, &jar, &email, state.clock.now());
+    let device = crate::session::device::recognised(&state, &jar, &email, state.clock.now());
     match gate_for(&state, Some(&email), device.as_deref(), ip).await? {
         Gate::Closed { until, .. } => {
             tracing::info!(
@@ -369,7 +369,7 @@ async fn submit(
         return Err(PageError::internal(e));
     }
     // This browser is now known for this identifier (a fresh device cookie at every login).
-    let jar = super::device::remember(&state, jar, &email, state.clock.now());
+    let jar = crate::session::device::remember(&state, jar, &email, state.clock.now());
     let second_factor = totp::enrolled(state.stores.factors.as_ref(), &account).await?;
     let started = session::start(
         &state,
@@ -412,20 +412,19 @@ async fn submit(
     {
         return Err(PageError::internal(e));
     }
-    let request = form.request.as_deref().filter(|_| pending.is_some());
+    let pending = form.request.as_deref().zip(pending);
     if second_factor {
-        let target = match request {
-            Some(r) => format!("/login/otp?request={r}"),
+        let target = match &pending {
+            Some((r, _)) => format!("/login/otp?request={r}"),
             None => "/login/otp".to_owned(),
         };
         return Ok((jar, Redirect::to(&target)).into_response());
     }
-    continue_login(&state, jar, &account, &new_session, request).await
+    continue_login(&state, jar, &account, &new_session, pending).await
 }
 
-/// After every authentication step: a forced password change comes first, then the second
-/// factor a service or the request demands, then the code for the pending authorization.
-pub(super) async fn continue_login(
+/// `continue_login` for a step that has only the request id: the pending login is read here.
+pub(super) async fn continue_request(
     state: &AppState,
     jar: CookieJar,
     account: &crate::store::Account,
@@ -433,10 +432,23 @@ pub(super) async fn continue_login(
     request: Option<&str>,
 ) -> PageResult {
     let pending = match request {
-        Some(r) => pending_for(state, &jar, r).await?,
+        Some(r) => pending_for(state, &jar, r).await?.map(|p| (r, p)),
         None => None,
     };
-    let (Some(request), Some(pending)) = (request, pending) else {
+    continue_login(state, jar, account, session, pending).await
+}
+
+/// After every authentication step: a forced password change comes first, then the second
+/// factor a service or the request demands, then the code for the pending authorization
+/// (`pending`: its id and the pending login, read once by the caller).
+pub(super) async fn continue_login(
+    state: &AppState,
+    jar: CookieJar,
+    account: &crate::store::Account,
+    session: &crate::store::Session,
+    pending: Option<(&str, PendingLogin)>,
+) -> PageResult {
+    let Some((request, pending)) = pending else {
         // No authorization waits: only the forced password change may still be due.
         let page = if account.must_change_password {
             "/compte/mot-de-passe"

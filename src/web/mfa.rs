@@ -201,7 +201,7 @@ async fn submit_step(
     let session = session::current(&state, &jar)
         .await?
         .ok_or_else(PageError::login)?;
-    super::login::continue_login(&state, jar, &account, &session, request).await
+    super::login::continue_request(&state, jar, &account, &session, request).await
 }
 
 async fn show_enrol(
@@ -340,5 +340,5 @@ async fn continue_after_enrol(
     if form.request.is_none() {
         return Ok(Redirect::to("/compte").into_response());
     }
-    super::login::continue_login(&state, jar, &account, &session, form.request.as_deref()).await
+    super::login::continue_request(&state, jar, &account, &session, form.request.as_deref()).await
 }

@@ -5,18 +5,16 @@
 //! `oidc::authorize` to finish an authorization and `accounts` to check a password.
 
 pub mod account;
-pub mod browser;
 pub mod captcha;
 pub mod console;
-pub mod device;
 pub mod error;
 pub mod extract;
 pub mod forgot;
 pub mod login;
 pub mod mfa;
 pub mod password;
-pub mod session;
 
+use crate::session::{self, browser};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;

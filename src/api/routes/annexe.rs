@@ -1,6 +1,7 @@
 //! Annexe 1: export and import (plan, then apply).
 
 use super::*;
+use crate::habilitations::Record;
 
 #[derive(OpenApi)]
 #[openapi(paths(export_annexe1, import_annexe1))]
@@ -35,7 +36,7 @@ async fn export_annexe1(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     let service = parse("service", query_value(&query, "service")?, ClientId::parse)?;
     let export = annexe1::export(&state, &actor, &id, &service).await?;
     Ok(match query.get("format").map(String::as_str) {
@@ -74,7 +75,7 @@ async fn import_annexe1(
     Query(query): Query<HashMap<String, String>>,
     body: String,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     let target = annexe1::ImportTarget {
         partner: id,
         client_id: parse("service", query_value(&query, "service")?, ClientId::parse)?,

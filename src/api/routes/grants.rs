@@ -1,6 +1,7 @@
 //! Habilitations: grants, suspension, reactivation, withdrawal.
 
 use super::*;
+use crate::habilitations::Record;
 
 #[derive(OpenApi)]
 #[openapi(paths(partner_habilitations, grant, change_status))]
@@ -25,7 +26,7 @@ async fn partner_habilitations(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<HabilitationView>>> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     manage::partner(&state, &actor, &id).await?;
     let all = state
         .stores
@@ -48,10 +49,10 @@ async fn grant(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewHabilitation>,
 ) -> ApiResult<(StatusCode, Json<HabilitationView>)> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     let holder = match (&body.account, &body.group) {
         (Some(a), None) => Holder::Account(account_id(a)?),
-        (None, Some(g)) => Holder::Group(id_or_not_found(g, GroupId::parse, "groupe")?),
+        (None, Some(g)) => Holder::Group(id_or_not_found(g, GroupId::parse, Record::Group)?),
         _ => {
             return Err(ApiError::bad_request(
                 "Indiquez soit « account », soit « group ».",
@@ -93,7 +94,7 @@ async fn change_status(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<StatusRequest>,
 ) -> ApiResult<Json<HabilitationView>> {
-    let id = id_or_not_found(&id, HabilitationId::parse, "habilitation")?;
+    let id = id_or_not_found(&id, HabilitationId::parse, Record::Habilitation)?;
     let change = StatusChange::parse(&body.change).ok_or_else(|| {
         ApiError::bad_request("change : « suspend », « reactivate » ou « close »")
     })?;

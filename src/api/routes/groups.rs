@@ -1,6 +1,7 @@
 //! Groups of people sharing habilitations.
 
 use super::*;
+use crate::habilitations::Record;
 
 #[derive(OpenApi)]
 #[openapi(paths(partner_groups, create_group, add_member, remove_member, close_group))]
@@ -30,7 +31,7 @@ async fn partner_groups(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<GroupView>>> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     manage::partner(&state, &actor, &id).await?;
     let mut views = Vec::new();
     for group in state.stores.habilitations.groups_of_partner(&id).await? {
@@ -55,7 +56,7 @@ async fn create_group(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewGroup>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     let group = manage::create_group(&state, &actor, &id, &body.name).await?;
     Ok((StatusCode::CREATED, Json(GroupView::of(&group, Vec::new()))))
 }
@@ -72,7 +73,7 @@ async fn add_member(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MemberRequest>,
 ) -> ApiResult<StatusCode> {
-    let id = id_or_not_found(&id, GroupId::parse, "groupe")?;
+    let id = id_or_not_found(&id, GroupId::parse, Record::Group)?;
     manage::add_member(&state, &actor, &id, &account_id(&body.account)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -87,7 +88,7 @@ async fn remove_member(
     ApiActor(actor): ApiActor,
     Path((id, account)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let id = id_or_not_found(&id, GroupId::parse, "groupe")?;
+    let id = id_or_not_found(&id, GroupId::parse, Record::Group)?;
     manage::remove_member(&state, &actor, &id, &account_id(&account)?, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -103,7 +104,7 @@ async fn close_group(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Reason>,
 ) -> ApiResult<StatusCode> {
-    let id = id_or_not_found(&id, GroupId::parse, "groupe")?;
+    let id = id_or_not_found(&id, GroupId::parse, Record::Group)?;
     manage::close_group(&state, &actor, &id, body.reason.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! Partners, conventions, quotas, modes and the history of changes.
 
 use super::*;
+use crate::habilitations::Record;
 
 #[derive(OpenApi)]
 #[openapi(paths(
@@ -48,7 +49,7 @@ async fn get_partner(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PartnerDetail>> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     let context = manage::partner(&state, &actor, &id).await?;
     let quotas = manage::quota_uses(&state, &context).await?;
     Ok(Json(PartnerDetail {
@@ -74,7 +75,7 @@ async fn set_quota(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<QuotaRequest>,
 ) -> ApiResult<StatusCode> {
-    let id = id_or_not_found(&id, ConventionId::parse, "convention")?;
+    let id = id_or_not_found(&id, ConventionId::parse, Record::Convention)?;
     manage::set_quota(
         &state,
         &actor,
@@ -100,7 +101,7 @@ async fn set_mode(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ModeRequest>,
 ) -> ApiResult<Json<ConventionView>> {
-    let id = id_or_not_found(&id, ConventionId::parse, "convention")?;
+    let id = id_or_not_found(&id, ConventionId::parse, Record::Convention)?;
     let mode = HabilitationMode::parse(&body.mode)
         .ok_or_else(|| ApiError::bad_request("mode : « delegue » ou « centralise »"))?;
     let convention = manage::switch_mode(&state, &actor, &id, mode, body.reason.as_deref()).await?;
@@ -120,7 +121,7 @@ async fn partner_changes(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ChangeView>>> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     manage::partner(&state, &actor, &id).await?;
     let changes = state
         .stores
@@ -235,7 +236,7 @@ async fn create_convention(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ConventionRequest>,
 ) -> ApiResult<(StatusCode, Json<ConventionView>)> {
-    let partner = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let partner = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     let context = manage::partner(&state, &actor, &partner).await?;
     let convention = convention_from(ConventionId::generate(), &context.partner, body)?;
     let saved = manage::save_convention(&state, &actor, convention).await?;
@@ -257,7 +258,7 @@ async fn update_convention(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ConventionRequest>,
 ) -> ApiResult<Json<ConventionView>> {
-    let id = id_or_not_found(&id, ConventionId::parse, "convention")?;
+    let id = id_or_not_found(&id, ConventionId::parse, Record::Convention)?;
     let (_, context) = manage::convention(&state, &actor, &id).await?;
     let convention = convention_from(id, &context.partner, body)?;
     let saved = manage::save_convention(&state, &actor, convention).await?;

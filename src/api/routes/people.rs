@@ -1,6 +1,7 @@
 //! People of a partner and their administrative roles.
 
 use super::*;
+use crate::habilitations::Record;
 
 #[derive(OpenApi)]
 #[openapi(paths(
@@ -48,7 +49,7 @@ async fn partner_accounts(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<AccountView>>> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     manage::partner(&state, &actor, &id).await?;
     let accounts = state.stores.accounts.accounts_of_partner(&id).await?;
     Ok(Json(accounts.iter().map(AccountView::from).collect()))
@@ -66,7 +67,7 @@ async fn create_account(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewAccount>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     let fields = PersonFields::parse(
         &body.email,
         body.civility.as_deref(),

@@ -1,6 +1,7 @@
 //! The yearly reverse review and its signed report.
 
 use super::*;
+use crate::habilitations::Record;
 
 #[derive(OpenApi)]
 #[openapi(paths(
@@ -49,7 +50,7 @@ async fn start_review(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReviewView>> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     let review = review::start(&state, &actor, &id).await?;
     Ok(Json(review_view(&state, &review).await?))
 }
@@ -64,7 +65,7 @@ async fn partner_reviews(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ReviewView>>> {
-    let id = id_or_not_found(&id, PartnerId::parse, "partenaire")?;
+    let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
     let reviews = review::of_partner(&state, &actor, &id).await?;
     Ok(Json(
         reviews
@@ -84,7 +85,7 @@ async fn get_review(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReviewView>> {
-    let id = id_or_not_found(&id, ReviewId::parse, "revue")?;
+    let id = id_or_not_found(&id, ReviewId::parse, Record::Review)?;
     let (review, _) = review::get(&state, &actor, &id).await?;
     Ok(Json(review_view(&state, &review).await?))
 }
@@ -103,8 +104,8 @@ async fn decide_review(
     Path((id, habilitation)): Path<(String, String)>,
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> ApiResult<Json<ReviewView>> {
-    let id = id_or_not_found(&id, ReviewId::parse, "revue")?;
-    let habilitation = id_or_not_found(&habilitation, HabilitationId::parse, "habilitation")?;
+    let id = id_or_not_found(&id, ReviewId::parse, Record::Review)?;
+    let habilitation = id_or_not_found(&habilitation, HabilitationId::parse, Record::Habilitation)?;
     let decision = match body.decision.as_str() {
         "confirm" => ReviewDecision::Confirm,
         "withdraw" => ReviewDecision::Withdraw,
@@ -129,7 +130,7 @@ async fn complete_review(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReviewView>> {
-    let id = id_or_not_found(&id, ReviewId::parse, "revue")?;
+    let id = id_or_not_found(&id, ReviewId::parse, Record::Review)?;
     let review = review::complete(&state, &actor, &id).await?;
     Ok(Json(review_view(&state, &review).await?))
 }
@@ -145,7 +146,7 @@ async fn review_report(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let id = id_or_not_found(&id, ReviewId::parse, "revue")?;
+    let id = id_or_not_found(&id, ReviewId::parse, Record::Review)?;
     let (review, _) = review::get(&state, &actor, &id).await?;
     let report = review.report.ok_or_else(|| {
         ApiError::from(crate::habilitations::HabilitationError::Conflict(

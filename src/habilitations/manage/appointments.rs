@@ -4,7 +4,8 @@
 use super::*;
 
 /// The two appointments only the Caf makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum Appointment {
     Principal,
     Substitute,
@@ -19,11 +20,7 @@ impl Appointment {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "principal" => Some(Self::Principal),
-            "substitute" => Some(Self::Substitute),
-            _ => None,
-        }
+        value.parse().ok()
     }
 
     pub fn label(self) -> &'static str {

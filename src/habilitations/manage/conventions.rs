@@ -9,7 +9,7 @@ pub async fn convention(
     id: &ConventionId,
 ) -> HabResult<(Convention, PartnerContext)> {
     let convention = state.stores.habilitations.get_convention(id).await?;
-    crate::habilitations::in_reach(state, actor, "convention", convention, |c| {
+    crate::habilitations::in_reach(state, actor, Record::Convention, convention, |c| {
         Some(c.partner.clone())
     })
     .await
@@ -122,7 +122,7 @@ pub async fn create_partner(
         .await?
         .is_none()
     {
-        return Err(HabilitationError::NotFound("Caf"));
+        return Err(HabilitationError::NotFound(Record::Caf));
     }
     if state
         .stores
@@ -220,7 +220,7 @@ pub async fn save_convention_as(
     if let Some(existing) = &existing
         && existing.partner != context.partner.id
     {
-        return Err(HabilitationError::NotFound("convention"));
+        return Err(HabilitationError::NotFound(Record::Convention));
     }
     let convention = Convention {
         number,

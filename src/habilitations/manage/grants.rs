@@ -52,7 +52,7 @@ pub(super) async fn holder_target(
                 .get_account(id)
                 .await?
                 .filter(|a| a.profile.partner.as_ref() == Some(&context.partner.id))
-                .ok_or(HabilitationError::NotFound("compte"))?;
+                .ok_or(HabilitationError::NotFound(Record::Account))?;
             if account.closed_at.is_some() {
                 return Err(HabilitationError::Invalid(
                     "Ce compte est fermé : il ne peut plus recevoir d'habilitation.".into(),
@@ -67,7 +67,7 @@ pub(super) async fn holder_target(
                 .get_group(id)
                 .await?
                 .filter(|g| g.partner == context.partner.id)
-                .ok_or(HabilitationError::NotFound("groupe"))?;
+                .ok_or(HabilitationError::NotFound(Record::Group))?;
             if group.closed_at.is_some() {
                 return Err(HabilitationError::Invalid("Ce groupe est fermé.".into()));
             }
@@ -82,7 +82,7 @@ pub(super) async fn service(state: &AppState, client_id: &ClientId) -> HabResult
         .services
         .get_service(client_id)
         .await?
-        .ok_or(HabilitationError::NotFound("service"))
+        .ok_or(HabilitationError::NotFound(Record::Service))
 }
 
 /// Fails unless `role` is one of the service's roles.
@@ -226,8 +226,9 @@ pub(super) fn refusal_error(service: &Service, refusal: GrantRefusal) -> Habilit
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum StatusChange {
     Suspend,
     Reactivate,
@@ -237,12 +238,7 @@ pub enum StatusChange {
 
 impl StatusChange {
     pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "suspend" => Some(Self::Suspend),
-            "reactivate" => Some(Self::Reactivate),
-            "close" => Some(Self::Close),
-            _ => None,
-        }
+        value.parse().ok()
     }
 }
 
@@ -253,7 +249,7 @@ pub async fn habilitation(
     id: &HabilitationId,
 ) -> HabResult<(Habilitation, PartnerContext)> {
     let habilitation = state.stores.habilitations.get_habilitation(id).await?;
-    crate::habilitations::in_reach(state, actor, "habilitation", habilitation, |h| {
+    crate::habilitations::in_reach(state, actor, Record::Habilitation, habilitation, |h| {
         Some(h.partner.clone())
     })
     .await

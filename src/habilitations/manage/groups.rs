@@ -9,7 +9,10 @@ pub async fn group(
     id: &GroupId,
 ) -> HabResult<(Group, PartnerContext)> {
     let group = state.stores.habilitations.get_group(id).await?;
-    crate::habilitations::in_reach(state, actor, "groupe", group, |g| Some(g.partner.clone())).await
+    crate::habilitations::in_reach(state, actor, Record::Group, group, |g| {
+        Some(g.partner.clone())
+    })
+    .await
 }
 
 pub(super) fn group_name(name: &str) -> HabResult<String> {
@@ -169,7 +172,7 @@ pub async fn remove_member(
         .get_account(account_id)
         .await?
         .filter(|a| a.profile.partner.as_ref() == Some(&context.partner.id))
-        .ok_or(HabilitationError::NotFound("compte"))?;
+        .ok_or(HabilitationError::NotFound(Record::Account))?;
     check_group_change(state, actor, &context, &group, Target::of(&member)).await?;
     let reason = optional_reason(reason)?;
     state

@@ -10,7 +10,7 @@ pub async fn person(
     id: &AccountId,
 ) -> HabResult<(Account, PartnerContext)> {
     let account = state.stores.accounts.get_account(id).await?;
-    crate::habilitations::in_reach(state, actor, "compte", account, |a| {
+    crate::habilitations::in_reach(state, actor, Record::Account, account, |a| {
         a.profile.partner.clone()
     })
     .await

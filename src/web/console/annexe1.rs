@@ -3,6 +3,7 @@
 //! only on confirmation.
 
 use super::{ConsoleUser, hidden_csrf, render};
+use crate::habilitations::Record;
 use crate::habilitations::access::{Action, Target};
 use crate::habilitations::annexe1::{self, ImportTarget, Plan};
 use crate::habilitations::{HabilitationError, manage};
@@ -19,10 +20,10 @@ use std::collections::HashMap;
 
 fn ids(partner: &str, service: Option<&str>) -> Result<(PartnerId, ClientId), HabilitationError> {
     Ok((
-        PartnerId::parse(partner).map_err(|_| HabilitationError::NotFound("partenaire"))?,
+        PartnerId::parse(partner).map_err(|_| HabilitationError::NotFound(Record::Partner))?,
         service
             .and_then(|s| ClientId::parse(s).ok())
-            .ok_or(HabilitationError::NotFound("service"))?,
+            .ok_or(HabilitationError::NotFound(Record::Service))?,
     ))
 }
 

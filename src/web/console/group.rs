@@ -3,6 +3,7 @@
 use super::partner::{status_forms, status_text, validity};
 use super::{ConsoleUser, ReasonForm, done_message, hidden_csrf, may, reason_field, render};
 use crate::habilitations::HabilitationError;
+use crate::habilitations::Record;
 use crate::habilitations::access::{Action, Target};
 use crate::habilitations::manage;
 use crate::state::AppState;
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 fn group_id(id: &str) -> Result<GroupId, HabilitationError> {
-    GroupId::parse(id).map_err(|_| HabilitationError::NotFound("groupe"))
+    GroupId::parse(id).map_err(|_| HabilitationError::NotFound(Record::Group))
 }
 
 pub(super) async fn show(

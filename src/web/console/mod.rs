@@ -103,7 +103,9 @@ pub(in crate::web) async fn console_user(
     state: &AppState,
     jar: &CookieJar,
 ) -> PageResult<ConsoleUser> {
-    let current = session::current(state, jar).await?.ok_or_else(PageError::login)?;
+    let current = session::current(state, jar)
+        .await?
+        .ok_or_else(PageError::login)?;
     let account = state
         .stores
         .accounts
@@ -125,7 +127,7 @@ pub(in crate::web) async fn console_user(
         .into());
     }
     let actor = Actor::of(state, account).await.map_err(|e| match e {
-        HabilitationError::Forbidden(_) => PageError::Respond(error_page(
+        HabilitationError::Forbidden(_) => PageError::from(error_page(
             StatusCode::FORBIDDEN,
             "Console réservée",
             "La console d'administration est réservée aux personnes chargées des habilitations et aux responsables sécurité.",
@@ -189,13 +191,12 @@ pub(super) fn failure(e: HabilitationError) -> Response {
         HabilitationError::Conflict(_) => (StatusCode::CONFLICT, "Action impossible"),
         HabilitationError::Store(_) => return internal_error_page(e),
     };
-    let message = match &e {
-        HabilitationError::Lifecycle(crate::accounts::lifecycle::LifecycleError::Invalid(m)) => {
-            m.clone()
-        }
-        HabilitationError::Lifecycle(_) => return internal_error_page(e),
-        other => other.to_string(),
-    };
+    if let HabilitationError::Lifecycle(l) = &e
+        && !matches!(l, crate::accounts::lifecycle::LifecycleError::Invalid(_))
+    {
+        return internal_error_page(e);
+    }
+    let message = crate::labels::refusal(&e);
     let body = html! {
         div class="error" role="alert" { p { (message) } }
         p { a href="/console" { "Revenir à la console" } }

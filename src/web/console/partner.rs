@@ -3,9 +3,9 @@
 //! in `partner/actions.rs`.
 
 use super::{
-    ConsoleUser, PersonForm, day, done_message, hidden_csrf, may, reason_field, render,
-    when,
+    ConsoleUser, PersonForm, day, done_message, hidden_csrf, may, reason_field, render, when,
 };
+use crate::habilitations::Record;
 use crate::habilitations::access::{Action, Target};
 use crate::habilitations::manage::{self, GrantRequest, StatusChange};
 use crate::habilitations::{HabilitationError, PartnerContext};
@@ -32,7 +32,6 @@ pub(super) use actions::{
     set_quota, terminate_convention,
 };
 
-
 fn back(partner: &str, done: &str, anchor: &str) -> PageResult {
     Ok(Redirect::to(&format!(
         "/console/partenaires/{partner}?fait={done}#{anchor}"
@@ -41,7 +40,7 @@ fn back(partner: &str, done: &str, anchor: &str) -> PageResult {
 }
 
 fn partner_id(id: &str) -> Result<PartnerId, HabilitationError> {
-    PartnerId::parse(id).map_err(|_| HabilitationError::NotFound("partenaire"))
+    PartnerId::parse(id).map_err(|_| HabilitationError::NotFound(Record::Partner))
 }
 
 pub(super) fn holder_name(holder: &Holder, accounts: &[Account], groups: &[Group]) -> Markup {

@@ -3,6 +3,7 @@
 
 use super::partner::{holder_name, validity};
 use super::{ConsoleUser, day, done_message, hidden_csrf, render, when};
+use crate::habilitations::Record;
 use crate::habilitations::access::Action;
 use crate::habilitations::{HabilitationError, review};
 use crate::state::AppState;
@@ -21,7 +22,7 @@ use std::collections::HashMap;
 type Fields = Vec<(String, String)>;
 
 fn review_id(id: &str) -> Result<ReviewId, HabilitationError> {
-    ReviewId::parse(id).map_err(|_| HabilitationError::NotFound("revue"))
+    ReviewId::parse(id).map_err(|_| HabilitationError::NotFound(Record::Review))
 }
 
 pub(super) async fn start(
@@ -29,7 +30,7 @@ pub(super) async fn start(
     Path(id): Path<String>,
     ConsoleForm { user, .. }: ConsoleForm<Fields>,
 ) -> PageResult {
-    let id = PartnerId::parse(&id).map_err(|_| HabilitationError::NotFound("partenaire"))?;
+    let id = PartnerId::parse(&id).map_err(|_| HabilitationError::NotFound(Record::Partner))?;
     let r = review::start(&state, &user.actor, &id).await?;
     Ok(Redirect::to(&format!("/console/revues/{}", r.id)).into_response())
 }
@@ -124,7 +125,8 @@ pub(super) async fn decide(
         let Some(h) = name.strip_prefix("d-") else {
             continue;
         };
-        let h = HabilitationId::parse(h).map_err(|_| HabilitationError::NotFound("habilitation"))?;
+        let h = HabilitationId::parse(h)
+            .map_err(|_| HabilitationError::NotFound(Record::Habilitation))?;
         let decision = match value.as_str() {
             "confirm" => ReviewDecision::Confirm,
             "withdraw" => ReviewDecision::Withdraw,
@@ -146,7 +148,9 @@ pub(super) async fn report(
     let id = review_id(&id)?;
     let (r, _) = review::get(&state, &user.actor, &id).await?;
     let report = r.report.ok_or_else(|| {
-        HabilitationError::Conflict("Cette revue n'est pas terminée : pas encore de rapport.".into())
+        HabilitationError::Conflict(
+            "Cette revue n'est pas terminée : pas encore de rapport.".into(),
+        )
     })?;
     Ok((
         [

@@ -3,6 +3,7 @@
 use super::{ConsoleUser, done_message, hidden_csrf, render, when};
 use crate::accounts::api_token::{self, ApiTokenError, MAX_DAYS};
 use crate::habilitations::HabilitationError;
+use crate::habilitations::Record;
 use crate::state::AppState;
 use crate::web::error::PageResult;
 use crate::web::extract::ConsoleForm;
@@ -119,7 +120,7 @@ pub(super) async fn revoke(
         .revoke_api_token(user.actor.id(), id, state.clock.now())
         .await?;
     if !revoked {
-        return Err(HabilitationError::NotFound("jeton").into());
+        return Err(HabilitationError::NotFound(Record::ApiToken).into());
     }
     Ok(Redirect::to("/console/jetons?fait=jeton").into_response())
 }

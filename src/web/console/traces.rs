@@ -3,13 +3,14 @@
 
 use super::{ConsoleUser, render};
 use crate::habilitations::HabilitationError;
+use crate::habilitations::Record;
 use crate::state::AppState;
 use crate::store::Outcome;
 use crate::traces::query::{self, Filter};
+use crate::web::error::PageResult;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
-use crate::web::error::PageResult;
 use maud::html;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -199,7 +200,7 @@ pub(super) async fn attestation(
         .await?
         .into_iter()
         .find(|a| a.id == id)
-        .ok_or(HabilitationError::NotFound("attestation"))?;
+        .ok_or(HabilitationError::NotFound(Record::Attestation))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/jose".to_owned()),

@@ -3,6 +3,7 @@
 //! `habilitations::manage` and comes back to the partner's page with what was done.
 
 use super::*;
+use crate::habilitations::Record;
 
 pub(in crate::web::console) async fn create_person(
     State(state): State<AppState>,
@@ -67,9 +68,9 @@ pub(in crate::web::console) async fn grant(
     let id = partner_id(&id)?;
     let holder = match form.holder.as_deref().and_then(|h| h.split_once(':')) {
         Some(("account", a)) => Holder::Account(AccountId::from_stored(a.to_owned())),
-        Some(("group", g)) => {
-            Holder::Group(GroupId::parse(g).map_err(|_| HabilitationError::NotFound("groupe"))?)
-        }
+        Some(("group", g)) => Holder::Group(
+            GroupId::parse(g).map_err(|_| HabilitationError::NotFound(Record::Group))?,
+        ),
         _ => {
             return Err(HabilitationError::Invalid("Choisissez le titulaire.".into()).into());
         }
@@ -131,8 +132,8 @@ pub(in crate::web::console) async fn set_quota(
     let invalid = || HabilitationError::Invalid("Choisissez un service et un rôle.".into());
     let value = form.service_role.as_deref().ok_or_else(invalid)?;
     let (convention, rest) = value.split_once('|').ok_or_else(invalid)?;
-    let convention =
-        ConventionId::parse(convention).map_err(|_| HabilitationError::NotFound("convention"))?;
+    let convention = ConventionId::parse(convention)
+        .map_err(|_| HabilitationError::NotFound(Record::Convention))?;
     let (client_id, role) = service_role(Some(rest))?;
     let maximum = match form.maximum.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -165,8 +166,10 @@ pub(in crate::web::console) async fn set_mode(
     Path(id): Path<String>,
     ConsoleForm { user, form }: ConsoleForm<ModeForm>,
 ) -> PageResult {
-    let id = ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound("convention"))?;
-    let c = manage::switch_mode(&state, &user.actor, &id, form.mode, form.reason.as_deref()).await?;
+    let id =
+        ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound(Record::Convention))?;
+    let c =
+        manage::switch_mode(&state, &user.actor, &id, form.mode, form.reason.as_deref()).await?;
     back(c.partner.as_str(), "mode", "conventions")
 }
 
@@ -183,9 +186,16 @@ pub(in crate::web::console) async fn change_status(
     Path(id): Path<String>,
     ConsoleForm { user, form }: ConsoleForm<StatusForm>,
 ) -> PageResult {
-    let id = HabilitationId::parse(&id).map_err(|_| HabilitationError::NotFound("habilitation"))?;
-    let h = manage::change_status(&state, &user.actor, &id, form.change, form.reason.as_deref())
-        .await?;
+    let id = HabilitationId::parse(&id)
+        .map_err(|_| HabilitationError::NotFound(Record::Habilitation))?;
+    let h = manage::change_status(
+        &state,
+        &user.actor,
+        &id,
+        form.change,
+        form.reason.as_deref(),
+    )
+    .await?;
     // Back to the page the form was on, when it is a console page.
     let target = form
         .back
@@ -276,7 +286,8 @@ pub(in crate::web::console) async fn terminate_convention(
     Path(id): Path<String>,
     ConsoleForm { user, form }: ConsoleForm<TerminationForm>,
 ) -> PageResult {
-    let id = ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound("convention"))?;
+    let id =
+        ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound(Record::Convention))?;
     let (convention, _) = manage::convention(&state, &user.actor, &id).await?;
     let end = date(
         form.terminated_on.as_deref(),

@@ -1,13 +1,16 @@
 //! The login session: a server-side record keyed by a public `sid`, and a cookie
 //! `sid.secret` whose secret half is stored only as a digest.
 
-use super::browser::cookie;
+pub mod browser;
+pub mod device;
+
 use crate::crypto::{TokenHash, constant_time_eq, random_token, sha256};
 use crate::state::AppState;
 use crate::store::{Account, Session, StoreResult};
 use crate::types::SessionId;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
+use browser::cookie;
 
 pub const SESSION_COOKIE: &str = "passerelle_session";
 
