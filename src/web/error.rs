@@ -4,10 +4,13 @@
 //! says why, and a response already made (the login redirect, the expired-form page) passes
 //! through unchanged.
 
+use super::frame::page;
 use crate::accounts::lifecycle::LifecycleError;
 use crate::habilitations::HabilitationError;
 use crate::store::StoreError;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::html;
 
 #[derive(Debug)]
 pub enum PageError {
@@ -35,8 +38,8 @@ impl PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
-            PageError::Internal(e) => super::internal_error_page(e),
-            PageError::Refused(e) => super::console::failure(e),
+            PageError::Internal(e) => internal_error_page(e),
+            PageError::Refused(e) => failure(e),
             PageError::Respond(r) => *r,
         }
     }
@@ -65,3 +68,78 @@ macro_rules! internal {
 }
 
 internal!(StoreError, LifecycleError, anyhow::Error);
+
+/// A page that explains a failure in words a non-technical person can act on.
+pub fn error_page(status: StatusCode, title: &str, message: &str, advice: &str) -> Response {
+    let body = html! {
+        div class="error" role="alert" {
+            p { (message) }
+        }
+        @if !advice.is_empty() {
+            p { (advice) }
+        }
+    };
+    (status, Html(page(title, body).into_string())).into_response()
+}
+
+/// The page of a person who holds no active habilitation for the service they came from.
+pub fn not_habilitated_page(service: &str) -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Accès non habilité",
+        &format!("Votre compte n'a pas d'habilitation active pour le service « {service} »."),
+        "Si vous devez y accéder, demandez-la à l'administrateur des habilitations de votre organisme (ou à votre Caf). Vous restez connecté à vos autres services.",
+    )
+}
+
+/// The page for an unexpected internal error (most often a store out of reach): logged once,
+/// shown without details, as a 503 the browser may retry.
+pub fn internal_error_page(error: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %error, "internal error on a page");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service momentanément indisponible",
+        "Une erreur interne empêche de traiter votre demande.",
+        "Réessayez dans quelques minutes. Si le problème persiste, contactez votre Caf.",
+    )
+}
+
+/// The answer to a form whose CSRF token does not verify.
+pub fn expired_form() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Page expirée",
+        "Le formulaire n'a pas pu être vérifié : la page a expiré, ou votre navigateur refuse les cookies.",
+        "Revenez à la page précédente, rechargez-la et recommencez. Passerelle a besoin des cookies pour fonctionner.",
+    )
+}
+
+/// A refused or failed change, as a page that says why and links back.
+pub fn failure(e: HabilitationError) -> Response {
+    let (status, title) = match &e {
+        HabilitationError::NotFound(_) => (StatusCode::NOT_FOUND, "Introuvable"),
+        HabilitationError::Forbidden(_) => (StatusCode::FORBIDDEN, "Action non permise"),
+        HabilitationError::Invalid(_) | HabilitationError::Lifecycle(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Demande incomplète ou impossible",
+        ),
+        HabilitationError::QuotaReached { .. } => (StatusCode::CONFLICT, "Quota atteint"),
+        HabilitationError::Conflict(_) => (StatusCode::CONFLICT, "Action impossible"),
+        HabilitationError::Store(_) => return internal_error_page(e),
+    };
+    if let HabilitationError::Lifecycle(l) = &e
+        && !matches!(l, crate::accounts::lifecycle::LifecycleError::Invalid(_))
+    {
+        return internal_error_page(e);
+    }
+    let message = crate::labels::refusal(&e);
+    let body = html! {
+        div class="error" role="alert" { p { (message) } }
+        p { a href="/console" { "Revenir à la console" } }
+    };
+    (
+        status,
+        Html(super::frame::console(title, None, body).into_string()),
+    )
+        .into_response()
+}

@@ -2,15 +2,18 @@
 //! checked before anything else is read. Forms are typed (serde, with repeated fields as
 //! `Vec`s and empty fields as `None`).
 
-use super::console::{ConsoleUser, console_user};
 use super::error::PageError;
-use super::{browser, error_page};
+use super::error::{PageResult, error_page};
+use crate::flow::ACR_MFA;
+use crate::habilitations::{Actor, HabilitationError};
+use crate::session::{self, browser};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
+use axum::response::Redirect;
 use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
 
@@ -69,7 +72,7 @@ async fn checked_body(req: Request, state: &AppState) -> Result<(CookieJar, Byte
         .find(|(name, _)| name == "csrf")
         .map(|(_, value)| value.as_str());
     if !browser::csrf_valid(state, &jar, token) {
-        return Err(super::login::expired_form().into());
+        return Err(super::error::expired_form().into());
     }
     Ok((jar, body))
 }
@@ -83,5 +86,53 @@ fn fields<T: DeserializeOwned>(body: &[u8]) -> Result<T, PageError> {
             "Le formulaire envoyé est incomplet ou contient une valeur inattendue.",
             "Revenez à la page précédente, rechargez-la et recommencez.",
         ))
+    })
+}
+
+/// The person using the console, with the CSRF token of their browser.
+/// The person using the console, with the CSRF token of their browser.
+pub struct ConsoleUser {
+    pub actor: Actor,
+    pub csrf: String,
+}
+
+/// The console's user, or the page that sends them where they must go first: the login page,
+/// the second factor, or an explanation that the console is for administrators.
+pub async fn console_user(state: &AppState, jar: &CookieJar) -> PageResult<ConsoleUser> {
+    let current = session::current(state, jar)
+        .await?
+        .ok_or_else(PageError::login)?;
+    let account = state
+        .stores
+        .accounts
+        .get_account(&current.account)
+        .await?
+        .ok_or_else(PageError::login)?;
+    if state.settings.mfa_for_administrators
+        && !account.profile.admin_roles.is_empty()
+        && current.acr != ACR_MFA
+    {
+        let enrolled =
+            crate::accounts::totp::enrolled(state.stores.factors.as_ref(), &account).await?;
+        return Err(Redirect::to(if enrolled {
+            "/login/otp"
+        } else {
+            "/compte/double-authentification"
+        })
+        .into_response()
+        .into());
+    }
+    let actor = Actor::of(state, account).await.map_err(|e| match e {
+        HabilitationError::Forbidden(_) => PageError::from(error_page(
+            StatusCode::FORBIDDEN,
+            "Console réservée",
+            "La console d'administration est réservée aux personnes chargées des habilitations et aux responsables sécurité.",
+            "Pour utiliser les services de la Caf, revenez à l'application concernée.",
+        )),
+        other => other.into(),
+    })?;
+    Ok(ConsoleUser {
+        actor,
+        csrf: browser::csrf_token(state, jar).unwrap_or_default(),
     })
 }

@@ -45,16 +45,6 @@ struct LoginForm {
     captcha_work: Option<String>,
 }
 
-/// The answer to a form whose CSRF token does not verify.
-pub fn expired_form() -> Response {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "Page expirée",
-        "Le formulaire n'a pas pu être vérifié : la page a expiré, ou votre navigateur refuse les cookies.",
-        "Revenez à la page précédente, rechargez-la et recommencez. Passerelle a besoin des cookies pour fonctionner.",
-    )
-}
-
 fn expired_request() -> Response {
     error_page(
         StatusCode::BAD_REQUEST,

@@ -10,19 +10,23 @@ pub mod console;
 pub mod error;
 pub mod extract;
 pub mod forgot;
+pub mod frame;
 pub mod login;
 pub mod mfa;
 pub mod password;
+
+pub use error::{error_page, internal_error_page, not_habilitated_page};
+pub use frame::page;
 
 use crate::session::{self, browser};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderValue, Request, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use maud::{DOCTYPE, Markup, html};
+use maud::html;
 
 const STYLESHEET: &str = include_str!("passerelle.css");
 
@@ -57,67 +61,6 @@ pub fn origin(
         user_agent: text("user-agent"),
         request_id: text("x-request-id"),
     }
-}
-
-/// The common frame of every page: French, one `main` landmark, no script (the CAPTCHA's
-/// proof of work is the one script, and every page works without it).
-pub fn page(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="fr" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " – Passerelle" }
-                link rel="stylesheet" href="/static/passerelle.css";
-            }
-            body {
-                header class="banner" {
-                    p class="brand" { "Passerelle" }
-                    p class="tagline" { "Accès aux services de la Caf pour ses partenaires" }
-                }
-                main id="contenu" {
-                    h1 { (title) }
-                    (body)
-                }
-            }
-        }
-    }
-}
-
-/// A page that explains a failure in words a non-technical person can act on.
-pub fn error_page(status: StatusCode, title: &str, message: &str, advice: &str) -> Response {
-    let body = html! {
-        div class="error" role="alert" {
-            p { (message) }
-        }
-        @if !advice.is_empty() {
-            p { (advice) }
-        }
-    };
-    (status, Html(page(title, body).into_string())).into_response()
-}
-
-/// The page of a person who holds no active habilitation for the service they came from.
-pub fn not_habilitated_page(service: &str) -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "Accès non habilité",
-        &format!("Votre compte n'a pas d'habilitation active pour le service « {service} »."),
-        "Si vous devez y accéder, demandez-la à l'administrateur des habilitations de votre organisme (ou à votre Caf). Vous restez connecté à vos autres services.",
-    )
-}
-
-/// The page for an unexpected internal error (most often a store out of reach): logged once,
-/// shown without details, as a 503 the browser may retry.
-pub fn internal_error_page(error: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %error, "internal error on a page");
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Service momentanément indisponible",
-        "Une erreur interne empêche de traiter votre demande.",
-        "Réessayez dans quelques minutes. Si le problème persiste, contactez votre Caf.",
-    )
 }
 
 async fn stylesheet() -> Response {

@@ -14,19 +14,16 @@ mod review;
 mod tokens;
 mod traces;
 
-use super::error::{PageError, PageResult};
-use super::{browser, error_page, internal_error_page, session};
-use crate::flow::ACR_MFA;
+use super::error::PageResult;
+pub(in crate::web) use super::extract::ConsoleUser;
 use crate::habilitations::access::{self, Action};
 use crate::habilitations::{Actor, HabilitationError, PartnerContext};
 use crate::state::AppState;
 use crate::store::AdminRole;
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
-use axum_extra::extract::CookieJar;
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -91,56 +88,6 @@ pub fn router() -> Router<AppState> {
         .route("/console/revues/{id}/rapport", get(review::report))
 }
 
-/// The person using the console, with the CSRF token of their browser.
-pub(in crate::web) struct ConsoleUser {
-    pub actor: Actor,
-    pub csrf: String,
-}
-
-/// The console's user, or the page that sends them where they must go first: the login page,
-/// the second factor, or an explanation that the console is for administrators.
-pub(in crate::web) async fn console_user(
-    state: &AppState,
-    jar: &CookieJar,
-) -> PageResult<ConsoleUser> {
-    let current = session::current(state, jar)
-        .await?
-        .ok_or_else(PageError::login)?;
-    let account = state
-        .stores
-        .accounts
-        .get_account(&current.account)
-        .await?
-        .ok_or_else(PageError::login)?;
-    if state.settings.mfa_for_administrators
-        && !account.profile.admin_roles.is_empty()
-        && current.acr != ACR_MFA
-    {
-        let enrolled =
-            crate::accounts::totp::enrolled(state.stores.factors.as_ref(), &account).await?;
-        return Err(Redirect::to(if enrolled {
-            "/login/otp"
-        } else {
-            "/compte/double-authentification"
-        })
-        .into_response()
-        .into());
-    }
-    let actor = Actor::of(state, account).await.map_err(|e| match e {
-        HabilitationError::Forbidden(_) => PageError::from(error_page(
-            StatusCode::FORBIDDEN,
-            "Console réservée",
-            "La console d'administration est réservée aux personnes chargées des habilitations et aux responsables sécurité.",
-            "Pour utiliser les services de la Caf, revenez à l'application concernée.",
-        )),
-        other => other.into(),
-    })?;
-    Ok(ConsoleUser {
-        actor,
-        csrf: browser::csrf_token(state, jar).unwrap_or_default(),
-    })
-}
-
 /// A person's profile as the console's forms post it.
 #[derive(serde::Deserialize)]
 pub(super) struct PersonForm {
@@ -173,73 +120,29 @@ pub(super) struct ReasonForm {
     pub reason: Option<String>,
 }
 
+/// The console frame with the navigation of its user.
+pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
+    let nav = user.map(|u| {
+        html! {
+                nav aria-label="Console" {
+                    ul class="nav" {
+                        li { a href="/console" { "Accueil" } }
+                        @if u.actor.holds(AdminRole::SecurityOfficer) || u.actor.holds(AdminRole::NationalOperator) {
+                            li { a href="/console/traces" { "Traces" } }
+                        }
+                        li { a href="/console/jetons" { "Jetons d'API" } }
+                        li { a href="/compte" { "Mon compte" } }
+                        li { (u.actor.account.profile.given_name) " " (u.actor.account.profile.family_name) }
+                    }
+                }
+        }
+    });
+    super::frame::console(title, nav, body)
+}
+
 /// Whether the actor may do `action` (to decide which forms to show).
 pub(super) fn may(actor: &Actor, context: &PartnerContext, action: Action<'_>) -> bool {
     access::check(actor, context, action).is_ok()
-}
-
-/// A refused or failed change, as a page that says why and links back.
-pub(super) fn failure(e: HabilitationError) -> Response {
-    let (status, title) = match &e {
-        HabilitationError::NotFound(_) => (StatusCode::NOT_FOUND, "Introuvable"),
-        HabilitationError::Forbidden(_) => (StatusCode::FORBIDDEN, "Action non permise"),
-        HabilitationError::Invalid(_) | HabilitationError::Lifecycle(_) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Demande incomplète ou impossible",
-        ),
-        HabilitationError::QuotaReached { .. } => (StatusCode::CONFLICT, "Quota atteint"),
-        HabilitationError::Conflict(_) => (StatusCode::CONFLICT, "Action impossible"),
-        HabilitationError::Store(_) => return internal_error_page(e),
-    };
-    if let HabilitationError::Lifecycle(l) = &e
-        && !matches!(l, crate::accounts::lifecycle::LifecycleError::Invalid(_))
-    {
-        return internal_error_page(e);
-    }
-    let message = crate::labels::refusal(&e);
-    let body = html! {
-        div class="error" role="alert" { p { (message) } }
-        p { a href="/console" { "Revenir à la console" } }
-    };
-    (status, Html(page(title, None, body).into_string())).into_response()
-}
-
-/// The console frame: wider than the login pages, with the console's navigation.
-pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="fr" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " – Console Passerelle" }
-                link rel="stylesheet" href="/static/passerelle.css";
-            }
-            body {
-                a class="skip" href="#contenu" { "Aller au contenu" }
-                header class="banner" {
-                    p class="brand" { "Passerelle – console des habilitations" }
-                    @if let Some(u) = user {
-                        nav aria-label="Console" {
-                            ul class="nav" {
-                                li { a href="/console" { "Accueil" } }
-                                @if u.actor.holds(AdminRole::SecurityOfficer) || u.actor.holds(AdminRole::NationalOperator) {
-                                    li { a href="/console/traces" { "Traces" } }
-                                }
-                                li { a href="/console/jetons" { "Jetons d'API" } }
-                                li { a href="/compte" { "Mon compte" } }
-                                li { (u.actor.account.profile.given_name) " " (u.actor.account.profile.family_name) }
-                            }
-                        }
-                    }
-                }
-                main id="contenu" class="console" {
-                    h1 { (title) }
-                    (body)
-                }
-            }
-        }
-    }
 }
 
 pub(super) fn render(title: &str, user: &ConsoleUser, body: Markup) -> PageResult {
