@@ -11,14 +11,15 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 
+type Store = PgTraceStore;
 type Db = Postgres;
 type DbRow = PgRow;
 
 // One source compiled once per driver (see `store::sql`).
 #[allow(clippy::duplicate_mod)]
-#[path = "../sql/trace_rows.rs"]
-mod trace_rows;
-use trace_rows::*;
+#[path = "../sql/traces.rs"]
+mod shared;
+use shared::*;
 
 /// The schema of the trace tables, apart from the durable ones even in the same database.
 pub const SCHEMA: &str = "passerelle_traces";
@@ -111,9 +112,9 @@ impl PgTraceStore {
     }
 }
 
-#[async_trait]
-impl TraceStore for PgTraceStore {
-    async fn append(&self, batch: &[NewTrace]) -> StoreResult<Vec<Appended>> {
+/// What the dialects do differently; the rest of `TraceStore` is `store/sql/traces.rs`.
+impl PgTraceStore {
+    async fn append_batch(&self, batch: &[NewTrace]) -> StoreResult<Vec<Appended>> {
         self.ensure_partitions().await?;
         let mut by_stream: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for t in batch {
@@ -208,7 +209,7 @@ impl TraceStore for PgTraceStore {
         Ok(outcomes)
     }
 
-    async fn search(&self, q: &TraceQuery) -> StoreResult<Vec<TraceRecord>> {
+    async fn search_records(&self, q: &TraceQuery) -> StoreResult<Vec<TraceRecord>> {
         let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("SELECT * FROM traces WHERE TRUE");
         if let Some(reach) = &q.reach {
             if reach.is_empty() {
@@ -223,37 +224,8 @@ impl TraceStore for PgTraceStore {
         rows.iter().map(record_from_row).collect()
     }
 
-    async fn stream_records(
-        &self,
-        stream: &str,
-        after_seq: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<TraceRecord>> {
-        stream_records(&self.pool, stream, after_seq, limit).await
-    }
-
-    async fn streams(&self) -> StoreResult<Vec<String>> {
-        streams(&self.pool).await
-    }
-
-    async fn stream_head(&self, stream: &str) -> StoreResult<Option<(i64, [u8; 32])>> {
-        stream_head(&self.pool, stream).await
-    }
-
-    async fn stream_origin(&self, stream: &str) -> StoreResult<[u8; 32]> {
-        stream_origin(&self.pool, stream).await
-    }
-
-    async fn insert_seal(&self, seal: &Seal) -> StoreResult<()> {
-        insert_seal(&self.pool, seal).await
-    }
-
-    async fn seals(&self, stream: &str) -> StoreResult<Vec<Seal>> {
-        seals(&self.pool, stream).await
-    }
-
     /// Never row by row here: retention drops whole months (`drop_months_before`).
-    async fn destroy_oldest(
+    async fn destroy_oldest_records(
         &self,
         _stream: &str,
         _before_us: i64,
@@ -262,7 +234,7 @@ impl TraceStore for PgTraceStore {
         Ok(None)
     }
 
-    async fn drop_months_before(&self, before_us: i64) -> StoreResult<Option<Vec<DestroyedRange>>> {
+    async fn drop_months(&self, before_us: i64) -> StoreResult<Option<Vec<DestroyedRange>>> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let rows = sqlx::query("SELECT * FROM drop_trace_months($1)")
             .bind(before_us)
@@ -286,13 +258,5 @@ impl TraceStore for PgTraceStore {
             })
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Some(ranges))
-    }
-
-    async fn insert_attestation(&self, a: &Attestation) -> StoreResult<()> {
-        insert_attestation(&self.pool, a).await
-    }
-
-    async fn attestations(&self) -> StoreResult<Vec<Attestation>> {
-        attestations(&self.pool).await
     }
 }

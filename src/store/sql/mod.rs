@@ -1,11 +1,23 @@
-//! What the SQLite and PostgreSQL stores share.
+//! What the SQLite and PostgreSQL stores share, and the one list of where they differ.
 //!
-//! The durable traits are implemented once, in `durable.rs` and `habilitations.rs` of this
-//! folder, with portable SQL (`$n` parameters, `ON CONFLICT`, integers as BIGINT, dates and
-//! enumerations as text). Each backend module includes both files with `#[path]` after
-//! defining `Store` (its struct), `Db` and `DbRow` (its sqlx driver types) and
-//! `Store::serialized()` (a transaction that excludes concurrent writers of quotas), so the
-//! one source compiles once per driver with native types and no runtime dispatch.
+//! One technique for every store: the traits are implemented once, in `durable.rs`,
+//! `habilitations.rs` and `traces.rs` of this folder, with portable SQL (`$n` parameters,
+//! `ON CONFLICT`, integers as BIGINT, dates and enumerations as text, hashes as bytes). Each
+//! backend includes those files with `#[path]` after defining `Store` (its struct, with a
+//! `pool`), `Db` and `DbRow` (its sqlx driver types), so the one source compiles once per
+//! driver with native types and no runtime dispatch; what a dialect does differently is an
+//! inherent method of the backend that the shared file calls.
+//!
+//! The dialect differences, all of them:
+//!
+//! | What | SQLite (`sqlite.rs`, `sqlite/traces.rs`) | PostgreSQL (`postgres.rs`, `postgres/traces.rs`) |
+//! |---|---|---|
+//! | `serialized()`: quota checks exclude each other | `BEGIN IMMEDIATE` (the file's one write lock) | `pg_advisory_xact_lock` on one constant key |
+//! | `append_batch`: chaining a batch of traces | one `BEGIN IMMEDIATE` transaction; the stream's head kept in `streams` | one advisory lock per stream, taken in name order; the head read from the last row |
+//! | `search_records`: the reach | `partner IN (…)`, `+partner` to keep the planner on the person's index | `partner = ANY($n)` |
+//! | retention of traces | `destroy_oldest_records` row by row behind `retention_gate` | `drop_months`: whole monthly partitions (`trace_month`, `drop_trace_months`) |
+//! | who may delete traces | the retention gate trigger | the application role may only INSERT and SELECT |
+//! | migrations | `migrations/sqlite`, `migrations/traces` | `migrations/postgres`, `migrations/postgres_traces` |
 
 use super::{Change, StoreError, StoreResult};
 

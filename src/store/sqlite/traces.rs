@@ -16,14 +16,15 @@ pub struct SqliteTraceStore {
     pool: SqlitePool,
 }
 
+type Store = SqliteTraceStore;
 type Db = Sqlite;
 type DbRow = SqliteRow;
 
 // One source compiled once per driver (see `store::sql`).
 #[allow(clippy::duplicate_mod)]
-#[path = "../sql/trace_rows.rs"]
-mod trace_rows;
-use trace_rows::*;
+#[path = "../sql/traces.rs"]
+mod shared;
+use shared::*;
 
 impl SqliteTraceStore {
     pub async fn open(path: &Path) -> anyhow::Result<std::sync::Arc<Self>> {
@@ -51,9 +52,9 @@ impl SqliteTraceStore {
     }
 }
 
-#[async_trait]
-impl TraceStore for SqliteTraceStore {
-    async fn append(&self, batch: &[NewTrace]) -> StoreResult<Vec<Appended>> {
+/// What the dialects do differently; the rest of `TraceStore` is `store/sql/traces.rs`.
+impl SqliteTraceStore {
+    async fn append_batch(&self, batch: &[NewTrace]) -> StoreResult<Vec<Appended>> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -169,7 +170,7 @@ impl TraceStore for SqliteTraceStore {
         Ok(outcomes)
     }
 
-    async fn search(&self, q: &TraceQuery) -> StoreResult<Vec<TraceRecord>> {
+    async fn search_records(&self, q: &TraceQuery) -> StoreResult<Vec<TraceRecord>> {
         let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM traces WHERE 1 = 1");
         if let Some(reach) = &q.reach {
             if reach.is_empty() {
@@ -193,36 +194,12 @@ impl TraceStore for SqliteTraceStore {
         rows.iter().map(record_from_row).collect()
     }
 
-    async fn stream_records(
-        &self,
-        stream: &str,
-        after_seq: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<TraceRecord>> {
-        stream_records(&self.pool, stream, after_seq, limit).await
+    /// SQLite keeps one table: retention walks each stream with `destroy_oldest`.
+    async fn drop_months(&self, _before_us: i64) -> StoreResult<Option<Vec<DestroyedRange>>> {
+        Ok(None)
     }
 
-    async fn streams(&self) -> StoreResult<Vec<String>> {
-        streams(&self.pool).await
-    }
-
-    async fn stream_head(&self, stream: &str) -> StoreResult<Option<(i64, [u8; 32])>> {
-        stream_head(&self.pool, stream).await
-    }
-
-    async fn stream_origin(&self, stream: &str) -> StoreResult<[u8; 32]> {
-        stream_origin(&self.pool, stream).await
-    }
-
-    async fn insert_seal(&self, seal: &Seal) -> StoreResult<()> {
-        insert_seal(&self.pool, seal).await
-    }
-
-    async fn seals(&self, stream: &str) -> StoreResult<Vec<Seal>> {
-        seals(&self.pool, stream).await
-    }
-
-    async fn destroy_oldest(
+    async fn destroy_oldest_records(
         &self,
         stream: &str,
         before_us: i64,
@@ -273,13 +250,5 @@ impl TraceStore for SqliteTraceStore {
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(Some((first, last, done.rows_affected())))
-    }
-
-    async fn insert_attestation(&self, a: &Attestation) -> StoreResult<()> {
-        insert_attestation(&self.pool, a).await
-    }
-
-    async fn attestations(&self) -> StoreResult<Vec<Attestation>> {
-        attestations(&self.pool).await
     }
 }
