@@ -1,312 +1,49 @@
-//! Declarative, idempotent provisioning: Cafs, partners, services (clients) and accounts from a
-//! TOML file. The whole file is validated before anything is written, and applying the same
-//! file twice changes nothing. `config/demo.toml` is the documented example of the format.
+//! Validation of a whole provisioning file against itself and the stores, before anything is written.
 
-use crate::accounts::password::Password;
-use crate::accounts::policy::PersonalContext;
-use crate::crypto::sha256;
-use crate::habilitations::manage::{self, Author, GrantRequest};
-use crate::habilitations::{HabilitationError, PartnerContext};
-use crate::state::AppState;
-use crate::store::{
-    Account, AccountProfile, AdminRole, Caf, Change, ClientType, Convention, Delegation, GrantType,
-    Holder, Partner, PkcePolicy, Service, ServiceRole, SigningAlg, Stores,
-};
-use crate::types::{
-    CafCode, ClientId, ConventionId, Email, PartnerId, RedirectUri, RoleCode, Scopes, Siret,
-};
-use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use super::*;
 
-/// The shortest client secret accepted: secrets are stored as SHA-256 digests, which is only
-/// safe for high-entropy values.
-pub const MIN_SECRET_LENGTH: usize = 32;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvisionFile {
-    #[serde(default)]
-    pub caf: Vec<CafEntry>,
-    #[serde(default)]
-    pub partner: Vec<PartnerEntry>,
-    #[serde(default)]
-    pub service: Vec<ServiceEntry>,
-    #[serde(default)]
-    pub convention: Vec<ConventionEntry>,
-    #[serde(default)]
-    pub group: Vec<GroupEntry>,
-    #[serde(default)]
-    pub account: Vec<AccountEntry>,
-    #[serde(default)]
-    pub review: Vec<ReviewEntry>,
-}
-
-/// A yearly review carried out at provisioning (the demo's example): every open
-/// habilitation confirmed by `by`, completed and signed when `complete`. Skipped when the
-/// partner already has a review.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewEntry {
-    pub partner: String,
-    /// Email of the principal administrator or substitute who reviews.
-    pub by: String,
-    #[serde(default)]
-    pub complete: bool,
-}
-
-/// A convention between a Caf and a partner: the Caf is the partner's.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConventionEntry {
-    /// A stable key (letters, digits, '-').
-    pub id: String,
-    pub number: String,
-    pub kind: crate::store::ConventionKind,
-    pub partner: String,
-    pub services: Vec<String>,
-    pub starts_on: chrono::NaiveDate,
-    pub terminated_on: Option<chrono::NaiveDate>,
-    #[serde(default)]
-    pub mode: crate::store::HabilitationMode,
-    #[serde(default)]
-    pub contacts: Vec<crate::store::Contact>,
-    #[serde(default)]
-    pub quotas: Vec<QuotaEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuotaEntry {
-    pub service: String,
-    pub role: String,
-    pub maximum: u32,
-}
-
-/// A group of people of one partner, with the habilitations its members share.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupEntry {
-    pub partner: String,
-    pub name: String,
-    #[serde(default)]
-    pub members: Vec<String>,
-    #[serde(default)]
-    pub habilitations: Vec<HabilitationEntry>,
-}
-
-/// A service role granted in provisioning (by `provisioning`, within quotas).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HabilitationEntry {
-    pub service: String,
-    pub role: String,
-    #[serde(default)]
-    pub scope: Vec<String>,
-    pub valid_until: Option<chrono::NaiveDate>,
-}
-
-/// What a delegated manager may manage: a service, and one role of it or all.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DelegationEntry {
-    pub service: String,
-    pub role: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CafEntry {
-    pub code: String,
-    pub name: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartnerEntry {
-    pub id: String,
-    pub caf: String,
-    pub name: String,
-    pub siret: Option<String>,
-}
-
-fn default_grants() -> Vec<GrantType> {
-    vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
-}
-
-fn default_pkce() -> PkcePolicy {
-    PkcePolicy::Required
-}
-
-fn default_alg() -> String {
-    "RS256".into()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceEntry {
-    pub client_id: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub client_type: ClientType,
-    pub secret: Option<String>,
-    #[serde(default)]
-    pub redirect_uris: Vec<String>,
-    #[serde(default)]
-    pub post_logout_redirect_uris: Vec<String>,
-    #[serde(default = "default_grants")]
-    pub grant_types: Vec<GrantType>,
-    #[serde(default = "default_pkce")]
-    pub pkce: PkcePolicy,
-    #[serde(default = "default_alg")]
-    pub id_token_signed_response_alg: String,
-    #[serde(default)]
-    pub client_scopes: Vec<String>,
-    #[serde(default)]
-    pub roles: Vec<ServiceRole>,
-    /// Name of a `[password_policies.NAME]` profile imposed on the service's users.
-    pub password_policy: Option<String>,
-    /// `activation_link` (default) or `temporary_password` (legacy services).
-    #[serde(default)]
-    pub onboarding: crate::store::Onboarding,
-    /// `optional` (default) or `required`: no code without a second factor.
-    #[serde(default)]
-    pub mfa: crate::store::MfaPolicy,
-    /// Where logout tokens are POSTed when a person's sessions end.
-    pub backchannel_logout_uri: Option<String>,
-    /// `insee_communes` when habilitations list the communes they cover.
-    pub habilitation_scope: Option<crate::store::HabilitationScopeKind>,
-    /// Client ids of the relying applications whose tokens this client, as their resource
-    /// server, may introspect (its own tokens always).
-    #[serde(default)]
-    pub introspects: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountEntry {
-    pub email: String,
-    pub civility: Option<String>,
-    pub given_name: String,
-    pub family_name: String,
-    pub function: Option<String>,
-    pub partner: Option<String>,
-    pub caf: Option<String>,
-    /// Client ids of the services the account is created for.
-    #[serde(default)]
-    pub services: Vec<String>,
-    /// Administrative roles: caf_habilitation_officer, partner_administrator,
-    /// partner_substitute, delegated_manager, security_officer, national_operator.
-    #[serde(default)]
-    pub admin_roles: Vec<crate::store::AdminRole>,
-    /// Service roles granted to the person (partner staff only).
-    #[serde(default)]
-    pub habilitations: Vec<HabilitationEntry>,
-    /// For a delegated manager: what partner administrators delegated.
-    #[serde(default)]
-    pub delegations: Vec<DelegationEntry>,
-    /// Only `passerelle demo` accepts it: real people choose their password themselves.
-    pub password: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProvisionError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-/// What applying a file did, per kind of entry.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Report {
-    pub created: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub passwords_set: usize,
-}
-
-impl Report {
-    fn count(&mut self, change: Change) {
-        match change {
-            Change::Created => self.created += 1,
-            Change::Updated => self.updated += 1,
-            Change::Unchanged => self.unchanged += 1,
-        }
-    }
-}
-
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} created, {} updated, {} unchanged, {} demo passwords set",
-            self.created, self.updated, self.unchanged, self.passwords_set
-        )
-    }
-}
-
-pub fn parse(text: &str, origin: &str) -> Result<ProvisionFile, ProvisionError> {
-    toml::from_str(text).map_err(|e| {
-        let message = e.message().to_owned();
-        let line = e
-            .span()
-            .map(|s| format!(" (line {})", text[..s.start].lines().count().max(1)))
-            .unwrap_or_default();
-        ProvisionError::Invalid(format!("{origin}{line}: {message}"))
-    })
-}
-
-pub fn read(path: &Path) -> Result<ProvisionFile, ProvisionError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ProvisionError::Invalid(format!("cannot read {}: {e}", path.display())))?;
-    parse(&text, &path.display().to_string())
-}
-
-struct Validated {
-    cafs: Vec<Caf>,
-    partners: Vec<Partner>,
-    services: Vec<Service>,
-    conventions: Vec<(Convention, Vec<QuotaLine>)>,
-    accounts: Vec<ValidatedAccount>,
-    groups: Vec<ValidatedGroup>,
+pub(super) struct Validated {
+    pub(super) cafs: Vec<Caf>,
+    pub(super) partners: Vec<Partner>,
+    pub(super) services: Vec<Service>,
+    pub(super) conventions: Vec<(Convention, Vec<QuotaLine>)>,
+    pub(super) accounts: Vec<ValidatedAccount>,
+    pub(super) groups: Vec<ValidatedGroup>,
 }
 
 /// A quota of a convention: service, role, maximum.
-type QuotaLine = (ClientId, RoleCode, u32);
+pub(super) type QuotaLine = (ClientId, RoleCode, u32);
 
-struct ValidatedAccount {
-    profile: AccountProfile,
-    password: Option<Password>,
-    habilitations: Vec<GrantSpec>,
-    delegations: Vec<Delegation>,
+pub(super) struct ValidatedAccount {
+    pub(super) profile: AccountProfile,
+    pub(super) password: Option<Password>,
+    pub(super) habilitations: Vec<GrantSpec>,
+    pub(super) delegations: Vec<Delegation>,
 }
 
-struct ValidatedGroup {
-    partner: PartnerId,
-    name: String,
-    members: Vec<Email>,
-    habilitations: Vec<GrantSpec>,
+pub(super) struct ValidatedGroup {
+    pub(super) partner: PartnerId,
+    pub(super) name: String,
+    pub(super) members: Vec<Email>,
+    pub(super) habilitations: Vec<GrantSpec>,
 }
 
 #[derive(Debug, Clone)]
-struct GrantSpec {
-    client_id: ClientId,
-    role: RoleCode,
-    scope: Vec<String>,
-    valid_until: Option<i64>,
+pub(super) struct GrantSpec {
+    pub(super) client_id: ClientId,
+    pub(super) role: RoleCode,
+    pub(super) scope: Vec<String>,
+    pub(super) valid_until: Option<i64>,
 }
 
 /// What validation needs to know of services and conventions, from the file or the store.
-struct Known {
-    services: BTreeMap<ClientId, Service>,
-    conventions: Vec<Convention>,
+pub(super) struct Known {
+    pub(super) services: BTreeMap<ClientId, Service>,
+    pub(super) conventions: Vec<Convention>,
 }
 
 impl Known {
-    async fn service(
+    pub(super) async fn service(
         &mut self,
         stores: &Stores,
         id: &ClientId,
@@ -373,7 +110,7 @@ impl Known {
     }
 }
 
-async fn caf_known(
+pub(super) async fn caf_known(
     stores: &Stores,
     listed: &BTreeSet<CafCode>,
     code: &CafCode,
@@ -381,11 +118,11 @@ async fn caf_known(
     Ok(listed.contains(code) || stores.organisations.get_caf(code).await?.is_some())
 }
 
-fn invalid<T>(message: String) -> Result<T, ProvisionError> {
+pub(super) fn invalid<T>(message: String) -> Result<T, ProvisionError> {
     Err(ProvisionError::Invalid(message))
 }
 
-async fn validate(
+pub(super) async fn validate(
     file: &ProvisionFile,
     state: &AppState,
     allow_passwords: bool,
@@ -825,215 +562,4 @@ async fn validate(
         accounts,
         groups,
     })
-}
-
-/// Validates the whole file, then upserts every entry. `allow_passwords` is true only for the
-/// demo, whose fictional accounts need a known password.
-pub async fn apply(
-    state: &AppState,
-    file: &ProvisionFile,
-    allow_passwords: bool,
-) -> Result<Report, ProvisionError> {
-    let (stores, hasher) = (&state.stores, &state.hasher);
-    let v = validate(file, state, allow_passwords).await?;
-    let mut report = Report::default();
-    for caf in &v.cafs {
-        report.count(stores.organisations.upsert_caf(caf).await?);
-    }
-    for partner in &v.partners {
-        report.count(stores.organisations.upsert_partner(partner).await?);
-    }
-    for service in &v.services {
-        report.count(stores.services.upsert_service(service).await?);
-    }
-    let author = Author::System("provisioning");
-    for (convention, quotas) in &v.conventions {
-        let context = context_of(state, &convention.partner).await?;
-        let (saved, change) =
-            manage::save_convention_as(state, author, &context, convention.clone())
-                .await
-                .map_err(provision_error)?;
-        report.count(change);
-        // Quotas count against the conventions in force, this one included.
-        let context = context_of(state, &convention.partner).await?;
-        for (client_id, role, maximum) in quotas {
-            manage::set_quota_as(
-                state,
-                author,
-                &context,
-                &saved,
-                client_id,
-                role,
-                Some(*maximum),
-                None,
-            )
-            .await
-            .map_err(provision_error)?;
-        }
-    }
-    let mut grants = Vec::new();
-    for ValidatedAccount {
-        profile,
-        password,
-        habilitations,
-        delegations,
-    } in v.accounts
-    {
-        let (id, change) = manage::provision_account_as(state, author, &profile)
-            .await
-            .map_err(provision_error)?;
-        report.count(change);
-        if let Some(partner) = &profile.partner {
-            for spec in habilitations {
-                grants.push((partner.clone(), Holder::Account(id.clone()), spec));
-            }
-            if !delegations.is_empty() {
-                let context = context_of(state, partner).await?;
-                let account = account_of(state, &profile.email).await?;
-                manage::delegate_as(state, author, &context, &account, delegations, None)
-                    .await
-                    .map_err(provision_error)?;
-            }
-        }
-        if let Some(password) = password {
-            let current = account_of(state, &profile.email).await?.password_hash;
-            // Re-applying the demo keeps the hash it already has when the password still matches.
-            if !hasher.verify(password.clone(), current).await {
-                let hash = hasher.hash(password).await?;
-                stores.accounts.set_password_hash(&id, &hash).await?;
-                report.passwords_set += 1;
-            }
-        }
-    }
-    for g in v.groups {
-        let context = context_of(state, &g.partner).await?;
-        let existing = stores
-            .habilitations
-            .groups_of_partner(&g.partner)
-            .await?
-            .into_iter()
-            .find(|existing| existing.name == g.name && existing.closed_at.is_none());
-        let group = match existing {
-            Some(group) => group,
-            None => {
-                report.created += 1;
-                manage::create_group_as(state, author, &context, &g.name)
-                    .await
-                    .map_err(provision_error)?
-            }
-        };
-        let members = stores.habilitations.group_members(&group.id).await?;
-        for email in &g.members {
-            let account = account_of(state, email).await?;
-            if members.contains(&account.id) {
-                continue;
-            }
-            manage::add_member_as(state, author, &context, &group, &account.id)
-                .await
-                .map_err(|e| {
-                    ProvisionError::Invalid(format!(
-                        "group `{}`: adding {email} refused: {e}",
-                        g.name
-                    ))
-                })?;
-        }
-        for spec in g.habilitations {
-            grants.push((g.partner.clone(), Holder::Group(group.id.clone()), spec));
-        }
-    }
-    for (partner, holder, spec) in grants {
-        let context = context_of(state, &partner).await?;
-        let request = GrantRequest {
-            holder,
-            client_id: spec.client_id.clone(),
-            role: spec.role.clone(),
-            scope: spec.scope,
-            valid_from: None,
-            valid_until: spec.valid_until,
-        };
-        match manage::grant_as(state, author, &context, request, None).await {
-            Ok(_) => report.created += 1,
-            // Re-applying a file finds its habilitations already open.
-            Err(HabilitationError::Conflict(_)) => report.unchanged += 1,
-            Err(e) => {
-                return Err(ProvisionError::Invalid(format!(
-                    "habilitation {}/{} for partner `{partner}`: {e}",
-                    spec.client_id, spec.role
-                )));
-            }
-        }
-    }
-    for r in &file.review {
-        apply_review(state, r).await?;
-    }
-    Ok(report)
-}
-
-async fn context_of(
-    state: &AppState,
-    partner: &PartnerId,
-) -> Result<PartnerContext, ProvisionError> {
-    PartnerContext::load(state, partner)
-        .await
-        .map_err(provision_error)
-}
-
-/// An account the file validated (and apply just upserted).
-async fn account_of(state: &AppState, email: &Email) -> Result<Account, ProvisionError> {
-    state
-        .stores
-        .accounts
-        .find_account_by_email(email)
-        .await?
-        .ok_or_else(|| ProvisionError::Invalid(format!("{email} vanished")))
-}
-
-fn provision_error(e: HabilitationError) -> ProvisionError {
-    match e {
-        HabilitationError::Store(e) => ProvisionError::Store(e),
-        other => ProvisionError::Invalid(other.to_string()),
-    }
-}
-
-async fn apply_review(state: &AppState, entry: &ReviewEntry) -> Result<(), ProvisionError> {
-    use crate::habilitations::{Actor, review};
-    use crate::store::ReviewDecision;
-    let ctx = |m: String| ProvisionError::Invalid(format!("review of `{}`: {m}", entry.partner));
-    let partner = PartnerId::parse(&entry.partner).map_err(|e| ctx(e.0))?;
-    if !state
-        .stores
-        .habilitations
-        .reviews_of_partner(&partner)
-        .await?
-        .is_empty()
-    {
-        return Ok(());
-    }
-    let email = Email::parse(&entry.by).map_err(|e| ctx(e.0))?;
-    let account = state
-        .stores
-        .accounts
-        .find_account_by_email(&email)
-        .await?
-        .ok_or_else(|| ctx(format!("no account for {email}")))?;
-    let actor = Actor::of(state, account)
-        .await
-        .map_err(|e| ctx(e.to_string()))?;
-    let started = review::start(state, &actor, &partner)
-        .await
-        .map_err(|e| ctx(e.to_string()))?;
-    for (h, _) in review::items(state, &started)
-        .await
-        .map_err(|e| ctx(e.to_string()))?
-    {
-        review::decide(state, &actor, &started.id, &h.id, ReviewDecision::Confirm)
-            .await
-            .map_err(|e| ctx(e.to_string()))?;
-    }
-    if entry.complete {
-        review::complete(state, &actor, &started.id)
-            .await
-            .map_err(|e| ctx(e.to_string()))?;
-    }
-    Ok(())
 }

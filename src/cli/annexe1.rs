@@ -1,0 +1,139 @@
+//! `passerelle annexe1`: export and import a service's annexe 1 from the command line.
+
+use super::*;
+
+#[derive(Subcommand)]
+pub(super) enum Annexe1Command {
+    /// Show what importing FILE would do; with --apply, do it
+    Import {
+        /// Email of the administrator the import is attributed to
+        #[arg(long = "as", value_name = "EMAIL")]
+        actor: String,
+        #[arg(long)]
+        partner: String,
+        /// Client id of the service the annex is for
+        #[arg(long)]
+        service: String,
+        /// Role granted to the people of list 1
+        #[arg(long)]
+        role: String,
+        /// Scope values of the habilitations granted (repeatable)
+        #[arg(long = "scope")]
+        scope: Vec<String>,
+        /// Carry the plan out (without it, nothing is written)
+        #[arg(long)]
+        apply: bool,
+        file: PathBuf,
+    },
+    /// Print the current annex as CSV
+    Export {
+        #[arg(long = "as", value_name = "EMAIL")]
+        actor: String,
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        service: String,
+    },
+}
+
+pub(super) async fn annexe1(
+    state: crate::state::AppState,
+    command: Annexe1Command,
+) -> Result<(), Failure> {
+    use crate::habilitations::{Actor, HabilitationError, annexe1};
+    use crate::types::{ClientId, Email, PartnerId, RoleCode};
+    let failure = |e: HabilitationError| match e {
+        HabilitationError::Store(e) => runtime(e),
+        other => usage(other),
+    };
+    let actor = |email: String| {
+        let state = state.clone();
+        async move {
+            let email = Email::parse(&email).map_err(usage)?;
+            let account = state
+                .stores
+                .accounts
+                .find_account_by_email(&email)
+                .await
+                .map_err(runtime)?
+                .ok_or_else(|| usage(format!("no account for {email}")))?;
+            Actor::of(&state, account).await.map_err(failure)
+        }
+    };
+    match command {
+        Annexe1Command::Import {
+            actor: email,
+            partner,
+            service,
+            role,
+            scope,
+            apply,
+            file,
+        } => {
+            let actor = actor(email).await?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
+            let target = annexe1::ImportTarget {
+                partner: PartnerId::parse(&partner).map_err(usage)?,
+                client_id: ClientId::parse(&service).map_err(usage)?,
+                role: RoleCode::parse(&role).map_err(usage)?,
+                scope,
+            };
+            let plan = annexe1::plan(&state, &actor, &target, &text)
+                .await
+                .map_err(failure)?;
+            for (what, people) in [
+                ("create", &plan.create),
+                ("grant", &plan.grant),
+                ("keep", &plan.keep),
+            ] {
+                for p in people {
+                    println!("{what:<6} {} {} <{}>", p.given_name, p.family_name, p.email);
+                }
+            }
+            for c in &plan.close {
+                println!(
+                    "close  {} {} <{}> ({})",
+                    c.given_name, c.family_name, c.email, c.why
+                );
+            }
+            for e in &plan.errors {
+                eprintln!("line {}: {}", e.line, e.message);
+            }
+            if !plan.errors.is_empty() {
+                return Err(usage(format!(
+                    "{} error(s); nothing was written",
+                    plan.errors.len()
+                )));
+            }
+            if apply {
+                let (_, done) = annexe1::apply(&state, &actor, &target, &text)
+                    .await
+                    .map_err(failure)?;
+                println!(
+                    "applied: {} created, {} granted, {} kept, {} closed",
+                    done.created, done.granted, done.kept, done.closed
+                );
+            } else {
+                println!("dry run: nothing was written (add --apply to carry it out)");
+            }
+        }
+        Annexe1Command::Export {
+            actor: email,
+            partner,
+            service,
+        } => {
+            let actor = actor(email).await?;
+            let export = annexe1::export(
+                &state,
+                &actor,
+                &PartnerId::parse(&partner).map_err(usage)?,
+                &ClientId::parse(&service).map_err(usage)?,
+            )
+            .await
+            .map_err(failure)?;
+            print!("{}", annexe1::to_csv(&export));
+        }
+    }
+    Ok(())
+}

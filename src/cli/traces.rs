@@ -1,0 +1,168 @@
+//! `passerelle traces` and `passerelle retention`: search, export, verify and destroy traces.
+
+use super::*;
+
+/// The filters of a trace search (the same as the console and the API).
+#[derive(clap::Args)]
+pub(super) struct TraceFilterArgs {
+    /// Email of the security officer (or national operator) the search is attributed to
+    #[arg(long = "as", value_name = "EMAIL")]
+    actor: String,
+    /// An account id or a professional email
+    #[arg(long)]
+    person: Option<String>,
+    #[arg(long)]
+    partner: Option<String>,
+    /// Client id of a service
+    #[arg(long)]
+    service: Option<String>,
+    #[arg(long)]
+    action: Option<String>,
+    /// success or failure
+    #[arg(long)]
+    outcome: Option<String>,
+    #[arg(long)]
+    ip: Option<String>,
+    /// From this date (YYYY-MM-DD or RFC 3339), included
+    #[arg(long)]
+    from: Option<String>,
+    /// To this date (YYYY-MM-DD, included) or instant (RFC 3339, excluded)
+    #[arg(long)]
+    to: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(super) enum TracesCommand {
+    /// Print the newest matching traces (one JSON object per line)
+    Query {
+        #[command(flatten)]
+        filter: TraceFilterArgs,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Print every matching trace (at most 100,000) as CSV or JSON lines
+    Export {
+        #[command(flatten)]
+        filter: TraceFilterArgs,
+        /// csv or jsonl
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
+    /// Check the chain and the seals of every stream (or one); exit 1 at the first break
+    Verify {
+        #[arg(long)]
+        stream: Option<String>,
+    },
+}
+
+pub(super) fn trace_time(value: &Option<String>, upper: bool) -> Result<Option<i64>, Failure> {
+    value
+        .as_deref()
+        .map(|v| {
+            crate::traces::query::parse_bound(v, upper)
+                .ok_or_else(|| usage(format!("`{v}` is not a date (YYYY-MM-DD or RFC 3339)")))
+        })
+        .transpose()
+}
+
+pub(super) async fn traces(config: &Config, command: TracesCommand) -> Result<(), Failure> {
+    use crate::habilitations::{Actor, HabilitationError};
+    use crate::traces::{Origin, query, verify};
+    let state = offline_state(config).await?;
+    let failure = |e: HabilitationError| match e {
+        HabilitationError::Store(e) => runtime(e),
+        other => usage(other),
+    };
+    let filter_of = |args: &TraceFilterArgs, limit: u32| -> Result<query::Filter, Failure> {
+        Ok(query::Filter {
+            person: args.person.clone(),
+            partner: args.partner.clone(),
+            service: args.service.clone(),
+            action: args.action.clone(),
+            outcome: args
+                .outcome
+                .as_deref()
+                .map(|o| {
+                    crate::store::Outcome::parse(o)
+                        .ok_or_else(|| usage("--outcome is success or failure"))
+                })
+                .transpose()?,
+            ip: args.ip.clone(),
+            from_us: trace_time(&args.from, false)?,
+            to_us: trace_time(&args.to, true)?,
+            after: None,
+            limit,
+        })
+    };
+    let actor_of = |email: String| {
+        let state = state.clone();
+        async move {
+            let email = crate::types::Email::parse(&email).map_err(usage)?;
+            let account = state
+                .stores
+                .accounts
+                .find_account_by_email(&email)
+                .await
+                .map_err(runtime)?
+                .ok_or_else(|| usage(format!("no account for {email}")))?;
+            Actor::of(&state, account).await.map_err(failure)
+        }
+    };
+    let origin = Origin {
+        user_agent: Some("passerelle command line".into()),
+        ..Origin::default()
+    };
+    let result = match command {
+        TracesCommand::Query { filter, limit } => {
+            let actor = actor_of(filter.actor.clone()).await?;
+            let page = query::search(&state, &actor, &filter_of(&filter, limit)?, &origin)
+                .await
+                .map_err(failure)?;
+            print!("{}", query::to_json_lines(&page.records));
+            Ok(())
+        }
+        TracesCommand::Export { filter, format } => {
+            let actor = actor_of(filter.actor.clone()).await?;
+            let records = query::export(&state, &actor, &filter_of(&filter, 1000)?, &origin)
+                .await
+                .map_err(failure)?;
+            match format.as_str() {
+                "csv" => print!("{}", query::to_csv(&records)),
+                "jsonl" => print!("{}", query::to_json_lines(&records)),
+                other => return Err(usage(format!("--format is csv or jsonl, not {other}"))),
+            }
+            Ok(())
+        }
+        TracesCommand::Verify { stream } => {
+            let streams = match stream {
+                Some(s) => vec![s],
+                None => state.tracer.store().streams().await.map_err(runtime)?,
+            };
+            let mut broken = false;
+            for stream in streams {
+                let v = verify::stream(&state, &stream).await.map_err(runtime)?;
+                match &v.first_break {
+                    None => println!(
+                        "{}: {} record(s), {} seal(s) ({} signed by keys no longer published): intact",
+                        v.stream, v.records, v.seals, v.seals_with_retired_keys
+                    ),
+                    Some(b) => {
+                        broken = true;
+                        println!(
+                            "{}: BROKEN at {b:?} after {} record(s)",
+                            v.stream, v.records
+                        );
+                    }
+                }
+            }
+            if broken {
+                Err(runtime("the trace chain is broken"))
+            } else {
+                Ok(())
+            }
+        }
+    };
+    // Queued traces (the search's own) reach the disk before the process ends.
+    state.tracer.flush().await.map_err(runtime)?;
+    result
+}
