@@ -191,3 +191,86 @@ async fn the_caf_registers_a_partner_and_a_convention_from_the_console() {
     assert!(!home.contains("Enregistrer un partenaire"));
     assert!(!home.contains("CCAS de Niort"));
 }
+
+#[tokio::test]
+async fn console_forms_are_typed_checked_before_use_and_refusals_read_as_sentences() {
+    let app = spawn_without_mfa().await;
+    let caf = signed_in(&app, "habilitations@caf79.example", ADMIN_PASSWORD).await;
+    let (_, page) = get(&app, &caf, "/console/partenaires/ville-de-niort").await;
+    let csrf = hidden(&page, "csrf").unwrap();
+    let post =
+        |path: &str, form: Vec<(&'static str, String)>| caf.post(app.url(path)).form(&form).send();
+    // A value outside the form's choices is refused as a whole, and changes nothing.
+    let response = post(
+        "/console/conventions/mcp-79-niort/mode",
+        vec![
+            ("csrf", csrf.clone()),
+            ("mode", "autogere".into()),
+            ("reason", "Essai".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Formulaire incomplet")
+    );
+    let (_, page) = get(&app, &caf, "/console/partenaires/ville-de-niort").await;
+    assert!(page.contains("Retirer la délégation"), "still delegated");
+    // A forged token stops the request before the form is read: the same form, well formed,
+    // changes nothing either.
+    let response = post(
+        "/console/conventions/mcp-79-niort/mode",
+        vec![
+            ("csrf", format!("{csrf}x")),
+            ("mode", "centralise".into()),
+            ("reason", "Essai".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("Page expirée"));
+    let (_, page) = get(&app, &caf, "/console/partenaires/ville-de-niort").await;
+    assert!(page.contains("Retirer la délégation"), "still delegated");
+    // Repeated fields arrive whole: a convention opening two services.
+    let response = post(
+        "/console/partenaires/ville-de-niort/conventions",
+        vec![
+            ("csrf", csrf.clone()),
+            ("number", "MCP-079-2026-0099".into()),
+            ("kind", "mon_compte_partenaire".into()),
+            ("service", "cdap".into()),
+            ("service", "demo-app".into()),
+            ("starts_on", "2026-01-01".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 303);
+    let convention = app
+        .state
+        .stores
+        .habilitations
+        .find_convention_by_number("MCP-079-2026-0099")
+        .await
+        .unwrap()
+        .expect("the convention is recorded");
+    assert_eq!(convention.services.len(), 2);
+    // Something out of reach is "not found", in a sentence.
+    let (status, page) = get(
+        &app,
+        &caf,
+        "/console/groupes/00000000-0000-4000-8000-000000000000",
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(
+        page.contains("Le groupe est introuvable, ou ne fait pas partie de ce que vous gérez."),
+        "{page}"
+    );
+}
