@@ -45,14 +45,6 @@ impl ConventionKind {
         ConventionKind::MonComptePartenaire,
     ];
 
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             ConventionKind::Cooperation => "Coopération",
@@ -88,14 +80,6 @@ pub enum HabilitationMode {
 }
 
 impl HabilitationMode {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             HabilitationMode::Delegated => "délégué",
@@ -233,14 +217,6 @@ pub enum HabilitationStatus {
 }
 
 impl HabilitationStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             HabilitationStatus::Active => "active",

@@ -41,6 +41,33 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// `as_str` (the code serde writes and the databases store) and `parse` for the enums whose
+/// codes strum derives (`IntoStaticStr`, `EnumString`).
+macro_rules! derived_codes {
+    ($($t:ty),* $(,)?) => {$(
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+
+            pub fn parse(value: &str) -> Option<Self> {
+                value.parse().ok()
+            }
+        }
+    )*};
+}
+
+derived_codes!(
+    ConventionKind,
+    HabilitationStatus,
+    HabilitationMode,
+    SigningAlg,
+    GrantType,
+    AccountStatus,
+    LinkPurpose,
+    Outcome,
+);
+
 /// What an idempotent upsert did, for provisioning reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {

@@ -57,29 +57,26 @@ pub enum SigningAlg {
 
 impl SigningAlg {
     pub const ALL: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
-}
-
-impl GrantType {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,16 +185,6 @@ pub enum AccountStatus {
     Pending,
     Active,
     Suspended,
-}
-
-impl AccountStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
 }
 
 /// What provisioning and administrators set on an account.
@@ -401,16 +388,6 @@ pub enum LinkPurpose {
     Reset,
     /// Lift a temporary lock after repeated failures.
     Unlock,
-}
-
-impl LinkPurpose {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        value.parse().ok()
-    }
 }
 
 /// A single-use link, known by the digest of its token.

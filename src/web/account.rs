@@ -4,12 +4,13 @@
 
 use super::error::{PageError, PageResult};
 use super::extract::CsrfForm;
+pub(super) use super::extract::signed_in;
 use super::{browser, page, session};
 use crate::accounts::lifecycle::{self, LifecycleError};
 use crate::accounts::password::Password;
 use crate::accounts::throttle::{self, Gate};
 use crate::state::AppState;
-use crate::store::{Account, Session};
+use crate::store::Account;
 use crate::types::SessionId;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -25,20 +26,6 @@ pub fn router() -> Router<AppState> {
         .route("/compte", get(overview))
         .route("/compte/sessions/fermer", post(end_session))
         .route("/compte/mot-de-passe", get(show_change).post(submit_change))
-}
-
-/// The session and account of the request, or the way to the login page.
-pub(super) async fn signed_in(state: &AppState, jar: &CookieJar) -> PageResult<(Session, Account)> {
-    let session = session::current(state, jar)
-        .await?
-        .ok_or_else(PageError::login)?;
-    let account = state
-        .stores
-        .accounts
-        .get_account(&session.account)
-        .await?
-        .ok_or_else(PageError::login)?;
-    Ok((session, account))
 }
 
 fn when(ts: i64) -> String {

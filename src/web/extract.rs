@@ -8,6 +8,7 @@ use crate::flow::ACR_MFA;
 use crate::habilitations::{Actor, HabilitationError};
 use crate::session::{self, browser};
 use crate::state::AppState;
+use crate::store::{Account, Session};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -99,15 +100,7 @@ pub struct ConsoleUser {
 /// The console's user, or the page that sends them where they must go first: the login page,
 /// the second factor, or an explanation that the console is for administrators.
 pub async fn console_user(state: &AppState, jar: &CookieJar) -> PageResult<ConsoleUser> {
-    let current = session::current(state, jar)
-        .await?
-        .ok_or_else(PageError::login)?;
-    let account = state
-        .stores
-        .accounts
-        .get_account(&current.account)
-        .await?
-        .ok_or_else(PageError::login)?;
+    let (current, account) = signed_in(state, jar).await?;
     if state.settings.mfa_for_administrators
         && !account.profile.admin_roles.is_empty()
         && current.acr != ACR_MFA
@@ -135,4 +128,25 @@ pub async fn console_user(state: &AppState, jar: &CookieJar) -> PageResult<Conso
         actor,
         csrf: browser::csrf_token(state, jar).unwrap_or_default(),
     })
+}
+
+/// The session of the request and its account, or the way to the login page.
+pub async fn signed_in(state: &AppState, jar: &CookieJar) -> PageResult<(Session, Account)> {
+    account_of(state, session::current(state, jar).await?).await
+}
+
+/// `signed_in`, also for a session still waiting for its second factor.
+pub async fn signed_in_any(state: &AppState, jar: &CookieJar) -> PageResult<(Session, Account)> {
+    account_of(state, session::current_any(state, jar).await?).await
+}
+
+async fn account_of(state: &AppState, session: Option<Session>) -> PageResult<(Session, Account)> {
+    let session = session.ok_or_else(PageError::login)?;
+    let account = state
+        .stores
+        .accounts
+        .get_account(&session.account)
+        .await?
+        .ok_or_else(PageError::login)?;
+    Ok((session, account))
 }

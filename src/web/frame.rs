@@ -3,24 +3,28 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-/// The common frame of every page: French, one `main` landmark, no script (the CAPTCHA's
-/// proof of work is the one script, and every page works without it).
-pub fn page(title: &str, body: Markup) -> Markup {
+/// French, one `main` landmark, no script (the CAPTCHA's proof of work is the one script, and
+/// every page works without it): what both frames share.
+fn frame(
+    title: &str,
+    site: &str,
+    banner: Markup,
+    main_class: Option<&str>,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="fr" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " – Passerelle" }
+                title { (title) " – " (site) }
                 link rel="stylesheet" href="/static/passerelle.css";
             }
             body {
-                header class="banner" {
-                    p class="brand" { "Passerelle" }
-                    p class="tagline" { "Accès aux services de la Caf pour ses partenaires" }
-                }
-                main id="contenu" {
+                @if main_class.is_some() { a class="skip" href="#contenu" { "Aller au contenu" } }
+                header class="banner" { (banner) }
+                main id="contenu" class=[main_class] {
                     h1 { (title) }
                     (body)
                 }
@@ -29,28 +33,21 @@ pub fn page(title: &str, body: Markup) -> Markup {
     }
 }
 
-/// The console frame: wider than the login pages, with the console's navigation.
+/// The frame of the public pages.
+pub fn page(title: &str, body: Markup) -> Markup {
+    let banner = html! {
+        p class="brand" { "Passerelle" }
+        p class="tagline" { "Accès aux services de la Caf pour ses partenaires" }
+    };
+    frame(title, "Passerelle", banner, None, body)
+}
+
+/// The console frame: wider than the login pages, with the console's navigation and a link
+/// to skip it.
 pub fn console(title: &str, nav: Option<Markup>, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="fr" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " – Console Passerelle" }
-                link rel="stylesheet" href="/static/passerelle.css";
-            }
-            body {
-                a class="skip" href="#contenu" { "Aller au contenu" }
-                header class="banner" {
-                    p class="brand" { "Passerelle – console des habilitations" }
-                    @if let Some(nav) = nav { (nav) }
-                }
-                main id="contenu" class="console" {
-                    h1 { (title) }
-                    (body)
-                }
-            }
-        }
-    }
+    let banner = html! {
+        p class="brand" { "Passerelle – console des habilitations" }
+        @if let Some(nav) = nav { (nav) }
+    };
+    frame(title, "Console Passerelle", banner, Some("console"), body)
 }

@@ -103,15 +103,7 @@ async fn submit_step(
     jar: CookieJar,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> PageResult {
-    let session = session::current_any(&state, &jar)
-        .await?
-        .ok_or_else(PageError::login)?;
-    let account = state
-        .stores
-        .accounts
-        .get_account(&session.account)
-        .await?
-        .ok_or_else(PageError::login)?;
+    let (session, account) = super::extract::signed_in_any(&state, &jar).await?;
     let csrf = form.csrf.unwrap_or_default();
     let request = form.request.as_deref();
     // Wrong codes count like wrong passwords: the same gate protects both.

@@ -115,12 +115,7 @@ pub(in crate::habilitations) async fn appoint_as(
     .await?;
     // A change of rights takes effect at the next login.
     lifecycle::revoke_everything(state, &account).await?;
-    Ok(state
-        .stores
-        .accounts
-        .get_account(&account.id)
-        .await?
-        .unwrap_or(account))
+    reread(state, account).await
 }
 
 /// Names a delegated manager with what they may manage, or (with no delegation) removes the
@@ -144,12 +139,7 @@ pub async fn name_delegated_manager(
         reason,
     )
     .await?;
-    Ok(state
-        .stores
-        .accounts
-        .get_account(&account.id)
-        .await?
-        .unwrap_or(account))
+    reread(state, account).await
 }
 
 /// The delegation itself, once the author is known to be allowed: the role follows whether

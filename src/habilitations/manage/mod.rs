@@ -82,6 +82,16 @@ pub async fn record(
     Ok(())
 }
 
+/// The account as stored after a change to it (the one given if it vanished meanwhile).
+async fn reread(state: &AppState, account: Account) -> HabResult<Account> {
+    Ok(state
+        .stores
+        .accounts
+        .get_account(&account.id)
+        .await?
+        .unwrap_or(account))
+}
+
 /// A reason is required for every change that takes something away.
 fn required_reason(reason: Option<&str>) -> HabResult<&str> {
     match reason.map(str::trim) {

@@ -251,12 +251,7 @@ pub async fn update_person(
         json!({}),
     )
     .await?;
-    Ok(state
-        .stores
-        .accounts
-        .get_account(id)
-        .await?
-        .unwrap_or(account))
+    reread(state, account).await
 }
 
 /// A delegated manager acts on a whole account only when every open habilitation the person
