@@ -40,26 +40,8 @@ pub(super) async fn annexe1(
     state: crate::state::AppState,
     command: Annexe1Command,
 ) -> Result<(), Failure> {
-    use crate::habilitations::{Actor, HabilitationError, annexe1};
-    use crate::types::{ClientId, Email, PartnerId, RoleCode};
-    let failure = |e: HabilitationError| match e {
-        HabilitationError::Store(e) => runtime(e),
-        other => usage(other),
-    };
-    let actor = |email: String| {
-        let state = state.clone();
-        async move {
-            let email = Email::parse(&email).map_err(usage)?;
-            let account = state
-                .stores
-                .accounts
-                .find_account_by_email(&email)
-                .await
-                .map_err(runtime)?
-                .ok_or_else(|| usage(format!("no account for {email}")))?;
-            Actor::of(&state, account).await.map_err(failure)
-        }
-    };
+    use crate::habilitations::annexe1;
+    use crate::types::{ClientId, PartnerId, RoleCode};
     match command {
         Annexe1Command::Import {
             actor: email,
@@ -70,7 +52,7 @@ pub(super) async fn annexe1(
             apply,
             file,
         } => {
-            let actor = actor(email).await?;
+            let actor = actor_named(&state, &email).await?;
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
             let target = annexe1::ImportTarget {
@@ -81,7 +63,7 @@ pub(super) async fn annexe1(
             };
             let plan = annexe1::plan(&state, &actor, &target, &text)
                 .await
-                .map_err(failure)?;
+                .map_err(refused)?;
             for (what, people) in [
                 ("create", &plan.create),
                 ("grant", &plan.grant),
@@ -109,7 +91,7 @@ pub(super) async fn annexe1(
             if apply {
                 let (_, done) = annexe1::apply(&state, &actor, &target, &text)
                     .await
-                    .map_err(failure)?;
+                    .map_err(refused)?;
                 println!(
                     "applied: {} created, {} granted, {} kept, {} closed",
                     done.created, done.granted, done.kept, done.closed
@@ -123,7 +105,7 @@ pub(super) async fn annexe1(
             partner,
             service,
         } => {
-            let actor = actor(email).await?;
+            let actor = actor_named(&state, &email).await?;
             let export = annexe1::export(
                 &state,
                 &actor,
@@ -131,7 +113,7 @@ pub(super) async fn annexe1(
                 &ClientId::parse(&service).map_err(usage)?,
             )
             .await
-            .map_err(failure)?;
+            .map_err(refused)?;
             print!("{}", annexe1::to_csv(&export));
         }
     }

@@ -135,6 +135,45 @@ fn usage(message: impl std::fmt::Display) -> Failure {
     }
 }
 
+/// The account an operator names by its email, or a one-line usage error.
+async fn account_named(
+    state: &crate::state::AppState,
+    email: &str,
+) -> Result<crate::store::Account, Failure> {
+    let email = crate::types::Email::parse(email).map_err(usage)?;
+    state
+        .stores
+        .accounts
+        .find_account_by_email(&email)
+        .await
+        .map_err(runtime)?
+        .ok_or_else(|| usage(format!("no account for {email}")))
+}
+
+/// The named account as an actor: its administrative roles decide what the command may do.
+async fn actor_named(
+    state: &crate::state::AppState,
+    email: &str,
+) -> Result<crate::habilitations::Actor, Failure> {
+    let account = account_named(state, email).await?;
+    crate::habilitations::Actor::of(state, account)
+        .await
+        .map_err(refused)
+}
+
+/// A refused habilitation command: a usage error in the words people read (`labels`), or a
+/// runtime failure when a store failed.
+fn refused(e: crate::habilitations::HabilitationError) -> Failure {
+    match e {
+        crate::habilitations::HabilitationError::Store(e) => runtime(e),
+        crate::habilitations::HabilitationError::Lifecycle(
+            crate::accounts::lifecycle::LifecycleError::Invalid(m),
+        ) => usage(m),
+        crate::habilitations::HabilitationError::Lifecycle(e) => runtime(e),
+        other => usage(crate::labels::refusal(&other)),
+    }
+}
+
 fn runtime(error: impl std::fmt::Display) -> Failure {
     Failure {
         status: 1,

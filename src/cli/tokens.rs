@@ -26,20 +26,6 @@ pub(super) async fn api_token(
     command: ApiTokenCommand,
 ) -> Result<(), Failure> {
     use crate::accounts::api_token::{self, ApiTokenError};
-    use crate::types::Email;
-    let find = |email: String| {
-        let state = state.clone();
-        async move {
-            let email = Email::parse(&email).map_err(usage)?;
-            state
-                .stores
-                .accounts
-                .find_account_by_email(&email)
-                .await
-                .map_err(runtime)?
-                .ok_or_else(|| usage(format!("no account for {email}")))
-        }
-    };
     let when = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
             .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
@@ -47,7 +33,7 @@ pub(super) async fn api_token(
     };
     match command {
         ApiTokenCommand::Create { email, name, days } => {
-            let account = find(email).await?;
+            let account = account_named(&state, &email).await?;
             let (secret, token) = api_token::create(&state, &account, &name, days)
                 .await
                 .map_err(|e| match e {
@@ -63,7 +49,7 @@ pub(super) async fn api_token(
             println!("{secret}");
         }
         ApiTokenCommand::List { email } => {
-            let account = find(email).await?;
+            let account = account_named(&state, &email).await?;
             let now = crate::store::now();
             for t in state
                 .stores
@@ -88,7 +74,7 @@ pub(super) async fn api_token(
             }
         }
         ApiTokenCommand::Revoke { email, id } => {
-            let account = find(email).await?;
+            let account = account_named(&state, &email).await?;
             if !state
                 .stores
                 .api_tokens

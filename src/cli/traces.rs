@@ -66,13 +66,8 @@ pub(super) fn trace_time(value: &Option<String>, upper: bool) -> Result<Option<i
 }
 
 pub(super) async fn traces(config: &Config, command: TracesCommand) -> Result<(), Failure> {
-    use crate::habilitations::{Actor, HabilitationError};
     use crate::traces::{Origin, query, verify};
     let state = offline_state(config).await?;
-    let failure = |e: HabilitationError| match e {
-        HabilitationError::Store(e) => runtime(e),
-        other => usage(other),
-    };
     let filter_of = |args: &TraceFilterArgs, limit: u32| -> Result<query::Filter, Failure> {
         Ok(query::Filter {
             person: args.person.clone(),
@@ -94,38 +89,24 @@ pub(super) async fn traces(config: &Config, command: TracesCommand) -> Result<()
             limit,
         })
     };
-    let actor_of = |email: String| {
-        let state = state.clone();
-        async move {
-            let email = crate::types::Email::parse(&email).map_err(usage)?;
-            let account = state
-                .stores
-                .accounts
-                .find_account_by_email(&email)
-                .await
-                .map_err(runtime)?
-                .ok_or_else(|| usage(format!("no account for {email}")))?;
-            Actor::of(&state, account).await.map_err(failure)
-        }
-    };
     let origin = Origin {
         user_agent: Some("passerelle command line".into()),
         ..Origin::default()
     };
     let result = match command {
         TracesCommand::Query { filter, limit } => {
-            let actor = actor_of(filter.actor.clone()).await?;
+            let actor = actor_named(&state, &filter.actor).await?;
             let page = query::search(&state, &actor, &filter_of(&filter, limit)?, &origin)
                 .await
-                .map_err(failure)?;
+                .map_err(refused)?;
             print!("{}", query::to_json_lines(&page.records));
             Ok(())
         }
         TracesCommand::Export { filter, format } => {
-            let actor = actor_of(filter.actor.clone()).await?;
+            let actor = actor_named(&state, &filter.actor).await?;
             let records = query::export(&state, &actor, &filter_of(&filter, 1000)?, &origin)
                 .await
-                .map_err(failure)?;
+                .map_err(refused)?;
             match format.as_str() {
                 "csv" => print!("{}", query::to_csv(&records)),
                 "jsonl" => print!("{}", query::to_json_lines(&records)),

@@ -62,7 +62,7 @@ pub(super) async fn user(
     command: UserCommand,
 ) -> Result<(), Failure> {
     use crate::accounts::lifecycle::{self, LifecycleError};
-    use crate::habilitations::{HabilitationError, manage};
+    use crate::habilitations::manage;
     use crate::types::{CafCode, ClientId, Email, PartnerId};
     let failure = |e: LifecycleError| match e {
         LifecycleError::Invalid(m) => usage(m),
@@ -70,23 +70,6 @@ pub(super) async fn user(
     };
     // What the command line changes is recorded like any other change, by the author `cli`.
     let author = manage::Author::System("cli");
-    let refused = |e: HabilitationError| match e {
-        HabilitationError::Invalid(m) | HabilitationError::Conflict(m) => usage(m),
-        other => runtime(other),
-    };
-    let find = |email: String| {
-        let state = state.clone();
-        async move {
-            let email = Email::parse(&email).map_err(usage)?;
-            state
-                .stores
-                .accounts
-                .find_account_by_email(&email)
-                .await
-                .map_err(runtime)?
-                .ok_or_else(|| usage(format!("no account for {email}")))
-        }
-    };
     match command {
         UserCommand::Create {
             email,
@@ -147,7 +130,7 @@ pub(super) async fn user(
             );
         }
         UserCommand::ResendActivation { email } => {
-            let account = find(email).await?;
+            let account = account_named(&state, &email).await?;
             lifecycle::send_activation(&state, &account)
                 .await
                 .map_err(failure)?;
@@ -158,14 +141,14 @@ pub(super) async fn user(
             );
         }
         UserCommand::Suspend { email, reason } => {
-            let account = find(email).await?;
+            let account = account_named(&state, &email).await?;
             manage::suspend_person_as(&state, author, &account, true, Some(&reason))
                 .await
                 .map_err(refused)?;
             println!("{} is suspended", account.profile.email);
         }
         UserCommand::SendReset { email } => {
-            let account = find(email).await?;
+            let account = account_named(&state, &email).await?;
             lifecycle::send_reset(&state, account.profile.email.as_str())
                 .await
                 .map_err(failure)?;
@@ -176,7 +159,7 @@ pub(super) async fn user(
             );
         }
         UserCommand::ForcePasswordChange { email, reason } => {
-            let account = find(email).await?;
+            let account = account_named(&state, &email).await?;
             manage::force_password_change_as(&state, author, &account, Some(&reason))
                 .await
                 .map_err(refused)?;
@@ -186,7 +169,7 @@ pub(super) async fn user(
             );
         }
         UserCommand::Unsuspend { email, reason } => {
-            let account = find(email).await?;
+            let account = account_named(&state, &email).await?;
             manage::suspend_person_as(&state, author, &account, false, Some(&reason))
                 .await
                 .map_err(refused)?;

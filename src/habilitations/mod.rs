@@ -71,6 +71,15 @@ pub enum HabilitationError {
 
 pub type HabResult<T> = Result<T, HabilitationError>;
 
+/// The scope values a person typed (INSEE codes…), separated by commas, semicolons or spaces.
+pub fn scope_list(text: &str) -> Vec<String> {
+    text.split([',', ';', ' ', '\t', '\n', '\r'])
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The person acting, with the administrative roles that decide what they may do.
 #[derive(Debug, Clone)]
 pub struct Actor {

@@ -82,13 +82,7 @@ async fn import_annexe1(
         role: parse("role", query_value(&query, "role")?, RoleCode::parse)?,
         scope: query
             .get("scope")
-            .map(|s| {
-                s.split(',')
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|s| crate::habilitations::scope_list(s))
             .unwrap_or_default(),
     };
     if query.get("apply").map(String::as_str) == Some("true") {

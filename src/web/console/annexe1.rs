@@ -180,13 +180,7 @@ pub(super) async fn import(
         scope: form
             .scope
             .as_deref()
-            .map(|s| {
-                s.split(',')
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(crate::habilitations::scope_list)
             .unwrap_or_default(),
     };
     let applied = form.action.as_deref() == Some("apply");

@@ -79,13 +79,7 @@ pub(in crate::web::console) async fn grant(
     let scope = form
         .scope
         .as_deref()
-        .map(|s| {
-            s.split([',', ' ', ';'])
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(crate::habilitations::scope_list)
         .unwrap_or_default();
     let request = GrantRequest {
         holder,
