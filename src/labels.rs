@@ -3,6 +3,98 @@
 //! become words.
 
 use crate::habilitations::{HabilitationError, Record};
+use crate::store::AdminRole;
+use chrono::TimeZone;
+use chrono_tz::Europe::Paris;
+
+/// The zone every time shown to people is in, named beside it.
+pub const ZONE: &str = "heure de Paris";
+
+/// "01/12/2026 à 13:05", in Europe/Paris (summer time included).
+pub fn paris(ts: i64) -> String {
+    Paris
+        .timestamp_opt(ts, 0)
+        .single()
+        .map(|t| t.format("%d/%m/%Y à %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// "01/12/2026", the day in Europe/Paris.
+pub fn paris_day(ts: i64) -> String {
+    Paris
+        .timestamp_opt(ts, 0)
+        .single()
+        .map(|t| t.format("%d/%m/%Y").to_string())
+        .unwrap_or_default()
+}
+
+/// Whether a civility asks for the feminine ("Mme", "Madame").
+fn feminine(civility: Option<&str>) -> bool {
+    civility.is_some_and(|c| {
+        let c = c.trim().trim_end_matches('.').to_lowercase();
+        c == "mme" || c == "madame" || c == "mlle" || c == "mademoiselle"
+    })
+}
+
+/// An administrative role as its holder's civility says it ("administratrice suppléante").
+pub fn admin_role(role: AdminRole, civility: Option<&str>) -> &'static str {
+    let f = feminine(civility);
+    match role {
+        AdminRole::CafHabilitationOfficer => "responsable des habilitations de la Caf",
+        AdminRole::PartnerAdministrator if f => "administratrice principale",
+        AdminRole::PartnerAdministrator => "administrateur principal",
+        AdminRole::PartnerSubstitute if f => "administratrice suppléante",
+        AdminRole::PartnerSubstitute => "administrateur suppléant",
+        AdminRole::DelegatedManager if f => "gestionnaire déléguée",
+        AdminRole::DelegatedManager => "gestionnaire délégué",
+        AdminRole::SecurityOfficer => "responsable sécurité",
+        AdminRole::NationalOperator if f => "opératrice nationale",
+        AdminRole::NationalOperator => "opérateur national",
+    }
+}
+
+/// The French name of a change-log action, for tables and exports (the code stays beside it).
+pub fn action(code: &str) -> &'static str {
+    match code {
+        "account.create" => "création du compte",
+        "account.update" => "correction du profil",
+        "account.suspend" => "suspension du compte",
+        "account.reactivate" => "réactivation du compte",
+        "account.close" => "fermeture du compte (départ)",
+        "account.force_password_change" => "changement de mot de passe demandé",
+        "administrators.appoint" => "désignation d'un administrateur",
+        "administrators.remove" => "fin de désignation d'un administrateur",
+        "delegated_manager.name" => "délégation de gestion",
+        "convention.create" => "enregistrement de la convention",
+        "convention.edit" => "correction de la convention",
+        "convention.mode" => "changement du mode de gestion",
+        "partner.create" => "enregistrement du partenaire",
+        "quota.set" => "quota",
+        "group.create" => "création du groupe",
+        "group.add_member" => "ajout au groupe",
+        "group.remove_member" => "retrait du groupe",
+        "group.close" => "fermeture du groupe",
+        "habilitation.grant" => "attribution d'une habilitation",
+        "habilitation.suspend" => "suspension d'une habilitation",
+        "habilitation.reactivate" => "réactivation d'une habilitation",
+        "habilitation.close" => "retrait d'une habilitation",
+        "review.start" => "début de la revue annuelle",
+        "review.complete" => "fin de la revue annuelle",
+        "retention.habilitations" => "effacement en fin de conservation",
+        _ => "autre changement",
+    }
+}
+
+/// Who an automatic author is, for people.
+pub fn system_author(name: &str) -> Option<&'static str> {
+    match name {
+        "provisioning" => Some("le provisionnement (fichier de l'exploitant)"),
+        "cli" => Some("un exploitant (ligne de commande)"),
+        "annexe1" => Some("l'import de l'annexe 1"),
+        "retention" => Some("la conservation automatique"),
+        _ => None,
+    }
+}
 
 /// "le compte", "la convention"…: the record with its article.
 pub fn record(r: Record) -> &'static str {
@@ -58,6 +150,29 @@ pub fn refusal(e: &HabilitationError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_in_paris_with_summer_time() {
+        // 2026-07-01 10:00 UTC is noon in Paris; 2026-12-01 10:00 UTC is 11:00.
+        assert_eq!(paris(1_782_900_000), "01/07/2026 à 12:00");
+        assert_eq!(paris(1_796_119_200), "01/12/2026 à 11:00");
+    }
+
+    #[test]
+    fn roles_follow_the_civility() {
+        assert_eq!(
+            admin_role(AdminRole::PartnerSubstitute, Some("Mme")),
+            "administratrice suppléante"
+        );
+        assert_eq!(
+            admin_role(AdminRole::PartnerSubstitute, Some("M.")),
+            "administrateur suppléant"
+        );
+        assert_eq!(
+            admin_role(AdminRole::DelegatedManager, None),
+            "gestionnaire délégué"
+        );
+    }
 
     #[test]
     fn refusals_are_sentences() {

@@ -29,9 +29,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn when(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .map(|d| d.format("%d/%m/%Y à %H:%M UTC").to_string())
-        .unwrap_or_default()
+    format!("{} ({})", crate::labels::paris(ts), crate::labels::ZONE)
 }
 
 async fn overview(State(state): State<AppState>, jar: CookieJar) -> PageResult {

@@ -129,9 +129,20 @@ async fn the_caf_withdraws_and_restores_a_partners_delegation_from_the_console()
     let (_, page) = get(&app, &caf, "/console/partenaires/ville-de-niort?fait=mode").await;
     assert!(page.contains("Le mode de gestion a été changé."));
     assert!(page.contains("Rétablir la délégation"));
+    // The history says it in a sentence, by name, with the reason.
+    let history = &page[page.find("id=\"historique\"").unwrap()..];
     assert!(
-        page.contains("convention.mode"),
-        "the change is in the history"
+        history.contains("Agnès Roux (responsable des habilitations de la Caf) a retiré la délégation pour la convention MCP-079-"),
+        "the change is in the history: {history}"
+    );
+    assert!(
+        history.contains("Manquements constatés lors de l&#39;audit")
+            || history.contains("Manquements constatés lors de l'audit")
+    );
+    assert!(history.contains("heure de Paris"));
+    assert!(
+        !history.contains("convention.mode"),
+        "no code in the sentence"
     );
 
     // The partner's administrator can no longer grant.
@@ -273,4 +284,34 @@ async fn console_forms_are_typed_checked_before_use_and_refusals_read_as_sentenc
         page.contains("Le groupe est introuvable, ou ne fait pas partie de ce que vous gérez."),
         "{page}"
     );
+}
+
+#[tokio::test]
+async fn the_history_says_who_did_what_to_whom_by_name() {
+    let app = spawn_without_mfa().await;
+    let marc = signed_in(&app, NIORT_PRINCIPAL, ADMIN_PASSWORD).await;
+    let (_, page) = get(&app, &marc, "/console/partenaires/ville-de-niort").await;
+    let history = &page[page.find("id=\"historique\"").unwrap()..];
+    for sentence in [
+        "a ajouté <a href=\"/console/personnes/",
+        "au groupe « <a href=\"/console/groupes/",
+        "a attribué à <a href=\"/console/personnes/",
+        "le rôle « Action sociale » du service CDAP",
+        "Le provisionnement (fichier de l&#39;exploitant)",
+        "(administrateur principal) a terminé la revue annuelle des habilitations.",
+    ] {
+        let sentence = sentence.replace("&#39;", "'");
+        assert!(
+            history.contains(&sentence) || history.contains(&sentence.replace('\'', "&#39;")),
+            "{sentence} in {history}"
+        );
+    }
+    for code in [
+        "habilitation.grant",
+        "group.add_member",
+        "habilitation:",
+        "account:",
+    ] {
+        assert!(!history.contains(code), "{code} shown in {history}");
+    }
 }

@@ -8,6 +8,7 @@
 
 mod annexe1;
 mod group;
+mod history;
 mod partner;
 mod person;
 mod review;
@@ -174,27 +175,25 @@ pub(super) fn done_message(key: Option<&str>) -> Markup {
     html! { div class="info" role="status" { p { (text) } } }
 }
 
+/// A time as people read it: in Paris, the zone named.
 pub(super) fn when(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .map(|d| d.format("%d/%m/%Y %H:%M").to_string())
-        .unwrap_or_default()
+    format!("{} ({})", crate::labels::paris(ts), crate::labels::ZONE)
 }
 
+/// A day in Paris.
 pub(super) fn day(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .map(|d| d.format("%d/%m/%Y").to_string())
-        .unwrap_or_default()
+    crate::labels::paris_day(ts)
 }
 
-pub(super) fn role_label(role: AdminRole) -> &'static str {
-    match role {
-        AdminRole::CafHabilitationOfficer => "responsable des habilitations de la Caf",
-        AdminRole::PartnerAdministrator => "administrateur principal",
-        AdminRole::PartnerSubstitute => "administrateur suppléant",
-        AdminRole::DelegatedManager => "gestionnaire délégué",
-        AdminRole::SecurityOfficer => "responsable sécurité",
-        AdminRole::NationalOperator => "opérateur national",
-    }
+/// The roles of an account, as its civility says them.
+pub(super) fn roles_of(account: &crate::store::Account) -> String {
+    account
+        .profile
+        .admin_roles
+        .iter()
+        .map(|r| crate::labels::admin_role(*r, account.profile.civility.as_deref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) fn hidden_csrf(user: &ConsoleUser) -> Markup {
@@ -230,16 +229,9 @@ async fn home(
                     && own_caf.as_ref() == Some(&c.code)
         })
         .collect();
-    let roles: Vec<&str> = user
-        .actor
-        .account
-        .profile
-        .admin_roles
-        .iter()
-        .map(|r| role_label(*r))
-        .collect();
+    let roles = roles_of(&user.actor.account);
     let body = html! {
-        p { "Vous agissez en tant que " strong { (roles.join(", ")) } "." }
+        p { "Vous agissez en tant que " strong { (roles) } "." }
         h2 { "Partenaires" }
         @if partners.is_empty() {
             p { "Aucun partenaire dans votre périmètre." }

@@ -2,9 +2,7 @@
 //! habilitations, annexe 1, reviews and the latest changes; the forms that act on them are
 //! in `partner/actions.rs`.
 
-use super::{
-    ConsoleUser, PersonForm, day, done_message, hidden_csrf, may, reason_field, render, when,
-};
+use super::{ConsoleUser, PersonForm, day, done_message, hidden_csrf, may, reason_field, render};
 use crate::habilitations::Record;
 use crate::habilitations::access::{Action, Target};
 use crate::habilitations::manage::{self, GrantRequest, StatusChange};
@@ -166,6 +164,17 @@ async fn page_body(
         }
     }
     let all_services = stores.services.list_services().await?;
+    let names = super::history::Names::load(
+        state,
+        partner,
+        &accounts,
+        &groups,
+        &all_services,
+        &context.conventions,
+        &habilitations,
+        &changes,
+    )
+    .await?;
     let actor = &user.actor;
     let here = format!("/console/partenaires/{}", partner.id);
     let manage_users = may(actor, context, Action::ManageUsers);
@@ -335,7 +344,7 @@ async fn page_body(
                         td { (a.profile.email) }
                         td { (a.profile.function.as_deref().unwrap_or("—")) }
                         td { (manage::account_state_label(a)) }
-                        td { (a.profile.admin_roles.iter().map(|r| super::role_label(*r)).collect::<Vec<_>>().join(", ")) }
+                        td { (super::roles_of(a)) }
                     }
                 }
             }
@@ -460,27 +469,6 @@ async fn page_body(
         }
 
         h2 id="historique" { "Derniers changements" }
-        table {
-            thead { tr { th scope="col" { "Date" } th scope="col" { "Auteur" } th scope="col" { "Action" } th scope="col" { "Objet" } th scope="col" { "Motif" } } }
-            tbody {
-                @for c in &changes {
-                    tr {
-                        td { (when(c.at)) }
-                        td { (author(&c.actor, &accounts)) }
-                        td { (c.action) }
-                        td { (c.target) }
-                        td { (c.reason.as_deref().unwrap_or("—")) }
-                    }
-                }
-            }
-        }
+        (super::history::table(&changes, &names))
     })
-}
-
-fn author(reference: &str, accounts: &[Account]) -> String {
-    accounts
-        .iter()
-        .find(|a| a.id.as_str() == reference)
-        .map(|a| format!("{} {}", a.profile.given_name, a.profile.family_name))
-        .unwrap_or_else(|| reference.to_owned())
 }

@@ -78,7 +78,7 @@ pub(super) async fn show(
             @if let Some(r) = &account.status_reason { " (" (r) ")" }
         }
         @if !p.admin_roles.is_empty() {
-            p { "Rôles d'administration : " (p.admin_roles.iter().map(|r| super::role_label(*r)).collect::<Vec<_>>().join(", ")) }
+            p { "Rôles d'administration : " (super::roles_of(&account)) }
         }
 
         h2 { "Profil" }
