@@ -200,7 +200,7 @@ impl Policy {
             rules.push("uniquement des lettres non accentuées et des chiffres (majuscules et minuscules sont distinguées) ;".into());
         }
         rules.push("ni votre nom, ni votre prénom, ni votre adresse électronique ;".into());
-        rules.push("pas un mot de passe courant (« Azerty123! », « Motdepasse1 »…) ;".into());
+        rules.push("pas un mot de passe courant, même suivi de chiffres ou de symboles (« Azerty123! », « Motdepasse1 »…) ;".into());
         rules.push(format!(
             "différent de vos {history} derniers mots de passe."
         ));
@@ -247,17 +247,71 @@ impl Policy {
     }
 }
 
-/// Whether the whole password is a common password (or a l33t/case variant of one), according
-/// to the frequency list zxcvbn ships.
+/// Words French passwords are commonly made of that zxcvbn's (English) lists do not rank, or
+/// rank too far down: refused alone or with digits and symbols around them.
+const FRENCH_COMMON: &[&str] = &[
+    "azerty",
+    "azertyuiop",
+    "motdepasse",
+    "bonjour",
+    "bonsoir",
+    "soleil",
+    "bienvenue",
+    "jetaime",
+    "chouchou",
+    "doudou",
+    "loulou",
+    "coucou",
+    "marseille",
+    "toulouse",
+    "paris",
+    "france",
+    "caf",
+    "mairie",
+    "passerelle",
+    "monenfant",
+    "cooperation",
+    "utilisateur",
+    "secret",
+    "admin",
+    "administrateur",
+    "password",
+    "motpasse",
+    "changeme",
+    "nouveau",
+];
+
+/// Whether the password is a common one: a listed password (or a l33t/case variant of one,
+/// according to the frequency list zxcvbn ships), a keyboard walk, or one of those with only
+/// digits and symbols added before or after it ("Azerty123!", "Motdepasse1!", "!qwerty2026").
 pub fn is_common(password: &str) -> bool {
-    let entropy = zxcvbn::zxcvbn(password, &[]);
-    let length = password.chars().count();
+    let core = password
+        .trim_matches(|c: char| !c.is_alphabetic())
+        .to_lowercase();
+    listed_or_walk(password)
+        || core.chars().count() >= 3
+            && (FRENCH_COMMON.contains(&core.as_str())
+                || core != password.to_lowercase() && listed_or_walk(&core))
+}
+
+/// zxcvbn matches the whole text as a listed password (its "Passwords" dictionary, within
+/// `COMMON_RANK_LIMIT`) or as one keyboard walk.
+fn listed_or_walk(text: &str) -> bool {
+    let entropy = zxcvbn::zxcvbn(text, &[]);
+    let length = text.chars().count();
     entropy.sequence().iter().any(|m| {
         let whole = m.i == 0 && m.j + 1 == length;
         // zxcvbn keeps its dictionary type in a private module; its Debug name is stable.
         whole
-            && matches!(&m.pattern, zxcvbn::matching::patterns::MatchPattern::Dictionary(d)
-                if format!("{:?}", d.dictionary_name) == "Passwords" && d.rank <= COMMON_RANK_LIMIT && !d.reversed)
+            && match &m.pattern {
+                zxcvbn::matching::patterns::MatchPattern::Dictionary(d) => {
+                    format!("{:?}", d.dictionary_name) == "Passwords"
+                        && d.rank <= COMMON_RANK_LIMIT
+                        && !d.reversed
+                }
+                zxcvbn::matching::patterns::MatchPattern::Spatial(_) => length >= 4,
+                _ => false,
+            }
     })
 }
 
@@ -371,6 +425,27 @@ mod tests {
         );
         assert!(is_common("AZERTY"), "case does not matter");
         assert!(!is_common("Tr0mpette-Bleue"));
+        // The examples the password page gives are refused, and their neighbours too.
+        for example in [
+            "Azerty123!",
+            "Motdepasse1",
+            "Motdepasse1!",
+            "!Azerty2026",
+            "Qwerty123!",
+            "asdfgh",
+            "Bonjour2026!",
+            "Soleil-1",
+        ] {
+            assert!(is_common(example), "{example}");
+        }
+        for kept in [
+            "Tr0mpette-Bleue",
+            "Bienvenue2026Caf",
+            "DemoPasserelle2026",
+            "Demo-Passerelle-2026!",
+        ] {
+            assert!(!is_common(kept), "{kept}");
+        }
         assert!(check("cooperation", "Dubois-2026!").contains(&Failure::Personal));
         assert!(check("cooperation", "Xx-claire-99").contains(&Failure::Personal));
     }

@@ -10,7 +10,7 @@ use crate::habilitations::HabilitationError;
 use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use maud::html;
+use maud::{Markup, html};
 
 #[derive(Debug)]
 pub enum PageError {
@@ -71,13 +71,17 @@ internal!(StoreError, LifecycleError, anyhow::Error);
 
 /// A page that explains a failure in words a non-technical person can act on.
 pub fn error_page(status: StatusCode, title: &str, message: &str, advice: &str) -> Response {
+    let advice = html! { @if !advice.is_empty() { p { (advice) } } };
+    error_page_with(status, title, message, advice)
+}
+
+/// `error_page` whose advice holds links.
+pub fn error_page_with(status: StatusCode, title: &str, message: &str, advice: Markup) -> Response {
     let body = html! {
         div class="error" role="alert" {
             p { (message) }
         }
-        @if !advice.is_empty() {
-            p { (advice) }
-        }
+        (advice)
     };
     (status, Html(page(title, body).into_string())).into_response()
 }

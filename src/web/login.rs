@@ -439,9 +439,12 @@ pub(super) async fn continue_login(
     pending: Option<(&str, PendingLogin)>,
 ) -> PageResult {
     let Some((request, pending)) = pending else {
-        // No authorization waits: only the forced password change may still be due.
+        // No authorization waits: the forced password change if it is due, else the console
+        // for those who administer (they came for it), the welcome page for the others.
         let page = if account.must_change_password {
             "/compte/mot-de-passe"
+        } else if !account.profile.admin_roles.is_empty() {
+            "/console"
         } else {
             "/"
         };

@@ -330,7 +330,13 @@ async fn continue_after_enrol(
 ) -> PageResult {
     let (session, account) = super::account::signed_in(&state, &jar).await?;
     if form.request.is_none() {
-        return Ok(Redirect::to("/compte").into_response());
+        // Back where the enrolment was asked for: the console for those who administer.
+        let back = if account.profile.admin_roles.is_empty() {
+            "/compte"
+        } else {
+            "/console"
+        };
+        return Ok(Redirect::to(back).into_response());
     }
     super::login::continue_request(&state, jar, &account, &session, form.request.as_deref()).await
 }

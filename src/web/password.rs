@@ -4,7 +4,7 @@
 
 use super::error::{PageError, PageResult};
 use super::extract::CsrfForm;
-use super::{browser, error_page, page};
+use super::{browser, page};
 use crate::accounts::lifecycle::{self, LifecycleError};
 use crate::accounts::password::Password;
 use crate::crypto::TokenHash;
@@ -70,11 +70,18 @@ pub fn refusal_page(refusal: LinkRefusal) -> Response {
             "Ce lien n'est pas valide. Vérifiez que vous avez copié l'adresse complète."
         }
     };
-    error_page(
+    let advice = maud::html! {
+        p {
+            "Vous pouvez demander un nouveau lien depuis la page "
+            a href="/mot-de-passe-oublie" { "Mot de passe oublié" }
+            ", ou vous adresser à la personne qui gère vos accès : chaque nouveau lien annule les précédents."
+        }
+    };
+    super::error::error_page_with(
         StatusCode::BAD_REQUEST,
         "Lien plus valable",
         message,
-        "Vous pouvez demander un nouveau lien depuis la page « Mot de passe oublié » (/mot-de-passe-oublie), ou vous adresser à la personne qui gère vos accès : chaque nouveau lien annule les précédents.",
+        advice,
     )
 }
 

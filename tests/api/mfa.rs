@@ -254,3 +254,28 @@ async fn holders_of_an_administrative_role_need_a_second_factor_and_the_administ
     let tokens: serde_json::Value = app.exchange(&code).await.json().await.unwrap();
     assert_eq!(id_token_claims(&tokens)["acr"], "urn:passerelle:acr:mfa");
 }
+
+#[tokio::test]
+async fn an_administrator_lands_on_the_console_after_login_and_after_enrolment() {
+    let app = TestApp::spawn().await;
+    let browser = browser();
+    let response = app
+        .submit_login(
+            &browser,
+            "/login",
+            "marc.rousseau@niort.example",
+            "Demo-Passerelle-Admin-2026!",
+        )
+        .await;
+    assert_eq!(location(&response), "/console", "not the welcome page");
+    let response = browser.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(location(&response), "/compte/double-authentification");
+    let (_, _, response) = enrol(&app, &browser, "/compte/double-authentification").await;
+    assert_eq!(
+        location(&response),
+        "/console",
+        "back to the console, not /compte"
+    );
+    let response = browser.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
