@@ -3,7 +3,8 @@
 #
 # It first installs what the tests need and the machine lacks (Chromium and chromedriver for
 # the page tests, PostgreSQL and Redis for the store, replica and fault tests, from Debian
-# packages; aiosmtpd for the SMTP tests, from PyPI), checks formatting and clippy's lints,
+# packages; aiosmtpd for the SMTP tests, from PyPI; axe-core for the accessibility checks, from
+# npm), checks formatting and clippy's lints,
 # then runs every test of the workspace
 # with cargo-nextest (or cargo test where nextest is absent), the benchmark's short runs
 # included. The tests start their own PostgreSQL and Redis servers in temporary folders on
@@ -37,6 +38,14 @@ if ! python3 -c "import aiosmtpd" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check aiosmtpd 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check --user aiosmtpd \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
+fi
+
+# axe-core checks the pages' accessibility (RGAA) in the Chromium tests, from the npm registry.
+AXE_DIR=target/axe
+if [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
+  echo "tests/run.sh: installing axe-core for the accessibility tests" >&2
+  mkdir -p "$AXE_DIR"
+  npm install --prefix "$AXE_DIR" --no-save --no-audit --no-fund --silent axe-core@4.14.1 >/dev/null
 fi
 
 # The two checks every commit passes, before the tests: formatting and clippy's lints.

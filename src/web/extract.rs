@@ -27,6 +27,26 @@ pub struct CsrfForm<T>(pub T);
 pub(in crate::web) struct ConsoleForm<T> {
     pub(in crate::web) user: ConsoleUser,
     pub(in crate::web) form: T,
+    /// The fields as posted, to carry them through a confirmation step.
+    pub(in crate::web) raw: Vec<(String, String)>,
+}
+
+impl<T> ConsoleForm<T> {
+    /// Whether the person confirmed a destructive action (`confirme=oui`).
+    pub(in crate::web) fn confirmed(&self) -> bool {
+        self.raw.iter().any(|(k, v)| k == "confirme" && v == "oui")
+    }
+
+    /// Whether to ask for confirmation first: not yet confirmed, and (when the action needs a
+    /// reason) with its reason given, so that a missing reason is said before, not after.
+    pub(in crate::web) fn asks_confirmation(&self, reason_required: bool) -> bool {
+        !self.confirmed()
+            && (!reason_required
+                || self
+                    .raw
+                    .iter()
+                    .any(|(k, v)| k == "reason" && !v.trim().is_empty()))
+    }
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
@@ -48,6 +68,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleForm<T> {
         Ok(Self {
             user,
             form: fields(&body)?,
+            raw: serde_html_form::from_bytes(&body).unwrap_or_default(),
         })
     }
 }

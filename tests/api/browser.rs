@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver on a free port, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
     _profile: tempfile::TempDir,
@@ -21,7 +21,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     assert!(
         std::path::Path::new(CHROMEDRIVER).exists(),
         "chromedriver is missing: run ./tests/run.sh, which installs chromium and chromium-driver"
@@ -53,18 +53,26 @@ async fn start_driver() -> Driver {
     }
 }
 
-async fn chromium(driver: &Driver) -> fantoccini::Client {
+pub(crate) async fn chromium(driver: &Driver) -> fantoccini::Client {
+    chromium_width(driver, None).await
+}
+
+/// A Chromium session, at 1280 px wide, or emulating a `width` px wide screen.
+pub(crate) async fn chromium_width(driver: &Driver, width: Option<u32>) -> fantoccini::Client {
     let profile = driver._profile.path().to_str().unwrap().to_owned();
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-dev-shm-usage", "--no-first-run", "--disable-component-update",
-                     "--disable-sync", format!("--user-data-dir={profile}")]
-        }),
-    );
+    let mut options = serde_json::json!({
+        "binary": "/usr/bin/chromium",
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-dev-shm-usage", "--no-first-run", "--disable-component-update",
+                 "--disable-sync", "--window-size=1280,900", format!("--user-data-dir={profile}")]
+    });
+    if let Some(width) = width {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": { "width": width, "height": 800, "pixelRatio": 1.0 }
+        });
+    }
+    caps.insert("goog:chromeOptions".into(), options);
     ClientBuilder::new(hyper_connector())
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{}", driver.port))
@@ -85,7 +93,7 @@ async fn callback_server() -> String {
     format!("http://{addr}/cb")
 }
 
-async fn type_into(c: &fantoccini::Client, selector: &str, text: &str) {
+pub(crate) async fn type_into(c: &fantoccini::Client, selector: &str, text: &str) {
     let field = c.find(Locator::Css(selector)).await.unwrap();
     field.send_keys(text).await.unwrap();
 }
@@ -96,7 +104,7 @@ async fn text_of(c: &fantoccini::Client, selector: &str) -> String {
     element.text().await.unwrap()
 }
 
-async fn submit(c: &fantoccini::Client) {
+pub(crate) async fn submit(c: &fantoccini::Client) {
     let button = c.find(Locator::Css("button[type=submit]")).await.unwrap();
     button.click().await.unwrap();
 }
@@ -124,7 +132,7 @@ async fn stand_in_client(app: &TestApp, client_id: &str, secret: &str) -> String
 }
 
 /// Waits (at most 10 s) until the browser's page has exactly this path.
-async fn wait_for_path(c: &fantoccini::Client, path: &str) {
+pub(crate) async fn wait_for_path(c: &fantoccini::Client, path: &str) {
     for _ in 0..200 {
         if c.current_url().await.unwrap().path() == path {
             return;
@@ -434,6 +442,9 @@ async fn button_of(c: &fantoccini::Client, action_suffix: &str) -> fantoccini::e
 }
 
 /// The cells of the quota row of a service role, as the page shows them.
+/// The CDAP service, by the name the console shows.
+const CDAP: &str = "CDAP – Consultation du dossier allocataire par les partenaires";
+
 async fn quota_row(c: &fantoccini::Client, service: &str, role: &str) -> Vec<String> {
     for row in c
         .find_all(Locator::Css("h2#quotas + table tbody tr"))
@@ -462,13 +473,8 @@ async fn a_partner_administrator_manages_people_habilitations_and_the_review_in_
     type_into(&c, "#email", "marc.rousseau@niort.example").await;
     type_into(&c, "#password", "Demo-Passerelle-Admin-2026!").await;
     submit(&c).await;
-    c.wait()
-        .for_element(Locator::LinkText("Ouvrir la console des habilitations"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // An administrator lands on the console, not on the welcome page.
+    wait_for_path(&c, "/console").await;
     assert_eq!(
         c.title().await.unwrap(),
         "Console des habilitations – Console Passerelle"
@@ -480,8 +486,8 @@ async fn a_partner_administrator_manages_people_habilitations_and_the_review_in_
         .await
         .unwrap();
     assert_eq!(
-        quota_row(&c, "cdap", "T1").await,
-        ["cdap", "T1", "1", "4", "3"]
+        quota_row(&c, CDAP, "Action sociale (T1)").await,
+        [CDAP, "Action sociale (T1)", "1", "4", "3"]
     );
 
     // A new person, then a T1 habilitation for them: one place fewer.
@@ -520,8 +526,8 @@ async fn a_partner_administrator_manages_people_habilitations_and_the_review_in_
             .contains("L'habilitation a été attribuée")
     );
     assert_eq!(
-        quota_row(&c, "cdap", "T1").await,
-        ["cdap", "T1", "2", "4", "2"]
+        quota_row(&c, CDAP, "Action sociale (T1)").await,
+        [CDAP, "Action sociale (T1)", "2", "4", "2"]
     );
 
     // The yearly review: confirm everything, complete, the signed report is offered.
@@ -580,10 +586,8 @@ async fn a_security_officer_searches_the_traces_of_a_person_in_chromium() {
     type_into(&c, "#email", "helene.faure@niort.example").await;
     type_into(&c, "#password", "Demo-Passerelle-Admin-2026!").await;
     submit(&c).await;
-    // Every page of the app starts with its root: wait for the home page itself, or the
-    // console would be asked for before the login completed.
-    wait_for_path(&c, "/").await;
-    c.goto(&app.url("/console")).await.unwrap();
+    // An administrator lands on the console itself once logged in.
+    wait_for_path(&c, "/console").await;
     c.find(Locator::LinkText("Traces"))
         .await
         .unwrap()

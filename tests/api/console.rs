@@ -122,10 +122,32 @@ async fn the_caf_withdraws_and_restores_a_partners_delegation_from_the_console()
     };
     let response = post("centralise", "").await.unwrap();
     assert_eq!(response.status(), 422, "a reason is required");
+    // Withdrawing the delegation asks for confirmation first, and changes nothing until then.
     let response = post("centralise", "Manquements constatés lors de l'audit")
         .await
         .unwrap();
+    assert_eq!(response.status(), 200);
+    let confirmation = response.text().await.unwrap();
+    assert!(confirmation.contains("Vous allez retirer la délégation pour la convention MCP-079-"));
+    assert!(confirmation.contains("name=\"confirme\" value=\"oui\""));
+    let (_, page) = get(&app, &caf, "/console/partenaires/ville-de-niort").await;
+    assert!(
+        page.contains("Retirer la délégation"),
+        "nothing changed yet"
+    );
+    let response = caf
+        .post(app.url("/console/conventions/mcp-79-niort/mode"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("mode", "centralise"),
+            ("reason", "Manquements constatés lors de l'audit"),
+            ("confirme", "oui"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 303);
+    assert!(location(&response).ends_with("?fait=mode#message"));
     let (_, page) = get(&app, &caf, "/console/partenaires/ville-de-niort?fait=mode").await;
     assert!(page.contains("Le mode de gestion a été changé."));
     assert!(page.contains("Rétablir la délégation"));
@@ -193,7 +215,12 @@ async fn the_caf_registers_a_partner_and_a_convention_from_the_console() {
     assert_eq!(response.status(), 303);
     let (_, page) = get(&app, &caf, "/console/partenaires/ccas-de-niort").await;
     assert!(page.contains("MCP-079-2026-0201"));
-    assert!(page.contains("cdap, demo-app"));
+    assert!(
+        page.contains(
+            "CDAP – Consultation du dossier allocataire par les partenaires, Application de démonstration"
+        ),
+        "services by name"
+    );
     assert!(page.contains("centralisé"));
 
     // A partner administrator of Niort registers nothing and does not see the new partner.
@@ -314,4 +341,117 @@ async fn the_history_says_who_did_what_to_whom_by_name() {
     ] {
         assert!(!history.contains(code), "{code} shown in {history}");
     }
+}
+
+#[tokio::test]
+async fn destructive_actions_ask_for_confirmation_and_the_result_takes_the_focus() {
+    let app = spawn_without_mfa().await;
+    let caf = signed_in(&app, "habilitations@caf79.example", ADMIN_PASSWORD).await;
+    let sophie = app.account("sophie.lambert@niort.example").await;
+    let path = format!("/console/personnes/{}", sophie.id);
+    let (_, page) = get(&app, &caf, &path).await;
+    let csrf = hidden(&page, "csrf").unwrap();
+    let suspend = |confirm: bool| {
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("action", "suspend".to_owned()),
+            ("reason", "Absence prolongée".to_owned()),
+        ];
+        if confirm {
+            form.push(("confirme", "oui".to_owned()));
+        }
+        caf.post(app.url(&format!("{path}/compte")))
+            .form(&form)
+            .send()
+    };
+    let response = suspend(false).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let confirmation = response.text().await.unwrap();
+    assert!(confirmation.contains(
+        "Vous allez suspendre le compte de Sophie Lambert (sophie.lambert@niort.example)"
+    ));
+    assert!(confirmation.contains("Motif : Absence prolongée"));
+    assert!(
+        confirmation.contains(&format!("href=\"{path}\"")),
+        "a way back"
+    );
+    assert!(
+        app.account("sophie.lambert@niort.example")
+            .await
+            .is_usable(),
+        "nothing changed before confirmation"
+    );
+    let response = suspend(true).await.unwrap();
+    assert_eq!(response.status(), 303);
+    let back = location(&response);
+    assert_eq!(back, format!("{path}?fait=compte#message"));
+    assert!(
+        !app.account("sophie.lambert@niort.example")
+            .await
+            .is_usable()
+    );
+    let (_, page) = get(&app, &caf, &back).await;
+    assert!(
+        page.contains("id=\"message\" role=\"status\" tabindex=\"-1\" autofocus"),
+        "the result is focused at the top"
+    );
+    // A missing reason is said at once, not after a confirmation.
+    let response = caf
+        .post(app.url(&format!("{path}/compte")))
+        .form(&[("csrf", csrf.as_str()), ("action", "close")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+}
+
+#[tokio::test]
+async fn a_person_page_shows_access_and_the_administrator_unlocks_ends_sessions_and_resends() {
+    let app = spawn_without_mfa().await;
+    let sophie = app.account("sophie.lambert@niort.example").await;
+    // Sophie logs in once, then someone fails ten times with her address: she is locked.
+    let _session = signed_in(&app, "sophie.lambert@niort.example", PASSWORD).await;
+    for _ in 0..10 {
+        app.submit_login(
+            &browser(),
+            "/login",
+            "sophie.lambert@niort.example",
+            "Pas-Le-Bon-1!",
+        )
+        .await;
+    }
+    let marc = signed_in(&app, NIORT_PRINCIPAL, ADMIN_PASSWORD).await;
+    let path = format!("/console/personnes/{}", sophie.id);
+    let (_, page) = get(&app, &marc, &path).await;
+    let access = &page[page.find("id=\"acces\"").unwrap()..];
+    assert!(access.contains("Dernière connexion réussie"));
+    assert!(
+        !access.contains("<dd>aucune</dd>"),
+        "her login is known: {access}"
+    );
+    assert!(access.contains("verrouillé</strong> jusqu"), "{access}");
+    assert!(access.contains("ouverte le "), "her open session: {access}");
+    let csrf = hidden(&page, "csrf").unwrap();
+    let act = |action: &'static str| {
+        marc.post(app.url(&format!("{path}/acces")))
+            .form(&[("csrf", csrf.as_str()), ("action", action)])
+            .send()
+    };
+    assert_eq!(act("unlock").await.unwrap().status(), 303);
+    app.assert_logs_in("sophie.lambert@niort.example", PASSWORD)
+        .await;
+    assert_eq!(act("end_sessions").await.unwrap().status(), 303);
+    let (_, page) = get(&app, &marc, &format!("{path}?fait=sessions")).await;
+    let access = &page[page.find("id=\"acces\"").unwrap()..];
+    assert!(access.contains("non verrouillé"));
+    assert!(
+        !access.contains("ouverte le "),
+        "every session ended: {access}"
+    );
+    let (_, partner) = get(&app, &marc, "/console/partenaires/ville-de-niort").await;
+    assert!(partner.contains("a déverrouillé le compte de"));
+    assert!(partner.contains("a mis fin aux sessions de"));
+    // An activated account gets no new activation link.
+    let response = act("resend_activation").await.unwrap();
+    assert_eq!(response.status(), 409);
 }

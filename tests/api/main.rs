@@ -1,6 +1,7 @@
 //! Integration tests: each starts its own Passerelle on a free port with its own data folder
 //! and talks HTTP to it.
 
+mod accessibility;
 mod account;
 mod admin_api;
 mod annexe1;

@@ -482,3 +482,76 @@ pub async fn provision_account_as(
     .await?;
     Ok((id, change))
 }
+
+/// What an administrator may do to a person's access without changing their rights (unlock,
+/// end the sessions, send the activation again): the same rule as correcting the person.
+async fn access_of(state: &AppState, actor: &Actor, id: &AccountId) -> HabResult<Account> {
+    let (account, context) = person(state, actor, id).await?;
+    access::check(
+        actor,
+        &context,
+        Action::EditPerson {
+            target: Target::of(&account),
+        },
+    )?;
+    check_within_delegation(state, actor, &context, &account).await?;
+    if account.closed_at.is_some() {
+        return Err(HabilitationError::Conflict("Ce compte est fermé.".into()));
+    }
+    Ok(account)
+}
+
+/// Lifts the temporary lock that repeated failed logins put on the person's identifier.
+pub async fn unlock_person(state: &AppState, actor: &Actor, id: &AccountId) -> HabResult<()> {
+    let account = access_of(state, actor, id).await?;
+    let key = crate::accounts::throttle::identifier_key(account.profile.email.as_str());
+    state.stores.throttle.clear_attempts(&key).await?;
+    record(
+        state,
+        Author::Person(actor),
+        account.profile.partner.as_ref(),
+        "account.unlock",
+        format!("account:{id}"),
+        None,
+        json!({}),
+    )
+    .await
+}
+
+/// Ends every open session of the person (and what was issued within them), on every device.
+pub async fn end_person_sessions(state: &AppState, actor: &Actor, id: &AccountId) -> HabResult<()> {
+    let account = access_of(state, actor, id).await?;
+    end_sessions(state, &account.id).await?;
+    record(
+        state,
+        Author::Person(actor),
+        account.profile.partner.as_ref(),
+        "account.end_sessions",
+        format!("account:{id}"),
+        None,
+        json!({}),
+    )
+    .await
+}
+
+/// Mails the activation link again to a person who has not chosen a password yet (the
+/// previous links stop working).
+pub async fn resend_activation(state: &AppState, actor: &Actor, id: &AccountId) -> HabResult<()> {
+    let account = access_of(state, actor, id).await?;
+    if account.status != AccountStatus::Pending {
+        return Err(HabilitationError::Conflict(
+            "Cette personne a déjà activé son compte : pour un oubli, elle demande un nouveau mot de passe depuis la page de connexion.".into(),
+        ));
+    }
+    lifecycle::send_activation(state, &account).await?;
+    record(
+        state,
+        Author::Person(actor),
+        account.profile.partner.as_ref(),
+        "account.resend_activation",
+        format!("account:{id}"),
+        None,
+        json!({}),
+    )
+    .await
+}

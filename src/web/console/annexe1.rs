@@ -165,7 +165,7 @@ pub(super) struct ImportForm {
 pub(super) async fn import(
     State(state): State<AppState>,
     Path(partner): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<ImportForm>,
+    ConsoleForm { user, form, .. }: ConsoleForm<ImportForm>,
 ) -> PageResult {
     let text = form.text.unwrap_or_default();
     let (partner, service) = ids(&partner, form.service.as_deref())?;

@@ -1,7 +1,9 @@
 //! A group's page: members (added and removed within quotas), its habilitations, closure.
 
 use super::partner::{status_forms, status_text, validity};
-use super::{ConsoleUser, ReasonForm, done_message, hidden_csrf, may, reason_field, render};
+use super::{
+    ConsoleUser, ReasonForm, confirm_page, done_message, hidden_csrf, may, reason_field, render,
+};
 use crate::habilitations::HabilitationError;
 use crate::habilitations::Record;
 use crate::habilitations::access::{Action, Target};
@@ -39,6 +41,8 @@ pub(super) async fn show(
         .habilitations
         .habilitations_of_group(&id)
         .await?;
+    let all_services = state.stores.services.list_services().await?;
+    let catalog = super::catalog::Catalog::new(&all_services);
     let here = format!("/console/groupes/{}", group.id);
     let manage_groups =
         may(&user.actor, &context, Action::ManageGroups) && group.closed_at.is_none();
@@ -85,7 +89,7 @@ pub(super) async fn show(
             tbody {
                 @for h in &habilitations {
                     tr {
-                        td { (h.client_id) } td { (h.role) }
+                        td { (catalog.service(h.client_id.as_str())) } td { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
                         td { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
                         td { (validity(h)) } td { (status_text(h)) }
                         td { (status_forms(&user, &context, h, Target::Other, &here)) }
@@ -123,16 +127,35 @@ pub(super) struct MemberForm {
 pub(super) async fn members(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<MemberForm>,
+    posted: ConsoleForm<MemberForm>,
 ) -> PageResult {
     let id = group_id(&id)?;
     let account = AccountId::from_stored(
-        form.account
+        posted
+            .form
+            .account
+            .clone()
             .ok_or_else(|| HabilitationError::Invalid("Choisissez une personne.".into()))?
             .chars()
             .take(64)
             .collect(),
     );
+    if matches!(posted.form.action, Some(MemberAction::Remove)) && posted.asks_confirmation(false) {
+        let (group, _) = manage::group(&state, &posted.user.actor, &id).await?;
+        let (person, _) = manage::person(&state, &posted.user.actor, &account).await?;
+        return confirm_page(
+            &posted.user,
+            "Retirer du groupe",
+            html! {
+                "Vous allez retirer " (person.profile.given_name) " " (person.profile.family_name)
+                " du groupe « " (group.name) " » : les habilitations du groupe cessent de lui donner accès, et ses sessions prennent fin."
+            },
+            &format!("/console/groupes/{id}/membres"),
+            &posted.raw,
+            &format!("/console/groupes/{id}"),
+        );
+    }
+    let ConsoleForm { user, form, .. } = posted;
     match form.action {
         Some(MemberAction::Remove) => {
             manage::remove_member(&state, &user.actor, &id, &account, form.reason.as_deref())
@@ -140,15 +163,29 @@ pub(super) async fn members(
         }
         _ => manage::add_member(&state, &user.actor, &id, &account).await?,
     }
-    Ok(Redirect::to(&format!("/console/groupes/{id}?fait=membres")).into_response())
+    Ok(Redirect::to(&format!("/console/groupes/{id}?fait=membres#message")).into_response())
 }
 
 pub(super) async fn close(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<ReasonForm>,
+    posted: ConsoleForm<ReasonForm>,
 ) -> PageResult {
     let id = group_id(&id)?;
+    if posted.asks_confirmation(true) {
+        let (group, _) = manage::group(&state, &posted.user.actor, &id).await?;
+        return confirm_page(
+            &posted.user,
+            "Fermer un groupe",
+            html! {
+                "Vous allez fermer le groupe « " (group.name) " » : ses habilitations sont retirées et ses membres déconnectés. Un groupe fermé ne se rouvre pas."
+            },
+            &format!("/console/groupes/{id}/fermer"),
+            &posted.raw,
+            &format!("/console/groupes/{id}"),
+        );
+    }
+    let ConsoleForm { user, form, .. } = posted;
     manage::close_group(&state, &user.actor, &id, form.reason.as_deref()).await?;
-    Ok(Redirect::to(&format!("/console/groupes/{id}?fait=membres")).into_response())
+    Ok(Redirect::to(&format!("/console/groupes/{id}?fait=membres#message")).into_response())
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 pub(super) struct Names<'a> {
     accounts: HashMap<String, Account>,
     groups: HashMap<&'a str, &'a Group>,
-    services: HashMap<&'a str, &'a Service>,
+    catalog: super::catalog::Catalog<'a>,
     conventions: HashMap<&'a str, &'a Convention>,
     habilitations: HashMap<String, &'a Habilitation>,
     partner: &'a Partner,
@@ -51,7 +51,7 @@ impl<'a> Names<'a> {
         Ok(Self {
             accounts: known,
             groups: groups.iter().map(|g| (g.id.as_str(), g)).collect(),
-            services: services.iter().map(|s| (s.client_id.as_str(), s)).collect(),
+            catalog: super::catalog::Catalog::new(services),
             conventions: conventions.iter().map(|c| (c.id.as_str(), c)).collect(),
             habilitations: habilitations
                 .iter()
@@ -121,21 +121,16 @@ impl<'a> Names<'a> {
     }
 
     fn service(&self, client_id: &str) -> String {
-        self.services
-            .get(client_id)
-            .map(|s| s.name.clone())
-            .unwrap_or_else(|| client_id.to_owned())
+        self.catalog.service(client_id)
     }
 
     /// « Contributeur » du service Coopération.
     fn role(&self, client_id: &str, role: &str) -> String {
-        let label = self
-            .services
-            .get(client_id)
-            .and_then(|s| s.roles.iter().find(|r| r.code == role))
-            .map(|r| r.label.as_str())
-            .unwrap_or(role);
-        format!("« {label} » du service {}", self.service(client_id))
+        format!(
+            "« {} » du service {}",
+            self.catalog.role_label(client_id, role),
+            self.service(client_id)
+        )
     }
 
     fn convention(&self, id: &str) -> String {
@@ -169,6 +164,11 @@ fn deed(c: &ChangeRecord, n: &Names) -> Markup {
         "account.suspend" => html! { "a suspendu le compte de " (person()) },
         "account.reactivate" => html! { "a réactivé le compte de " (person()) },
         "account.close" => html! { "a fermé le compte de " (person()) " (départ)" },
+        "account.unlock" => html! { "a déverrouillé le compte de " (person()) },
+        "account.end_sessions" => html! { "a mis fin aux sessions de " (person()) },
+        "account.resend_activation" => {
+            html! { "a renvoyé le lien d'activation à " (person()) }
+        }
         "account.force_password_change" => {
             html! { "a demandé à " (person()) " de changer de mot de passe" }
         }

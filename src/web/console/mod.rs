@@ -7,6 +7,7 @@
 //! administrators (`credentials.mfa_for_administrators`).
 
 mod annexe1;
+mod catalog;
 mod group;
 mod history;
 mod partner;
@@ -75,6 +76,7 @@ pub fn router() -> Router<AppState> {
             post(person::account_action),
         )
         .route("/console/personnes/{id}/designation", post(person::appoint))
+        .route("/console/personnes/{id}/acces", post(person::access_action))
         .route(
             "/console/personnes/{id}/delegations",
             post(person::delegations),
@@ -113,6 +115,35 @@ impl PersonForm {
             self.function.as_deref(),
         )
     }
+}
+
+/// The confirmation a destructive action asks for: what will happen, in a sentence, and the
+/// same form posted again with `confirme=oui` (its fields carried as they were), or a way back.
+pub(super) fn confirm_page(
+    user: &ConsoleUser,
+    title: &str,
+    what: Markup,
+    action: &str,
+    raw: &[(String, String)],
+    cancel: &str,
+) -> PageResult {
+    let body = html! {
+        div class="error" role="alert" { p { (what) } }
+        @if let Some((_, reason)) = raw.iter().find(|(k, v)| k == "reason" && !v.trim().is_empty()) {
+            p { "Motif : " (reason) }
+        }
+        form method="post" action=(action) {
+            (hidden_csrf(user))
+            @for (name, value) in raw.iter().filter(|(k, _)| k != "csrf" && k != "confirme") {
+                input type="hidden" name=(name) value=(value);
+            }
+            input type="hidden" name="confirme" value="oui";
+            button type="submit" { "Confirmer" }
+            " "
+            a href=(cancel) { "Annuler" }
+        }
+    };
+    render(title, user, body)
 }
 
 /// A form that carries nothing but the reason of a change.
@@ -170,9 +201,17 @@ pub(super) fn done_message(key: Option<&str>) -> Markup {
         Some("revue") => "La revue a été enregistrée.",
         Some("annexe1") => "L'annexe 1 a été appliquée.",
         Some("jeton") => "Le jeton a été révoqué.",
+        Some("deverrouillage") => {
+            "Le compte est déverrouillé : la personne peut se connecter de nouveau."
+        }
+        Some("sessions") => "Les sessions de la personne ont pris fin sur tous ses appareils.",
+        Some("activation") => {
+            "Un nouveau lien d'activation est envoyé ; les précédents ne valent plus."
+        }
         _ => return html! {},
     };
-    html! { div class="info" role="status" { p { (text) } } }
+    // At the top of the page, and focused: the redirect ends in `#message`.
+    html! { div class="info" id="message" role="status" tabindex="-1" autofocus { p { (text) } } }
 }
 
 /// A time as people read it: in Paris, the zone named.

@@ -2,7 +2,10 @@
 //! habilitations, annexe 1, reviews and the latest changes; the forms that act on them are
 //! in `partner/actions.rs`.
 
-use super::{ConsoleUser, PersonForm, day, done_message, hidden_csrf, may, reason_field, render};
+use super::{
+    ConsoleUser, PersonForm, confirm_page, day, done_message, hidden_csrf, may, reason_field,
+    render,
+};
 use crate::habilitations::Record;
 use crate::habilitations::access::{Action, Target};
 use crate::habilitations::manage::{self, GrantRequest, StatusChange};
@@ -30,9 +33,10 @@ pub(super) use actions::{
     set_quota, terminate_convention,
 };
 
-fn back(partner: &str, done: &str, anchor: &str) -> PageResult {
+/// Back to the partner page, its message at the top and focused.
+fn back(partner: &str, done: &str) -> PageResult {
     Ok(Redirect::to(&format!(
-        "/console/partenaires/{partner}?fait={done}#{anchor}"
+        "/console/partenaires/{partner}?fait={done}#message"
     ))
     .into_response())
 }
@@ -164,6 +168,7 @@ async fn page_body(
         }
     }
     let all_services = stores.services.list_services().await?;
+    let catalog = super::catalog::Catalog::new(&all_services);
     let names = super::history::Names::load(
         state,
         partner,
@@ -224,7 +229,7 @@ async fn page_body(
                     tr {
                         td { (c.number) }
                         td { (c.kind.label()) }
-                        td { (c.services.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+                        td { (c.services.iter().map(|s| catalog.service(s.as_str())).collect::<Vec<_>>().join(", ")) }
                         td {
                             "depuis le " (c.starts_on.format("%d/%m/%Y"))
                             @if let Some(t) = c.terminated_on { ", résiliée au " (t.format("%d/%m/%Y")) }
@@ -308,8 +313,8 @@ async fn page_body(
             tbody {
                 @for q in &quotas {
                     tr {
-                        td { (q.client_id) }
-                        td { (q.role) }
+                        td { (catalog.service(q.client_id.as_str())) }
+                        td { (catalog.role(q.client_id.as_str(), q.role.as_str())) }
                         td { (q.used) }
                         td { (q.maximum.map(|m| m.to_string()).unwrap_or_else(|| "sans limite".into())) }
                         td { (q.remaining().map(|m| m.to_string()).unwrap_or_else(|| "—".into())) }
@@ -324,7 +329,7 @@ async fn page_body(
                     legend { "Fixer un quota" }
                     label for="quota-role" { "Service et rôle" }
                     select id="quota-role" name="service_role" required {
-                        @for q in &quotas { option value={ (q.convention) "|" (q.client_id) "|" (q.role) } { (q.client_id) " – " (q.role) } }
+                        @for q in &quotas { option value={ (q.convention) "|" (q.client_id) "|" (q.role) } { (catalog.service(q.client_id.as_str())) " – " (catalog.role(q.client_id.as_str(), q.role.as_str())) } }
                     }
                     label for="quota-max" { "Nombre maximal de personnes" span class="hint" { "vide : sans limite" } }
                     input type="number" id="quota-max" name="maximum" min="0" max="100000";
@@ -396,8 +401,8 @@ async fn page_body(
                 @for h in &habilitations {
                     tr {
                         td { (holder_name(&h.holder, &accounts, &groups)) }
-                        td { (h.client_id) }
-                        td { (h.role) }
+                        td { (catalog.service(h.client_id.as_str())) }
+                        td { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
                         td { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
                         td { (validity(h)) }
                         td { (status_text(h)) }

@@ -2,7 +2,9 @@
 //! forced password change), the Caf's appointments and the administrators' delegations.
 
 use super::partner::{holder_name, status_forms, status_text, validity};
-use super::{ConsoleUser, PersonForm, done_message, hidden_csrf, may, reason_field, render};
+use super::{
+    ConsoleUser, PersonForm, confirm_page, done_message, hidden_csrf, may, reason_field, render,
+};
 use crate::habilitations::HabilitationError;
 use crate::habilitations::access::{Action, Target};
 use crate::habilitations::manage::{self, Appointment};
@@ -22,7 +24,7 @@ fn account_id(id: &str) -> AccountId {
 }
 
 fn back(id: &AccountId, done: &str) -> PageResult {
-    Ok(Redirect::to(&format!("/console/personnes/{id}?fait={done}")).into_response())
+    Ok(Redirect::to(&format!("/console/personnes/{id}?fait={done}#message")).into_response())
 }
 
 pub(super) async fn show(
@@ -45,6 +47,9 @@ pub(super) async fn show(
         .await?;
     let member_of = state.stores.habilitations.groups_of_account(&id).await?;
     let delegations = state.stores.habilitations.delegations_of(&id).await?;
+    let all_services = state.stores.services.list_services().await?;
+    let catalog = super::catalog::Catalog::new(&all_services);
+    let access = access_facts(&state, &account).await?;
     let mut services = Vec::new();
     for c in context.in_force() {
         for s in &c.services {
@@ -65,6 +70,7 @@ pub(super) async fn show(
     let suspend = may(actor, &context, Action::SuspendAccount { target });
     let close = may(actor, &context, Action::CloseAccount { target });
     let force = may(actor, &context, Action::ForcePasswordChange);
+    let edit = may(actor, &context, Action::EditPerson { target });
     let appoint = may(actor, &context, Action::AppointAdministrators);
     let delegate =
         may(actor, &context, Action::NameDelegatedManagers) && target != Target::Administrator;
@@ -110,8 +116,8 @@ pub(super) async fn show(
             tbody {
                 @for h in &habilitations {
                     tr {
-                        td { (h.client_id) }
-                        td { (h.role) }
+                        td { (catalog.service(h.client_id.as_str())) }
+                        td { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
                         td { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
                         td { (holder_name(&h.holder, accounts, &groups)) }
                         td { (validity(h)) }
@@ -129,6 +135,9 @@ pub(super) async fn show(
                 }
             }
         }
+
+        h2 id="acces" { "Accès" }
+        (access_section(&user, &here, &access, open && edit))
 
         @if open && (suspend || close || force) {
             h2 { "Compte" }
@@ -195,7 +204,7 @@ pub(super) async fn show(
 pub(super) async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<PersonForm>,
+    ConsoleForm { user, form, .. }: ConsoleForm<PersonForm>,
 ) -> PageResult {
     let id = account_id(&id);
     let (account, _) = manage::person(&state, &user.actor, &id).await?;
@@ -204,7 +213,7 @@ pub(super) async fn update(
     back(&id, "profil")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum AccountAction {
     Suspend,
@@ -222,9 +231,45 @@ pub(super) struct AccountActionForm {
 pub(super) async fn account_action(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<AccountActionForm>,
+    posted: ConsoleForm<AccountActionForm>,
 ) -> PageResult {
     let id = account_id(&id);
+    if posted.asks_confirmation(true) && posted.form.action != AccountAction::Reactivate {
+        let (account, _) = manage::person(&state, &posted.user.actor, &id).await?;
+        let who = format!(
+            "{} {} ({})",
+            account.profile.given_name, account.profile.family_name, account.profile.email
+        );
+        let (title, what) = match posted.form.action {
+            AccountAction::Suspend => (
+                "Suspendre un compte",
+                format!(
+                    "Vous allez suspendre le compte de {who} : ses sessions prennent fin et aucune application ne l'accepte plus jusqu'à sa réactivation."
+                ),
+            ),
+            AccountAction::Close => (
+                "Fermer un compte",
+                format!(
+                    "Vous allez fermer le compte de {who} (départ) : ses habilitations sont retirées, et le compte ne se rouvre pas."
+                ),
+            ),
+            _ => (
+                "Demander un changement de mot de passe",
+                format!(
+                    "{who} devra choisir un nouveau mot de passe à sa prochaine connexion ; ses sessions prennent fin."
+                ),
+            ),
+        };
+        return confirm_page(
+            &posted.user,
+            title,
+            maud::html! { (what) },
+            &format!("/console/personnes/{id}/compte"),
+            &posted.raw,
+            &format!("/console/personnes/{id}"),
+        );
+    }
+    let ConsoleForm { user, form, .. } = posted;
     let (actor, reason) = (&user.actor, form.reason.as_deref());
     match form.action {
         AccountAction::Suspend => {
@@ -251,16 +296,30 @@ pub(super) struct AppointForm {
 pub(super) async fn appoint(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<AppointForm>,
+    posted: ConsoleForm<AppointForm>,
 ) -> PageResult {
     let id = account_id(&id);
     let unknown = || HabilitationError::Invalid("Désignation inconnue.".into());
-    let (which, what) = form
-        .designation
-        .as_deref()
-        .and_then(|d| d.split_once(':'))
-        .ok_or_else(unknown)?;
+    let designation = posted.form.designation.clone().unwrap_or_default();
+    let (which, what) = designation.split_once(':').ok_or_else(unknown)?;
     let appointment = Appointment::parse(which).ok_or_else(unknown)?;
+    if what != "appoint" && posted.asks_confirmation(false) {
+        let (account, _) = manage::person(&state, &posted.user.actor, &id).await?;
+        let role =
+            crate::labels::admin_role(appointment.role(), account.profile.civility.as_deref());
+        return confirm_page(
+            &posted.user,
+            "Mettre fin à une désignation",
+            maud::html! {
+                "Vous allez mettre fin à la désignation de " (account.profile.given_name) " " (account.profile.family_name)
+                " comme " (role) " : ses droits d'administration cessent et ses sessions prennent fin."
+            },
+            &format!("/console/personnes/{id}/designation"),
+            &posted.raw,
+            &format!("/console/personnes/{id}"),
+        );
+    }
+    let ConsoleForm { user, form, .. } = posted;
     manage::appoint(
         &state,
         &user.actor,
@@ -284,9 +343,34 @@ pub(super) struct DelegationsForm {
 pub(super) async fn delegations(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<DelegationsForm>,
+    posted: ConsoleForm<DelegationsForm>,
 ) -> PageResult {
     let id = account_id(&id);
+    if posted.form.delegation.is_empty() && posted.asks_confirmation(false) {
+        let (account, _) = manage::person(&state, &posted.user.actor, &id).await?;
+        if account
+            .profile
+            .admin_roles
+            .contains(&AdminRole::DelegatedManager)
+        {
+            let role = crate::labels::admin_role(
+                AdminRole::DelegatedManager,
+                account.profile.civility.as_deref(),
+            );
+            return confirm_page(
+                &posted.user,
+                "Mettre fin à une délégation",
+                maud::html! {
+                    "Vous allez retirer à " (account.profile.given_name) " " (account.profile.family_name)
+                    " le rôle de " (role) " : ses droits de gestion cessent et ses sessions prennent fin."
+                },
+                &format!("/console/personnes/{id}/delegations"),
+                &posted.raw,
+                &format!("/console/personnes/{id}"),
+            );
+        }
+    }
+    let ConsoleForm { user, form, .. } = posted;
     let mut delegations = Vec::new();
     for value in &form.delegation {
         let invalid = || HabilitationError::Invalid("Délégation inconnue.".into());
@@ -308,4 +392,166 @@ pub(super) async fn delegations(
     )
     .await?;
     back(&id, "delegations")
+}
+
+/// What an administrator looks at first when someone cannot log in.
+pub(super) struct AccessFacts {
+    last_login: Option<i64>,
+    failures_24h: usize,
+    last_failure: Option<i64>,
+    locked_until: Option<i64>,
+    sessions: Vec<crate::store::Session>,
+    totp: bool,
+    recovery_codes: u32,
+    pending: bool,
+}
+
+async fn access_facts(
+    state: &AppState,
+    account: &crate::store::Account,
+) -> crate::store::StoreResult<AccessFacts> {
+    use crate::accounts::throttle::{self, Gate};
+    let now = state.clock.now();
+    let last_login = state
+        .tracer
+        .store()
+        .search(&crate::store::TraceQuery {
+            account: Some(account.id.to_string()),
+            action: Some("auth.login".into()),
+            outcome: Some(crate::store::Outcome::Success),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?
+        .first()
+        .map(|r| r.trace.at_us / 1_000_000);
+    let key = throttle::identifier_key(account.profile.email.as_str());
+    let attempts = state.stores.throttle.attempts(&key, now).await?;
+    let locked_until = match throttle::gate(&attempts, now, &state.settings.throttling) {
+        Gate::Closed { until, .. } => Some(until),
+        Gate::Open { .. } => None,
+    };
+    let sessions: Vec<_> = state
+        .stores
+        .sessions
+        .sessions_of_account(&account.id)
+        .await?
+        .into_iter()
+        .filter(|s| s.expires_at > now)
+        .collect();
+    let totp = crate::accounts::totp::enrolled(state.stores.factors.as_ref(), account).await?;
+    let recovery_codes = if totp {
+        state
+            .stores
+            .factors
+            .remaining_recovery_codes(&account.id)
+            .await?
+    } else {
+        0
+    };
+    Ok(AccessFacts {
+        last_login,
+        failures_24h: attempts.recent.len(),
+        last_failure: (attempts.last_failure_at > 0).then_some(attempts.last_failure_at),
+        locked_until,
+        sessions,
+        totp,
+        recovery_codes,
+        pending: account.status == crate::store::AccountStatus::Pending,
+    })
+}
+
+fn access_section(user: &ConsoleUser, here: &str, a: &AccessFacts, may_act: bool) -> maud::Markup {
+    use super::when;
+    maud::html! {
+        dl class="facts" {
+            dt { "Dernière connexion réussie" }
+            dd { @match a.last_login { Some(t) => (when(t)), None => "aucune" } }
+            dt { "Échecs de connexion (24 heures)" }
+            dd {
+                (a.failures_24h)
+                @if let Some(t) = a.last_failure { ", le dernier le " (when(t)) }
+            }
+            dt { "Verrouillage" }
+            dd {
+                @match a.locked_until {
+                    Some(t) => { strong { "verrouillé" } " jusqu'au " (when(t)) " après des échecs répétés" }
+                    None => "non verrouillé",
+                }
+            }
+            dt { "Double authentification" }
+            dd {
+                @if a.totp { "application d'authentification enrôlée ; " (a.recovery_codes) " code(s) de secours restant(s)" }
+                @else { "aucun second facteur" }
+            }
+            dt { "Sessions ouvertes" }
+            dd {
+                @if a.sessions.is_empty() { "aucune" }
+                @else {
+                    ul {
+                        @for s in &a.sessions {
+                            li {
+                                "ouverte le " (when(s.auth_time)) ", jusqu'au " (when(s.expires_at))
+                                @if s.acr == crate::flow::ACR_MFA { " (avec second facteur)" }
+                            }
+                        }
+                    }
+                }
+            }
+            @if a.pending {
+                dt { "Activation" }
+                dd { "en attente : la personne n'a pas encore choisi son mot de passe" }
+            }
+        }
+        @if may_act && (a.locked_until.is_some() || !a.sessions.is_empty() || a.pending) {
+            form method="post" action={ (here) "/acces" } class="inline" {
+                (hidden_csrf(user))
+                @if a.locked_until.is_some() {
+                    button type="submit" name="action" value="unlock" { "Déverrouiller le compte" }
+                }
+                @if !a.sessions.is_empty() {
+                    button type="submit" name="action" value="end_sessions" class="secondary" { "Mettre fin aux sessions" }
+                }
+                @if a.pending {
+                    button type="submit" name="action" value="resend_activation" class="secondary" { "Renvoyer l'activation" }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum AccessAction {
+    Unlock,
+    EndSessions,
+    ResendActivation,
+}
+
+#[derive(Deserialize)]
+pub(super) struct AccessForm {
+    action: AccessAction,
+}
+
+pub(super) async fn access_action(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConsoleForm { user, form, .. }: ConsoleForm<AccessForm>,
+) -> PageResult {
+    let id = account_id(&id);
+    let done = match form.action {
+        AccessAction::Unlock => {
+            manage::unlock_person(&state, &user.actor, &id).await?;
+            "deverrouillage"
+        }
+        AccessAction::EndSessions => {
+            manage::end_person_sessions(&state, &user.actor, &id).await?;
+            "sessions"
+        }
+        AccessAction::ResendActivation => {
+            manage::resend_activation(&state, &user.actor, &id).await?;
+            "activation"
+        }
+    };
+    back(&id, done)
 }

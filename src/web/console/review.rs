@@ -54,6 +54,8 @@ pub(super) async fn show(
         .habilitations
         .groups_of_partner(&context.partner.id)
         .await?;
+    let all_services = state.stores.services.list_services().await?;
+    let catalog = super::catalog::Catalog::new(&all_services);
     let can_decide =
         r.completed_at.is_none() && super::may(&user.actor, &context, Action::PerformReview);
     let here = format!("/console/revues/{}", r.id);
@@ -81,10 +83,10 @@ pub(super) async fn show(
                                 @for (h, d) in &items {
                                     tr {
                                         td { (holder_name(&h.holder, &accounts, &groups)) }
-                                        td { (h.client_id) } td { (h.role) } td { (validity(h)) }
+                                        td { (catalog.service(h.client_id.as_str())) } td { (catalog.role(h.client_id.as_str(), h.role.as_str())) } td { (validity(h)) }
                                         td {
                                             fieldset class="decision" {
-                                                legend class="sr-only" { "Décision pour " (h.client_id) " " (h.role) }
+                                                legend class="sr-only" { "Décision pour " (catalog.role(h.client_id.as_str(), h.role.as_str())) " du service " (catalog.service(h.client_id.as_str())) }
                                                 input type="radio" id={ "c-" (h.id) } name={ "d-" (h.id) } value="confirm" checked[*d == Some(ReviewDecision::Confirm)];
                                                 label for={ "c-" (h.id) } class="inline" { "Confirmer" }
                                                 input type="radio" id={ "w-" (h.id) } name={ "d-" (h.id) } value="withdraw" checked[*d == Some(ReviewDecision::Withdraw)];
@@ -114,7 +116,7 @@ pub(super) async fn show(
 pub(super) async fn decide(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<Fields>,
+    ConsoleForm { user, form, .. }: ConsoleForm<Fields>,
 ) -> PageResult {
     let id = review_id(&id)?;
     let mut complete = false;
@@ -137,7 +139,7 @@ pub(super) async fn decide(
     if complete {
         review::complete(&state, &user.actor, &id).await?;
     }
-    Ok(Redirect::to(&format!("/console/revues/{id}?fait=revue")).into_response())
+    Ok(Redirect::to(&format!("/console/revues/{id}?fait=revue#message")).into_response())
 }
 
 pub(super) async fn report(

@@ -86,7 +86,7 @@ pub(super) struct CreateForm {
 
 pub(super) async fn create(
     State(state): State<AppState>,
-    ConsoleForm { user, form }: ConsoleForm<CreateForm>,
+    ConsoleForm { user, form, .. }: ConsoleForm<CreateForm>,
 ) -> PageResult {
     let days = form
         .days
@@ -111,7 +111,7 @@ pub(super) struct RevokeForm {
 
 pub(super) async fn revoke(
     State(state): State<AppState>,
-    ConsoleForm { user, form }: ConsoleForm<RevokeForm>,
+    ConsoleForm { user, form, .. }: ConsoleForm<RevokeForm>,
 ) -> PageResult {
     let id = form.id.as_deref().unwrap_or("");
     let revoked = state
@@ -122,5 +122,5 @@ pub(super) async fn revoke(
     if !revoked {
         return Err(HabilitationError::NotFound(Record::ApiToken).into());
     }
-    Ok(Redirect::to("/console/jetons?fait=jeton").into_response())
+    Ok(Redirect::to("/console/jetons?fait=jeton#message").into_response())
 }

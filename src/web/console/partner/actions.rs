@@ -8,12 +8,52 @@ use crate::habilitations::Record;
 pub(in crate::web::console) async fn create_person(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<PersonForm>,
+    ConsoleForm { user, form, .. }: ConsoleForm<PersonForm>,
 ) -> PageResult {
     let id = partner_id(&id)?;
     let person = form.fields(None)?;
     manage::create_person(&state, &user.actor, &id, person, vec![]).await?;
-    back(id.as_str(), "personne", "personnes")
+    back(id.as_str(), "personne")
+}
+
+/// "le rôle « Contributeur » du service Coopération de Claire Dubois": a habilitation in words.
+pub(in crate::web::console) async fn held_role(
+    state: &AppState,
+    h: &Habilitation,
+) -> Result<String, HabilitationError> {
+    let service = state.stores.services.get_service(&h.client_id).await?;
+    let (service_name, role) = match &service {
+        Some(s) => (
+            s.name.clone(),
+            s.roles
+                .iter()
+                .find(|r| r.code == h.role.as_str())
+                .map(|r| r.label.clone())
+                .unwrap_or_else(|| h.role.to_string()),
+        ),
+        None => (h.client_id.to_string(), h.role.to_string()),
+    };
+    let holder = match &h.holder {
+        Holder::Account(a) => state
+            .stores
+            .accounts
+            .get_account(a)
+            .await?
+            .map(|a| format!("de {} {}", a.profile.given_name, a.profile.family_name))
+            .unwrap_or_default(),
+        Holder::Group(g) => state
+            .stores
+            .habilitations
+            .get_group(g)
+            .await?
+            .map(|g| format!("du groupe « {} »", g.name))
+            .unwrap_or_default(),
+    };
+    Ok(
+        format!("le rôle « {role} » du service {service_name} {holder}")
+            .trim_end()
+            .to_owned(),
+    )
 }
 
 /// `service|role` from a select.
@@ -63,7 +103,7 @@ pub(in crate::web::console) struct GrantForm {
 pub(in crate::web::console) async fn grant(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<GrantForm>,
+    ConsoleForm { user, form, .. }: ConsoleForm<GrantForm>,
 ) -> PageResult {
     let id = partner_id(&id)?;
     let holder = match form.holder.as_deref().and_then(|h| h.split_once(':')) {
@@ -90,7 +130,7 @@ pub(in crate::web::console) async fn grant(
         valid_until: end_of_day(form.valid_until.as_deref())?,
     };
     manage::grant(&state, &user.actor, &id, request, form.reason.as_deref()).await?;
-    back(id.as_str(), "habilitation", "habilitations")
+    back(id.as_str(), "habilitation")
 }
 
 #[derive(Deserialize)]
@@ -101,12 +141,16 @@ pub(in crate::web::console) struct GroupForm {
 pub(in crate::web::console) async fn create_group(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<GroupForm>,
+    ConsoleForm { user, form, .. }: ConsoleForm<GroupForm>,
 ) -> PageResult {
     let id = partner_id(&id)?;
     let name = form.name.as_deref().unwrap_or("");
     let group = manage::create_group(&state, &user.actor, &id, name).await?;
-    Ok(Redirect::to(&format!("/console/groupes/{}?fait=groupe", group.id)).into_response())
+    Ok(Redirect::to(&format!(
+        "/console/groupes/{}?fait=groupe#message",
+        group.id
+    ))
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -121,7 +165,7 @@ pub(in crate::web::console) struct QuotaForm {
 pub(in crate::web::console) async fn set_quota(
     State(state): State<AppState>,
     Path(_): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<QuotaForm>,
+    ConsoleForm { user, form, .. }: ConsoleForm<QuotaForm>,
 ) -> PageResult {
     let invalid = || HabilitationError::Invalid("Choisissez un service et un rôle.".into());
     let value = form.service_role.as_deref().ok_or_else(invalid)?;
@@ -146,7 +190,7 @@ pub(in crate::web::console) async fn set_quota(
     )
     .await?;
     let (c, _) = manage::convention(&state, &user.actor, &convention).await?;
-    back(c.partner.as_str(), "quota", "quotas")
+    back(c.partner.as_str(), "quota")
 }
 
 #[derive(Deserialize)]
@@ -158,13 +202,28 @@ pub(in crate::web::console) struct ModeForm {
 pub(in crate::web::console) async fn set_mode(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<ModeForm>,
+    posted: ConsoleForm<ModeForm>,
 ) -> PageResult {
     let id =
         ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound(Record::Convention))?;
+    if posted.form.mode == HabilitationMode::Centralized && posted.asks_confirmation(true) {
+        let (c, _) = manage::convention(&state, &posted.user.actor, &id).await?;
+        return confirm_page(
+            &posted.user,
+            "Retirer la délégation",
+            html! {
+                "Vous allez retirer la délégation pour la convention " (c.number)
+                " : les administrateurs du partenaire ne pourront plus attribuer ni retirer d'habilitation ; ils adresseront leurs demandes à la Caf."
+            },
+            &format!("/console/conventions/{id}/mode"),
+            &posted.raw,
+            &format!("/console/partenaires/{}", c.partner),
+        );
+    }
+    let ConsoleForm { user, form, .. } = posted;
     let c =
         manage::switch_mode(&state, &user.actor, &id, form.mode, form.reason.as_deref()).await?;
-    back(c.partner.as_str(), "mode", "conventions")
+    back(c.partner.as_str(), "mode")
 }
 
 #[derive(Deserialize)]
@@ -178,10 +237,41 @@ pub(in crate::web::console) struct StatusForm {
 pub(in crate::web::console) async fn change_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<StatusForm>,
+    posted: ConsoleForm<StatusForm>,
 ) -> PageResult {
     let id = HabilitationId::parse(&id)
         .map_err(|_| HabilitationError::NotFound(Record::Habilitation))?;
+    if posted.asks_confirmation(true) && posted.form.change != StatusChange::Reactivate {
+        let (h, _) = manage::habilitation(&state, &posted.user.actor, &id).await?;
+        let what = held_role(&state, &h).await?;
+        let (title, verb, then) = match posted.form.change {
+            StatusChange::Suspend => (
+                "Suspendre une habilitation",
+                "suspendre",
+                "Elle pourra être réactivée ; ses sessions prennent fin tout de suite.",
+            ),
+            _ => (
+                "Retirer une habilitation",
+                "retirer définitivement",
+                "Ce retrait ne se défait pas : il faudra une nouvelle attribution.",
+            ),
+        };
+        let cancel = posted
+            .form
+            .back
+            .clone()
+            .filter(|b| b.starts_with("/console/") && !b.contains("//"))
+            .unwrap_or_else(|| format!("/console/partenaires/{}", h.partner));
+        return confirm_page(
+            &posted.user,
+            title,
+            html! { "Vous allez " (verb) " " (what) ". " (then) },
+            &format!("/console/habilitations/{id}/statut"),
+            &posted.raw,
+            &cancel,
+        );
+    }
+    let ConsoleForm { user, form, .. } = posted;
     let h = manage::change_status(
         &state,
         &user.actor,
@@ -195,7 +285,7 @@ pub(in crate::web::console) async fn change_status(
         .back
         .filter(|b| b.starts_with("/console/") && !b.contains("//"))
         .unwrap_or_else(|| format!("/console/partenaires/{}", h.partner));
-    Ok(Redirect::to(&format!("{target}?fait=statut")).into_response())
+    Ok(Redirect::to(&format!("{target}?fait=statut#message")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -208,7 +298,7 @@ pub(in crate::web::console) struct PartnerForm {
 
 pub(in crate::web::console) async fn create_partner(
     State(state): State<AppState>,
-    ConsoleForm { user, form }: ConsoleForm<PartnerForm>,
+    ConsoleForm { user, form, .. }: ConsoleForm<PartnerForm>,
 ) -> PageResult {
     let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
     let partner = crate::store::Partner {
@@ -245,7 +335,7 @@ pub(in crate::web::console) struct ConventionForm {
 pub(in crate::web::console) async fn create_convention(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<ConventionForm>,
+    ConsoleForm { user, form, .. }: ConsoleForm<ConventionForm>,
 ) -> PageResult {
     let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
     let id = partner_id(&id)?;
@@ -267,7 +357,7 @@ pub(in crate::web::console) async fn create_convention(
         contacts: Vec::new(),
     };
     let c = manage::save_convention(&state, &user.actor, convention).await?;
-    back(c.partner.as_str(), "convention", "conventions")
+    back(c.partner.as_str(), "convention")
 }
 
 #[derive(Deserialize)]
@@ -278,8 +368,9 @@ pub(in crate::web::console) struct TerminationForm {
 pub(in crate::web::console) async fn terminate_convention(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form }: ConsoleForm<TerminationForm>,
+    posted: ConsoleForm<TerminationForm>,
 ) -> PageResult {
+    let ConsoleForm { user, form, .. } = &posted;
     let id =
         ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound(Record::Convention))?;
     let (convention, _) = manage::convention(&state, &user.actor, &id).await?;
@@ -287,10 +378,23 @@ pub(in crate::web::console) async fn terminate_convention(
         form.terminated_on.as_deref(),
         "Indiquez la date de résiliation.",
     )?;
+    if posted.asks_confirmation(false) {
+        return confirm_page(
+            user,
+            "Résilier une convention",
+            html! {
+                "Vous allez résilier la convention " (convention.number) " au " (end.format("%d/%m/%Y").to_string())
+                " : à cette date, les habilitations qu'elle ouvre cessent de donner accès aux services."
+            },
+            &format!("/console/conventions/{id}/resiliation"),
+            &posted.raw,
+            &format!("/console/partenaires/{}", convention.partner),
+        );
+    }
     let convention = crate::store::Convention {
         terminated_on: Some(end),
         ..convention
     };
     let c = manage::save_convention(&state, &user.actor, convention).await?;
-    back(c.partner.as_str(), "convention", "conventions")
+    back(c.partner.as_str(), "convention")
 }

@@ -1,0 +1,145 @@
+//! Accessibility (RGAA, through WCAG 2.1 A and AA): every console page, at 1280 px and on a
+//! 320 px wide screen, passes axe-core with no violation. axe-core comes from the npm registry
+//! (`tests/run.sh` installs it under `target/axe`); it is injected through WebDriver, which the
+//! pages' content security policy does not govern.
+
+use crate::browser::{chromium_width, start_driver, submit, type_into, wait_for_path};
+use crate::helpers::*;
+use fantoccini::{Client, Locator};
+
+const AXE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/target/axe/node_modules/axe-core/axe.min.js"
+);
+
+/// What axe-core finds on the current page: one line per violation with its first targets.
+async fn violations(c: &Client) -> Vec<String> {
+    let source = std::fs::read_to_string(AXE)
+        .expect("axe-core is missing: run ./tests/run.sh, which installs it under target/axe");
+    c.execute(&source, vec![]).await.expect("axe-core loads");
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+                .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' — ' +
+                    v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))))
+                .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
+    found
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Logs the Caf's habilitation officer in and visits every kind of console page, returning
+/// what axe-core says of each.
+async fn console_pages(app: &TestApp, c: &Client) -> Vec<(String, Vec<String>)> {
+    c.goto(&app.url("/login")).await.unwrap();
+    type_into(c, "#email", "habilitations@caf79.example").await;
+    type_into(c, "#password", "Demo-Passerelle-Admin-2026!").await;
+    submit(c).await;
+    wait_for_path(c, "/console").await;
+    let sophie = app.account("sophie.lambert@niort.example").await;
+    let niort = passerelle::types::PartnerId::parse("ville-de-niort").unwrap();
+    let group = app
+        .state
+        .stores
+        .habilitations
+        .groups_of_partner(&niort)
+        .await
+        .unwrap()
+        .remove(0);
+    let review = app
+        .state
+        .stores
+        .habilitations
+        .reviews_of_partner(&niort)
+        .await
+        .unwrap()
+        .remove(0);
+    let pages = [
+        "/console".to_owned(),
+        "/console/partenaires/ville-de-niort".to_owned(),
+        format!("/console/personnes/{}", sophie.id),
+        format!("/console/groupes/{}", group.id),
+        format!("/console/revues/{}", review.id),
+        "/console/partenaires/ville-de-niort/annexe1?service=cdap".to_owned(),
+        "/console/jetons".to_owned(),
+        "/console/groupes/00000000-0000-4000-8000-000000000000".to_owned(),
+    ];
+    let mut found = Vec::new();
+    for path in pages {
+        c.goto(&app.url(&path)).await.unwrap();
+        found.push((path, violations(c).await));
+    }
+    // The confirmation a destructive action asks for.
+    c.goto(&app.url(&format!("/console/personnes/{}", sophie.id)))
+        .await
+        .unwrap();
+    let form = c
+        .find(Locator::Css("form[action$='/compte']"))
+        .await
+        .unwrap();
+    let reason = form.find(Locator::Css("input[name=reason]")).await.unwrap();
+    reason.send_keys("Absence prolongée").await.unwrap();
+    let button = form
+        .find(Locator::Css("button[value=suspend]"))
+        .await
+        .unwrap();
+    // Clicked from the page itself: on a narrow screen the button may sit below the fold.
+    c.execute(
+        "arguments[0].scrollIntoView(); arguments[0].click();",
+        vec![serde_json::to_value(&button).unwrap()],
+    )
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=confirme]"))
+        .await
+        .unwrap();
+    found.push(("confirmation".to_owned(), violations(c).await));
+    // The checker itself can fail: an image without text is reported.
+    c.execute(
+        "document.querySelector('main').appendChild(document.createElement('img'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let planted = violations(c).await;
+    assert!(
+        planted.iter().any(|v| v.starts_with("image-alt")),
+        "axe-core reports a planted violation: {planted:?}"
+    );
+    found
+}
+
+async fn no_violation_at(width: Option<u32>) {
+    let app = TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await;
+    let driver = start_driver().await;
+    let c = chromium_width(&driver, width).await;
+    let found = console_pages(&app, &c).await;
+    c.close().await.unwrap();
+    let failing: Vec<_> = found.iter().filter(|(_, v)| !v.is_empty()).collect();
+    assert!(
+        failing.is_empty(),
+        "axe-core violations at {}:\n{failing:#?}",
+        width.map_or("1280 px".to_owned(), |w| format!("{w} px"))
+    );
+}
+
+#[tokio::test]
+async fn every_console_page_passes_axe_core_at_1280_px() {
+    no_violation_at(None).await;
+}
+
+#[tokio::test]
+async fn every_console_page_passes_axe_core_at_320_px() {
+    no_violation_at(Some(320)).await;
+}
