@@ -1,5 +1,6 @@
 //! Accessibility (RGAA, through WCAG 2.1 A and AA): every console page, at 1280 px and on a
-//! 320 px wide screen, passes axe-core with no violation. axe-core comes from the npm registry
+//! 320 px wide screen, passes axe-core with no violation and reflows without horizontal
+//! scrolling (WCAG 1.4.10). axe-core comes from the npm registry
 //! (`tests/run.sh` installs it under `target/axe`); it is injected through WebDriver, which the
 //! pages' content security policy does not govern.
 
@@ -28,14 +29,33 @@ async fn violations(c: &Client) -> Vec<String> {
         )
         .await
         .expect("axe-core runs");
-    found
+    let mut found: Vec<String> = found
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // WCAG 1.4.10: the page reflows, without horizontal scrolling, down to 320 px.
+    let overflow = c
+        .execute(
+            "const d = document.documentElement; const over = d.scrollWidth - d.clientWidth;
+             if (over <= 0) { return 0; }
+             const wide = [...document.querySelectorAll('main *')]
+                .filter(e => e.getBoundingClientRect().right > d.clientWidth + 1
+                    && ![...e.children].some(c => c.getBoundingClientRect().right > d.clientWidth + 1))
+                .slice(0, 4)
+                .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''));
+             return over + ' px too wide, widest: ' + wide.join(', ');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    if overflow.as_i64() != Some(0) {
+        found.push(format!("reflow: {overflow}"));
+    }
+    found
 }
 
 /// Logs the Caf's habilitation officer in and visits every kind of console page, returning

@@ -29,18 +29,18 @@ fn ids(partner: &str, service: Option<&str>) -> Result<(PartnerId, ClientId), Ha
 
 fn rows_table(caption: &str, rows: &[annexe1::Row]) -> Markup {
     html! {
-        table {
+        table class="stack" {
             caption { (caption) }
             thead { tr { th scope="col" { "Nom" } th scope="col" { "Adresse électronique" } th scope="col" { "Fonction" } th scope="col" { "Date" } th scope="col" { "Rôles" } } }
             tbody {
                 @if rows.is_empty() { tr { td colspan="5" { "Personne." } } }
                 @for r in rows {
                     tr {
-                        td { (r.civility.as_deref().unwrap_or("")) " " (r.family_name.to_uppercase()) " " (r.given_name) }
-                        td { (r.email) }
-                        td { (r.function.as_deref().unwrap_or("")) }
-                        td { (r.date) }
-                        td { (r.roles.join(", ")) }
+                        td data-label="Nom" { (r.civility.as_deref().unwrap_or("")) " " (r.family_name.to_uppercase()) " " (r.given_name) }
+                        td data-label="Adresse électronique" { (r.email) }
+                        td data-label="Fonction" { (r.function.as_deref().unwrap_or("")) }
+                        td data-label="Date" { (r.date) }
+                        td data-label="Rôles" { (r.roles.join(", ")) }
                     }
                 }
             }

@@ -84,15 +84,15 @@ pub(super) async fn show(
         }
         h2 { "Habilitations du groupe" }
         @if habilitations.is_empty() { p { "Aucune habilitation : attribuez-en depuis la page du partenaire." } }
-        table {
+        table class="stack" {
             thead { tr { th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Validité" } th scope="col" { "Statut" } th scope="col" { "Actions" } } }
             tbody {
                 @for h in &habilitations {
                     tr {
-                        td { (catalog.service(h.client_id.as_str())) } td { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
-                        td { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
-                        td { (validity(h)) } td { (status_text(h)) }
-                        td { (status_forms(&user, &context, h, Target::Other, &here)) }
+                        td data-label="Service" { (catalog.service(h.client_id.as_str())) } td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
+                        td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
+                        td data-label="Validité" { (validity(h)) } td data-label="Statut" { (status_text(h)) }
+                        td data-label="Actions" { (status_forms(&user, &context, h, Target::Other, &here)) }
                     }
                 }
             }

@@ -275,15 +275,15 @@ async fn home(
         @if partners.is_empty() {
             p { "Aucun partenaire dans votre périmètre." }
         } @else {
-            table {
+            table class="stack" {
                 caption class="sr-only" { "Partenaires de votre périmètre" }
                 thead { tr { th scope="col" { "Partenaire" } th scope="col" { "SIRET" } th scope="col" { "Caf" } } }
                 tbody {
                     @for p in &partners {
                         tr {
-                            td { a href={ "/console/partenaires/" (p.id) } { (p.name) } }
-                            td { (p.siret.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "—".into())) }
-                            td { (p.caf) }
+                            td data-label="Partenaire" { a href={ "/console/partenaires/" (p.id) } { (p.name) } }
+                            td data-label="SIRET" { (p.siret.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "—".into())) }
+                            td data-label="Caf" { (p.caf) }
                         }
                     }
                 }

@@ -222,21 +222,21 @@ async fn page_body(
         }
 
         h2 id="conventions" { "Conventions" }
-        table {
+        table class="stack" {
             thead { tr { th scope="col" { "Numéro" } th scope="col" { "Offre" } th scope="col" { "Services" } th scope="col" { "Période" } th scope="col" { "Mode" } } }
             tbody {
                 @for c in &context.conventions {
                     tr {
-                        td { (c.number) }
-                        td { (c.kind.label()) }
-                        td { (c.services.iter().map(|s| catalog.service(s.as_str())).collect::<Vec<_>>().join(", ")) }
-                        td {
+                        td data-label="Numéro" { (c.number) }
+                        td data-label="Offre" { (c.kind.label()) }
+                        td data-label="Services" { (c.services.iter().map(|s| catalog.service(s.as_str())).collect::<Vec<_>>().join(", ")) }
+                        td data-label="Période" {
                             "depuis le " (c.starts_on.format("%d/%m/%Y"))
                             @if let Some(t) = c.terminated_on { ", résiliée au " (t.format("%d/%m/%Y")) }
                             @else { ", renouvellement tacite le " (c.current_period_end(context.today).format("%d/%m/%Y")) }
                             @if !c.in_force_on(context.today) { " (pas en vigueur)" }
                         }
-                        td {
+                        td data-label="Mode" {
                             strong { (c.mode.label()) }
                             @if caf {
                                 form method="post" action={ "/console/conventions/" (c.id) "/mode" } class="inline" {
@@ -308,16 +308,16 @@ async fn page_body(
         }
 
         h2 id="quotas" { "Quotas" }
-        table {
+        table class="stack" {
             thead { tr { th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Attribuées" } th scope="col" { "Maximum" } th scope="col" { "Restantes" } } }
             tbody {
                 @for q in &quotas {
                     tr {
-                        td { (catalog.service(q.client_id.as_str())) }
-                        td { (catalog.role(q.client_id.as_str(), q.role.as_str())) }
-                        td { (q.used) }
-                        td { (q.maximum.map(|m| m.to_string()).unwrap_or_else(|| "sans limite".into())) }
-                        td { (q.remaining().map(|m| m.to_string()).unwrap_or_else(|| "—".into())) }
+                        td data-label="Service" { (catalog.service(q.client_id.as_str())) }
+                        td data-label="Rôle" { (catalog.role(q.client_id.as_str(), q.role.as_str())) }
+                        td data-label="Attribuées" { (q.used) }
+                        td data-label="Maximum" { (q.maximum.map(|m| m.to_string()).unwrap_or_else(|| "sans limite".into())) }
+                        td data-label="Restantes" { (q.remaining().map(|m| m.to_string()).unwrap_or_else(|| "—".into())) }
                     }
                 }
             }
@@ -340,16 +340,16 @@ async fn page_body(
         }
 
         h2 id="personnes" { "Personnes" }
-        table {
+        table class="stack" {
             thead { tr { th scope="col" { "Nom" } th scope="col" { "Adresse" } th scope="col" { "Fonction" } th scope="col" { "Compte" } th scope="col" { "Rôle d'administration" } } }
             tbody {
                 @for a in &accounts {
                     tr {
-                        td { a href={ "/console/personnes/" (a.id) } { (a.profile.family_name) " " (a.profile.given_name) } }
-                        td { (a.profile.email) }
-                        td { (a.profile.function.as_deref().unwrap_or("—")) }
-                        td { (manage::account_state_label(a)) }
-                        td { (super::roles_of(a)) }
+                        td data-label="Nom" { a href={ "/console/personnes/" (a.id) } { (a.profile.family_name) " " (a.profile.given_name) } }
+                        td data-label="Adresse" { (a.profile.email) }
+                        td data-label="Fonction" { (a.profile.function.as_deref().unwrap_or("—")) }
+                        td data-label="Compte" { (manage::account_state_label(a)) }
+                        td data-label="Rôle d'administration" { (super::roles_of(a)) }
                     }
                 }
             }
@@ -395,18 +395,18 @@ async fn page_body(
         }
 
         h2 id="habilitations" { "Habilitations" }
-        table {
+        table class="stack" {
             thead { tr { th scope="col" { "Titulaire" } th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Validité" } th scope="col" { "Statut" } th scope="col" { "Actions" } } }
             tbody {
                 @for h in &habilitations {
                     tr {
-                        td { (holder_name(&h.holder, &accounts, &groups)) }
-                        td { (catalog.service(h.client_id.as_str())) }
-                        td { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
-                        td { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
-                        td { (validity(h)) }
-                        td { (status_text(h)) }
-                        td {
+                        td data-label="Titulaire" { (holder_name(&h.holder, &accounts, &groups)) }
+                        td data-label="Service" { (catalog.service(h.client_id.as_str())) }
+                        td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
+                        td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
+                        td data-label="Validité" { (validity(h)) }
+                        td data-label="Statut" { (status_text(h)) }
+                        td data-label="Actions" {
                             @let target = match &h.holder {
                                 Holder::Account(a) => accounts.iter().find(|x| &x.id == a).map(Target::of).unwrap_or(Target::Other),
                                 Holder::Group(_) => Target::Other,

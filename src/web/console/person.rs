@@ -111,18 +111,18 @@ pub(super) async fn show(
 
         h2 { "Habilitations" }
         @if habilitations.is_empty() { p { "Aucune habilitation." } }
-        table {
+        table class="stack" {
             thead { tr { th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Par" } th scope="col" { "Validité" } th scope="col" { "Statut" } th scope="col" { "Actions" } } }
             tbody {
                 @for h in &habilitations {
                     tr {
-                        td { (catalog.service(h.client_id.as_str())) }
-                        td { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
-                        td { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
-                        td { (holder_name(&h.holder, accounts, &groups)) }
-                        td { (validity(h)) }
-                        td { (status_text(h)) }
-                        td { (status_forms(&user, &context, h, target, &here)) }
+                        td data-label="Service" { (catalog.service(h.client_id.as_str())) }
+                        td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
+                        td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
+                        td data-label="Par" { (holder_name(&h.holder, accounts, &groups)) }
+                        td data-label="Validité" { (validity(h)) }
+                        td data-label="Statut" { (status_text(h)) }
+                        td data-label="Actions" { (status_forms(&user, &context, h, target, &here)) }
                     }
                 }
             }

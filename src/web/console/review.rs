@@ -76,15 +76,15 @@ pub(super) async fn show(
                     p { "Pour chaque habilitation, confirmez qu'elle est toujours nécessaire ou retirez-la. Les retraits prennent effet à la fin de la revue." }
                     form method="post" action=(here) {
                         (hidden_csrf(&user))
-                        table {
+                        table class="stack" {
                             caption { "Habilitations ouvertes (" (items.len()) ")" }
                             thead { tr { th scope="col" { "Titulaire" } th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Validité" } th scope="col" { "Décision" } } }
                             tbody {
                                 @for (h, d) in &items {
                                     tr {
-                                        td { (holder_name(&h.holder, &accounts, &groups)) }
-                                        td { (catalog.service(h.client_id.as_str())) } td { (catalog.role(h.client_id.as_str(), h.role.as_str())) } td { (validity(h)) }
-                                        td {
+                                        td data-label="Titulaire" { (holder_name(&h.holder, &accounts, &groups)) }
+                                        td data-label="Service" { (catalog.service(h.client_id.as_str())) } td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) } td data-label="Validité" { (validity(h)) }
+                                        td data-label="Décision" {
                                             fieldset class="decision" {
                                                 legend class="sr-only" { "Décision pour " (catalog.role(h.client_id.as_str(), h.role.as_str())) " du service " (catalog.service(h.client_id.as_str())) }
                                                 input type="radio" id={ "c-" (h.id) } name={ "d-" (h.id) } value="confirm" checked[*d == Some(ReviewDecision::Confirm)];

@@ -34,15 +34,15 @@ async fn page_body(
             }
         }
         p { "Un jeton d'API permet à un script d'utiliser l'API d'administration en votre nom : ce qu'il fait vous est attribué. Il expire au plus tard après " (MAX_DAYS) " jours et il est révoqué quand votre mot de passe change." }
-        table {
+        table class="stack" {
             thead { tr { th scope="col" { "Nom" } th scope="col" { "Créé le" } th scope="col" { "Expire le" } th scope="col" { "Dernier usage" } th scope="col" { "État" } th scope="col" { "Action" } } }
             tbody {
                 @for t in &tokens {
                     tr {
-                        td { (t.name) } td { (when(t.created_at)) } td { (when(t.expires_at)) }
-                        td { (t.last_used_at.map(when).unwrap_or_else(|| "jamais".into())) }
-                        td { @if t.revoked_at.is_some() { "révoqué" } @else if t.is_live(now) { "actif" } @else { "expiré" } }
-                        td {
+                        td data-label="Nom" { (t.name) } td data-label="Créé le" { (when(t.created_at)) } td data-label="Expire le" { (when(t.expires_at)) }
+                        td data-label="Dernier usage" { (t.last_used_at.map(when).unwrap_or_else(|| "jamais".into())) }
+                        td data-label="État" { @if t.revoked_at.is_some() { "révoqué" } @else if t.is_live(now) { "actif" } @else { "expiré" } }
+                        td data-label="Action" {
                             @if t.is_live(now) {
                                 form method="post" action="/console/jetons/revoquer" {
                                     (hidden_csrf(user))
