@@ -125,7 +125,7 @@ async fn render_change(
             div class="info" role="status" { p { "Avant de continuer, choisissez votre propre mot de passe." } }
         }
         @if !errors.is_empty() {
-            div class="error" role="alert" id="erreurs" {
+            div class="error" role="alert" id="erreurs" tabindex="-1" autofocus {
                 p { "Le mot de passe n'a pas été changé :" }
                 ul { @for e in errors { li { (e) } } }
             }
@@ -141,7 +141,9 @@ async fn render_change(
             label for="current" { "Mot de passe actuel" }
             input type="password" id="current" name="current" autocomplete="current-password" required;
             label for="password" { "Nouveau mot de passe" }
-            input type="password" id="password" name="password" autocomplete="new-password" required aria-describedby="regles";
+            input type="password" id="password" name="password" autocomplete="new-password" required
+                aria-describedby=(if errors.is_empty() { "regles" } else { "erreurs regles" })
+                aria-invalid=[(!errors.is_empty()).then_some("true")];
             label for="confirmation" { "Confirmez le nouveau mot de passe" }
             input type="password" id="confirmation" name="confirmation" autocomplete="new-password" required;
             button type="submit" { "Changer mon mot de passe" }

@@ -44,7 +44,7 @@ fn render(
     let body = html! {
         p { "Saisissez l'adresse électronique de votre compte. Si elle correspond à un compte, vous recevrez un lien pour choisir un nouveau mot de passe." }
         @if let Some(error) = error {
-            div class="error" role="alert" { p { (error) } }
+            div class="error" role="alert" id="erreur" tabindex="-1" autofocus { p { (error) } }
         }
         form method="post" action="/mot-de-passe-oublie" {
             input type="hidden" name="csrf" value=(csrf);

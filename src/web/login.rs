@@ -66,7 +66,7 @@ struct LoginView<'a> {
 fn form(v: &LoginView<'_>) -> Markup {
     html! {
         @if let Some(error) = v.error {
-            div class="error" role="alert" id="erreur" {
+            div class="error" role="alert" id="erreur" tabindex="-1" autofocus {
                 p { (error) }
             }
         }
@@ -80,9 +80,11 @@ fn form(v: &LoginView<'_>) -> Markup {
                 span class="hint" { "Par exemple : prenom.nom@mairie.fr" }
             }
             input type="email" id="email" name="email" autocomplete="username" required
-                value=(v.email) aria-describedby=[v.error.map(|_| "erreur")];
+                value=(v.email) aria-describedby=[v.error.map(|_| "erreur")]
+                aria-invalid=[v.error.map(|_| "true")];
             label for="password" { "Mot de passe" }
-            input type="password" id="password" name="password" autocomplete="current-password" required;
+            input type="password" id="password" name="password" autocomplete="current-password" required
+                aria-describedby=[v.error.map(|_| "erreur")] aria-invalid=[v.error.map(|_| "true")];
             @if let Some(captcha) = v.captcha {
                 (captcha::fields(captcha))
             }

@@ -51,14 +51,14 @@ fn code_form(
 ) -> Markup {
     html! {
         @if let Some(error) = error {
-            div class="error" role="alert" id="erreur" { p { (error) } }
+            div class="error" role="alert" id="erreur" tabindex="-1" autofocus { p { (error) } }
         }
         form method="post" action=(action) {
             input type="hidden" name="csrf" value=(csrf);
             @if let Some(r) = request { input type="hidden" name="request" value=(r); }
             label for="code" { (label) }
             input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required
-                aria-describedby=[error.map(|_| "erreur")];
+                aria-describedby=[error.map(|_| "erreur")] aria-invalid=[error.map(|_| "true")];
             button type="submit" { "Valider" }
         }
     }

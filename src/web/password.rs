@@ -122,7 +122,7 @@ async fn render(
     let body = html! {
         p { "Compte : " strong { (account.profile.email) } }
         @if !errors.is_empty() {
-            div class="error" role="alert" id="erreurs" {
+            div class="error" role="alert" id="erreurs" tabindex="-1" autofocus {
                 p { "Ce mot de passe ne convient pas :" }
                 ul { @for e in errors { li { (e) } } }
             }
@@ -137,7 +137,8 @@ async fn render(
             input type="hidden" name="username" autocomplete="username" value=(account.profile.email);
             label for="password" { "Nouveau mot de passe" }
             input type="password" id="password" name="password" autocomplete="new-password" required
-                aria-describedby="regles";
+                aria-describedby=(if errors.is_empty() { "regles" } else { "erreurs regles" })
+                aria-invalid=[(!errors.is_empty()).then_some("true")];
             label for="confirmation" { "Confirmez le mot de passe" }
             input type="password" id="confirmation" name="confirmation" autocomplete="new-password" required;
             button type="submit" { "Enregistrer mon mot de passe" }

@@ -163,3 +163,32 @@ async fn every_console_page_passes_axe_core_at_1280_px() {
 async fn every_console_page_passes_axe_core_at_320_px() {
     no_violation_at(Some(320)).await;
 }
+
+#[tokio::test]
+async fn a_failed_login_focuses_its_error_and_marks_the_fields() {
+    let app = TestApp::spawn().await;
+    let driver = start_driver().await;
+    let c = chromium_width(&driver, None).await;
+    c.goto(&app.url("/login")).await.unwrap();
+    type_into(&c, "#email", "sophie.lambert@niort.example").await;
+    type_into(&c, "#password", "Pas-Le-Bon-1!").await;
+    submit(&c).await;
+    c.wait().for_element(Locator::Css("#erreur")).await.unwrap();
+    let focused = c
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, "erreur", "the error summary takes the focus");
+    for field in ["#email", "#password"] {
+        let invalid = c
+            .find(Locator::Css(field))
+            .await
+            .unwrap()
+            .attr("aria-invalid")
+            .await
+            .unwrap();
+        assert_eq!(invalid.as_deref(), Some("true"), "{field}");
+    }
+    assert!(violations(&c).await.is_empty());
+    c.close().await.unwrap();
+}

@@ -455,3 +455,15 @@ async fn a_person_page_shows_access_and_the_administrator_unlocks_ends_sessions_
     let response = act("resend_activation").await.unwrap();
     assert_eq!(response.status(), 409);
 }
+
+#[tokio::test]
+async fn row_buttons_name_the_habilitation_they_act_on() {
+    let app = spawn_without_mfa().await;
+    let marc = signed_in(&app, NIORT_PRINCIPAL, ADMIN_PASSWORD).await;
+    let (_, page) = get(&app, &marc, "/console/partenaires/ville-de-niort").await;
+    assert!(
+        page.contains("Suspendre<span class=\"sr-only\"> Action sociale (T1) du service CDAP – Consultation du dossier allocataire par les partenaires, de Sophie Lambert</span>"),
+        "{page}"
+    );
+    assert!(page.contains("Motif pour Services instructeurs (T4) du service CDAP – Consultation du dossier allocataire par les partenaires, du groupe Service instructeur RSA"));
+}

@@ -1,6 +1,6 @@
 //! A group's page: members (added and removed within quotas), its habilitations, closure.
 
-use super::partner::{status_forms, status_text, validity};
+use super::partner::{row_target, status_forms, status_text, validity};
 use super::{
     ConsoleUser, ReasonForm, confirm_page, done_message, hidden_csrf, may, reason_field, render,
 };
@@ -92,7 +92,7 @@ pub(super) async fn show(
                         td data-label="Service" { (catalog.service(h.client_id.as_str())) } td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
                         td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
                         td data-label="Validité" { (validity(h)) } td data-label="Statut" { (status_text(h)) }
-                        td data-label="Actions" { (status_forms(&user, &context, h, Target::Other, &here)) }
+                        td data-label="Actions" { (status_forms(&user, &context, h, Target::Other, &here, &row_target(h, &catalog, &accounts, std::slice::from_ref(&group)))) }
                     }
                 }
             }

@@ -60,13 +60,41 @@ pub(super) fn holder_name(holder: &Holder, accounts: &[Account], groups: &[Group
     }
 }
 
-/// The status forms of one habilitation the actor may change.
+/// The habilitation a row's buttons act on, for screen readers: "Action sociale (T1) du
+/// service CDAP, de Sophie Lambert".
+pub(super) fn row_target(
+    h: &Habilitation,
+    catalog: &super::catalog::Catalog,
+    accounts: &[Account],
+    groups: &[Group],
+) -> String {
+    let holder = match &h.holder {
+        Holder::Account(id) => accounts
+            .iter()
+            .find(|a| &a.id == id)
+            .map(|a| format!("de {} {}", a.profile.given_name, a.profile.family_name)),
+        Holder::Group(id) => groups
+            .iter()
+            .find(|g| &g.id == id)
+            .map(|g| format!("du groupe {}", g.name)),
+    };
+    format!(
+        "{} du service {}{}",
+        catalog.role(h.client_id.as_str(), h.role.as_str()),
+        catalog.service(h.client_id.as_str()),
+        holder.map(|h| format!(", {h}")).unwrap_or_default()
+    )
+}
+
+/// The status forms of one habilitation the actor may change; `what` names it for screen
+/// readers, since every row has the same buttons.
 pub(super) fn status_forms(
     user: &ConsoleUser,
     context: &PartnerContext,
     h: &Habilitation,
     target: Target,
     back_to: &str,
+    what: &str,
 ) -> Markup {
     let suspend = may(
         &user.actor,
@@ -94,16 +122,16 @@ pub(super) fn status_forms(
         form method="post" action={ "/console/habilitations/" (h.id) "/statut" } class="inline" {
             (hidden_csrf(user))
             input type="hidden" name="back" value=(back_to);
-            label for=(id) class="sr-only" { "Motif" }
+            label for=(id) class="sr-only" { "Motif pour " (what) }
             input type="text" id=(id) name="reason" required maxlength="500" placeholder="Motif (obligatoire)";
             @if suspend && h.status == HabilitationStatus::Active {
-                button type="submit" name="change" value="suspend" class="secondary" { "Suspendre" }
+                button type="submit" name="change" value="suspend" class="secondary" { "Suspendre" span class="sr-only" { " " (what) } }
             }
             @if suspend && h.status == HabilitationStatus::Suspended {
-                button type="submit" name="change" value="reactivate" class="secondary" { "Réactiver" }
+                button type="submit" name="change" value="reactivate" class="secondary" { "Réactiver" span class="sr-only" { " " (what) } }
             }
             @if close {
-                button type="submit" name="change" value="close" class="secondary" { "Retirer" }
+                button type="submit" name="change" value="close" class="secondary" { "Retirer" span class="sr-only" { " " (what) } }
             }
         }
     }
@@ -411,7 +439,7 @@ async fn page_body(
                                 Holder::Account(a) => accounts.iter().find(|x| &x.id == a).map(Target::of).unwrap_or(Target::Other),
                                 Holder::Group(_) => Target::Other,
                             };
-                            (status_forms(user, context, h, target, &here))
+                            (status_forms(user, context, h, target, &here, &row_target(h, &catalog, &accounts, &groups)))
                         }
                     }
                 }

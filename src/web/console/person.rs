@@ -1,7 +1,7 @@
 //! A person's page: profile, habilitations, groups, account actions (suspension, departure,
 //! forced password change), the Caf's appointments and the administrators' delegations.
 
-use super::partner::{holder_name, status_forms, status_text, validity};
+use super::partner::{holder_name, row_target, status_forms, status_text, validity};
 use super::{
     ConsoleUser, PersonForm, confirm_page, done_message, hidden_csrf, may, reason_field, render,
 };
@@ -122,7 +122,7 @@ pub(super) async fn show(
                         td data-label="Par" { (holder_name(&h.holder, accounts, &groups)) }
                         td data-label="Validité" { (validity(h)) }
                         td data-label="Statut" { (status_text(h)) }
-                        td data-label="Actions" { (status_forms(&user, &context, h, target, &here)) }
+                        td data-label="Actions" { (status_forms(&user, &context, h, target, &here, &row_target(h, &catalog, accounts, &groups))) }
                     }
                 }
             }
