@@ -501,37 +501,38 @@ async fn access_of(state: &AppState, actor: &Actor, id: &AccountId) -> HabResult
     Ok(account)
 }
 
-/// Lifts the temporary lock that repeated failed logins put on the person's identifier.
-pub async fn unlock_person(state: &AppState, actor: &Actor, id: &AccountId) -> HabResult<()> {
-    let account = access_of(state, actor, id).await?;
-    let key = crate::accounts::throttle::identifier_key(account.profile.email.as_str());
-    state.stores.throttle.clear_attempts(&key).await?;
+/// Records an access action on a person's account (no reason, no detail).
+async fn record_on_account(
+    state: &AppState,
+    actor: &Actor,
+    account: &Account,
+    action: &str,
+) -> HabResult<()> {
     record(
         state,
         Author::Person(actor),
         account.profile.partner.as_ref(),
-        "account.unlock",
-        format!("account:{id}"),
+        action,
+        format!("account:{}", account.id),
         None,
         json!({}),
     )
     .await
 }
 
+/// Lifts the temporary lock that repeated failed logins put on the person's identifier.
+pub async fn unlock_person(state: &AppState, actor: &Actor, id: &AccountId) -> HabResult<()> {
+    let account = access_of(state, actor, id).await?;
+    let key = crate::accounts::throttle::identifier_key(account.profile.email.as_str());
+    state.stores.throttle.clear_attempts(&key).await?;
+    record_on_account(state, actor, &account, "account.unlock").await
+}
+
 /// Ends every open session of the person (and what was issued within them), on every device.
 pub async fn end_person_sessions(state: &AppState, actor: &Actor, id: &AccountId) -> HabResult<()> {
     let account = access_of(state, actor, id).await?;
     end_sessions(state, &account.id).await?;
-    record(
-        state,
-        Author::Person(actor),
-        account.profile.partner.as_ref(),
-        "account.end_sessions",
-        format!("account:{id}"),
-        None,
-        json!({}),
-    )
-    .await
+    record_on_account(state, actor, &account, "account.end_sessions").await
 }
 
 /// Mails the activation link again to a person who has not chosen a password yet (the
@@ -544,14 +545,5 @@ pub async fn resend_activation(state: &AppState, actor: &Actor, id: &AccountId) 
         ));
     }
     lifecycle::send_activation(state, &account).await?;
-    record(
-        state,
-        Author::Person(actor),
-        account.profile.partner.as_ref(),
-        "account.resend_activation",
-        format!("account:{id}"),
-        None,
-        json!({}),
-    )
-    .await
+    record_on_account(state, actor, &account, "account.resend_activation").await
 }
