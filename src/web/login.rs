@@ -94,6 +94,61 @@ fn form(v: &LoginView<'_>) -> Markup {
     }
 }
 
+/// The page of a person whose password was right but whose account is suspended or closed:
+/// what happened, and whom to contact (the partner's administrators, or the Caf).
+async fn blocked(state: &AppState, email: &str) -> PageResult {
+    let account = match crate::types::Email::parse(email) {
+        Ok(e) => state.stores.accounts.find_account_by_email(&e).await?,
+        Err(_) => None,
+    };
+    let Some(account) = account else {
+        return Err(PageError::login());
+    };
+    let mut contacts = Vec::new();
+    if let Some(partner) = &account.profile.partner {
+        use crate::store::AdminRole;
+        for a in state.stores.accounts.accounts_of_partner(partner).await? {
+            let administers = a.profile.admin_roles.iter().any(|r| {
+                matches!(
+                    r,
+                    AdminRole::PartnerAdministrator | AdminRole::PartnerSubstitute
+                )
+            });
+            if administers && a.is_usable() && a.id != account.id {
+                contacts.push(format!(
+                    "{} {} ({})",
+                    a.profile.given_name, a.profile.family_name, a.profile.email
+                ));
+            }
+        }
+    }
+    let (title, message) = if account.closed_at.is_some() {
+        (
+            "Compte fermé",
+            "Votre compte a été fermé : il ne donne plus accès aux services de la Caf.",
+        )
+    } else {
+        (
+            "Compte suspendu",
+            "Votre compte est suspendu à titre conservatoire : il ne donne pas accès aux services de la Caf pour le moment.",
+        )
+    };
+    let advice = html! {
+        @if contacts.is_empty() {
+            p { "Pour en savoir plus, adressez-vous à votre Caf." }
+        } @else {
+            p { "Pour en savoir plus ou demander sa réactivation, adressez-vous à la personne qui gère les habilitations de votre organisme :" }
+            ul { @for c in &contacts { li { (c) } } }
+        }
+    };
+    Ok(super::error::error_page_with(
+        StatusCode::FORBIDDEN,
+        title,
+        message,
+        advice,
+    ))
+}
+
 fn render(status: StatusCode, view: &LoginView<'_>) -> Response {
     (status, Html(page("Connexion", form(view)).into_string())).into_response()
 }
@@ -289,6 +344,11 @@ async fn submit(
         Err(failure) => {
             tracing::info!(reason = failure.reason_code(), "login failed");
             trace_login_failure(&state, &email, failure.reason_code(), &origin);
+            // The password was right: the person may know why they cannot go in, and whom to
+            // ask (wrong passwords keep the one generic answer).
+            if failure == accounts::LoginFailure::Suspended {
+                return blocked(&state, &email).await;
+            }
             let now = state.clock.now();
             let rules = state.settings.throttling.clone();
             let counted = async {

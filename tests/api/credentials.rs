@@ -229,7 +229,7 @@ async fn a_password_change_refuses_recent_passwords_and_revokes_every_session_an
 }
 
 #[tokio::test]
-async fn a_suspended_account_cannot_log_in_nor_use_its_tokens() {
+async fn a_suspended_account_cannot_log_in_nor_use_its_tokens_and_is_told_after_its_password() {
     let app = TestApp::spawn().await;
     let tokens = app.tokens(&browser()).await;
     let claire = app.account(CLAIRE).await;
@@ -241,11 +241,31 @@ async fn a_suspended_account_cannot_log_in_nor_use_its_tokens() {
             .await["active"],
         false
     );
+    // With the right password the person is told, and whom to ask; a wrong one still gets
+    // the generic answer, so the page tells nothing to whoever does not know the password.
     let response = app.login_fresh(CLAIRE, PASSWORD).await;
-    assert_eq!(
-        response.status(),
-        401,
-        "same generic failure as a wrong password"
+    assert_eq!(response.status(), 403);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Votre compte est suspendu"), "{page}");
+    assert!(page.contains("adressez-vous à votre Caf"), "{page}");
+    let response = app.login_fresh(CLAIRE, "Pas-Le-Bon-1!").await;
+    assert_eq!(response.status(), 401);
+    assert!(!response.text().await.unwrap().contains("suspendu"));
+    // A partner's person is pointed to the partner's administrators.
+    let sophie = app.account("sophie.lambert@niort.example").await;
+    lifecycle::set_suspended(&app.state, &sophie, true, Some("test"))
+        .await
+        .unwrap();
+    let page = app
+        .login_fresh("sophie.lambert@niort.example", PASSWORD)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Marc Rousseau (marc.rousseau@niort.example)")
+            && page.contains("Lucie Bernard (lucie.bernard@niort.example)"),
+        "{page}"
     );
 
     let claire = app.account(CLAIRE).await;
