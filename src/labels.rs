@@ -63,6 +63,7 @@ pub fn action(code: &str) -> &'static str {
         "account.close" => "fermeture du compte (départ)",
         "account.force_password_change" => "changement de mot de passe demandé",
         "account.unlock" => "déverrouillage du compte",
+        "account.reset_second_factor" => "réinitialisation du second facteur",
         "account.end_sessions" => "fin des sessions",
         "account.resend_activation" => "nouvel envoi de l'activation",
         "administrators.appoint" => "désignation d'un administrateur",

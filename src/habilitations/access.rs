@@ -50,6 +50,8 @@ pub enum Action<'a> {
     SwitchMode,
     AppointAdministrators,
     ForcePasswordChange,
+    /// Remove a person's second factor (a lost phone), so that they enrol again.
+    ResetSecondFactor,
     /// Create people.
     ManageUsers,
     /// Correct a person's profile: the same reach as suspending their account.
@@ -90,6 +92,7 @@ impl Action<'_> {
             Action::SwitchMode => "convention.mode",
             Action::AppointAdministrators => "administrators.appoint",
             Action::ForcePasswordChange => "account.force_password_change",
+            Action::ResetSecondFactor => "account.reset_second_factor",
             Action::ManageUsers => "account.manage",
             Action::EditPerson { .. } => "account.update",
             Action::ManageGroups => "group.manage",
@@ -171,7 +174,8 @@ pub fn check(actor: &Actor, context: &PartnerContext, action: Action<'_>) -> Hab
         | Action::SetQuota
         | Action::SwitchMode
         | Action::AppointAdministrators
-        | Action::ForcePasswordChange => caf,
+        | Action::ForcePasswordChange
+        | Action::ResetSecondFactor => caf,
         Action::ManageUsers => caf || (admin || manager) && delegated,
         Action::ManageGroups => caf && centralized || (admin || manager) && delegated,
         Action::NameDelegatedManagers => admin && delegated,

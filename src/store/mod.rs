@@ -191,6 +191,9 @@ pub trait FactorStore: Send + Sync {
         now: i64,
     ) -> StoreResult<bool>;
     async fn remaining_recovery_codes(&self, account: &AccountId) -> StoreResult<u32>;
+    /// Removes the TOTP factor and its recovery codes (a lost phone): the person enrols again.
+    /// True if there was one.
+    async fn remove_totp(&self, account: &AccountId) -> StoreResult<bool>;
 }
 
 #[async_trait]

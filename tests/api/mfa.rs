@@ -279,3 +279,57 @@ async fn an_administrator_lands_on_the_console_after_login_and_after_enrolment()
     let response = browser.get(app.url("/console")).send().await.unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn the_caf_resets_a_lost_second_factor_and_the_person_enrols_again() {
+    let app = TestApp::spawn().await;
+    let marc = browser();
+    let admin = "marc.rousseau@niort.example";
+    let password = "Demo-Passerelle-Admin-2026!";
+    app.submit_login(&marc, "/login", admin, password).await;
+    enrol(&app, &marc, "/compte/double-authentification").await;
+    // Marc lost his phone: the Caf's officer (with her own second factor) resets it.
+    let officer = browser();
+    app.submit_login(&officer, "/login", "habilitations@caf79.example", password)
+        .await;
+    enrol(&app, &officer, "/compte/double-authentification").await;
+    let marc_id = app.account(admin).await.id;
+    let path = format!("/console/personnes/{marc_id}");
+    let page = officer
+        .get(app.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Réinitialiser le second facteur"));
+    let csrf = hidden(&page, "csrf").unwrap();
+    let response = officer
+        .post(app.url(&format!("{path}/second-facteur")))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("reason", "Téléphone perdu"),
+            ("confirme", "oui"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
+    assert!(
+        app.state
+            .stores
+            .factors
+            .get_totp(&marc_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // His sessions ended; at his next login he enrols a new factor before the console.
+    let response = marc.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(location(&response), "/login");
+    let again = browser();
+    app.submit_login(&again, "/login", admin, password).await;
+    let response = again.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(location(&response), "/compte/double-authentification");
+}

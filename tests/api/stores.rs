@@ -699,6 +699,43 @@ async fn partner_with_a_service(stores: &Stores) -> (PartnerId, ConventionId, Cl
     )
 }
 
+async fn a_second_factor_is_removed_with_its_recovery_codes(stores: &Stores) {
+    let (partner, ..) = partner_with_a_service(stores).await;
+    let account = person_of(stores, &partner, 1).await;
+    let factors = &stores.factors;
+    assert!(
+        factors
+            .begin_totp(&account, b"secret-secret-secret", now())
+            .await
+            .unwrap()
+    );
+    factors
+        .confirm_totp(&account, 1, &[[1; 32], [2; 32]], now())
+        .await
+        .unwrap();
+    assert_eq!(factors.remaining_recovery_codes(&account).await.unwrap(), 2);
+    assert!(factors.remove_totp(&account).await.unwrap());
+    assert!(factors.get_totp(&account).await.unwrap().is_none());
+    assert_eq!(factors.remaining_recovery_codes(&account).await.unwrap(), 0);
+    assert!(
+        !factors
+            .use_recovery_code(&account, &[1; 32], now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !factors.remove_totp(&account).await.unwrap(),
+        "nothing left to remove"
+    );
+    assert!(
+        factors
+            .begin_totp(&account, b"another-secret-here", now())
+            .await
+            .unwrap(),
+        "a new enrolment can start"
+    );
+}
+
 async fn person_of(stores: &Stores, partner: &PartnerId, n: usize) -> AccountId {
     let profile = AccountProfile {
         email: Email::parse(&format!("agent{n}@niort.example")).unwrap(),
@@ -1064,6 +1101,7 @@ conformance!(
     revoking_an_account_ends_its_families_and_access_tokens,
     quotas_hold_under_concurrent_grants_and_group_memberships,
     credential_links_are_used_once_and_die_with_the_password,
+    a_second_factor_is_removed_with_its_recovery_codes,
 );
 
 /// The stores of a replica on PostgreSQL and Redis, in a new database named after the check.

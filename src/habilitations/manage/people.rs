@@ -547,3 +547,32 @@ pub async fn resend_activation(state: &AppState, actor: &Actor, id: &AccountId) 
     lifecycle::send_activation(state, &account).await?;
     record_on_account(state, actor, &account, "account.resend_activation").await
 }
+
+/// Caf only: removes the person's second factor (a lost phone) and ends their sessions; they
+/// enrol a new one at their next login, where an administrative role or a service asks for it.
+pub async fn reset_second_factor(
+    state: &AppState,
+    actor: &Actor,
+    id: &AccountId,
+    reason: Option<&str>,
+) -> HabResult<()> {
+    let (account, context) = person(state, actor, id).await?;
+    access::check(actor, &context, Action::ResetSecondFactor)?;
+    let reason = required_reason(reason)?;
+    if !state.stores.factors.remove_totp(&account.id).await? {
+        return Err(HabilitationError::Conflict(
+            "Cette personne n'a pas de second facteur enrôlé.".into(),
+        ));
+    }
+    lifecycle::revoke_everything(state, &account).await?;
+    record(
+        state,
+        Author::Person(actor),
+        account.profile.partner.as_ref(),
+        "account.reset_second_factor",
+        format!("account:{id}"),
+        Some(reason),
+        json!({}),
+    )
+    .await
+}

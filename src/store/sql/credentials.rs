@@ -191,6 +191,23 @@ impl FactorStore for Store {
         .map_err(backend)?;
         Ok(n as u32)
     }
+
+    async fn remove_totp(&self, account: &AccountId) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let removed = sqlx::query("DELETE FROM totp_factors WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(removed > 0)
+    }
 }
 
 pub(super) fn api_token_from_row(row: &DbRow) -> ApiToken {

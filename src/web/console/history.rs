@@ -165,6 +165,9 @@ fn deed(c: &ChangeRecord, n: &Names) -> Markup {
         "account.reactivate" => html! { "a réactivé le compte de " (person()) },
         "account.close" => html! { "a fermé le compte de " (person()) " (départ)" },
         "account.unlock" => html! { "a déverrouillé le compte de " (person()) },
+        "account.reset_second_factor" => {
+            html! { "a réinitialisé le second facteur de " (person()) " (nouvel enrôlement à la prochaine connexion)" }
+        }
         "account.end_sessions" => html! { "a mis fin aux sessions de " (person()) },
         "account.resend_activation" => {
             html! { "a renvoyé le lien d'activation à " (person()) }

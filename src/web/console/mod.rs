@@ -78,6 +78,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/personnes/{id}/designation", post(person::appoint))
         .route("/console/personnes/{id}/acces", post(person::access_action))
         .route(
+            "/console/personnes/{id}/second-facteur",
+            post(person::reset_second_factor),
+        )
+        .route(
             "/console/personnes/{id}/delegations",
             post(person::delegations),
         )
@@ -201,6 +205,9 @@ pub(super) fn done_message(key: Option<&str>) -> Markup {
         Some("revue") => "La revue a été enregistrée.",
         Some("annexe1") => "L'annexe 1 a été appliquée.",
         Some("jeton") => "Le jeton a été révoqué.",
+        Some("facteur") => {
+            "Le second facteur est retiré : la personne en enrôlera un nouveau à sa prochaine connexion."
+        }
         Some("deverrouillage") => {
             "Le compte est déverrouillé : la personne peut se connecter de nouveau."
         }

@@ -71,6 +71,7 @@ pub(super) async fn show(
     let close = may(actor, &context, Action::CloseAccount { target });
     let force = may(actor, &context, Action::ForcePasswordChange);
     let edit = may(actor, &context, Action::EditPerson { target });
+    let reset_factor = may(actor, &context, Action::ResetSecondFactor);
     let appoint = may(actor, &context, Action::AppointAdministrators);
     let delegate =
         may(actor, &context, Action::NameDelegatedManagers) && target != Target::Administrator;
@@ -138,6 +139,13 @@ pub(super) async fn show(
 
         h2 id="acces" { "Accès" }
         (access_section(&user, &here, &access, open && edit))
+        @if open && reset_factor && access.totp {
+            form method="post" action={ (here) "/second-facteur" } {
+                (hidden_csrf(&user))
+                (reason_field("facteur-motif", true))
+                button type="submit" class="secondary" { "Réinitialiser le second facteur (téléphone perdu)" }
+            }
+        }
 
         @if open && (suspend || close || force) {
             h2 { "Compte" }
@@ -554,4 +562,29 @@ pub(super) async fn access_action(
         }
     };
     back(&id, done)
+}
+
+pub(super) async fn reset_second_factor(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: ConsoleForm<super::ReasonForm>,
+) -> PageResult {
+    let id = account_id(&id);
+    if posted.asks_confirmation(true) {
+        let (account, _) = manage::person(&state, &posted.user.actor, &id).await?;
+        return confirm_page(
+            &posted.user,
+            "Réinitialiser le second facteur",
+            maud::html! {
+                "Vous allez retirer le second facteur de " (account.profile.given_name) " " (account.profile.family_name)
+                " : ses sessions prennent fin, ses codes de secours ne valent plus, et la personne enrôlera une nouvelle application d'authentification à sa prochaine connexion."
+            },
+            &format!("/console/personnes/{id}/second-facteur"),
+            &posted.raw,
+            &format!("/console/personnes/{id}"),
+        );
+    }
+    let ConsoleForm { user, form, .. } = posted;
+    manage::reset_second_factor(&state, &user.actor, &id, form.reason.as_deref()).await?;
+    back(&id, "facteur")
 }
