@@ -467,3 +467,72 @@ async fn row_buttons_name_the_habilitation_they_act_on() {
     );
     assert!(page.contains("Motif pour Services instructeurs (T4) du service CDAP – Consultation du dossier allocataire par les partenaires, du groupe Service instructeur RSA"));
 }
+
+#[tokio::test]
+async fn tout_confirmer_confirms_every_habilitation_not_withdrawn() {
+    let app = spawn_without_mfa().await;
+    let marc = signed_in(&app, NIORT_PRINCIPAL, ADMIN_PASSWORD).await;
+    let (_, page) = get(&app, &marc, "/console/partenaires/ville-de-niort").await;
+    let csrf = hidden(&page, "csrf").unwrap();
+    let response = marc
+        .post(app.url("/console/partenaires/ville-de-niort/revues"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let review_path = location(&response);
+    let (_, page) = get(&app, &marc, &review_path).await;
+    assert!(page.contains("Tout confirmer"));
+    assert!(
+        page.contains("Décision pour Action sociale (T1) du service CDAP – Consultation du dossier allocataire par les partenaires, de Sophie Lambert"),
+        "each decision names the person: {page}"
+    );
+    // Withdraw one, confirm all the others at once.
+    let withdrawn = hidden_radio_name(&page);
+    let response = marc
+        .post(app.url(&review_path))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            (withdrawn.as_str(), "withdraw"),
+            ("action", "confirm_all"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let niort = passerelle::types::PartnerId::parse("ville-de-niort").unwrap();
+    let review = app
+        .state
+        .stores
+        .habilitations
+        .reviews_of_partner(&niort)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.completed_at.is_none())
+        .unwrap();
+    let open = app
+        .state
+        .stores
+        .habilitations
+        .habilitations_of_partner(&niort)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.status != passerelle::store::HabilitationStatus::Closed)
+        .count();
+    assert_eq!(review.decisions.len(), open, "every habilitation decided");
+    let withdrawals = review
+        .decisions
+        .values()
+        .filter(|d| **d == passerelle::store::ReviewDecision::Withdraw)
+        .count();
+    assert_eq!(withdrawals, 1, "the one withdrawn stays withdrawn");
+}
+
+/// The name of the first decision's radio group (`d-<habilitation id>`).
+fn hidden_radio_name(page: &str) -> String {
+    let start = page.find("name=\"d-").expect("a decision") + "name=\"".len();
+    let end = page[start..].find('"').unwrap() + start;
+    page[start..end].to_owned()
+}

@@ -1,7 +1,7 @@
 //! The yearly reverse review in the console: one decision per habilitation, then completion
 //! and the signed report to download.
 
-use super::partner::{holder_name, validity};
+use super::partner::{holder_name, row_target, validity};
 use super::{ConsoleUser, day, done_message, hidden_csrf, render, when};
 use crate::habilitations::Record;
 use crate::habilitations::access::Action;
@@ -86,7 +86,7 @@ pub(super) async fn show(
                                         td data-label="Service" { (catalog.service(h.client_id.as_str())) } td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) } td data-label="Validité" { (validity(h)) }
                                         td data-label="Décision" {
                                             fieldset class="decision" {
-                                                legend class="sr-only" { "Décision pour " (catalog.role(h.client_id.as_str(), h.role.as_str())) " du service " (catalog.service(h.client_id.as_str())) }
+                                                legend class="sr-only" { "Décision pour " (row_target(h, &catalog, &accounts, &groups)) }
                                                 input type="radio" id={ "c-" (h.id) } name={ "d-" (h.id) } value="confirm" checked[*d == Some(ReviewDecision::Confirm)];
                                                 label for={ "c-" (h.id) } class="inline" { "Confirmer" }
                                                 input type="radio" id={ "w-" (h.id) } name={ "d-" (h.id) } value="withdraw" checked[*d == Some(ReviewDecision::Withdraw)];
@@ -97,6 +97,7 @@ pub(super) async fn show(
                                 }
                             }
                         }
+                        button type="submit" name="action" value="confirm_all" class="secondary" { "Tout confirmer" span class="sr-only" { " (sauf les retraits cochés)" } }
                         button type="submit" name="action" value="save" class="secondary" { "Enregistrer" }
                         button type="submit" name="action" value="complete" { "Enregistrer et terminer la revue" }
                     }
@@ -120,9 +121,12 @@ pub(super) async fn decide(
 ) -> PageResult {
     let id = review_id(&id)?;
     let mut complete = false;
+    let mut confirm_all = false;
+    let mut decided = Vec::new();
     for (name, value) in &form {
         if name == "action" {
             complete = value == "complete";
+            confirm_all = value == "confirm_all";
         }
         let Some(h) = name.strip_prefix("d-") else {
             continue;
@@ -135,6 +139,17 @@ pub(super) async fn decide(
             _ => return Err(HabilitationError::Invalid("Décision inconnue.".into()).into()),
         };
         review::decide(&state, &user.actor, &id, &h, decision).await?;
+        decided.push(h);
+    }
+    if confirm_all {
+        // Every habilitation not decided in this form is confirmed: a partner with many
+        // accesses withdraws the few it no longer needs, and confirms the rest at once.
+        let (r, _) = review::get(&state, &user.actor, &id).await?;
+        for (h, _) in review::items(&state, &r).await? {
+            if !decided.contains(&h.id) {
+                review::decide(&state, &user.actor, &id, &h.id, ReviewDecision::Confirm).await?;
+            }
+        }
     }
     if complete {
         review::complete(&state, &user.actor, &id).await?;
