@@ -401,16 +401,7 @@ pub(in crate::habilitations) async fn close_person_as(
         .close_account(&account.id, state.clock.now(), Some(reason))
         .await?;
     lifecycle::revoke_everything(state, account).await?;
-    record(
-        state,
-        author,
-        account.profile.partner.as_ref(),
-        "account.close",
-        format!("account:{}", account.id),
-        Some(reason),
-        json!({}),
-    )
-    .await
+    record_on_account(state, author, account, "account.close", Some(reason)).await
 }
 
 /// Caf-side: the person must choose a new password before any relying application gets a
@@ -435,14 +426,12 @@ pub async fn force_password_change_as(
 ) -> HabResult<()> {
     let reason = required_reason(reason)?;
     lifecycle::force_password_change(state, account).await?;
-    record(
+    record_on_account(
         state,
         author,
-        account.profile.partner.as_ref(),
+        account,
         "account.force_password_change",
-        format!("account:{}", account.id),
         Some(reason),
-        json!({}),
     )
     .await
 }
@@ -501,20 +490,21 @@ async fn access_of(state: &AppState, actor: &Actor, id: &AccountId) -> HabResult
     Ok(account)
 }
 
-/// Records an access action on a person's account (no reason, no detail).
+/// Records an action on a person's account, in their partner's history (no detail).
 async fn record_on_account(
     state: &AppState,
-    actor: &Actor,
+    author: Author<'_>,
     account: &Account,
     action: &str,
+    reason: Option<&str>,
 ) -> HabResult<()> {
     record(
         state,
-        Author::Person(actor),
+        author,
         account.profile.partner.as_ref(),
         action,
         format!("account:{}", account.id),
-        None,
+        reason,
         json!({}),
     )
     .await
@@ -525,14 +515,28 @@ pub async fn unlock_person(state: &AppState, actor: &Actor, id: &AccountId) -> H
     let account = access_of(state, actor, id).await?;
     let key = crate::accounts::throttle::identifier_key(account.profile.email.as_str());
     state.stores.throttle.clear_attempts(&key).await?;
-    record_on_account(state, actor, &account, "account.unlock").await
+    record_on_account(
+        state,
+        Author::Person(actor),
+        &account,
+        "account.unlock",
+        None,
+    )
+    .await
 }
 
 /// Ends every open session of the person (and what was issued within them), on every device.
 pub async fn end_person_sessions(state: &AppState, actor: &Actor, id: &AccountId) -> HabResult<()> {
     let account = access_of(state, actor, id).await?;
     end_sessions(state, &account.id).await?;
-    record_on_account(state, actor, &account, "account.end_sessions").await
+    record_on_account(
+        state,
+        Author::Person(actor),
+        &account,
+        "account.end_sessions",
+        None,
+    )
+    .await
 }
 
 /// Mails the activation link again to a person who has not chosen a password yet (the
@@ -545,7 +549,14 @@ pub async fn resend_activation(state: &AppState, actor: &Actor, id: &AccountId) 
         ));
     }
     lifecycle::send_activation(state, &account).await?;
-    record_on_account(state, actor, &account, "account.resend_activation").await
+    record_on_account(
+        state,
+        Author::Person(actor),
+        &account,
+        "account.resend_activation",
+        None,
+    )
+    .await
 }
 
 /// Caf only: removes the person's second factor (a lost phone) and ends their sessions; they
