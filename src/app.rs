@@ -267,6 +267,7 @@ pub async fn build_state(
         seal_every_seconds: config.traces.seal_every_seconds,
         retention: config.retention.clone(),
         trusted_proxies: crate::proxy::TrustedProxies::parse(&config.server.trusted_proxies),
+        collective_addresses: config.credentials.collective_addresses.clone(),
     };
     KeyRing::ensure_keys(stores.keys.as_ref(), now()).await?;
     // Access tokens are opaque, so only ID tokens need a retired key to stay published.

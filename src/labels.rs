@@ -139,6 +139,9 @@ pub fn refusal(e: &HabilitationError) -> String {
         } => format!(
             "Quota atteint : {maximum} personne(s) au plus pour le rôle « {role} » du service « {service} »."
         ),
+        HabilitationError::SharedAddress(email) => format!(
+            "L'adresse {email} ressemble à l'adresse d'un service (accueil, secrétariat, service…), que plusieurs personnes lisent : un compte Passerelle est nominatif. Donnez l'adresse professionnelle de la personne elle-même, ou confirmez que celle-ci n'est lue que par elle."
+        ),
         HabilitationError::Forbidden(m)
         | HabilitationError::Invalid(m)
         | HabilitationError::Conflict(m) => m.clone(),

@@ -41,9 +41,16 @@ pub struct Settings {
     pub seal_every_seconds: u64,
     pub retention: crate::config::RetentionConfig,
     pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// `credentials.collective_addresses`.
+    pub collective_addresses: Vec<String>,
 }
 
 impl Settings {
+    /// Whether an address looks shared by a service rather than read by one person.
+    pub fn looks_collective(&self, email: &crate::types::Email) -> bool {
+        crate::config::looks_collective(&self.collective_addresses, email)
+    }
+
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
     }

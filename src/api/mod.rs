@@ -125,6 +125,12 @@ impl From<HabilitationError> for ApiError {
                 "Demande impossible",
                 detail,
             ),
+            HabilitationError::SharedAddress(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "shared_address",
+                "Adresse partagée",
+                format!("{detail} (API : envoyez `\"named_person\": true` pour confirmer.)"),
+            ),
             HabilitationError::QuotaReached { .. } => Problem::new(
                 StatusCode::CONFLICT,
                 "quota_reached",

@@ -142,6 +142,40 @@ fn day_start(what: &str, value: &str, next_day: bool) -> ApiResult<i64> {
         .timestamp())
 }
 
+/// One page of a list: the items as a JSON array and, when more follow, an RFC 8288 `Link`
+/// header to the next page (`rel="next"`, the same query with `after` set) and `X-Next-Cursor`
+/// with the cursor alone.
+fn paged<T: serde::Serialize>(
+    path: &str,
+    query: &HashMap<String, String>,
+    items: Vec<T>,
+    next: Option<crate::store::directory::Cursor>,
+) -> Response {
+    let mut response = Json(items).into_response();
+    if let Some(cursor) = next {
+        let cursor = crate::habilitations::directory::encode_cursor(&cursor);
+        let mut pairs: Vec<(&String, &String)> = query
+            .iter()
+            .filter(|(k, _)| k.as_str() != "after")
+            .collect();
+        pairs.sort();
+        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            serializer.append_pair(k, v);
+        }
+        serializer.append_pair("after", &cursor);
+        let link = format!("<{path}?{}>; rel=\"next\"", serializer.finish());
+        let headers = response.headers_mut();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
+            headers.insert(axum::http::header::LINK, value);
+        }
+        if let Ok(value) = axum::http::HeaderValue::from_str(&cursor) {
+            headers.insert("x-next-cursor", value);
+        }
+    }
+    response
+}
+
 /// The person the token acts for.
 #[utoipa::path(get, path = "/api/v1/me", tag = "personnes",
     responses((status = 200, body = MeView), (status = 401, body = Problem)),

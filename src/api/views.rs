@@ -51,6 +51,7 @@ pub struct PartnerView {
     pub id: String,
     pub name: String,
     pub siret: Option<String>,
+    pub commune: Option<String>,
     pub caf: String,
 }
 
@@ -60,6 +61,7 @@ impl From<&Partner> for PartnerView {
             id: p.id.to_string(),
             name: p.name.clone(),
             siret: p.siret.as_ref().map(|s| s.to_string()),
+            commune: p.commune.clone(),
             caf: p.caf.to_string(),
         }
     }
@@ -221,6 +223,20 @@ pub struct HabilitationView {
     pub reviewed_at: Option<String>,
 }
 
+/// A habilitation as lists show it: with its partner's and holder's names, and whether it
+/// gives access now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HabilitationListItem {
+    #[serde(flatten)]
+    pub habilitation: HabilitationView,
+    pub partner_name: String,
+    /// "Family Given" of a person, or the group's name.
+    pub holder_name: String,
+    pub holder_email: Option<String>,
+    /// Active, within its validity, and its holder's account usable.
+    pub effective: bool,
+}
+
 impl From<&Habilitation> for HabilitationView {
     fn from(h: &Habilitation) -> Self {
         let holder = match &h.holder {
@@ -325,6 +341,10 @@ pub struct NewAccount {
     /// policies apply.
     #[serde(default)]
     pub services: Vec<String>,
+    /// Confirms that an address which looks shared by a service (`accueil@…`, `service.*@…`)
+    /// is read by this person only; without it such an address is refused (`shared_address`).
+    #[serde(default)]
+    pub named_person: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -512,6 +532,8 @@ pub struct NewPartner {
     pub id: String,
     pub name: String,
     pub siret: Option<String>,
+    /// The commune it serves or sits in.
+    pub commune: Option<String>,
     /// Code of the Caf (département).
     pub caf: String,
 }

@@ -23,6 +23,9 @@ pub(super) enum Annexe1Command {
         /// Carry the plan out (without it, nothing is written)
         #[arg(long)]
         apply: bool,
+        /// The new addresses that look shared (accueil@, service.*@…) each name one person
+        #[arg(long)]
+        named_people: bool,
         file: PathBuf,
     },
     /// Print the current annex as CSV
@@ -50,6 +53,7 @@ pub(super) async fn annexe1(
             role,
             scope,
             apply,
+            named_people,
             file,
         } => {
             let actor = actor_named(&state, &email).await?;
@@ -60,6 +64,7 @@ pub(super) async fn annexe1(
                 client_id: ClientId::parse(&service).map_err(usage)?,
                 role: RoleCode::parse(&role).map_err(usage)?,
                 scope,
+                named_people,
             };
             let plan = annexe1::plan(&state, &actor, &target, &text)
                 .await

@@ -174,6 +174,31 @@ pub struct CredentialsConfig {
     /// Legacy onboarding: length and validity (at most 24 h) of the mailed temporary password.
     pub temporary_password_length: usize,
     pub temporary_password_lifetime_seconds: u64,
+    /// Local parts of addresses that look shared by a service rather than one person
+    /// (`*` stands for any characters; matched without case): an account created or imported
+    /// with one is refused unless the operator confirms that it names one person.
+    pub collective_addresses: Vec<String>,
+}
+
+/// Whether `email` looks like a service's address (`service.jeunesse@…`, `accueil@…`): its
+/// local part matches one of `patterns` (`credentials.collective_addresses`).
+pub fn looks_collective(patterns: &[String], email: &crate::types::Email) -> bool {
+    let local = email.local_part().to_lowercase();
+    patterns.iter().any(|p| {
+        glob(
+            p.trim().trim_end_matches('@').to_lowercase().as_bytes(),
+            local.as_bytes(),
+        )
+    })
+}
+
+/// `*` matches any run of characters; everything else itself.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
+        Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..]),
+    }
 }
 
 /// Characters of temporary passwords: letters and digits without look-alikes (0/O, 1/l/I).
@@ -191,6 +216,31 @@ impl Default for CredentialsConfig {
             mfa_for_administrators: true,
             temporary_password_length: 12,
             temporary_password_lifetime_seconds: 24 * 3600,
+            collective_addresses: [
+                "service.*",
+                "service-*",
+                "service_*",
+                "contact",
+                "contact.*",
+                "accueil",
+                "accueil.*",
+                "mairie",
+                "mairie.*",
+                "secretariat",
+                "secretariat.*",
+                "info",
+                "infos",
+                "courrier",
+                "standard",
+                "direction",
+                "administration",
+                "rh",
+                "noreply",
+                "no-reply",
+                "ne-pas-repondre",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -527,4 +577,30 @@ pub fn is_postgres(url: &str) -> bool {
 
 fn non_empty(s: &str) -> Option<&str> {
     Some(s).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Email;
+
+    #[test]
+    fn shared_addresses_are_recognised_by_their_local_part_only() {
+        let patterns = CredentialsConfig::default().collective_addresses;
+        let shared = |e: &str| looks_collective(&patterns, &Email::parse(e).unwrap());
+        assert!(shared("service.jeunesse@mairie-mouries.fr"));
+        assert!(shared("Accueil@niort.example"));
+        assert!(shared("contact@roumois-seine.example"));
+        assert!(shared("mairie@mouries.example"));
+        assert!(!shared("servane.contact@roumois-seine.example"));
+        assert!(!shared("c.pollet@roumoiseine.fr"));
+        assert!(
+            !shared("marc.rousseau@service.example"),
+            "the domain does not count"
+        );
+        assert!(looks_collective(
+            &["équipe-*@".to_owned()],
+            &Email::parse("équipe-rsa@niort.example").unwrap()
+        ));
+    }
 }

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod annexe1;
+pub mod directory;
 pub mod manage;
 pub mod review;
 
@@ -60,6 +61,10 @@ pub enum HabilitationError {
         role: String,
         maximum: u32,
     },
+    /// The address looks shared by a service (`credentials.collective_addresses`): accounts are
+    /// nominative, so it is refused unless whoever creates it confirms it names one person.
+    #[error("address {0} looks shared")]
+    SharedAddress(crate::types::Email),
     /// The change conflicts with the current state (already held, already appointed…).
     #[error("{0}")]
     Conflict(String),

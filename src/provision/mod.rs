@@ -133,6 +133,7 @@ pub struct PartnerEntry {
     pub caf: String,
     pub name: String,
     pub siret: Option<String>,
+    pub commune: Option<String>,
 }
 
 fn default_grants() -> Vec<GrantType> {

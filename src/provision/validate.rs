@@ -173,6 +173,7 @@ pub(super) async fn validate(
             caf,
             name: p.name.trim().to_owned(),
             siret,
+            commune: Partner::commune_of(p.commune.as_deref()),
         });
     }
     let mut services = Vec::new();

@@ -10,6 +10,7 @@
 //! Architecture Invariant: this module knows nothing of HTTP or of OAuth error codes. It stores
 //! and returns records; deciding what they mean belongs to `oidc` and `accounts`.
 
+pub mod directory;
 pub mod habilitation;
 pub mod memory;
 pub mod postgres;
@@ -22,6 +23,7 @@ pub mod trace;
 use crate::crypto::TokenHash;
 use crate::types::{AccountId, CafCode, ClientId, Email, GrantId, PartnerId, SessionId};
 use async_trait::async_trait;
+pub use directory::{DirectoryStore, fold};
 pub use habilitation::*;
 pub use records::*;
 use std::sync::Arc;
@@ -326,6 +328,7 @@ pub struct Stores {
     pub links: Arc<dyn LinkStore>,
     pub factors: Arc<dyn FactorStore>,
     pub habilitations: Arc<dyn HabilitationStore>,
+    pub directory: Arc<dyn DirectoryStore>,
     pub api_tokens: Arc<dyn ApiTokenStore>,
     /// Kept apart from the rest (its own file or database).
     pub traces: Arc<dyn TraceStore>,
@@ -347,6 +350,7 @@ pub trait Durable:
     + LinkStore
     + FactorStore
     + HabilitationStore
+    + DirectoryStore
     + ApiTokenStore
     + 'static
 {
@@ -361,6 +365,7 @@ impl<T> Durable for T where
         + LinkStore
         + FactorStore
         + HabilitationStore
+        + DirectoryStore
         + ApiTokenStore
         + 'static
 {
@@ -408,6 +413,7 @@ impl Stores {
             links: durable.clone(),
             factors: durable.clone(),
             habilitations: durable.clone(),
+            directory: durable.clone(),
             api_tokens: durable,
             traces,
             sessions: ephemeral.clone(),

@@ -67,6 +67,7 @@ impl PgStore {
             .run(&self.pool)
             .await
             .context("database migration failed")?;
+        self.backfill_search_keys().await?;
         Ok(())
     }
 

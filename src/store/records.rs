@@ -18,6 +18,17 @@ pub struct Partner {
     pub caf: CafCode,
     pub name: String,
     pub siret: Option<Siret>,
+    /// The commune it serves or sits in, as people search for it ("Niort").
+    pub commune: Option<String>,
+}
+
+impl Partner {
+    /// A commune as a form or a file gives it: trimmed, nothing when blank.
+    pub fn commune_of(value: Option<&str>) -> Option<String> {
+        value
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|v| !v.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,6 +53,7 @@ impl SqliteStore {
             .run(&self.pool)
             .await
             .context("database migration failed")?;
+        self.backfill_search_keys().await?;
         Ok(())
     }
 

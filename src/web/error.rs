@@ -128,6 +128,9 @@ pub fn failure(e: HabilitationError) -> Response {
             "Demande incomplète ou impossible",
         ),
         HabilitationError::QuotaReached { .. } => (StatusCode::CONFLICT, "Quota atteint"),
+        HabilitationError::SharedAddress(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "Adresse partagée")
+        }
         HabilitationError::Conflict(_) => (StatusCode::CONFLICT, "Action impossible"),
         HabilitationError::Store(_) => return internal_error_page(e),
     };

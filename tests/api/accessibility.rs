@@ -92,6 +92,9 @@ async fn console_pages(app: &TestApp, c: &Client) -> Vec<(String, Vec<String>)> 
         format!("/console/revues/{}", review.id),
         "/console/partenaires/ville-de-niort/annexe1?service=cdap".to_owned(),
         "/console/jetons".to_owned(),
+        "/console/recherche?q=niort".to_owned(),
+        "/console/recherche?type=habilitations&limit=2".to_owned(),
+        "/console/recherche?type=personnes&sort=created&order=desc".to_owned(),
         "/console/groupes/00000000-0000-4000-8000-000000000000".to_owned(),
     ];
     let mut found = Vec::new();

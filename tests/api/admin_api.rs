@@ -672,6 +672,8 @@ async fn the_openapi_document_describes_every_route() {
     for path in [
         "/api/v1/me",
         "/api/v1/partners",
+        "/api/v1/accounts",
+        "/api/v1/habilitations",
         "/api/v1/partners/{id}",
         "/api/v1/partners/{id}/accounts",
         "/api/v1/partners/{id}/habilitations",
@@ -709,6 +711,28 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc["components"]["securitySchemes"]["personal_token"].is_object());
     assert!(doc["components"]["securitySchemes"]["client_credentials"].is_object());
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    let list = &doc["paths"]["/api/v1/habilitations"]["get"];
+    let names: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "q",
+        "sort",
+        "order",
+        "after",
+        "limit",
+        "partner",
+        "service",
+        "role",
+        "status",
+        "expiring_within",
+    ] {
+        assert!(names.contains(&name), "{name} is not documented: {names:?}");
+    }
+    assert!(list["responses"]["200"]["headers"]["link"].is_object());
 }
 
 #[tokio::test]
@@ -942,4 +966,136 @@ async fn the_caf_registers_a_partner_and_its_convention_then_terminates_it() {
         .await;
     assert_eq!(status, 422, "{problem}");
     assert!(problem["detail"].as_str().unwrap().contains("convention"));
+}
+
+/// The list endpoints search, filter, sort and page: `Link: rel="next"` walks every row once,
+/// the reach bounds the answers, a suspended holder's habilitations are not effective, and bad
+/// parameters are problems in French.
+#[tokio::test]
+async fn lists_search_filter_sort_and_page_through_link_headers() {
+    let app = TestApp::spawn().await;
+    let national = app.api_token(NATIONAL).await;
+    let get = |path: String, token: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .api
+                .get(app.url(&path))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let link = response
+                .headers()
+                .get("link")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = response.json().await.unwrap();
+            (status, link, body)
+        }
+    };
+    let ids = |body: &Value, field: &str| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v[field].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // A commune typed without its accent, and a SIRET.
+    let (status, _, body) = get("/api/v1/partners?q=pelussin".into(), national.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&body, "id"), ["cc-pilat-rhodanien"]);
+    let (_, _, body) = get("/api/v1/partners?q=21790191700013".into(), national.clone()).await;
+    assert_eq!(ids(&body, "id"), ["ville-de-niort"]);
+    assert_eq!(body[0]["commune"], "Niort");
+
+    // Every partner, one per page, newest name first, following the Link header.
+    let mut seen = Vec::new();
+    let mut next = Some("/api/v1/partners?limit=1&sort=name&order=desc".to_owned());
+    while let Some(path) = next.take() {
+        let (status, link, body) = get(path, national.clone()).await;
+        assert_eq!(status, 200);
+        seen.extend(ids(&body, "name"));
+        next = link.map(|l| {
+            assert!(l.ends_with(">; rel=\"next\""), "{l}");
+            l[1..l.find('>').unwrap()].to_owned()
+        });
+        assert!(seen.len() <= 4, "the pages end");
+    }
+    // In the order people read (case and accents ignored), not the bytes'.
+    let mut sorted = seen.clone();
+    sorted.sort_by_key(|n| n.to_lowercase().replace(['é', 'è'], "e"));
+    sorted.reverse();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen, sorted);
+
+    // People of the reach only: Niort's administrator does not find Pilat's people.
+    let niort = app.api_token(NIORT_PRINCIPAL).await;
+    let (_, _, body) = get("/api/v1/accounts?q=helene".into(), niort.clone()).await;
+    assert_eq!(ids(&body, "email"), ["helene.faure@niort.example"]);
+    let (_, _, body) = get("/api/v1/accounts?q=julien".into(), niort.clone()).await;
+    assert_eq!(body, json!([]));
+    let (_, _, body) = get("/api/v1/accounts?q=julien".into(), national.clone()).await;
+    assert_eq!(
+        ids(&body, "email"),
+        ["julien.moreau@pilat-rhodanien.example"]
+    );
+
+    // Sophie suspended: her habilitations stay listed, not effective.
+    let caf = app.api_token(CAF79).await;
+    let sophie = app.account(SOPHIE).await.id.to_string();
+    let (status, _) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/accounts/{sophie}/suspend"),
+            &caf,
+            Some(json!({ "reason": "enquête en cours" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, _, body) = get(
+        "/api/v1/habilitations?q=sophie&service=cdap".into(),
+        caf.clone(),
+    )
+    .await;
+    let list = body.as_array().unwrap();
+    assert!(!list.is_empty());
+    for h in list {
+        assert_eq!(h["holder_name"], "Lambert Sophie");
+        assert_eq!(h["partner_name"], "Mairie de Niort");
+        assert_eq!(h["effective"], false, "{h}");
+        assert_eq!(h["service"], "cdap");
+    }
+    let (_, _, body) = get("/api/v1/habilitations?status=closed".into(), caf.clone()).await;
+    assert!(
+        body.as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["status"] == "closed")
+    );
+
+    // Bad parameters are refused with the reason.
+    for (query, says) in [
+        ("sort=couleur", "Le tri se fait par"),
+        ("limit=0", "de 1 à 200"),
+        ("limit=beaucoup", "nombre entier"),
+        ("after=nimporte", "curseur"),
+        ("expiring_within=0", "jours"),
+        ("status=perdue", "statut"),
+    ] {
+        let (status, body) = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/habilitations?{query}"),
+                &caf,
+                None,
+            )
+            .await;
+        assert_eq!(status, 422, "{query}");
+        assert!(
+            body["detail"].as_str().unwrap().contains(says),
+            "{query}: {body}"
+        );
+    }
 }

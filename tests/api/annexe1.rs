@@ -205,3 +205,164 @@ async fn an_annex_with_errors_lists_them_by_line_and_cannot_be_applied() {
         "the plan does not reveal an account elsewhere: {message}"
     );
 }
+
+/// The annexes of the seed agreements, as their partners wrote them (`tests/fixtures`), import
+/// unchanged: seed 000's lines separate fields by commas and a job title holds one; seed 004's
+/// give a service's address, refused until the sender confirms it names one person.
+#[tokio::test]
+async fn the_seed_annexes_import_unchanged() {
+    let app = TestApp::spawn().await;
+    let setup = format!(
+        "{SETUP}
+[[account]]
+email = \"richard.mazoyer@mouries.example\"
+given_name = \"Richard\"
+family_name = \"Mazoyer\"
+partner = \"commune-de-mouries\"
+admin_roles = [\"partner_administrator\"]
+password = \"Demo-Passerelle-Admin-2026!\"
+"
+    );
+    let file = passerelle::provision::parse(&setup, "test").unwrap();
+    passerelle::provision::apply(&app.state, &file, true)
+        .await
+        .unwrap();
+
+    let roumois = app.api_token(ADMIN).await;
+    let seed_000 = include_str!("../fixtures/annexe1-seed-000.txt");
+    let (status, dry) = import(&app, &roumois, seed_000, false).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["plan"]["errors"], serde_json::json!([]), "{dry}");
+    assert_eq!(
+        emails(&dry["plan"]["create"]),
+        [
+            "a.gaillard@roumoiseine.fr",
+            "a.leroy@roumoiseine.fr",
+            "c.pollet@roumoiseine.fr",
+            "v.pilon@roumoiseine.fr"
+        ]
+    );
+    let pilon = dry["plan"]["create"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == "v.pilon@roumoiseine.fr")
+        .unwrap();
+    assert_eq!(
+        pilon["function"],
+        "Chargée de coopération continuité éducative, santé et handicap"
+    );
+    assert_eq!(pilon["family_name"], "PILON");
+    assert_eq!(pilon["civility"], "Mme");
+    let gaillard = dry["plan"]["create"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == "a.gaillard@roumoiseine.fr")
+        .unwrap();
+    assert_eq!(gaillard["family_name"], "GAILLARD PRADOS-ESPADA");
+    let (status, applied) = import(&app, &roumois, seed_000, true).await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["applied"]["created"], 4);
+
+    // Seed 004: one person, at a service's address.
+    let mouries = app.api_token("richard.mazoyer@mouries.example").await;
+    let seed_004 = include_str!("../fixtures/annexe1-seed-004.txt");
+    let call = |named: bool, apply: bool| {
+        let app = &app;
+        let token = mouries.clone();
+        async move {
+            let response = app
+                .api
+                .post(app.url(&format!(
+                    "/api/v1/partners/commune-de-mouries/annexe1?service=cooperation&role=contributeur{}{}",
+                    if named { "&named_people=true" } else { "" },
+                    if apply { "&apply=true" } else { "" }
+                )))
+                .bearer_auth(&token)
+                .header("content-type", "text/plain; charset=utf-8")
+                .body(seed_004)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, dry) = call(false, false).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        dry["plan"]["shared_addresses"],
+        serde_json::json!(["service.jeunesse@mairie-mouries.fr"])
+    );
+    let error = &dry["plan"]["errors"][0];
+    assert_eq!(error["line"], 8, "{dry}");
+    assert!(error["message"].as_str().unwrap().contains("nominatif"));
+    let (status, _) = call(false, true).await;
+    assert_eq!(status, 422, "not applied unconfirmed");
+    assert!(
+        app.mails_to("service.jeunesse@mairie-mouries.fr")
+            .is_empty()
+    );
+    let (status, applied) = call(true, true).await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["applied"]["created"], 1);
+    let gonda = app.account("service.jeunesse@mairie-mouries.fr").await;
+    assert_eq!(gonda.profile.family_name, "GONDA");
+    assert_eq!(
+        gonda.profile.function.as_deref(),
+        Some("Responsable Jeunesse")
+    );
+    assert_eq!(app.mails_to("service.jeunesse@mairie-mouries.fr").len(), 1);
+}
+
+/// Creating a person at an address that looks shared is refused until confirmed, in the API
+/// (`named_person`) and in the console (a confirmation page that keeps what was typed).
+#[tokio::test]
+async fn a_shared_address_is_refused_until_confirmed() {
+    let app = TestApp::spawn().await;
+    let file = passerelle::provision::parse(SETUP, "test").unwrap();
+    passerelle::provision::apply(&app.state, &file, true)
+        .await
+        .unwrap();
+    let token = app.api_token(ADMIN).await;
+    let body = |named: bool| {
+        serde_json::json!({
+            "email": "accueil@roumois-seine.example", "given_name": "Lise",
+            "family_name": "Accueil", "named_person": named
+        })
+    };
+    let (status, problem) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/partners/cc-roumois-seine/accounts",
+            &token,
+            Some(body(false)),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["code"], "shared_address", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("nominatif"));
+    let (status, _) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/partners/cc-roumois-seine/accounts",
+            &token,
+            Some(body(true)),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // A personal address is not mistaken for a shared one.
+    let (status, _) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/partners/cc-roumois-seine/accounts",
+            &token,
+            Some(serde_json::json!({
+                "email": "servane.contact@roumois-seine.example", "given_name": "Servane",
+                "family_name": "Contact"
+            })),
+        )
+        .await;
+    assert_eq!(status, 201);
+}

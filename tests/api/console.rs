@@ -536,3 +536,155 @@ fn hidden_radio_name(page: &str) -> String {
     let end = page[start..].find('"').unwrap() + start;
     page[start..end].to_owned()
 }
+
+/// The search finds people, partners and habilitations by name in the officer's reach; a
+/// suspended person's habilitations read as without effect; closed ones sit apart.
+#[tokio::test]
+async fn the_search_finds_by_name_and_says_what_gives_no_access() {
+    let app = spawn_without_mfa().await;
+    let caf = signed_in(&app, "habilitations@caf79.example", ADMIN_PASSWORD).await;
+    let (status, page) = get(&app, &caf, "/console/recherche?q=H%C3%A9l%C3%A8ne").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Faure Hélène"), "{page}");
+    assert!(page.contains("helene.faure@niort.example"));
+    // Outside the Caf's reach: Pilat Rhodanien's people are not found.
+    let (_, page) = get(&app, &caf, "/console/recherche?type=personnes&q=julien").await;
+    assert!(page.contains("Aucune personne ne correspond."), "{page}");
+    // Filters, sort and pages.
+    let (_, page) = get(
+        &app,
+        &caf,
+        "/console/recherche?type=personnes&sort=email&order=desc&limit=2",
+    )
+    .await;
+    assert!(page.contains("aria-sort=\"descending\""));
+    let next = page
+        .split("href=\"")
+        .find_map(|s| {
+            let link = &s[..s.find('"').unwrap()];
+            (s[s.find('>').unwrap() + 1..].starts_with("Page suivante"))
+                .then(|| link.replace("&amp;", "&"))
+        })
+        .expect("a next page");
+    let (status, second) = get(&app, &caf, &next).await;
+    assert_eq!(status, 200);
+    assert!(second.contains("Première page"));
+    let (status, page) = get(
+        &app,
+        &caf,
+        "/console/recherche?type=habilitations&limit=douze",
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("nombre entier"), "{page}");
+
+    // Sophie suspended: her habilitations are kept, marked as without effect.
+    let sophie = app.account(SOPHIE).await;
+    let actor = passerelle::habilitations::Actor::load(
+        &app.state,
+        &app.account("habilitations@caf79.example").await.id,
+    )
+    .await
+    .unwrap();
+    passerelle::habilitations::manage::suspend_person(
+        &app.state,
+        &actor,
+        &sophie.id,
+        true,
+        Some("enquête"),
+    )
+    .await
+    .unwrap();
+    let (_, page) = get(&app, &caf, "/console/recherche?type=habilitations&q=sophie").await;
+    assert!(page.contains("Lambert Sophie"));
+    assert!(
+        page.contains("sans effet : le compte du titulaire est suspendu ou fermé"),
+        "{page}"
+    );
+    let (_, page) = get(&app, &caf, &format!("/console/personnes/{}", sophie.id)).await;
+    assert!(page.contains("ses habilitations restent enregistrées mais sont sans effet"));
+
+    // A withdrawn habilitation leaves the current table for the one apart.
+    let h = app
+        .state
+        .stores
+        .habilitations
+        .habilitations_of_account(&sophie.id)
+        .await
+        .unwrap()
+        .remove(0);
+    let marc =
+        passerelle::habilitations::Actor::load(&app.state, &app.account(NIORT_PRINCIPAL).await.id)
+            .await
+            .unwrap();
+    passerelle::habilitations::manage::change_status(
+        &app.state,
+        &marc,
+        &h.id,
+        passerelle::habilitations::manage::StatusChange::Close,
+        Some("départ"),
+    )
+    .await
+    .unwrap();
+    let (_, page) = get(&app, &caf, "/console/partenaires/ville-de-niort").await;
+    let apart = &page[page
+        .find("Habilitations retirées (")
+        .expect("closed ones apart")..];
+    assert!(apart.contains("Sophie Lambert"), "{apart}");
+}
+
+/// A person at an address that looks shared is created only once the administrator confirms
+/// it names one person; the confirmation keeps what was typed.
+#[tokio::test]
+async fn a_shared_address_asks_for_confirmation_in_the_console() {
+    let app = spawn_without_mfa().await;
+    let marc = signed_in(&app, NIORT_PRINCIPAL, ADMIN_PASSWORD).await;
+    let (_, page) = get(&app, &marc, "/console/partenaires/ville-de-niort").await;
+    let csrf = hidden(&page, "csrf").unwrap();
+    let response = marc
+        .post(app.url("/console/partenaires/ville-de-niort/personnes"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "accueil@niort.example"),
+            ("given_name", "Inès"),
+            ("family_name", "Accueil"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let confirmation = response.text().await.unwrap();
+    assert!(confirmation.contains("accueil@niort.example"));
+    assert!(confirmation.contains("Un compte Passerelle est nominatif"));
+    let fields = hidden_fields(&confirmation);
+    assert!(
+        fields.contains(&("given_name".to_owned(), "Inès".to_owned())),
+        "{fields:?}"
+    );
+    assert!(
+        app.state
+            .stores
+            .accounts
+            .find_account_by_email(
+                &passerelle::types::Email::parse("accueil@niort.example").unwrap()
+            )
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing created before confirmation"
+    );
+    let response = marc
+        .post(app.url("/console/partenaires/ville-de-niort/personnes"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        app.account("accueil@niort.example")
+            .await
+            .profile
+            .given_name,
+        "Inès"
+    );
+}

@@ -644,6 +644,7 @@ async fn partner_with_a_service(stores: &Stores) -> (PartnerId, ConventionId, Cl
             caf: caf.clone(),
             name: "Mairie de Niort".into(),
             siret: None,
+            commune: None,
         })
         .await
         .unwrap();
@@ -1102,6 +1103,7 @@ conformance!(
     quotas_hold_under_concurrent_grants_and_group_memberships,
     credential_links_are_used_once_and_die_with_the_password,
     a_second_factor_is_removed_with_its_recovery_codes,
+    directory_searches_filter_sort_and_page_within_reach,
 );
 
 /// The stores of a replica on PostgreSQL and Redis, in a new database named after the check.
@@ -1186,4 +1188,290 @@ async fn on_postgres_the_application_may_only_insert_and_select_traces() {
             .trim(),
         "1"
     );
+}
+
+/// Searches run in the database: words match folded names (accents and case ignored), the
+/// reach bounds every answer, filters combine, and keyset pages in either order give every
+/// row once.
+async fn directory_searches_filter_sort_and_page_within_reach(stores: &Stores) {
+    use passerelle::store::directory::*;
+    let (niort, convention, client_id, role) = partner_with_a_service(stores).await;
+    stores
+        .organisations
+        .upsert_partner(&Partner {
+            id: niort.clone(),
+            caf: CafCode::parse("79").unwrap(),
+            name: "Mairie de Niort".into(),
+            siret: Some(Siret::parse("21790191700013").unwrap()),
+            commune: Some("Niort".into()),
+        })
+        .await
+        .unwrap();
+    stores
+        .organisations
+        .upsert_caf(&Caf {
+            code: CafCode::parse("13").unwrap(),
+            name: "Caf des Bouches-du-Rhône".into(),
+        })
+        .await
+        .unwrap();
+    let mouries = PartnerId::parse("commune-de-mouries").unwrap();
+    stores
+        .organisations
+        .upsert_partner(&Partner {
+            id: mouries.clone(),
+            caf: CafCode::parse("13").unwrap(),
+            name: "Commune de Mouriès".into(),
+            siret: None,
+            commune: Some("Mouriès".into()),
+        })
+        .await
+        .unwrap();
+    let mut people = Vec::new();
+    for n in 0..7 {
+        people.push(person_of(stores, &niort, n).await);
+    }
+    let helene = stores
+        .accounts
+        .upsert_account(&AccountProfile {
+            email: Email::parse("helene.faure@niort.example").unwrap(),
+            civility: Some("Mme".into()),
+            given_name: "Hélène".into(),
+            family_name: "Faure".into(),
+            function: Some("Responsable sécurité".into()),
+            partner: Some(niort.clone()),
+            caf: None,
+            services: vec![],
+            admin_roles: vec![],
+        })
+        .await
+        .unwrap()
+        .0;
+    let elsewhere = person_of(stores, &mouries, 99).await;
+    let all = Reach {
+        everything: true,
+        ..Reach::default()
+    };
+    let caf79 = Reach {
+        caf: Some(CafCode::parse("79").unwrap()),
+        ..Reach::default()
+    };
+    let window = |text: Option<&str>, descending: bool, after: Option<Cursor>, limit: u32| {
+        Window::new(text, descending, after, limit)
+    };
+
+    // Partners: by commune without its accent, by SIRET digits, within the reach only.
+    let found = |reach: Reach, text: &'static str| {
+        let directory = stores.directory.clone();
+        async move {
+            directory
+                .search_partners(
+                    &reach,
+                    &PartnerSearch {
+                        window: Window::new(Some(text), false, None, 10),
+                        caf: None,
+                        sort: PartnerSort::Name,
+                    },
+                )
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|p| p.id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found(all.clone(), "MOURIES").await, ["commune-de-mouries"]);
+    assert_eq!(found(all.clone(), "9019170").await, ["ville-de-niort"]);
+    assert!(found(caf79.clone(), "mouries").await.is_empty());
+    assert!(
+        stores
+            .directory
+            .search_partners(
+                &Reach::default(),
+                &PartnerSearch {
+                    window: window(None, false, None, 10),
+                    caf: None,
+                    sort: PartnerSort::Name,
+                }
+            )
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "an empty reach sees nothing"
+    );
+
+    // People: "helene" finds Hélène; a partner's reach stops at its people.
+    let person_search = |text: Option<&str>, state: Option<PersonState>| PersonSearch {
+        window: window(text, false, None, 50),
+        partner: None,
+        state,
+        sort: PersonSort::Name,
+    };
+    let hits = stores
+        .directory
+        .search_people(&caf79, &person_search(Some("hélene faure"), None))
+        .await
+        .unwrap();
+    assert_eq!(hits.items.len(), 1);
+    assert_eq!(hits.items[0].account.id, helene);
+    assert_eq!(hits.items[0].partner_name, "Mairie de Niort");
+    let niort_only = Reach {
+        partner: Some(niort.clone()),
+        ..Reach::default()
+    };
+    let everyone = stores
+        .directory
+        .search_people(&niort_only, &person_search(None, None))
+        .await
+        .unwrap();
+    assert_eq!(everyone.items.len(), 8);
+    assert!(everyone.items.iter().all(|h| h.account.id != elsewhere));
+
+    // Keyset pages of three, ascending then descending: every person once, in order.
+    for descending in [false, true] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = stores
+                .directory
+                .search_people(
+                    &niort_only,
+                    &PersonSearch {
+                        window: window(None, descending, after.clone(), 3),
+                        partner: None,
+                        state: None,
+                        sort: PersonSort::Email,
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 3);
+            seen.extend(
+                page.items
+                    .iter()
+                    .map(|h| h.account.profile.email.to_string()),
+            );
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let mut expected = seen.clone();
+        expected.sort();
+        if descending {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected);
+        assert_eq!(seen.len(), 8, "every person once");
+    }
+
+    // Suspended and closed accounts are filtered apart.
+    stores
+        .accounts
+        .set_status(&people[0], AccountStatus::Suspended, Some("enquête"))
+        .await
+        .unwrap();
+    let suspended = stores
+        .directory
+        .search_people(
+            &niort_only,
+            &person_search(None, Some(PersonState::Suspended)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(suspended.items.len(), 1);
+    assert_eq!(suspended.items[0].account.id, people[0]);
+
+    // Habilitations: the suspended holder's is marked, closed ones are apart, and an ending
+    // window finds the one that expires.
+    let mut expiring = habilitation_for(
+        &niort,
+        &convention,
+        &client_id,
+        &role,
+        Holder::Account(people[1].clone()),
+    );
+    expiring.valid_until = Some(now() + 10 * 86_400);
+    for h in [
+        habilitation_for(
+            &niort,
+            &convention,
+            &client_id,
+            &role,
+            Holder::Account(people[0].clone()),
+        ),
+        expiring.clone(),
+        habilitation_for(
+            &niort,
+            &convention,
+            &client_id,
+            &role,
+            Holder::Account(helene.clone()),
+        ),
+    ] {
+        stores
+            .habilitations
+            .insert_habilitation(&h, &QuotaTable::new())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let of_helene = stores
+        .habilitations
+        .habilitations_of_account(&helene)
+        .await
+        .unwrap();
+    stores
+        .habilitations
+        .set_habilitation_status(
+            &of_helene[0].id,
+            HabilitationStatus::Closed,
+            "test",
+            Some("départ"),
+            now(),
+        )
+        .await
+        .unwrap();
+    let habilitations = |status: Option<HabilitationStatus>, ending: Option<(i64, i64)>| {
+        let directory = stores.directory.clone();
+        let reach = caf79.clone();
+        async move {
+            directory
+                .search_habilitations(
+                    &reach,
+                    &HabilitationSearch {
+                        window: Window::new(None, false, None, 50),
+                        partner: None,
+                        client_id: None,
+                        role: None,
+                        status,
+                        ending,
+                        sort: HabilitationSort::Holder,
+                    },
+                )
+                .await
+                .unwrap()
+                .items
+        }
+    };
+    let current = habilitations(None, None).await;
+    assert_eq!(current.len(), 2, "closed habilitations are listed apart");
+    let of_suspended = current
+        .iter()
+        .find(|h| h.habilitation.holder == Holder::Account(people[0].clone()))
+        .unwrap();
+    assert!(of_suspended.holder_blocked);
+    assert_eq!(of_suspended.holder_name, "N0 Agent");
+    assert!(current.iter().any(|h| !h.holder_blocked));
+    let closed = habilitations(Some(HabilitationStatus::Closed), None).await;
+    assert_eq!(closed.len(), 1);
+    assert_eq!(
+        closed[0].holder_email.as_deref(),
+        Some("helene.faure@niort.example")
+    );
+    let soon = habilitations(None, Some((now(), now() + 30 * 86_400))).await;
+    assert_eq!(soon.len(), 1);
+    assert_eq!(soon[0].habilitation.id, expiring.id);
 }

@@ -63,7 +63,8 @@ async fn export_annexe1(
         ("service" = String, Query, description = "Client id of the service"),
         ("role" = String, Query, description = "Role granted to the people of list 1"),
         ("scope" = Option<String>, Query, description = "Comma-separated scope values"),
-        ("apply" = Option<bool>, Query, description = "`true` to apply; otherwise a dry run")),
+        ("apply" = Option<bool>, Query, description = "`true` to apply; otherwise a dry run"),
+        ("named_people" = Option<bool>, Query, description = "`true`: the sender confirmed that the new addresses which look shared (`plan.shared_addresses`) each name one person")),
     request_body(content = String, content_type = "text/plain"),
     responses((status = 200, description = "The plan, and what was done when applied"),
         (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
@@ -84,6 +85,7 @@ async fn import_annexe1(
             .get("scope")
             .map(|s| crate::habilitations::scope_list(s))
             .unwrap_or_default(),
+        named_people: query.get("named_people").map(String::as_str) == Some("true"),
     };
     if query.get("apply").map(String::as_str) == Some("true") {
         let (plan, applied) = annexe1::apply(&state, &actor, &target, &body).await?;

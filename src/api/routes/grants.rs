@@ -4,16 +4,52 @@ use super::*;
 use crate::habilitations::Record;
 
 #[derive(OpenApi)]
-#[openapi(paths(partner_habilitations, grant, change_status))]
+#[openapi(paths(list_habilitations, partner_habilitations, grant, change_status))]
 pub(super) struct Doc;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/habilitations", get(list_habilitations))
         .route(
             "/api/v1/partners/{id}/habilitations",
             get(partner_habilitations).post(grant),
         )
         .route("/api/v1/habilitations/{id}/status", post(change_status))
+}
+
+/// The habilitations of every partner the caller may see — active and suspended ones unless
+/// `status` asks for another — found by `q` (holder's name or email, group name, role code),
+/// filtered by `partner`, `service`, `role`, `status` and `expiring_within` (days), sorted by
+/// `holder`, `service`, `valid_until` or `granted`, a page at a time (`Link: rel="next"` and
+/// `X-Next-Cursor` when more follow). `effective` says whether it gives access now (a
+/// suspended holder's habilitations do not).
+#[utoipa::path(get, path = "/api/v1/habilitations", tag = "habilitations",
+    params(crate::habilitations::directory::ListParams),
+    responses((status = 200, body = [HabilitationListItem],
+            headers(("link" = String, description = "RFC 8288 link to the next page, when there is one"),
+                ("x-next-cursor" = String, description = "The cursor to pass as `after`"))),
+        (status = 401, body = Problem), (status = 422, body = Problem)),
+    security(("personal_token" = [])))]
+async fn list_habilitations(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let params = crate::habilitations::directory::ListParams::from_query(&query)?;
+    let page = crate::habilitations::directory::habilitations(&state, &actor, &params).await?;
+    let now = state.clock.now();
+    let items = page
+        .items
+        .iter()
+        .map(|hit| HabilitationListItem {
+            habilitation: HabilitationView::from(&hit.habilitation),
+            partner_name: hit.partner_name.clone(),
+            holder_name: hit.holder_name.clone(),
+            holder_email: hit.holder_email.clone(),
+            effective: !hit.holder_blocked && hit.habilitation.is_effective(now),
+        })
+        .collect();
+    Ok(paged("/api/v1/habilitations", &query, items, page.next))
 }
 
 /// Every habilitation of the partner, any status.

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::habilitations::Record;
+use crate::habilitations::directory::ListParams;
 
 #[derive(OpenApi)]
 #[openapi(paths(
@@ -27,16 +28,26 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/v1/conventions/{id}/mode", put(set_mode))
 }
 
-/// The partners the caller may see: all (national operator), their Caf's, or their own.
+/// The partners the caller may see — all (national operator), their Caf's, or their own —
+/// found by `q` (name, commune, SIRET), filtered by `caf`, sorted by `name`, `commune` or
+/// `siret`, a page at a time: when more follow, the `Link` header (`rel="next"`) and
+/// `X-Next-Cursor` give the next page.
 #[utoipa::path(get, path = "/api/v1/partners", tag = "partenaires",
-    responses((status = 200, body = [PartnerView]), (status = 401, body = Problem)),
+    params(ListParams),
+    responses((status = 200, body = [PartnerView],
+            headers(("link" = String, description = "RFC 8288 link to the next page, when there is one"),
+                ("x-next-cursor" = String, description = "The cursor to pass as `after`"))),
+        (status = 401, body = Problem), (status = 422, body = Problem)),
     security(("personal_token" = [])))]
 async fn list_partners(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-) -> ApiResult<Json<Vec<PartnerView>>> {
-    let partners = manage::visible_partners(&state, &actor).await?;
-    Ok(Json(partners.iter().map(PartnerView::from).collect()))
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let params = ListParams::from_query(&query)?;
+    let page = crate::habilitations::directory::partners(&state, &actor, &params).await?;
+    let items = page.items.iter().map(PartnerView::from).collect();
+    Ok(paged("/api/v1/partners", &query, items, page.next))
 }
 
 /// A partner with its conventions and the use of its quotas.
@@ -150,6 +161,7 @@ async fn create_partner(
             .as_deref()
             .map(|s| parse("siret", s, crate::types::Siret::parse))
             .transpose()?,
+        commune: crate::store::Partner::commune_of(body.commune.as_deref()),
     };
     let partner = manage::create_partner(&state, &actor, partner).await?;
     Ok((StatusCode::CREATED, Json(PartnerView::from(&partner))))

@@ -2,9 +2,11 @@
 
 use super::*;
 use crate::habilitations::Record;
+use crate::habilitations::directory::ListParams;
 
 #[derive(OpenApi)]
 #[openapi(paths(
+    list_accounts,
     partner_accounts,
     create_account,
     get_account,
@@ -20,6 +22,7 @@ pub(super) struct Doc;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/accounts", get(list_accounts))
         .route(
             "/api/v1/partners/{id}/accounts",
             get(partner_accounts).post(create_account),
@@ -37,6 +40,31 @@ pub(super) fn router() -> Router<AppState> {
         )
         .route("/api/v1/accounts/{id}/appointment", post(appoint))
         .route("/api/v1/accounts/{id}/delegations", put(set_delegations))
+}
+
+/// The people of every partner the caller may see, found by `q` (name, email, function),
+/// filtered by `partner` and `state`, sorted by `name`, `email`, `partner` or `created`, a page
+/// at a time (`Link: rel="next"` and `X-Next-Cursor` when more follow).
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "personnes",
+    params(ListParams),
+    responses((status = 200, body = [AccountView],
+            headers(("link" = String, description = "RFC 8288 link to the next page, when there is one"),
+                ("x-next-cursor" = String, description = "The cursor to pass as `after`"))),
+        (status = 401, body = Problem), (status = 422, body = Problem)),
+    security(("personal_token" = [])))]
+async fn list_accounts(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let params = ListParams::from_query(&query)?;
+    let page = crate::habilitations::directory::people(&state, &actor, &params).await?;
+    let items = page
+        .items
+        .iter()
+        .map(|hit| AccountView::from(&hit.account))
+        .collect();
+    Ok(paged("/api/v1/accounts", &query, items, page.next))
 }
 
 /// The people of a partner, closed accounts included.
@@ -68,13 +96,14 @@ async fn create_account(
     ApiJson(body): ApiJson<NewAccount>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
     let id = id_or_not_found(&id, PartnerId::parse, Record::Partner)?;
-    let fields = PersonFields::parse(
+    let mut fields = PersonFields::parse(
         &body.email,
         body.civility.as_deref(),
         &body.given_name,
         &body.family_name,
         body.function.as_deref(),
     )?;
+    fields.named_person = body.named_person;
     let services = body
         .services
         .iter()

@@ -9,6 +9,8 @@ pub struct ImportTarget {
     pub client_id: ClientId,
     pub role: RoleCode,
     pub scope: Vec<String>,
+    /// The sender confirmed that the addresses which look shared each name one person.
+    pub named_people: bool,
 }
 
 /// What applying the annex would do.
@@ -23,6 +25,9 @@ pub struct Plan {
     /// Holders whose habilitation is closed: listed in list 2, or absent from list 1.
     pub close: Vec<Closure>,
     pub errors: Vec<LineError>,
+    /// New accounts whose address looks shared (`credentials.collective_addresses`): the plan
+    /// applies only once the sender confirms each names one person.
+    pub shared_addresses: Vec<Email>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,6 +107,19 @@ pub async fn plan(
         }
         match (person.list, existing) {
             (List::Open, None) => {
+                if state.settings.looks_collective(&person.email) {
+                    plan.shared_addresses.push(person.email.clone());
+                    if !target.named_people {
+                        errors.push(LineError {
+                            line: person.line,
+                            message: format!(
+                                "{} ressemble à l'adresse d'un service, que plusieurs personnes lisent : un compte est nominatif ; donnez l'adresse de la personne, ou confirmez qu'elle n'est lue que par elle",
+                                person.email
+                            ),
+                        });
+                        continue;
+                    }
+                }
                 listed_open.insert(person.email.clone());
                 plan.create.push(person);
             }
@@ -265,6 +283,7 @@ pub async fn apply(
             given_name: p.given_name.clone(),
             family_name: p.family_name.clone(),
             function: p.function.clone(),
+            named_person: target.named_people,
         };
         let account = manage::create_person_as(
             state,

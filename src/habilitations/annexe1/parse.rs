@@ -107,15 +107,29 @@ pub(super) fn parse_lines(text: &str) -> (Vec<Person>, Vec<LineError>) {
                 continue;
             }
         };
-        let date = match fields.get(3).filter(|d| !d.is_empty()) {
-            Some(d) => match parse_date(d) {
-                Some(d) => Some(d),
-                None => {
-                    errors.push(error(format!("« {d} » n'est pas une date (JJ/MM/AAAA)")));
-                    continue;
+        // After the address: the function, then the date. Separated by ";" the fields are
+        // fixed; separated by "," (seed 000) the function may hold commas of its own ("…,
+        // santé et handicap"), so only a last field that reads as a date is the date.
+        let rest = &fields[2..];
+        let (function, date) = if separator == ';' {
+            let date = match rest.get(1).filter(|d| !d.is_empty()) {
+                Some(d) => match parse_date(d) {
+                    Some(d) => Some(d),
+                    None => {
+                        errors.push(error(format!("« {d} » n'est pas une date (JJ/MM/AAAA)")));
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            (optional(rest.first().copied()), date)
+        } else {
+            match rest.split_last() {
+                Some((last, before)) if parse_date(last).is_some() => {
+                    (optional(Some(&before.join(", "))), parse_date(last))
                 }
-            },
-            None => None,
+                _ => (optional(Some(&rest.join(", "))), None),
+            }
         };
         people.push(Person {
             line,
@@ -123,7 +137,7 @@ pub(super) fn parse_lines(text: &str) -> (Vec<Person>, Vec<LineError>) {
             family_name,
             given_name,
             email,
-            function: optional(fields.get(2).copied()),
+            function,
             date,
             list,
         });

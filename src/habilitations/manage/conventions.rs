@@ -115,6 +115,15 @@ pub async fn create_partner(
             "Le nom du partenaire compte de 1 à 200 caractères.".into(),
         ));
     }
+    if partner
+        .commune
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > 100)
+    {
+        return Err(HabilitationError::Invalid(
+            "Le nom de la commune compte au plus 100 caractères.".into(),
+        ));
+    }
     if state
         .stores
         .organisations

@@ -24,6 +24,9 @@ pub struct PersonFields {
     pub given_name: String,
     pub family_name: String,
     pub function: Option<String>,
+    /// Whoever creates the account confirmed that an address which looks shared is read by
+    /// this one person only.
+    pub named_person: bool,
 }
 
 impl PersonFields {
@@ -59,6 +62,7 @@ impl PersonFields {
             given_name: text("le prénom", given_name, true)?.unwrap_or_default(),
             family_name: text("le nom", family_name, true)?.unwrap_or_default(),
             function: text("la fonction", function.unwrap_or(""), false)?,
+            named_person: false,
         })
     }
 }
@@ -84,6 +88,9 @@ pub(in crate::habilitations) async fn create_person_as(
     fields: PersonFields,
     services: Vec<ClientId>,
 ) -> HabResult<Account> {
+    if !fields.named_person && state.settings.looks_collective(&fields.email) {
+        return Err(HabilitationError::SharedAddress(fields.email));
+    }
     if let Some(existing) = state
         .stores
         .accounts

@@ -2,7 +2,12 @@
 
 use super::*;
 
-pub(super) fn account_from_row(row: &DbRow) -> StoreResult<Account> {
+/// What people lists sort and search a person by: "family given", folded.
+pub(super) fn name_key(profile: &AccountProfile) -> String {
+    fold(&format!("{} {}", profile.family_name, profile.given_name))
+}
+
+pub(crate) fn account_from_row(row: &DbRow) -> StoreResult<Account> {
     let email: String = row.get("email");
     let partner: Option<String> = row.get("partner_id");
     let caf: Option<String> = row.get("caf_code");
@@ -44,7 +49,8 @@ impl AccountStore for Store {
             }
             sqlx::query(
                 "UPDATE accounts SET civility = $1, given_name = $2, family_name = $3, function = $4,
-                    partner_id = $5, caf_code = $6, services = $7, admin_roles = $8, updated_at = $9 WHERE id = $10",
+                    partner_id = $5, caf_code = $6, services = $7, admin_roles = $8, updated_at = $9,
+                    name_key = $11 WHERE id = $10",
             )
             .bind(&profile.civility)
             .bind(&profile.given_name)
@@ -56,6 +62,7 @@ impl AccountStore for Store {
             .bind(json(&profile.admin_roles))
             .bind(now)
             .bind(existing.id.as_str())
+            .bind(name_key(profile))
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -64,8 +71,9 @@ impl AccountStore for Store {
         let id = AccountId::generate();
         sqlx::query(
             "INSERT INTO accounts (id, email, civility, given_name, family_name, function,
-                partner_id, caf_code, services, admin_roles, password_hash, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, 'pending', $11, $12)",
+                partner_id, caf_code, services, admin_roles, password_hash, status, created_at, updated_at,
+                name_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, 'pending', $11, $12, $13)",
         )
         .bind(id.as_str())
         .bind(profile.email.as_str())
@@ -79,6 +87,7 @@ impl AccountStore for Store {
         .bind(json(&profile.admin_roles))
         .bind(now)
         .bind(now)
+        .bind(name_key(profile))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -227,7 +236,7 @@ impl AccountStore for Store {
             }
             sqlx::query(
                 "UPDATE accounts SET email = 'efface-' || id || '@compte.invalid', civility = NULL,
-                    given_name = '', family_name = '', function = NULL, password_hash = NULL,
+                    given_name = '', family_name = '', name_key = '', function = NULL, password_hash = NULL,
                     services = '[]', status = 'suspended', closed_at = COALESCE(closed_at, $1),
                     status_reason = 'données personnelles effacées',
                     temporary_password_expires_at = NULL, must_change_password = 0,

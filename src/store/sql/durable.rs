@@ -7,7 +7,7 @@ use sqlx::Row;
 
 // Accounts and their single-use links.
 #[path = "accounts.rs"]
-mod accounts;
+pub(super) mod accounts;
 // Signing keys, server secrets, second factors and API tokens.
 #[path = "credentials.rs"]
 mod credentials;
@@ -53,15 +53,20 @@ impl OrganisationStore for Store {
         }
         let now = now();
         sqlx::query(
-            "INSERT INTO partners (id, caf_code, name, siret, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO partners (id, caf_code, name, siret, commune, name_key, commune_key,
+                created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET caf_code = excluded.caf_code, name = excluded.name,
-                siret = excluded.siret, updated_at = excluded.updated_at",
+                siret = excluded.siret, commune = excluded.commune, name_key = excluded.name_key,
+                commune_key = excluded.commune_key, updated_at = excluded.updated_at",
         )
         .bind(partner.id.as_str())
         .bind(partner.caf.as_str())
         .bind(&partner.name)
         .bind(partner.siret.as_ref().map(|s| s.as_str()))
+        .bind(&partner.commune)
+        .bind(fold(&partner.name))
+        .bind(partner.commune.as_deref().map(fold))
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -71,11 +76,12 @@ impl OrganisationStore for Store {
     }
 
     async fn get_partner(&self, id: &PartnerId) -> StoreResult<Option<Partner>> {
-        let row = sqlx::query("SELECT id, caf_code, name, siret FROM partners WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let row =
+            sqlx::query("SELECT id, caf_code, name, siret, commune FROM partners WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
         row.as_ref().map(partner_from_row).transpose()
     }
 
@@ -97,7 +103,7 @@ impl OrganisationStore for Store {
 
     async fn list_partners(&self, caf: Option<&CafCode>) -> StoreResult<Vec<Partner>> {
         let rows = sqlx::query(
-            "SELECT id, caf_code, name, siret FROM partners
+            "SELECT id, caf_code, name, siret, commune FROM partners
              WHERE $1 IS NULL OR caf_code = $1 ORDER BY name, id",
         )
         .bind(caf.map(|c| c.as_str()))
@@ -108,7 +114,7 @@ impl OrganisationStore for Store {
     }
 }
 
-fn partner_from_row(row: &DbRow) -> StoreResult<Partner> {
+pub(crate) fn partner_from_row(row: &DbRow) -> StoreResult<Partner> {
     let caf: String = row.get("caf_code");
     let siret: Option<String> = row.get("siret");
     Ok(Partner {
@@ -118,6 +124,7 @@ fn partner_from_row(row: &DbRow) -> StoreResult<Partner> {
         siret: siret
             .map(|s| crate::types::Siret::parse(&s).map_err(|_| corrupt("partner siret")))
             .transpose()?,
+        commune: row.get("commune"),
     })
 }
 
@@ -241,5 +248,45 @@ impl ServiceStore for Store {
             .await
             .map_err(backend)?;
         rows.iter().map(service_from_row).collect()
+    }
+}
+
+impl Store {
+    /// Writes the folded search keys of the rows stored before the keys existed (SQLite
+    /// migration 0009, PostgreSQL 0003); nothing once every row has them.
+    pub(super) async fn backfill_search_keys(&self) -> StoreResult<()> {
+        let partners = sqlx::query("SELECT id, name, commune FROM partners WHERE name_key IS NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        for row in &partners {
+            let commune: Option<String> = row.get("commune");
+            sqlx::query("UPDATE partners SET name_key = $1, commune_key = $2 WHERE id = $3")
+                .bind(fold(&row.get::<String, _>("name")))
+                .bind(commune.as_deref().map(fold))
+                .bind(row.get::<String, _>("id"))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        }
+        let accounts =
+            sqlx::query("SELECT id, given_name, family_name FROM accounts WHERE name_key IS NULL")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        for row in &accounts {
+            let key = fold(&format!(
+                "{} {}",
+                row.get::<String, _>("family_name"),
+                row.get::<String, _>("given_name")
+            ));
+            sqlx::query("UPDATE accounts SET name_key = $1 WHERE id = $2")
+                .bind(key)
+                .bind(row.get::<String, _>("id"))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
     }
 }

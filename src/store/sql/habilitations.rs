@@ -20,6 +20,9 @@ mod grants;
 // Groups and their members, and what delegated managers were delegated.
 #[path = "groups.rs"]
 mod groups;
+// Searching partners, people and habilitations.
+#[path = "directory.rs"]
+mod directory;
 // Yearly reviews and the change log.
 #[path = "reviews.rs"]
 mod reviews;

@@ -160,6 +160,8 @@ pub(super) struct ImportForm {
     text: Option<String>,
     /// `apply` once the plan was seen; otherwise only the plan.
     action: Option<String>,
+    /// `oui`: the sender confirmed that the addresses which look shared each name one person.
+    named_people: Option<String>,
 }
 
 pub(super) async fn import(
@@ -182,6 +184,7 @@ pub(super) async fn import(
             .as_deref()
             .map(crate::habilitations::scope_list)
             .unwrap_or_default(),
+        named_people: form.named_people.as_deref() == Some("oui"),
     };
     let applied = form.action.as_deref() == Some("apply");
     let plan = if applied {
@@ -198,13 +201,32 @@ pub(super) async fn import(
             div class="info" role="status" { p { "L'annexe 1 a été appliquée." } }
         }
         (plan_view(&plan))
+        @let hidden = html! {
+            (hidden_csrf(&user))
+            input type="hidden" name="service" value=(target.client_id);
+            input type="hidden" name="role" value=(target.role);
+            input type="hidden" name="scope" value=(target.scope.join(","));
+            input type="hidden" name="text" value=(text);
+        };
+        @if !applied && !target.named_people && !plan.shared_addresses.is_empty() {
+            form method="post" {
+                (hidden)
+                fieldset {
+                    legend { "Adresses qui semblent partagées" }
+                    p { "Un compte Passerelle est nominatif. Ces adresses ressemblent à celles d'un service, que plusieurs personnes lisent :" }
+                    ul { @for e in &plan.shared_addresses { li { (e) } } }
+                    p { "Demandez au partenaire l'adresse professionnelle de chaque personne ; ou, si vous savez que chacune n'est lue que par la personne nommée, confirmez-le." }
+                    input type="checkbox" id="named-people" name="named_people" value="oui" required;
+                    label class="inline" for="named-people" { "Je confirme que chacune de ces adresses n'est lue que par la personne nommée dans l'annexe" }
+                    br;
+                    button type="submit" name="action" value="plan" { "Confirmer et revoir les changements" }
+                }
+            }
+        }
         @if !applied && plan.errors.is_empty() {
             form method="post" {
-                (hidden_csrf(&user))
-                input type="hidden" name="service" value=(target.client_id);
-                input type="hidden" name="role" value=(target.role);
-                input type="hidden" name="scope" value=(target.scope.join(","));
-                input type="hidden" name="text" value=(text);
+                (hidden)
+                @if target.named_people { input type="hidden" name="named_people" value="oui"; }
                 button type="submit" name="action" value="apply" { "Appliquer ces changements" }
             }
         }

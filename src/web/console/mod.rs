@@ -13,6 +13,7 @@ mod history;
 mod partner;
 mod person;
 mod review;
+mod search;
 mod tokens;
 mod traces;
 
@@ -30,6 +31,7 @@ use maud::{Markup, html};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(home))
+        .route("/console/recherche", get(search::show))
         .route("/console/traces", get(traces::show))
         .route("/console/attestations/{id}", get(traces::attestation))
         .route("/console/jetons", get(tokens::show).post(tokens::create))
@@ -163,6 +165,7 @@ pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Mar
                 nav aria-label="Console" {
                     ul class="nav" {
                         li { a href="/console" { "Accueil" } }
+                        li { a href="/console/recherche" { "Rechercher" } }
                         @if u.actor.holds(AdminRole::SecurityOfficer) || u.actor.holds(AdminRole::NationalOperator) {
                             li { a href="/console/traces" { "Traces" } }
                         }
@@ -262,13 +265,18 @@ async fn home(
     axum::extract::State(state): axum::extract::State<AppState>,
     user: ConsoleUser,
 ) -> PageResult {
-    let partners = crate::habilitations::manage::visible_partners(&state, &user.actor).await?;
+    let partners = crate::habilitations::directory::partners(
+        &state,
+        &user.actor,
+        &crate::habilitations::directory::ListParams::default(),
+    )
+    .await?;
     let overdue = crate::habilitations::review::overdue(&state, &user.actor).await?;
     let cafs = state.stores.organisations.list_cafs().await?;
     let national = user.actor.holds(AdminRole::NationalOperator);
     let own_caf = user.actor.account.profile.caf.clone();
     let registrable: Vec<_> = cafs
-        .into_iter()
+        .iter()
         .filter(|c| {
             national
                 || user.actor.holds(AdminRole::CafHabilitationOfficer)
@@ -278,22 +286,31 @@ async fn home(
     let roles = roles_of(&user.actor.account);
     let body = html! {
         p { "Vous agissez en tant que " strong { (roles) } "." }
+        form method="get" action="/console/recherche" role="search" {
+            label for="home-q" { "Rechercher" span class="hint" { "un partenaire (nom, commune, SIRET), une personne (nom, adresse, fonction) ou ses habilitations" } }
+            input type="search" id="home-q" name="q" maxlength="200";
+            button type="submit" { "Rechercher" }
+        }
         h2 { "Partenaires" }
-        @if partners.is_empty() {
+        @if partners.items.is_empty() {
             p { "Aucun partenaire dans votre périmètre." }
         } @else {
             table class="stack" {
                 caption class="sr-only" { "Partenaires de votre périmètre" }
-                thead { tr { th scope="col" { "Partenaire" } th scope="col" { "SIRET" } th scope="col" { "Caf" } } }
+                thead { tr { th scope="col" { "Partenaire" } th scope="col" { "Commune" } th scope="col" { "SIRET" } th scope="col" { "Caf" } } }
                 tbody {
-                    @for p in &partners {
+                    @for p in &partners.items {
                         tr {
                             td data-label="Partenaire" { a href={ "/console/partenaires/" (p.id) } { (p.name) } }
+                            td data-label="Commune" { (p.commune.as_deref().unwrap_or("—")) }
                             td data-label="SIRET" { (p.siret.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "—".into())) }
-                            td data-label="Caf" { (p.caf) }
+                            td data-label="Caf" { (cafs.iter().find(|c| c.code == p.caf).map(|c| c.name.as_str()).unwrap_or(p.caf.as_str())) }
                         }
                     }
                 }
+            }
+            @if partners.next.is_some() {
+                p { a href="/console/recherche?type=partenaires" { "Voir tous les partenaires, avec filtres et tri" } }
             }
         }
         @if !registrable.is_empty() {
@@ -307,6 +324,8 @@ async fn home(
                     input type="text" id="np-id" name="id" required maxlength="64" pattern="[a-z0-9-]+";
                     label for="np-siret" { "SIRET" span class="hint" { "facultatif, 14 chiffres" } }
                     input type="text" id="np-siret" name="siret" maxlength="17" inputmode="numeric";
+                    label for="np-commune" { "Commune" span class="hint" { "facultatif" } }
+                    input type="text" id="np-commune" name="commune" maxlength="100";
                     label for="np-caf" { "Caf" }
                     select id="np-caf" name="caf" { @for c in &registrable { option value=(c.code) { (c.name) } } }
                     button type="submit" { "Enregistrer le partenaire" }

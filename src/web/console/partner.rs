@@ -233,6 +233,39 @@ async fn page_body(
     let open_accounts: Vec<&Account> = accounts.iter().filter(|a| a.closed_at.is_none()).collect();
     let open_groups: Vec<&Group> = groups.iter().filter(|g| g.closed_at.is_none()).collect();
     let can_grant = !grantable.is_empty() && (!open_accounts.is_empty() || !open_groups.is_empty());
+    let now = state.clock.now();
+    let (closed, current): (Vec<&Habilitation>, Vec<&Habilitation>) = habilitations
+        .iter()
+        .partition(|h| h.status == HabilitationStatus::Closed);
+    let habilitation_rows = |caption: &str, rows: &[&Habilitation]| {
+        html! {
+            table class="stack" {
+                caption class="sr-only" { (caption) }
+                thead { tr { th scope="col" { "Titulaire" } th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Validité" } th scope="col" { "Statut" } th scope="col" { "Actions" } } }
+                tbody {
+                    @for h in rows {
+                        @let holder = match &h.holder {
+                            Holder::Account(a) => accounts.iter().find(|x| &x.id == a),
+                            Holder::Group(_) => None,
+                        };
+                        @let blocked = holder.is_some_and(|a| !a.is_usable() && a.status != crate::store::AccountStatus::Pending);
+                        tr {
+                            td data-label="Titulaire" { (holder_name(&h.holder, &accounts, &groups)) }
+                            td data-label="Service" { (catalog.service(h.client_id.as_str())) }
+                            td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
+                            td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
+                            td data-label="Validité" { (validity(h)) }
+                            td data-label="Statut" { (super::search::effect(h, blocked, now)) }
+                            td data-label="Actions" {
+                                @let target = holder.map(Target::of).unwrap_or(Target::Other);
+                                (status_forms(user, context, h, target, &here, &row_target(h, &catalog, &accounts, &groups)))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
     Ok(html! {
         (done_message(done))
         p { "SIRET : " (partner.siret.as_ref().map(|s| s.to_string()).unwrap_or_else(|| "non renseigné".into())) " — Caf " (partner.caf) }
@@ -388,7 +421,7 @@ async fn page_body(
                 fieldset {
                     legend { "Créer une personne" }
                     p class="hint" { "Elle reçoit par courriel un lien pour choisir son mot de passe." }
-                    label for="p-email" { "Adresse électronique professionnelle" }
+                    label for="p-email" { "Adresse électronique professionnelle" span class="hint" { "celle de la personne elle-même, pas celle d'un service (accueil@…, service.…@…) : le compte est nominatif" } }
                     input type="email" id="p-email" name="email" required autocomplete="off";
                     label for="p-civ" { "Civilité" span class="hint" { "facultatif" } }
                     select id="p-civ" name="civility" { option value="" { "—" } option { "Mme" } option { "M." } }
@@ -423,26 +456,14 @@ async fn page_body(
         }
 
         h2 id="habilitations" { "Habilitations" }
-        table class="stack" {
-            thead { tr { th scope="col" { "Titulaire" } th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Validité" } th scope="col" { "Statut" } th scope="col" { "Actions" } } }
-            tbody {
-                @for h in &habilitations {
-                    tr {
-                        td data-label="Titulaire" { (holder_name(&h.holder, &accounts, &groups)) }
-                        td data-label="Service" { (catalog.service(h.client_id.as_str())) }
-                        td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
-                        td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
-                        td data-label="Validité" { (validity(h)) }
-                        td data-label="Statut" { (status_text(h)) }
-                        td data-label="Actions" {
-                            @let target = match &h.holder {
-                                Holder::Account(a) => accounts.iter().find(|x| &x.id == a).map(Target::of).unwrap_or(Target::Other),
-                                Holder::Group(_) => Target::Other,
-                            };
-                            (status_forms(user, context, h, target, &here, &row_target(h, &catalog, &accounts, &groups)))
-                        }
-                    }
-                }
+        p { a href={ "/console/recherche?type=habilitations&partner=" (partner.id) } { "Rechercher et filtrer les habilitations de ce partenaire" } }
+        @if current.is_empty() { p { "Aucune habilitation en cours." } } @else {
+            (habilitation_rows("Habilitations en cours", &current))
+        }
+        @if !closed.is_empty() {
+            details {
+                summary { "Habilitations retirées (" (closed.len()) ")" }
+                (habilitation_rows("Habilitations retirées", &closed))
             }
         }
         @if can_grant {

@@ -1,7 +1,7 @@
 //! A person's page: profile, habilitations, groups, account actions (suspension, departure,
 //! forced password change), the Caf's appointments and the administrators' delegations.
 
-use super::partner::{holder_name, row_target, status_forms, status_text, validity};
+use super::partner::{holder_name, row_target, status_forms, validity};
 use super::{
     ConsoleUser, PersonForm, confirm_page, done_message, hidden_csrf, may, reason_field, render,
 };
@@ -76,6 +76,8 @@ pub(super) async fn show(
     let delegate =
         may(actor, &context, Action::NameDelegatedManagers) && target != Target::Administrator;
     let open = account.closed_at.is_none();
+    let blocked = !account.is_usable() && account.status != crate::store::AccountStatus::Pending;
+    let now = state.clock.now();
     let accounts = std::slice::from_ref(&account);
     let body = html! {
         (done_message(query.get("fait").map(String::as_str)))
@@ -112,6 +114,9 @@ pub(super) async fn show(
 
         h2 { "Habilitations" }
         @if habilitations.is_empty() { p { "Aucune habilitation." } }
+        @if blocked && !habilitations.is_empty() {
+            p class="error" { "Le compte est " (manage::account_state_label(&account)) " : ses habilitations restent enregistrées mais sont sans effet, la personne ne peut se connecter à aucun service." }
+        }
         table class="stack" {
             thead { tr { th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Par" } th scope="col" { "Validité" } th scope="col" { "Statut" } th scope="col" { "Actions" } } }
             tbody {
@@ -122,7 +127,7 @@ pub(super) async fn show(
                         td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
                         td data-label="Par" { (holder_name(&h.holder, accounts, &groups)) }
                         td data-label="Validité" { (validity(h)) }
-                        td data-label="Statut" { (status_text(h)) }
+                        td data-label="Statut" { (super::search::effect(h, blocked, now)) }
                         td data-label="Actions" { (status_forms(&user, &context, h, target, &here, &row_target(h, &catalog, accounts, &groups))) }
                     }
                 }

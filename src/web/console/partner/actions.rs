@@ -8,12 +8,27 @@ use crate::habilitations::Record;
 pub(in crate::web::console) async fn create_person(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ConsoleForm { user, form, .. }: ConsoleForm<PersonForm>,
+    form: ConsoleForm<PersonForm>,
 ) -> PageResult {
     let id = partner_id(&id)?;
-    let person = form.fields(None)?;
-    manage::create_person(&state, &user.actor, &id, person, vec![]).await?;
-    back(id.as_str(), "personne")
+    let mut person = form.form.fields(None)?;
+    person.named_person = form.confirmed();
+    match manage::create_person(&state, &form.user.actor, &id, person, vec![]).await {
+        Err(HabilitationError::SharedAddress(email)) => confirm_page(
+            &form.user,
+            "Adresse partagée ?",
+            html! {
+                "L'adresse " strong { (email) } " ressemble à celle d'un service (accueil, secrétariat, service…), que plusieurs personnes lisent. "
+                "Un compte Passerelle est nominatif : ses accès et ses traces sont ceux d'une seule personne. "
+                "Confirmez seulement si cette adresse n'est lue que par la personne que vous créez ; sinon, annulez et demandez-lui son adresse professionnelle."
+            },
+            &format!("/console/partenaires/{id}/personnes"),
+            &form.raw,
+            &format!("/console/partenaires/{id}#personnes"),
+        ),
+        Err(e) => Err(e.into()),
+        Ok(_) => back(id.as_str(), "personne"),
+    }
 }
 
 /// "le rôle « Contributeur » du service Coopération de Claire Dubois": a habilitation in words.
@@ -294,6 +309,7 @@ pub(in crate::web::console) struct PartnerForm {
     caf: Option<String>,
     name: Option<String>,
     siret: Option<String>,
+    commune: Option<String>,
 }
 
 pub(in crate::web::console) async fn create_partner(
@@ -316,6 +332,7 @@ pub(in crate::web::console) async fn create_partner(
             .map(crate::types::Siret::parse)
             .transpose()
             .map_err(|_| invalid("Le SIRET compte 14 chiffres et sa clé doit être juste."))?,
+        commune: crate::store::Partner::commune_of(form.commune.as_deref()),
     };
     let p = manage::create_partner(&state, &user.actor, partner).await?;
     Ok(Redirect::to(&format!("/console/partenaires/{}", p.id)).into_response())
