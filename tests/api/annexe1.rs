@@ -326,43 +326,33 @@ async fn a_shared_address_is_refused_until_confirmed() {
         .await
         .unwrap();
     let token = app.api_token(ADMIN).await;
-    let body = |named: bool| {
+    let create = |body: Value| {
+        let (app, token) = (&app, &token);
+        async move {
+            app.api(
+                reqwest::Method::POST,
+                "/api/v1/partners/cc-roumois-seine/accounts",
+                token,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let shared = |named: bool| {
         serde_json::json!({
             "email": "accueil@roumois-seine.example", "given_name": "Lise",
             "family_name": "Accueil", "named_person": named
         })
     };
-    let (status, problem) = app
-        .api(
-            reqwest::Method::POST,
-            "/api/v1/partners/cc-roumois-seine/accounts",
-            &token,
-            Some(body(false)),
-        )
-        .await;
+    let (status, problem) = create(shared(false)).await;
     assert_eq!(status, 422);
     assert_eq!(problem["code"], "shared_address", "{problem}");
     assert!(problem["detail"].as_str().unwrap().contains("nominatif"));
-    let (status, _) = app
-        .api(
-            reqwest::Method::POST,
-            "/api/v1/partners/cc-roumois-seine/accounts",
-            &token,
-            Some(body(true)),
-        )
-        .await;
-    assert_eq!(status, 201);
+    assert_eq!(create(shared(true)).await.0, 201);
     // A personal address is not mistaken for a shared one.
-    let (status, _) = app
-        .api(
-            reqwest::Method::POST,
-            "/api/v1/partners/cc-roumois-seine/accounts",
-            &token,
-            Some(serde_json::json!({
-                "email": "servane.contact@roumois-seine.example", "given_name": "Servane",
-                "family_name": "Contact"
-            })),
-        )
-        .await;
-    assert_eq!(status, 201);
+    let personal = serde_json::json!({
+        "email": "servane.contact@roumois-seine.example", "given_name": "Servane",
+        "family_name": "Contact"
+    });
+    assert_eq!(create(personal).await.0, 201);
 }

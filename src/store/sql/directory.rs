@@ -83,12 +83,27 @@ fn push_keyset(sql: &mut QueryBuilder<'_, Db>, key: &str, id: &str, window: &Win
     sql.push_bind(i64::from(window.limit) + 1);
 }
 
+impl Store {
+    /// Runs a search after its filters: the keyset `(key, id)` (an integer key when `int_key`),
+    /// then the page of rows (one more than the limit is asked for) and the next cursor.
+    async fn run<T>(
+        &self,
+        mut sql: QueryBuilder<'_, Db>,
+        (key, id, int_key): (&str, &str, bool),
+        window: &Window,
+        item: impl Fn(&DbRow) -> StoreResult<T>,
+    ) -> StoreResult<Page<T>> {
+        push_keyset(&mut sql, key, id, window);
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
+        page(rows, window, int_key, item)
+    }
+}
+
 /// The page of `rows` (one more than the limit was asked for) and the next cursor.
 fn page<T>(
     rows: Vec<DbRow>,
     window: &Window,
     int_key: bool,
-    id: impl Fn(&DbRow) -> String,
     item: impl Fn(&DbRow) -> StoreResult<T>,
 ) -> StoreResult<Page<T>> {
     let more = rows.len() > window.limit as usize;
@@ -100,7 +115,7 @@ fn page<T>(
             } else {
                 SortValue::Text(last.get("sort_key"))
             },
-            id: id(last),
+            id: last.get("id"),
         }),
         _ => None,
     };
@@ -118,10 +133,7 @@ impl DirectoryStore for Store {
         search: &PartnerSearch,
     ) -> StoreResult<Page<Partner>> {
         if reach.is_empty() {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(Page::empty());
         }
         let key = match search.sort {
             PartnerSort::Name => "COALESCE(p.name_key, '')",
@@ -143,15 +155,8 @@ impl DirectoryStore for Store {
             &search.window.words,
             &["p.name_key", "p.commune_key", "p.siret"],
         );
-        push_keyset(&mut sql, key, "p.id", &search.window);
-        let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
-        page(
-            rows,
-            &search.window,
-            false,
-            |r| r.get("id"),
-            partner_from_row,
-        )
+        self.run(sql, (key, "p.id", false), &search.window, partner_from_row)
+            .await
     }
 
     async fn search_people(
@@ -160,10 +165,7 @@ impl DirectoryStore for Store {
         search: &PersonSearch,
     ) -> StoreResult<Page<PersonHit>> {
         if reach.is_empty() {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(Page::empty());
         }
         let (key, int_key) = match search.sort {
             PersonSort::Name => ("COALESCE(a.name_key, '')", false),
@@ -202,20 +204,13 @@ impl DirectoryStore for Store {
             &search.window.words,
             &["a.name_key", "a.email", "LOWER(a.function)"],
         );
-        push_keyset(&mut sql, key, "a.id", &search.window);
-        let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
-        page(
-            rows,
-            &search.window,
-            int_key,
-            |r| r.get("id"),
-            |r| {
-                Ok(PersonHit {
-                    account: account_from_row(r)?,
-                    partner_name: r.get("partner_name"),
-                })
-            },
-        )
+        self.run(sql, (key, "a.id", int_key), &search.window, |r| {
+            Ok(PersonHit {
+                account: account_from_row(r)?,
+                partner_name: r.get("partner_name"),
+            })
+        })
+        .await
     }
 
     async fn search_habilitations(
@@ -224,10 +219,7 @@ impl DirectoryStore for Store {
         search: &HabilitationSearch,
     ) -> StoreResult<Page<HabilitationHit>> {
         if reach.is_empty() {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(Page::empty());
         }
         let (key, int_key) = match search.sort {
             HabilitationSort::Holder => ("COALESCE(a.name_key, LOWER(g.name), '')", false),
@@ -279,22 +271,15 @@ impl DirectoryStore for Store {
             &search.window.words,
             &["a.name_key", "LOWER(g.name)", "a.email", "LOWER(h.role)"],
         );
-        push_keyset(&mut sql, key, "h.id", &search.window);
-        let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
-        page(
-            rows,
-            &search.window,
-            int_key,
-            |r| r.get("id"),
-            |r| {
-                Ok(HabilitationHit {
-                    habilitation: habilitation_from_row(r)?,
-                    partner_name: r.get("partner_name"),
-                    holder_name: r.get("holder_name"),
-                    holder_email: r.get("holder_email"),
-                    holder_blocked: r.get::<i64, _>("holder_blocked") != 0,
-                })
-            },
-        )
+        self.run(sql, (key, "h.id", int_key), &search.window, |r| {
+            Ok(HabilitationHit {
+                habilitation: habilitation_from_row(r)?,
+                partner_name: r.get("partner_name"),
+                holder_name: r.get("holder_name"),
+                holder_email: r.get("holder_email"),
+                holder_blocked: r.get::<i64, _>("holder_blocked") != 0,
+            })
+        })
+        .await
     }
 }

@@ -152,6 +152,21 @@ pub(super) fn status_text(h: &Habilitation) -> String {
     }
 }
 
+/// What a habilitation's status means now: "active", or why it gives no access.
+pub(super) fn effect(h: &crate::store::Habilitation, holder_blocked: bool, now: i64) -> String {
+    let status = status_text(h);
+    if h.status == HabilitationStatus::Closed {
+        return status;
+    }
+    if holder_blocked {
+        return format!("{status} — sans effet : le compte du titulaire est suspendu ou fermé");
+    }
+    if h.status == HabilitationStatus::Active && !h.is_effective(now) {
+        return format!("{status} — sans effet : hors de sa période de validité");
+    }
+    status
+}
+
 pub(super) async fn show(
     State(state): State<AppState>,
     user: ConsoleUser,
@@ -255,7 +270,7 @@ async fn page_body(
                             td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
                             td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
                             td data-label="Validité" { (validity(h)) }
-                            td data-label="Statut" { (super::search::effect(h, blocked, now)) }
+                            td data-label="Statut" { (effect(h, blocked, now)) }
                             td data-label="Actions" {
                                 @let target = holder.map(Target::of).unwrap_or(Target::Other);
                                 (status_forms(user, context, h, target, &here, &row_target(h, &catalog, &accounts, &groups)))

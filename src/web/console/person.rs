@@ -127,7 +127,7 @@ pub(super) async fn show(
                         td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
                         td data-label="Par" { (holder_name(&h.holder, accounts, &groups)) }
                         td data-label="Validité" { (validity(h)) }
-                        td data-label="Statut" { (super::search::effect(h, blocked, now)) }
+                        td data-label="Statut" { (super::partner::effect(h, blocked, now)) }
                         td data-label="Actions" { (status_forms(&user, &context, h, target, &here, &row_target(h, &catalog, accounts, &groups))) }
                     }
                 }

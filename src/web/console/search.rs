@@ -8,7 +8,7 @@ use crate::habilitations::directory::{self, ListParams, encode_cursor};
 use crate::habilitations::manage;
 use crate::state::AppState;
 use crate::store::directory::{HabilitationHit, Page, PersonHit};
-use crate::store::{Caf, HabilitationStatus, Holder, Partner, Service};
+use crate::store::{Caf, Holder, Partner, Service};
 use crate::web::error::PageResult;
 use axum::extract::{Query, State};
 use maud::{Markup, html};
@@ -455,21 +455,6 @@ fn people_table(page: &Page<PersonHit>) -> List {
     })
 }
 
-/// What a habilitation's status means now: "active", or why it gives no access.
-pub(super) fn effect(h: &crate::store::Habilitation, holder_blocked: bool, now: i64) -> String {
-    let status = super::partner::status_text(h);
-    if h.status == HabilitationStatus::Closed {
-        return status;
-    }
-    if holder_blocked {
-        return format!("{status} — sans effet : le compte du titulaire est suspendu ou fermé");
-    }
-    if h.status == HabilitationStatus::Active && !h.is_effective(now) {
-        return format!("{status} — sans effet : hors de sa période de validité");
-    }
-    status
-}
-
 fn habilitation_table(page: &Page<HabilitationHit>, catalog: &Catalog<'_>, now: i64) -> List {
     let rows: Vec<(HabilitationHit, String, String, String)> = page
         .items
@@ -480,7 +465,7 @@ fn habilitation_table(page: &Page<HabilitationHit>, catalog: &Catalog<'_>, now: 
                 hit.clone(),
                 catalog.service(h.client_id.as_str()),
                 catalog.role(h.client_id.as_str(), h.role.as_str()),
-                effect(h, hit.holder_blocked, now),
+                super::partner::effect(h, hit.holder_blocked, now),
             )
         })
         .collect();
