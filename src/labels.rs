@@ -85,7 +85,24 @@ pub fn action(code: &str) -> &'static str {
         "review.start" => "début de la revue annuelle",
         "review.complete" => "fin de la revue annuelle",
         "retention.habilitations" => "effacement en fin de conservation",
+        "request.file" => "demande adressée à la Caf",
+        "request.approve" => "demande acceptée par la Caf",
+        "request.refuse" => "demande refusée par la Caf",
+        "request.cancel" => "demande retirée",
         _ => "autre changement",
+    }
+}
+
+/// What a partner's request to its Caf is about (`RequestedChange::code`).
+pub fn request_kind(code: &str) -> &'static str {
+    match code {
+        "create_person" => "la création d'un compte",
+        "grant" => "l'attribution d'une habilitation",
+        "suspend" => "la suspension d'une habilitation",
+        "reactivate" => "la réactivation d'une habilitation",
+        "withdraw" => "le retrait d'une habilitation",
+        "close_account" => "la fermeture d'un compte",
+        _ => "un changement",
     }
 }
 
@@ -111,6 +128,7 @@ pub fn record(r: Record) -> &'static str {
         Record::Service => "le service",
         Record::Caf => "la Caf",
         Record::Review => "la revue",
+        Record::Request => "la demande",
         Record::ApiToken => "le jeton d'API",
         Record::Attestation => "l'attestation",
     }

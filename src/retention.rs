@@ -70,6 +70,14 @@ pub async fn run_all(
         .habilitations
         .delete_changes_before(months_before_us(now_us, trace_months) / 1_000_000)
         .await?;
+    // The requests of centralized partners name people and carry reasons too: decided ones
+    // go with the change records.
+    let changes = changes
+        + state
+            .stores
+            .habilitations
+            .delete_decided_requests_before(months_before_us(now_us, trace_months) / 1_000_000)
+            .await?;
     let habilitations = run(state, config, now).await?;
     Ok(Report {
         habilitations,

@@ -91,6 +91,10 @@ string_newtype!(
     ReviewId
 );
 string_newtype!(
+    /// The identifier of one request a partner addressed to its Caf (a UUID).
+    RequestId
+);
+string_newtype!(
     /// The code of a role (profile) of a service, e.g. `T1` for CDAP or `contributeur`.
     RoleCode
 );
@@ -119,7 +123,7 @@ macro_rules! generated_id {
         }
     )*};
 }
-generated_id!(ConventionId, HabilitationId, GroupId, ReviewId);
+generated_id!(ConventionId, HabilitationId, GroupId, ReviewId, RequestId);
 
 impl RoleCode {
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {

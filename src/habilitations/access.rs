@@ -129,6 +129,18 @@ fn is_caf_side(actor: &Actor, partner: &Partner) -> bool {
                 || actor.holds(AdminRole::SecurityOfficer))
 }
 
+/// Who decides the requests a partner addresses to its Caf: its habilitation officer (or a
+/// national operator).
+pub fn decides_requests(actor: &Actor, partner: &Partner) -> bool {
+    is_caf_officer(actor, partner)
+}
+
+/// Who addresses requests to the Caf for a partner: its principal administrator, substitute
+/// and delegated managers.
+pub fn files_requests(actor: &Actor, partner: &Partner) -> bool {
+    is_partner_administrator(actor, partner) || is_delegated_manager(actor, partner)
+}
+
 /// A national operator, or the habilitation officer of the partner's Caf.
 fn is_caf_officer(actor: &Actor, partner: &Partner) -> bool {
     actor.holds(AdminRole::NationalOperator)
@@ -179,7 +191,7 @@ pub fn check(actor: &Actor, context: &PartnerContext, action: Action<'_>) -> Hab
         Action::ManageUsers => caf || (admin || manager) && delegated,
         Action::ManageGroups => caf && centralized || (admin || manager) && delegated,
         Action::NameDelegatedManagers => admin && delegated,
-        Action::PerformReview => admin,
+        Action::PerformReview => admin || caf && centralized && !context.has_administrator,
         Action::Grant {
             client_id,
             role,
@@ -237,7 +249,10 @@ pub fn check(actor: &Actor, context: &PartnerContext, action: Action<'_>) -> Hab
         | Action::ForcePasswordChange => {
             forbidden("Seul le responsable des habilitations de la Caf peut faire cette action.")
         }
-        Action::NameDelegatedManagers | Action::PerformReview if !admin => forbidden(
+        Action::PerformReview if !admin => forbidden(
+            "La revue annuelle est faite par l'administrateur principal du partenaire ou son suppléant ; la Caf ne la fait elle-même que pour un partenaire en mode centralisé qui n'en a pas.",
+        ),
+        Action::NameDelegatedManagers if !admin => forbidden(
             "Seuls l'administrateur principal du partenaire et son suppléant peuvent faire cette action.",
         ),
         _ if actor.holds(AdminRole::SecurityOfficer) && !caf && !admin && !manager => {

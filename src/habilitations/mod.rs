@@ -37,6 +37,7 @@ pub enum Record {
     Service,
     Caf,
     Review,
+    Request,
     ApiToken,
     Attestation,
 }
@@ -151,6 +152,9 @@ pub struct PartnerContext {
     pub partner: Partner,
     pub conventions: Vec<Convention>,
     pub today: NaiveDate,
+    /// Whether it has a principal administrator or substitute (without one, in centralized
+    /// mode, the Caf does its yearly review).
+    pub has_administrator: bool,
 }
 
 impl PartnerContext {
@@ -166,10 +170,12 @@ impl PartnerContext {
             .habilitations
             .conventions_of_partner(id)
             .await?;
+        let has_administrator = state.stores.accounts.partner_has_administrator(id).await?;
         Ok(Self {
             partner,
             conventions,
             today: today(),
+            has_administrator,
         })
     }
 

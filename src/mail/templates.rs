@@ -181,3 +181,67 @@ pub fn email_in_use(
         "Message envoyé aux responsables des habilitations de la Caf. Consultez la console Passerelle pour le détail.",
     )
 }
+
+/// To a Caf's habilitation officers: a partner in centralized mode asks for a change.
+pub fn request_filed(
+    officer_address: &str,
+    officer_name: &str,
+    who: &str,
+    partner: &str,
+    what: &str,
+    reason: Option<&str>,
+    queue_url: &str,
+) -> Mail {
+    let to = Recipient {
+        address: officer_address,
+        name: officer_name,
+        caf: None,
+        services: &[],
+    };
+    let mut paragraphs = vec![format!(
+        "{who}, pour le partenaire « {partner} », demande à la Caf de {what}."
+    )];
+    if let Some(r) = reason {
+        paragraphs.push(format!("Motif donné : {r}"));
+    }
+    paragraphs.push(
+        "La gestion des habilitations de ce partenaire est centralisée : la demande attend votre décision (accepter, ce qui la réalise, ou refuser en donnant le motif).".into(),
+    );
+    build(
+        &to,
+        &format!("Demande d'habilitation de « {partner} »"),
+        &paragraphs,
+        Some(("Traiter les demandes", queue_url)),
+        "Message envoyé aux responsables des habilitations de la Caf.",
+    )
+}
+
+/// To the requester: the Caf accepted (and carried out) or refused their request.
+pub fn request_decided(
+    to: &Recipient<'_>,
+    what: &str,
+    approved: bool,
+    by: &str,
+    reason: Option<&str>,
+    console_url: &str,
+) -> Mail {
+    let mut paragraphs = vec![if approved {
+        format!("{by} a accepté votre demande de {what} : c'est fait.")
+    } else {
+        format!("{by} a refusé votre demande de {what}.")
+    }];
+    if let Some(r) = reason {
+        paragraphs.push(format!("Motif : {r}"));
+    }
+    build(
+        to,
+        if approved {
+            "Votre demande à la Caf est acceptée"
+        } else {
+            "Votre demande à la Caf est refusée"
+        },
+        &paragraphs,
+        Some(("Voir vos demandes", console_url)),
+        "Pour toute question, répondez à votre interlocuteur de la Caf.",
+    )
+}

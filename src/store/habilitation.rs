@@ -477,7 +477,13 @@ pub trait ChangeLog: Send + Sync {
 /// Everything of the habilitation model, as one store: the small traits above, each of one
 /// aggregate, implemented together by the SQL stores.
 pub trait HabilitationStore:
-    ConventionStore + GrantStore + GroupStore + DelegationStore + ReviewStore + ChangeLog
+    ConventionStore
+    + GrantStore
+    + GroupStore
+    + DelegationStore
+    + ReviewStore
+    + ChangeLog
+    + super::RequestStore
 {
 }
 
@@ -488,6 +494,7 @@ impl<T> HabilitationStore for T where
         + DelegationStore
         + ReviewStore
         + ChangeLog
+        + super::RequestStore
         + ?Sized
 {
 }

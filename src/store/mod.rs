@@ -16,6 +16,7 @@ pub mod memory;
 pub mod postgres;
 pub mod records;
 pub mod redis;
+pub mod request;
 pub mod sql;
 pub mod sqlite;
 pub mod trace;
@@ -26,6 +27,7 @@ use async_trait::async_trait;
 pub use directory::{DirectoryStore, fold};
 pub use habilitation::*;
 pub use records::*;
+pub use request::RequestStore;
 use std::sync::Arc;
 pub use trace::*;
 
@@ -128,6 +130,8 @@ pub trait AccountStore: Send + Sync {
     -> StoreResult<Vec<AccountId>>;
     /// The accounts of a partner, closed ones included, by family name.
     async fn accounts_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Account>>;
+    /// Whether an open account of the partner is its principal administrator or substitute.
+    async fn partner_has_administrator(&self, partner: &PartnerId) -> StoreResult<bool>;
     /// The Caf's own staff (accounts of the Caf, not of a partner), open ones only.
     async fn staff_of_caf(&self, caf: &CafCode) -> StoreResult<Vec<Account>>;
     async fn set_must_change_password(&self, id: &AccountId, value: bool) -> StoreResult<()>;

@@ -84,8 +84,42 @@ async fn console_pages(app: &TestApp, c: &Client) -> Vec<(String, Vec<String>)> 
         .await
         .unwrap()
         .remove(0);
+    // A pending request in the Caf's queue: Niort switched to centralized mode, its
+    // administrator asks for an account.
+    let load = |email: &'static str| async move {
+        passerelle::habilitations::Actor::load(&app.state, &app.account(email).await.id)
+            .await
+            .unwrap()
+    };
+    let officer = load("habilitations@caf79.example").await;
+    passerelle::habilitations::manage::switch_mode(
+        &app.state,
+        &officer,
+        &passerelle::types::ConventionId::parse("mcp-79-niort").unwrap(),
+        passerelle::store::HabilitationMode::Centralized,
+        Some("test"),
+    )
+    .await
+    .unwrap();
+    passerelle::habilitations::manage::file_request(
+        &app.state,
+        &load("marc.rousseau@niort.example").await,
+        &niort,
+        passerelle::store::request::RequestedChange::CreatePerson {
+            email: passerelle::types::Email::parse("julie.martin@niort.example").unwrap(),
+            civility: None,
+            given_name: "Julie".into(),
+            family_name: "Martin".into(),
+            function: None,
+            named_person: false,
+        },
+        Some("arrivée"),
+    )
+    .await
+    .unwrap();
     let pages = [
         "/console".to_owned(),
+        "/console/demandes".to_owned(),
         "/console/partenaires/ville-de-niort".to_owned(),
         format!("/console/personnes/{}", sophie.id),
         format!("/console/groupes/{}", group.id),

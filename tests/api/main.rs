@@ -22,6 +22,7 @@ mod mfa;
 mod operations;
 mod provisioning;
 mod replicas;
+mod requests;
 mod review;
 mod servers;
 mod stores;

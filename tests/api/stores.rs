@@ -1104,6 +1104,7 @@ conformance!(
     credential_links_are_used_once_and_die_with_the_password,
     a_second_factor_is_removed_with_its_recovery_codes,
     directory_searches_filter_sort_and_page_within_reach,
+    requests_are_decided_once_and_queued_by_partner,
 );
 
 /// The stores of a replica on PostgreSQL and Redis, in a new database named after the check.
@@ -1474,4 +1475,124 @@ async fn directory_searches_filter_sort_and_page_within_reach(stores: &Stores) {
     let soon = habilitations(None, Some((now(), now() + 30 * 86_400))).await;
     assert_eq!(soon.len(), 1);
     assert_eq!(soon[0].habilitation.id, expiring.id);
+}
+
+/// A request is decided once even when two officers decide at once; an acceptance whose change
+/// failed reopens it; the queue lists pending ones of the given partners only; retention
+/// deletes decided ones.
+async fn requests_are_decided_once_and_queued_by_partner(stores: &Stores) {
+    use passerelle::store::request::*;
+    let (partner, ..) = partner_with_a_service(stores).await;
+    let requester = person_of(stores, &partner, 1).await;
+    let new = |n: i64| Request {
+        id: RequestId::generate(),
+        partner: partner.clone(),
+        change: RequestedChange::CloseAccount {
+            account: requester.clone(),
+        },
+        reason: Some("départ".into()),
+        requested_by: requester.to_string(),
+        requested_at: 1_000 + n,
+        status: RequestStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+        decision_reason: None,
+    };
+    let (first, second) = (new(1), new(2));
+    for r in [&second, &first] {
+        stores.habilitations.insert_request(r).await.unwrap();
+    }
+    assert_eq!(
+        stores
+            .habilitations
+            .get_request(&first.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&first)
+    );
+    let queue = stores
+        .habilitations
+        .pending_requests(std::slice::from_ref(&partner))
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        [&first.id, &second.id],
+        "oldest first"
+    );
+    assert!(
+        stores
+            .habilitations
+            .pending_requests(&[PartnerId::parse("elsewhere").unwrap()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let decide = |status: RequestStatus, by: &'static str| {
+        let store = stores.habilitations.clone();
+        let id = first.id.clone();
+        tokio::spawn(async move {
+            store
+                .decide_request(
+                    &id,
+                    &Decision {
+                        status,
+                        by,
+                        at: 2_000,
+                        reason: Some("vu"),
+                    },
+                )
+                .await
+                .unwrap()
+        })
+    };
+    let (a, b) = (
+        decide(RequestStatus::Approved, "officer-a"),
+        decide(RequestStatus::Refused, "officer-b"),
+    );
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert!(a ^ b, "exactly one decision lands");
+    let decided = stores
+        .habilitations
+        .get_request(&first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(decided.status, RequestStatus::Pending);
+    assert_eq!(decided.decided_at, Some(2_000));
+    if decided.status == RequestStatus::Approved {
+        stores
+            .habilitations
+            .reopen_request(&first.id)
+            .await
+            .unwrap();
+        let reopened = stores
+            .habilitations
+            .get_request(&first.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reopened.status, RequestStatus::Pending);
+        assert_eq!(reopened.decided_by, None);
+        assert!(decide(RequestStatus::Refused, "officer-b").await.unwrap());
+    }
+    assert_eq!(
+        stores
+            .habilitations
+            .requests_of_partner(&partner, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        stores
+            .habilitations
+            .delete_decided_requests_before(3_000)
+            .await
+            .unwrap(),
+        1,
+        "the pending one stays"
+    );
 }

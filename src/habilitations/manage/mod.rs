@@ -22,12 +22,14 @@ mod conventions;
 mod grants;
 mod groups;
 mod people;
+mod requests;
 
 pub use appointments::*;
 pub use conventions::*;
 pub use grants::*;
 pub use groups::*;
 pub use people::*;
+pub use requests::*;
 
 /// Who made a change: a person, or a named automatic source.
 #[derive(Debug, Clone, Copy)]

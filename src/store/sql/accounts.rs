@@ -264,6 +264,20 @@ impl AccountStore for Store {
         rows.iter().map(account_from_row).collect()
     }
 
+    async fn partner_has_administrator(&self, partner: &PartnerId) -> StoreResult<bool> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE partner_id = $1 AND closed_at IS NULL
+               AND (admin_roles LIKE '%\"partner_administrator\"%'
+                    OR admin_roles LIKE '%\"partner_substitute\"%')
+             LIMIT 1",
+        )
+        .bind(partner.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(found.is_some())
+    }
+
     async fn staff_of_caf(&self, caf: &CafCode) -> StoreResult<Vec<Account>> {
         let rows = sqlx::query(
             "SELECT * FROM accounts WHERE caf_code = $1 AND partner_id IS NULL AND closed_at IS NULL

@@ -20,6 +20,9 @@ mod grants;
 // Groups and their members, and what delegated managers were delegated.
 #[path = "groups.rs"]
 mod groups;
+// Requests of partners in centralized mode.
+#[path = "requests.rs"]
+mod requests;
 // Searching partners, people and habilitations.
 #[path = "directory.rs"]
 mod directory;

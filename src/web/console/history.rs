@@ -259,6 +259,19 @@ fn deed(c: &ChangeRecord, n: &Names) -> Markup {
                 @if let Some(h) = holder { " " (h) }
             }
         }
+        "request.file" | "request.approve" | "request.refuse" | "request.cancel" => {
+            let kind = labels::request_kind(text(d, "kind"));
+            match c.action.as_str() {
+                "request.file" => html! { "a demandé à la Caf " (kind) },
+                "request.approve" => {
+                    html! { "a accepté la demande du partenaire portant sur " (kind) " et l'a réalisée" }
+                }
+                "request.refuse" => {
+                    html! { "a refusé la demande du partenaire portant sur " (kind) }
+                }
+                _ => html! { "a retiré la demande portant sur " (kind) },
+            }
+        }
         "review.start" => html! { "a commencé la revue annuelle des habilitations" },
         "review.complete" => html! { "a terminé la revue annuelle des habilitations" },
         "retention.habilitations" => {

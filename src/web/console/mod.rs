@@ -12,6 +12,7 @@ mod group;
 mod history;
 mod partner;
 mod person;
+mod requests;
 mod review;
 mod search;
 mod tokens;
@@ -32,6 +33,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(home))
         .route("/console/recherche", get(search::show))
+        .route("/console/demandes", get(requests::show))
+        .route("/console/demandes/{id}", post(requests::decide))
+        .route("/console/partenaires/{id}/demandes", post(requests::file))
         .route("/console/traces", get(traces::show))
         .route("/console/attestations/{id}", get(traces::attestation))
         .route("/console/jetons", get(tokens::show).post(tokens::create))
@@ -166,6 +170,9 @@ pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Mar
                     ul class="nav" {
                         li { a href="/console" { "Accueil" } }
                         li { a href="/console/recherche" { "Rechercher" } }
+                        @if [AdminRole::CafHabilitationOfficer, AdminRole::NationalOperator, AdminRole::PartnerAdministrator, AdminRole::PartnerSubstitute, AdminRole::DelegatedManager].iter().any(|r| u.actor.holds(*r)) {
+                            li { a href="/console/demandes" { "Demandes" } }
+                        }
                         @if u.actor.holds(AdminRole::SecurityOfficer) || u.actor.holds(AdminRole::NationalOperator) {
                             li { a href="/console/traces" { "Traces" } }
                         }
@@ -208,6 +215,16 @@ pub(super) fn done_message(key: Option<&str>) -> Markup {
         Some("revue") => "La revue a été enregistrée.",
         Some("annexe1") => "L'annexe 1 a été appliquée.",
         Some("jeton") => "Le jeton a été révoqué.",
+        Some("demande") => {
+            "La demande est envoyée à la Caf, qui en est avertie par courriel ; vous recevrez sa décision par courriel."
+        }
+        Some("demande-acceptee") => {
+            "La demande est acceptée et réalisée ; le demandeur en est averti par courriel."
+        }
+        Some("demande-refusee") => {
+            "La demande est refusée ; le demandeur reçoit votre motif par courriel."
+        }
+        Some("demande-retiree") => "La demande est retirée.",
         Some("facteur") => {
             "Le second facteur est retiré : la personne en enrôlera un nouveau à sa prochaine connexion."
         }

@@ -29,8 +29,8 @@ use std::collections::HashMap;
 mod actions;
 
 pub(super) use actions::{
-    change_status, create_convention, create_group, create_partner, create_person, grant, set_mode,
-    set_quota, terminate_convention,
+    GrantForm, change_status, create_convention, create_group, create_partner, create_person,
+    grant, set_mode, set_quota, terminate_convention,
 };
 
 /// Back to the partner page, its message at the top and focused.
@@ -249,6 +249,36 @@ async fn page_body(
     let open_groups: Vec<&Group> = groups.iter().filter(|g| g.closed_at.is_none()).collect();
     let can_grant = !grantable.is_empty() && (!open_accounts.is_empty() || !open_groups.is_empty());
     let now = state.clock.now();
+    let files_requests = crate::habilitations::access::files_requests(actor, partner);
+    let show_requests = files_requests && context.has_mode(HabilitationMode::Centralized)
+        || crate::habilitations::access::decides_requests(actor, partner);
+    let requests = if show_requests {
+        Some(super::requests::partner_requests(state, user, partner).await?)
+    } else {
+        None
+    };
+    let requestable: Vec<(&Service, &crate::store::ServiceRole)> = services
+        .iter()
+        .filter(|s| {
+            context
+                .convention_for(&s.client_id)
+                .is_some_and(|c| c.mode == HabilitationMode::Centralized)
+        })
+        .flat_map(|s| s.roles.iter().map(move |r| (s, r)))
+        .filter(|(s, r)| {
+            RoleCode::parse(&r.code).is_ok_and(|role| {
+                !may(
+                    actor,
+                    context,
+                    Action::Grant {
+                        client_id: &s.client_id,
+                        role: &role,
+                        target: Target::Other,
+                    },
+                )
+            })
+        })
+        .collect();
     let (closed, current): (Vec<&Habilitation>, Vec<&Habilitation>) = habilitations
         .iter()
         .partition(|h| h.status == HabilitationStatus::Closed);
@@ -273,7 +303,13 @@ async fn page_body(
                             td data-label="Statut" { (effect(h, blocked, now)) }
                             td data-label="Actions" {
                                 @let target = holder.map(Target::of).unwrap_or(Target::Other);
-                                (status_forms(user, context, h, target, &here, &row_target(h, &catalog, &accounts, &groups)))
+                                @let what = row_target(h, &catalog, &accounts, &groups);
+                                @let forms = status_forms(user, context, h, target, &here, &what);
+                                @if forms.0.is_empty() && files_requests {
+                                    (super::requests::status_request_form(user, h, &here, &what))
+                                } @else {
+                                    (forms)
+                                }
                             }
                         }
                     }
@@ -291,6 +327,7 @@ async fn page_body(
                 li { a href="#personnes" { "Personnes" } }
                 li { a href="#groupes" { "Groupes" } }
                 li { a href="#habilitations" { "Habilitations" } }
+                @if requests.is_some() { li { a href="#demandes" { "Demandes à la Caf" } } }
                 li { a href="#annexe1" { "Annexe 1" } }
                 li { a href="#revues" { "Revues" } }
                 li { a href="#historique" { "Historique" } }
@@ -503,6 +540,19 @@ async fn page_body(
                     button type="submit" { "Attribuer" }
                 }
             }
+        }
+
+        @if let Some(requests) = &requests {
+            h2 id="demandes" { "Demandes à la Caf" }
+            @if files_requests && context.has_mode(HabilitationMode::Centralized) {
+                p { "La gestion des habilitations de ce partenaire est centralisée : adressez vos demandes à la Caf, qui les réalise ou les refuse en donnant le motif. Vous êtes averti par courriel de sa décision." }
+                (super::requests::filing_forms(user, partner, &open_accounts, &open_groups, &requestable))
+            }
+            @if crate::habilitations::access::decides_requests(actor, partner) {
+                p { a href="/console/demandes" { "Traiter les demandes en attente" } }
+            }
+            h3 { "Demandes adressées à la Caf" }
+            (requests)
         }
 
         h2 id="annexe1" { "Annexe 1" }

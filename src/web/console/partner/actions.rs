@@ -107,12 +107,12 @@ pub(super) fn end_of_day(value: Option<&str>) -> Result<Option<i64>, Habilitatio
 #[derive(Deserialize)]
 pub(in crate::web::console) struct GrantForm {
     /// `account:ID` or `group:ID`.
-    holder: Option<String>,
-    service_role: Option<String>,
+    pub holder: Option<String>,
+    pub service_role: Option<String>,
     /// INSEE codes separated by commas, spaces or semicolons.
-    scope: Option<String>,
-    valid_until: Option<String>,
-    reason: Option<String>,
+    pub scope: Option<String>,
+    pub valid_until: Option<String>,
+    pub reason: Option<String>,
 }
 
 pub(in crate::web::console) async fn grant(
@@ -121,31 +121,40 @@ pub(in crate::web::console) async fn grant(
     ConsoleForm { user, form, .. }: ConsoleForm<GrantForm>,
 ) -> PageResult {
     let id = partner_id(&id)?;
-    let holder = match form.holder.as_deref().and_then(|h| h.split_once(':')) {
-        Some(("account", a)) => Holder::Account(AccountId::from_stored(a.to_owned())),
-        Some(("group", g)) => Holder::Group(
-            GroupId::parse(g).map_err(|_| HabilitationError::NotFound(Record::Group))?,
-        ),
-        _ => {
-            return Err(HabilitationError::Invalid("Choisissez le titulaire.".into()).into());
-        }
-    };
-    let (client_id, role) = service_role(form.service_role.as_deref())?;
-    let scope = form
-        .scope
-        .as_deref()
-        .map(crate::habilitations::scope_list)
-        .unwrap_or_default();
-    let request = GrantRequest {
-        holder,
-        client_id,
-        role,
-        scope,
-        valid_from: None,
-        valid_until: end_of_day(form.valid_until.as_deref())?,
-    };
+    let request = form.request()?;
     manage::grant(&state, &user.actor, &id, request, form.reason.as_deref()).await?;
     back(id.as_str(), "habilitation")
+}
+
+impl GrantForm {
+    /// The grant the form asks for (holder, service role, scope, last day).
+    pub(in crate::web::console) fn request(&self) -> Result<GrantRequest, HabilitationError> {
+        let holder = match self.holder.as_deref().and_then(|h| h.split_once(':')) {
+            Some(("account", a)) => Holder::Account(AccountId::from_stored(a.to_owned())),
+            Some(("group", g)) => Holder::Group(
+                GroupId::parse(g).map_err(|_| HabilitationError::NotFound(Record::Group))?,
+            ),
+            _ => {
+                return Err(HabilitationError::Invalid(
+                    "Choisissez le titulaire.".into(),
+                ));
+            }
+        };
+        let (client_id, role) = service_role(self.service_role.as_deref())?;
+        let scope = self
+            .scope
+            .as_deref()
+            .map(crate::habilitations::scope_list)
+            .unwrap_or_default();
+        Ok(GrantRequest {
+            holder,
+            client_id,
+            role,
+            scope,
+            valid_from: None,
+            valid_until: end_of_day(self.valid_until.as_deref())?,
+        })
+    }
 }
 
 #[derive(Deserialize)]

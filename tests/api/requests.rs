@@ -1,0 +1,305 @@
+//! Centralized mode carried to its end (MCP agreement §9.2): the partner's administrator files
+//! requests in the console, the Caf's habilitation officer accepts (the change is made, by
+//! the officer, through the same checked command) or refuses with a reason; both are mailed,
+//! and the partner's history says so.
+
+use crate::helpers::*;
+use passerelle::habilitations::{Actor, manage};
+use passerelle::store::HabilitationMode;
+use passerelle::types::ConventionId;
+
+const ADMIN_PASSWORD: &str = "Demo-Passerelle-Admin-2026!";
+const CAF79: &str = "habilitations@caf79.example";
+const MARC: &str = "marc.rousseau@niort.example";
+
+async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
+    let browser = browser();
+    let response = app
+        .submit_login(&browser, "/login", email, ADMIN_PASSWORD)
+        .await;
+    assert_eq!(response.status(), 303, "{email} logs in");
+    browser
+}
+
+async fn page(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
+    let response = browser.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
+async fn post(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    browser.post(app.url(path)).form(form).send().await.unwrap()
+}
+
+/// The request ids of the Caf's queue page, in its order.
+fn queued(page: &str) -> Vec<String> {
+    page.split("action=\"/console/demandes/")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_caf_accepts_one_request_and_refuses_another_and_both_sides_are_told() {
+    let app = TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await;
+    let officer = Actor::load(&app.state, &app.account(CAF79).await.id)
+        .await
+        .unwrap();
+    manage::switch_mode(
+        &app.state,
+        &officer,
+        &ConventionId::parse("mcp-79-niort").unwrap(),
+        HabilitationMode::Centralized,
+        Some("partenaire sans administrateur disponible"),
+    )
+    .await
+    .unwrap();
+
+    // The partner's administrator sees the request forms instead of the management forms.
+    let marc = signed_in(&app, MARC).await;
+    let partner = page(&app, &marc, "/console/partenaires/ville-de-niort").await;
+    assert!(partner.contains("id=\"demandes\""), "{partner}");
+    assert!(partner.contains("Demander la création d'un compte"));
+    assert!(!partner.contains("Créer la personne"));
+    let csrf = hidden(&partner, "csrf").unwrap();
+    let response = post(
+        &app,
+        &marc,
+        "/console/partenaires/ville-de-niort/demandes",
+        &[
+            ("csrf", &csrf),
+            ("kind", "create_person"),
+            ("email", "julie.martin@niort.example"),
+            ("civility", "Mme"),
+            ("given_name", "Julie"),
+            ("family_name", "Martin"),
+            ("function", "Instructrice RSA"),
+            ("reason", "arrivée le 1er décembre"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        location(&response),
+        "/console/partenaires/ville-de-niort?fait=demande#message"
+    );
+    let twice = post(
+        &app,
+        &marc,
+        "/console/partenaires/ville-de-niort/demandes",
+        &[
+            ("csrf", &csrf),
+            ("kind", "create_person"),
+            ("email", "julie.martin@niort.example"),
+            ("civility", "Mme"),
+            ("given_name", "Julie"),
+            ("family_name", "Martin"),
+            ("function", "Instructrice RSA"),
+        ],
+    )
+    .await;
+    assert_eq!(twice.status(), 409, "the same request is not filed twice");
+    let sophie = app.account(SOPHIE).await;
+    let t1 = app
+        .state
+        .stores
+        .habilitations
+        .habilitations_of_account(&sophie.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.role.as_str() == "T1")
+        .unwrap();
+    assert!(partner.contains(&format!("name=\"habilitation\" value=\"{}\"", t1.id)));
+    let response = post(
+        &app,
+        &marc,
+        "/console/partenaires/ville-de-niort/demandes",
+        &[
+            ("csrf", &csrf),
+            ("kind", "withdraw"),
+            ("habilitation", t1.id.as_str()),
+            ("reason", "changement de poste"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    assert!(
+        app.state
+            .stores
+            .accounts
+            .find_account_by_email(
+                &passerelle::types::Email::parse("julie.martin@niort.example").unwrap()
+            )
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing is done before the Caf decides"
+    );
+    let told = app.mails_to(CAF79);
+    assert_eq!(told.len(), 2, "the Caf's officer is mailed each request");
+    assert!(told[0].text.contains("Marc Rousseau"));
+    assert!(told.iter().any(|m| m.text.contains(
+        "créer le compte de Julie Martin (julie.martin@niort.example, Instructrice RSA)"
+    )));
+
+    // The Caf's queue names everything; the partner cannot decide.
+    let caf = signed_in(&app, CAF79).await;
+    let queue = page(&app, &caf, "/console/demandes").await;
+    assert!(queue.contains("Demandes en attente (2)"), "{queue}");
+    assert!(queue.contains("Mairie de Niort : créer le compte de Julie Martin"));
+    assert!(queue.contains("retirer le rôle « Action sociale (T1) » du service « CDAP"));
+    assert!(queue.contains("Motif : changement de poste"));
+    assert_eq!(queued(&queue).len(), 2);
+    let requests = app
+        .state
+        .stores
+        .habilitations
+        .requests_of_partner(
+            &passerelle::types::PartnerId::parse("ville-de-niort").unwrap(),
+            10,
+        )
+        .await
+        .unwrap();
+    let id_of = |code: &str| {
+        requests
+            .iter()
+            .find(|r| r.change.code() == code)
+            .unwrap()
+            .id
+            .to_string()
+    };
+    let ids = [id_of("create_person"), id_of("withdraw")];
+    let caf_csrf = hidden(&queue, "csrf").unwrap();
+    let response = post(
+        &app,
+        &marc,
+        &format!("/console/demandes/{}", ids[0]),
+        &[("csrf", &csrf), ("decision", "approve")],
+    )
+    .await;
+    assert_eq!(response.status(), 403, "the partner does not decide");
+
+    // Accepted: the account exists, its activation is mailed, Marc is told.
+    let response = post(
+        &app,
+        &caf,
+        &format!("/console/demandes/{}", ids[0]),
+        &[("csrf", &caf_csrf), ("decision", "approve")],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    let julie = app.account("julie.martin@niort.example").await;
+    assert_eq!(julie.profile.function.as_deref(), Some("Instructrice RSA"));
+    assert_eq!(app.mails_to("julie.martin@niort.example").len(), 1);
+    let to_marc = app.mails_to(MARC);
+    assert!(
+        to_marc
+            .iter()
+            .any(|m| m.subject.contains("acceptée") && m.text.contains("Julie Martin")),
+        "{:?}",
+        to_marc.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    let again = post(
+        &app,
+        &caf,
+        &format!("/console/demandes/{}", ids[0]),
+        &[("csrf", &caf_csrf), ("decision", "approve")],
+    )
+    .await;
+    assert_eq!(again.status(), 409, "a request is decided once");
+
+    // Refused: a reason is required, the habilitation stays, Marc gets the reason.
+    let response = post(
+        &app,
+        &caf,
+        &format!("/console/demandes/{}", ids[1]),
+        &[("csrf", &caf_csrf), ("decision", "refuse")],
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    let response = post(
+        &app,
+        &caf,
+        &format!("/console/demandes/{}", ids[1]),
+        &[
+            ("csrf", &caf_csrf),
+            ("decision", "refuse"),
+            (
+                "reason",
+                "Sophie Lambert garde l'action sociale jusqu'à fin décembre",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    let still = app
+        .state
+        .stores
+        .habilitations
+        .get_habilitation(&t1.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.status, passerelle::store::HabilitationStatus::Active);
+    assert!(
+        app.mails_to(MARC)
+            .iter()
+            .any(|m| m.subject.contains("refusée") && m.text.contains("garde l'action sociale"))
+    );
+    let queue = page(&app, &caf, "/console/demandes").await;
+    assert!(queue.contains("Aucune demande en attente."));
+
+    // The partner sees the outcome, and the history says who did what.
+    let partner = page(&app, &marc, "/console/partenaires/ville-de-niort").await;
+    assert!(partner.contains("acceptée et réalisée"));
+    assert!(partner.contains("refusée"));
+    let history = &partner[partner.find("id=\"historique\"").unwrap()..];
+    assert!(
+        history.contains("a demandé à la Caf la création d'un compte"),
+        "{history}"
+    );
+    assert!(
+        history.contains("a accepté la demande du partenaire portant sur la création d'un compte")
+    );
+    assert!(
+        history.contains(
+            "a refusé la demande du partenaire portant sur le retrait d'une habilitation"
+        )
+    );
+}
+
+/// A centralized partner without an administrator has its yearly review done by the Caf; a
+/// partner with one does its own.
+#[tokio::test]
+async fn the_caf_reviews_a_centralized_partner_that_has_no_administrator() {
+    let app = TestApp::spawn().await;
+    let caf42 = Actor::load(
+        &app.state,
+        &app.account("habilitations@caf42.example").await.id,
+    )
+    .await
+    .unwrap();
+    let pilat = passerelle::types::PartnerId::parse("cc-pilat-rhodanien").unwrap();
+    let review = passerelle::habilitations::review::start(&app.state, &caf42, &pilat)
+        .await
+        .expect("the Caf reviews Pilat Rhodanien, centralized, without administrator");
+    assert_eq!(review.partner, pilat);
+    let caf79 = Actor::load(&app.state, &app.account(CAF79).await.id)
+        .await
+        .unwrap();
+    let niort = passerelle::types::PartnerId::parse("ville-de-niort").unwrap();
+    let refused = passerelle::habilitations::review::start(&app.state, &caf79, &niort).await;
+    assert!(
+        matches!(
+            refused,
+            Err(passerelle::habilitations::HabilitationError::Forbidden(_))
+        ),
+        "Niort has its administrator: {refused:?}"
+    );
+}
