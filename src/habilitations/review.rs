@@ -117,12 +117,38 @@ pub struct ReportItem {
     pub role: String,
     pub scope: Vec<String>,
     pub decision: ReviewDecision,
+    /// A group's members when the review ended ("Given Family <email>").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
 }
 
 /// Completes the review: every open habilitation must have a decision; withdrawn ones are
 /// closed (and their holders' sessions end), confirmed ones marked reviewed; the report is
 /// signed and stored.
 pub async fn complete(state: &AppState, actor: &Actor, id: &ReviewId) -> HabResult<Review> {
+    let (review, context, counts) = finish(state, actor, id).await?;
+    send_to_caf(state, actor, &context, &review, counts).await?;
+    Ok(review)
+}
+
+/// Completes a review as provisioning writes it (a demo's past): the same checks and report,
+/// and nobody is mailed.
+pub async fn complete_provisioned(
+    state: &AppState,
+    actor: &Actor,
+    id: &ReviewId,
+) -> HabResult<Review> {
+    Ok(finish(state, actor, id).await?.0)
+}
+
+/// Confirmed and withdrawn habilitations of a completed review.
+type Counts = (usize, usize);
+
+async fn finish(
+    state: &AppState,
+    actor: &Actor,
+    id: &ReviewId,
+) -> HabResult<(Review, PartnerContext, Counts)> {
     let (mut review, context) = get(state, actor, id).await?;
     access::check(actor, &context, Action::PerformReview)?;
     if review.completed_at.is_some() {
@@ -189,7 +215,43 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &ReviewId) -> HabResu
         }),
     )
     .await?;
-    Ok(review)
+    let counts = (confirmed.len(), items.len() - confirmed.len());
+    Ok((review, context, counts))
+}
+
+/// The review's result goes to the Caf (MCP agreement): its habilitation officers are mailed
+/// the link to the report.
+async fn send_to_caf(
+    state: &AppState,
+    actor: &Actor,
+    context: &PartnerContext,
+    review: &Review,
+    (confirmed, withdrawn): Counts,
+) -> HabResult<()> {
+    let link = state
+        .settings
+        .endpoint(&format!("/console/revues/{}/rapport", review.id));
+    let by = format!(
+        "{} {} ({})",
+        actor.account.profile.given_name,
+        actor.account.profile.family_name,
+        actor.account.profile.email
+    );
+    for officer in manage::caf_officers(state, &context.partner).await? {
+        let mail = crate::mail::templates::review_completed(
+            officer.profile.email.as_str(),
+            &officer.profile.given_name,
+            &context.partner.name,
+            &by,
+            confirmed,
+            withdrawn,
+            &link,
+        );
+        if let Err(e) = state.mailer.send(mail).await {
+            tracing::error!(error = %e, "the Caf was not sent a completed review");
+        }
+    }
+    Ok(())
 }
 
 async fn report_item(
@@ -197,6 +259,7 @@ async fn report_item(
     h: &Habilitation,
     decision: ReviewDecision,
 ) -> HabResult<ReportItem> {
+    let mut members = Vec::new();
     let (holder, holder_kind) = match &h.holder {
         Holder::Account(a) => match state.stores.accounts.get_account(a).await? {
             Some(a) => (
@@ -209,7 +272,18 @@ async fn report_item(
             None => (a.to_string(), "account"),
         },
         Holder::Group(g) => match state.stores.habilitations.get_group(g).await? {
-            Some(g) => (g.name, "group"),
+            Some(group) => {
+                for id in state.stores.habilitations.group_members(&group.id).await? {
+                    if let Some(a) = state.stores.accounts.get_account(&id).await? {
+                        members.push(format!(
+                            "{} {} <{}>",
+                            a.profile.given_name, a.profile.family_name, a.profile.email
+                        ));
+                    }
+                }
+                members.sort();
+                (group.name, "group")
+            }
             None => (g.to_string(), "group"),
         },
     };
@@ -221,6 +295,7 @@ async fn report_item(
         role: h.role.to_string(),
         scope: h.scope.clone(),
         decision,
+        members,
     })
 }
 
@@ -336,4 +411,74 @@ pub async fn items(
             (h, decision)
         })
         .collect())
+}
+
+/// A signed review report as read back: what it says, and the key that signed it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SignedReport {
+    pub review: String,
+    pub partner: ReportPartner,
+    pub caf: String,
+    pub started_at: i64,
+    pub completed_at: i64,
+    pub completed_by: ReportPerson,
+    pub items: Vec<ReadItem>,
+    /// The key id of the signature (from the JWS header).
+    #[serde(skip)]
+    pub kid: String,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ReportPartner {
+    pub id: String,
+    pub name: String,
+    pub siret: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ReportPerson {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ReadItem {
+    pub holder: String,
+    pub holder_kind: String,
+    pub service: String,
+    pub role: String,
+    #[serde(default)]
+    pub scope: Vec<String>,
+    pub decision: ReviewDecision,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// Checks a review report's signature against the keys Passerelle publishes (its JWKS) and
+/// reads it; `Err` says, in French, why it cannot be trusted.
+pub fn verify_report(state: &AppState, jws: &str) -> Result<SignedReport, &'static str> {
+    let jws = jws.trim();
+    let header = jws
+        .split('.')
+        .next()
+        .and_then(crate::crypto::b64url_decode)
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .ok_or("Ce texte n'est pas un rapport signé (JWS compact attendu).")?;
+    if header.get("typ").and_then(|t| t.as_str()) != Some(REPORT_TYPE) {
+        return Err("Ce document signé n'est pas un rapport de revue annuelle.");
+    }
+    let payload = state.keys.verify_compact(jws).ok_or(
+        "La signature n'est pas valable : le rapport a été modifié, ou il n'a pas été signé par une clé que Passerelle publie.",
+    )?;
+    if payload.get("iss").and_then(|i| i.as_str()) != Some(state.settings.issuer.as_str()) {
+        return Err("Ce rapport a été signé par un autre émetteur.");
+    }
+    let mut report: SignedReport = serde_json::from_value(payload)
+        .map_err(|_| "Le rapport est signé mais son contenu n'est pas lisible.")?;
+    report.kid = header
+        .get("kid")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(report)
 }

@@ -245,3 +245,31 @@ pub fn request_decided(
         "Pour toute question, répondez à votre interlocuteur de la Caf.",
     )
 }
+
+/// To a Caf's habilitation officers: a partner completed its yearly review.
+pub fn review_completed(
+    officer_address: &str,
+    officer_name: &str,
+    partner: &str,
+    by: &str,
+    confirmed: usize,
+    withdrawn: usize,
+    report_url: &str,
+) -> Mail {
+    let to = Recipient {
+        address: officer_address,
+        name: officer_name,
+        caf: None,
+        services: &[],
+    };
+    build(
+        &to,
+        &format!("Revue annuelle des habilitations de « {partner} » terminée"),
+        &[
+            format!("{by} a terminé la revue annuelle des habilitations du partenaire « {partner} » : {confirmed} habilitation(s) confirmée(s), {withdrawn} retirée(s) (les retraits ont pris effet)."),
+            "Le rapport signé est conservé dans la console : il se lit, s'imprime et sa signature se vérifie depuis la page du rapport.".into(),
+        ],
+        Some(("Lire le rapport", report_url)),
+        "Message envoyé aux responsables des habilitations de la Caf.",
+    )
+}

@@ -209,7 +209,7 @@ pub(super) async fn apply_review(
             .map_err(|e| ctx(e.to_string()))?;
     }
     if entry.complete {
-        review::complete(state, &actor, &started.id)
+        review::complete_provisioned(state, &actor, &started.id)
             .await
             .map_err(|e| ctx(e.to_string()))?;
     }

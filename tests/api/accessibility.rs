@@ -124,6 +124,8 @@ async fn console_pages(app: &TestApp, c: &Client) -> Vec<(String, Vec<String>)> 
         format!("/console/personnes/{}", sophie.id),
         format!("/console/groupes/{}", group.id),
         format!("/console/revues/{}", review.id),
+        format!("/console/revues/{}/rapport", review.id),
+        "/console/revues/verifier".to_owned(),
         "/console/partenaires/ville-de-niort/annexe1?service=cdap".to_owned(),
         "/console/jetons".to_owned(),
         "/console/recherche?q=niort".to_owned(),

@@ -559,7 +559,7 @@ async fn a_partner_administrator_manages_people_habilitations_and_the_review_in_
         .await
         .unwrap()
         .unwrap();
-    assert!(report.ends_with("/rapport"));
+    assert!(report.ends_with("/rapport/jws"));
 
     // The printable annexe 1 of CDAP lists Léa among the open accesses.
     c.goto(&app.url("/console/partenaires/ville-de-niort/annexe1?service=cdap"))

@@ -303,3 +303,118 @@ async fn the_caf_reviews_a_centralized_partner_that_has_no_administrator() {
         "Niort has its administrator: {refused:?}"
     );
 }
+
+/// The Caf completes the review of a centralized partner without administrator: its officers
+/// are mailed the report, which reads as a page (people and group members by name, services and
+/// roles by label, who decided and when) and whose signature the console checks; a changed
+/// copy fails the check.
+#[tokio::test]
+async fn a_completed_review_is_sent_to_the_caf_as_a_readable_signed_report() {
+    use passerelle::habilitations::review;
+    let app = TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await;
+    let group = r#"
+[[group]]
+partner = "cc-pilat-rhodanien"
+name = "Relais petite enfance"
+members = ["julien.moreau@pilat-rhodanien.example"]
+habilitations = [{ service = "demo-app", role = "utilisateur" }]
+"#;
+    let file = passerelle::provision::parse(group, "test").unwrap();
+    passerelle::provision::apply(&app.state, &file, true)
+        .await
+        .unwrap();
+    let officer_email = "habilitations@caf42.example";
+    let officer = Actor::load(&app.state, &app.account(officer_email).await.id)
+        .await
+        .unwrap();
+    let pilat = passerelle::types::PartnerId::parse("cc-pilat-rhodanien").unwrap();
+    let started = review::start(&app.state, &officer, &pilat).await.unwrap();
+    let items = review::items(&app.state, &started).await.unwrap();
+    assert!(!items.is_empty());
+    for (h, _) in &items {
+        review::decide(
+            &app.state,
+            &officer,
+            &started.id,
+            &h.id,
+            passerelle::store::ReviewDecision::Confirm,
+        )
+        .await
+        .unwrap();
+    }
+    review::complete(&app.state, &officer, &started.id)
+        .await
+        .unwrap();
+    let mail = app
+        .mails_to(officer_email)
+        .into_iter()
+        .find(|m| m.subject.contains("Revue annuelle"))
+        .expect("the Caf is sent the completed review");
+    assert!(
+        mail.subject
+            .contains("Communauté de communes du Pilat Rhodanien")
+    );
+    assert!(
+        mail.text
+            .contains(&format!("/console/revues/{}/rapport", started.id))
+    );
+
+    let caf = signed_in(&app, officer_email).await;
+    let report = page(
+        &app,
+        &caf,
+        &format!("/console/revues/{}/rapport", started.id),
+    )
+    .await;
+    assert!(report.contains("Communauté de communes du Pilat Rhodanien"));
+    assert!(
+        report.contains("Julien Moreau &lt;julien.moreau@pilat-rhodanien.example&gt;"),
+        "{report}"
+    );
+    let group = &report[report
+        .find("Groupe « Relais petite enfance »")
+        .expect("the group")..];
+    assert!(
+        group.starts_with("Groupe « Relais petite enfance »<ul><li>Julien Moreau &lt;julien.moreau@pilat-rhodanien.example&gt;</li></ul>"),
+        "its members named: {group}"
+    );
+    assert!(report.contains("Caf de la Loire"), "the Caf by name");
+    assert!(report.contains("confirmée"));
+    assert!(
+        !report.contains("monenfant-extranet</td>"),
+        "services by name"
+    );
+    let jws = hidden(&report, "jws").unwrap();
+    let csrf = hidden(&report, "csrf").unwrap();
+    let checked = post(
+        &app,
+        &caf,
+        "/console/revues/verifier",
+        &[("csrf", &csrf), ("jws", &jws)],
+    )
+    .await;
+    assert_eq!(checked.status(), 200);
+    let checked = checked.text().await.unwrap();
+    assert!(checked.contains("Signature valable"), "{checked}");
+    // One changed character of the payload breaks it.
+    let mut parts: Vec<String> = jws.split('.').map(str::to_owned).collect();
+    let flipped = if parts[1].ends_with('A') { 'B' } else { 'A' };
+    parts[1].pop();
+    parts[1].push(flipped);
+    let forged = parts.join(".");
+    let checked = post(
+        &app,
+        &caf,
+        "/console/revues/verifier",
+        &[("csrf", &csrf), ("jws", &forged)],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        checked.contains("La signature n'est pas valable"),
+        "{checked}"
+    );
+    assert!(!checked.contains("Signature valable"));
+}

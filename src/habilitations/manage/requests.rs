@@ -277,7 +277,7 @@ fn person_words(account: &Account) -> String {
 }
 
 /// The Caf's habilitation officers of a partner, who receive its requests.
-pub(super) async fn caf_officers(state: &AppState, partner: &Partner) -> HabResult<Vec<Account>> {
+pub async fn caf_officers(state: &AppState, partner: &Partner) -> HabResult<Vec<Account>> {
     Ok(state
         .stores
         .accounts

@@ -99,6 +99,11 @@ pub fn router() -> Router<AppState> {
             get(review::show).post(review::decide),
         )
         .route("/console/revues/{id}/rapport", get(review::report))
+        .route("/console/revues/{id}/rapport/jws", get(review::report_jws))
+        .route(
+            "/console/revues/verifier",
+            get(review::verify_form).post(review::verify),
+        )
 }
 
 /// A person's profile as the console's forms post it.

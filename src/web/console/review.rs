@@ -67,7 +67,8 @@ pub(super) async fn show(
             Some(t) => {
                 div class="info" role="status" {
                     p { "Revue terminée le " (when(t)) ". "
-                        a href={ (here) "/rapport" } { "Télécharger le rapport signé" }
+                        a href={ (here) "/rapport" } { "Lire et imprimer le rapport" } " — "
+                        a href={ (here) "/rapport/jws" } { "Télécharger le rapport signé" }
                         " (format JWS, vérifiable avec les clés publiées par Passerelle)." }
                 }
             }
@@ -157,7 +158,139 @@ pub(super) async fn decide(
     Ok(Redirect::to(&format!("/console/revues/{id}?fait=revue#message")).into_response())
 }
 
+/// The signed report of a completed review, read back from its signature: who decided what
+/// for whom, printable, with the check of its signature.
 pub(super) async fn report(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id = review_id(&id)?;
+    let (r, _) = review::get(&state, &user.actor, &id).await?;
+    let jws = r.report.ok_or_else(|| {
+        HabilitationError::Conflict(
+            "Cette revue n'est pas terminée : pas encore de rapport.".into(),
+        )
+    })?;
+    let services = state.stores.services.list_services().await?;
+    let catalog = super::catalog::Catalog::new(&services);
+    let cafs = state.stores.organisations.list_cafs().await?;
+    let body = match review::verify_report(&state, &jws) {
+        Ok(report) => html! {
+            (report_view(&report, &catalog, &cafs))
+            p class="noprint" {
+                a href={ "/console/revues/" (r.id) "/rapport/jws" } { "Télécharger le rapport signé (JWS)" }
+            }
+            form method="post" action="/console/revues/verifier" class="noprint" {
+                (hidden_csrf(&user))
+                input type="hidden" name="jws" value=(jws);
+                button type="submit" class="secondary" { "Vérifier la signature" }
+            }
+        },
+        Err(why) => html! { div class="error" role="alert" { p { (why) } } },
+    };
+    render(
+        "Rapport de la revue annuelle des habilitations",
+        &user,
+        body,
+    )
+}
+
+/// A verified report in words: the partner, who completed it and when, every decision.
+fn report_view(
+    report: &review::SignedReport,
+    catalog: &super::catalog::Catalog<'_>,
+    cafs: &[crate::store::Caf],
+) -> maud::Markup {
+    let confirmed = report
+        .items
+        .iter()
+        .filter(|i| i.decision == ReviewDecision::Confirm)
+        .count();
+    html! {
+        dl {
+            dt { "Partenaire" } dd { (report.partner.name) @if let Some(s) = &report.partner.siret { " — SIRET " (s) } }
+            dt { "Caf" } dd { (cafs.iter().find(|c| c.code.as_str() == report.caf).map(|c| c.name.as_str()).unwrap_or(&report.caf)) }
+            dt { "Revue commencée le" } dd { (when(report.started_at)) }
+            dt { "Terminée le" } dd { (when(report.completed_at)) " par " (report.completed_by.name) " (" (report.completed_by.email) ")" }
+            dt { "Résultat" } dd { (confirmed) " habilitation(s) confirmée(s), " (report.items.len() - confirmed) " retirée(s)" }
+        }
+        table class="stack" {
+            caption { "Décisions de la revue" }
+            thead { tr { th scope="col" { "Titulaire" } th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Décision" } } }
+            tbody {
+                @for item in &report.items {
+                    tr {
+                        td data-label="Titulaire" {
+                            @if item.holder_kind == "group" {
+                                "Groupe « " (item.holder) " »"
+                                @if !item.members.is_empty() {
+                                    ul { @for m in &item.members { li { (m) } } }
+                                }
+                            } @else { (item.holder) }
+                        }
+                        td data-label="Service" { (catalog.service(&item.service)) }
+                        td data-label="Rôle" { (catalog.role(&item.service, &item.role)) }
+                        td data-label="Périmètre" { @if item.scope.is_empty() { "—" } @else { (item.scope.join(", ")) } }
+                        td data-label="Décision" { @match item.decision { ReviewDecision::Confirm => "confirmée", ReviewDecision::Withdraw => "retirée" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct VerifyForm {
+    jws: Option<String>,
+}
+
+/// "Vérifier la signature": a report (the one kept, or a copy someone received) checked
+/// against the keys Passerelle publishes, and shown when it holds.
+pub(super) async fn verify(
+    State(state): State<AppState>,
+    ConsoleForm { user, form, .. }: ConsoleForm<VerifyForm>,
+) -> PageResult {
+    verify_page(&state, &user, form.jws.as_deref()).await
+}
+
+/// The verification form alone.
+pub(super) async fn verify_form(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
+    verify_page(&state, &user, None).await
+}
+
+async fn verify_page(state: &AppState, user: &ConsoleUser, jws: Option<&str>) -> PageResult {
+    let services = state.stores.services.list_services().await?;
+    let catalog = super::catalog::Catalog::new(&services);
+    let cafs = state.stores.organisations.list_cafs().await?;
+    let body = match jws.map(str::trim).filter(|j| !j.is_empty()) {
+        None => html! {},
+        Some(jws) => match review::verify_report(state, jws) {
+            Ok(report) => html! {
+                div class="info" role="status" id="message" tabindex="-1" autofocus {
+                    p { "Signature valable : ce rapport a été signé par Passerelle (" (state.settings.issuer) ", clé " (report.kid) ") et n'a pas été modifié depuis." }
+                }
+                (report_view(&report, &catalog, &cafs))
+            },
+            Err(why) => html! {
+                div class="error" role="alert" id="message" tabindex="-1" autofocus { p { (why) } }
+            },
+        },
+    };
+    let body = html! {
+        (body)
+        form method="post" action="/console/revues/verifier" class="noprint" {
+            (hidden_csrf(user))
+            label for="jws" { "Rapport signé à vérifier" span class="hint" { "collez le contenu du fichier revue-inverse.jws" } }
+            textarea id="jws" name="jws" rows="6" required {}
+            button type="submit" { "Vérifier la signature" }
+        }
+    };
+    render("Vérifier un rapport de revue", user, body)
+}
+
+/// The signed report itself (`application/jose`), to download and keep.
+pub(super) async fn report_jws(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path(id): Path<String>,
