@@ -156,16 +156,18 @@ async fn send_temporary_password(
 /// Mails a password reset link if the account exists and is not suspended; earlier reset links
 /// stop working and the current password keeps working until the link is used. Says nothing
 /// either way: the caller answers the same whatever happened.
-pub async fn send_reset(state: &AppState, email: &str) -> Result<(), LifecycleError> {
+pub async fn send_reset(state: &AppState, email: &str) -> Result<Option<Account>, LifecycleError> {
     let Ok(email) = crate::types::Email::parse(email) else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(account) = state.stores.accounts.find_account_by_email(&email).await? else {
-        return Ok(());
+        return Ok(None);
     };
     if account.status == AccountStatus::Suspended {
+        // No link: a new password would not open a suspended account. The caller tells the
+        // person why (the page stays the neutral one).
         tracing::info!(account = %account.id, "reset requested for a suspended account: no link sent");
-        return Ok(());
+        return Ok(Some(account));
     }
     let ttl = state.settings.reset_link_ttl;
     let token = new_link(state, &account, LinkPurpose::Reset, ttl).await?;
@@ -176,7 +178,12 @@ pub async fn send_reset(state: &AppState, email: &str) -> Result<(), LifecycleEr
         &link,
         ttl / 60,
     );
-    state.mailer.send(mail).await.map_err(LifecycleError::Mail)
+    state
+        .mailer
+        .send(mail)
+        .await
+        .map_err(LifecycleError::Mail)?;
+    Ok(None)
 }
 
 /// After the lock threshold: mails the account (if it exists) a link that lifts the lock.
@@ -194,9 +201,11 @@ pub async fn send_unlock(
     let ttl = (locked_until - state.clock.now()).max(60) as u64;
     let token = new_link(state, &account, LinkPurpose::Unlock, ttl).await?;
     let link = format!("{}/deverrouillage?jeton={token}", state.settings.issuer);
-    let until = chrono::DateTime::from_timestamp(locked_until, 0)
-        .map(|d| d.format("%d/%m/%Y à %H:%M (UTC)").to_string())
-        .unwrap_or_default();
+    let until = format!(
+        "{} ({})",
+        crate::labels::paris(locked_until),
+        crate::labels::ZONE
+    );
     let (services, caf) = context_names(state, &account).await?;
     let mail = templates::locked(
         &recipient(&account, caf.as_deref(), &services),
@@ -354,9 +363,11 @@ pub async fn set_password(
         .await?;
     revoke_everything(state, account).await?;
     let (services, caf) = context_names(state, account).await?;
-    let when = chrono::Utc::now()
-        .format("%d/%m/%Y à %H:%M (UTC)")
-        .to_string();
+    let when = format!(
+        "{} ({})",
+        crate::labels::paris(state.clock.now()),
+        crate::labels::ZONE
+    );
     let mail = templates::password_changed(&recipient(account, caf.as_deref(), &services), &when);
     tracing::info!(account = %account.id, "password changed; sessions and tokens revoked");
     state

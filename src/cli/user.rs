@@ -149,9 +149,16 @@ pub(super) async fn user(
         }
         UserCommand::SendReset { email } => {
             let account = account_named(&state, &email).await?;
-            lifecycle::send_reset(&state, account.profile.email.as_str())
+            if lifecycle::send_reset(&state, account.profile.email.as_str())
                 .await
-                .map_err(failure)?;
+                .map_err(failure)?
+                .is_some()
+            {
+                return Err(usage(format!(
+                    "{} is suspended: no reset link sent (lift the suspension first)",
+                    account.profile.email
+                )));
+            }
             println!(
                 "reset link sent to {} ({})",
                 account.profile.email,

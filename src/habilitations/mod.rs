@@ -13,6 +13,7 @@ pub mod access;
 pub mod annexe1;
 pub mod directory;
 pub mod manage;
+pub mod notify;
 pub mod review;
 
 use crate::accounts::lifecycle::LifecycleError;

@@ -273,3 +273,29 @@ pub fn review_completed(
         "Message envoyé aux responsables des habilitations de la Caf.",
     )
 }
+
+/// To a person: what was done to their access, why, and whom to contact.
+pub fn notice(
+    to: &Recipient<'_>,
+    subject: &str,
+    sentence: &str,
+    reason: Option<&str>,
+    contacts: &[String],
+) -> Mail {
+    let mut paragraphs = vec![sentence.to_owned()];
+    if let Some(r) = reason {
+        paragraphs.push(format!("Motif indiqué : {r}"));
+    }
+    paragraphs.push(match contacts {
+        [] => "Pour toute question, adressez-vous à votre responsable des habilitations ou à votre Caf.".into(),
+        [one] => format!("Pour toute question, contactez {one}."),
+        many => format!("Pour toute question, contactez {}.", many.join(" ; ")),
+    });
+    build(
+        to,
+        subject,
+        &paragraphs,
+        None,
+        "Passerelle ne vous demandera jamais votre mot de passe par courriel.",
+    )
+}

@@ -122,7 +122,13 @@ async fn render_change(
     let policy = lifecycle::applicable_policy(state, account).await?;
     let body = html! {
         @if account.must_change_password {
-            div class="info" role="status" { p { "Avant de continuer, choisissez votre propre mot de passe." } }
+            div class="info" role="status" {
+                @if account.temporary_password_expires_at.is_some() || account.password_hash.is_none() {
+                    p { "Avant de continuer, choisissez votre propre mot de passe." }
+                } @else {
+                    p { "La Caf vous demande de choisir un nouveau mot de passe avant de continuer (vous en avez été averti par courriel). Choisissez-en un que vous n'avez pas encore utilisé." }
+                }
+            }
         }
         @if !errors.is_empty() {
             div class="error" role="alert" id="erreurs" tabindex="-1" autofocus {

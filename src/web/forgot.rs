@@ -95,8 +95,16 @@ async fn submit(State(state): State<AppState>, CsrfForm(form): CsrfForm<ForgotFo
     let background = state.clone();
     let requested = email.clone();
     tokio::spawn(async move {
-        if let Err(e) = lifecycle::send_reset(&background, &requested).await {
-            tracing::error!(error = %e, "reset link not sent");
+        match lifecycle::send_reset(&background, &requested).await {
+            Ok(Some(suspended)) => {
+                if let Err(e) =
+                    crate::habilitations::notify::explain_suspension(&background, &suspended).await
+                {
+                    tracing::error!(error = %e, "a suspended person was not told why no link came");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "reset link not sent"),
         }
     });
     let body = html! {

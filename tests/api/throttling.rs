@@ -64,7 +64,7 @@ fn neutral(html: &str, email: &str) -> String {
     out
 }
 
-async fn wait_for_mail(app: &TestApp, to: &str, subject: &str) -> Received {
+pub(crate) async fn wait_for_mail(app: &TestApp, to: &str, subject: &str) -> Received {
     for _ in 0..100 {
         if let Some(m) = app.mails_to(to).into_iter().find(|m| m.subject == subject) {
             return m;
@@ -192,7 +192,7 @@ async fn failures_answer_identically_whether_or_not_the_account_exists() {
     assert!(app.mails_to(unknown).is_empty());
 }
 
-async fn ask_reset(app: &TestApp, email: &str) -> reqwest::Response {
+pub(crate) async fn ask_reset(app: &TestApp, email: &str) -> reqwest::Response {
     let browser = browser();
     let page = browser
         .get(app.url("/mot-de-passe-oublie"))

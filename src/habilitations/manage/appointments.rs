@@ -222,5 +222,15 @@ pub async fn delegate_as(
     )
     .await?;
     lifecycle::revoke_everything(state, account).await?;
+    if delegations.is_empty() && !current.is_empty() {
+        notify::tell(
+            state,
+            author,
+            account,
+            notify::Notice::DelegationEnded,
+            reason,
+        )
+        .await?;
+    }
     Ok(true)
 }

@@ -209,6 +209,14 @@ pub async fn grant_as(
         }),
     )
     .await?;
+    notify::tell_reached(
+        state,
+        author,
+        &habilitation,
+        notify::Notice::Granted,
+        reason,
+    )
+    .await?;
     Ok(habilitation)
 }
 
@@ -340,6 +348,12 @@ pub(in crate::habilitations) async fn change_status_as(
             end_sessions(state, &person).await?;
         }
     }
+    let notice = match change {
+        StatusChange::Suspend => notify::Notice::HabilitationSuspended,
+        StatusChange::Reactivate => notify::Notice::HabilitationReactivated,
+        StatusChange::Close => notify::Notice::Withdrawn,
+    };
+    notify::tell_reached(state, author, &habilitation, notice, Some(reason)).await?;
     Ok(Habilitation {
         status,
         status_changed_at: at,

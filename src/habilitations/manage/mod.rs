@@ -3,7 +3,7 @@
 //! end, and records who did what and why.
 
 use super::access::{self, Action, Target};
-use super::{Actor, HabResult, HabilitationError, PartnerContext, Record, people_reached};
+use super::{Actor, HabResult, HabilitationError, PartnerContext, Record, notify, people_reached};
 use crate::accounts::lifecycle;
 use crate::state::AppState;
 use crate::store::{

@@ -343,12 +343,19 @@ pub async fn suspend_person_as(
         json!({}),
     )
     .await?;
-    Ok(state
+    let account = state
         .stores
         .accounts
         .get_account(id)
         .await?
-        .unwrap_or_else(|| account.clone()))
+        .unwrap_or_else(|| account.clone());
+    let notice = if suspended {
+        notify::Notice::AccountSuspended
+    } else {
+        notify::Notice::AccountReactivated
+    };
+    notify::tell(state, author, &account, notice, Some(reason)).await?;
+    Ok(account)
 }
 
 /// Closes a person's access on departure: every habilitation they hold directly is closed,
@@ -408,7 +415,15 @@ pub(in crate::habilitations) async fn close_person_as(
         .close_account(&account.id, state.clock.now(), Some(reason))
         .await?;
     lifecycle::revoke_everything(state, account).await?;
-    record_on_account(state, author, account, "account.close", Some(reason)).await
+    record_on_account(state, author, account, "account.close", Some(reason)).await?;
+    notify::tell(
+        state,
+        author,
+        account,
+        notify::Notice::AccountClosed,
+        Some(reason),
+    )
+    .await
 }
 
 /// Caf-side: the person must choose a new password before any relying application gets a
@@ -438,6 +453,14 @@ pub async fn force_password_change_as(
         author,
         account,
         "account.force_password_change",
+        Some(reason),
+    )
+    .await?;
+    notify::tell(
+        state,
+        author,
+        account,
+        notify::Notice::PasswordChangeRequested,
         Some(reason),
     )
     .await

@@ -170,22 +170,6 @@ async fn holder_words(state: &AppState, holder: &Holder) -> HabResult<String> {
     })
 }
 
-/// "le rôle « Action sociale (T1) » du service « CDAP »".
-async fn role_words(state: &AppState, client_id: &ClientId, role: &RoleCode) -> HabResult<String> {
-    Ok(match state.stores.services.get_service(client_id).await? {
-        Some(s) => {
-            let label = s
-                .roles
-                .iter()
-                .find(|r| r.code == role.as_str())
-                .map(|r| format!("{} ({})", r.label, r.code))
-                .unwrap_or_else(|| role.to_string());
-            format!("le rôle « {label} » du service « {} »", s.name)
-        }
-        None => format!("le rôle « {role} » du service « {client_id} »"),
-    })
-}
-
 /// What a request asks, in words after "demande de": "créer le compte de …", "retirer le
 /// rôle … de Sophie Lambert (…)".
 pub async fn describe(state: &AppState, change: &RequestedChange) -> HabResult<String> {
@@ -195,7 +179,7 @@ pub async fn describe(state: &AppState, change: &RequestedChange) -> HabResult<S
             match state.stores.habilitations.get_habilitation(&id).await? {
                 Some(h) => Ok::<_, HabilitationError>(format!(
                     "{} de {}",
-                    role_words(state, &h.client_id, &h.role).await?,
+                    crate::habilitations::notify::role_words(state, &h.client_id, &h.role).await?,
                     holder_words(state, &h.holder).await?
                 )),
                 None => Ok("une habilitation supprimée depuis".into()),
@@ -225,7 +209,7 @@ pub async fn describe(state: &AppState, change: &RequestedChange) -> HabResult<S
         } => {
             let mut words = format!(
                 "attribuer {} à {}",
-                role_words(state, client_id, role).await?,
+                crate::habilitations::notify::role_words(state, client_id, role).await?,
                 holder_words(state, holder).await?
             );
             if !scope.is_empty() {

@@ -1,0 +1,239 @@
+//! Telling a person what was done to their access: suspension, reactivation, closure, a
+//! habilitation granted, suspended, reactivated or withdrawn, a delegation that ends, a password
+//! change the Caf asks for. Each mail names whom to contact: the contacts of the partner's
+//! conventions in force (its habilitation officer, then the Caf's), or else its
+//! administrators.
+//!
+//! Only changes made by people are told: provisioning writes a file's state (a demo's past),
+//! not news.
+
+use super::manage::Author;
+use super::{HabResult, PartnerContext};
+use crate::state::AppState;
+use crate::store::{Account, AdminRole, ContactRole, ContactSide, Habilitation};
+use crate::types::{ClientId, RoleCode};
+
+/// What happened, for the person it happened to.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    AccountSuspended,
+    AccountReactivated,
+    AccountClosed,
+    /// "le rôle « Action sociale (T1) » du service « CDAP »".
+    Granted(String),
+    HabilitationSuspended(String),
+    HabilitationReactivated(String),
+    Withdrawn(String),
+    DelegationEnded,
+    PasswordChangeRequested,
+    /// A suspended person asked for a new password: no link, and why.
+    ResetWhileSuspended,
+}
+
+impl Notice {
+    fn subject(&self) -> &'static str {
+        match self {
+            Notice::AccountSuspended => "Votre accès aux services est suspendu",
+            Notice::AccountReactivated => "Votre accès aux services est rétabli",
+            Notice::AccountClosed => "Votre accès aux services est fermé",
+            Notice::Granted(_) => "Une habilitation vous est attribuée",
+            Notice::HabilitationSuspended(_) => "Une de vos habilitations est suspendue",
+            Notice::HabilitationReactivated(_) => "Une de vos habilitations est rétablie",
+            Notice::Withdrawn(_) => "Une de vos habilitations vous est retirée",
+            Notice::DelegationEnded => "Vous n'êtes plus gestionnaire délégué",
+            Notice::PasswordChangeRequested => "Changement de mot de passe demandé par la Caf",
+            Notice::ResetWhileSuspended => "Votre demande de nouveau mot de passe",
+        }
+    }
+
+    fn sentence(&self) -> String {
+        match self {
+            Notice::AccountSuspended => "Votre compte Passerelle est suspendu à titre conservatoire : vous ne pouvez plus vous connecter aux services de la Caf tant que la suspension dure. Vos habilitations sont conservées.".into(),
+            Notice::AccountReactivated => "La suspension de votre compte Passerelle est levée : vous pouvez de nouveau vous connecter aux services pour lesquels vous êtes habilité.".into(),
+            Notice::AccountClosed => "Votre compte Passerelle est fermé (fin de mission ou départ) : vous ne pouvez plus vous connecter aux services de la Caf, et vos habilitations sont closes.".into(),
+            Notice::Granted(what) => format!("Vous avez désormais {what}. Vous pouvez l'utiliser à votre prochaine connexion."),
+            Notice::HabilitationSuspended(what) => format!("{} est suspendu : vous ne pouvez plus l'utiliser tant que la suspension dure.", capitalised(what)),
+            Notice::HabilitationReactivated(what) => format!("{} est de nouveau actif : vous pouvez l'utiliser à votre prochaine connexion.", capitalised(what)),
+            Notice::Withdrawn(what) => format!("{} vous est retiré : vous ne pouvez plus l'utiliser.", capitalised(what)),
+            Notice::DelegationEnded => "Vous n'êtes plus gestionnaire délégué des habilitations de votre organisme : la console ne vous propose plus de les gérer. Vos propres habilitations ne changent pas.".into(),
+            Notice::ResetWhileSuspended => "Vous avez demandé un nouveau mot de passe. Votre compte Passerelle est suspendu : un nouveau mot de passe ne vous rendrait pas l'accès aux services, aucun lien ne vous est donc envoyé. Votre mot de passe actuel n'a pas changé.".into(),
+            Notice::PasswordChangeRequested => "La Caf vous demande de choisir un nouveau mot de passe : à votre prochaine connexion, Passerelle vous le fera changer avant de vous laisser continuer. Vos sessions ouvertes ont pris fin.".into(),
+        }
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Whom the person of `context` contacts: the conventions' habilitation officers (partner
+/// side first, then the Caf's), or else the partner's administrators.
+pub async fn contacts(state: &AppState, context: &PartnerContext) -> HabResult<Vec<String>> {
+    let mut found: Vec<String> = Vec::new();
+    for side in [ContactSide::Partner, ContactSide::Caf] {
+        for convention in context.in_force() {
+            for c in &convention.contacts {
+                if c.side != side || c.role != ContactRole::HabilitationOfficer {
+                    continue;
+                }
+                let how = c
+                    .email
+                    .as_ref()
+                    .map(|e| e.to_string())
+                    .or_else(|| c.phone.clone());
+                let who = match how {
+                    Some(h) => format!("{} ({h})", c.name),
+                    None => c.name.clone(),
+                };
+                let line = match side {
+                    ContactSide::Partner => {
+                        format!("{who}, responsable des habilitations de votre organisme")
+                    }
+                    ContactSide::Caf => format!("{who}, responsable des habilitations à la Caf"),
+                };
+                if !found.contains(&line) {
+                    found.push(line);
+                }
+            }
+        }
+    }
+    if found.is_empty() {
+        for a in state
+            .stores
+            .accounts
+            .accounts_of_partner(&context.partner.id)
+            .await?
+        {
+            if a.closed_at.is_none()
+                && (a
+                    .profile
+                    .admin_roles
+                    .contains(&AdminRole::PartnerAdministrator)
+                    || a.profile
+                        .admin_roles
+                        .contains(&AdminRole::PartnerSubstitute))
+            {
+                found.push(format!(
+                    "{} {} ({}), administrateur de votre organisme",
+                    a.profile.given_name, a.profile.family_name, a.profile.email
+                ));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// "le rôle « Action sociale (T1) » du service « CDAP »".
+pub async fn role_words(
+    state: &AppState,
+    client_id: &ClientId,
+    role: &RoleCode,
+) -> HabResult<String> {
+    Ok(match state.stores.services.get_service(client_id).await? {
+        Some(s) => {
+            let label = s
+                .roles
+                .iter()
+                .find(|r| r.code == role.as_str())
+                .map(|r| format!("{} ({})", r.label, r.code))
+                .unwrap_or_else(|| role.to_string());
+            format!("le rôle « {label} » du service « {} »", s.name)
+        }
+        None => format!("le rôle « {role} » du service « {client_id} »"),
+    })
+}
+
+/// Mails `account` what happened, with the reason when there is one. A failure to send is
+/// logged, never undoes the change.
+pub async fn tell(
+    state: &AppState,
+    author: Author<'_>,
+    account: &Account,
+    notice: Notice,
+    reason: Option<&str>,
+) -> HabResult<()> {
+    // A person who has not activated the account yet learns everything from the activation
+    // mail; a closed account reads nothing any more.
+    if matches!(author, Author::System(_))
+        || account.status == crate::store::AccountStatus::Pending
+        || account.closed_at.is_some() && !matches!(notice, Notice::AccountClosed)
+    {
+        return Ok(());
+    }
+    send(state, account, notice, reason).await
+}
+
+/// A suspended person who asked for a new password is told why no link comes, and whom to
+/// contact (the forgot page itself stays the same for everyone).
+pub async fn explain_suspension(state: &AppState, account: &Account) -> HabResult<()> {
+    send(
+        state,
+        account,
+        Notice::ResetWhileSuspended,
+        account.status_reason.as_deref(),
+    )
+    .await
+}
+
+async fn send(
+    state: &AppState,
+    account: &Account,
+    notice: Notice,
+    reason: Option<&str>,
+) -> HabResult<()> {
+    let (contacts, caf) = match &account.profile.partner {
+        Some(p) => {
+            let context = PartnerContext::load(state, p).await?;
+            let caf = state
+                .stores
+                .organisations
+                .get_caf(&context.partner.caf)
+                .await?
+                .map(|c| c.name);
+            (contacts(state, &context).await?, caf)
+        }
+        None => (Vec::new(), None),
+    };
+    let mail = crate::mail::templates::notice(
+        &crate::mail::templates::Recipient {
+            address: account.profile.email.as_str(),
+            name: &account.profile.given_name,
+            caf: caf.as_deref(),
+            services: &[],
+        },
+        notice.subject(),
+        &notice.sentence(),
+        reason,
+        &contacts,
+    );
+    if let Err(e) = state.mailer.send(mail).await {
+        tracing::error!(error = %e, account = %account.id, "a person was not told of a change to their access");
+    }
+    Ok(())
+}
+
+/// Tells every person a habilitation reaches (its holder, or its group's members).
+pub async fn tell_reached(
+    state: &AppState,
+    author: Author<'_>,
+    habilitation: &Habilitation,
+    notice: impl Fn(String) -> Notice,
+    reason: Option<&str>,
+) -> HabResult<()> {
+    if matches!(author, Author::System(_)) {
+        return Ok(());
+    }
+    let what = role_words(state, &habilitation.client_id, &habilitation.role).await?;
+    for id in super::people_reached(state, habilitation).await? {
+        if let Some(account) = state.stores.accounts.get_account(&id).await?
+            && account.closed_at.is_none()
+        {
+            tell(state, author, &account, notice(what.clone()), reason).await?;
+        }
+    }
+    Ok(())
+}
