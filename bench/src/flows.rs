@@ -21,7 +21,8 @@ pub fn provisioning(accounts: usize) -> String {
          redirect_uris = [\"{REDIRECT}\"]\ngrant_types = [\"authorization_code\", \"client_credentials\", \"refresh_token\"]\n\
          client_scopes = [\"traces:write\"]\nroles = [{{ code = \"agent\", label = \"Agent\" }}]\n\
          [[convention]]\nid = \"bench\"\nnumber = \"BENCH\"\nkind = \"cooperation\"\n\
-         partner = \"ville-de-niort\"\nservices = [\"{CLIENT}\"]\nstarts_on = \"2024-01-01\"\n"
+         partner = \"ville-de-niort\"\nservices = [\"{CLIENT}\"]\nstarts_on = \"2024-01-01\"\n\
+         quotas = [{{ service = \"{CLIENT}\", role = \"agent\", maximum = 1000000 }}]\n"
     );
     for i in 0..accounts {
         text.push_str(&format!(

@@ -105,6 +105,9 @@ pub struct ConventionView {
     /// `delegue` or `centralise`.
     pub mode: String,
     pub contacts: Vec<ContactView>,
+    /// The roles subscribed to, `"service|role"`; a service with none listed opens all its
+    /// roles.
+    pub roles: Vec<String>,
 }
 
 impl ConventionView {
@@ -120,6 +123,11 @@ impl ConventionView {
             in_force: c.in_force_on(today),
             mode: c.mode.as_str().to_owned(),
             contacts: c.contacts.iter().map(ContactView::from).collect(),
+            roles: c
+                .roles
+                .iter()
+                .map(|r| format!("{}|{}", r.service, r.role))
+                .collect(),
         }
     }
 }
@@ -566,4 +574,15 @@ pub struct ConventionRequest {
     pub mode: Option<String>,
     #[serde(default)]
     pub contacts: Vec<ContactRequest>,
+    /// The roles subscribed to (the bulletin d'adhésion), `{ "service": …, "role": … }`:
+    /// only those can be granted. A service with none listed opens all its roles.
+    #[serde(default)]
+    pub roles: Vec<SubscribedRoleRequest>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribedRoleRequest {
+    pub service: String,
+    pub role: String,
 }

@@ -78,6 +78,17 @@ pub struct ConventionEntry {
     pub contacts: Vec<crate::store::Contact>,
     #[serde(default)]
     pub quotas: Vec<QuotaEntry>,
+    /// The roles subscribed to, per service: `[{ service = "cdap", roles = ["T1", "T4"] }]`.
+    /// A service not listed opens all its roles.
+    #[serde(default)]
+    pub roles: Vec<RolesEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesEntry {
+    pub service: String,
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

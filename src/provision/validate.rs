@@ -341,8 +341,42 @@ pub(super) async fn validate(
             manage::check_role(&service, &role).map_err(|e| ctx(e.to_string()))?;
             quotas.push((client_id, role, q.maximum));
         }
+        let mut roles = Vec::new();
+        for entry in &c.roles {
+            let client_id = ClientId::parse(&entry.service).map_err(|e| ctx(e.0))?;
+            if !convention_services.contains(&client_id) {
+                return Err(ctx(format!(
+                    "roles of service `{client_id}`, which the convention does not open"
+                )));
+            }
+            let service = known
+                .service(stores, &client_id)
+                .await?
+                .expect("checked above");
+            for r in &entry.roles {
+                let role = RoleCode::parse(r).map_err(|e| ctx(e.0))?;
+                manage::check_role(&service, &role).map_err(|e| ctx(e.to_string()))?;
+                roles.push(crate::store::SubscribedRole {
+                    service: client_id.clone(),
+                    role,
+                });
+            }
+        }
+        for (client_id, role, _) in &quotas {
+            if !roles.is_empty()
+                && roles.iter().any(|r| &r.service == client_id)
+                && !roles
+                    .iter()
+                    .any(|r| &r.service == client_id && &r.role == role)
+            {
+                return Err(ctx(format!(
+                    "quota for role `{role}` of `{client_id}`, which the convention does not subscribe to"
+                )));
+            }
+        }
         let convention = Convention {
             id,
+            roles,
             number: c.number.trim().to_owned(),
             kind: c.kind,
             caf,

@@ -141,9 +141,33 @@ pub struct Convention {
     pub terminated_on: Option<NaiveDate>,
     pub mode: HabilitationMode,
     pub contacts: Vec<Contact>,
+    /// The roles the partner subscribed to (the bulletin d'adhésion): only those can be
+    /// granted. A service none of whose roles is listed opens all of them (conventions
+    /// recorded before subscriptions were).
+    pub roles: Vec<SubscribedRole>,
+}
+
+/// One role of one service a convention subscribes to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SubscribedRole {
+    pub service: ClientId,
+    pub role: RoleCode,
 }
 
 impl Convention {
+    /// Whether the convention opens `role` of `client_id`: the service is one of its, and
+    /// the role is subscribed (or the service lists no role).
+    pub fn opens_role(&self, client_id: &ClientId, role: &RoleCode) -> bool {
+        self.services.contains(client_id) && {
+            let mut listed = self
+                .roles
+                .iter()
+                .filter(|r| &r.service == client_id)
+                .peekable();
+            listed.peek().is_none() || listed.any(|r| &r.role == role)
+        }
+    }
+
     /// In force on `day`: started, and not terminated yet.
     pub fn in_force_on(&self, day: NaiveDate) -> bool {
         self.starts_on <= day && self.terminated_on.is_none_or(|end| day < end)

@@ -23,6 +23,7 @@ kind = "monenfant"
 partner = "cc-pilat-rhodanien"
 services = ["legacy-extranet"]
 starts_on = "2024-01-01"
+quotas = [{ service = "legacy-extranet", role = "agent", maximum = 50 }]
 "#;
 const PERSON: &str = "marc.blanc@pilat-rhodanien.example";
 

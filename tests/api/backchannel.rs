@@ -106,6 +106,7 @@ kind = "cooperation"
 partner = "cc-roumois-seine"
 services = ["{RP_ID}"]
 starts_on = "2024-01-01"
+quotas = [{{ service = "{RP_ID}", role = "agent", maximum = 50 }}]
 "#
     );
     let file = passerelle::provision::parse(&text, "test").unwrap();

@@ -118,7 +118,7 @@ async fn stand_in_client(app: &TestApp, client_id: &str, secret: &str) -> String
     );
     for partner in ["cc-roumois-seine", "ville-de-niort"] {
         text += &format!(
-            "[[convention]]\nid = \"{client_id}-{partner}\"\nnumber = \"{client_id}-{partner}\"\nkind = \"cooperation\"\npartner = \"{partner}\"\nservices = [\"{client_id}\"]\nstarts_on = \"2024-01-01\"\n"
+            "[[convention]]\nid = \"{client_id}-{partner}\"\nnumber = \"{client_id}-{partner}\"\nkind = \"cooperation\"\npartner = \"{partner}\"\nservices = [\"{client_id}\"]\nstarts_on = \"2024-01-01\"\nquotas = [{{ service = \"{client_id}\", role = \"agent\", maximum = 50 }}]\n"
         );
     }
     text += &format!(

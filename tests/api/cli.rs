@@ -488,6 +488,7 @@ kind = "cooperation"
 partner = "p1"
 services = ["s1"]
 starts_on = "2024-01-01"
+quotas = [{ service = "s1", role = "r", maximum = 50 }]
 
 [[account]]
 email = "a@p1.example"
@@ -516,8 +517,8 @@ habilitations = [{ service = "s1", role = "r" }]
             .await
             .unwrap();
     assert_eq!(
-        changes, 3,
-        "the convention, the account and the habilitation provisioning wrote are traced"
+        changes, 4,
+        "the convention, its quota, the account and the habilitation provisioning wrote are traced"
     );
 }
 

@@ -204,7 +204,8 @@ async fn the_caf_registers_a_partner_and_a_convention_from_the_console() {
             ("csrf", csrf.as_str()),
             ("number", "MCP-079-2026-0201"),
             ("kind", "mon_compte_partenaire"),
-            ("service", "cdap"),
+            ("role", "cdap|T1"),
+            ("role", "cdap|T4"),
             ("service", "demo-app"),
             ("starts_on", "2026-01-01"),
             ("mode", "centralise"),
@@ -215,12 +216,15 @@ async fn the_caf_registers_a_partner_and_a_convention_from_the_console() {
     assert_eq!(response.status(), 303);
     let (_, page) = get(&app, &caf, "/console/partenaires/ccas-de-niort").await;
     assert!(page.contains("MCP-079-2026-0201"));
-    assert!(
-        page.contains(
-            "CDAP – Consultation du dossier allocataire par les partenaires, Application de démonstration"
-        ),
-        "services by name"
-    );
+    for shown in [
+        "CDAP – Consultation du dossier allocataire par les partenaires : Action sociale (T1), Services instructeurs (T4)",
+        "Application de démonstration (tous les rôles)",
+    ] {
+        assert!(
+            page.contains(shown),
+            "services by name, with the roles subscribed: {shown}"
+        );
+    }
     assert!(page.contains("centralisé"));
 
     // A partner administrator of Niort registers nothing and does not see the new partner.
@@ -686,5 +690,97 @@ async fn a_shared_address_asks_for_confirmation_in_the_console() {
             .profile
             .given_name,
         "Inès"
+    );
+}
+
+/// Least privilege from the convention: only the roles it subscribes to can be granted (or
+/// given a quota), and in delegated mode a role the Caf set no maximum for cannot be granted;
+/// the console offers only what can be granted and says why the rest cannot.
+#[tokio::test]
+async fn only_subscribed_roles_with_a_quota_can_be_granted_in_delegated_mode() {
+    use reqwest::Method;
+    use serde_json::json;
+    let app = spawn_without_mfa().await;
+    let marc = app.api_token(NIORT_PRINCIPAL).await;
+    let caf = app.api_token("habilitations@caf79.example").await;
+    let paul = app
+        .account("paul.martin@niort.example")
+        .await
+        .id
+        .to_string();
+    let grant = |role: &'static str| json!({ "account": paul, "service": "cdap", "role": role, "reason": "test" });
+    // T2 is not in Niort's bulletin d'adhésion (T1 and T4 only).
+    let (status, problem) = app
+        .api(
+            Method::POST,
+            "/api/v1/partners/ville-de-niort/habilitations",
+            &marc,
+            Some(grant("T2")),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("n'y a pas souscrit"),
+        "{problem}"
+    );
+    let (status, problem) = app
+        .api(
+            Method::PUT,
+            "/api/v1/conventions/mcp-79-niort/quotas",
+            &caf,
+            Some(json!({ "service": "cdap", "role": "T2", "maximum": 2 })),
+        )
+        .await;
+    assert_eq!(status, 422, "no quota for a role not subscribed: {problem}");
+
+    // Without a maximum set by the Caf, T4 cannot be granted in delegated mode.
+    let (status, _) = app
+        .api(
+            Method::PUT,
+            "/api/v1/conventions/mcp-79-niort/quotas",
+            &caf,
+            Some(json!({ "service": "cdap", "role": "T4", "maximum": null, "reason": "revue des quotas" })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, problem) = app
+        .api(
+            Method::POST,
+            "/api/v1/partners/ville-de-niort/habilitations",
+            &marc,
+            Some(grant("T4")),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("n'a pas fixé le nombre maximal"),
+        "{problem}"
+    );
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/api/v1/partners/ville-de-niort/habilitations",
+            &marc,
+            Some(grant("T1")),
+        )
+        .await;
+    assert_eq!(status, 201, "a subscribed role with a quota is granted");
+
+    // The console offers neither T2 nor T4, and says why T4 waits.
+    let browser = signed_in(&app, NIORT_PRINCIPAL, ADMIN_PASSWORD).await;
+    let (_, page) = get(&app, &browser, "/console/partenaires/ville-de-niort").await;
+    assert!(!page.contains("value=\"cdap|T2\""));
+    assert!(!page.contains("value=\"cdap|T4\""));
+    assert!(page.contains("value=\"cdap|T1\""));
+    assert!(page.contains("faute de nombre maximal fixé par la Caf"));
+    assert!(
+        page.contains("Action sociale (T1), Services instructeurs (T4)"),
+        "the subscription is shown"
     );
 }

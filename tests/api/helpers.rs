@@ -55,6 +55,10 @@ kind = "cooperation"
 partner = "cc-roumois-seine"
 services = ["test-public", "test-legacy"]
 starts_on = "2024-01-01"
+quotas = [
+    { service = "test-public", role = "utilisateur", maximum = 20 },
+    { service = "test-legacy", role = "utilisateur", maximum = 20 },
+]
 
 [[group]]
 partner = "cc-roumois-seine"

@@ -21,6 +21,7 @@ kind = "mon_compte_partenaire"
 partner = "cc-roumois-seine"
 services = ["sensitive-app"]
 starts_on = "2024-01-01"
+quotas = [{ service = "sensitive-app", role = "agent", maximum = 50 }]
 
 [[group]]
 partner = "cc-roumois-seine"

@@ -689,6 +689,7 @@ async fn partner_with_a_service(stores: &Stores) -> (PartnerId, ConventionId, Cl
             terminated_on: None,
             mode: HabilitationMode::Delegated,
             contacts: vec![],
+            roles: vec![],
         })
         .await
         .unwrap();

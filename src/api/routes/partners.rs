@@ -233,6 +233,16 @@ fn convention_from(
                 .ok_or_else(|| ApiError::bad_request("mode : « delegue » ou « centralise »"))?,
         },
         contacts,
+        roles: body
+            .roles
+            .iter()
+            .map(|r| {
+                Ok(crate::store::SubscribedRole {
+                    service: parse("roles.service", &r.service, ClientId::parse)?,
+                    role: parse("roles.role", &r.role, crate::types::RoleCode::parse)?,
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?,
     })
 }
 

@@ -65,6 +65,14 @@ pub async fn plan(
         .await?
         .ok_or(HabilitationError::NotFound(Record::Service))?;
     manage::validate_role_and_scope(&service, &target.role, &target.scope)?;
+    if let Some(convention) = context.convention_for(&target.client_id) {
+        manage::check_grantable(
+            convention,
+            &context.quotas(state).await?,
+            &service,
+            &target.role,
+        )?;
+    }
     let (people, mut errors) = parse(text);
     let mut plan = Plan::default();
     let mut seen = BTreeSet::new();

@@ -63,6 +63,9 @@ pub async fn set_quota_as(
     }
     let service = service(state, client_id).await?;
     check_role(&service, role)?;
+    if maximum.is_some() && !convention.opens_role(client_id, role) {
+        return Err(not_subscribed(convention, &service, role));
+    }
     let current = state
         .stores
         .habilitations
@@ -202,6 +205,19 @@ pub async fn save_convention_as(
     }
     for client_id in &convention.services {
         service(state, client_id).await?;
+    }
+    let mut convention = convention;
+    convention.roles.sort();
+    convention.roles.dedup();
+    for r in &convention.roles {
+        let service = service(state, &r.service).await?;
+        if !convention.services.contains(&r.service) {
+            return Err(HabilitationError::Invalid(format!(
+                "Le rôle « {} » appartient au service « {} », que la convention n'ouvre pas.",
+                r.role, service.name
+            )));
+        }
+        check_role(&service, &r.role)?;
     }
     if let Some(end) = convention.terminated_on
         && end <= convention.starts_on
@@ -358,4 +374,28 @@ pub async fn quota_uses(state: &AppState, context: &PartnerContext) -> HabResult
         }
     }
     Ok(uses)
+}
+
+/// The refusal of a role the convention does not subscribe to.
+pub(super) fn not_subscribed(
+    convention: &Convention,
+    service: &Service,
+    role: &RoleCode,
+) -> HabilitationError {
+    HabilitationError::Invalid(format!(
+        "La convention {} n'ouvre pas le rôle « {} » du service « {} » : le partenaire n'y a pas souscrit.",
+        convention.number,
+        role_label(service, role),
+        service.name
+    ))
+}
+
+/// "Action sociale (T1)".
+pub(super) fn role_label(service: &Service, role: &RoleCode) -> String {
+    service
+        .roles
+        .iter()
+        .find(|r| r.code == role.as_str())
+        .map(|r| format!("{} ({})", r.label, r.code))
+        .unwrap_or_else(|| role.to_string())
 }

@@ -156,6 +156,8 @@ pub async fn grant_as(
             service.name
         ))
     })?;
+    let quotas = context.quotas(state).await?;
+    check_grantable(convention, &quotas, &service, &request.role)?;
     let now = state.clock.now();
     let valid_from = request.valid_from.unwrap_or(now);
     if let Some(until) = request.valid_until
@@ -184,7 +186,6 @@ pub async fn grant_as(
         closed_at: None,
         reviewed_at: None,
     };
-    let quotas = context.quotas(state).await?;
     match state
         .stores
         .habilitations
@@ -218,6 +219,29 @@ pub async fn grant_as(
     )
     .await?;
     Ok(habilitation)
+}
+
+/// Least privilege from the convention: only a role it subscribes to, and in delegated mode
+/// only one the Caf set a maximum for (the agreement: the Caf must set it).
+pub fn check_grantable(
+    convention: &Convention,
+    quotas: &QuotaTable,
+    service: &Service,
+    role: &RoleCode,
+) -> HabResult<()> {
+    if !convention.opens_role(&service.client_id, role) {
+        return Err(not_subscribed(convention, service, role));
+    }
+    if convention.mode == HabilitationMode::Delegated
+        && !quotas.contains_key(&(service.client_id.clone(), role.clone()))
+    {
+        return Err(HabilitationError::Invalid(format!(
+            "La Caf n'a pas fixé le nombre maximal de titulaires du rôle « {} » du service « {} » : en mode délégué, ce rôle ne peut être attribué qu'une fois ce quota fixé par la Caf.",
+            role_label(service, role),
+            service.name
+        )));
+    }
+    Ok(())
 }
 
 pub(super) fn refusal_error(service: &Service, refusal: GrantRefusal) -> HabilitationError {

@@ -64,6 +64,7 @@ fn convention_from_row(row: &DbRow) -> StoreResult<Convention> {
         mode: HabilitationMode::parse(&row.get::<String, _>("mode"))
             .ok_or_else(|| corrupt("convention mode"))?,
         contacts: from_json("convention contacts", &row.get::<String, _>("contacts"))?,
+        roles: from_json("convention roles", &row.get::<String, _>("roles"))?,
     })
 }
 
@@ -222,13 +223,14 @@ impl ConventionStore for Store {
         let now = now();
         sqlx::query(
             "INSERT INTO conventions (id, number, kind, caf_code, partner_id, services, starts_on,
-                terminated_on, mode, contacts, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                terminated_on, mode, contacts, created_at, updated_at, roles)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (id) DO UPDATE SET number = excluded.number, kind = excluded.kind,
                 caf_code = excluded.caf_code, partner_id = excluded.partner_id,
                 services = excluded.services, starts_on = excluded.starts_on,
                 terminated_on = excluded.terminated_on, mode = excluded.mode,
-                contacts = excluded.contacts, updated_at = excluded.updated_at",
+                contacts = excluded.contacts, updated_at = excluded.updated_at,
+                roles = excluded.roles",
         )
         .bind(convention.id.as_str())
         .bind(&convention.number)
@@ -242,6 +244,7 @@ impl ConventionStore for Store {
         .bind(json(&convention.contacts))
         .bind(now)
         .bind(now)
+        .bind(json(&convention.roles))
         .execute(&self.pool)
         .await
         .map_err(backend)?;

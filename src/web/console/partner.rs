@@ -228,20 +228,45 @@ async fn page_body(
     let manage_users = may(actor, context, Action::ManageUsers);
     let manage_groups = may(actor, context, Action::ManageGroups);
     let caf = may(actor, context, Action::SetQuota);
+    let quota_table = context.quotas(state).await?;
+    // What the convention lets be granted: a subscribed role, and in delegated mode one the
+    // Caf set a quota for.
+    let open_to_grant = |s: &Service, role: &RoleCode| {
+        context.convention_for(&s.client_id).is_some_and(|c| {
+            c.opens_role(&s.client_id, role)
+                && (c.mode == HabilitationMode::Centralized
+                    || quota_table.contains_key(&(s.client_id.clone(), role.clone())))
+        })
+    };
+    let without_quota: Vec<String> = services
+        .iter()
+        .flat_map(|s| s.roles.iter().map(move |r| (s, r)))
+        .filter(|(s, r)| {
+            RoleCode::parse(&r.code).is_ok_and(|role| {
+                context.convention_for(&s.client_id).is_some_and(|c| {
+                    c.mode == HabilitationMode::Delegated
+                        && c.opens_role(&s.client_id, &role)
+                        && !quota_table.contains_key(&(s.client_id.clone(), role.clone()))
+                })
+            })
+        })
+        .map(|(s, r)| format!("{} – {} ({})", s.name, r.label, r.code))
+        .collect();
     let grantable: Vec<(&Service, &crate::store::ServiceRole)> = services
         .iter()
         .flat_map(|s| s.roles.iter().map(move |r| (s, r)))
         .filter(|(s, r)| {
             RoleCode::parse(&r.code).is_ok_and(|role| {
-                may(
-                    actor,
-                    context,
-                    Action::Grant {
-                        client_id: &s.client_id,
-                        role: &role,
-                        target: Target::Other,
-                    },
-                )
+                open_to_grant(s, &role)
+                    && may(
+                        actor,
+                        context,
+                        Action::Grant {
+                            client_id: &s.client_id,
+                            role: &role,
+                            target: Target::Other,
+                        },
+                    )
             })
         })
         .collect();
@@ -267,15 +292,16 @@ async fn page_body(
         .flat_map(|s| s.roles.iter().map(move |r| (s, r)))
         .filter(|(s, r)| {
             RoleCode::parse(&r.code).is_ok_and(|role| {
-                !may(
-                    actor,
-                    context,
-                    Action::Grant {
-                        client_id: &s.client_id,
-                        role: &role,
-                        target: Target::Other,
-                    },
-                )
+                open_to_grant(s, &role)
+                    && !may(
+                        actor,
+                        context,
+                        Action::Grant {
+                            client_id: &s.client_id,
+                            role: &role,
+                            target: Target::Other,
+                        },
+                    )
             })
         })
         .collect();
@@ -342,7 +368,14 @@ async fn page_body(
                     tr {
                         td data-label="Numéro" { (c.number) }
                         td data-label="Offre" { (c.kind.label()) }
-                        td data-label="Services" { (c.services.iter().map(|s| catalog.service(s.as_str())).collect::<Vec<_>>().join(", ")) }
+                        td data-label="Services" {
+                            @for (i, s) in c.services.iter().enumerate() {
+                                @if i > 0 { br; }
+                                (catalog.service(s.as_str()))
+                                @let subscribed: Vec<String> = c.roles.iter().filter(|r| &r.service == s).map(|r| catalog.role(s.as_str(), r.role.as_str())).collect();
+                                @if subscribed.is_empty() { " (tous les rôles)" } @else { " : " (subscribed.join(", ")) }
+                            }
+                        }
                         td data-label="Période" {
                             "depuis le " (c.starts_on.format("%d/%m/%Y"))
                             @if let Some(t) = c.terminated_on { ", résiliée au " (t.format("%d/%m/%Y")) }
@@ -394,12 +427,15 @@ async fn page_body(
                     select id="c-kind" name="kind" {
                         @for k in ConventionKind::ALL { option value=(k.as_str()) { (k.label()) } }
                     }
-                    fieldset {
-                        legend { "Services ouverts" }
-                        @for s in &all_services {
-                            div class="check" {
-                                input type="checkbox" id={ "c-s-" (s.client_id) } name="service" value=(s.client_id);
-                                label for={ "c-s-" (s.client_id) } { (s.name) }
+                    @for s in all_services.iter().filter(|s| !s.roles.is_empty()) {
+                        fieldset {
+                            legend { "Rôles souscrits du service " (s.name) }
+                            p class="hint" { "Cochez seulement les rôles du bulletin d'adhésion : le service est ouvert avec eux." }
+                            @for r in &s.roles {
+                                div class="check" {
+                                    input type="checkbox" id={ "c-r-" (s.client_id) "-" (r.code) } name="role" value={ (s.client_id) "|" (r.code) };
+                                    label for={ "c-r-" (s.client_id) "-" (r.code) } { (r.label) " (" (r.code) ")" }
+                                }
                             }
                         }
                     }
@@ -517,6 +553,9 @@ async fn page_body(
                 summary { "Habilitations retirées (" (closed.len()) ")" }
                 (habilitation_rows("Habilitations retirées", &closed))
             }
+        }
+        @if !without_quota.is_empty() && (manage_users || caf) {
+            p class="hint" { "Rôles souscrits qui ne peuvent pas encore être attribués, faute de nombre maximal fixé par la Caf : " (without_quota.join(" ; ")) "." }
         }
         @if can_grant {
             form method="post" action={ (here) "/habilitations" } {

@@ -354,6 +354,9 @@ pub(in crate::web::console) struct ConventionForm {
     /// One field per service the convention opens.
     #[serde(default)]
     service: Vec<String>,
+    /// One field per subscribed role, `client_id|role` (its service is opened with it).
+    #[serde(default)]
+    role: Vec<String>,
     starts_on: Option<String>,
     mode: Option<HabilitationMode>,
 }
@@ -366,17 +369,32 @@ pub(in crate::web::console) async fn create_convention(
     let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
     let id = partner_id(&id)?;
     let context = manage::partner(&state, &user.actor, &id).await?;
+    let roles = form
+        .role
+        .iter()
+        .map(|v| {
+            service_role(Some(v))
+                .map(|(service, role)| crate::store::SubscribedRole { service, role })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut services: Vec<ClientId> = form
+        .service
+        .iter()
+        .map(|v| ClientId::parse(v).map_err(|_| invalid("Service inconnu.")))
+        .collect::<Result<_, _>>()?;
+    for r in &roles {
+        if !services.contains(&r.service) {
+            services.push(r.service.clone());
+        }
+    }
     let convention = crate::store::Convention {
         id: ConventionId::generate(),
         number: form.number.unwrap_or_default(),
         kind: form.kind.ok_or_else(|| invalid("Choisissez l'offre."))?,
         caf: context.partner.caf.clone(),
         partner: id,
-        services: form
-            .service
-            .iter()
-            .map(|v| ClientId::parse(v).map_err(|_| invalid("Service inconnu.")))
-            .collect::<Result<_, _>>()?,
+        services,
+        roles,
         starts_on: date(form.starts_on.as_deref(), "Indiquez la date de début.")?,
         terminated_on: None,
         mode: form.mode.unwrap_or_default(),
