@@ -156,3 +156,80 @@ async fn people_are_told_what_was_done_to_their_access_and_whom_to_contact() {
         .unwrap();
     assert_eq!(app.mails().len(), before, "provisioning mails no one");
 }
+
+/// The Caf edits a convention's contacts in the console; the mails then name them.
+#[tokio::test]
+async fn the_contacts_the_caf_enters_are_the_ones_the_mails_name() {
+    let app = TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await;
+    let browser = browser();
+    let response = app
+        .submit_login(&browser, "/login", CAF79, "Demo-Passerelle-Admin-2026!")
+        .await;
+    assert_eq!(response.status(), 303);
+    let page = browser
+        .get(app.url("/console/partenaires/ville-de-niort"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Ajouter un interlocuteur à la convention MCP-079-2023-0101"));
+    let csrf = hidden(&page, "csrf").unwrap();
+    let post = |form: Vec<(&'static str, String)>| {
+        let (app, browser) = (&app, &browser);
+        async move {
+            browser
+                .post(app.url("/console/conventions/mcp-79-niort/interlocuteurs"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let refused = post(vec![
+        ("csrf", csrf.clone()),
+        ("action", "add".into()),
+        ("side", "caf".into()),
+        ("role", "habilitation_officer".into()),
+        ("name", "Agnès Roux".into()),
+    ])
+    .await;
+    assert_eq!(refused.status(), 422, "a contact can be reached");
+    let added = post(vec![
+        ("csrf", csrf.clone()),
+        ("action", "add".into()),
+        ("side", "caf".into()),
+        ("role", "habilitation_officer".into()),
+        ("name", "Agnès Roux".into()),
+        ("email", "habilitations@caf79.example".into()),
+    ])
+    .await;
+    assert_eq!(added.status(), 303);
+    assert_eq!(
+        location(&added),
+        "/console/partenaires/ville-de-niort?fait=interlocuteurs#message"
+    );
+    // The first contact (Marc Rousseau) is removed: the mail names the Caf's instead.
+    let removed = post(vec![
+        ("csrf", csrf.clone()),
+        ("action", "remove".into()),
+        ("index", "0".into()),
+    ])
+    .await;
+    assert_eq!(removed.status(), 303);
+    let caf = actor(&app, CAF79).await;
+    let sophie = app.account(SOPHIE).await;
+    manage::suspend_person(&app.state, &caf, &sophie.id, true, Some("contrôle"))
+        .await
+        .unwrap();
+    let mail = wait_for_mail(&app, SOPHIE, "Votre accès aux services est suspendu").await;
+    assert!(
+        mail.text.contains(
+            "Agnès Roux (habilitations@caf79.example), responsable des habilitations à la Caf"
+        ),
+        "{}",
+        mail.text
+    );
+    assert!(!mail.text.contains("Marc Rousseau"), "{}", mail.text);
+}

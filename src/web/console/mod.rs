@@ -68,6 +68,10 @@ pub fn router() -> Router<AppState> {
             get(annexe1::show).post(annexe1::import),
         )
         .route("/console/conventions/{id}/quota", post(partner::set_quota))
+        .route(
+            "/console/conventions/{id}/interlocuteurs",
+            post(partner::contacts),
+        )
         .route("/console/conventions/{id}/mode", post(partner::set_mode))
         .route(
             "/console/habilitations/{id}/statut",
@@ -220,6 +224,9 @@ pub(super) fn done_message(key: Option<&str>) -> Markup {
         Some("revue") => "La revue a été enregistrée.",
         Some("annexe1") => "L'annexe 1 a été appliquée.",
         Some("jeton") => "Le jeton a été révoqué.",
+        Some("interlocuteurs") => {
+            "Les interlocuteurs de la convention sont enregistrés ; les courriels aux personnes les nomment désormais."
+        }
         Some("demande") => {
             "La demande est envoyée à la Caf, qui en est avertie par courriel ; vous recevrez sa décision par courriel."
         }

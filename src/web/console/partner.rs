@@ -29,8 +29,8 @@ use std::collections::HashMap;
 mod actions;
 
 pub(super) use actions::{
-    GrantForm, change_status, create_convention, create_group, create_partner, create_person,
-    grant, set_mode, set_quota, terminate_convention,
+    GrantForm, change_status, contacts, create_convention, create_group, create_partner,
+    create_person, grant, set_mode, set_quota, terminate_convention,
 };
 
 /// Back to the partner page, its message at the top and focused.
@@ -400,14 +400,50 @@ async fn page_body(
                             }
                         }
                     }
-                    @if !c.contacts.is_empty() {
+                    @if !c.contacts.is_empty() || caf {
                         tr {
                             td colspan="5" {
-                                "Interlocuteurs : "
-                                @for (i, contact) in c.contacts.iter().enumerate() {
-                                    @if i > 0 { " ; " }
-                                    (contact.role.label()) " " (match contact.side { crate::store::ContactSide::Partner => "du partenaire", crate::store::ContactSide::Caf => "de la Caf" }) " : " (contact.name)
-                                    @if let Some(e) = &contact.email { " (" (e) ")" }
+                                "Interlocuteurs"
+                                @if c.contacts.is_empty() { " : aucun." }
+                                ul {
+                                    @for (i, contact) in c.contacts.iter().enumerate() {
+                                        li {
+                                            (contact.role.label()) " " (match contact.side { crate::store::ContactSide::Partner => "du partenaire", crate::store::ContactSide::Caf => "de la Caf" }) " : " (contact.name)
+                                            @if let Some(e) = &contact.email { " (" (e) ")" }
+                                            @if let Some(p) = &contact.phone { " — " (p) }
+                                            @if caf {
+                                                form method="post" action={ "/console/conventions/" (c.id) "/interlocuteurs" } class="inline" {
+                                                    (hidden_csrf(user))
+                                                    input type="hidden" name="index" value=(i);
+                                                    button type="submit" name="action" value="remove" class="secondary" { "Retirer" span class="sr-only" { " " (contact.name) " des interlocuteurs de la convention " (c.number) } }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                                @if caf {
+                                    details {
+                                        summary { "Ajouter un interlocuteur à la convention " (c.number) }
+                                        form method="post" action={ "/console/conventions/" (c.id) "/interlocuteurs" } {
+                                            (hidden_csrf(user))
+                                            input type="hidden" name="action" value="add";
+                                            label for={ "ct-side-" (c.id) } { "Côté" }
+                                            select id={ "ct-side-" (c.id) } name="side" { option value="partner" { "Partenaire (annexe 2)" } option value="caf" { "Caf (annexe 3)" } }
+                                            label for={ "ct-role-" (c.id) } { "Rôle" }
+                                            select id={ "ct-role-" (c.id) } name="role" {
+                                                option value="habilitation_officer" { "Responsable des habilitations" }
+                                                option value="security_officer" { "Responsable sécurité" }
+                                                option value="technical_referent" { "Référent technique" }
+                                            }
+                                            label for={ "ct-name-" (c.id) } { "Nom" }
+                                            input type="text" id={ "ct-name-" (c.id) } name="name" required maxlength="100";
+                                            label for={ "ct-email-" (c.id) } { "Adresse électronique" span class="hint" { "ou un téléphone" } }
+                                            input type="email" id={ "ct-email-" (c.id) } name="email" maxlength="254";
+                                            label for={ "ct-phone-" (c.id) } { "Téléphone" span class="hint" { "facultatif" } }
+                                            input type="text" id={ "ct-phone-" (c.id) } name="phone" maxlength="30" inputmode="tel";
+                                            button type="submit" { "Ajouter l'interlocuteur" }
+                                        }
+                                    }
                                 }
                             }
                         }

@@ -442,3 +442,88 @@ pub(in crate::web::console) async fn terminate_convention(
     let c = manage::save_convention(&state, &user.actor, convention).await?;
     back(c.partner.as_str(), "convention")
 }
+
+#[derive(Deserialize)]
+pub(in crate::web::console) struct ContactForm {
+    /// `add`, or `remove` with `index`.
+    action: Option<String>,
+    index: Option<usize>,
+    side: Option<crate::store::ContactSide>,
+    role: Option<crate::store::ContactRole>,
+    name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+/// Caf side: the convention's contacts (its annexes 2 and 3), whom the people's mails name.
+pub(in crate::web::console) async fn contacts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConsoleForm { user, form, .. }: ConsoleForm<ContactForm>,
+) -> PageResult {
+    let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
+    let id =
+        ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound(Record::Convention))?;
+    let (mut convention, _) = manage::convention(&state, &user.actor, &id).await?;
+    match form.action.as_deref() {
+        Some("remove") => {
+            let index = form
+                .index
+                .filter(|i| *i < convention.contacts.len())
+                .ok_or_else(|| invalid("Cet interlocuteur n'est plus enregistré."))?;
+            convention.contacts.remove(index);
+        }
+        Some("add") => {
+            let name = form.name.as_deref().unwrap_or("").trim().to_owned();
+            if name.is_empty() || name.chars().count() > 100 {
+                return Err(
+                    invalid("Le nom de l'interlocuteur compte de 1 à 100 caractères.").into(),
+                );
+            }
+            let email = form
+                .email
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(crate::types::Email::parse)
+                .transpose()
+                .map_err(|_| {
+                    invalid("L'adresse électronique de l'interlocuteur n'est pas valable.")
+                })?;
+            let phone = form
+                .phone
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned);
+            if phone.as_ref().is_some_and(|p| {
+                p.chars().count() > 30
+                    || !p
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || " +.-()".contains(c))
+            }) {
+                return Err(invalid(
+                    "Le téléphone ne contient que des chiffres, espaces, points et tirets.",
+                )
+                .into());
+            }
+            if email.is_none() && phone.is_none() {
+                return Err(invalid("Indiquez une adresse électronique ou un téléphone pour joindre l'interlocuteur.").into());
+            }
+            convention.contacts.push(crate::store::Contact {
+                side: form
+                    .side
+                    .ok_or_else(|| invalid("Choisissez le côté : partenaire ou Caf."))?,
+                role: form
+                    .role
+                    .ok_or_else(|| invalid("Choisissez le rôle de l'interlocuteur."))?,
+                name,
+                email,
+                phone,
+            });
+        }
+        _ => return Err(invalid("Choisissez d'ajouter ou de retirer un interlocuteur.").into()),
+    }
+    let c = manage::save_convention(&state, &user.actor, convention).await?;
+    back(c.partner.as_str(), "interlocuteurs")
+}
