@@ -641,3 +641,206 @@ async fn a_security_officer_searches_the_traces_of_a_person_in_chromium() {
     assert!(own.iter().any(|r| r.trace.action == "trace.query"
         && r.trace.actor_account.as_deref() == Some(helene.as_str())));
 }
+
+/// Logs `email` in with the administrators' demo password, in a browser of its own.
+async fn console_as(app: &TestApp, driver: &Driver, email: &str) -> fantoccini::Client {
+    let c = chromium(driver).await;
+    c.goto(&app.url("/login")).await.unwrap();
+    type_into(&c, "#email", email).await;
+    type_into(&c, "#password", "Demo-Passerelle-Admin-2026!").await;
+    submit(&c).await;
+    wait_for_path(&c, "/console").await;
+    c
+}
+
+/// Clicks "Confirmer" on a confirmation page.
+async fn confirm(c: &fantoccini::Client) {
+    let button = Locator::XPath("//button[normalize-space()='Confirmer']");
+    for _ in 0..100 {
+        if let Ok(b) = c.find(button).await {
+            b.click().await.unwrap();
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no confirmation page: {}", c.source().await.unwrap());
+}
+
+#[tokio::test]
+async fn the_caf_centralizes_a_partner_decides_its_requests_and_suspends_a_person_in_chromium() {
+    let app = TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await;
+    // One driver per browser: each has a profile of its own.
+    let drivers = [
+        start_driver().await,
+        start_driver().await,
+        start_driver().await,
+    ];
+    let caf = console_as(&app, &drivers[0], "habilitations@caf79.example").await;
+    let niort = app.url("/console/partenaires/ville-de-niort");
+
+    // The Caf withdraws the delegation (confirmed), with a reason.
+    caf.goto(&niort).await.unwrap();
+    type_into(
+        &caf,
+        "#mode-mcp-79-niort",
+        "administrateur absent jusqu'en mars",
+    )
+    .await;
+    button_of(&caf, "/conventions/mcp-79-niort/mode")
+        .await
+        .click()
+        .await
+        .unwrap();
+    confirm(&caf).await;
+    wait_for_url_with(&caf, "fait=mode").await;
+    assert!(
+        text_of(&caf, "#message")
+            .await
+            .contains("Le mode de gestion a été changé")
+    );
+
+    // The partner's administrator now files requests instead of acting.
+    let marc = console_as(&app, &drivers[1], "marc.rousseau@niort.example").await;
+    marc.goto(&niort).await.unwrap();
+    type_into(&marc, "#r-email", "julie.martin@niort.example").await;
+    type_into(&marc, "#r-given", "Julie").await;
+    type_into(&marc, "#r-family", "Martin").await;
+    type_into(&marc, "#r-motif", "arrivée le 1er décembre").await;
+    marc.find(Locator::Css(
+        "form:has(input[name=kind][value=create_person]) button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    wait_for_url_with(&marc, "fait=demande").await;
+    assert!(
+        text_of(&marc, "#message")
+            .await
+            .contains("La demande est envoyée à la Caf")
+    );
+    let sophie = app.account(SOPHIE).await;
+    let t1 = app
+        .state
+        .stores
+        .habilitations
+        .habilitations_of_account(&sophie.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.role.as_str() == "T1")
+        .unwrap();
+    type_into(&marc, &format!("#dm-{}", t1.id), "changement de poste").await;
+    marc.find(Locator::Css(&format!(
+        "form:has(#dm-{}) button[value=withdraw]",
+        t1.id
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    wait_for_url_with(&marc, "fait=demande").await;
+
+    // The Caf works its queue: accepts the new account, refuses the withdrawal.
+    caf.goto(&app.url("/console/demandes")).await.unwrap();
+    let mut approve = None;
+    let mut refuse = None;
+    for section in caf.find_all(Locator::Css("section.request")).await.unwrap() {
+        let title = section
+            .find(Locator::Css("h3"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if title.contains("créer le compte de Julie Martin") {
+            approve = Some(section);
+        } else if title.contains("retirer le rôle « Action sociale (T1) »") {
+            refuse = Some(section);
+        }
+    }
+    assert!(refuse.is_some(), "the withdrawal is queued too");
+    approve
+        .expect("the creation")
+        .find(Locator::Css("button[value=approve]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url_with(&caf, "fait=demande-acceptee").await;
+    assert!(
+        app.mails_to("julie.martin@niort.example")[0]
+            .subject
+            .contains("Activez")
+    );
+    // What is left is the withdrawal.
+    let section = caf.find(Locator::Css("section.request")).await.unwrap();
+    section
+        .find(Locator::Css("input[name=reason]"))
+        .await
+        .unwrap()
+        .send_keys("Sophie Lambert garde l'action sociale jusqu'à fin décembre")
+        .await
+        .unwrap();
+    section
+        .find(Locator::Css("button[value=refuse]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url_with(&caf, "fait=demande-refusee").await;
+    assert!(
+        text_of(&caf, "main")
+            .await
+            .contains("Aucune demande en attente.")
+    );
+    marc.goto(&niort).await.unwrap();
+    let demandes = text_of(&marc, "main").await;
+    assert!(demandes.contains("acceptée et réalisée"), "{demandes}");
+    assert!(demandes.contains("garde l'action sociale"), "{demandes}");
+
+    // The Caf suspends Sophie; she is mailed, and told when she logs in.
+    caf.goto(&app.url(&format!("/console/personnes/{}", sophie.id)))
+        .await
+        .unwrap();
+    type_into(&caf, "#compte-motif", "enquête en cours").await;
+    caf.find(Locator::Css("button[name=action][value=suspend]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    confirm(&caf).await;
+    wait_for_url_with(&caf, "fait=compte").await;
+    assert!(
+        app.mails_to(SOPHIE)
+            .iter()
+            .any(|m| m.subject == "Votre accès aux services est suspendu")
+    );
+    let person = chromium(&drivers[2]).await;
+    person.goto(&app.url("/login")).await.unwrap();
+    type_into(&person, "#email", SOPHIE).await;
+    type_into(&person, "#password", PASSWORD).await;
+    submit(&person).await;
+    for _ in 0..100 {
+        if text_of(&person, "main")
+            .await
+            .contains("Votre compte est suspendu")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        text_of(&person, "main")
+            .await
+            .contains("Votre compte est suspendu")
+    );
+    for c in [caf, marc, person] {
+        c.close().await.unwrap();
+    }
+}
