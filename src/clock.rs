@@ -1,8 +1,11 @@
 //! The application's clock. Everything that decides whether something has expired (codes,
 //! tokens, sessions, links, temporary passwords, counters, `max_age`) reads `AppState::clock`,
 //! and the in-memory ephemeral store reads the same one, so that a test can move time forward
-//! instead of sleeping. In production it is the system clock.
+//! instead of sleeping. In production it is the system clock. Times shown to people are in
+//! Europe/Paris, the zone named (`paris`, `paris_day`, `ZONE`).
 
+use chrono::TimeZone;
+use chrono_tz::Europe::Paris;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -28,6 +31,27 @@ impl Clock {
     pub fn advance(&self, seconds: i64) {
         self.offset_seconds.fetch_add(seconds, Ordering::Relaxed);
     }
+}
+
+/// The zone every time shown to people is in, named beside it.
+pub const ZONE: &str = "heure de Paris";
+
+/// "01/12/2026 à 13:05", in Europe/Paris (summer time included).
+pub fn paris(ts: i64) -> String {
+    Paris
+        .timestamp_opt(ts, 0)
+        .single()
+        .map(|t| t.format("%d/%m/%Y à %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// "01/12/2026", the day in Europe/Paris.
+pub fn paris_day(ts: i64) -> String {
+    Paris
+        .timestamp_opt(ts, 0)
+        .single()
+        .map(|t| t.format("%d/%m/%Y").to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

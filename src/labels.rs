@@ -4,29 +4,9 @@
 
 use crate::habilitations::{HabilitationError, Record};
 use crate::store::AdminRole;
-use chrono::TimeZone;
-use chrono_tz::Europe::Paris;
 
-/// The zone every time shown to people is in, named beside it.
-pub const ZONE: &str = "heure de Paris";
-
-/// "01/12/2026 à 13:05", in Europe/Paris (summer time included).
-pub fn paris(ts: i64) -> String {
-    Paris
-        .timestamp_opt(ts, 0)
-        .single()
-        .map(|t| t.format("%d/%m/%Y à %H:%M").to_string())
-        .unwrap_or_default()
-}
-
-/// "01/12/2026", the day in Europe/Paris.
-pub fn paris_day(ts: i64) -> String {
-    Paris
-        .timestamp_opt(ts, 0)
-        .single()
-        .map(|t| t.format("%d/%m/%Y").to_string())
-        .unwrap_or_default()
-}
+/// Times as people read them (kept in `clock`, below every module that shows one).
+pub use crate::clock::{ZONE, paris, paris_day};
 
 /// Whether a civility asks for the feminine ("Mme", "Madame").
 fn feminine(civility: Option<&str>) -> bool {

@@ -203,8 +203,8 @@ pub async fn send_unlock(
     let link = format!("{}/deverrouillage?jeton={token}", state.settings.issuer);
     let until = format!(
         "{} ({})",
-        crate::labels::paris(locked_until),
-        crate::labels::ZONE
+        crate::clock::paris(locked_until),
+        crate::clock::ZONE
     );
     let (services, caf) = context_names(state, &account).await?;
     let mail = templates::locked(
@@ -365,8 +365,8 @@ pub async fn set_password(
     let (services, caf) = context_names(state, account).await?;
     let when = format!(
         "{} ({})",
-        crate::labels::paris(state.clock.now()),
-        crate::labels::ZONE
+        crate::clock::paris(state.clock.now()),
+        crate::clock::ZONE
     );
     let mail = templates::password_changed(&recipient(account, caf.as_deref(), &services), &when);
     tracing::info!(account = %account.id, "password changed; sessions and tokens revoked");

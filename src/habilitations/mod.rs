@@ -147,6 +147,23 @@ impl Actor {
     }
 }
 
+/// Who made a change: a person, or a named automatic source.
+#[derive(Debug, Clone, Copy)]
+pub enum Author<'a> {
+    Person(&'a Actor),
+    /// `provisioning`, `annexe1`, `retention`…
+    System(&'static str),
+}
+
+impl Author<'_> {
+    pub fn reference(&self) -> String {
+        match self {
+            Author::Person(actor) => actor.reference(),
+            Author::System(name) => (*name).to_owned(),
+        }
+    }
+}
+
 /// A partner with its conventions, as one request sees them.
 #[derive(Debug, Clone)]
 pub struct PartnerContext {

@@ -7,10 +7,9 @@
 //! Only changes made by people are told: provisioning writes a file's state (a demo's past),
 //! not news.
 
-use super::manage::Author;
-use super::{HabResult, PartnerContext};
+use super::{Author, HabResult, PartnerContext};
 use crate::state::AppState;
-use crate::store::{Account, AdminRole, ContactRole, ContactSide, Habilitation};
+use crate::store::{Account, AdminRole, ContactRole, ContactSide, Habilitation, Partner};
 use crate::types::{ClientId, RoleCode};
 
 /// What happened, for the person it happened to.
@@ -233,6 +232,88 @@ pub async fn tell_reached(
             && account.closed_at.is_none()
         {
             tell(state, author, &account, notice(what.clone()), reason).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The Caf's habilitation officers of a partner, who receive its requests.
+pub async fn caf_officers(state: &AppState, partner: &Partner) -> HabResult<Vec<Account>> {
+    Ok(state
+        .stores
+        .accounts
+        .staff_of_caf(&partner.caf)
+        .await?
+        .into_iter()
+        .filter(|a| {
+            a.profile
+                .admin_roles
+                .contains(&AdminRole::CafHabilitationOfficer)
+        })
+        .collect())
+}
+
+/// Tells the habilitation officers of the partner's Caf that someone tried to create an
+/// account for an address already used elsewhere (naming where), and traces the attempt.
+pub(crate) async fn report_unavailable_email(
+    state: &AppState,
+    author: &Author<'_>,
+    context: &PartnerContext,
+    existing: &Account,
+) -> HabResult<()> {
+    let stores = &state.stores;
+    let holder = match &existing.profile.partner {
+        Some(p) => stores.organisations.get_partner(p).await?.map(|p| p.name),
+        None => None,
+    };
+    let holder_caf = match existing
+        .profile
+        .caf
+        .clone()
+        .or(match &existing.profile.partner {
+            Some(p) => stores.organisations.get_partner(p).await?.map(|p| p.caf),
+            None => None,
+        }) {
+        Some(code) => stores.organisations.get_caf(&code).await?.map(|c| c.name),
+        None => None,
+    };
+    let where_ = match (holder, holder_caf) {
+        (Some(p), Some(c)) => format!("le compte d'une personne du partenaire « {p} » ({c})"),
+        (None, Some(c)) => format!("le compte d'un agent de la {c}"),
+        _ => "un autre compte".to_owned(),
+    };
+    let who = match author {
+        Author::Person(actor) => format!(
+            "{} {} ({})",
+            actor.account.profile.given_name,
+            actor.account.profile.family_name,
+            actor.account.profile.email
+        ),
+        Author::System(name) => format!("l'outil « {name} »"),
+    };
+    let mut event = crate::traces::Event::new("admin.change", crate::store::Outcome::Failure)
+        .partner(Some(context.partner.id.to_string()))
+        .target(format!("account.create account:{}", existing.id))
+        .reason("email_in_use_elsewhere");
+    if let Author::Person(actor) = author {
+        event = event.account(&actor.account);
+    }
+    state.tracer.record(event).await;
+    let officers = caf_officers(state, &context.partner).await?;
+    if officers.is_empty() {
+        tracing::warn!(partner = %context.partner.id, "no Caf habilitation officer to tell of an address used elsewhere");
+    }
+    for officer in officers {
+        let mail = crate::mail::templates::email_in_use(
+            officer.profile.email.as_str(),
+            &officer.profile.given_name,
+            &who,
+            &context.partner.name,
+            existing.profile.email.as_str(),
+            &where_,
+        );
+        if let Err(e) = state.mailer.send(mail).await {
+            tracing::error!(error = %e, "Caf not told of an address used elsewhere");
         }
     }
     Ok(())

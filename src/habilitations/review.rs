@@ -237,7 +237,7 @@ async fn send_to_caf(
         actor.account.profile.family_name,
         actor.account.profile.email
     );
-    for officer in manage::caf_officers(state, &context.partner).await? {
+    for officer in crate::habilitations::notify::caf_officers(state, &context.partner).await? {
         let mail = crate::mail::templates::review_completed(
             officer.profile.email.as_str(),
             &officer.profile.given_name,

@@ -708,16 +708,20 @@ async fn only_subscribed_roles_with_a_quota_can_be_granted_in_delegated_mode() {
         .await
         .id
         .to_string();
-    let grant = |role: &'static str| json!({ "account": paul, "service": "cdap", "role": role, "reason": "test" });
+    let grant = |role: &'static str| {
+        let (app, marc, paul) = (&app, &marc, &paul);
+        async move {
+            app.api(
+                Method::POST,
+                "/api/v1/partners/ville-de-niort/habilitations",
+                marc,
+                Some(json!({ "account": paul, "service": "cdap", "role": role, "reason": "test" })),
+            )
+            .await
+        }
+    };
     // T2 is not in Niort's bulletin d'adhésion (T1 and T4 only).
-    let (status, problem) = app
-        .api(
-            Method::POST,
-            "/api/v1/partners/ville-de-niort/habilitations",
-            &marc,
-            Some(grant("T2")),
-        )
-        .await;
+    let (status, problem) = grant("T2").await;
     assert_eq!(status, 422, "{problem}");
     assert!(
         problem["detail"]
@@ -746,14 +750,7 @@ async fn only_subscribed_roles_with_a_quota_can_be_granted_in_delegated_mode() {
         )
         .await;
     assert_eq!(status, 204);
-    let (status, problem) = app
-        .api(
-            Method::POST,
-            "/api/v1/partners/ville-de-niort/habilitations",
-            &marc,
-            Some(grant("T4")),
-        )
-        .await;
+    let (status, problem) = grant("T4").await;
     assert_eq!(status, 422, "{problem}");
     assert!(
         problem["detail"]
@@ -762,14 +759,7 @@ async fn only_subscribed_roles_with_a_quota_can_be_granted_in_delegated_mode() {
             .contains("n'a pas fixé le nombre maximal"),
         "{problem}"
     );
-    let (status, _) = app
-        .api(
-            Method::POST,
-            "/api/v1/partners/ville-de-niort/habilitations",
-            &marc,
-            Some(grant("T1")),
-        )
-        .await;
+    let (status, _) = grant("T1").await;
     assert_eq!(status, 201, "a subscribed role with a quota is granted");
 
     // The console offers neither T2 nor T4, and says why T4 waits.

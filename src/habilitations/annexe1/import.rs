@@ -94,8 +94,13 @@ pub async fn plan(
         if let Some(a) = &existing {
             if a.profile.partner.as_ref() != Some(&target.partner) {
                 // Not revealed to the partner: the Caf is told where the address is used.
-                manage::report_unavailable_email(state, &Author::Person(actor), &context, a)
-                    .await?;
+                crate::habilitations::notify::report_unavailable_email(
+                    state,
+                    &Author::Person(actor),
+                    &context,
+                    a,
+                )
+                .await?;
                 errors.push(LineError {
                     line: person.line,
                     message: manage::unavailable_email_message(&person.email),

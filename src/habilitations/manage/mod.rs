@@ -22,6 +22,7 @@ mod conventions;
 mod grants;
 mod groups;
 mod people;
+mod request_words;
 mod requests;
 
 pub use appointments::*;
@@ -29,24 +30,10 @@ pub use conventions::*;
 pub use grants::*;
 pub use groups::*;
 pub use people::*;
+pub use request_words::describe;
 pub use requests::*;
 
-/// Who made a change: a person, or a named automatic source.
-#[derive(Debug, Clone, Copy)]
-pub enum Author<'a> {
-    Person(&'a Actor),
-    /// `provisioning`, `annexe1`, `retention`…
-    System(&'static str),
-}
-
-impl Author<'_> {
-    pub fn reference(&self) -> String {
-        match self {
-            Author::Person(actor) => actor.reference(),
-            Author::System(name) => (*name).to_owned(),
-        }
-    }
-}
+pub use super::Author;
 
 pub async fn record(
     state: &AppState,

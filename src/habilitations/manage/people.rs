@@ -105,7 +105,7 @@ pub(in crate::habilitations) async fn create_person_as(
                 fields.email
             )));
         }
-        report_unavailable_email(state, &author, context, &existing).await?;
+        notify::report_unavailable_email(state, &author, context, &existing).await?;
         return Err(HabilitationError::Conflict(unavailable_email_message(
             &fields.email,
         )));
@@ -141,82 +141,6 @@ pub fn unavailable_email_message(email: &Email) -> String {
     format!(
         "L'adresse {email} ne peut pas être retenue pour un nouveau compte de ce partenaire. La Caf en est informée et reviendra vers vous ; en attendant, vérifiez l'adresse auprès de la personne."
     )
-}
-
-/// Tells the habilitation officers of the partner's Caf that someone tried to create an
-/// account for an address already used elsewhere (naming where), and traces the attempt.
-pub(in crate::habilitations) async fn report_unavailable_email(
-    state: &AppState,
-    author: &Author<'_>,
-    context: &PartnerContext,
-    existing: &Account,
-) -> HabResult<()> {
-    let stores = &state.stores;
-    let holder = match &existing.profile.partner {
-        Some(p) => stores.organisations.get_partner(p).await?.map(|p| p.name),
-        None => None,
-    };
-    let holder_caf = match existing
-        .profile
-        .caf
-        .clone()
-        .or(match &existing.profile.partner {
-            Some(p) => stores.organisations.get_partner(p).await?.map(|p| p.caf),
-            None => None,
-        }) {
-        Some(code) => stores.organisations.get_caf(&code).await?.map(|c| c.name),
-        None => None,
-    };
-    let where_ = match (holder, holder_caf) {
-        (Some(p), Some(c)) => format!("le compte d'une personne du partenaire « {p} » ({c})"),
-        (None, Some(c)) => format!("le compte d'un agent de la {c}"),
-        _ => "un autre compte".to_owned(),
-    };
-    let who = match author {
-        Author::Person(actor) => format!(
-            "{} {} ({})",
-            actor.account.profile.given_name,
-            actor.account.profile.family_name,
-            actor.account.profile.email
-        ),
-        Author::System(name) => format!("l'outil « {name} »"),
-    };
-    let mut event = crate::traces::Event::new("admin.change", crate::store::Outcome::Failure)
-        .partner(Some(context.partner.id.to_string()))
-        .target(format!("account.create account:{}", existing.id))
-        .reason("email_in_use_elsewhere");
-    if let Author::Person(actor) = author {
-        event = event.account(&actor.account);
-    }
-    state.tracer.record(event).await;
-    let officers: Vec<Account> = stores
-        .accounts
-        .staff_of_caf(&context.partner.caf)
-        .await?
-        .into_iter()
-        .filter(|a| {
-            a.profile
-                .admin_roles
-                .contains(&AdminRole::CafHabilitationOfficer)
-        })
-        .collect();
-    if officers.is_empty() {
-        tracing::warn!(partner = %context.partner.id, "no Caf habilitation officer to tell of an address used elsewhere");
-    }
-    for officer in officers {
-        let mail = crate::mail::templates::email_in_use(
-            officer.profile.email.as_str(),
-            &officer.profile.given_name,
-            &who,
-            &context.partner.name,
-            existing.profile.email.as_str(),
-            &where_,
-        );
-        if let Err(e) = state.mailer.send(mail).await {
-            tracing::error!(error = %e, "Caf not told of an address used elsewhere");
-        }
-    }
-    Ok(())
 }
 
 /// Corrects a person's profile (the email is the identifier and does not change here).

@@ -8,6 +8,7 @@
 
 mod annexe1;
 mod catalog;
+mod forms;
 mod group;
 mod history;
 mod partner;

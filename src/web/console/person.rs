@@ -173,15 +173,7 @@ pub(super) async fn show(
         }
 
         @if open && !close && crate::habilitations::access::files_requests(actor, &context.partner) && account.id != actor.account.id {
-            h2 { "Demande à la Caf" }
-            form method="post" action={ "/console/partenaires/" (context.partner.id) "/demandes" } {
-                (hidden_csrf(&user))
-                input type="hidden" name="account" value=(account.id);
-                input type="hidden" name="back" value=(here);
-                label for="fermeture-motif" { "Motif" span class="hint" { "par exemple : départ le 31/12, transmis à la Caf" } }
-                input type="text" id="fermeture-motif" name="reason" required maxlength="300";
-                button type="submit" name="kind" value="close_account" class="secondary" { "Demander à la Caf de fermer l'accès (départ)" }
-            }
+            (super::requests::close_request_form(&user, &context.partner, &account, &here))
         }
 
         @if appoint && open {

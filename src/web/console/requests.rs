@@ -2,8 +2,8 @@
 //! worked by the Caf's habilitation officer on `/console/demandes` (accept, which carries the
 //! change out, or refuse with a reason); the partner's side sees its requests there too.
 
-use super::partner::GrantForm;
-use super::{ConsoleUser, confirm_page, hidden_csrf, render, when};
+use super::forms::GrantForm;
+use super::{ConsoleUser, hidden_csrf, render, when};
 use crate::habilitations::access;
 use crate::habilitations::manage;
 use crate::habilitations::{HabilitationError, Record};
@@ -313,13 +313,9 @@ pub(super) async fn file(
     )
     .await
     {
-        Err(HabilitationError::SharedAddress(email)) => confirm_page(
+        Err(HabilitationError::SharedAddress(email)) => super::forms::shared_address_page(
             &posted.user,
-            "Adresse partagée ?",
-            html! {
-                "L'adresse " strong { (email) } " ressemble à celle d'un service, que plusieurs personnes lisent : un compte Passerelle est nominatif. "
-                "Confirmez seulement si cette adresse n'est lue que par la personne pour qui vous demandez le compte."
-            },
+            &email,
             &format!("/console/partenaires/{partner}/demandes"),
             &posted.raw,
             &format!("/console/partenaires/{partner}#demandes"),
@@ -423,5 +419,25 @@ pub(super) fn status_request_form(
             }
             button type="submit" name="kind" value="withdraw" class="secondary" { "Demander le retrait" span class="sr-only" { " " (what) } }
         }
+    }
+}
+
+/// On a person page the requester cannot close: ask the Caf to close the access.
+pub(super) fn close_request_form(
+    user: &ConsoleUser,
+    partner: &Partner,
+    account: &Account,
+    here: &str,
+) -> Markup {
+    html! {
+    h2 { "Demande à la Caf" }
+    form method="post" action={ "/console/partenaires/" (partner.id) "/demandes" } {
+        (hidden_csrf(user))
+        input type="hidden" name="account" value=(account.id);
+        input type="hidden" name="back" value=(here);
+        label for="fermeture-motif" { "Motif" span class="hint" { "par exemple : départ le 31/12, transmis à la Caf" } }
+        input type="text" id="fermeture-motif" name="reason" required maxlength="300";
+        button type="submit" name="kind" value="close_account" class="secondary" { "Demander à la Caf de fermer l'accès (départ)" }
+    }
     }
 }

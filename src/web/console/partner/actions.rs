@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::habilitations::Record;
+use crate::web::console::forms::{GrantForm, date, service_role};
 
 pub(in crate::web::console) async fn create_person(
     State(state): State<AppState>,
@@ -14,14 +15,9 @@ pub(in crate::web::console) async fn create_person(
     let mut person = form.form.fields(None)?;
     person.named_person = form.confirmed();
     match manage::create_person(&state, &form.user.actor, &id, person, vec![]).await {
-        Err(HabilitationError::SharedAddress(email)) => confirm_page(
+        Err(HabilitationError::SharedAddress(email)) => super::super::forms::shared_address_page(
             &form.user,
-            "Adresse partagée ?",
-            html! {
-                "L'adresse " strong { (email) } " ressemble à celle d'un service (accueil, secrétariat, service…), que plusieurs personnes lisent. "
-                "Un compte Passerelle est nominatif : ses accès et ses traces sont ceux d'une seule personne. "
-                "Confirmez seulement si cette adresse n'est lue que par la personne que vous créez ; sinon, annulez et demandez-lui son adresse professionnelle."
-            },
+            &email,
             &format!("/console/partenaires/{id}/personnes"),
             &form.raw,
             &format!("/console/partenaires/{id}#personnes"),
@@ -71,50 +67,6 @@ pub(in crate::web::console) async fn held_role(
     )
 }
 
-/// `service|role` from a select.
-pub(super) fn service_role(value: Option<&str>) -> Result<(ClientId, RoleCode), HabilitationError> {
-    let invalid = || HabilitationError::Invalid("Choisissez un service et un rôle.".into());
-    let (service, role) = value.and_then(|v| v.split_once('|')).ok_or_else(invalid)?;
-    Ok((
-        ClientId::parse(service).map_err(|_| invalid())?,
-        RoleCode::parse(role).map_err(|_| invalid())?,
-    ))
-}
-
-/// A date field (`AAAA-MM-JJ`), or the French message `missing` says when it is absent or
-/// malformed.
-fn date(value: Option<&str>, missing: &str) -> Result<chrono::NaiveDate, HabilitationError> {
-    value
-        .and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
-        .ok_or_else(|| HabilitationError::Invalid(missing.to_owned()))
-}
-
-pub(super) fn end_of_day(value: Option<&str>) -> Result<Option<i64>, HabilitationError> {
-    value
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| {
-            date(Some(v), "Date de fin de validité invalide.").map(|d| {
-                (d + chrono::Days::new(1))
-                    .and_hms_opt(0, 0, 0)
-                    .expect("midnight")
-                    .and_utc()
-                    .timestamp()
-            })
-        })
-        .transpose()
-}
-
-#[derive(Deserialize)]
-pub(in crate::web::console) struct GrantForm {
-    /// `account:ID` or `group:ID`.
-    pub holder: Option<String>,
-    pub service_role: Option<String>,
-    /// INSEE codes separated by commas, spaces or semicolons.
-    pub scope: Option<String>,
-    pub valid_until: Option<String>,
-    pub reason: Option<String>,
-}
-
 pub(in crate::web::console) async fn grant(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -124,37 +76,6 @@ pub(in crate::web::console) async fn grant(
     let request = form.request()?;
     manage::grant(&state, &user.actor, &id, request, form.reason.as_deref()).await?;
     back(id.as_str(), "habilitation")
-}
-
-impl GrantForm {
-    /// The grant the form asks for (holder, service role, scope, last day).
-    pub(in crate::web::console) fn request(&self) -> Result<GrantRequest, HabilitationError> {
-        let holder = match self.holder.as_deref().and_then(|h| h.split_once(':')) {
-            Some(("account", a)) => Holder::Account(AccountId::from_stored(a.to_owned())),
-            Some(("group", g)) => Holder::Group(
-                GroupId::parse(g).map_err(|_| HabilitationError::NotFound(Record::Group))?,
-            ),
-            _ => {
-                return Err(HabilitationError::Invalid(
-                    "Choisissez le titulaire.".into(),
-                ));
-            }
-        };
-        let (client_id, role) = service_role(self.service_role.as_deref())?;
-        let scope = self
-            .scope
-            .as_deref()
-            .map(crate::habilitations::scope_list)
-            .unwrap_or_default();
-        Ok(GrantRequest {
-            holder,
-            client_id,
-            role,
-            scope,
-            valid_from: None,
-            valid_until: end_of_day(self.valid_until.as_deref())?,
-        })
-    }
 }
 
 #[derive(Deserialize)]
