@@ -27,6 +27,9 @@ pub enum Notice {
     PasswordChangeRequested,
     /// A suspended person asked for a new password: no link, and why.
     ResetWhileSuspended,
+    /// Added to a group ("« Service instructeur RSA »"), with what its habilitations give.
+    JoinedGroup(String, Vec<String>),
+    LeftGroup(String, Vec<String>),
 }
 
 impl Notice {
@@ -42,6 +45,8 @@ impl Notice {
             Notice::DelegationEnded => "Vous n'êtes plus gestionnaire délégué",
             Notice::PasswordChangeRequested => "Changement de mot de passe demandé par la Caf",
             Notice::ResetWhileSuspended => "Votre demande de nouveau mot de passe",
+            Notice::JoinedGroup(..) => "Vous rejoignez un groupe d'habilitations",
+            Notice::LeftGroup(..) => "Vous quittez un groupe d'habilitations",
         }
     }
 
@@ -55,6 +60,10 @@ impl Notice {
             Notice::HabilitationReactivated(what) => format!("{} est de nouveau actif : vous pouvez l'utiliser à votre prochaine connexion.", capitalised(what)),
             Notice::Withdrawn(what) => format!("{} vous est retiré : vous ne pouvez plus l'utiliser.", capitalised(what)),
             Notice::DelegationEnded => "Vous n'êtes plus gestionnaire délégué des habilitations de votre organisme : la console ne vous propose plus de les gérer. Vos propres habilitations ne changent pas.".into(),
+            Notice::JoinedGroup(group, roles) if roles.is_empty() => format!("Vous faites désormais partie du groupe « {group} » de votre organisme ; il ne donne encore aucune habilitation."),
+            Notice::JoinedGroup(group, roles) => format!("Vous faites désormais partie du groupe « {group} » de votre organisme, qui vous donne {}. Vous pouvez l'utiliser à votre prochaine connexion.", roles.join(", ")),
+            Notice::LeftGroup(group, roles) if roles.is_empty() => format!("Vous ne faites plus partie du groupe « {group} » de votre organisme."),
+            Notice::LeftGroup(group, roles) => format!("Vous ne faites plus partie du groupe « {group} » de votre organisme : vous perdez ce qu'il vous donnait ({}), sauf si vous le tenez autrement.", roles.join(", ")),
             Notice::ResetWhileSuspended => "Vous avez demandé un nouveau mot de passe. Votre compte Passerelle est suspendu : un nouveau mot de passe ne vous rendrait pas l'accès aux services, aucun lien ne vous est donc envoyé. Votre mot de passe actuel n'a pas changé.".into(),
             Notice::PasswordChangeRequested => "La Caf vous demande de choisir un nouveau mot de passe : à votre prochaine connexion, Passerelle vous le fera changer avant de vous laisser continuer. Vos sessions ouvertes ont pris fin.".into(),
         }
@@ -317,4 +326,37 @@ pub(crate) async fn report_unavailable_email(
         }
     }
     Ok(())
+}
+
+/// Tells a person they joined (or left) a group, and what its open habilitations give.
+pub async fn tell_membership(
+    state: &AppState,
+    author: Author<'_>,
+    group: &crate::store::Group,
+    account: &crate::types::AccountId,
+    joined: bool,
+) -> HabResult<()> {
+    if matches!(author, Author::System(_)) {
+        return Ok(());
+    }
+    let Some(person) = state.stores.accounts.get_account(account).await? else {
+        return Ok(());
+    };
+    let mut roles = Vec::new();
+    for h in state
+        .stores
+        .habilitations
+        .habilitations_of_group(&group.id)
+        .await?
+    {
+        if h.status != crate::store::HabilitationStatus::Closed {
+            roles.push(role_words(state, &h.client_id, &h.role).await?);
+        }
+    }
+    let notice = if joined {
+        Notice::JoinedGroup(group.name.clone(), roles)
+    } else {
+        Notice::LeftGroup(group.name.clone(), roles)
+    };
+    tell(state, author, &person, notice, None).await
 }

@@ -121,6 +121,38 @@ async fn people_are_told_what_was_done_to_their_access_and_whom_to_contact() {
         "{page}"
     );
 
+    // Joining and leaving a group: told what it gives.
+    let group = app
+        .state
+        .stores
+        .habilitations
+        .groups_of_partner(&sophie.profile.partner.clone().unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.name == "Service instructeur RSA")
+        .unwrap();
+    manage::add_member(&app.state, &marc, &group.id, &sophie.id)
+        .await
+        .unwrap();
+    let joined = wait_for_mail(&app, SOPHIE, "Vous rejoignez un groupe d'habilitations").await;
+    assert!(
+        joined.text.contains("groupe « Service instructeur RSA »")
+            && joined.text.contains("Services instructeurs (T4)"),
+        "{}",
+        joined.text
+    );
+    manage::remove_member(
+        &app.state,
+        &marc,
+        &group.id,
+        &sophie.id,
+        Some("fin de renfort"),
+    )
+    .await
+    .unwrap();
+    wait_for_mail(&app, SOPHIE, "Vous quittez un groupe d'habilitations").await;
+
     // The delegated manager whose delegation ends is told.
     let thomas = app.account("thomas.petit@niort.example").await;
     manage::name_delegated_manager(

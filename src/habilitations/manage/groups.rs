@@ -152,7 +152,8 @@ pub async fn add_member_as(
         None,
         json!({ "account": account_id }),
     )
-    .await
+    .await?;
+    notify::tell_membership(state, author, group, account_id, true).await
 }
 
 /// Removes a member; their sessions end since they may have lost a role.
@@ -190,7 +191,8 @@ pub async fn remove_member(
         json!({ "account": account_id }),
     )
     .await?;
-    end_sessions(state, account_id).await
+    end_sessions(state, account_id).await?;
+    notify::tell_membership(state, Author::Person(actor), &group, account_id, false).await
 }
 
 /// Closes a group: its habilitations are closed and its members' sessions end.
