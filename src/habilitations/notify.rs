@@ -4,8 +4,8 @@
 //! conventions in force (its habilitation officer, then the Caf's), or else its
 //! administrators.
 //!
-//! Only changes made by people are told: provisioning writes a file's state (a demo's past),
-//! not news.
+//! Provisioning is not told: it writes a file's state (a demo's past), not news. Changes by
+//! people and by operators' commands (`passerelle user …`) are.
 
 use super::{Author, HabResult, PartnerContext};
 use crate::state::AppState;
@@ -166,7 +166,7 @@ pub async fn tell(
 ) -> HabResult<()> {
     // A person who has not activated the account yet learns everything from the activation
     // mail; a closed account reads nothing any more.
-    if matches!(author, Author::System(_))
+    if matches!(author, Author::System("provisioning"))
         || account.status == crate::store::AccountStatus::Pending
         || account.closed_at.is_some() && !matches!(notice, Notice::AccountClosed)
     {
@@ -232,7 +232,7 @@ pub async fn tell_reached(
     notice: impl Fn(String) -> Notice,
     reason: Option<&str>,
 ) -> HabResult<()> {
-    if matches!(author, Author::System(_)) {
+    if matches!(author, Author::System("provisioning")) {
         return Ok(());
     }
     let what = role_words(state, &habilitation.client_id, &habilitation.role).await?;
@@ -336,7 +336,7 @@ pub async fn tell_membership(
     account: &crate::types::AccountId,
     joined: bool,
 ) -> HabResult<()> {
-    if matches!(author, Author::System(_)) {
+    if matches!(author, Author::System("provisioning")) {
         return Ok(());
     }
     let Some(person) = state.stores.accounts.get_account(account).await? else {

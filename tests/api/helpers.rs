@@ -358,7 +358,7 @@ impl TestApp {
         };
         manage::grant_as(
             &self.state,
-            manage::Author::System("test"),
+            manage::Author::System("provisioning"),
             &context,
             request,
             None,
