@@ -4,7 +4,10 @@
 //! - Traces older than `traces.retention_months` (6 by default) are destroyed oldest first,
 //!   in short transactions, and each stream that lost records gets a signed attestation
 //!   (range, count, first and last hash).
-//! - Personal data of partner staff is erased 6 months after their last habilitation ended.
+//! - Personal data of partner staff (credentials, factors, links, tokens, sessions, names) is
+//!   erased 6 months after their last habilitation ended, and the run signs an attestation
+//!   listing the erased accounts by their opaque id. Who held each closed habilitation stays
+//!   with the habilitation (recorded when it closed) so that annexe 1's list 2 still names them.
 //! - Closed habilitations are kept for the period their convention's kind imposes (the seeds:
 //!   two years for Coopération, six for Mon Compte Partenaire), then deleted.
 //!
@@ -26,6 +29,8 @@ pub const ACCOUNT_MONTHS: u32 = 6;
 pub struct Report {
     pub habilitations: Vec<Deleted>,
     pub erased_accounts: usize,
+    /// The signed statement of the accounts erased, when there were any.
+    pub erasure: Option<crate::store::ErasureAttestation>,
     /// Change records (with the administrators' reasons) past the traces' retention.
     pub changes: u64,
     pub attestations: Vec<crate::store::Attestation>,
@@ -49,12 +54,18 @@ pub async fn run_all(
     let now_us = now * 1_000_000;
     let attestations =
         crate::traces::seal::destroy_before(state, months_before_us(now_us, trace_months)).await?;
+    let ended_before = months_before_us(now_us, ACCOUNT_MONTHS) / 1_000_000;
     let erased = state
         .stores
         .accounts
-        .erase_ended_accounts(months_before_us(now_us, ACCOUNT_MONTHS) / 1_000_000, now)
+        .erase_ended_accounts(ended_before, now)
         .await?;
     for id in &erased {
+        // Closed accounts have no session left; an account closed by its habilitations
+        // alone may.
+        if let Some(account) = state.stores.accounts.get_account(id).await? {
+            crate::accounts::lifecycle::revoke_everything(state, &account).await?;
+        }
         state
             .tracer
             .record(
@@ -63,6 +74,11 @@ pub async fn run_all(
             )
             .await;
     }
+    let erasure = if erased.is_empty() {
+        None
+    } else {
+        Some(attest_erasure(state, erased, ended_before, now).await?)
+    };
     // The change records hold what the traces hold, plus the administrators' free-text
     // reasons: they are kept no longer than the traces.
     let changes = state
@@ -82,9 +98,49 @@ pub async fn run_all(
     Ok(Report {
         habilitations,
         changes,
-        erased_accounts: erased.len(),
+        erased_accounts: erasure.as_ref().map_or(0, |e| e.accounts.len()),
+        erasure,
         attestations,
     })
+}
+
+/// Signs and keeps the statement of one run's erasure, and traces it durably.
+async fn attest_erasure(
+    state: &AppState,
+    accounts: Vec<crate::types::AccountId>,
+    ended_before: i64,
+    now: i64,
+) -> Result<crate::store::ErasureAttestation, StoreError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let payload = serde_json::json!({
+        "iss": state.settings.issuer,
+        "type": "attestation-d-effacement-des-donnees-personnelles",
+        "id": id,
+        "erased_at": now,
+        "ended_before": ended_before,
+        "count": accounts.len(),
+        "accounts": accounts.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+    });
+    let attestation = crate::store::ErasureAttestation {
+        signature: crate::traces::seal::sign(state, "erasure+jwt", &payload)?,
+        id,
+        erased_at: now,
+        ended_before,
+        accounts,
+    };
+    state
+        .stores
+        .accounts
+        .insert_erasure_attestation(&attestation)
+        .await?;
+    state
+        .tracer
+        .record_durable(
+            crate::traces::Event::new("admin.change", crate::store::Outcome::Success)
+                .target(format!("retention.erasure attestation:{}", attestation.id)),
+        )
+        .await?;
+    Ok(attestation)
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -22,7 +22,7 @@ pub const WRITE_SCOPE: &str = "traces:write";
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(submit, search, export, list_actions, attestations),
+    paths(submit, search, export, list_actions, attestations, erasures),
     tags((name = "traces", description = "Traces: submission by relying applications, search and export by security officers"))
 )]
 pub struct TracesDoc;
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/traces/export", get(export))
         .route("/api/v1/traces/actions", get(list_actions))
         .route("/api/v1/traces/attestations", get(attestations))
+        .route("/api/v1/retention/erasures", get(erasures))
 }
 
 /// One business action of a person, as a relying application submits it.
@@ -400,6 +401,50 @@ async fn attestations(
                 stream: a.stream,
                 count: a.count,
                 signature: a.signature,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErasureView {
+    pub id: String,
+    pub erased_at: String,
+    /// The last habilitation of each account erased had ended before this time.
+    pub ended_before: String,
+    /// The accounts erased, by their opaque id.
+    pub accounts: Vec<String>,
+    /// Compact JWS (`typ` `erasure+jwt`), verifiable with the JWKS.
+    pub signature: String,
+}
+
+/// The signed attestations of the accounts whose personal data the retention job erased, six
+/// months after their last habilitation ended (opaque ids only), for the Cafs and partners.
+#[utoipa::path(get, path = "/api/v1/retention/erasures", tag = "traces",
+    responses((status = 200, body = [ErasureView]), (status = 401, body = Problem)),
+    security(("personal_token" = [])))]
+async fn erasures(
+    State(state): State<AppState>,
+    ApiActor(_actor): ApiActor,
+) -> Result<Json<Vec<ErasureView>>, ApiError> {
+    let time = |s: i64| {
+        chrono::DateTime::from_timestamp(s, 0)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    Ok(Json(
+        state
+            .stores
+            .accounts
+            .erasure_attestations()
+            .await?
+            .into_iter()
+            .map(|e| ErasureView {
+                erased_at: time(e.erased_at),
+                ended_before: time(e.ended_before),
+                accounts: e.accounts.iter().map(|a| a.to_string()).collect(),
+                id: e.id,
+                signature: e.signature,
             })
             .collect(),
     ))

@@ -399,6 +399,9 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
                 report.erased_accounts,
                 crate::retention::ACCOUNT_MONTHS
             );
+            if let Some(e) = &report.erasure {
+                println!("erasure attested and signed (attestation {})", e.id);
+            }
             state.tracer.flush().await.map_err(runtime)?;
             for d in report.habilitations {
                 println!(

@@ -276,6 +276,19 @@ pub struct Habilitation {
     pub reviewed_at: Option<i64>,
 }
 
+/// One person who held a closed habilitation, as they were when it closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderRecord {
+    pub habilitation: HabilitationId,
+    pub account: AccountId,
+    pub civility: Option<String>,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+    pub function: Option<String>,
+    pub recorded_at: i64,
+}
+
 impl Habilitation {
     /// Usable at `now`: active and within its validity dates.
     pub fn is_effective(&self, now: i64) -> bool {
@@ -404,8 +417,8 @@ pub trait GrantStore: Send + Sync {
 
     async fn habilitations_of_group(&self, group: &GroupId) -> StoreResult<Vec<Habilitation>>;
 
-    /// Changes the status (and, when closing, sets `closed_at`). Refuses (false) to change a
-    /// closed habilitation.
+    /// Changes the status (and, when closing, sets `closed_at` and records who held it).
+    /// Refuses (false) to change a closed habilitation.
     async fn set_habilitation_status(
         &self,
         id: &HabilitationId,
@@ -417,8 +430,16 @@ pub trait GrantStore: Send + Sync {
 
     async fn mark_reviewed(&self, ids: &[HabilitationId], at: i64) -> StoreResult<()>;
 
-    /// Deletes the habilitations closed before `before` under conventions of `kind`; returns
-    /// how many.
+    /// Who held the partner's closed habilitations, as recorded when each closed (for a group,
+    /// its members then): these stay with the habilitation until its own retention ends,
+    /// after the people's account data is erased.
+    async fn closed_holders_of_partner(
+        &self,
+        partner: &PartnerId,
+    ) -> StoreResult<Vec<HolderRecord>>;
+
+    /// Deletes the habilitations closed before `before` under conventions of `kind` (and
+    /// their holder records); returns how many.
     async fn delete_closed_habilitations(
         &self,
         kind: ConventionKind,

@@ -122,13 +122,20 @@ pub trait AccountStore: Send + Sync {
     /// Closes the account for good (departure): suspended, with `closed_at` set.
     async fn close_account(&self, id: &AccountId, at: i64, reason: Option<&str>)
     -> StoreResult<()>;
-    /// Erases the personal data of partner staff whose direct habilitations all ended before
-    /// `ended_before` (and who hold none through a group, nor any administrative role): the
+    /// Erases the personal data of partner staff without an administrative role whose
+    /// habilitations (direct or through a group) all ended before `ended_before`, or who
+    /// held none and whose account was closed before then: the
     /// account keeps its id (habilitation records refer to it) and loses its email, names,
     /// function, password, second factor, links, tokens and memberships. Returns their ids.
+    /// Before erasing, the holders of their closed habilitations not yet recorded are
+    /// recorded (see `GrantStore::closed_holders_of_partner`).
     async fn erase_ended_accounts(&self, ended_before: i64, at: i64)
     -> StoreResult<Vec<AccountId>>;
-    /// The accounts of a partner, closed ones included, by family name.
+    async fn insert_erasure_attestation(&self, attestation: &ErasureAttestation)
+    -> StoreResult<()>;
+    /// Oldest first.
+    async fn erasure_attestations(&self) -> StoreResult<Vec<ErasureAttestation>>;
+    /// The accounts of a partner, closed ones included (erased ones not), by family name.
     async fn accounts_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Account>>;
     /// Whether an open account of the partner is its principal administrator or substitute.
     async fn partner_has_administrator(&self, partner: &PartnerId) -> StoreResult<bool>;

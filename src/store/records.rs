@@ -260,6 +260,19 @@ pub struct Account {
     pub updated_at: i64,
 }
 
+/// A signed statement of the accounts whose personal data the retention job erased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureAttestation {
+    pub id: String,
+    pub erased_at: i64,
+    /// The last habilitation of each account ended before this time.
+    pub ended_before: i64,
+    /// Opaque ids only: what was erased is not restated.
+    pub accounts: Vec<AccountId>,
+    /// Compact JWS (`typ` `erasure+jwt`) over the fields above, verifiable with the JWKS.
+    pub signature: String,
+}
+
 impl Account {
     /// May log in and use tokens: active and not closed.
     pub fn is_usable(&self) -> bool {

@@ -8,7 +8,12 @@ use crate::store::{
     Attestation, DestroyedRange, Outcome, Seal, SigningAlg, StoreError, StoreResult,
 };
 
-fn sign(state: &AppState, typ: &str, payload: &serde_json::Value) -> StoreResult<String> {
+/// Signs a statement with the active RS256 key (checkable by anyone holding the JWKS).
+pub(crate) fn sign(
+    state: &AppState,
+    typ: &str,
+    payload: &serde_json::Value,
+) -> StoreResult<String> {
     let key = state
         .keys
         .active(SigningAlg::RS256)

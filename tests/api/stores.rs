@@ -1061,6 +1061,119 @@ async fn credential_links_are_used_once_and_die_with_the_password(stores: &Store
     );
 }
 
+/// Six months after their last habilitation ended, people's account data is erased, directly
+/// held or through a group; the closed habilitations keep who held them, as they were when
+/// each closed, until their own retention deletes them; the erasure's attestation is kept.
+async fn erased_accounts_leave_their_names_with_the_closed_habilitations(stores: &Stores) {
+    let (partner, convention, client_id, role) = partner_with_a_service(stores).await;
+    let direct = person_of(stores, &partner, 1).await;
+    let member = person_of(stores, &partner, 2).await;
+    let recent = person_of(stores, &partner, 3).await;
+    let group = Group {
+        id: GroupId::generate(),
+        partner: partner.clone(),
+        name: "Instructeurs".into(),
+        created_at: now(),
+        closed_at: None,
+    };
+    let h = &stores.habilitations;
+    h.insert_group(&group).await.unwrap();
+    h.add_group_member(&group.id, &member, &QuotaTable::new(), now())
+        .await
+        .unwrap()
+        .unwrap();
+    let long_ago = now() - 200 * 86_400;
+    let mut closed = Vec::new();
+    for (holder, at) in [
+        (Holder::Account(direct.clone()), long_ago),
+        (Holder::Group(group.id.clone()), long_ago),
+        (Holder::Account(recent.clone()), now() - 86_400),
+    ] {
+        let hab = habilitation_for(&partner, &convention, &client_id, &role, holder);
+        h.insert_habilitation(&hab, &QuotaTable::new())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            h.set_habilitation_status(&hab.id, HabilitationStatus::Closed, "test", None, at)
+                .await
+                .unwrap()
+        );
+        closed.push(hab.id);
+    }
+    let holders = h.closed_holders_of_partner(&partner).await.unwrap();
+    assert_eq!(holders.len(), 3, "{holders:?}");
+    let of = |id: &AccountId| holders.iter().find(|r| &r.account == id).unwrap().clone();
+    assert_eq!(of(&direct).habilitation, closed[0]);
+    assert_eq!(
+        of(&member).habilitation,
+        closed[1],
+        "a group's member is recorded"
+    );
+    assert_eq!(of(&member).family_name, "N2");
+    assert_eq!(of(&direct).recorded_at, long_ago);
+
+    let cutoff = now() - 180 * 86_400;
+    let mut erased = stores
+        .accounts
+        .erase_ended_accounts(cutoff, now())
+        .await
+        .unwrap();
+    erased.sort();
+    let mut expected = vec![direct.clone(), member.clone()];
+    expected.sort();
+    assert_eq!(erased, expected, "not the one whose access ended yesterday");
+    let gone = stores.accounts.get_account(&member).await.unwrap().unwrap();
+    assert_eq!(gone.profile.family_name, "");
+    assert!(h.groups_of_account(&member).await.unwrap().is_empty());
+    let kept = stores.accounts.accounts_of_partner(&partner).await.unwrap();
+    assert_eq!(kept.len(), 1, "erased accounts are no longer listed");
+    assert_eq!(
+        h.closed_holders_of_partner(&partner).await.unwrap(),
+        holders,
+        "the names stay with the habilitations"
+    );
+    assert!(
+        stores
+            .accounts
+            .erase_ended_accounts(cutoff, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let attestation = ErasureAttestation {
+        id: "e1".into(),
+        erased_at: now(),
+        ended_before: cutoff,
+        accounts: expected,
+        signature: "jws".into(),
+    };
+    stores
+        .accounts
+        .insert_erasure_attestation(&attestation)
+        .await
+        .unwrap();
+    assert_eq!(
+        stores.accounts.erasure_attestations().await.unwrap(),
+        vec![attestation]
+    );
+
+    // The habilitations' own retention takes their holders with them.
+    assert_eq!(
+        h.delete_closed_habilitations(ConventionKind::MonComptePartenaire, now())
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(
+        h.closed_holders_of_partner(&partner)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Every check, by name.
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
@@ -1106,6 +1219,7 @@ conformance!(
     a_second_factor_is_removed_with_its_recovery_codes,
     directory_searches_filter_sort_and_page_within_reach,
     requests_are_decided_once_and_queued_by_partner,
+    erased_accounts_leave_their_names_with_the_closed_habilitations,
 );
 
 /// The stores of a replica on PostgreSQL and Redis, in a new database named after the check.

@@ -579,4 +579,64 @@ async fn personal_data_is_erased_six_months_after_the_last_habilitation_ended() 
     );
     let response = app.login_fresh(SOPHIE, PASSWORD).await;
     assert_eq!(response.status(), 401, "the person no longer exists");
+
+    // The erasure is attested and signed: the accounts by their opaque id only.
+    let erasure = report.erasure.expect("a signed attestation of the erasure");
+    assert_eq!(erasure.accounts, vec![sophie.id.clone()]);
+    let signed = app.state.keys.verify_compact(&erasure.signature).unwrap();
+    assert_eq!(signed["count"], 1);
+    assert_eq!(signed["accounts"][0], sophie.id.as_str());
+    assert!(!erasure.signature.contains("Lambert"));
+    let caf = app.api_token("habilitations@caf79.example").await;
+    let (status, list) = app
+        .api(Method::GET, "/api/v1/retention/erasures", &caf, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list[0]["accounts"][0], sophie.id.as_str());
+
+    // Annexe 1's list 2 still names her: the habilitation kept who held it.
+    let (status, annex) = app
+        .api(
+            Method::GET,
+            "/api/v1/partners/ville-de-niort/annexe1?service=cdap",
+            &caf,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{annex}");
+    let closed = annex["closed"].as_array().unwrap();
+    assert!(
+        closed.iter().any(|r| r["family_name"] == "Lambert"
+            && r["email"] == SOPHIE
+            && r["function"] == "Assistante de service social"
+            && r["roles"][0] == "T1"),
+        "{annex}"
+    );
+    assert!(
+        annex["open"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["email"] != SOPHIE)
+    );
+    // She is no longer among the partner's people, and a second run erases nothing more.
+    let (_, people) = app
+        .api(
+            Method::GET,
+            "/api/v1/partners/ville-de-niort/accounts",
+            &caf,
+            None,
+        )
+        .await;
+    assert!(!people.to_string().contains("efface-"), "{people}");
+    let again = passerelle::retention::run_all(
+        &app.state,
+        &passerelle::config::RetentionConfig::default(),
+        6,
+        passerelle::store::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.erased_accounts, 0);
+    assert!(again.erasure.is_none());
 }

@@ -13,7 +13,7 @@ use super::manage::{self, Author, GrantRequest, PersonFields, StatusChange, reco
 use super::{Actor, HabResult, HabilitationError, PartnerContext};
 use crate::habilitations::Record;
 use crate::state::AppState;
-use crate::store::{Account, Habilitation, HabilitationStatus, Holder};
+use crate::store::{Account, Habilitation, HabilitationStatus, Holder, HolderRecord};
 use crate::types::{ClientId, Email, PartnerId, RoleCode};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -81,6 +81,39 @@ pub struct Export {
     pub closed: Vec<Row>,
 }
 
+/// Who a row names: an account as it is, or a closed habilitation's holder as recorded.
+struct Named {
+    civility: Option<String>,
+    family_name: String,
+    given_name: String,
+    email: String,
+    function: Option<String>,
+}
+
+impl From<&Account> for Named {
+    fn from(a: &Account) -> Self {
+        Self {
+            civility: a.profile.civility.clone(),
+            family_name: a.profile.family_name.clone(),
+            given_name: a.profile.given_name.clone(),
+            email: a.profile.email.to_string(),
+            function: a.profile.function.clone(),
+        }
+    }
+}
+
+impl From<&HolderRecord> for Named {
+    fn from(r: &HolderRecord) -> Self {
+        Self {
+            civility: r.civility.clone(),
+            family_name: r.family_name.clone(),
+            given_name: r.given_name.clone(),
+            email: r.email.clone(),
+            function: r.function.clone(),
+        }
+    }
+}
+
 /// The current annex of a partner for a service: people with an open access (directly or
 /// through a group), and people whose access was closed less than two years ago.
 pub async fn export(
@@ -97,51 +130,61 @@ pub async fn export(
         .await?
         .ok_or(HabilitationError::NotFound(Record::Service))?;
     let now = state.clock.now();
-    let mut open: BTreeMap<String, (Account, i64, BTreeSet<String>)> = BTreeMap::new();
-    let mut closed: BTreeMap<String, (Account, i64, BTreeSet<String>)> = BTreeMap::new();
-    for h in state
+    let mut open: BTreeMap<String, (Named, i64, BTreeSet<String>)> = BTreeMap::new();
+    let mut closed: BTreeMap<String, (Named, i64, BTreeSet<String>)> = BTreeMap::new();
+    let habilitations: Vec<_> = state
         .stores
         .habilitations
         .habilitations_of_partner(partner)
         .await?
         .into_iter()
         .filter(|h| &h.client_id == client_id)
+        .collect();
+    for h in habilitations
+        .iter()
+        .filter(|h| h.status != HabilitationStatus::Closed)
     {
-        let people = super::people_reached(state, &h).await?;
-        for id in people {
+        for id in super::people_reached(state, h).await? {
             let Some(account) = state.stores.accounts.get_account(&id).await? else {
                 continue;
             };
-            let key = account.id.to_string();
-            match (h.status, h.closed_at) {
-                (HabilitationStatus::Closed, Some(at)) if now - at < CLOSED_LISTED_SECONDS => {
-                    let entry = closed
-                        .entry(key)
-                        .or_insert_with(|| (account, at, BTreeSet::new()));
-                    entry.1 = entry.1.max(at);
-                    entry.2.insert(h.role.to_string());
-                }
-                (HabilitationStatus::Closed, _) => {}
-                _ => {
-                    let entry = open
-                        .entry(key)
-                        .or_insert_with(|| (account, h.granted_at, BTreeSet::new()));
-                    entry.1 = entry.1.min(h.granted_at);
-                    entry.2.insert(h.role.to_string());
-                }
-            }
+            let entry = open
+                .entry(account.id.to_string())
+                .or_insert_with(|| (Named::from(&account), h.granted_at, BTreeSet::new()));
+            entry.1 = entry.1.min(h.granted_at);
+            entry.2.insert(h.role.to_string());
         }
     }
+    // List 2 names people as they were when their access closed: their account may have been
+    // erased since, and the habilitation keeps who held it.
+    for r in state
+        .stores
+        .habilitations
+        .closed_holders_of_partner(partner)
+        .await?
+    {
+        let Some(h) = habilitations.iter().find(|h| h.id == r.habilitation) else {
+            continue;
+        };
+        let Some(at) = h.closed_at.filter(|at| now - at < CLOSED_LISTED_SECONDS) else {
+            continue;
+        };
+        let entry = closed
+            .entry(r.account.to_string())
+            .or_insert_with(|| (Named::from(&r), at, BTreeSet::new()));
+        entry.1 = entry.1.max(at);
+        entry.2.insert(h.role.to_string());
+    }
     closed.retain(|k, _| !open.contains_key(k));
-    let rows = |map: BTreeMap<String, (Account, i64, BTreeSet<String>)>| {
+    let rows = |map: BTreeMap<String, (Named, i64, BTreeSet<String>)>| {
         let mut rows: Vec<Row> = map
             .into_values()
-            .map(|(a, at, roles)| Row {
-                civility: a.profile.civility.clone(),
-                family_name: a.profile.family_name.clone(),
-                given_name: a.profile.given_name.clone(),
-                email: a.profile.email.to_string(),
-                function: a.profile.function.clone(),
+            .map(|(p, at, roles)| Row {
+                civility: p.civility,
+                family_name: p.family_name,
+                given_name: p.given_name,
+                email: p.email,
+                function: p.function,
                 date: chrono::DateTime::from_timestamp(at, 0)
                     .map(|d| d.date_naive().to_string())
                     .unwrap_or_default(),

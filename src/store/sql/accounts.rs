@@ -207,18 +207,29 @@ impl AccountStore for Store {
             "SELECT a.id FROM accounts a
              WHERE a.partner_id IS NOT NULL AND a.admin_roles = '[]'
                AND a.email NOT LIKE 'efface-%@compte.invalid'
-               AND EXISTS (SELECT 1 FROM habilitations h WHERE h.account_id = a.id)
-               AND NOT EXISTS (SELECT 1 FROM habilitations h WHERE h.account_id = a.id
-                                AND (h.status <> 'closed' OR h.closed_at >= $1))
-               AND NOT EXISTS (SELECT 1 FROM group_members m
-                                JOIN habilitations h ON h.group_id = m.group_id
-                                WHERE m.account_id = a.id AND h.status <> 'closed')",
+               AND (a.closed_at IS NULL OR a.closed_at < $1)
+               AND (a.closed_at IS NOT NULL
+                    OR EXISTS (SELECT 1 FROM habilitations h WHERE h.account_id = a.id
+                               OR h.group_id IN (SELECT m.group_id FROM group_members m
+                                                 WHERE m.account_id = a.id)))
+               AND NOT EXISTS (SELECT 1 FROM habilitations h
+                               WHERE (h.account_id = a.id
+                                      OR h.group_id IN (SELECT m.group_id FROM group_members m
+                                                        WHERE m.account_id = a.id))
+                                 AND (h.status <> 'closed' OR h.closed_at >= $1))",
         )
         .bind(ended_before)
         .fetch_all(&mut *tx)
         .await
         .map_err(backend)?;
         for id in &ids {
+            // What annexe 1's list 2 needs stays with the habilitations.
+            sqlx::query(&crate::store::sql::record_holders("a.id = $2"))
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             for table in [
                 "credential_links",
                 "password_history",
@@ -253,9 +264,51 @@ impl AccountStore for Store {
         Ok(ids.into_iter().map(AccountId::from_stored).collect())
     }
 
+    async fn insert_erasure_attestation(&self, a: &ErasureAttestation) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO erasure_attestations (id, erased_at, ended_before, accounts, signature)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&a.id)
+        .bind(a.erased_at)
+        .bind(a.ended_before)
+        .bind(json(
+            &a.accounts.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
+        ))
+        .bind(&a.signature)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn erasure_attestations(&self) -> StoreResult<Vec<ErasureAttestation>> {
+        let rows = sqlx::query("SELECT * FROM erasure_attestations ORDER BY erased_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let accounts: Vec<String> = from_json(
+                    "erasure_attestations.accounts",
+                    &r.try_get::<String, _>("accounts").map_err(backend)?,
+                )?;
+                Ok(ErasureAttestation {
+                    id: r.try_get("id").map_err(backend)?,
+                    erased_at: r.try_get("erased_at").map_err(backend)?,
+                    ended_before: r.try_get("ended_before").map_err(backend)?,
+                    accounts: accounts.into_iter().map(AccountId::from_stored).collect(),
+                    signature: r.try_get("signature").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
     async fn accounts_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Account>> {
         let rows = sqlx::query(
-            "SELECT * FROM accounts WHERE partner_id = $1 ORDER BY family_name, given_name, email",
+            "SELECT * FROM accounts WHERE partner_id = $1
+               AND email NOT LIKE 'efface-%@compte.invalid'
+             ORDER BY family_name, given_name, email",
         )
         .bind(partner.as_str())
         .fetch_all(&self.pool)

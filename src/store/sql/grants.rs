@@ -126,6 +126,7 @@ impl GrantStore for Store {
         at: i64,
     ) -> StoreResult<bool> {
         let closed_at = (status == HabilitationStatus::Closed).then_some(at);
+        let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query(
             "UPDATE habilitations SET status = $1, status_changed_at = $2, status_changed_by = $3,
                 status_reason = $4, closed_at = $5 WHERE id = $6 AND status <> 'closed'",
@@ -136,10 +137,53 @@ impl GrantStore for Store {
         .bind(reason)
         .bind(closed_at)
         .bind(id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        let changed = done.rows_affected() == 1;
+        if changed && closed_at.is_some() {
+            sqlx::query(&crate::store::sql::record_holders("h.id = $2"))
+                .bind(at)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(changed)
+    }
+
+    async fn closed_holders_of_partner(
+        &self,
+        partner: &PartnerId,
+    ) -> StoreResult<Vec<HolderRecord>> {
+        let rows = sqlx::query(
+            "SELECT r.* FROM habilitation_holders r
+             JOIN habilitations h ON h.id = r.habilitation_id
+             WHERE h.partner_id = $1 AND h.status = 'closed'
+             ORDER BY r.family_name, r.given_name, r.email",
+        )
+        .bind(partner.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(HolderRecord {
+                    habilitation: parsed(
+                        "habilitation id",
+                        HabilitationId::parse(&r.get::<String, _>("habilitation_id")),
+                    )?,
+                    account: AccountId::from_stored(r.try_get("account_id").map_err(backend)?),
+                    civility: r.try_get("civility").map_err(backend)?,
+                    given_name: r.try_get("given_name").map_err(backend)?,
+                    family_name: r.try_get("family_name").map_err(backend)?,
+                    email: r.try_get("email").map_err(backend)?,
+                    function: r.try_get("function").map_err(backend)?,
+                    recorded_at: r.try_get("recorded_at").map_err(backend)?,
+                })
+            })
+            .collect()
     }
 
     async fn mark_reviewed(&self, ids: &[HabilitationId], at: i64) -> StoreResult<()> {

@@ -50,3 +50,21 @@ pub fn change_from<T>(existing: Option<T>) -> Change {
 pub fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
+
+/// Records, as they are now, the holders of closed habilitations picked by `condition` (on
+/// `h`, the habilitation, and `a`, the account; `$2` is free for it): the person holding it
+/// directly, or the members of the group holding it. `$1` is the time recorded. Erased
+/// accounts have nothing left to record; holders already recorded stay as they were.
+pub fn record_holders(condition: &str) -> String {
+    format!(
+        "INSERT INTO habilitation_holders
+            (habilitation_id, account_id, civility, given_name, family_name, email, function, recorded_at)
+         SELECT h.id, a.id, a.civility, a.given_name, a.family_name, a.email, a.function, $1
+         FROM habilitations h
+         JOIN accounts a ON a.id = h.account_id
+            OR a.id IN (SELECT m.account_id FROM group_members m WHERE m.group_id = h.group_id)
+         WHERE h.status = 'closed' AND {condition}
+           AND a.email NOT LIKE 'efface-%@compte.invalid'
+         ON CONFLICT DO NOTHING"
+    )
+}

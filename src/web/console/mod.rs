@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/partenaires/{id}/demandes", post(requests::file))
         .route("/console/traces", get(traces::show))
         .route("/console/attestations/{id}", get(traces::attestation))
+        .route("/console/effacements/{id}", get(traces::erasure))
         .route("/console/jetons", get(tokens::show).post(tokens::create))
         .route("/console/jetons/revoquer", post(tokens::revoke))
         .route("/console/partenaires", post(partner::create_partner))

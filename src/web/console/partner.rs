@@ -59,6 +59,25 @@ pub(super) fn holder_name(holder: &Holder, accounts: &[Account], groups: &[Group
     }
 }
 
+/// The recorded name of a closed habilitation's holder whose account data was erased (the
+/// habilitation keeps who held it for its own, longer, retention).
+fn erased_holder(
+    h: &Habilitation,
+    accounts: &[Account],
+    records: &[crate::store::HolderRecord],
+) -> Option<String> {
+    let Holder::Account(id) = &h.holder else {
+        return None;
+    };
+    if accounts.iter().any(|a| &a.id == id) {
+        return None;
+    }
+    records
+        .iter()
+        .find(|r| r.habilitation == h.id && &r.account == id)
+        .map(|r| format!("{} {} ({})", r.given_name, r.family_name, r.email))
+}
+
 /// The habilitation a row's buttons act on, for screen readers: "Action sociale (T1) du
 /// service CDAP, de Sophie Lambert".
 pub(super) fn row_target(
@@ -193,6 +212,10 @@ async fn page_body(
         .habilitations
         .habilitations_of_partner(&partner.id)
         .await?;
+    let former_holders = stores
+        .habilitations
+        .closed_holders_of_partner(&partner.id)
+        .await?;
     let quotas = manage::quota_uses(state, context).await?;
     let changes = stores
         .habilitations
@@ -320,7 +343,12 @@ async fn page_body(
                         };
                         @let blocked = holder.is_some_and(|a| !a.is_usable() && a.status != crate::store::AccountStatus::Pending);
                         tr {
-                            td data-label="Titulaire" { (holder_name(&h.holder, &accounts, &groups)) }
+                            td data-label="Titulaire" {
+                                @match erased_holder(h, &accounts, &former_holders) {
+                                    Some(name) => { (name) " " span class="hint" { "(données du compte effacées)" } }
+                                    None => (holder_name(&h.holder, &accounts, &groups)),
+                                }
+                            }
                             td data-label="Service" { (catalog.service(h.client_id.as_str())) }
                             td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
                             td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }

@@ -106,6 +106,7 @@ pub(super) async fn show(
         None
     };
     let attestations = state.tracer.store().attestations().await?;
+    let erasures = state.stores.accounts.erasure_attestations().await?;
     let value = |n: &str| q.get(n).cloned().unwrap_or_default();
     let search = same_search(&q);
     let body = html! {
@@ -182,6 +183,18 @@ pub(super) async fn show(
                 }
             }
         }
+        h2 { "Attestations d'effacement des comptes" }
+        p { "Les données d'un compte (identité, mot de passe, second facteur, liens, jetons, sessions) sont effacées six mois après la fin de sa dernière habilitation ; les habilitations gardent le nom de leur titulaire pendant leur propre durée de conservation." }
+        @if erasures.is_empty() { p { "Aucun compte n'a encore été effacé." } }
+        ul {
+            @for e in &erasures {
+                li {
+                    (e.accounts.len()) " compte(s) effacé(s) le "
+                    (crate::clock::paris_day(e.erased_at))
+                    " — " a href={ "/console/effacements/" (e.id) } { "attestation signée" }
+                }
+            }
+        }
     };
     render("Traces", &user, body)
 }
@@ -210,6 +223,33 @@ pub(super) async fn attestation(
             ),
         ],
         a.signature,
+    )
+        .into_response())
+}
+
+/// The signed attestation of one erasure of accounts, as a file (opaque ids only).
+pub(super) async fn erasure(
+    State(state): State<AppState>,
+    _user: ConsoleUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> PageResult {
+    let e = state
+        .stores
+        .accounts
+        .erasure_attestations()
+        .await?
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or(HabilitationError::NotFound(Record::Attestation))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/jose".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"attestation-effacement.jws\"".to_owned(),
+            ),
+        ],
+        e.signature,
     )
         .into_response())
 }
