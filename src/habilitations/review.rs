@@ -467,8 +467,8 @@ pub fn verify_report(state: &AppState, jws: &str) -> Result<SignedReport, &'stat
     if header.get("typ").and_then(|t| t.as_str()) != Some(REPORT_TYPE) {
         return Err("Ce document signé n'est pas un rapport de revue annuelle.");
     }
-    let payload = state.keys.verify_compact(jws).ok_or(
-        "La signature n'est pas valable : le rapport a été modifié, ou il n'a pas été signé par une clé que Passerelle publie.",
+    let payload = state.keys.verify_document(jws).ok_or(
+        "La signature n'est pas valable : le rapport a été modifié, ou il n'a pas été signé par une clé de Passerelle.",
     )?;
     if payload.get("iss").and_then(|i| i.as_str()) != Some(state.settings.issuer.as_str()) {
         return Err("Ce rapport a été signé par un autre émetteur.");

@@ -169,3 +169,17 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// The public keys Passerelle no longer signs with, for verifying old documents (review
+/// reports, seals, attestations): never to be used for tokens, hence apart from the JWKS.
+pub async fn retired_jwks(State(state): State<AppState>) -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::CONTENT_TYPE, "application/jwk-set+json"),
+        ],
+        state.keys.retired_jwks().to_string(),
+    )
+        .into_response()
+}

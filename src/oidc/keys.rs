@@ -5,7 +5,7 @@
 //! builds the ID token through its `PrivateSigningKey` trait, implemented here.
 
 use crate::crypto::{b64url, b64url_decode, sha256};
-use crate::store::{KeyStore, SigningAlg, StoreResult, StoredSigningKey};
+use crate::store::{KeyStore, RetiredPublicKey, SigningAlg, StoreResult, StoredSigningKey};
 use anyhow::{Context, anyhow};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
@@ -152,16 +152,28 @@ impl SigningKey {
         }
     }
 
-    fn verify_bytes(&self, message: &[u8], sig: &[u8]) -> bool {
-        let alg: &dyn signature::VerificationAlgorithm = match self.alg {
-            SigningAlg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-            SigningAlg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
-            SigningAlg::EdDSA => &signature::ED25519,
-        };
-        UnparsedPublicKey::new(alg, &self.public)
-            .verify(message, sig)
-            .is_ok()
+    /// What stays of this key once its private part is deleted.
+    pub fn retired_public(&self) -> RetiredPublicKey {
+        RetiredPublicKey {
+            kid: self.kid.clone(),
+            alg: self.alg,
+            public_key: self.public.clone(),
+            jwk: self.public_jwk().to_string(),
+            created_at: self.created_at,
+            retired_at: self.retired_at.unwrap_or(self.created_at),
+        }
     }
+}
+
+fn verify_with(alg: SigningAlg, public: &[u8], message: &[u8], sig: &[u8]) -> bool {
+    let alg: &dyn signature::VerificationAlgorithm = match alg {
+        SigningAlg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        SigningAlg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        SigningAlg::EdDSA => &signature::ED25519,
+    };
+    UnparsedPublicKey::new(alg, public)
+        .verify(message, sig)
+        .is_ok()
 }
 
 pub fn jws_alg(alg: SigningAlg) -> CoreJwsSigningAlgorithm {
@@ -238,6 +250,9 @@ pub fn generate(alg: SigningAlg, now: i64) -> anyhow::Result<StoredSigningKey> {
 struct KeySet {
     active: HashMap<SigningAlg, Arc<SigningKey>>,
     published: Vec<Arc<SigningKey>>,
+    /// Keys no longer published (retired past the window, or deleted but for their public
+    /// part): they verify documents, never tokens.
+    retired: Vec<RetiredPublicKey>,
 }
 
 pub struct KeyRing {
@@ -287,6 +302,13 @@ impl KeyRing {
             kids.push(key.kid);
         }
         let horizon = now - longest_token_lifetime as i64 - RETIREMENT_GRACE_SECONDS;
+        // The public part of each key deleted stays, for the documents it signed.
+        for stored in store.list_signing_keys().await? {
+            if stored.retired_at.is_some_and(|r| r < horizon) {
+                let key = SigningKey::from_stored(&stored)?;
+                store.archive_public_key(&key.retired_public()).await?;
+            }
+        }
         store.delete_signing_keys_retired_before(horizon).await?;
         Ok(kids)
     }
@@ -295,12 +317,12 @@ impl KeyRing {
     /// keys retired within the publish window are published.
     pub async fn reload(&self, store: &dyn KeyStore, now: i64) -> StoreResult<()> {
         let stored = store.list_signing_keys().await?;
-        let mut set = KeySet::default();
+        let mut set = KeySet {
+            retired: store.retired_public_keys().await?,
+            ..KeySet::default()
+        };
         for s in &stored {
             let published = s.retired_at.is_none_or(|r| r + self.publish_window > now);
-            if !published {
-                continue;
-            }
             let key = match SigningKey::from_stored(s) {
                 Ok(k) => Arc::new(k),
                 Err(e) => {
@@ -308,6 +330,10 @@ impl KeyRing {
                     continue;
                 }
             };
+            if !published {
+                set.retired.push(key.retired_public());
+                continue;
+            }
             if key.retired_at.is_none() {
                 let newer = set
                     .active
@@ -337,9 +363,35 @@ impl KeyRing {
         serde_json::json!({ "keys": set.published.iter().map(|k| k.public_jwk()).collect::<Vec<_>>() })
     }
 
+    /// The keys no longer published, as a JWK set (each with its `retired_at`): what a
+    /// verifier needs for documents signed years ago.
+    pub fn retired_jwks(&self) -> serde_json::Value {
+        let set = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<serde_json::Value> = set
+            .retired
+            .iter()
+            .filter_map(|k| {
+                let mut jwk: serde_json::Value = serde_json::from_str(&k.jwk).ok()?;
+                jwk["retired_at"] = k.retired_at.into();
+                Some(jwk)
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
     /// Verifies a compact JWS signed by one of our published keys and returns its payload.
     /// Expiry is not checked: `id_token_hint` may carry an expired ID token.
     pub fn verify_compact(&self, jws: &str) -> Option<serde_json::Value> {
+        self.verify(jws, false)
+    }
+
+    /// Verifies a signed document (a review report, a seal, an attestation) with any key
+    /// Passerelle ever signed with, retired ones included.
+    pub fn verify_document(&self, jws: &str) -> Option<serde_json::Value> {
+        self.verify(jws, true)
+    }
+
+    fn verify(&self, jws: &str, retired_too: bool) -> Option<serde_json::Value> {
         let mut parts = jws.split('.');
         let (header, payload, sig) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
@@ -348,15 +400,28 @@ impl KeyRing {
         let header: serde_json::Value = serde_json::from_slice(&b64url_decode(header)?).ok()?;
         let kid = header.get("kid")?.as_str()?;
         let alg = header.get("alg")?.as_str()?;
-        let key = {
+        let (key_alg, public) = {
             let set = self.keys.read().unwrap_or_else(|e| e.into_inner());
-            set.published.iter().find(|k| k.kid == kid).cloned()?
+            match set.published.iter().find(|k| k.kid == kid) {
+                Some(k) => (k.alg, k.public.clone()),
+                None if retired_too => set
+                    .retired
+                    .iter()
+                    .find(|k| k.kid == kid)
+                    .map(|k| (k.alg, k.public_key.clone()))?,
+                None => return None,
+            }
         };
-        if key.alg.as_str() != alg {
+        if key_alg.as_str() != alg {
             return None;
         }
         let signing_input_len = jws.len() - sig.len() - 1;
-        if !key.verify_bytes(&jws.as_bytes()[..signing_input_len], &b64url_decode(sig)?) {
+        if !verify_with(
+            key_alg,
+            &public,
+            &jws.as_bytes()[..signing_input_len],
+            &b64url_decode(sig)?,
+        ) {
             return None;
         }
         serde_json::from_slice(&b64url_decode(payload)?).ok()

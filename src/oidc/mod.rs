@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
             get(discovery::openid_configuration),
         )
         .route("/jwks.json", get(discovery::jwks))
+        .route("/jwks-retired.json", get(discovery::retired_jwks))
         .route("/token", post(token::token))
         .route(
             "/userinfo",

@@ -217,6 +217,9 @@ pub trait KeyStore: Send + Sync {
     async fn retire_signing_keys(&self, alg: &str, keep: &str, at: i64) -> StoreResult<u64>;
     /// Deletes keys retired before `before` (their tokens have all expired).
     async fn delete_signing_keys_retired_before(&self, before: i64) -> StoreResult<u64>;
+    /// Keeps the public part of a key about to be deleted (once per kid).
+    async fn archive_public_key(&self, key: &RetiredPublicKey) -> StoreResult<()>;
+    async fn retired_public_keys(&self) -> StoreResult<Vec<RetiredPublicKey>>;
 }
 
 #[async_trait]

@@ -290,6 +290,20 @@ pub struct StoredSigningKey {
     pub retired_at: Option<i64>,
 }
 
+/// The public part of a signing key whose private part is gone, kept to verify the documents
+/// it signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredPublicKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    /// The bytes the verifier reads (PKCS#1 for RSA, the uncompressed point for EC).
+    pub public_key: Vec<u8>,
+    /// The public JWK as it was published.
+    pub jwk: String,
+    pub created_at: i64,
+    pub retired_at: i64,
+}
+
 /// A browser session after a successful login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {

@@ -73,7 +73,7 @@ pub async fn stream(state: &AppState, stream: &str) -> StoreResult<Verification>
                 }
                 continue;
             }
-            let payload = state.keys.verify_compact(&seal.signature);
+            let payload = state.keys.verify_document(&seal.signature);
             let signed_ok = payload.as_ref().is_some_and(|p| {
                 p["stream"] == stream && p["seq"] == seal.seq && p["hash"] == hex(&seal.hash)
             });

@@ -53,3 +53,65 @@ async fn rotation_keeps_the_previous_key_published_until_its_tokens_expire() {
     );
     assert_eq!(kids.len(), 6);
 }
+
+/// Documents signed years ago (review reports, seals, attestations) still verify once their
+/// key's private part is deleted: its public part is kept apart from the JWKS, which only
+/// tokens are checked against.
+#[tokio::test]
+async fn documents_signed_with_a_deleted_key_still_verify() {
+    let app = TestApp::spawn().await;
+    let signer = app
+        .state
+        .keys
+        .active(passerelle::store::SigningAlg::RS256)
+        .unwrap();
+    let report = signer
+        .sign_compact(
+            Some("revue-inverse+jwt"),
+            &serde_json::json!({ "iss": app.state.settings.issuer, "partner": "ville-de-niort" }),
+        )
+        .unwrap();
+    let store = app.state.stores.keys.as_ref();
+    let ttl = app.state.settings.id_token_ttl;
+    let t0 = now();
+    KeyRing::rotate(store, t0, ttl).await.unwrap();
+    let later = t0 + ttl as i64 + RETIREMENT_GRACE_SECONDS + 1;
+    KeyRing::rotate(store, later, ttl).await.unwrap();
+    app.state.keys.reload(store, later).await.unwrap();
+    assert!(
+        store
+            .list_signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.kid != signer.kid),
+        "the private part is gone"
+    );
+    assert!(!published_kids(&app).await.contains(&signer.kid));
+    assert!(
+        app.state.keys.verify_compact(&report).is_none(),
+        "no token is accepted on a retired key"
+    );
+    assert_eq!(
+        app.state.keys.verify_document(&report).unwrap()["partner"],
+        "ville-de-niort"
+    );
+    // Tampered, it fails.
+    let mut parts: Vec<String> = report.split('.').map(str::to_owned).collect();
+    parts[1] = passerelle::crypto::b64url(br#"{"partner":"autre"}"#);
+    assert!(app.state.keys.verify_document(&parts.join(".")).is_none());
+
+    // Anyone can fetch it to verify on their own; a restarted server still knows it.
+    let retired: serde_json::Value = app.get_json("/jwks-retired.json").await;
+    let key = retired["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == signer.kid.as_str())
+        .expect("the retired key is listed");
+    assert_eq!(key["kty"], "RSA");
+    assert!(key["retired_at"].as_i64().unwrap() <= later);
+    let fresh = KeyRing::new(ttl);
+    fresh.reload(store, later + 86_400 * 365 * 6).await.unwrap();
+    assert!(fresh.verify_document(&report).is_some());
+}

@@ -285,6 +285,25 @@ async fn durable_records_round_trip_and_server_secrets_are_set_once(stores: &Sto
         (secret_a.as_slice(), secret_b.as_slice()),
         (&b"first"[..], &b"first"[..])
     );
+    // A deleted key's public part is kept once, as first recorded.
+    let retired = RetiredPublicKey {
+        kid: "old".into(),
+        alg: SigningAlg::ES256,
+        public_key: vec![4; 65],
+        jwk: r#"{"kty":"EC"}"#.into(),
+        created_at: 1,
+        retired_at: 2,
+    };
+    stores.keys.archive_public_key(&retired).await.unwrap();
+    let again = RetiredPublicKey {
+        retired_at: 3,
+        ..retired.clone()
+    };
+    stores.keys.archive_public_key(&again).await.unwrap();
+    assert_eq!(
+        stores.keys.retired_public_keys().await.unwrap(),
+        vec![retired]
+    );
 }
 
 fn trace(stream: &str, id: &str, account: &str, at_us: i64) -> NewTrace {

@@ -61,6 +61,43 @@ impl KeyStore for Store {
         .map_err(backend)?;
         Ok(done.rows_affected())
     }
+
+    async fn archive_public_key(&self, key: &RetiredPublicKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO retired_public_keys (kid, alg, public_key, jwk, created_at, retired_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kid) DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(key.alg.as_str())
+        .bind(&key.public_key)
+        .bind(&key.jwk)
+        .bind(key.created_at)
+        .bind(key.retired_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn retired_public_keys(&self) -> StoreResult<Vec<RetiredPublicKey>> {
+        let rows = sqlx::query("SELECT * FROM retired_public_keys ORDER BY retired_at, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(RetiredPublicKey {
+                    kid: row.get("kid"),
+                    alg: SigningAlg::parse(&row.get::<String, _>("alg"))
+                        .ok_or_else(|| corrupt("key alg"))?,
+                    public_key: row.get("public_key"),
+                    jwk: row.get("jwk"),
+                    created_at: row.get("created_at"),
+                    retired_at: row.get("retired_at"),
+                })
+            })
+            .collect()
+    }
 }
 
 #[async_trait]
