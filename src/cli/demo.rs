@@ -32,9 +32,26 @@ pub(super) async fn demo(
         .await
         .map_err(|e| runtime(format!("{e:#}")))?;
     let state = app.state().clone();
-    provision::apply(&state, &demo_file, true)
+    // The demo data is applied once per version of config/demo.toml: what people change in
+    // the console afterwards (a mode switched, a person suspended, roles amended) survives
+    // a restart. The marker is set just before applying; the built-in file applies cleanly.
+    let marker = format!(
+        "demo-provisioned:{}",
+        crate::traces::verify::hex(&crate::crypto::sha256(DEMO_PROVISIONING.as_bytes()))
+    );
+    let candidate = crate::crypto::random_bytes(16);
+    let first = state
+        .stores
+        .secrets
+        .server_secret(&marker, &candidate)
         .await
-        .map_err(provision_failure)?;
+        .map_err(runtime)?
+        == candidate;
+    if first {
+        provision::apply(&state, &demo_file, true)
+            .await
+            .map_err(provision_failure)?;
+    }
     for (path, file) in &extra_files {
         let report = provision::apply(&state, file, true)
             .await
@@ -46,6 +63,7 @@ pub(super) async fn demo(
         app.management_addr(),
         &demo_file,
         &config.server.data_dir,
+        first,
     );
     app.run_until_stopped()
         .await
@@ -57,6 +75,7 @@ pub(super) fn print_demo_banner(
     management: Option<std::net::SocketAddr>,
     demo: &provision::ProvisionFile,
     data_dir: &Path,
+    applied: bool,
 ) {
     let mut out = String::new();
     out.push_str(&format!("\nPasserelle demo is running at {issuer}\n"));
@@ -75,6 +94,11 @@ pub(super) fn print_demo_banner(
         ));
     }
     out.push_str(&format!("  data:      {}\n", data_dir.display()));
+    out.push_str(if applied {
+        "  demo data: applied from config/demo.toml\n"
+    } else {
+        "  demo data: already in place; changes made since are kept (remove the data folder to start over)\n"
+    });
     if let Some(rp) = demo.service.iter().find(|s| s.client_id == "demo-app") {
         out.push_str(
             "\nDemo relying application (point any OpenID Connect library at the issuer):\n",

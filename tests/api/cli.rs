@@ -590,3 +590,68 @@ fn the_deployment_files_pass_check_config_with_their_environment() {
     );
     assert!(deployment.contains("path: /readyz") && deployment.contains("path: /healthz"));
 }
+
+/// The demo data goes in once: a restarted demo keeps what was changed since (here the Caf
+/// withdrew Niort's delegation), instead of provisioning config/demo.toml over it again.
+#[tokio::test]
+async fn a_restarted_demo_keeps_the_changes_made_since() {
+    use passerelle::store::{HabilitationMode, sqlite::SqliteStore};
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, _, banner) = spawn_demo(data.path()).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(banner.iter().any(|l| l.contains("demo data: applied")));
+
+    let id = passerelle::types::ConventionId::parse("mcp-79-niort").unwrap();
+    let open = || async {
+        let store = SqliteStore::open(&data.path().join("passerelle.db"), 1)
+            .await
+            .unwrap();
+        passerelle::store::Stores::embedded(
+            store,
+            passerelle::store::memory::MemoryStore::new(),
+            passerelle::store::sqlite::traces::SqliteTraceStore::open(
+                &data.path().join("traces.db"),
+            )
+            .await
+            .unwrap(),
+        )
+    };
+    let stores = open().await;
+    let mut convention = stores
+        .habilitations
+        .get_convention(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(convention.mode, HabilitationMode::Delegated);
+    convention.mode = HabilitationMode::Centralized;
+    stores
+        .habilitations
+        .upsert_convention(&convention)
+        .await
+        .unwrap();
+    drop(stores);
+
+    let (mut child, _, banner) = spawn_demo(data.path()).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("demo data: already in place")),
+        "{banner:?}"
+    );
+    let stores = open().await;
+    assert_eq!(
+        stores
+            .habilitations
+            .get_convention(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .mode,
+        HabilitationMode::Centralized,
+        "the change survives the restart"
+    );
+}

@@ -234,6 +234,70 @@ async fn the_caf_registers_a_partner_and_a_convention_from_the_console() {
     assert!(!home.contains("CCAS de Niort"));
 }
 
+/// The bulletin d'adhésion amended: the Caf adds a role to a convention (its quota can then be
+/// set), and cannot drop one still held.
+#[tokio::test]
+async fn the_caf_amends_the_roles_a_convention_subscribes_to() {
+    let app = spawn_without_mfa().await;
+    let caf = signed_in(&app, "habilitations@caf79.example", ADMIN_PASSWORD).await;
+    let (_, page) = get(&app, &caf, "/console/partenaires/ville-de-niort").await;
+    assert!(page.contains("Modifier les rôles souscrits de la convention MCP-079-2023-0101"));
+    let ticked = |page: &str, id: &str| {
+        let at = page.find(&format!("id=\"{id}\"")).expect(id);
+        let tag = &page[page[..at].rfind('<').unwrap()..at + page[at..].find('>').unwrap()];
+        tag.contains("checked")
+    };
+    assert!(ticked(&page, "e-mcp-79-niort-cdap-T1"));
+    assert!(!ticked(&page, "e-mcp-79-niort-cdap-T2"));
+    assert!(
+        ticked(&page, "e-mcp-79-niort-demo-app-utilisateur"),
+        "a service opened without a list of roles has them all"
+    );
+    let csrf = hidden(&page, "csrf").unwrap();
+    let post = |roles: &[&str]| {
+        let mut form = vec![("csrf", csrf.clone())];
+        form.extend(roles.iter().map(|r| ("role", (*r).to_owned())));
+        caf.post(app.url("/console/conventions/mcp-79-niort/roles"))
+            .form(&form)
+            .send()
+    };
+    // Sophie holds T1: it cannot be dropped.
+    let response = post(&["cdap|T4", "demo-app|utilisateur"]).await.unwrap();
+    assert_eq!(response.status(), 422);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("Action sociale (T1)") && text.contains("encore attribué"),
+        "{text}"
+    );
+    let response = post(&[]).await.unwrap();
+    assert_eq!(response.status(), 422);
+
+    let response = post(&["cdap|T1", "cdap|T2", "cdap|T4", "demo-app|utilisateur"])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let (_, page) = get(&app, &caf, &location(&response)).await;
+    assert!(page.contains("Les rôles souscrits de la convention sont enregistrés"));
+    assert!(
+        page.contains("Prestataires de services sociaux (T2)"),
+        "{page}"
+    );
+    assert!(ticked(&page, "e-mcp-79-niort-cdap-T2"));
+    let token = app.api_token("habilitations@caf79.example").await;
+    let (status, problem) = app
+        .api(
+            reqwest::Method::PUT,
+            "/api/v1/conventions/mcp-79-niort/quotas",
+            &token,
+            Some(serde_json::json!({ "service": "cdap", "role": "T2", "maximum": 2 })),
+        )
+        .await;
+    assert_eq!(
+        status, 204,
+        "a role now subscribed takes a quota: {problem}"
+    );
+}
+
 #[tokio::test]
 async fn console_forms_are_typed_checked_before_use_and_refusals_read_as_sentences() {
     let app = spawn_without_mfa().await;

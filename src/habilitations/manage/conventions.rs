@@ -275,6 +275,7 @@ pub async fn save_convention_as(
         json!({
             "number": convention.number,
             "services": convention.services,
+            "roles": convention.roles.iter().map(|r| format!("{}|{}", r.service, r.role)).collect::<Vec<_>>(),
             "terminated_on": convention.terminated_on,
         }),
     )
@@ -294,6 +295,77 @@ pub async fn save_convention_as(
         .await?;
     }
     Ok((convention, change))
+}
+
+/// Caf side: changes the roles a convention subscribes to (the bulletin d'adhésion amended).
+/// A role of a service the convention does not open opens the service with it; a service
+/// left without any role is no longer opened. A role or service still held by an open
+/// habilitation under this convention cannot go: those are withdrawn first.
+pub async fn set_subscribed_roles(
+    state: &AppState,
+    actor: &Actor,
+    id: &ConventionId,
+    roles: Vec<crate::store::SubscribedRole>,
+) -> HabResult<Convention> {
+    let (existing, context) = convention(state, actor, id).await?;
+    access::check(actor, &context, Action::EditConvention)?;
+    if roles.is_empty() {
+        return Err(HabilitationError::Invalid(
+            "Cochez au moins un rôle : une convention ouvre au moins un service.".into(),
+        ));
+    }
+    let mut services = Vec::new();
+    for client_id in &existing.services {
+        // A service without roles in its catalogue is opened whole, and stays.
+        if roles.iter().any(|r| &r.service == client_id)
+            || service(state, client_id).await?.roles.is_empty()
+        {
+            services.push(client_id.clone());
+        }
+    }
+    for r in &roles {
+        if !services.contains(&r.service) {
+            services.push(r.service.clone());
+        }
+    }
+    let amended = Convention {
+        services,
+        roles,
+        ..existing.clone()
+    };
+    let held: Vec<Habilitation> = state
+        .stores
+        .habilitations
+        .habilitations_of_partner(&existing.partner)
+        .await?
+        .into_iter()
+        .filter(|h| {
+            h.convention == existing.id
+                && h.status != HabilitationStatus::Closed
+                && !amended.opens_role(&h.client_id, &h.role)
+        })
+        .collect();
+    if let Some(h) = held.first() {
+        let service = service(state, &h.client_id).await?;
+        let role = service
+            .roles
+            .iter()
+            .find(|r| r.code == h.role.as_str())
+            .map_or(h.role.to_string(), |r| format!("{} ({})", r.label, r.code));
+        let count = held
+            .iter()
+            .filter(|o| o.client_id == h.client_id && o.role == h.role)
+            .count();
+        return Err(HabilitationError::Invalid(format!(
+            "Le rôle « {role} » du service « {} » est encore attribué ({count} habilitation{} ouverte{}) : retirez-{} d'abord.",
+            service.name,
+            if count > 1 { "s" } else { "" },
+            if count > 1 { "s" } else { "" },
+            if count > 1 { "les" } else { "la" },
+        )));
+    }
+    let (saved, _) = save_convention_as(state, Author::Person(actor), &context, amended).await?;
+    Ok(saved)
 }
 
 /// Withdraws the delegation (centralized mode) or restores it (delegated mode).

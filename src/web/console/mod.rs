@@ -76,6 +76,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/conventions/{id}/mode", post(partner::set_mode))
         .route(
+            "/console/conventions/{id}/roles",
+            post(partner::subscribed_roles),
+        )
+        .route(
             "/console/habilitations/{id}/statut",
             post(partner::change_status),
         )
@@ -218,6 +222,9 @@ pub(super) fn done_message(key: Option<&str>) -> Markup {
         Some("membres") => "Les membres du groupe ont été modifiés.",
         Some("quota") => "Le quota a été enregistré.",
         Some("convention") => "La convention a été enregistrée.",
+        Some("roles") => {
+            "Les rôles souscrits de la convention sont enregistrés : seuls ceux-là peuvent être attribués."
+        }
         Some("mode") => "Le mode de gestion a été changé.",
         Some("profil") => "Le profil a été corrigé.",
         Some("compte") => "Le compte a été modifié.",

@@ -29,7 +29,7 @@ mod conventions;
 
 pub(super) use actions::{
     change_status, contacts, create_convention, create_group, create_partner, create_person, grant,
-    set_mode, set_quota, terminate_convention,
+    set_mode, set_quota, subscribed_roles, terminate_convention,
 };
 
 /// Back to the partner page, its message at the top and focused.

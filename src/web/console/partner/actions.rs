@@ -326,6 +326,32 @@ pub(in crate::web::console) async fn create_convention(
 }
 
 #[derive(Deserialize)]
+pub(in crate::web::console) struct RolesForm {
+    /// One field per subscribed role, `client_id|role`.
+    #[serde(default)]
+    role: Vec<String>,
+}
+
+pub(in crate::web::console) async fn subscribed_roles(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConsoleForm { user, form, .. }: ConsoleForm<RolesForm>,
+) -> PageResult {
+    let id =
+        ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound(Record::Convention))?;
+    let roles = form
+        .role
+        .iter()
+        .map(|v| {
+            service_role(Some(v))
+                .map(|(service, role)| crate::store::SubscribedRole { service, role })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let c = manage::set_subscribed_roles(&state, &user.actor, &id, roles).await?;
+    back(c.partner.as_str(), "roles")
+}
+
+#[derive(Deserialize)]
 pub(in crate::web::console) struct TerminationForm {
     terminated_on: Option<String>,
 }

@@ -4,7 +4,7 @@
 use super::super::catalog::Catalog;
 use super::super::{ConsoleUser, hidden_csrf};
 use crate::habilitations::PartnerContext;
-use crate::store::{ConventionKind, HabilitationMode, Service};
+use crate::store::{Convention, ConventionKind, HabilitationMode, Service};
 use maud::{Markup, html};
 
 pub(super) fn section(
@@ -119,18 +119,7 @@ pub(super) fn section(
                     select id="c-kind" name="kind" {
                         @for k in ConventionKind::ALL { option value=(k.as_str()) { (k.label()) } }
                     }
-                    @for s in all_services.iter().filter(|s| !s.roles.is_empty()) {
-                        fieldset {
-                            legend { "Rôles souscrits du service " (s.name) }
-                            p class="hint" { "Cochez seulement les rôles du bulletin d'adhésion : le service est ouvert avec eux." }
-                            @for r in &s.roles {
-                                div class="check" {
-                                    input type="checkbox" id={ "c-r-" (s.client_id) "-" (r.code) } name="role" value={ (s.client_id) "|" (r.code) };
-                                    label for={ "c-r-" (s.client_id) "-" (r.code) } { (r.label) " (" (r.code) ")" }
-                                }
-                            }
-                        }
-                    }
+                    (role_choices(all_services, "c-r", None))
                     label for="c-start" { "Date de début" }
                     input type="date" id="c-start" name="starts_on" required;
                     label for="c-mode" { "Mode de gestion des habilitations" }
@@ -139,11 +128,43 @@ pub(super) fn section(
                 }
             }
             @for c in context.conventions.iter().filter(|c| c.terminated_on.is_none()) {
+                details {
+                    summary { "Modifier les rôles souscrits de la convention " (c.number) }
+                    form method="post" action={ "/console/conventions/" (c.id) "/roles" } {
+                        (hidden_csrf(user))
+                        p class="hint" { "Un service dont aucun rôle n'est coché n'est plus ouvert par la convention ; un rôle encore attribué ne peut pas être décoché." }
+                        (role_choices(all_services, &format!("e-{}", c.id), Some(c)))
+                        button type="submit" { "Enregistrer les rôles de la convention " (c.number) }
+                    }
+                }
                 form method="post" action={ "/console/conventions/" (c.id) "/resiliation" } class="inline" {
                     (hidden_csrf(user))
                     label for={ "t-" (c.id) } { "Résilier la convention " (c.number) " au" }
                     input type="date" id={ "t-" (c.id) } name="terminated_on" required;
                     button type="submit" class="secondary" { "Enregistrer la résiliation" }
+                }
+            }
+        }
+    }
+}
+
+/// One fieldset per service with roles, a box per role (`client_id|role`); ticked as the
+/// convention subscribes when it is given (every role of a service it opens without a list).
+fn role_choices(all_services: &[Service], prefix: &str, convention: Option<&Convention>) -> Markup {
+    html! {
+        @for s in all_services.iter().filter(|s| !s.roles.is_empty()) {
+            fieldset {
+                legend { "Rôles souscrits du service " (s.name) }
+                p class="hint" { "Cochez seulement les rôles du bulletin d'adhésion : le service est ouvert avec eux." }
+                @for r in &s.roles {
+                    @let id = format!("{prefix}-{}-{}", s.client_id, r.code);
+                    @let ticked = convention.is_some_and(|c| {
+                        crate::types::RoleCode::parse(&r.code).is_ok_and(|code| c.opens_role(&s.client_id, &code))
+                    });
+                    div class="check" {
+                        input type="checkbox" id=(id) name="role" value={ (s.client_id) "|" (r.code) } checked[ticked];
+                        label for=(id) { (r.label) " (" (r.code) ")" }
+                    }
                 }
             }
         }
