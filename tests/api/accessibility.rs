@@ -164,6 +164,28 @@ async fn console_pages(app: &TestApp, c: &Client) -> Vec<(String, Vec<String>)> 
         .await
         .unwrap();
     found.push(("confirmation".to_owned(), violations(c).await));
+    // An open review's decision form, as the partner's principal administrator sees it.
+    c.delete_all_cookies().await.unwrap();
+    c.goto(&app.url("/login")).await.unwrap();
+    type_into(c, "#email", "marc.rousseau@niort.example").await;
+    type_into(c, "#password", "Demo-Passerelle-Admin-2026!").await;
+    submit(c).await;
+    wait_for_path(c, "/console").await;
+    let open = passerelle::habilitations::review::start(
+        &app.state,
+        &load("marc.rousseau@niort.example").await,
+        &niort,
+    )
+    .await
+    .unwrap();
+    c.goto(&app.url(&format!("/console/revues/{}", open.id)))
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("button[value=confirm_all]"))
+        .await
+        .unwrap();
+    found.push(("revue ouverte".to_owned(), violations(c).await));
     // The checker itself can fail: an image without text is reported.
     c.execute(
         "document.querySelector('main').appendChild(document.createElement('img'));",
