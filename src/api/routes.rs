@@ -6,6 +6,7 @@ mod grants;
 mod groups;
 mod partners;
 mod people;
+mod requests;
 mod reviews;
 
 use super::views::*;
@@ -47,6 +48,7 @@ type ApiResult<T> = Result<T, ApiError>;
         (name = "habilitations", description = "Service roles granted to people and groups"),
         (name = "groupes", description = "Groups of people sharing habilitations"),
         (name = "revues", description = "The yearly reverse review and its signed report"),
+        (name = "demandes", description = "Requests of partners in centralized mode, decided by the Caf"),
         (name = "annexe 1", description = "The partner's list of open and closed accesses")
     )
 )]
@@ -78,6 +80,7 @@ pub fn router() -> Router<AppState> {
         .merge(grants::router())
         .merge(groups::router())
         .merge(reviews::router())
+        .merge(requests::router())
         .merge(annexe::router())
 }
 
@@ -88,6 +91,7 @@ async fn openapi() -> Response {
     doc.merge(grants::Doc::openapi());
     doc.merge(groups::Doc::openapi());
     doc.merge(reviews::Doc::openapi());
+    doc.merge(requests::Doc::openapi());
     doc.merge(annexe::Doc::openapi());
     doc.merge(super::traces::TracesDoc::openapi());
     (

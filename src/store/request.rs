@@ -48,6 +48,31 @@ pub enum RequestedChange {
 }
 
 impl RequestedChange {
+    /// Whether two requests ask for the same thing, whatever their details: an account for
+    /// the same address, the same role for the same holder, the same change of the same
+    /// habilitation or account.
+    pub fn same_as(&self, other: &RequestedChange) -> bool {
+        use RequestedChange::*;
+        match (self, other) {
+            (CreatePerson { email: a, .. }, CreatePerson { email: b, .. }) => a == b,
+            (
+                Grant {
+                    holder: h1,
+                    client_id: c1,
+                    role: r1,
+                    ..
+                },
+                Grant {
+                    holder: h2,
+                    client_id: c2,
+                    role: r2,
+                    ..
+                },
+            ) => h1 == h2 && c1 == c2 && r1 == r2,
+            _ => self == other,
+        }
+    }
+
     /// The stable code stored beside the payload (`create_person`, `grant`…).
     pub fn code(&self) -> &'static str {
         match self {

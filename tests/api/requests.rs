@@ -418,3 +418,192 @@ habilitations = [{ service = "demo-app", role = "utilisateur" }]
     );
     assert!(!checked.contains("Signature valable"));
 }
+
+/// The same workflow through the administration API: the partner files, the Caf works its
+/// queue, refusals need a reason, a request is decided once, and both sides read it in words.
+#[tokio::test]
+async fn requests_are_filed_and_decided_through_the_api() {
+    use reqwest::Method;
+    use serde_json::json;
+    let app = TestApp::spawn().await;
+    let caf = app.api_token(CAF79).await;
+    let marc = app.api_token(MARC).await;
+    let (status, _) = app
+        .api(
+            Method::PUT,
+            "/api/v1/conventions/mcp-79-niort/mode",
+            &caf,
+            Some(json!({ "mode": "centralise", "reason": "plan d'action" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let file = |body: serde_json::Value| {
+        let (app, marc) = (&app, &marc);
+        async move {
+            app.api(
+                Method::POST,
+                "/api/v1/partners/ville-de-niort/requests",
+                marc,
+                Some(body),
+            )
+            .await
+        }
+    };
+    // Malformed requests are refused whole, with the field named.
+    let (status, problem) = file(json!({ "kind": "promote" })).await;
+    assert_eq!(status, 400, "{problem}");
+    let (status, problem) = file(json!({ "kind": "create_person", "given_name": "Julie" })).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("email"),
+        "{problem}"
+    );
+
+    let (status, created) = file(json!({
+        "kind": "create_person", "email": "julie.martin@niort.example",
+        "given_name": "Julie", "family_name": "Martin", "function": "Instructrice",
+        "reason": "arrivée au CCAS"
+    }))
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "pending");
+    assert!(
+        created["description"]
+            .as_str()
+            .unwrap()
+            .contains("Julie Martin"),
+        "{created}"
+    );
+    assert!(
+        created["requested_by_name"]
+            .as_str()
+            .unwrap()
+            .contains("Marc Rousseau")
+    );
+    let (status, _) = file(json!({
+        "kind": "create_person", "email": "julie.martin@niort.example",
+        "given_name": "Julie", "family_name": "Martin"
+    }))
+    .await;
+    assert_eq!(status, 409, "the same request is pending");
+    let sophie = app.account(SOPHIE).await;
+    app.state.clock.advance(60);
+    let (status, closing) =
+        file(json!({ "kind": "close_account", "account": sophie.id.as_str(), "reason": "départ" }))
+            .await;
+    assert_eq!(status, 201, "{closing}");
+
+    // The Caf's queue, oldest first; a partner administrator has none to decide.
+    let (status, queue) = app.api(Method::GET, "/api/v1/requests", &caf, None).await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            created["id"].as_str().unwrap(),
+            closing["id"].as_str().unwrap()
+        ]
+    );
+    let (_, none) = app.api(Method::GET, "/api/v1/requests", &marc, None).await;
+    assert_eq!(none, json!([]));
+    let decide = |id: &str, body: serde_json::Value, token: &str| {
+        let (app, path, token) = (
+            &app,
+            format!("/api/v1/requests/{id}/decision"),
+            token.to_owned(),
+        );
+        async move { app.api(Method::POST, &path, &token, Some(body)).await }
+    };
+    let (status, _) = decide(
+        created["id"].as_str().unwrap(),
+        json!({ "decision": "approve" }),
+        &marc,
+    )
+    .await;
+    assert_eq!(status, 403, "the partner does not decide its own requests");
+    let (status, problem) = decide(
+        closing["id"].as_str().unwrap(),
+        json!({ "decision": "refuse" }),
+        &caf,
+    )
+    .await;
+    assert_eq!(status, 422, "a refusal needs a reason: {problem}");
+    let (status, refused) = decide(
+        closing["id"].as_str().unwrap(),
+        json!({ "decision": "refuse", "reason": "dossier en cours" }),
+        &caf,
+    )
+    .await;
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(refused["status"], "refused");
+    assert_eq!(refused["decision_reason"], "dossier en cours");
+    let (status, approved) = decide(
+        created["id"].as_str().unwrap(),
+        json!({ "decision": "approve" }),
+        &caf,
+    )
+    .await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["status"], "approved");
+    assert!(
+        approved["decided_by_name"]
+            .as_str()
+            .unwrap()
+            .contains("caf79")
+    );
+    let (status, _) = decide(
+        created["id"].as_str().unwrap(),
+        json!({ "decision": "refuse", "reason": "x" }),
+        &caf,
+    )
+    .await;
+    assert_eq!(status, 409, "decided once");
+    assert!(
+        app.state
+            .stores
+            .accounts
+            .find_account_by_email(
+                &passerelle::types::Email::parse("julie.martin@niort.example").unwrap()
+            )
+            .await
+            .unwrap()
+            .is_some(),
+        "the approved request was carried out"
+    );
+    assert!(
+        app.account(SOPHIE).await.closed_at.is_none(),
+        "the refused one was not"
+    );
+
+    // The partner reads its requests and their outcomes; the OpenAPI document lists the routes.
+    let (status, mine) = app
+        .api(
+            Method::GET,
+            "/api/v1/partners/ville-de-niort/requests",
+            &marc,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(mine.as_array().unwrap().len(), 2);
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["status_label"] == "refusée")
+    );
+    let doc = app.get_json("/api/v1/openapi.json").await;
+    for path in [
+        "/api/v1/partners/{id}/requests",
+        "/api/v1/requests",
+        "/api/v1/requests/{id}/decision",
+        "/api/v1/requests/{id}/cancel",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path}");
+    }
+}

@@ -30,7 +30,7 @@ pub use conventions::*;
 pub use grants::*;
 pub use groups::*;
 pub use people::*;
-pub use request_words::describe;
+pub use request_words::{author_words, describe};
 pub use requests::*;
 
 pub use super::Author;

@@ -21,6 +21,27 @@ async fn holder_words(state: &AppState, holder: &Holder) -> HabResult<String> {
     })
 }
 
+/// Who filed or decided a request: "Marc Rousseau (marc.rousseau@…)" for an account
+/// reference, the system's name for the others.
+pub async fn author_words(state: &AppState, reference: &str) -> HabResult<String> {
+    Ok(
+        match state
+            .stores
+            .accounts
+            .get_account(&AccountId::from_stored(reference.to_owned()))
+            .await?
+        {
+            Some(a) => format!(
+                "{} {} ({})",
+                a.profile.given_name, a.profile.family_name, a.profile.email
+            ),
+            None => crate::labels::system_author(reference)
+                .unwrap_or("une personne qui n'a plus de compte")
+                .to_owned(),
+        },
+    )
+}
+
 /// What a request asks, in words after "demande de": "créer le compte de …", "retirer le
 /// rôle … de Sophie Lambert (…)".
 pub async fn describe(state: &AppState, change: &RequestedChange) -> HabResult<String> {

@@ -178,7 +178,7 @@ pub async fn file_request(
         .requests_of_partner(partner_id, 200)
         .await?
         .iter()
-        .any(|r| r.status == RequestStatus::Pending && r.change == change)
+        .any(|r| r.status == RequestStatus::Pending && r.change.same_as(&change))
     {
         return Err(HabilitationError::Conflict(
             "La même demande attend déjà la décision de la Caf.".into(),
@@ -233,6 +233,21 @@ pub async fn file_request(
         }
     }
     Ok(request)
+}
+
+/// The requests of a partner the actor may see, newest first (at most `limit`).
+pub async fn partner_requests(
+    state: &AppState,
+    actor: &Actor,
+    partner: &PartnerId,
+    limit: u32,
+) -> HabResult<Vec<Request>> {
+    self::partner(state, actor, partner).await?;
+    Ok(state
+        .stores
+        .habilitations
+        .requests_of_partner(partner, limit)
+        .await?)
 }
 
 /// A request the actor may see, with its partner.

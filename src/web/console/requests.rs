@@ -19,24 +19,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use std::collections::HashMap;
 
-/// "Marc Rousseau (marc.rousseau@…)" for an account reference, or the reference itself.
 async fn who(state: &AppState, reference: &str) -> Result<String, HabilitationError> {
-    Ok(
-        match state
-            .stores
-            .accounts
-            .get_account(&AccountId::from_stored(reference.to_owned()))
-            .await?
-        {
-            Some(a) => format!(
-                "{} {} ({})",
-                a.profile.given_name, a.profile.family_name, a.profile.email
-            ),
-            None => crate::labels::system_author(reference)
-                .unwrap_or("une personne qui n'a plus de compte")
-                .to_owned(),
-        },
-    )
+    manage::author_words(state, reference).await
 }
 
 /// One request as a table row's cells: received, partner, requester, what, reason, status.
@@ -72,11 +56,7 @@ pub(super) async fn partner_requests(
     user: &ConsoleUser,
     partner: &Partner,
 ) -> Result<Markup, HabilitationError> {
-    let requests = state
-        .stores
-        .habilitations
-        .requests_of_partner(&partner.id, 50)
-        .await?;
+    let requests = manage::partner_requests(state, &user.actor, &partner.id, 50).await?;
     let mut rows = Vec::new();
     for r in requests {
         rows.push(shown(state, r, &partner.name).await?);
