@@ -418,7 +418,8 @@ impl QuotaUse {
     }
 }
 
-/// For every role of every service the partner's conventions in force open: use and quota.
+/// For every role the partner's conventions in force open (subscribed, or every role of a
+/// service opened without a list): use and quota.
 pub async fn quota_uses(state: &AppState, context: &PartnerContext) -> HabResult<Vec<QuotaUse>> {
     let quotas = context.quotas(state).await?;
     let mut uses = Vec::new();
@@ -430,6 +431,10 @@ pub async fn quota_uses(state: &AppState, context: &PartnerContext) -> HabResult
             for role in &service.roles {
                 let role =
                     RoleCode::parse(&role.code).map_err(|e| HabilitationError::Invalid(e.0))?;
+                // A role the partner did not subscribe to has no quota to show or set.
+                if !convention.opens_role(client_id, &role) {
+                    continue;
+                }
                 let used = state
                     .stores
                     .habilitations

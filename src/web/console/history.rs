@@ -67,7 +67,7 @@ impl<'a> Names<'a> {
                 a href={ "/console/personnes/" (a.id) } { (a.profile.given_name) " " (a.profile.family_name) }
             },
             Some(a) => html! { (a.profile.given_name) " " (a.profile.family_name) },
-            None => html! { "une personne dont le compte a été effacé" },
+            None => html! { "quelqu'un dont le compte a été effacé depuis" },
         }
     }
 
@@ -87,7 +87,7 @@ impl<'a> Names<'a> {
                     @if let Some(role) = role { " (" (role) ")" }
                 }
             }
-            None => html! { "Une personne dont le compte a été effacé" },
+            None => html! { "Quelqu'un dont le compte a été effacé depuis" },
         }
     }
 

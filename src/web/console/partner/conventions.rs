@@ -109,22 +109,25 @@ pub(super) fn section(
         }
 
         @if caf {
-            form method="post" action={ (here) "/conventions" } {
-                (hidden_csrf(user))
-                fieldset {
-                    legend { "Ajouter une convention" }
-                    label for="c-number" { "Numéro" }
-                    input type="text" id="c-number" name="number" required maxlength="64";
-                    label for="c-kind" { "Offre" }
-                    select id="c-kind" name="kind" {
-                        @for k in ConventionKind::ALL { option value=(k.as_str()) { (k.label()) } }
+            details {
+                summary { "Ajouter une convention" }
+                form method="post" action={ (here) "/conventions" } {
+                    (hidden_csrf(user))
+                    fieldset {
+                        legend { "La nouvelle convention" }
+                        label for="c-number" { "Numéro" }
+                        input type="text" id="c-number" name="number" required maxlength="64";
+                        label for="c-kind" { "Offre" }
+                        select id="c-kind" name="kind" {
+                            @for k in ConventionKind::ALL { option value=(k.as_str()) { (k.label()) } }
+                        }
+                        (role_choices(all_services, "c-r", None))
+                        label for="c-start" { "Date de début" }
+                        input type="date" id="c-start" name="starts_on" required;
+                        label for="c-mode" { "Mode de gestion des habilitations" }
+                        select id="c-mode" name="mode" { option value="delegue" { "délégué" } option value="centralise" { "centralisé" } }
+                        button type="submit" { "Ajouter la convention" }
                     }
-                    (role_choices(all_services, "c-r", None))
-                    label for="c-start" { "Date de début" }
-                    input type="date" id="c-start" name="starts_on" required;
-                    label for="c-mode" { "Mode de gestion des habilitations" }
-                    select id="c-mode" name="mode" { option value="delegue" { "délégué" } option value="centralise" { "centralisé" } }
-                    button type="submit" { "Ajouter la convention" }
                 }
             }
             @for c in context.conventions.iter().filter(|c| c.terminated_on.is_none()) {
