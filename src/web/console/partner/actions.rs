@@ -290,14 +290,7 @@ pub(in crate::web::console) async fn create_convention(
     let invalid = |m: &str| HabilitationError::Invalid(m.to_owned());
     let id = partner_id(&id)?;
     let context = manage::partner(&state, &user.actor, &id).await?;
-    let roles = form
-        .role
-        .iter()
-        .map(|v| {
-            service_role(Some(v))
-                .map(|(service, role)| crate::store::SubscribedRole { service, role })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let roles = subscribed_roles_of(&form.role)?;
     let mut services: Vec<ClientId> = form
         .service
         .iter()
@@ -325,6 +318,19 @@ pub(in crate::web::console) async fn create_convention(
     back(c.partner.as_str(), "convention")
 }
 
+/// The subscribed roles ticked in a convention form, one `client_id|role` value each.
+fn subscribed_roles_of(
+    values: &[String],
+) -> Result<Vec<crate::store::SubscribedRole>, HabilitationError> {
+    values
+        .iter()
+        .map(|v| {
+            service_role(Some(v))
+                .map(|(service, role)| crate::store::SubscribedRole { service, role })
+        })
+        .collect()
+}
+
 #[derive(Deserialize)]
 pub(in crate::web::console) struct RolesForm {
     /// One field per subscribed role, `client_id|role`.
@@ -339,14 +345,7 @@ pub(in crate::web::console) async fn subscribed_roles(
 ) -> PageResult {
     let id =
         ConventionId::parse(&id).map_err(|_| HabilitationError::NotFound(Record::Convention))?;
-    let roles = form
-        .role
-        .iter()
-        .map(|v| {
-            service_role(Some(v))
-                .map(|(service, role)| crate::store::SubscribedRole { service, role })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let roles = subscribed_roles_of(&form.role)?;
     let c = manage::set_subscribed_roles(&state, &user.actor, &id, roles).await?;
     back(c.partner.as_str(), "roles")
 }
