@@ -45,6 +45,22 @@ pub fn paris(ts: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The first instant of `day` in Europe/Paris: what a date a person enters means.
+pub fn paris_start_of(day: chrono::NaiveDate) -> i64 {
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+    Paris
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.timestamp())
+        .unwrap_or_else(|| midnight.and_utc().timestamp())
+}
+
+/// The first instant after `day` in Europe/Paris: an inclusive last day ("jusqu'au 30/06")
+/// as the exclusive bound that expiry checks compare with.
+pub fn paris_end_of(day: chrono::NaiveDate) -> i64 {
+    paris_start_of(day.succ_opt().unwrap_or(day))
+}
+
 /// "01/12/2026", the day in Europe/Paris.
 pub fn paris_day(ts: i64) -> String {
     Paris
@@ -57,6 +73,18 @@ pub fn paris_day(ts: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_inclusive_last_day_ends_at_midnight_in_paris() {
+        let day = chrono::NaiveDate::from_ymd_opt(2027, 6, 30).unwrap();
+        let end = paris_end_of(day);
+        assert_eq!(paris_day(end - 1), "30/06/2027");
+        assert_eq!(paris_day(end), "01/07/2027");
+        // Summer time (UTC+2) and winter time (UTC+1).
+        assert_eq!(end, 1_814_392_800);
+        let winter = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+        assert_eq!(paris_start_of(winter), 1_798_758_000);
+    }
 
     #[test]
     fn an_advanced_clock_is_shared_by_its_clones() {

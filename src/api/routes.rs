@@ -128,22 +128,17 @@ fn account_id(value: &str) -> ApiResult<AccountId> {
     Ok(AccountId::from_stored(value.to_owned()))
 }
 
-/// Start of the day (UTC) of an ISO date; `next_day` for the end of an inclusive range.
+/// Start of the day (in Europe/Paris, where people are) of an ISO date; `next_day` for the end
+/// of an inclusive range.
 fn day_start(what: &str, value: &str, next_day: bool) -> ApiResult<i64> {
     let date = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
         ApiError::bad_request(format!("{what} : date attendue au format AAAA-MM-JJ"))
     })?;
-    let date = if next_day {
-        date.succ_opt()
-            .ok_or_else(|| ApiError::bad_request(format!("{what} : date hors limites")))?
+    Ok(if next_day {
+        crate::clock::paris_end_of(date)
     } else {
-        date
-    };
-    Ok(date
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight exists")
-        .and_utc()
-        .timestamp())
+        crate::clock::paris_start_of(date)
+    })
 }
 
 /// One page of a list: the items as a JSON array and, when more follow, an RFC 8288 `Link`

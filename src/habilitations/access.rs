@@ -141,6 +141,28 @@ pub fn files_requests(actor: &Actor, partner: &Partner) -> bool {
     is_partner_administrator(actor, partner) || is_delegated_manager(actor, partner)
 }
 
+/// What a requester may ask the Caf for about a service role: the partner's administrators
+/// anything but the two administrators' own habilitations, a delegated manager only within
+/// the roles delegated to them and for people who administer nothing.
+pub fn may_request(
+    actor: &Actor,
+    partner: &Partner,
+    client_id: &ClientId,
+    role: &RoleCode,
+    target: Target,
+) -> bool {
+    is_partner_administrator(actor, partner) && target != Target::Administrator
+        || is_delegated_manager(actor, partner)
+            && target == Target::Other
+            && delegation_covers(&actor.delegations, client_id, role)
+}
+
+/// Who withdraws a pending request besides its requester: the partner's principal
+/// administrator and substitute.
+pub fn cancels_requests(actor: &Actor, partner: &Partner) -> bool {
+    is_partner_administrator(actor, partner)
+}
+
 /// A national operator, or the habilitation officer of the partner's Caf.
 fn is_caf_officer(actor: &Actor, partner: &Partner) -> bool {
     actor.holds(AdminRole::NationalOperator)

@@ -134,9 +134,11 @@ fn decode_cursor(text: &str, int_key: bool) -> HabResult<Cursor> {
 fn sort<T: std::str::FromStr + Default>(params: &ListParams, allowed: &str) -> HabResult<T> {
     match given(&params.sort) {
         None => Ok(T::default()),
-        Some(s) => s
-            .parse()
-            .map_err(|_| invalid(&format!("Le tri se fait par {allowed}."))),
+        Some(s) => s.parse().map_err(|_| {
+            invalid(&format!(
+                "Ce tri n'existe pas : les listes se trient par {allowed}."
+            ))
+        }),
     }
 }
 
@@ -178,7 +180,7 @@ pub async fn partners(
     params: &ListParams,
 ) -> HabResult<Page<Partner>> {
     let search = PartnerSearch {
-        sort: sort(params, "name, commune ou siret")?,
+        sort: sort(params, "nom (name), commune (commune) ou SIRET (siret)")?,
         window: window(params, false)?,
         caf: given(&params.caf)
             .map(|c| CafCode::parse(c).map_err(|_| invalid("Le code de la Caf n'est pas valable.")))
@@ -196,7 +198,10 @@ pub async fn people(
     actor: &Actor,
     params: &ListParams,
 ) -> HabResult<Page<PersonHit>> {
-    let sort: PersonSort = sort(params, "name, email, partner ou created")?;
+    let sort: PersonSort = sort(
+        params,
+        "nom (name), adresse (email), partenaire (partner) ou date de création (created)",
+    )?;
     let search = PersonSearch {
         window: window(params, sort == PersonSort::Created)?,
         partner: partner_filter(params)?,
@@ -221,7 +226,10 @@ pub async fn habilitations(
     actor: &Actor,
     params: &ListParams,
 ) -> HabResult<Page<HabilitationHit>> {
-    let sort: HabilitationSort = sort(params, "holder, service, valid_until ou granted")?;
+    let sort: HabilitationSort = sort(
+        params,
+        "titulaire (holder), service (service), fin de validité (valid_until) ou date d'attribution (granted)",
+    )?;
     let ending = match params.expiring_within {
         None => None,
         Some(days @ 1..=3650) => {

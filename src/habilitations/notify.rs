@@ -30,6 +30,12 @@ pub enum Notice {
     /// Added to a group ("« Service instructeur RSA »"), with what its habilitations give.
     JoinedGroup(String, Vec<String>),
     LeftGroup(String, Vec<String>),
+    /// To the partner's administrators and delegated managers: the Caf withdrew (true) or
+    /// restored (false) the delegation of the convention numbered so.
+    ModeChanged {
+        convention: String,
+        centralized: bool,
+    },
 }
 
 impl Notice {
@@ -47,6 +53,12 @@ impl Notice {
             Notice::ResetWhileSuspended => "Votre demande de nouveau mot de passe",
             Notice::JoinedGroup(..) => "Vous rejoignez un groupe d'habilitations",
             Notice::LeftGroup(..) => "Vous quittez un groupe d'habilitations",
+            Notice::ModeChanged {
+                centralized: true, ..
+            } => "La Caf gère désormais les habilitations de votre organisme",
+            Notice::ModeChanged {
+                centralized: false, ..
+            } => "Vous gérez de nouveau les habilitations de votre organisme",
         }
     }
 
@@ -65,6 +77,8 @@ impl Notice {
             Notice::LeftGroup(group, roles) if roles.is_empty() => format!("Vous ne faites plus partie du groupe « {group} » de votre organisme."),
             Notice::LeftGroup(group, roles) => format!("Vous ne faites plus partie du groupe « {group} » de votre organisme : vous perdez ce qu'il vous donnait ({}), sauf si vous le tenez autrement.", roles.join(", ")),
             Notice::ResetWhileSuspended => "Vous avez demandé un nouveau mot de passe. Votre compte Passerelle est suspendu : un nouveau mot de passe ne vous rendrait pas l'accès aux services, aucun lien ne vous est donc envoyé. Votre mot de passe actuel n'a pas changé.".into(),
+            Notice::ModeChanged { convention, centralized: true } => format!("La Caf a retiré la délégation de gestion des habilitations pour la convention {convention} : vous ne pouvez plus attribuer, suspendre ni retirer d'habilitation vous-même. Adressez désormais vos demandes à la Caf depuis la console (« Demandes à la Caf » sur la page de votre organisme) ; elle les accepte ou les refuse, et vous êtes prévenu de sa décision."),
+            Notice::ModeChanged { convention, centralized: false } => format!("La Caf a rétabli la délégation de gestion des habilitations pour la convention {convention} : vous attribuez, suspendez et retirez de nouveau les habilitations vous-même, dans la console, dans la limite des quotas."),
             Notice::PasswordChangeRequested => "La Caf vous demande de choisir un nouveau mot de passe : à votre prochaine connexion, Passerelle vous le fera changer avant de vous laisser continuer. Vos sessions ouvertes ont pris fin.".into(),
         }
     }
@@ -80,12 +94,20 @@ fn capitalised(text: &str) -> String {
 
 /// Whom the person of `context` contacts: the conventions' habilitation officers (partner
 /// side first, then the Caf's), or else the partner's administrators.
-pub async fn contacts(state: &AppState, context: &PartnerContext) -> HabResult<Vec<String>> {
+/// `person` is never told to contact themselves.
+pub async fn contacts(
+    state: &AppState,
+    context: &PartnerContext,
+    person: &Account,
+) -> HabResult<Vec<String>> {
     let mut found: Vec<String> = Vec::new();
     for side in [ContactSide::Partner, ContactSide::Caf] {
         for convention in context.in_force() {
             for c in &convention.contacts {
-                if c.side != side || c.role != ContactRole::HabilitationOfficer {
+                if c.side != side
+                    || c.role != ContactRole::HabilitationOfficer
+                    || c.email.as_ref() == Some(&person.profile.email)
+                {
                     continue;
                 }
                 let how = c
@@ -117,6 +139,7 @@ pub async fn contacts(state: &AppState, context: &PartnerContext) -> HabResult<V
             .await?
         {
             if a.closed_at.is_none()
+                && a.id != person.id
                 && (a
                     .profile
                     .admin_roles
@@ -147,7 +170,7 @@ pub async fn role_words(
                 .roles
                 .iter()
                 .find(|r| r.code == role.as_str())
-                .map(|r| format!("{} ({})", r.label, r.code))
+                .map(|r| r.display())
                 .unwrap_or_else(|| role.to_string());
             format!("le rôle « {label} » du service « {} »", s.name)
         }
@@ -202,7 +225,7 @@ async fn send(
                 .get_caf(&context.partner.caf)
                 .await?
                 .map(|c| c.name);
-            (contacts(state, &context).await?, caf)
+            (contacts(state, &context, account).await?, caf)
         }
         None => (Vec::new(), None),
     };

@@ -82,7 +82,7 @@ pub fn activation(to: &Recipient<'_>, link: &str, valid_hours: u64) -> Mail {
             "Votre identifiant est votre adresse électronique professionnelle. Vos codes sont strictement personnels : ne les communiquez à personne.".into(),
         ],
         Some(("Choisir mon mot de passe", link)),
-        NOT_YOU,
+        "Vous ne vous attendiez pas à ce compte ? N'utilisez pas le lien et demandez au responsable des habilitations de votre organisme (ou à votre Caf) pourquoi il a été créé. Passerelle ne vous demandera jamais votre mot de passe par courriel.",
     )
 }
 
@@ -183,9 +183,11 @@ pub fn email_in_use(
 }
 
 /// To a Caf's habilitation officers: a partner in centralized mode asks for a change.
+#[allow(clippy::too_many_arguments)]
 pub fn request_filed(
     officer_address: &str,
     officer_name: &str,
+    title: &str,
     who: &str,
     partner: &str,
     what: &str,
@@ -199,7 +201,8 @@ pub fn request_filed(
         services: &[],
     };
     let mut paragraphs = vec![format!(
-        "{who}, pour le partenaire « {partner} », demande à la Caf de {what}."
+        "{who} pour le partenaire « {partner} », demande à la Caf {}.",
+        crate::labels::de(what)
     )];
     if let Some(r) = reason {
         paragraphs.push(format!("Motif donné : {r}"));
@@ -209,7 +212,7 @@ pub fn request_filed(
     );
     build(
         &to,
-        &format!("Demande d'habilitation de « {partner} »"),
+        &format!("{title} – {partner}"),
         &paragraphs,
         Some(("Traiter les demandes", queue_url)),
         "Message envoyé aux responsables des habilitations de la Caf.",
@@ -222,13 +225,15 @@ pub fn request_decided(
     what: &str,
     approved: bool,
     by: &str,
+    by_address: &str,
     reason: Option<&str>,
     console_url: &str,
 ) -> Mail {
+    let what = crate::labels::de(what);
     let mut paragraphs = vec![if approved {
-        format!("{by} a accepté votre demande de {what} : c'est fait.")
+        format!("{by} a accepté votre demande {what} : c'est fait.")
     } else {
-        format!("{by} a refusé votre demande de {what}.")
+        format!("{by} a refusé votre demande {what}.")
     }];
     if let Some(r) = reason {
         paragraphs.push(format!("Motif : {r}"));
@@ -242,7 +247,9 @@ pub fn request_decided(
         },
         &paragraphs,
         Some(("Voir vos demandes", console_url)),
-        "Pour toute question, répondez à votre interlocuteur de la Caf.",
+        &format!(
+            "Pour toute question, écrivez à {by} à l'adresse {by_address} (ce message-ci part d'une adresse qui ne reçoit pas de réponse)."
+        ),
     )
 }
 

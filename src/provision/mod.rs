@@ -119,6 +119,7 @@ pub struct HabilitationEntry {
     pub role: String,
     #[serde(default)]
     pub scope: Vec<String>,
+    /// The last day included (Europe/Paris).
     pub valid_until: Option<chrono::NaiveDate>,
 }
 

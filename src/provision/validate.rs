@@ -100,12 +100,8 @@ impl Known {
             client_id,
             role,
             scope,
-            valid_until: entry.valid_until.map(|d| {
-                d.and_hms_opt(0, 0, 0)
-                    .expect("midnight exists")
-                    .and_utc()
-                    .timestamp()
-            }),
+            // The last day included, in Europe/Paris, as everywhere else.
+            valid_until: entry.valid_until.map(crate::clock::paris_end_of),
         })
     }
 }

@@ -96,6 +96,27 @@ pub struct ServiceRole {
     pub label: String,
 }
 
+impl ServiceRole {
+    /// "Action sociale (T1)": the label, with the code when it is one officers use (the
+    /// agreements' T1, T18…), not a word repeating the label ("utilisateur").
+    pub fn display(&self) -> String {
+        role_display(&self.label, &self.code)
+    }
+}
+
+/// See `ServiceRole::display`.
+pub fn role_display(label: &str, code: &str) -> String {
+    let officers_code = code.chars().any(|c| c.is_ascii_digit())
+        || code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if officers_code && label != code {
+        format!("{label} ({code})")
+    } else {
+        label.to_owned()
+    }
+}
+
 /// A service: one relying application, registered as one OAuth 2.0 client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {

@@ -45,6 +45,14 @@ pub enum RequestedChange {
     CloseAccount {
         account: AccountId,
     },
+    /// Suspend a person's account (every habilitation without effect meanwhile).
+    SuspendAccount {
+        account: AccountId,
+    },
+    /// Lift the suspension of a person's account.
+    ReactivateAccount {
+        account: AccountId,
+    },
 }
 
 impl RequestedChange {
@@ -73,6 +81,20 @@ impl RequestedChange {
         }
     }
 
+    /// What kind of request, as a mail's subject says it.
+    pub fn title(&self) -> &'static str {
+        match self {
+            RequestedChange::CreatePerson { .. } => "Demande de création de compte",
+            RequestedChange::Grant { .. } => "Demande d'habilitation",
+            RequestedChange::Suspend { .. } => "Demande de suspension d'habilitation",
+            RequestedChange::Reactivate { .. } => "Demande de rétablissement d'habilitation",
+            RequestedChange::Withdraw { .. } => "Demande de retrait d'habilitation",
+            RequestedChange::CloseAccount { .. } => "Demande de fermeture de compte",
+            RequestedChange::SuspendAccount { .. } => "Demande de suspension de compte",
+            RequestedChange::ReactivateAccount { .. } => "Demande de réactivation de compte",
+        }
+    }
+
     /// The stable code stored beside the payload (`create_person`, `grant`…).
     pub fn code(&self) -> &'static str {
         match self {
@@ -82,6 +104,8 @@ impl RequestedChange {
             RequestedChange::Reactivate { .. } => "reactivate",
             RequestedChange::Withdraw { .. } => "withdraw",
             RequestedChange::CloseAccount { .. } => "close_account",
+            RequestedChange::SuspendAccount { .. } => "suspend_account",
+            RequestedChange::ReactivateAccount { .. } => "reactivate_account",
         }
     }
 }

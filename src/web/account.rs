@@ -40,32 +40,48 @@ async fn overview(State(state): State<AppState>, jar: CookieJar) -> PageResult {
         .sessions_of_account(&account.id)
         .await?;
     let csrf = browser::csrf_token(&state, &jar).unwrap_or_default();
+    let services = state.stores.services.list_services().await?;
+    let app_name = |c: &crate::types::ClientId| {
+        services
+            .iter()
+            .find(|s| &s.client_id == c)
+            .map_or_else(|| c.to_string(), |s| s.name.clone())
+    };
     let p = &account.profile;
     let body = html! {
         p { strong { (p.given_name) " " (p.family_name) } " — " (p.email) }
         ul {
             li { a href="/compte/mot-de-passe" { "Changer mon mot de passe" } }
             li { a href="/compte/double-authentification" { "Double authentification" } }
+            @if !p.admin_roles.is_empty() {
+                li { a href="/console" { "Revenir à la console des habilitations" } }
+            }
         }
         h2 { "Mes sessions ouvertes" }
-        table {
+        table class="stack" {
             thead { tr { th scope="col" { "Ouverte le" } th scope="col" { "Expire le" } th scope="col" { "Applications" } th scope="col" { span class="hint" { "Action" } } } }
             tbody {
                 @for s in &sessions {
                     tr {
-                        td { (when(s.auth_time)) @if s.sid == current.sid { " (cette session)" } }
-                        td { (when(s.expires_at)) }
-                        td { @if s.clients.is_empty() { "—" } @else { (s.clients.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")) } }
-                        td {
+                        td data-label="Ouverte le" { (when(s.auth_time)) @if s.sid == current.sid { " (cette session)" } }
+                        td data-label="Expire le" { (when(s.expires_at)) }
+                        td data-label="Applications" { @if s.clients.is_empty() { "—" } @else { (s.clients.iter().map(app_name).collect::<Vec<_>>().join(", ")) } }
+                        td data-label="Action" {
                             form method="post" action="/compte/sessions/fermer" {
                                 input type="hidden" name="csrf" value=(csrf);
                                 input type="hidden" name="sid" value=(s.sid);
-                                button type="submit" class="secondary" { "Fermer" }
+                                button type="submit" class="secondary" {
+                                    "Fermer" span class="sr-only" { " la session ouverte le " (when(s.auth_time)) }
+                                }
                             }
                         }
                     }
                 }
             }
+        }
+        form method="post" action="/logout" {
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" { "Se déconnecter" }
         }
     };
     Ok(Html(page("Mon compte", body).into_string()).into_response())

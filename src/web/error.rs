@@ -118,6 +118,47 @@ pub fn expired_form() -> Response {
     )
 }
 
+tokio::task_local! {
+    /// The console page a form was posted from (from `Referer`, same host, under
+    /// `/console`), for the refusal page's way back.
+    static CAME_FROM: Option<String>;
+}
+
+/// Remembers, while a console request is handled, the console page it came from.
+pub async fn remember_page(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let came_from = headers
+        .get(axum::http::header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .filter(|u| {
+            let authority = match u.port() {
+                Some(port) => format!("{}:{port}", u.host_str().unwrap_or_default()),
+                None => u.host_str().unwrap_or_default().to_owned(),
+            };
+            Some(authority.as_str()) == host && u.path().starts_with("/console")
+        })
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        })
+        .filter(|p| *p != request.uri().path());
+    let mut response = CAME_FROM.scope(came_from, next.run(request)).await;
+    // Console pages carry no code or token in their address: the browser may tell the
+    // console which of its pages a form came from, and no one else.
+    response.headers_mut().insert(
+        axum::http::header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
 /// A refused or failed change, as a page that says why and links back.
 pub fn failure(e: HabilitationError) -> Response {
     let (status, title) = match &e {
@@ -140,9 +181,13 @@ pub fn failure(e: HabilitationError) -> Response {
         return internal_error_page(e);
     }
     let message = crate::labels::refusal(&e);
+    let back = CAME_FROM.try_with(|c| c.clone()).ok().flatten();
     let body = html! {
         div class="error" role="alert" { p { (message) } }
-        p { a href="/console" { "Revenir à la console" } }
+        @if let Some(back) = back {
+            p { "Ce que vous aviez saisi est encore dans le formulaire : revenez-y avec le bouton « Retour » de votre navigateur, ou " a href=(back) { "rouvrez la page" } "." }
+        }
+        p { a href="/console" { "Revenir à l'accueil de la console" } }
     };
     (
         status,

@@ -104,24 +104,15 @@ async fn blocked(state: &AppState, email: &str) -> PageResult {
     let Some(account) = account else {
         return Err(PageError::login());
     };
-    let mut contacts = Vec::new();
-    if let Some(partner) = &account.profile.partner {
-        use crate::store::AdminRole;
-        for a in state.stores.accounts.accounts_of_partner(partner).await? {
-            let administers = a.profile.admin_roles.iter().any(|r| {
-                matches!(
-                    r,
-                    AdminRole::PartnerAdministrator | AdminRole::PartnerSubstitute
-                )
-            });
-            if administers && a.is_usable() && a.id != account.id {
-                contacts.push(format!(
-                    "{} {} ({})",
-                    a.profile.given_name, a.profile.family_name, a.profile.email
-                ));
-            }
+    // The same people the mails name: the conventions' habilitation officers, or else the
+    // partner's administrators.
+    let contacts = match &account.profile.partner {
+        Some(partner) => {
+            let context = crate::habilitations::PartnerContext::load(state, partner).await?;
+            crate::habilitations::notify::contacts(state, &context, &account).await?
         }
-    }
+        None => Vec::new(),
+    };
     let (title, message) = if account.closed_at.is_some() {
         (
             "Compte fermé",
@@ -137,9 +128,10 @@ async fn blocked(state: &AppState, email: &str) -> PageResult {
         @if contacts.is_empty() {
             p { "Pour en savoir plus, adressez-vous à votre Caf." }
         } @else {
-            p { "Pour en savoir plus ou demander sa réactivation, adressez-vous à la personne qui gère les habilitations de votre organisme :" }
+            p { "Pour en savoir plus ou demander sa réactivation, adressez-vous à :" }
             ul { @for c in &contacts { li { (c) } } }
         }
+        p { a href="/login" { "Revenir à la page de connexion" } }
     };
     Ok(super::error::error_page_with(
         StatusCode::FORBIDDEN,

@@ -120,11 +120,10 @@ pub async fn security_headers(secure: bool, request: Request<Body>, next: Next) 
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Authorization codes travel in URLs: never leak them to a third party through Referer.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    // Authorization codes travel in URLs: never leak them to a third party through Referer
+    // (the console's pages, which carry none, keep their own `same-origin`).
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
     h.insert(
         "cross-origin-opener-policy",
         HeaderValue::from_static("same-origin"),

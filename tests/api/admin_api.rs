@@ -1077,7 +1077,7 @@ async fn lists_search_filter_sort_and_page_through_link_headers() {
 
     // Bad parameters are refused with the reason.
     for (query, says) in [
-        ("sort=couleur", "Le tri se fait par"),
+        ("sort=couleur", "Ce tri n'existe pas"),
         ("limit=0", "de 1 à 200"),
         ("limit=beaucoup", "nombre entier"),
         ("after=nimporte", "curseur"),

@@ -104,8 +104,12 @@ async fn text_of(c: &fantoccini::Client, selector: &str) -> String {
     element.text().await.unwrap()
 }
 
+/// Clicks the first submit button of the page's content (the menu's logout is not content).
 pub(crate) async fn submit(c: &fantoccini::Client) {
-    let button = c.find(Locator::Css("button[type=submit]")).await.unwrap();
+    let button = c
+        .find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap();
     button.click().await.unwrap();
 }
 
@@ -815,7 +819,7 @@ async fn the_caf_centralizes_a_partner_decides_its_requests_and_suspends_a_perso
         .await
         .unwrap();
     confirm(&caf).await;
-    wait_for_url_with(&caf, "fait=compte").await;
+    wait_for_url_with(&caf, "fait=compte-suspendu").await;
     assert!(
         app.mails_to(SOPHIE)
             .iter()

@@ -66,9 +66,10 @@ async fn a_security_officer_reads_the_partner_page_without_forms_and_cannot_post
     assert_eq!(status, 404);
 
     // A forged form is refused by the server, not only hidden.
-    assert!(
-        hidden(&page, "csrf").is_none(),
-        "a read-only page has no form"
+    assert_eq!(
+        page.matches("method=\"post\"").count(),
+        1,
+        "a read-only page has no form but the menu's logout"
     );
     let (_, tokens) = get(&app, &officer, "/console/jetons").await;
     let csrf = hidden(&tokens, "csrf").expect("the token page has a form");
@@ -452,7 +453,7 @@ async fn destructive_actions_ask_for_confirmation_and_the_result_takes_the_focus
     let response = suspend(true).await.unwrap();
     assert_eq!(response.status(), 303);
     let back = location(&response);
-    assert_eq!(back, format!("{path}?fait=compte#message"));
+    assert_eq!(back, format!("{path}?fait=compte-suspendu#message"));
     assert!(
         !app.account("sophie.lambert@niort.example")
             .await
@@ -836,5 +837,147 @@ async fn only_subscribed_roles_with_a_quota_can_be_granted_in_delegated_mode() {
     assert!(
         page.contains("Action sociale (T1), Services instructeurs (T4)"),
         "the subscription is shown"
+    );
+}
+
+/// What the agents of a centralized partner and the Caf meet around a suspension: a quota
+/// cannot go below its holders, a refusal page points back to the form it came from, the
+/// partner asks the Caf to lift a suspension (and the suspended person is told whom to ask),
+/// and the console's menu logs out.
+#[tokio::test]
+async fn refusals_point_back_and_a_centralized_partner_asks_to_lift_a_suspension() {
+    let app = spawn_without_mfa().await;
+    let caf = signed_in(&app, "habilitations@caf79.example", ADMIN_PASSWORD).await;
+    let partner_page = "/console/partenaires/ville-de-niort";
+    let (_, page) = get(&app, &caf, partner_page).await;
+    let csrf = hidden(&page, "csrf").unwrap();
+
+    // Sophie holds T1 (quota 4): the maximum cannot be set to 0; the page says how to go back.
+    let response = caf
+        .post(app.url("/console/conventions/mcp-79-niort/quota"))
+        .header("referer", app.url(partner_page))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("service_role", "mcp-79-niort|cdap|T1"),
+            ("maximum", "0"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("ne peut pas être inférieur"), "{text}");
+    assert!(
+        text.contains(&format!("href=\"{partner_page}\"")) && text.contains("Retour"),
+        "a way back to the form, its input kept by the browser: {text}"
+    );
+
+    // Centralized, then Paul suspended by the Caf.
+    let officer = passerelle::habilitations::Actor::load(
+        &app.state,
+        &app.account("habilitations@caf79.example").await.id,
+    )
+    .await
+    .unwrap();
+    passerelle::habilitations::manage::switch_mode(
+        &app.state,
+        &officer,
+        &passerelle::types::ConventionId::parse("mcp-79-niort").unwrap(),
+        passerelle::store::HabilitationMode::Centralized,
+        Some("plan d'action"),
+    )
+    .await
+    .unwrap();
+    let paul = app.account("paul.martin@niort.example").await;
+    passerelle::habilitations::manage::suspend_person(
+        &app.state,
+        &officer,
+        &paul.id,
+        true,
+        Some("vérification"),
+    )
+    .await
+    .unwrap();
+    // Paul is told whom to ask — the same people his mail names — and how to go back.
+    let response = app
+        .submit_login(&browser(), "/login", "paul.martin@niort.example", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 403);
+    let blocked = response.text().await.unwrap();
+    assert!(blocked.contains("Marc Rousseau"), "{blocked}");
+    assert!(blocked.contains("href=\"/login\""));
+
+    // Marc, who cannot lift it himself any more, asks the Caf; the Caf accepts.
+    let marc = signed_in(&app, NIORT_PRINCIPAL, ADMIN_PASSWORD).await;
+    let person_page = format!("/console/personnes/{}", paul.id);
+    let (_, page) = get(&app, &marc, &person_page).await;
+    assert!(
+        page.contains("Demander à la Caf de réactiver le compte"),
+        "{page}"
+    );
+    let marc_csrf = hidden(&page, "csrf").unwrap();
+    let response = marc
+        .post(app.url("/console/partenaires/ville-de-niort/demandes"))
+        .form(&[
+            ("csrf", marc_csrf.as_str()),
+            ("kind", "reactivate_account"),
+            ("account", paul.id.as_str()),
+            ("reason", "vérification faite"),
+            ("back", person_page.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let (_, queue) = get(&app, &caf, "/console/demandes").await;
+    assert!(
+        queue.contains("réactiver le compte de Paul Martin"),
+        "{queue}"
+    );
+    let request = app
+        .state
+        .stores
+        .habilitations
+        .requests_of_partner(
+            &passerelle::types::PartnerId::parse("ville-de-niort").unwrap(),
+            5,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    passerelle::habilitations::manage::decide_request(
+        &app.state,
+        &officer,
+        &request.id,
+        true,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(app.account("paul.martin@niort.example").await.is_usable());
+    assert!(
+        app.mails_to(NIORT_PRINCIPAL)
+            .iter()
+            .any(|m| m.subject == "Votre demande à la Caf est acceptée"
+                && m.text.contains("de réactiver le compte")
+                && m.text.contains("habilitations@caf79.example")),
+        "the decision names whom to write to"
+    );
+
+    // The menu logs out.
+    let (_, home) = get(&app, &marc, "/console").await;
+    assert!(home.contains("action=\"/logout\""));
+    let response = marc
+        .post(app.url("/logout"))
+        .form(&[("csrf", hidden(&home, "csrf").unwrap().as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success() || response.status().is_redirection());
+    let response = marc.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        303,
+        "logged out, the console asks for a login"
     );
 }

@@ -247,11 +247,14 @@ async fn a_suspended_account_cannot_log_in_nor_use_its_tokens_and_is_told_after_
     assert_eq!(response.status(), 403);
     let page = response.text().await.unwrap();
     assert!(page.contains("Votre compte est suspendu"), "{page}");
-    assert!(page.contains("adressez-vous à votre Caf"), "{page}");
+    assert!(
+        page.contains("Nathalie Girard") && !page.contains("claire.dubois@roumois"),
+        "whom to ask, never herself: {page}"
+    );
     let response = app.login_fresh(CLAIRE, "Pas-Le-Bon-1!").await;
     assert_eq!(response.status(), 401);
     assert!(!response.text().await.unwrap().contains("suspendu"));
-    // A partner's person is pointed to the partner's administrators.
+    // A partner's person is pointed to whom the convention names (as the mails do).
     let sophie = app.account("sophie.lambert@niort.example").await;
     lifecycle::set_suspended(&app.state, &sophie, true, Some("test"))
         .await
@@ -263,8 +266,9 @@ async fn a_suspended_account_cannot_log_in_nor_use_its_tokens_and_is_told_after_
         .await
         .unwrap();
     assert!(
-        page.contains("Marc Rousseau (marc.rousseau@niort.example)")
-            && page.contains("Lucie Bernard (lucie.bernard@niort.example)"),
+        page.contains(
+            "Marc Rousseau (marc.rousseau@niort.example), responsable des habilitations de votre organisme"
+        ),
         "{page}"
     );
 

@@ -437,6 +437,15 @@ async fn requests_are_filed_and_decided_through_the_api() {
         )
         .await;
     assert_eq!(status, 200);
+    for who in [MARC, "thomas.petit@niort.example"] {
+        let told = app.mails_to(who);
+        assert!(
+            told.iter()
+                .any(|m| m.subject.contains("La Caf gère désormais")
+                    && m.text.contains("plan d'action")),
+            "{who} is told the delegation was withdrawn, and why"
+        );
+    }
     let file = |body: serde_json::Value| {
         let (app, marc) = (&app, &marc);
         async move {
@@ -487,6 +496,65 @@ async fn requests_are_filed_and_decided_through_the_api() {
     .await;
     assert_eq!(status, 409, "the same request is pending");
     let sophie = app.account(SOPHIE).await;
+    // What could not be carried out is refused when filed, not left to fail at the Caf.
+    for (body, expected, words) in [
+        (
+            json!({ "kind": "grant", "account": sophie.id.as_str(), "service": "cdap", "role": "T1" }),
+            409,
+            "déjà attribué",
+        ),
+        (
+            json!({ "kind": "create_person", "email": "paul.martin@niort.example", "given_name": "Paul", "family_name": "Martin" }),
+            409,
+            "a déjà un compte",
+        ),
+        (
+            json!({ "kind": "grant", "account": sophie.id.as_str(), "service": "cdap", "role": "T4", "valid_until": "2020-01-01" }),
+            422,
+            "déjà passé",
+        ),
+    ] {
+        let (status, problem) = file(body).await;
+        assert_eq!(status, expected, "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(words),
+            "{problem}"
+        );
+    }
+    // A delegated manager asks only within the roles delegated (T4 for Thomas Petit).
+    let thomas = app.api_token("thomas.petit@niort.example").await;
+    let (status, problem) = app
+        .api(
+            Method::POST,
+            "/api/v1/partners/ville-de-niort/requests",
+            &thomas,
+            Some(json!({ "kind": "withdraw", "habilitation": app.state.stores.habilitations.habilitations_of_account(&sophie.id).await.unwrap().iter().find(|h| h.role.as_str() == "T1").unwrap().id.as_str() })),
+        )
+        .await;
+    assert_eq!(status, 403, "{problem}");
+    // The last day asked for is the last day included, in Paris.
+    let (status, dated) = file(json!({
+        "kind": "grant", "account": sophie.id.as_str(), "service": "cdap", "role": "T4",
+        "valid_until": "2030-06-30"
+    }))
+    .await;
+    assert_eq!(status, 201, "{dated}");
+    assert!(
+        dated["description"]
+            .as_str()
+            .unwrap()
+            .contains("jusqu'au 30/06/2030"),
+        "{dated}"
+    );
+    let (status, _) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/requests/{}/cancel", dated["id"].as_str().unwrap()),
+            &marc,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
     app.state.clock.advance(60);
     let (status, closing) =
         file(json!({ "kind": "close_account", "account": sophie.id.as_str(), "reason": "départ" }))
@@ -590,7 +658,17 @@ async fn requests_are_filed_and_decided_through_the_api() {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(mine.as_array().unwrap().len(), 2);
+    assert_eq!(
+        mine.as_array().unwrap().len(),
+        3,
+        "two decided, one withdrawn: {mine}"
+    );
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["status"] == "cancelled")
+    );
     assert!(
         mine.as_array()
             .unwrap()

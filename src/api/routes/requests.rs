@@ -94,7 +94,8 @@ async fn views(state: &AppState, requests: Vec<Request>) -> ApiResult<Vec<Reques
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
-    /// `create_person`, `grant`, `suspend`, `reactivate`, `withdraw` or `close_account`.
+    /// `create_person`, `grant`, `suspend`, `reactivate`, `withdraw`, `close_account`,
+    /// `suspend_account` or `reactivate_account`.
     pub kind: String,
     /// create_person: the new person (`email`, `given_name` and `family_name` required).
     pub email: Option<String>,
@@ -105,7 +106,8 @@ pub struct NewRequest {
     /// create_person: confirms that an address which looks shared is read by this person only.
     #[serde(default)]
     pub named_person: bool,
-    /// grant: the holder, an account id (or `group`); close_account: the account.
+    /// grant: the holder, an account id (or `group`); close_account, suspend_account,
+    /// reactivate_account: the account.
     pub account: Option<String>,
     /// grant: a group id as holder.
     pub group: Option<String>,
@@ -190,9 +192,15 @@ impl NewRequest {
             "close_account" => RequestedChange::CloseAccount {
                 account: account_id(required("account", &self.account)?)?,
             },
+            "suspend_account" => RequestedChange::SuspendAccount {
+                account: account_id(required("account", &self.account)?)?,
+            },
+            "reactivate_account" => RequestedChange::ReactivateAccount {
+                account: account_id(required("account", &self.account)?)?,
+            },
             _ => {
                 return Err(ApiError::bad_request(
-                    "kind : « create_person », « grant », « suspend », « reactivate », « withdraw » ou « close_account »",
+                    "kind : « create_person », « grant », « suspend », « reactivate », « withdraw », « close_account », « suspend_account » ou « reactivate_account »",
                 ));
             }
         })

@@ -28,6 +28,22 @@ pub async fn set_quota(
     let (convention, context) = convention(state, actor, convention_id).await?;
     access::check(actor, &context, Action::SetQuota)?;
     let reason = optional_reason(reason)?;
+    if let Some(maximum) = maximum {
+        let held = state
+            .stores
+            .habilitations
+            .count_holders(&context.partner.id, client_id, role)
+            .await?;
+        if u64::from(maximum) < held as u64 {
+            let service = service(state, client_id).await?;
+            return Err(HabilitationError::Conflict(format!(
+                "{held} personne{s} {have} déjà le rôle « {} » : le maximum ne peut pas être inférieur. Retirez d'abord les habilitations en trop.",
+                role_label(&service, role),
+                s = if held > 1 { "s" } else { "" },
+                have = if held > 1 { "ont" } else { "a" },
+            )));
+        }
+    }
     set_quota_as(
         state,
         Author::Person(actor),
@@ -351,7 +367,7 @@ pub async fn set_subscribed_roles(
             .roles
             .iter()
             .find(|r| r.code == h.role.as_str())
-            .map_or(h.role.to_string(), |r| format!("{} ({})", r.label, r.code));
+            .map_or(h.role.to_string(), |r| r.display());
         let count = held
             .iter()
             .filter(|o| o.client_id == h.client_id && o.role == h.role)
@@ -398,6 +414,37 @@ pub async fn switch_mode(
         json!({ "mode": mode }),
     )
     .await?;
+    // Those who managed (or will manage) the partner's habilitations are told.
+    for account in state
+        .stores
+        .accounts
+        .accounts_of_partner(&context.partner.id)
+        .await?
+        .iter()
+        .filter(|a| {
+            a.closed_at.is_none()
+                && a.profile.admin_roles.iter().any(|r| {
+                    matches!(
+                        r,
+                        AdminRole::PartnerAdministrator
+                            | AdminRole::PartnerSubstitute
+                            | AdminRole::DelegatedManager
+                    )
+                })
+        })
+    {
+        notify::tell(
+            state,
+            Author::Person(actor),
+            account,
+            notify::Notice::ModeChanged {
+                convention: updated.number.clone(),
+                centralized: mode == HabilitationMode::Centralized,
+            },
+            Some(reason),
+        )
+        .await?;
+    }
     Ok(updated)
 }
 
@@ -473,6 +520,6 @@ pub(super) fn role_label(service: &Service, role: &RoleCode) -> String {
         .roles
         .iter()
         .find(|r| r.code == role.as_str())
-        .map(|r| format!("{} ({})", r.label, r.code))
+        .map(|r| r.display())
         .unwrap_or_else(|| role.to_string())
 }

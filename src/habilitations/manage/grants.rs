@@ -163,9 +163,11 @@ pub async fn grant_as(
     if let Some(until) = request.valid_until
         && until <= valid_from
     {
-        return Err(HabilitationError::Invalid(
-            "La fin de validité doit suivre son début.".into(),
-        ));
+        return Err(HabilitationError::Invalid(if until <= now {
+            "Le dernier jour de validité est déjà passé : choisissez une date à venir.".into()
+        } else {
+            "Le dernier jour de validité doit suivre le premier.".into()
+        }));
     }
     let habilitation = Habilitation {
         id: HabilitationId::generate(),

@@ -108,6 +108,14 @@ pub async fn describe(state: &AppState, change: &RequestedChange) -> HabResult<S
             "fermer le compte de {}",
             holder_words(state, &Holder::Account(account.clone())).await?
         ),
+        RequestedChange::SuspendAccount { account } => format!(
+            "suspendre le compte de {}",
+            holder_words(state, &Holder::Account(account.clone())).await?
+        ),
+        RequestedChange::ReactivateAccount { account } => format!(
+            "réactiver le compte de {}",
+            holder_words(state, &Holder::Account(account.clone())).await?
+        ),
     })
 }
 
@@ -130,4 +138,21 @@ pub(super) fn person_words(account: &Account) -> String {
             format!(" ({roles})")
         }
     )
+}
+
+/// A requester at the start of a sentence: "Marc Rousseau (marc.rousseau@…), administrateur
+/// principal," — followed by what they do.
+pub(super) fn requester_words(account: &Account) -> String {
+    let p = &account.profile;
+    let roles = p
+        .admin_roles
+        .iter()
+        .map(|r| crate::labels::admin_role(*r, p.civility.as_deref()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if roles.is_empty() {
+        format!("{} {} ({}),", p.given_name, p.family_name, p.email)
+    } else {
+        format!("{} {} ({}), {roles},", p.given_name, p.family_name, p.email)
+    }
 }

@@ -4,7 +4,7 @@
 //! — which carries the change out through the same checked commands, as the officer — or
 //! refuses with a reason. Both sides are mailed; every step is recorded and traced.
 
-use super::request_words::person_words;
+use super::request_words::{person_words, requester_words};
 use super::*;
 use crate::store::request::{Decision, Request, RequestStatus, RequestedChange};
 use crate::types::RequestId;
@@ -43,6 +43,23 @@ fn person_fields(change: &RequestedChange) -> HabResult<Option<PersonFields>> {
     Ok(Some(fields))
 }
 
+/// A requester asks only for what they would manage in delegated mode.
+fn within_reach(
+    actor: &Actor,
+    context: &PartnerContext,
+    client_id: &ClientId,
+    role: &RoleCode,
+    target: Target,
+) -> HabResult<()> {
+    if access::may_request(actor, &context.partner, client_id, role, target) {
+        Ok(())
+    } else {
+        Err(HabilitationError::Forbidden(
+            "Vous ne pouvez demander que ce que vous géreriez vous-même en mode délégué : les rôles qui vous sont délégués, pour des personnes qui n'administrent pas le partenaire.".into(),
+        ))
+    }
+}
+
 /// Checks the request against the partner as it is now, and that it asks the Caf for
 /// something the requester could not do themselves.
 async fn check_request(
@@ -74,6 +91,25 @@ async fn check_request(
             if !fields.named_person && state.settings.looks_collective(&fields.email) {
                 return Err(HabilitationError::SharedAddress(fields.email));
             }
+            if let Some(existing) = state
+                .stores
+                .accounts
+                .find_account_by_email(&fields.email)
+                .await?
+            {
+                if existing.profile.partner.as_ref() == Some(&context.partner.id) {
+                    return Err(HabilitationError::Conflict(format!(
+                        "{} a déjà un compte : demandez plutôt l'habilitation qui lui manque.",
+                        fields.email
+                    )));
+                }
+                // Not revealed to the partner: the Caf is told where the address is used.
+                notify::report_unavailable_email(state, &Author::Person(actor), context, &existing)
+                    .await?;
+                return Err(HabilitationError::Conflict(unavailable_email_message(
+                    &fields.email,
+                )));
+            }
             access::check(actor, context, Action::ManageUsers)
         }
         RequestedChange::Grant {
@@ -81,10 +117,38 @@ async fn check_request(
             client_id,
             role,
             scope,
-            ..
+            valid_until,
         } => {
             let target = holder_target(state, context, holder).await?;
             validate_role_and_scope(&service(state, client_id).await?, role, scope)?;
+            within_reach(actor, context, client_id, role, target)?;
+            if let Some(until) = valid_until
+                && *until <= state.clock.now()
+            {
+                return Err(HabilitationError::Invalid(
+                    "Le dernier jour de validité demandé est déjà passé.".into(),
+                ));
+            }
+            let held = match holder {
+                Holder::Account(a) => {
+                    state
+                        .stores
+                        .habilitations
+                        .habilitations_of_account(a)
+                        .await?
+                }
+                Holder::Group(g) => state.stores.habilitations.habilitations_of_group(g).await?,
+            };
+            if held.iter().any(|h| {
+                &h.holder == holder
+                    && &h.client_id == client_id
+                    && &h.role == role
+                    && h.status != HabilitationStatus::Closed
+            }) {
+                return Err(HabilitationError::Conflict(
+                    "Ce rôle est déjà attribué à ce titulaire : la demande n'a pas d'objet.".into(),
+                ));
+            }
             access::check(
                 actor,
                 context,
@@ -111,6 +175,7 @@ async fn check_request(
                 )));
             }
             let (client_id, role) = (&h.client_id, &h.role);
+            within_reach(actor, context, client_id, role, target)?;
             access::check(
                 actor,
                 context,
@@ -129,18 +194,44 @@ async fn check_request(
                 },
             )
         }
-        RequestedChange::CloseAccount { account } => {
+        RequestedChange::CloseAccount { account }
+        | RequestedChange::SuspendAccount { account }
+        | RequestedChange::ReactivateAccount { account } => {
             let (account, _) = person(state, actor, account).await?;
             if account.closed_at.is_some() {
                 return Err(HabilitationError::Conflict(
                     "Ce compte est déjà fermé.".into(),
                 ));
             }
+            let suspended = account.status == crate::store::AccountStatus::Suspended;
+            match change {
+                RequestedChange::SuspendAccount { .. } if suspended => {
+                    return Err(HabilitationError::Conflict(
+                        "Ce compte est déjà suspendu.".into(),
+                    ));
+                }
+                RequestedChange::ReactivateAccount { .. } if !suspended => {
+                    return Err(HabilitationError::Conflict(
+                        "Ce compte n'est pas suspendu.".into(),
+                    ));
+                }
+                _ => {}
+            }
+            if Target::of(&account) != Target::Other
+                && !access::cancels_requests(actor, &context.partner)
+            {
+                return Err(HabilitationError::Forbidden(
+                    "Seuls les administrateurs du partenaire font une demande sur le compte d'un autre administrateur ou gestionnaire.".into(),
+                ));
+            }
+            let target = Target::of(&account);
             access::check(
                 actor,
                 context,
-                Action::CloseAccount {
-                    target: Target::of(&account),
+                if matches!(change, RequestedChange::CloseAccount { .. }) {
+                    Action::CloseAccount { target }
+                } else {
+                    Action::SuspendAccount { target }
                 },
             )
         }
@@ -213,15 +304,12 @@ pub async fn file_request(
         tracing::warn!(partner = %partner_id, "no Caf habilitation officer to receive a request");
     }
     let queue = state.settings.endpoint("/console/demandes");
-    let who = format!(
-        "{} ({})",
-        person_words(&actor.account),
-        actor.account.profile.email
-    );
+    let who = requester_words(&actor.account);
     for officer in officers {
         let mail = crate::mail::templates::request_filed(
             officer.profile.email.as_str(),
             &officer.profile.given_name,
+            request.change.title(),
             &who,
             &context.partner.name,
             &what,
@@ -307,6 +395,12 @@ pub async fn decide_request(
     let reason = if approve {
         optional_reason(reason)?
     } else {
+        if reason.is_none_or(|r| r.trim().is_empty()) {
+            return Err(HabilitationError::Invalid(
+                "Indiquez le motif du refus : il est envoyé à la personne qui a fait la demande."
+                    .into(),
+            ));
+        }
         Some(required_reason(reason)?)
     };
     let now = state.clock.now();
@@ -379,6 +473,7 @@ pub async fn decide_request(
             &what,
             approve,
             &person_words(&actor.account),
+            actor.account.profile.email.as_str(),
             reason,
             &state.settings.endpoint("/console/demandes"),
         );
@@ -398,7 +493,8 @@ pub async fn decide_request(
 /// Withdraws a pending request: its requester, or the partner's administrators.
 pub async fn cancel_request(state: &AppState, actor: &Actor, id: &RequestId) -> HabResult<()> {
     let (request, context) = self::request(state, actor, id).await?;
-    if request.requested_by != actor.reference() && !access::files_requests(actor, &context.partner)
+    if request.requested_by != actor.reference()
+        && !access::cancels_requests(actor, &context.partner)
     {
         return Err(HabilitationError::Forbidden(
             "Seuls le demandeur et les administrateurs du partenaire retirent une demande.".into(),
@@ -497,6 +593,12 @@ async fn carry_out(
         }
         RequestedChange::CloseAccount { account } => {
             close_person(state, officer, account, Some(&because)).await?;
+        }
+        RequestedChange::SuspendAccount { account } => {
+            suspend_person(state, officer, account, true, Some(&because)).await?;
+        }
+        RequestedChange::ReactivateAccount { account } => {
+            suspend_person(state, officer, account, false, Some(&because)).await?;
         }
     }
     Ok(())

@@ -170,7 +170,11 @@ impl DirectoryStore for Store {
         let (key, int_key) = match search.sort {
             PersonSort::Name => ("COALESCE(a.name_key, '')", false),
             PersonSort::Email => ("a.email", false),
-            PersonSort::Partner => ("COALESCE(p.name_key, '')", false),
+            // Within a partner, by name.
+            PersonSort::Partner => (
+                "COALESCE(p.name_key, '') || '|' || COALESCE(a.name_key, '')",
+                false,
+            ),
             PersonSort::Created => ("a.created_at", true),
         };
         let mut sql = QueryBuilder::<Db>::new(format!(

@@ -34,11 +34,6 @@ impl<'a> Catalog<'a> {
 
     /// "Action sociale (T1)": the label, and the code officers also use.
     pub(super) fn role(&self, client_id: &str, role: &str) -> String {
-        let label = self.role_label(client_id, role);
-        if label == role {
-            label
-        } else {
-            format!("{label} ({role})")
-        }
+        crate::store::role_display(&self.role_label(client_id, role), role)
     }
 }

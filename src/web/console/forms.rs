@@ -34,15 +34,7 @@ pub(super) fn date(
 pub(super) fn end_of_day(value: Option<&str>) -> Result<Option<i64>, HabilitationError> {
     value
         .filter(|v| !v.trim().is_empty())
-        .map(|v| {
-            date(Some(v), "Date de fin de validité invalide.").map(|d| {
-                (d + chrono::Days::new(1))
-                    .and_hms_opt(0, 0, 0)
-                    .expect("midnight")
-                    .and_utc()
-                    .timestamp()
-            })
-        })
+        .map(|v| date(Some(v), "Date de fin de validité invalide.").map(crate::clock::paris_end_of))
         .transpose()
 }
 

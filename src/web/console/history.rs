@@ -206,7 +206,21 @@ fn deed(c: &ChangeRecord, n: &Names) -> Markup {
             }
         }
         "convention.create" => html! { "a enregistré " (n.convention(reference)) },
-        "convention.edit" => html! { "a corrigé " (n.convention(reference)) },
+        "convention.edit" => {
+            let roles: Vec<String> = d["roles"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str()?.split_once('|'))
+                        .map(|(client, role)| n.role(client, role))
+                        .collect()
+                })
+                .unwrap_or_default();
+            html! {
+                "a corrigé " (n.convention(reference))
+                @if !roles.is_empty() { " ; rôles souscrits : " (roles.join(", ")) }
+            }
+        }
         "convention.mode" => {
             let mode = serde_json::from_value::<HabilitationMode>(d["mode"].clone());
             match mode {

@@ -13,6 +13,7 @@ mod group;
 mod history;
 mod partner;
 mod person;
+mod person_access;
 mod requests;
 mod review;
 mod search;
@@ -92,10 +93,13 @@ pub fn router() -> Router<AppState> {
             post(person::account_action),
         )
         .route("/console/personnes/{id}/designation", post(person::appoint))
-        .route("/console/personnes/{id}/acces", post(person::access_action))
+        .route(
+            "/console/personnes/{id}/acces",
+            post(person_access::access_action),
+        )
         .route(
             "/console/personnes/{id}/second-facteur",
-            post(person::reset_second_factor),
+            post(person_access::reset_second_factor),
         )
         .route(
             "/console/personnes/{id}/delegations",
@@ -114,6 +118,7 @@ pub fn router() -> Router<AppState> {
             "/console/revues/verifier",
             get(review::verify_form).post(review::verify),
         )
+        .layer(axum::middleware::from_fn(crate::web::error::remember_page))
 }
 
 /// A person's profile as the console's forms post it.
@@ -194,6 +199,12 @@ pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Mar
                         li { a href="/console/jetons" { "Jetons d'API" } }
                         li { a href="/compte" { "Mon compte" } }
                         li { (u.actor.account.profile.given_name) " " (u.actor.account.profile.family_name) }
+                        li {
+                            form method="post" action="/logout" class="logout" {
+                                (hidden_csrf(u))
+                                button type="submit" { "Se déconnecter" }
+                            }
+                        }
                     }
                 }
         }
@@ -227,7 +238,18 @@ pub(super) fn done_message(key: Option<&str>) -> Markup {
         }
         Some("mode") => "Le mode de gestion a été changé.",
         Some("profil") => "Le profil a été corrigé.",
-        Some("compte") => "Le compte a été modifié.",
+        Some("compte-suspendu") => {
+            "Le compte est suspendu : la personne ne peut plus se connecter, ses sessions ont pris fin, et elle en est prévenue par courriel."
+        }
+        Some("compte-reactive") => {
+            "Le compte est réactivé : la personne peut de nouveau se connecter, et elle en est prévenue."
+        }
+        Some("compte-ferme") => {
+            "Le compte est fermé (départ) : ses habilitations sont retirées et la personne en est prévenue."
+        }
+        Some("mot-de-passe-demande") => {
+            "La personne devra choisir un nouveau mot de passe à sa prochaine connexion ; elle en est prévenue."
+        }
         Some("designation") => "La désignation a été enregistrée.",
         Some("delegations") => "Les délégations ont été enregistrées.",
         Some("revue") => "La revue a été enregistrée.",
@@ -323,7 +345,7 @@ async fn home(
         .collect();
     let roles = roles_of(&user.actor.account);
     let body = html! {
-        p { "Vous agissez en tant que " strong { (roles) } "." }
+        p { "Vous agissez en tant " (if crate::labels::elides(&roles) { "qu'" } else { "que " }) strong { (roles) } "." }
         form method="get" action="/console/recherche" role="search" {
             label for="home-q" { "Rechercher" span class="hint" { "un partenaire (nom, commune, SIRET), une personne (nom, adresse, fonction) ou ses habilitations" } }
             input type="search" id="home-q" name="q" maxlength="200";

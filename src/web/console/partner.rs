@@ -171,13 +171,18 @@ pub(super) fn status_text(h: &Habilitation) -> String {
 }
 
 /// What a habilitation's status means now: "active", or why it gives no access.
-pub(super) fn effect(h: &crate::store::Habilitation, holder_blocked: bool, now: i64) -> String {
+/// `holder_blocked` names the state of a holder's account that cannot log in ("suspendu").
+pub(super) fn effect(
+    h: &crate::store::Habilitation,
+    holder_blocked: Option<&str>,
+    now: i64,
+) -> String {
     let status = status_text(h);
     if h.status == HabilitationStatus::Closed {
         return status;
     }
-    if holder_blocked {
-        return format!("{status} — sans effet : le compte du titulaire est suspendu ou fermé");
+    if let Some(state) = holder_blocked {
+        return format!("{status} — sans effet : le compte du titulaire est {state}");
     }
     if h.status == HabilitationStatus::Active && !h.is_effective(now) {
         return format!("{status} — sans effet : hors de sa période de validité");
@@ -272,7 +277,7 @@ async fn page_body(
                 })
             })
         })
-        .map(|(s, r)| format!("{} – {} ({})", s.name, r.label, r.code))
+        .map(|(s, r)| format!("{} – {}", s.name, r.display()))
         .collect();
     let grantable: Vec<(&Service, &crate::store::ServiceRole)> = services
         .iter()
@@ -353,7 +358,7 @@ async fn page_body(
                             td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
                             td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
                             td data-label="Validité" { (validity(h)) }
-                            td data-label="Statut" { (effect(h, blocked, now)) }
+                            td data-label="Statut" { (effect(h, blocked.then(|| holder.map(manage::account_state_label).unwrap_or("suspendu ou fermé")), now)) }
                             td data-label="Actions" {
                                 @let target = holder.map(Target::of).unwrap_or(Target::Other);
                                 @let what = row_target(h, &catalog, &accounts, &groups);
@@ -502,7 +507,7 @@ async fn page_body(
                     }
                     label for="h-role" { "Service et rôle" }
                     select id="h-role" name="service_role" required {
-                        @for (s, r) in &grantable { option value={ (s.client_id) "|" (r.code) } { (s.name) " – " (r.label) " (" (r.code) ")" } }
+                        @for (s, r) in &grantable { option value={ (s.client_id) "|" (r.code) } { (s.name) " – " (r.display()) } }
                     }
                     label for="h-scope" { "Périmètre" span class="hint" { "codes INSEE des communes couvertes, séparés par des virgules, pour les services qui en demandent un" } }
                     input type="text" id="h-scope" name="scope" maxlength="2000";

@@ -2,6 +2,7 @@
 //! forced password change), the Caf's appointments and the administrators' delegations.
 
 use super::partner::{holder_name, row_target, status_forms, validity};
+use super::person_access::{access_facts, access_section};
 use super::{
     ConsoleUser, PersonForm, confirm_page, done_message, hidden_csrf, may, reason_field, render,
 };
@@ -19,11 +20,11 @@ use maud::html;
 use serde::Deserialize;
 use std::collections::HashMap;
 
-fn account_id(id: &str) -> AccountId {
+pub(super) fn account_id(id: &str) -> AccountId {
     AccountId::from_stored(id.chars().take(64).collect())
 }
 
-fn back(id: &AccountId, done: &str) -> PageResult {
+pub(super) fn back(id: &AccountId, done: &str) -> PageResult {
     Ok(Redirect::to(&format!("/console/personnes/{id}?fait={done}#message")).into_response())
 }
 
@@ -118,16 +119,16 @@ pub(super) async fn show(
             p class="error" { "Le compte est " (manage::account_state_label(&account)) " : ses habilitations restent enregistrées mais sont sans effet, la personne ne peut se connecter à aucun service." }
         }
         table class="stack" {
-            thead { tr { th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Par" } th scope="col" { "Validité" } th scope="col" { "Statut" } th scope="col" { "Actions" } } }
+            thead { tr { th scope="col" { "Service" } th scope="col" { "Rôle" } th scope="col" { "Périmètre" } th scope="col" { "Détenue" } th scope="col" { "Validité" } th scope="col" { "Statut" } th scope="col" { "Actions" } } }
             tbody {
                 @for h in &habilitations {
                     tr {
                         td data-label="Service" { (catalog.service(h.client_id.as_str())) }
                         td data-label="Rôle" { (catalog.role(h.client_id.as_str(), h.role.as_str())) }
                         td data-label="Périmètre" { @if h.scope.is_empty() { "—" } @else { (h.scope.join(", ")) } }
-                        td data-label="Par" { (holder_name(&h.holder, accounts, &groups)) }
+                        td data-label="Détenue" { @if let crate::store::Holder::Group(_) = &h.holder { "par le " (holder_name(&h.holder, accounts, &groups)) } @else { "en propre" } }
                         td data-label="Validité" { (validity(h)) }
-                        td data-label="Statut" { (super::partner::effect(h, blocked, now)) }
+                        td data-label="Statut" { (super::partner::effect(h, blocked.then(|| manage::account_state_label(&account)), now)) }
                         td data-label="Actions" { (status_forms(&user, &context, h, target, &here, &row_target(h, &catalog, accounts, &groups))) }
                     }
                 }
@@ -288,19 +289,25 @@ pub(super) async fn account_action(
     }
     let ConsoleForm { user, form, .. } = posted;
     let (actor, reason) = (&user.actor, form.reason.as_deref());
-    match form.action {
+    let done = match form.action {
         AccountAction::Suspend => {
             manage::suspend_person(&state, actor, &id, true, reason).await?;
+            "compte-suspendu"
         }
         AccountAction::Reactivate => {
             manage::suspend_person(&state, actor, &id, false, reason).await?;
+            "compte-reactive"
         }
-        AccountAction::Close => manage::close_person(&state, actor, &id, reason).await?,
+        AccountAction::Close => {
+            manage::close_person(&state, actor, &id, reason).await?;
+            "compte-ferme"
+        }
         AccountAction::ForcePasswordChange => {
-            manage::force_password_change(&state, actor, &id, reason).await?
+            manage::force_password_change(&state, actor, &id, reason).await?;
+            "mot-de-passe-demande"
         }
-    }
-    back(&id, "compte")
+    };
+    back(&id, done)
 }
 
 #[derive(Deserialize)]
@@ -409,191 +416,4 @@ pub(super) async fn delegations(
     )
     .await?;
     back(&id, "delegations")
-}
-
-/// What an administrator looks at first when someone cannot log in.
-pub(super) struct AccessFacts {
-    last_login: Option<i64>,
-    failures_24h: usize,
-    last_failure: Option<i64>,
-    locked_until: Option<i64>,
-    sessions: Vec<crate::store::Session>,
-    totp: bool,
-    recovery_codes: u32,
-    pending: bool,
-}
-
-async fn access_facts(
-    state: &AppState,
-    account: &crate::store::Account,
-) -> crate::store::StoreResult<AccessFacts> {
-    use crate::accounts::throttle::{self, Gate};
-    let now = state.clock.now();
-    let last_login = state
-        .tracer
-        .store()
-        .search(&crate::store::TraceQuery {
-            account: Some(account.id.to_string()),
-            action: Some("auth.login".into()),
-            outcome: Some(crate::store::Outcome::Success),
-            limit: 1,
-            ..Default::default()
-        })
-        .await?
-        .first()
-        .map(|r| r.trace.at_us / 1_000_000);
-    let key = throttle::identifier_key(account.profile.email.as_str());
-    let attempts = state.stores.throttle.attempts(&key, now).await?;
-    let locked_until = match throttle::gate(&attempts, now, &state.settings.throttling) {
-        Gate::Closed { until, .. } => Some(until),
-        Gate::Open { .. } => None,
-    };
-    let sessions: Vec<_> = state
-        .stores
-        .sessions
-        .sessions_of_account(&account.id)
-        .await?
-        .into_iter()
-        .filter(|s| s.expires_at > now)
-        .collect();
-    let totp = crate::accounts::totp::enrolled(state.stores.factors.as_ref(), account).await?;
-    let recovery_codes = if totp {
-        state
-            .stores
-            .factors
-            .remaining_recovery_codes(&account.id)
-            .await?
-    } else {
-        0
-    };
-    Ok(AccessFacts {
-        last_login,
-        failures_24h: attempts.recent.len(),
-        last_failure: (attempts.last_failure_at > 0).then_some(attempts.last_failure_at),
-        locked_until,
-        sessions,
-        totp,
-        recovery_codes,
-        pending: account.status == crate::store::AccountStatus::Pending,
-    })
-}
-
-fn access_section(user: &ConsoleUser, here: &str, a: &AccessFacts, may_act: bool) -> maud::Markup {
-    use super::when;
-    maud::html! {
-        dl class="facts" {
-            dt { "Dernière connexion réussie" }
-            dd { @match a.last_login { Some(t) => (when(t)), None => "aucune" } }
-            dt { "Échecs de connexion (24 heures)" }
-            dd {
-                (a.failures_24h)
-                @if let Some(t) = a.last_failure { ", le dernier le " (when(t)) }
-            }
-            dt { "Verrouillage" }
-            dd {
-                @match a.locked_until {
-                    Some(t) => { strong { "verrouillé" } " jusqu'au " (when(t)) " après des échecs répétés" }
-                    None => "non verrouillé",
-                }
-            }
-            dt { "Double authentification" }
-            dd {
-                @if a.totp { "application d'authentification enrôlée ; " (a.recovery_codes) " code(s) de secours restant(s)" }
-                @else { "aucun second facteur" }
-            }
-            dt { "Sessions ouvertes" }
-            dd {
-                @if a.sessions.is_empty() { "aucune" }
-                @else {
-                    ul {
-                        @for s in &a.sessions {
-                            li {
-                                "ouverte le " (when(s.auth_time)) ", jusqu'au " (when(s.expires_at))
-                                @if s.acr == crate::flow::ACR_MFA { " (avec second facteur)" }
-                            }
-                        }
-                    }
-                }
-            }
-            @if a.pending {
-                dt { "Activation" }
-                dd { "en attente : la personne n'a pas encore choisi son mot de passe" }
-            }
-        }
-        @if may_act && (a.locked_until.is_some() || !a.sessions.is_empty() || a.pending) {
-            form method="post" action={ (here) "/acces" } class="inline" {
-                (hidden_csrf(user))
-                @if a.locked_until.is_some() {
-                    button type="submit" name="action" value="unlock" { "Déverrouiller le compte" }
-                }
-                @if !a.sessions.is_empty() {
-                    button type="submit" name="action" value="end_sessions" class="secondary" { "Mettre fin aux sessions" }
-                }
-                @if a.pending {
-                    button type="submit" name="action" value="resend_activation" class="secondary" { "Renvoyer l'activation" }
-                }
-            }
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum AccessAction {
-    Unlock,
-    EndSessions,
-    ResendActivation,
-}
-
-#[derive(Deserialize)]
-pub(super) struct AccessForm {
-    action: AccessAction,
-}
-
-pub(super) async fn access_action(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    ConsoleForm { user, form, .. }: ConsoleForm<AccessForm>,
-) -> PageResult {
-    let id = account_id(&id);
-    let done = match form.action {
-        AccessAction::Unlock => {
-            manage::unlock_person(&state, &user.actor, &id).await?;
-            "deverrouillage"
-        }
-        AccessAction::EndSessions => {
-            manage::end_person_sessions(&state, &user.actor, &id).await?;
-            "sessions"
-        }
-        AccessAction::ResendActivation => {
-            manage::resend_activation(&state, &user.actor, &id).await?;
-            "activation"
-        }
-    };
-    back(&id, done)
-}
-
-pub(super) async fn reset_second_factor(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    posted: ConsoleForm<super::ReasonForm>,
-) -> PageResult {
-    let id = account_id(&id);
-    if posted.asks_confirmation(true) {
-        let (account, _) = manage::person(&state, &posted.user.actor, &id).await?;
-        return confirm_page(
-            &posted.user,
-            "Réinitialiser le second facteur",
-            maud::html! {
-                "Vous allez retirer le second facteur de " (account.profile.given_name) " " (account.profile.family_name)
-                " : ses sessions prennent fin, ses codes de secours ne valent plus, et la personne enrôlera une nouvelle application d'authentification à sa prochaine connexion."
-            },
-            &format!("/console/personnes/{id}/second-facteur"),
-            &posted.raw,
-            &format!("/console/personnes/{id}"),
-        );
-    }
-    let ConsoleForm { user, form, .. } = posted;
-    manage::reset_second_factor(&state, &user.actor, &id, form.reason.as_deref()).await?;
-    back(&id, "facteur")
 }

@@ -61,7 +61,6 @@ pub(super) async fn partner_requests(
     for r in requests {
         rows.push(shown(state, r, &partner.name).await?);
     }
-    let files = access::files_requests(&user.actor, partner);
     Ok(html! {
         @if rows.is_empty() { p { "Aucune demande adressée à la Caf." } } @else {
             table class="stack" {
@@ -80,10 +79,10 @@ pub(super) async fn partner_requests(
                                 (s.request.status.label())
                                 @if let (Some(d), Some(at)) = (&s.decider, s.request.decided_at) { " — " (d) ", " (when(at)) }
                                 @if let Some(r) = &s.request.decision_reason { br; span class="hint" { "Motif : " (r) } }
-                                @if files && s.request.status == RequestStatus::Pending {
+                                @if s.request.status == RequestStatus::Pending && (s.request.requested_by == user.actor.reference() || access::cancels_requests(&user.actor, partner)) {
                                     form method="post" action={ "/console/demandes/" (s.request.id) } class="inline" {
                                         (hidden_csrf(user))
-                                        button type="submit" name="decision" value="cancel" class="secondary" { "Retirer la demande" span class="sr-only" { " de " (s.what) } }
+                                        button type="submit" name="decision" value="cancel" class="secondary" { "Retirer la demande" span class="sr-only" { " " (crate::labels::de(&s.what)) } }
                                     }
                                 }
                             }
@@ -278,6 +277,12 @@ pub(super) async fn file(
         Some("close_account") => RequestedChange::CloseAccount {
             account: AccountId::from_stored(form.account.clone().unwrap_or_default()),
         },
+        Some("suspend_account") => RequestedChange::SuspendAccount {
+            account: AccountId::from_stored(form.account.clone().unwrap_or_default()),
+        },
+        Some("reactivate_account") => RequestedChange::ReactivateAccount {
+            account: AccountId::from_stored(form.account.clone().unwrap_or_default()),
+        },
         _ => {
             return Err(
                 HabilitationError::Invalid("Choisissez ce que vous demandez.".into()).into(),
@@ -357,7 +362,7 @@ pub(super) fn filing_forms(
                     }
                     label for="rh-role" { "Service et rôle" }
                     select id="rh-role" name="service_role" required {
-                        @for (s, r) in requestable { option value={ (s.client_id) "|" (r.code) } { (s.name) " – " (r.label) " (" (r.code) ")" } }
+                        @for (s, r) in requestable { option value={ (s.client_id) "|" (r.code) } { (s.name) " – " (r.display()) } }
                     }
                     label for="rh-scope" { "Périmètre" span class="hint" { "codes INSEE des communes couvertes, pour les services qui en demandent un" } }
                     input type="text" id="rh-scope" name="scope" maxlength="2000";
@@ -402,7 +407,8 @@ pub(super) fn status_request_form(
     }
 }
 
-/// On a person page the requester cannot close: ask the Caf to close the access.
+/// On a person page whose account the requester cannot change: ask the Caf to suspend,
+/// reactivate or close it.
 pub(super) fn close_request_form(
     user: &ConsoleUser,
     partner: &Partner,
@@ -415,8 +421,13 @@ pub(super) fn close_request_form(
         (hidden_csrf(user))
         input type="hidden" name="account" value=(account.id);
         input type="hidden" name="back" value=(here);
-        label for="fermeture-motif" { "Motif" span class="hint" { "par exemple : départ le 31/12, transmis à la Caf" } }
+        label for="fermeture-motif" { "Motif" span class="hint" { "par exemple : départ le 31/12, retour de congé, transmis à la Caf" } }
         input type="text" id="fermeture-motif" name="reason" required maxlength="300";
+        @if account.status == crate::store::AccountStatus::Suspended {
+            button type="submit" name="kind" value="reactivate_account" class="secondary" { "Demander à la Caf de réactiver le compte" }
+        } @else {
+            button type="submit" name="kind" value="suspend_account" class="secondary" { "Demander à la Caf de suspendre le compte" }
+        }
         button type="submit" name="kind" value="close_account" class="secondary" { "Demander à la Caf de fermer l'accès (départ)" }
     }
     }

@@ -48,6 +48,14 @@ impl Kind {
         }
     }
 
+    /// "Voir toute la liste des personnes trouvées": the past participle agrees.
+    fn found(self) -> &'static str {
+        match self {
+            Self::Partners => "trouvés",
+            Self::People | Self::Habilitations => "trouvées",
+        }
+    }
+
     /// Sort codes with their French names, the default first.
     fn sorts(self) -> &'static [(&'static str, &'static str)] {
         match self {
@@ -199,7 +207,7 @@ async fn overview(
             } @else {
                 (list(kind, &all, false))
                 @if more {
-                    p { a href=(href(Some(kind), &all, &[])) { "Voir toute la liste des " (kind.title().to_lowercase()) " trouvés" } }
+                    p { a href=(href(Some(kind), &all, &[])) { "Voir toute la liste des " (kind.title().to_lowercase()) " " (kind.found()) } }
                 }
             }
         }
@@ -294,7 +302,7 @@ fn filters(
                         option value="" { "Tous" }
                         @for s in services {
                             optgroup label=(s.name) {
-                                @for r in &s.roles { option value=(r.code) selected[selected(&params.role, &r.code)] { (r.label) " (" (r.code) ")" } }
+                                @for r in &s.roles { option value=(r.code) selected[selected(&params.role, &r.code)] { (r.display()) } }
                             }
                         }
                     }
@@ -465,7 +473,7 @@ fn habilitation_table(page: &Page<HabilitationHit>, catalog: &Catalog<'_>, now: 
                 hit.clone(),
                 catalog.service(h.client_id.as_str()),
                 catalog.role(h.client_id.as_str(), h.role.as_str()),
-                super::partner::effect(h, hit.holder_blocked, now),
+                super::partner::effect(h, hit.holder_blocked.then_some("suspendu ou fermé"), now),
             )
         })
         .collect();

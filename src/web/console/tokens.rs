@@ -37,6 +37,7 @@ async fn page_body(
         table class="stack" {
             thead { tr { th scope="col" { "Nom" } th scope="col" { "Créé le" } th scope="col" { "Expire le" } th scope="col" { "Dernier usage" } th scope="col" { "État" } th scope="col" { "Action" } } }
             tbody {
+                @if tokens.is_empty() { tr { td colspan="6" { "Aucun jeton pour l'instant." } } }
                 @for t in &tokens {
                     tr {
                         td data-label="Nom" { (t.name) } td data-label="Créé le" { (when(t.created_at)) } td data-label="Expire le" { (when(t.expires_at)) }

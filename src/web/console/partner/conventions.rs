@@ -166,7 +166,7 @@ fn role_choices(all_services: &[Service], prefix: &str, convention: Option<&Conv
                     });
                     div class="check" {
                         input type="checkbox" id=(id) name="role" value={ (s.client_id) "|" (r.code) } checked[ticked];
-                        label for=(id) { (r.label) " (" (r.code) ")" }
+                        label for=(id) { (r.display()) }
                     }
                 }
             }

@@ -1,0 +1,204 @@
+//! The person page's access section: last login, recent failures, lock (and unlock), open
+//! sessions (and their end), second factor (and its reset by the Caf), pending activation (and
+//! a new link) — what an administrator looks at first when someone cannot log in.
+
+use super::person::{account_id, back};
+use super::{ConsoleUser, confirm_page, hidden_csrf};
+use crate::habilitations::manage;
+use crate::state::AppState;
+use crate::web::error::PageResult;
+use crate::web::extract::ConsoleForm;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+
+/// What an administrator looks at first when someone cannot log in.
+pub(super) struct AccessFacts {
+    last_login: Option<i64>,
+    failures_24h: usize,
+    last_failure: Option<i64>,
+    locked_until: Option<i64>,
+    sessions: Vec<crate::store::Session>,
+    pub(super) totp: bool,
+    recovery_codes: u32,
+    pending: bool,
+}
+
+pub(super) async fn access_facts(
+    state: &AppState,
+    account: &crate::store::Account,
+) -> crate::store::StoreResult<AccessFacts> {
+    use crate::accounts::throttle::{self, Gate};
+    let now = state.clock.now();
+    let last_login = state
+        .tracer
+        .store()
+        .search(&crate::store::TraceQuery {
+            account: Some(account.id.to_string()),
+            action: Some("auth.login".into()),
+            outcome: Some(crate::store::Outcome::Success),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?
+        .first()
+        .map(|r| r.trace.at_us / 1_000_000);
+    let key = throttle::identifier_key(account.profile.email.as_str());
+    let attempts = state.stores.throttle.attempts(&key, now).await?;
+    let locked_until = match throttle::gate(&attempts, now, &state.settings.throttling) {
+        Gate::Closed { until, .. } => Some(until),
+        Gate::Open { .. } => None,
+    };
+    let sessions: Vec<_> = state
+        .stores
+        .sessions
+        .sessions_of_account(&account.id)
+        .await?
+        .into_iter()
+        .filter(|s| s.expires_at > now)
+        .collect();
+    let totp = crate::accounts::totp::enrolled(state.stores.factors.as_ref(), account).await?;
+    let recovery_codes = if totp {
+        state
+            .stores
+            .factors
+            .remaining_recovery_codes(&account.id)
+            .await?
+    } else {
+        0
+    };
+    Ok(AccessFacts {
+        last_login,
+        failures_24h: attempts.recent.len(),
+        last_failure: (attempts.last_failure_at > 0).then_some(attempts.last_failure_at),
+        locked_until,
+        sessions,
+        totp,
+        recovery_codes,
+        pending: account.status == crate::store::AccountStatus::Pending,
+    })
+}
+
+pub(super) fn access_section(
+    user: &ConsoleUser,
+    here: &str,
+    a: &AccessFacts,
+    may_act: bool,
+) -> maud::Markup {
+    use super::when;
+    maud::html! {
+        dl class="facts" {
+            dt { "Dernière connexion réussie" }
+            dd { @match a.last_login { Some(t) => (when(t)), None => "aucune" } }
+            dt { "Échecs de connexion (24 heures)" }
+            dd {
+                (a.failures_24h)
+                @if let Some(t) = a.last_failure { ", le dernier le " (when(t)) }
+            }
+            dt { "Verrouillage" }
+            dd {
+                @match a.locked_until {
+                    Some(t) => { strong { "verrouillé" } " jusqu'au " (when(t)) " après des échecs répétés" }
+                    None => "non verrouillé",
+                }
+            }
+            dt { "Double authentification" }
+            dd {
+                @if a.totp { "application d'authentification enrôlée ; " (a.recovery_codes) " code(s) de secours restant(s)" }
+                @else { "aucun second facteur" }
+            }
+            dt { "Sessions ouvertes" }
+            dd {
+                @if a.sessions.is_empty() { "aucune" }
+                @else {
+                    ul {
+                        @for s in &a.sessions {
+                            li {
+                                "ouverte le " (when(s.auth_time)) ", jusqu'au " (when(s.expires_at))
+                                @if s.acr == crate::flow::ACR_MFA { " (avec second facteur)" }
+                            }
+                        }
+                    }
+                }
+            }
+            @if a.pending {
+                dt { "Activation" }
+                dd { "en attente : la personne n'a pas encore choisi son mot de passe" }
+            }
+        }
+        @if may_act && (a.locked_until.is_some() || !a.sessions.is_empty() || a.pending) {
+            form method="post" action={ (here) "/acces" } class="inline" {
+                (hidden_csrf(user))
+                @if a.locked_until.is_some() {
+                    button type="submit" name="action" value="unlock" { "Déverrouiller le compte" }
+                }
+                @if !a.sessions.is_empty() {
+                    button type="submit" name="action" value="end_sessions" class="secondary" { "Mettre fin aux sessions" }
+                }
+                @if a.pending {
+                    button type="submit" name="action" value="resend_activation" class="secondary" { "Renvoyer l'activation" }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum AccessAction {
+    Unlock,
+    EndSessions,
+    ResendActivation,
+}
+
+#[derive(Deserialize)]
+pub(super) struct AccessForm {
+    action: AccessAction,
+}
+
+pub(super) async fn access_action(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConsoleForm { user, form, .. }: ConsoleForm<AccessForm>,
+) -> PageResult {
+    let id = account_id(&id);
+    let done = match form.action {
+        AccessAction::Unlock => {
+            manage::unlock_person(&state, &user.actor, &id).await?;
+            "deverrouillage"
+        }
+        AccessAction::EndSessions => {
+            manage::end_person_sessions(&state, &user.actor, &id).await?;
+            "sessions"
+        }
+        AccessAction::ResendActivation => {
+            manage::resend_activation(&state, &user.actor, &id).await?;
+            "activation"
+        }
+    };
+    back(&id, done)
+}
+
+pub(super) async fn reset_second_factor(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: ConsoleForm<super::ReasonForm>,
+) -> PageResult {
+    let id = account_id(&id);
+    if posted.asks_confirmation(true) {
+        let (account, _) = manage::person(&state, &posted.user.actor, &id).await?;
+        return confirm_page(
+            &posted.user,
+            "Réinitialiser le second facteur",
+            maud::html! {
+                "Vous allez retirer le second facteur de " (account.profile.given_name) " " (account.profile.family_name)
+                " : ses sessions prennent fin, ses codes de secours ne valent plus, et la personne enrôlera une nouvelle application d'authentification à sa prochaine connexion."
+            },
+            &format!("/console/personnes/{id}/second-facteur"),
+            &posted.raw,
+            &format!("/console/personnes/{id}"),
+        );
+    }
+    let ConsoleForm { user, form, .. } = posted;
+    manage::reset_second_factor(&state, &user.actor, &id, form.reason.as_deref()).await?;
+    back(&id, "facteur")
+}
