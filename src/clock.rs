@@ -61,6 +61,18 @@ pub fn paris_end_of(day: chrono::NaiveDate) -> i64 {
     paris_start_of(day.succ_opt().unwrap_or(day))
 }
 
+/// "01/12/2026 13:05:07" in Europe/Paris, from microseconds: a trace's time, as a
+/// spreadsheet reads it.
+pub fn paris_seconds(at_us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(at_us)
+        .map(|t| {
+            t.with_timezone(&Paris)
+                .format("%d/%m/%Y %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// "01/12/2026", the day in Europe/Paris.
 pub fn paris_day(ts: i64) -> String {
     Paris

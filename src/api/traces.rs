@@ -324,7 +324,10 @@ async fn export(
     let body = if jsonl {
         query::to_json_lines(&records)
     } else {
-        query::to_csv(&records)
+        query::to_csv(
+            &records,
+            &crate::traces::names::Names::of(&state, &records).await?,
+        )
     };
     Ok((
         [
@@ -342,6 +345,8 @@ async fn export(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActionView {
     pub name: &'static str,
+    /// In French, as the console shows it.
+    pub label: &'static str,
     pub description: &'static str,
 }
 
@@ -351,7 +356,7 @@ pub struct ActionView {
 async fn list_actions() -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "version": actions::VERSION,
-        "actions": actions::ACTIONS.iter().map(|a| ActionView { name: a.name, description: a.description }).collect::<Vec<_>>(),
+        "actions": actions::ACTIONS.iter().map(|a| ActionView { name: a.name, label: a.label, description: a.description }).collect::<Vec<_>>(),
     }))
 }
 

@@ -108,7 +108,15 @@ pub(super) async fn traces(config: &Config, command: TracesCommand) -> Result<()
                 .await
                 .map_err(refused)?;
             match format.as_str() {
-                "csv" => print!("{}", query::to_csv(&records)),
+                "csv" => print!(
+                    "{}",
+                    query::to_csv(
+                        &records,
+                        &crate::traces::names::Names::of(&state, &records)
+                            .await
+                            .map_err(runtime)?
+                    )
+                ),
                 "jsonl" => print!("{}", query::to_json_lines(&records)),
                 other => return Err(usage(format!("--format is csv or jsonl, not {other}"))),
             }

@@ -7,30 +7,56 @@ pub const VERSION: u32 = 1;
 
 pub struct ActionDoc {
     pub name: &'static str,
+    /// What security officers read.
+    pub label: &'static str,
     pub description: &'static str,
 }
 
 macro_rules! actions {
-    ($($name:literal => $description:literal,)*) => {
-        pub const ACTIONS: &[ActionDoc] = &[$(ActionDoc { name: $name, description: $description },)*];
+    ($($name:literal => $label:literal, $description:literal,)*) => {
+        pub const ACTIONS: &[ActionDoc] = &[$(ActionDoc { name: $name, label: $label, description: $description },)*];
     };
 }
 
 actions! {
-    "auth.login" => "A password login; failure reasons: unknown_account, wrong_password, no_password, suspended, temporary_password_expired, throttled, captcha",
-    "auth.second_factor" => "A TOTP or recovery code given at login; failure reason: wrong_code",
-    "auth.logout" => "A session ended by the person or by their relying application",
-    "auth.code" => "An authorization code issued to a relying application; failure reason: no_habilitation",
-    "token.issue" => "Tokens issued at the token endpoint (target: the grant type)",
-    "token.refresh" => "A refresh; failure reason: reused (the family is revoked) or no_habilitation",
-    "token.revoke" => "A token revoked by its relying application",
-    "credential.password" => "A password chosen or changed (activation, reset, change)",
-    "credential.reset_request" => "A password reset link asked for (the identifier is not recorded)",
-    "credential.totp" => "A TOTP factor enrolled",
-    "admin.change" => "A change to partners, conventions, people, groups, habilitations, quotas or modes (target: the record; reason: the administrator's)",
-    "trace.query" => "A search of the traces by a security officer (target: the filter's references)",
-    "trace.export" => "An export of the traces",
-    "trace.retention" => "Traces destroyed by the retention job (target: the attestation)",
+    "auth.login" => "Connexion par mot de passe", "A password login; failure reasons: unknown_account, wrong_password, no_password, suspended, temporary_password_expired, throttled, captcha",
+    "auth.second_factor" => "Second facteur à la connexion", "A TOTP or recovery code given at login; failure reason: wrong_code",
+    "auth.logout" => "Déconnexion", "A session ended by the person or by their relying application",
+    "auth.code" => "Accès à une application", "An authorization code issued to a relying application; failure reason: no_habilitation",
+    "token.issue" => "Jetons délivrés", "Tokens issued at the token endpoint (target: the grant type)",
+    "token.refresh" => "Renouvellement de jetons", "A refresh; failure reason: reused (the family is revoked) or no_habilitation",
+    "token.revoke" => "Révocation d'un jeton", "A token revoked by its relying application",
+    "credential.password" => "Mot de passe choisi ou changé", "A password chosen or changed (activation, reset, change)",
+    "credential.reset_request" => "Demande de nouveau mot de passe", "A password reset link asked for (the identifier is not recorded)",
+    "credential.totp" => "Enrôlement du second facteur", "A TOTP factor enrolled",
+    "admin.change" => "Changement d'administration", "A change to partners, conventions, people, groups, habilitations, quotas or modes (target: the record; reason: the administrator's)",
+    "trace.query" => "Recherche dans les traces", "A search of the traces by a security officer (target: the filter's references)",
+    "trace.export" => "Export des traces", "An export of the traces",
+    "trace.retention" => "Destruction de traces (conservation)", "Traces destroyed by the retention job (target: the attestation)",
+}
+
+/// The French name of one of Passerelle's own actions (a relying application's own actions
+/// have none: their code is shown).
+pub fn action_label(name: &str) -> Option<&'static str> {
+    ACTIONS.iter().find(|a| a.name == name).map(|a| a.label)
+}
+
+/// The French words of a failure reason Passerelle records.
+pub fn reason_label(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "unknown_account" => "compte inconnu",
+        "wrong_password" => "mot de passe erroné",
+        "no_password" => "compte sans mot de passe (activation en attente)",
+        "suspended" => "compte suspendu ou fermé",
+        "temporary_password_expired" => "mot de passe temporaire expiré",
+        "throttled" => "tentatives bloquées (trop d'échecs)",
+        "captcha" => "vérification anti-robot manquée",
+        "wrong_code" => "code erroné",
+        "no_habilitation" => "pas d'habilitation pour ce service",
+        "reused" => "jeton de renouvellement réutilisé (famille révoquée)",
+        "email_in_use_elsewhere" => "adresse déjà utilisée chez un autre partenaire",
+        _ => return None,
+    })
 }
 
 /// Whether a relying application's action name is acceptable.

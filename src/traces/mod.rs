@@ -10,6 +10,7 @@
 //! touched, never a password, a token, a session id in clear or the content of a record.
 
 pub mod actions;
+pub mod names;
 pub mod query;
 pub mod seal;
 pub mod verify;

@@ -10,17 +10,22 @@ use crate::types::{Email, PartnerId};
 /// The most records one export holds.
 pub const EXPORT_LIMIT: usize = 100_000;
 
-/// A bound of a search, in microseconds: an RFC 3339 instant, or a date (`YYYY-MM-DD`), which
-/// stands for its first instant as a lower bound and its last as an upper one (a `to` date is
-/// included, an instant is not).
+/// A bound of a search, in microseconds: an RFC 3339 instant, or a date (`YYYY-MM-DD`, a day
+/// in Europe/Paris), which stands for its first instant as a lower bound and its last as an
+/// upper one (a `to` date is included, an instant is not).
 pub fn parse_bound(value: &str, upper: bool) -> Option<i64> {
     let value = value.trim();
     if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(value) {
         return Some(instant.timestamp_micros());
     }
+    // A date is a day in Paris, as the console shows times.
     let day = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()?;
-    let day = if upper { day.succ_opt()? } else { day };
-    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
+    let seconds = if upper {
+        crate::clock::paris_end_of(day)
+    } else {
+        crate::clock::paris_start_of(day)
+    };
+    Some(seconds * 1_000_000)
 }
 
 /// The partners whose traces the actor may read (`None`: all).
@@ -55,7 +60,7 @@ pub async fn reach(state: &AppState, actor: &Actor) -> HabResult<Option<Vec<Stri
 /// What a security officer asks for.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// An account id or a professional email.
+    /// An account id, a professional email, or a name (the one person of that name in reach).
     pub person: Option<String>,
     pub partner: Option<String>,
     pub service: Option<String>,
@@ -109,7 +114,33 @@ async fn to_query(state: &AppState, actor: &Actor, filter: &Filter) -> HabResult
                     .unwrap_or_else(|| "-".into()),
             )
         }
-        Some(id) => Some(id.to_owned()),
+        Some(id) if uuid::Uuid::parse_str(id).is_ok() => Some(id.to_owned()),
+        // A name: the one person of that name in the officer's reach.
+        Some(name) => {
+            let params = crate::habilitations::directory::ListParams {
+                q: Some(name.to_owned()),
+                limit: Some(6),
+                ..Default::default()
+            };
+            let found = crate::habilitations::directory::people(state, actor, &params)
+                .await?
+                .items;
+            match found.as_slice() {
+                [] => Some("-".into()),
+                [one] => Some(one.account.id.to_string()),
+                many => {
+                    return Err(HabilitationError::Invalid(format!(
+                        "Plusieurs personnes répondent à « {name} » ({}{}) : précisez avec l'adresse électronique.",
+                        many.iter()
+                            .take(5)
+                            .map(|h| h.account.profile.email.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        if many.len() > 5 { ", …" } else { "" }
+                    )));
+                }
+            }
+        }
         None => None,
     };
     if let Some(p) = &filter.partner {
@@ -288,22 +319,31 @@ impl From<&TraceRecord> for TraceLine {
     }
 }
 
-/// The CSV columns, in the order of [`TraceLine`]'s fields.
-const CSV_HEADERS: [&str; 19] = [
+/// The CSV columns: every field of [`TraceLine`], with the names and French labels beside
+/// the ids and codes they explain.
+const CSV_HEADERS: [&str; 27] = [
     "seq",
     "id",
     "stream",
     "at",
+    "date_heure_de_paris",
     "actor_account",
+    "personne",
+    "adresse",
     "actor_partner",
     "actor_caf",
     "partner",
+    "partenaire",
     "session",
     "service",
+    "nom_du_service",
     "action",
+    "libelle_action",
     "target",
     "outcome",
+    "resultat",
     "reason",
+    "motif",
     "ip",
     "user_agent",
     "request_id",
@@ -311,25 +351,44 @@ const CSV_HEADERS: [&str; 19] = [
     "hash",
 ];
 
+/// The French word of an outcome.
+pub fn outcome_label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Success => "succès",
+        Outcome::Failure => "échec",
+    }
+}
+
 impl TraceLine {
     /// The cells of one CSV line, in the order of [`CSV_HEADERS`].
-    fn cells(self) -> [String; 19] {
+    fn cells(self, r: &TraceRecord, names: &super::names::Names) -> [String; 27] {
+        let t = &r.trace;
         let o = Option::unwrap_or_default;
+        let person = t.actor_account.as_deref().and_then(|a| names.person(a));
+        let owned = |v: Option<&str>| v.map(str::to_owned).unwrap_or_default();
         [
             self.seq.to_string(),
             self.id,
             self.stream,
             self.at,
+            crate::clock::paris_seconds(t.at_us),
             o(self.actor_account),
+            owned(person.map(|p| p.0)),
+            owned(person.map(|p| p.1)),
             o(self.actor_partner),
             o(self.actor_caf),
             o(self.partner),
+            owned(t.partner.as_deref().and_then(|p| names.partner(p))),
             o(self.session),
             o(self.service),
+            owned(t.client_id.as_deref().and_then(|c| names.service(c))),
             self.action,
+            owned(super::actions::action_label(&t.action)),
             o(self.target),
             self.outcome.to_owned(),
+            outcome_label(t.outcome).to_owned(),
             o(self.reason),
+            owned(t.reason.as_deref().and_then(super::actions::reason_label)),
             o(self.ip),
             o(self.user_agent),
             o(self.request_id),
@@ -339,12 +398,16 @@ impl TraceLine {
     }
 }
 
-/// The traces as CSV (`;`), every cell neutralised against formula injection: user agents,
-/// targets and reasons come from outside.
-pub fn to_csv(records: &[TraceRecord]) -> String {
-    crate::csv_out::write(
-        &CSV_HEADERS,
-        records.iter().map(|r| TraceLine::from(r).cells()),
+/// The traces as CSV for a French spreadsheet: `;`, UTF-8 with a byte-order mark, names and
+/// labels beside the ids, every cell neutralised against formula injection (user agents,
+/// targets and reasons come from outside).
+pub fn to_csv(records: &[TraceRecord], names: &super::names::Names) -> String {
+    format!(
+        "\u{feff}{}",
+        crate::csv_out::write(
+            &CSV_HEADERS,
+            records.iter().map(|r| TraceLine::from(r).cells(r, names)),
+        )
     )
 }
 
@@ -367,7 +430,11 @@ mod tests {
         let from = parse_bound("2026-01-31", false).unwrap();
         let to = parse_bound("2026-01-31", true).unwrap();
         assert_eq!(to - from, day);
-        assert_eq!(parse_bound("2026-01-31T00:00:00Z", true), Some(from));
+        assert_eq!(
+            parse_bound("2026-01-30T23:00:00Z", true),
+            Some(from),
+            "Paris, UTC+1"
+        );
         assert_eq!(parse_bound("31/01/2026", false), None);
     }
 }

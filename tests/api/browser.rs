@@ -610,15 +610,25 @@ async fn a_security_officer_searches_the_traces_of_a_person_in_chromium() {
     submit(&c).await;
     wait_for_url_with(&c, "search=1").await;
     let table = text_of(&c, "#traces tbody").await;
-    assert!(table.contains("auth.login"), "{table}");
-    assert!(table.contains("wrong_password"), "{table}");
-    assert!(table.contains("ville-de-niort"));
+    // Readable: the person by name and email, the partner by name, the action and the reason
+    // in French, their codes kept beside them.
+    for shown in [
+        "Sophie Lambert",
+        SOPHIE,
+        "Mairie de Niort",
+        "Connexion par mot de passe",
+        "auth.login",
+        "mot de passe erroné",
+        "wrong_password",
+    ] {
+        assert!(table.contains(shown), "{shown} in {table}");
+    }
     assert!(
         !table.contains("succès"),
         "only failures were asked for: {table}"
     );
     let export = c
-        .find(Locator::LinkText("Exporter en CSV"))
+        .find(Locator::LinkText("Exporter pour un tableur (CSV)"))
         .await
         .unwrap()
         .attr("href")
@@ -626,6 +636,40 @@ async fn a_security_officer_searches_the_traces_of_a_person_in_chromium() {
         .unwrap()
         .unwrap();
     assert!(export.contains("export=csv") && export.contains("outcome=failure"));
+    // The file a French spreadsheet opens: a byte-order mark, `;`, names and labels as columns.
+    let cookies = c
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| format!("{}={}", k.name(), k.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let csv = reqwest::Client::new()
+        .get(app.url(&export))
+        .header("cookie", cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with('\u{feff}'), "a byte-order mark");
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    let header: Vec<&str> = lines.next().unwrap().split(';').collect();
+    let row: Vec<&str> = lines
+        .next()
+        .expect("one failure exported")
+        .split(';')
+        .collect();
+    let cell = |name: &str| row[header.iter().position(|h| *h == name).expect(name)];
+    assert_eq!(cell("personne"), "Sophie Lambert");
+    assert_eq!(cell("adresse"), SOPHIE);
+    assert_eq!(cell("partenaire"), "Mairie de Niort");
+    assert_eq!(cell("libelle_action"), "Connexion par mot de passe");
+    assert_eq!(cell("resultat"), "échec");
+    assert_eq!(cell("motif"), "mot de passe erroné");
+    assert_eq!(cell("reason"), "wrong_password");
     c.close().await.unwrap();
 
     // The officer's search is itself in the traces.

@@ -146,6 +146,36 @@ async fn security_officers_search_within_their_reach_and_their_searches_are_trac
         .map(|t| t["actor_account"].as_str().unwrap())
         .collect();
     assert_eq!(people, [sophie.as_str()]);
+    // A person may be given by name: the one person of that name in the officer's reach.
+    let (status, page) = app
+        .api(
+            Method::GET,
+            "/api/v1/traces?person=lambert&service=demo-app",
+            &niort,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["traces"][0]["actor_account"], sophie.as_str());
+    let (status, problem) = app
+        .api(Method::GET, "/api/v1/traces?person=niort", &niort, None)
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Plusieurs personnes"),
+        "{problem}"
+    );
+    let (_, page) = app
+        .api(Method::GET, "/api/v1/traces?person=claire", &niort, None)
+        .await;
+    assert_eq!(
+        page["traces"],
+        json!([]),
+        "a name outside the reach finds no one"
+    );
 
     let national = app.api_token(NATIONAL).await;
     let (_, page) = app

@@ -6,6 +6,8 @@ use crate::habilitations::HabilitationError;
 use crate::habilitations::Record;
 use crate::state::AppState;
 use crate::store::Outcome;
+use crate::traces::actions::{ACTIONS, action_label, reason_label};
+use crate::traces::names::Names;
 use crate::traces::query::{self, Filter};
 use crate::web::error::PageResult;
 use axum::extract::{ConnectInfo, Query, State};
@@ -33,7 +35,8 @@ fn filter_of(q: &HashMap<String, String>) -> Result<Filter, HabilitationError> {
         person: get("person"),
         partner: get("partner"),
         service: get("service"),
-        action: get("action"),
+        // A relying application's own action is typed; Passerelle's are picked from a list.
+        action: get("action_code").or_else(|| get("action")),
         outcome: match get("outcome").as_deref() {
             None => None,
             Some(o) => Some(
@@ -53,7 +56,15 @@ fn filter_of(q: &HashMap<String, String>) -> Result<Filter, HabilitationError> {
 fn same_search(q: &HashMap<String, String>) -> String {
     let mut pairs = url::form_urlencoded::Serializer::new(String::new());
     for name in [
-        "person", "partner", "service", "action", "outcome", "ip", "from", "to",
+        "person",
+        "partner",
+        "service",
+        "action",
+        "action_code",
+        "outcome",
+        "ip",
+        "from",
+        "to",
     ] {
         if let Some(v) = q.get(name).filter(|v| !v.is_empty()) {
             pairs.append_pair(name, v);
@@ -82,7 +93,7 @@ pub(super) async fn show(
             )
         } else {
             (
-                query::to_csv(&records),
+                query::to_csv(&records, &Names::of(&state, &records).await?),
                 "text/csv; charset=utf-8",
                 "traces.csv",
             )
@@ -107,22 +118,50 @@ pub(super) async fn show(
     };
     let attestations = state.tracer.store().attestations().await?;
     let erasures = state.stores.accounts.erasure_attestations().await?;
+    let names = match &page {
+        Some(p) => Names::of(&state, &p.records).await?,
+        None => Names::default(),
+    };
+    let partners: Vec<crate::store::Partner> = match query::reach(&state, &user.actor).await? {
+        None => state.stores.organisations.list_partners(None).await?,
+        Some(ids) => state
+            .stores
+            .organisations
+            .list_partners(None)
+            .await?
+            .into_iter()
+            .filter(|p| ids.contains(&p.id.to_string()))
+            .collect(),
+    };
+    let services = state.stores.services.list_services().await?;
     let value = |n: &str| q.get(n).cloned().unwrap_or_default();
+    let known_action = ACTIONS.iter().any(|a| a.name == value("action"));
     let search = same_search(&q);
     let body = html! {
-        p { "Chaque recherche et chaque export sont eux-mêmes tracés." }
+        p { "Chaque recherche et chaque export sont eux-mêmes tracés. Les heures sont celles de Paris." }
         form method="get" action="/console/traces" {
             input type="hidden" name="search" value="1";
             fieldset {
                 legend { "Rechercher" }
-                label for="person" { "Personne" span class="hint" { "adresse électronique ou identifiant" } }
+                label for="person" { "Personne" span class="hint" { "adresse électronique ou nom" } }
                 input type="text" id="person" name="person" value=(value("person"));
-                label for="partner" { "Partenaire" span class="hint" { "identifiant" } }
-                input type="text" id="partner" name="partner" value=(value("partner"));
-                label for="service" { "Service" span class="hint" { "identifiant du client" } }
-                input type="text" id="service" name="service" value=(value("service"));
-                label for="action" { "Action" span class="hint" { "par exemple auth.login" } }
-                input type="text" id="action" name="action" value=(value("action"));
+                label for="partner" { "Partenaire" }
+                select id="partner" name="partner" {
+                    option value="" { "tous" }
+                    @for p in &partners { option value=(p.id) selected[value("partner") == p.id.as_str()] { (p.name) } }
+                }
+                label for="service" { "Service" }
+                select id="service" name="service" {
+                    option value="" { "tous" }
+                    @for sv in &services { option value=(sv.client_id) selected[value("service") == sv.client_id.as_str()] { (sv.name) } }
+                }
+                label for="action" { "Action" }
+                select id="action" name="action" {
+                    option value="" { "toutes" }
+                    @for a in ACTIONS { option value=(a.name) selected[value("action") == a.name] { (a.label) } }
+                }
+                label for="action_code" { "Ou l'action d'une application" span class="hint" { "son code, par exemple dossier.consultation" } }
+                input type="text" id="action_code" name="action_code" value=(if known_action { String::new() } else { value("action_code") });
                 label for="outcome" { "Résultat" }
                 select id="outcome" name="outcome" {
                     option value="" { "tous" }
@@ -140,14 +179,14 @@ pub(super) async fn show(
         }
         @if let Some(page) = &page {
             p {
-                a href={ "/console/traces?" (search) "&export=csv" } { "Exporter en CSV" }
+                a href={ "/console/traces?" (search) "&export=csv" } { "Exporter pour un tableur (CSV)" }
                 " — "
-                a href={ "/console/traces?" (search) "&export=jsonl" } { "Exporter en JSON lines" }
+                a href={ "/console/traces?" (search) "&export=jsonl" } { "Exporter en JSON lines (pour les outils)" }
             }
-            table id="traces" {
-                caption { "Traces, les plus récentes d'abord" }
+            table id="traces" class="stack" {
+                caption { "Traces, les plus récentes d'abord (heure de Paris)" }
                 thead { tr {
-                    th scope="col" { "Date (UTC)" } th scope="col" { "Personne" } th scope="col" { "Partenaire" }
+                    th scope="col" { "Date" } th scope="col" { "Personne" } th scope="col" { "Partenaire" }
                     th scope="col" { "Service" } th scope="col" { "Action" } th scope="col" { "Objet" }
                     th scope="col" { "Résultat" } th scope="col" { "IP" }
                 } }
@@ -156,14 +195,31 @@ pub(super) async fn show(
                     @for r in &page.records {
                         @let t = &r.trace;
                         tr {
-                            td { (chrono::DateTime::from_timestamp_micros(t.at_us).map(|d| d.format("%d/%m/%Y %H:%M:%S").to_string()).unwrap_or_default()) }
-                            td { (t.actor_account.as_deref().unwrap_or("—")) }
-                            td { (t.partner.as_deref().unwrap_or("—")) }
-                            td { (t.client_id.as_deref().unwrap_or("—")) }
-                            td { (t.action) }
-                            td { (t.target.as_deref().unwrap_or("—")) }
-                            td { (if t.outcome == Outcome::Success { "succès" } else { "échec" }) @if let Some(r) = &t.reason { " (" (r) ")" } }
-                            td { (t.ip.as_deref().unwrap_or("—")) }
+                            td data-label="Date" { (crate::clock::paris_seconds(t.at_us)) }
+                            td data-label="Personne" {
+                                @match t.actor_account.as_deref() {
+                                    None => "—",
+                                    Some(id) => @match names.person(id) {
+                                        Some((name, email)) => { (name) br; span class="hint" { (email) } },
+                                        None => { span class="hint" { "compte inconnu ou effacé " (id) } },
+                                    },
+                                }
+                            }
+                            td data-label="Partenaire" { (t.partner.as_deref().map(|p| names.partner(p).unwrap_or(p)).unwrap_or("—")) }
+                            td data-label="Service" { (t.client_id.as_deref().map(|c| names.service(c).unwrap_or(c)).unwrap_or("—")) }
+                            td data-label="Action" {
+                                @if let Some(label) = action_label(&t.action) { (label) br; }
+                                span class="hint" { (t.action) }
+                            }
+                            td data-label="Objet" { (t.target.as_deref().unwrap_or("—")) }
+                            td data-label="Résultat" {
+                                (query::outcome_label(t.outcome))
+                                @if let Some(reason) = &t.reason {
+                                    " : " (reason_label(reason).unwrap_or(reason))
+                                    @if reason_label(reason).is_some() { " " span class="hint" { "(" (reason) ")" } }
+                                }
+                            }
+                            td data-label="IP" { (t.ip.as_deref().unwrap_or("—")) }
                         }
                     }
                 }
