@@ -65,6 +65,8 @@ pub fn action(code: &str) -> &'static str {
         "review.start" => "début de la revue annuelle",
         "review.complete" => "fin de la revue annuelle",
         "retention.habilitations" => "effacement en fin de conservation",
+        "retention.erase_personal_data" => "effacement des données du compte (fin de conservation)",
+        "retention.erasure" => "attestation signée d'effacement des comptes",
         "request.file" => "demande adressée à la Caf",
         "request.approve" => "demande acceptée par la Caf",
         "request.refuse" => "demande refusée par la Caf",

@@ -186,6 +186,19 @@ async fn console_pages(app: &TestApp, c: &Client) -> Vec<(String, Vec<String>)> 
         .await
         .unwrap();
     found.push(("revue ouverte".to_owned(), violations(c).await));
+    // The trace search with results, as the Caf's security officer sees it.
+    c.delete_all_cookies().await.unwrap();
+    c.goto(&app.url("/login")).await.unwrap();
+    type_into(c, "#email", "rssi@caf79.example").await;
+    type_into(c, "#password", "Demo-Passerelle-Admin-2026!").await;
+    submit(c).await;
+    wait_for_path(c, "/console").await;
+    c.goto(&app.url("/console/traces?search=1")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#traces tbody tr"))
+        .await
+        .unwrap();
+    found.push(("traces".to_owned(), violations(c).await));
     // The checker itself can fail: an image without text is reported.
     c.execute(
         "document.querySelector('main').appendChild(document.createElement('img'));",
