@@ -104,6 +104,9 @@ pub enum Appended {
 pub struct TraceQuery {
     /// Partners the searcher may see (`None`: every trace).
     pub reach: Option<Vec<String>>,
+    /// With a `reach`, also the traces of these Cafs' own staff (no partner; `actor_caf` one
+    /// of these): what a Caf's security officer sees besides its partners.
+    pub reach_cafs: Vec<String>,
     pub account: Option<String>,
     pub partner: Option<String>,
     pub client_id: Option<String>,

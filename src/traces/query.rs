@@ -1,5 +1,5 @@
-//! Searching and exporting traces, for security officers (Caf: their Caf's partners; partner:
-//! their own) and national operators (everything). Every search and export is itself traced.
+//! Searching and exporting traces, for security officers (Caf: their Caf's partners and its
+//! own staff; partner: their own) and national operators (everything). Every search and export is itself traced.
 
 use super::{Event, Origin, TraceActor, actions};
 use crate::habilitations::{Actor, HabResult, HabilitationError};
@@ -55,6 +55,16 @@ pub async fn reach(state: &AppState, actor: &Actor) -> HabResult<Option<Vec<Stri
             .map(|p| p.id.to_string())
             .collect(),
     ))
+}
+
+/// The Cafs whose own staff's traces the actor reads besides its partners': a Caf's security
+/// officer reads its Caf's.
+pub fn staff_reach(actor: &Actor) -> Vec<String> {
+    let profile = &actor.account.profile;
+    match (&profile.partner, &profile.caf) {
+        (None, Some(caf)) if actor.holds(AdminRole::SecurityOfficer) => vec![caf.to_string()],
+        _ => Vec::new(),
+    }
 }
 
 /// What a security officer asks for.
@@ -155,6 +165,11 @@ async fn to_query(state: &AppState, actor: &Actor, filter: &Filter) -> HabResult
         )));
     }
     Ok(TraceQuery {
+        reach_cafs: if reach.is_some() {
+            staff_reach(actor)
+        } else {
+            Vec::new()
+        },
         reach,
         account,
         partner: filter.partner.clone(),

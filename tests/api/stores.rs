@@ -407,6 +407,44 @@ async fn traces_chain_per_stream_skip_duplicates_and_search_newest_first(stores:
     assert_eq!(rest[0].prev_hash, last.hash);
 }
 
+/// A Caf's security officer's reach holds its partners and the Caf's own staff (traces with no
+/// partner whose actor belongs to the Caf), not another Caf's.
+async fn a_cafs_reach_includes_its_own_staff(stores: &Stores) {
+    let t = &stores.traces;
+    // A Caf's own staff: no partner, the Caf as the actor's.
+    let staff = NewTrace {
+        actor_partner: None,
+        actor_caf: Some("79".into()),
+        partner: None,
+        ..trace("a", "staff", "officer", 14)
+    };
+    t.append(&[trace("a", "1", "x", 10), trace("a", "2", "y", 12), staff])
+        .await
+        .unwrap();
+    let seen = |cafs: Vec<String>| {
+        let t = t.clone();
+        async move {
+            t.search(&TraceQuery {
+                reach: Some(vec!["p".into()]),
+                reach_cafs: cafs,
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.trace.id.clone())
+            .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(seen(vec!["79".into()]).await, ["staff", "2", "1"]);
+    assert_eq!(
+        seen(vec!["42".into()]).await,
+        ["2", "1"],
+        "not another Caf's staff"
+    );
+}
+
 fn session(account: &AccountId, expires_at: i64) -> Session {
     Session {
         sid: SessionId::generate(),
@@ -1239,6 +1277,7 @@ conformance!(
     directory_searches_filter_sort_and_page_within_reach,
     requests_are_decided_once_and_queued_by_partner,
     erased_accounts_leave_their_names_with_the_closed_habilitations,
+    a_cafs_reach_includes_its_own_staff,
 );
 
 /// The stores of a replica on PostgreSQL and Redis, in a new database named after the check.

@@ -670,3 +670,58 @@ async fn personal_data_is_erased_six_months_after_the_last_habilitation_ended() 
     assert_eq!(again.erased_accounts, 0);
     assert!(again.erasure.is_none());
 }
+
+/// The Caf's security officer also reads the logins of the Caf's own staff; a partner's officer
+/// and another Caf's staff stay out of each other's reach.
+#[tokio::test]
+async fn a_caf_security_officer_reads_the_caf_staff_traces() {
+    let app = TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await;
+    // Their password logins are traced, whatever the demo application then makes of them.
+    for who in ["habilitations@caf79.example", "habilitations@caf42.example"] {
+        app.login_fresh(who, "Demo-Passerelle-Admin-2026!").await;
+    }
+    app.state.tracer.flush().await.unwrap();
+    let logins = |token: String, person: &'static str| {
+        let app = &app;
+        async move {
+            let (status, page) = app
+                .api(
+                    Method::GET,
+                    &format!("/api/v1/traces?person={person}&action=auth.login"),
+                    &token,
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{page}");
+            page["traces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["outcome"] == "success")
+                .count()
+        }
+    };
+    let caf79_security = app.api_token("rssi@caf79.example").await;
+    assert_eq!(
+        logins(caf79_security.clone(), "habilitations@caf79.example").await,
+        1,
+        "the Caf's own staff"
+    );
+    assert_eq!(
+        logins(caf79_security, "habilitations@caf42.example").await,
+        0,
+        "not another Caf's"
+    );
+    let niort = app.api_token(NIORT_SECURITY).await;
+    assert_eq!(
+        logins(niort, "habilitations@caf79.example").await,
+        0,
+        "a partner's officer reads its partner only"
+    );
+    let national = app.api_token(NATIONAL).await;
+    assert_eq!(
+        logins(national, "habilitations@caf42.example").await,
+        1,
+        "the national operator reads everything"
+    );
+}

@@ -212,11 +212,17 @@ impl PgTraceStore {
     async fn search_records(&self, q: &TraceQuery) -> StoreResult<Vec<TraceRecord>> {
         let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("SELECT * FROM traces WHERE TRUE");
         if let Some(reach) = &q.reach {
-            if reach.is_empty() {
+            if reach.is_empty() && q.reach_cafs.is_empty() {
                 return Ok(Vec::new());
             }
-            sql.push(" AND partner = ANY(");
+            sql.push(" AND (partner = ANY(");
             sql.push_bind(reach.clone());
+            sql.push(")");
+            if !q.reach_cafs.is_empty() {
+                sql.push(" OR partner IS NULL AND actor_caf = ANY(");
+                sql.push_bind(q.reach_cafs.clone());
+                sql.push(")");
+            }
             sql.push(")");
         }
         push_filters(&mut sql, q);

@@ -173,19 +173,28 @@ impl SqliteTraceStore {
     async fn search_records(&self, q: &TraceQuery) -> StoreResult<Vec<TraceRecord>> {
         let mut sql: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM traces WHERE 1 = 1");
         if let Some(reach) = &q.reach {
-            if reach.is_empty() {
+            if reach.is_empty() && q.reach_cafs.is_empty() {
                 return Ok(Vec::new());
             }
             // With a person given, their index is the selective one: the unary `+` keeps the
             // planner from walking the partner's index instead.
             sql.push(if q.account.is_some() {
-                " AND +partner IN ("
+                " AND (+partner IN ("
             } else {
-                " AND partner IN ("
+                " AND (partner IN ("
             });
             let mut list = sql.separated(", ");
             for p in reach {
                 list.push_bind(p.clone());
+            }
+            sql.push(")");
+            if !q.reach_cafs.is_empty() {
+                sql.push(" OR partner IS NULL AND actor_caf IN (");
+                let mut list = sql.separated(", ");
+                for c in &q.reach_cafs {
+                    list.push_bind(c.clone());
+                }
+                sql.push(")");
             }
             sql.push(")");
         }
