@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod csv_out;
 pub mod flow;
+pub mod french;
 pub mod habilitations;
 pub mod labels;
 pub mod mail;

@@ -202,7 +202,7 @@ pub fn request_filed(
     };
     let mut paragraphs = vec![format!(
         "{who} pour le partenaire « {partner} », demande à la Caf {}.",
-        crate::labels::de(what)
+        crate::french::de(what)
     )];
     if let Some(r) = reason {
         paragraphs.push(format!("Motif donné : {r}"));
@@ -229,7 +229,7 @@ pub fn request_decided(
     reason: Option<&str>,
     console_url: &str,
 ) -> Mail {
-    let what = crate::labels::de(what);
+    let what = crate::french::de(what);
     let mut paragraphs = vec![if approved {
         format!("{by} a accepté votre demande {what} : c'est fait.")
     } else {

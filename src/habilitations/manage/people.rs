@@ -88,28 +88,7 @@ pub(in crate::habilitations) async fn create_person_as(
     fields: PersonFields,
     services: Vec<ClientId>,
 ) -> HabResult<Account> {
-    if !fields.named_person && state.settings.looks_collective(&fields.email) {
-        return Err(HabilitationError::SharedAddress(fields.email));
-    }
-    if let Some(existing) = state
-        .stores
-        .accounts
-        .find_account_by_email(&fields.email)
-        .await?
-    {
-        // Said plainly when the account is the partner's own (the administrator sees it);
-        // an account elsewhere is not revealed, and the Caf is told instead.
-        if existing.profile.partner.as_ref() == Some(&context.partner.id) {
-            return Err(HabilitationError::Conflict(format!(
-                "{} a déjà un compte chez ce partenaire.",
-                fields.email
-            )));
-        }
-        notify::report_unavailable_email(state, &author, context, &existing).await?;
-        return Err(HabilitationError::Conflict(unavailable_email_message(
-            &fields.email,
-        )));
-    }
+    check_new_address(state, &author, context, &fields).await?;
     let profile = AccountProfile {
         email: fields.email,
         civility: fields.civility,
@@ -137,6 +116,38 @@ pub(in crate::habilitations) async fn create_person_as(
 
 /// What an administrator reads when an address belongs to an account outside their partner:
 /// it says neither that an account exists nor where.
+/// A new person's address: refused when it looks shared (unless confirmed), or when an
+/// account has it — said plainly when the account is the partner's own (the administrator
+/// sees it); an account elsewhere is not revealed, and the Caf is told instead.
+pub(super) async fn check_new_address(
+    state: &AppState,
+    author: &Author<'_>,
+    context: &PartnerContext,
+    fields: &PersonFields,
+) -> HabResult<()> {
+    if !fields.named_person && state.settings.looks_collective(&fields.email) {
+        return Err(HabilitationError::SharedAddress(fields.email.clone()));
+    }
+    if let Some(existing) = state
+        .stores
+        .accounts
+        .find_account_by_email(&fields.email)
+        .await?
+    {
+        if existing.profile.partner.as_ref() == Some(&context.partner.id) {
+            return Err(HabilitationError::Conflict(format!(
+                "{} a déjà un compte chez ce partenaire.",
+                fields.email
+            )));
+        }
+        notify::report_unavailable_email(state, author, context, &existing).await?;
+        return Err(HabilitationError::Conflict(unavailable_email_message(
+            &fields.email,
+        )));
+    }
+    Ok(())
+}
+
 pub fn unavailable_email_message(email: &Email) -> String {
     format!(
         "L'adresse {email} ne peut pas être retenue pour un nouveau compte de ce partenaire. La Caf en est informée et reviendra vers vous ; en attendant, vérifiez l'adresse auprès de la personne."

@@ -88,28 +88,7 @@ async fn check_request(
     let direct = match change {
         RequestedChange::CreatePerson { .. } => {
             let fields = person_fields(change)?.expect("a creation");
-            if !fields.named_person && state.settings.looks_collective(&fields.email) {
-                return Err(HabilitationError::SharedAddress(fields.email));
-            }
-            if let Some(existing) = state
-                .stores
-                .accounts
-                .find_account_by_email(&fields.email)
-                .await?
-            {
-                if existing.profile.partner.as_ref() == Some(&context.partner.id) {
-                    return Err(HabilitationError::Conflict(format!(
-                        "{} a déjà un compte : demandez plutôt l'habilitation qui lui manque.",
-                        fields.email
-                    )));
-                }
-                // Not revealed to the partner: the Caf is told where the address is used.
-                notify::report_unavailable_email(state, &Author::Person(actor), context, &existing)
-                    .await?;
-                return Err(HabilitationError::Conflict(unavailable_email_message(
-                    &fields.email,
-                )));
-            }
+            check_new_address(state, &Author::Person(actor), context, &fields).await?;
             access::check(actor, context, Action::ManageUsers)
         }
         RequestedChange::Grant {

@@ -102,3 +102,20 @@ pub(super) fn shared_address_page(
         cancel,
     )
 }
+
+/// An account id from a console address (at most 64 characters kept: longer is no id).
+pub(super) fn account_id(id: &str) -> crate::types::AccountId {
+    crate::types::AccountId::from_stored(id.chars().take(64).collect())
+}
+
+/// Back to a person's page, its message at the top and focused.
+pub(super) fn back_to_person(
+    id: &crate::types::AccountId,
+    done: &str,
+) -> crate::web::error::PageResult {
+    use axum::response::IntoResponse;
+    Ok(
+        axum::response::Redirect::to(&format!("/console/personnes/{id}?fait={done}#message"))
+            .into_response(),
+    )
+}

@@ -345,7 +345,7 @@ async fn home(
         .collect();
     let roles = roles_of(&user.actor.account);
     let body = html! {
-        p { "Vous agissez en tant " (if crate::labels::elides(&roles) { "qu'" } else { "que " }) strong { (roles) } "." }
+        p { "Vous agissez en tant " (if crate::french::elides(&roles) { "qu'" } else { "que " }) strong { (roles) } "." }
         form method="get" action="/console/recherche" role="search" {
             label for="home-q" { "Rechercher" span class="hint" { "un partenaire (nom, commune, SIRET), une personne (nom, adresse, fonction) ou ses habilitations" } }
             input type="search" id="home-q" name="q" maxlength="200";

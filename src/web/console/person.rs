@@ -1,6 +1,7 @@
 //! A person's page: profile, habilitations, groups, account actions (suspension, departure,
 //! forced password change), the Caf's appointments and the administrators' delegations.
 
+use super::forms::{account_id, back_to_person as back};
 use super::partner::{holder_name, row_target, status_forms, validity};
 use super::person_access::{access_facts, access_section};
 use super::{
@@ -11,22 +12,13 @@ use crate::habilitations::access::{Action, Target};
 use crate::habilitations::manage::{self, Appointment};
 use crate::state::AppState;
 use crate::store::{AdminRole, Delegation};
-use crate::types::{AccountId, ClientId, RoleCode};
+use crate::types::{ClientId, RoleCode};
 use crate::web::error::PageResult;
 use crate::web::extract::ConsoleForm;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect};
 use maud::html;
 use serde::Deserialize;
 use std::collections::HashMap;
-
-pub(super) fn account_id(id: &str) -> AccountId {
-    AccountId::from_stored(id.chars().take(64).collect())
-}
-
-pub(super) fn back(id: &AccountId, done: &str) -> PageResult {
-    Ok(Redirect::to(&format!("/console/personnes/{id}?fait={done}#message")).into_response())
-}
 
 pub(super) async fn show(
     State(state): State<AppState>,

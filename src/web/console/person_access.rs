@@ -2,7 +2,7 @@
 //! sessions (and their end), second factor (and its reset by the Caf), pending activation (and
 //! a new link) — what an administrator looks at first when someone cannot log in.
 
-use super::person::{account_id, back};
+use super::forms::{account_id, back_to_person as back};
 use super::{ConsoleUser, confirm_page, hidden_csrf};
 use crate::habilitations::manage;
 use crate::state::AppState;

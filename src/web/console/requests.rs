@@ -82,7 +82,7 @@ pub(super) async fn partner_requests(
                                 @if s.request.status == RequestStatus::Pending && (s.request.requested_by == user.actor.reference() || access::cancels_requests(&user.actor, partner)) {
                                     form method="post" action={ "/console/demandes/" (s.request.id) } class="inline" {
                                         (hidden_csrf(user))
-                                        button type="submit" name="decision" value="cancel" class="secondary" { "Retirer la demande" span class="sr-only" { " " (crate::labels::de(&s.what)) } }
+                                        button type="submit" name="decision" value="cancel" class="secondary" { "Retirer la demande" span class="sr-only" { " " (crate::french::de(&s.what)) } }
                                     }
                                 }
                             }
