@@ -148,8 +148,20 @@ pub async fn contacts(
                         .admin_roles
                         .contains(&AdminRole::PartnerSubstitute))
             {
+                let role = a
+                    .profile
+                    .admin_roles
+                    .iter()
+                    .find(|r| {
+                        matches!(
+                            r,
+                            AdminRole::PartnerAdministrator | AdminRole::PartnerSubstitute
+                        )
+                    })
+                    .map(|r| crate::labels::admin_role(*r, a.profile.civility.as_deref()))
+                    .unwrap_or("administrateur");
                 found.push(format!(
-                    "{} {} ({}), administrateur de votre organisme",
+                    "{} {} ({}), {role} de votre organisme",
                     a.profile.given_name, a.profile.family_name, a.profile.email
                 ));
             }

@@ -124,35 +124,85 @@ async fn to_query(state: &AppState, actor: &Actor, filter: &Filter) -> HabResult
                     .unwrap_or_else(|| "-".into()),
             )
         }
-        Some(id) if uuid::Uuid::parse_str(id).is_ok() => Some(id.to_owned()),
-        // A name: the one person of that name in the officer's reach.
+        // An identifier (a UUID, or any word with a digit: names have none).
+        Some(id)
+            if uuid::Uuid::parse_str(id).is_ok()
+                || !id.contains(char::is_whitespace)
+                    && id.contains(|c: char| c.is_ascii_digit()) =>
+        {
+            Some(id.to_owned())
+        }
+        // A name: the one person of that name in the officer's reach (its partners' people
+        // and, for a Caf's officer, the Caf's own staff).
         Some(name) => {
             let params = crate::habilitations::directory::ListParams {
                 q: Some(name.to_owned()),
                 limit: Some(6),
                 ..Default::default()
             };
-            let found = crate::habilitations::directory::people(state, actor, &params)
-                .await?
-                .items;
+            let mut found: Vec<crate::store::Account> =
+                crate::habilitations::directory::people(state, actor, &params)
+                    .await?
+                    .items
+                    .into_iter()
+                    .map(|h| h.account)
+                    .collect();
+            let words: Vec<String> = crate::store::fold(name)
+                .split(' ')
+                .map(str::to_owned)
+                .collect();
+            for caf in staff_reach(actor) {
+                let caf = crate::types::CafCode::parse(&caf)
+                    .map_err(|e| HabilitationError::Invalid(e.0))?;
+                for a in state.stores.accounts.staff_of_caf(&caf).await? {
+                    let key = crate::store::fold(&format!(
+                        "{} {} {}",
+                        a.profile.given_name, a.profile.family_name, a.profile.email
+                    ));
+                    if words.iter().all(|w| key.contains(w.as_str())) {
+                        found.push(a);
+                    }
+                }
+            }
             match found.as_slice() {
-                [] => Some("-".into()),
-                [one] => Some(one.account.id.to_string()),
+                [] => {
+                    return Err(HabilitationError::Invalid(format!(
+                        "Aucune personne de votre périmètre ne s'appelle « {name} » : vérifiez l'orthographe, ou cherchez par adresse électronique."
+                    )));
+                }
+                [one] => Some(one.id.to_string()),
                 many => {
                     return Err(HabilitationError::Invalid(format!(
-                        "Plusieurs personnes répondent à « {name} » ({}{}) : précisez avec l'adresse électronique.",
+                        "Plusieurs personnes répondent à « {name} » : {}{}. Précisez avec l'adresse électronique.",
                         many.iter()
-                            .take(5)
-                            .map(|h| h.account.profile.email.to_string())
+                            .take(6)
+                            .map(|a| format!(
+                                "{} {} ({})",
+                                a.profile.given_name, a.profile.family_name, a.profile.email
+                            ))
                             .collect::<Vec<_>>()
                             .join(", "),
-                        if many.len() > 5 { ", …" } else { "" }
+                        if many.len() > 6 { ", …" } else { "" }
                     )));
                 }
             }
         }
         None => None,
     };
+    if let (Some(from), Some(to)) = (filter.from_us, filter.to_us)
+        && from >= to
+    {
+        return Err(HabilitationError::Invalid(
+            "La date de début suit la date de fin : inversez-les.".into(),
+        ));
+    }
+    if let Some(ip) = &filter.ip
+        && ip.parse::<std::net::IpAddr>().is_err()
+    {
+        return Err(HabilitationError::Invalid(format!(
+            "« {ip} » n'est pas une adresse IP (par exemple 192.0.2.10 ou 2001:db8::1)."
+        )));
+    }
     if let Some(p) = &filter.partner {
         PartnerId::parse(p)
             .map_err(|_| HabilitationError::Invalid(format!("Partenaire « {p} » inconnu.")))?;

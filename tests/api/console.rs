@@ -981,3 +981,36 @@ async fn refusals_point_back_and_a_centralized_partner_asks_to_lift_a_suspension
         "logged out, the console asks for a login"
     );
 }
+
+/// A trace search the officer can correct is answered on the search page itself, the form as
+/// they filled it; the Caf's officer finds the Caf's own staff by name.
+#[tokio::test]
+async fn a_trace_search_to_correct_stays_on_its_page() {
+    let app = spawn_without_mfa().await;
+    let officer = signed_in(&app, NIORT_SECURITY, ADMIN_PASSWORD).await;
+    let (status, page) = get(&app, &officer, "/console/traces?search=1&person=niort").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Plusieurs personnes répondent à « niort »"),
+        "{page}"
+    );
+    assert!(
+        page.contains("value=\"niort\""),
+        "the form keeps what was typed"
+    );
+    let (status, page) = get(
+        &app,
+        &officer,
+        "/console/traces?search=1&from=2026-12-02&to=2026-11-30",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("inversez-les"), "{page}");
+    let caf = signed_in(&app, "rssi@caf79.example", ADMIN_PASSWORD).await;
+    let (_, page) = get(&app, &caf, "/console/traces?search=1&person=Le+Goff").await;
+    assert!(!page.contains("role=\"alert\""), "{page}");
+    assert!(
+        page.contains("Yann Le Goff"),
+        "the Caf's own staff, found by name: {page}"
+    );
+}

@@ -168,13 +168,19 @@ async fn security_officers_search_within_their_reach_and_their_searches_are_trac
             .contains("Plusieurs personnes"),
         "{problem}"
     );
-    let (_, page) = app
+    let (status, problem) = app
         .api(Method::GET, "/api/v1/traces?person=claire", &niort, None)
         .await;
     assert_eq!(
-        page["traces"],
-        json!([]),
-        "a name outside the reach finds no one"
+        status, 422,
+        "a name outside the reach finds no one: {problem}"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Aucune personne de votre périmètre"),
+        "{problem}"
     );
 
     let national = app.api_token(NATIONAL).await;

@@ -212,11 +212,15 @@ pub async fn grant_as(
         }),
     )
     .await?;
+    // The person is told until when, when the access ends.
+    let until = habilitation
+        .valid_until
+        .map(|u| format!(", jusqu'au {} inclus", crate::clock::paris_day(u - 1)));
     notify::tell_reached(
         state,
         author,
         &habilitation,
-        notify::Notice::Granted,
+        |what| notify::Notice::Granted(format!("{what}{}", until.as_deref().unwrap_or(""))),
         reason,
     )
     .await?;

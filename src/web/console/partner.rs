@@ -320,6 +320,13 @@ async fn page_body(
         .filter(|(s, r)| {
             RoleCode::parse(&r.code).is_ok_and(|role| {
                 open_to_grant(s, &role)
+                    && crate::habilitations::access::may_request(
+                        actor,
+                        partner,
+                        &s.client_id,
+                        &role,
+                        Target::Other,
+                    )
                     && !may(
                         actor,
                         context,
@@ -330,6 +337,20 @@ async fn page_body(
                         },
                     )
             })
+        })
+        .collect();
+    // A request is for people the requester would manage: not the partner's administrators
+    // (nor, for a delegated manager, other managers).
+    let requestable_holders: Vec<&Account> = open_accounts
+        .iter()
+        .copied()
+        .filter(|a| {
+            let target = Target::of(a);
+            if crate::habilitations::access::cancels_requests(actor, partner) {
+                target != Target::Administrator
+            } else {
+                target == Target::Other
+            }
         })
         .collect();
     let (closed, current): (Vec<&Habilitation>, Vec<&Habilitation>) = habilitations
@@ -523,7 +544,7 @@ async fn page_body(
             h2 id="demandes" { "Demandes à la Caf" }
             @if files_requests && context.has_mode(HabilitationMode::Centralized) {
                 p { "La gestion des habilitations de ce partenaire est centralisée : adressez vos demandes à la Caf, qui les réalise ou les refuse en donnant le motif. Vous êtes averti par courriel de sa décision." }
-                (super::requests::filing_forms(user, partner, &open_accounts, &open_groups, &requestable))
+                (super::requests::filing_forms(user, partner, &requestable_holders, &open_groups, &requestable))
             }
             @if crate::habilitations::access::decides_requests(actor, partner) {
                 p { a href="/console/demandes" { "Traiter les demandes en attente" } }

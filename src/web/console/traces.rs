@@ -90,9 +90,24 @@ pub(super) async fn show(
 ) -> PageResult {
     query::reach(&state, &user.actor).await?;
     let origin = crate::web::origin(&headers, Some(peer));
-    let filter = filter_of(&q)?;
-    if let Some(format) = q.get("export") {
-        let records = query::export(&state, &user.actor, &filter, &origin).await?;
+    // A search the officer can correct is answered on this page, the form as they filled it.
+    let mut error = None;
+    let mut refused = |e: HabilitationError| match e {
+        HabilitationError::Invalid(m) => {
+            error = Some(m);
+            Ok(())
+        }
+        other => Err(other),
+    };
+    let filter = match filter_of(&q) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            refused(e)?;
+            None
+        }
+    };
+    if let (Some(format), Some(filter)) = (q.get("export"), &filter) {
+        let records = query::export(&state, &user.actor, filter, &origin).await?;
         let (body, content_type, name) = if format == "jsonl" {
             (
                 query::to_json_lines(&records),
@@ -118,11 +133,17 @@ pub(super) async fn show(
         )
             .into_response());
     }
-    let searched = q.contains_key("search");
-    let page = if searched {
-        Some(query::search(&state, &user.actor, &filter, &origin).await?)
-    } else {
-        None
+    let page = match &filter {
+        Some(filter) if q.contains_key("search") => {
+            match query::search(&state, &user.actor, filter, &origin).await {
+                Ok(page) => Some(page),
+                Err(e) => {
+                    refused(e)?;
+                    None
+                }
+            }
+        }
+        _ => None,
     };
     let attestations = state.tracer.store().attestations().await?;
     let erasures = state.stores.accounts.erasure_attestations().await?;
@@ -146,6 +167,9 @@ pub(super) async fn show(
     let known_action = ACTIONS.iter().any(|a| a.name == value("action"));
     let search = same_search(&q);
     let body = html! {
+        @if let Some(message) = &error {
+            div class="error" role="alert" id="erreurs" tabindex="-1" autofocus { p { (message) } }
+        }
         p { "Chaque recherche et chaque export sont eux-mêmes tracés. Les heures sont celles de Paris." }
         form method="get" action="/console/traces" {
             input type="hidden" name="search" value="1";
