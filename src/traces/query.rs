@@ -386,7 +386,7 @@ impl From<&TraceRecord> for TraceLine {
 
 /// The CSV columns: every field of [`TraceLine`], with the names and French labels beside
 /// the ids and codes they explain.
-const CSV_HEADERS: [&str; 27] = [
+const CSV_HEADERS: [&str; 28] = [
     "seq",
     "id",
     "stream",
@@ -405,6 +405,7 @@ const CSV_HEADERS: [&str; 27] = [
     "action",
     "libelle_action",
     "target",
+    "objet",
     "outcome",
     "resultat",
     "reason",
@@ -416,6 +417,14 @@ const CSV_HEADERS: [&str; 27] = [
     "hash",
 ];
 
+/// An administrative change's target in words: "habilitation.grant habilitation:…" is an
+/// « attribution d'une habilitation ».
+pub fn change_words(action: &str, target: &str) -> Option<&'static str> {
+    let code = target.split_once(' ').map_or(target, |(code, _)| code);
+    let words = crate::labels::action(code);
+    (action == "admin.change" && words != "autre changement").then_some(words)
+}
+
 /// The French word of an outcome.
 pub fn outcome_label(outcome: Outcome) -> &'static str {
     match outcome {
@@ -426,7 +435,7 @@ pub fn outcome_label(outcome: Outcome) -> &'static str {
 
 impl TraceLine {
     /// The cells of one CSV line, in the order of [`CSV_HEADERS`].
-    fn cells(self, r: &TraceRecord, names: &super::names::Names) -> [String; 27] {
+    fn cells(self, r: &TraceRecord, names: &super::names::Names) -> [String; 28] {
         let t = &r.trace;
         let o = Option::unwrap_or_default;
         let person = t.actor_account.as_deref().and_then(|a| names.person(a));
@@ -450,6 +459,11 @@ impl TraceLine {
             self.action,
             owned(super::actions::action_label(&t.action)),
             o(self.target),
+            owned(
+                t.target
+                    .as_deref()
+                    .and_then(|target| change_words(&t.action, target)),
+            ),
             self.outcome.to_owned(),
             outcome_label(t.outcome).to_owned(),
             o(self.reason),

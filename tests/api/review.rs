@@ -315,6 +315,11 @@ async fn csv_exports_neutralise_formulas() {
         .filter(|c| c.starts_with(['=', '+', '-', '@', '\t', '\r']))
         .collect();
     assert!(live.is_empty(), "live formulas: {live:?}");
+    // An administrative change's object also reads in words, beside its reference.
+    assert!(
+        cells.iter().any(|c| c == "attribution d'une habilitation"),
+        "{text}"
+    );
 
     // Annexe 1: a name that looks like a formula goes out as text and imports back as it was.
     let caf = app.api_token("habilitations@caf79.example").await;

@@ -52,14 +52,6 @@ fn filter_of(q: &HashMap<String, String>) -> Result<Filter, HabilitationError> {
     })
 }
 
-/// An administrative change's target in words: "habilitation.grant habilitation:…" is an
-/// « attribution d'une habilitation ».
-fn change_words(action: &str, target: &str) -> Option<&'static str> {
-    let code = target.split_once(' ').map_or(target, |(code, _)| code);
-    let words = crate::labels::action(code);
-    (action == "admin.change" && words != "autre changement").then_some(words)
-}
-
 /// The query string of the same search without the page cursor, for links.
 fn same_search(q: &HashMap<String, String>) -> String {
     let mut pairs = url::form_urlencoded::Serializer::new(String::new());
@@ -244,7 +236,7 @@ pub(super) async fn show(
                                 span class="hint" { (t.action) }
                             }
                             td data-label="Objet" {
-                                @match t.target.as_deref().map(|target| (change_words(&t.action, target), target)) {
+                                @match t.target.as_deref().map(|target| (query::change_words(&t.action, target), target)) {
                                     Some((Some(words), target)) => { (words) br; span class="hint" { (target) } },
                                     Some((None, target)) => (target),
                                     None => "—",
