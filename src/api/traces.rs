@@ -250,6 +250,7 @@ fn filter_from(query: &HashMap<String, String>) -> Result<Filter, ApiError> {
                     .ok_or_else(|| ApiError::bad_request("outcome : « success » ou « failure »"))
             })
             .transpose()?,
+        reason: get("reason"),
         ip: get("ip"),
         from_us: time("from", false)?,
         to_us: time("to", true)?,
@@ -278,6 +279,7 @@ pub struct TracePage {
         ("service" = Option<String>, Query, description = "Client id"),
         ("action" = Option<String>, Query, description = "Action name"),
         ("outcome" = Option<String>, Query, description = "`success` or `failure`"),
+        ("reason" = Option<String>, Query, description = "a failure's reason code (`wrong_password`…, see /api/v1/traces/actions)"),
         ("ip" = Option<String>, Query, description = "Client IP"),
         ("from" = Option<String>, Query, description = "From (RFC 3339 or date), included"),
         ("to" = Option<String>, Query, description = "To: a date (included) or an RFC 3339 instant (excluded)"),

@@ -21,6 +21,9 @@ pub(super) struct TraceFilterArgs {
     /// success or failure
     #[arg(long)]
     outcome: Option<String>,
+    /// A failure's reason code (wrong_password, throttled…)
+    #[arg(long)]
+    reason: Option<String>,
     #[arg(long)]
     ip: Option<String>,
     /// From this date (YYYY-MM-DD or RFC 3339), included
@@ -82,6 +85,7 @@ pub(super) async fn traces(config: &Config, command: TracesCommand) -> Result<()
                         .ok_or_else(|| usage("--outcome is success or failure"))
                 })
                 .transpose()?,
+            reason: args.reason.clone(),
             ip: args.ip.clone(),
             from_us: trace_time(&args.from, false)?,
             to_us: trace_time(&args.to, true)?,

@@ -278,6 +278,7 @@ pub struct Account {
     pub closed_at: Option<i64>,
     /// Why the account was last suspended, reactivated or closed.
     pub status_reason: Option<String>,
+    pub created_at: i64,
     pub updated_at: i64,
 }
 

@@ -9,6 +9,9 @@ use super::StoreResult;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+/// Passerelle's own stream: the one whose traces the dashboard's counters count.
+pub const OWN_STREAM: &str = "passerelle";
+
 /// The hash before the first record of a stream.
 pub const GENESIS: [u8; 32] = [0; 32];
 
@@ -112,12 +115,37 @@ pub struct TraceQuery {
     pub client_id: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<Outcome>,
+    /// A failure's reason code.
+    pub reason: Option<String>,
     pub ip: Option<String>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
     /// Newest first; continue after this `(at_us, seq)` of the previous page's last record.
     pub before: Option<(i64, i64)>,
     pub limit: u32,
+}
+
+/// What the security dashboard counts: Passerelle's own traces in a period, within a reach
+/// (as in [`TraceQuery`]), optionally of one action and outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountQuery {
+    pub reach: Option<Vec<String>>,
+    pub reach_cafs: Vec<String>,
+    pub from_us: i64,
+    pub to_us: i64,
+    pub action: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+/// How many of Passerelle's own traces of one action, outcome and reason were written in one
+/// UTC hour (hours since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountRow {
+    pub hour: i64,
+    pub action: String,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    pub count: u64,
 }
 
 /// A signed statement of a stream's head at some point.
@@ -197,5 +225,16 @@ pub trait TraceStore: Send + Sync {
         Ok(None)
     }
     async fn insert_attestation(&self, attestation: &Attestation) -> StoreResult<()>;
+    /// The counters of Passerelle's own traces (kept up to date by `append`), per hour, action,
+    /// outcome and reason, summed over the partners in reach; hours overlapping the period.
+    async fn counts(&self, query: &CountQuery) -> StoreResult<Vec<CountRow>>;
+    /// The last successful login of each of these accounts that logged in while traces were
+    /// kept (µs).
+    async fn last_logins(
+        &self,
+        accounts: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, i64>>;
+    /// Forgets the counters and last logins older than `before_us` (retention).
+    async fn forget_counts_before(&self, before_us: i64) -> StoreResult<()>;
     async fn attestations(&self) -> StoreResult<Vec<Attestation>>;
 }

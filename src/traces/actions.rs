@@ -32,6 +32,7 @@ actions! {
     "admin.change" => "Changement d'administration", "A change to partners, conventions, people, groups, habilitations, quotas or modes (target: the record; reason: the administrator's)",
     "trace.query" => "Recherche dans les traces", "A search of the traces by a security officer (target: the filter's references)",
     "trace.export" => "Export des traces", "An export of the traces",
+    "trace.dashboard" => "Tableau de bord de sécurité consulté", "The security dashboard viewed by an officer (target: the period)",
     "trace.retention" => "Destruction de traces (conservation)", "Traces destroyed by the retention job (target: the attestation)",
 }
 
@@ -41,22 +42,36 @@ pub fn action_label(name: &str) -> Option<&'static str> {
     ACTIONS.iter().find(|a| a.name == name).map(|a| a.label)
 }
 
+/// The failure reasons Passerelle records, with their French words.
+pub const REASONS: &[(&str, &str)] = &[
+    ("unknown_account", "compte inconnu"),
+    ("wrong_password", "mot de passe erroné"),
+    (
+        "no_password",
+        "compte sans mot de passe (activation en attente)",
+    ),
+    ("suspended", "compte suspendu ou fermé"),
+    (
+        "temporary_password_expired",
+        "mot de passe temporaire expiré",
+    ),
+    ("throttled", "tentatives bloquées (trop d'échecs)"),
+    ("captcha", "vérification anti-robot manquée"),
+    ("wrong_code", "code erroné"),
+    ("no_habilitation", "pas d'habilitation pour ce service"),
+    (
+        "reused",
+        "jeton de renouvellement réutilisé (famille révoquée)",
+    ),
+    (
+        "email_in_use_elsewhere",
+        "adresse déjà utilisée chez un autre partenaire",
+    ),
+];
+
 /// The French words of a failure reason Passerelle records.
 pub fn reason_label(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "unknown_account" => "compte inconnu",
-        "wrong_password" => "mot de passe erroné",
-        "no_password" => "compte sans mot de passe (activation en attente)",
-        "suspended" => "compte suspendu ou fermé",
-        "temporary_password_expired" => "mot de passe temporaire expiré",
-        "throttled" => "tentatives bloquées (trop d'échecs)",
-        "captcha" => "vérification anti-robot manquée",
-        "wrong_code" => "code erroné",
-        "no_habilitation" => "pas d'habilitation pour ce service",
-        "reused" => "jeton de renouvellement réutilisé (famille révoquée)",
-        "email_in_use_elsewhere" => "adresse déjà utilisée chez un autre partenaire",
-        _ => return None,
-    })
+    REASONS.iter().find(|(c, _)| *c == code).map(|(_, l)| *l)
 }
 
 /// Whether a relying application's action name is acceptable.

@@ -10,6 +10,7 @@
 //! touched, never a password, a token, a session id in clear or the content of a record.
 
 pub mod actions;
+pub mod dashboard;
 pub mod names;
 pub mod query;
 pub mod seal;
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 /// Passerelle's own stream.
-pub const OWN_STREAM: &str = "passerelle";
+pub const OWN_STREAM: &str = crate::store::OWN_STREAM;
 /// Most traces written in one transaction.
 const MAX_GROUP: usize = 10_000;
 

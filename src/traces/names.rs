@@ -36,9 +36,17 @@ impl Names {
             people: HashMap::new(),
         };
         let mut asked = std::collections::HashSet::new();
+        // The people a search of the traces was about are named too (`person:…` in its target).
+        let searched = records
+            .iter()
+            .filter(|r| r.trace.action.starts_with("trace."))
+            .filter_map(|r| r.trace.target.as_deref())
+            .flat_map(|t| t.split(','))
+            .filter_map(|part| part.strip_prefix("person:"));
         for id in records
             .iter()
             .filter_map(|r| r.trace.actor_account.as_deref())
+            .chain(searched)
         {
             if !asked.insert(id.to_owned()) {
                 continue;

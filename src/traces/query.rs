@@ -76,6 +76,8 @@ pub struct Filter {
     pub service: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<Outcome>,
+    /// A failure's reason code (`wrong_password`…).
+    pub reason: Option<String>,
     pub ip: Option<String>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
@@ -207,6 +209,13 @@ async fn to_query(state: &AppState, actor: &Actor, filter: &Filter) -> HabResult
         PartnerId::parse(p)
             .map_err(|_| HabilitationError::Invalid(format!("Partenaire « {p} » inconnu.")))?;
     }
+    if let Some(r) = &filter.reason
+        && !actions::valid_business_action(r)
+    {
+        return Err(HabilitationError::Invalid(format!(
+            "Motif « {r} » inconnu."
+        )));
+    }
     if let Some(a) = &filter.action
         && !actions::valid_business_action(a)
     {
@@ -226,6 +235,7 @@ async fn to_query(state: &AppState, actor: &Actor, filter: &Filter) -> HabResult
         client_id: filter.service.clone(),
         action: filter.action.clone(),
         outcome: filter.outcome,
+        reason: filter.reason.clone(),
         ip: filter.ip.clone(),
         from_us: filter.from_us,
         to_us: filter.to_us,
@@ -242,6 +252,7 @@ fn describe(query: &TraceQuery) -> String {
         ("partner", &query.partner),
         ("service", &query.client_id),
         ("action", &query.action),
+        ("reason", &query.reason),
         ("ip", &query.ip),
     ] {
         if let Some(v) = value {
@@ -423,6 +434,38 @@ pub fn change_words(action: &str, target: &str) -> Option<&'static str> {
     let code = target.split_once(' ').map_or(target, |(code, _)| code);
     let words = crate::labels::action(code);
     (action == "admin.change" && words != "autre changement").then_some(words)
+}
+
+/// A trace search's filter (the target of `trace.query` and `trace.export`, see `describe`) in
+/// words: « personne : Sophie Lambert, action : Connexion par mot de passe, du 01/12/2026… ».
+pub fn filter_words(target: &str, names: &super::names::Names) -> Option<String> {
+    if target == "traces:all" {
+        return Some("toutes les traces".into());
+    }
+    let mut words = Vec::new();
+    for part in target.split(',') {
+        let (name, value) = part.split_once(':')?;
+        let time = |v: &str| v.parse().ok().map(crate::clock::paris_seconds);
+        words.push(match name {
+            "person" => format!(
+                "personne : {}",
+                names.person(value).map_or(value, |(n, _)| n)
+            ),
+            "partner" => format!("partenaire : {}", names.partner(value).unwrap_or(value)),
+            "service" => format!("service : {}", names.service(value).unwrap_or(value)),
+            "action" => format!("action : {}", actions::action_label(value).unwrap_or(value)),
+            "reason" => format!("motif : {}", actions::reason_label(value).unwrap_or(value)),
+            "outcome" => format!(
+                "résultat : {}",
+                Outcome::parse(value).map_or(value.to_owned(), |o| outcome_label(o).to_owned())
+            ),
+            "ip" => format!("IP : {value}"),
+            "from" => format!("depuis le {}", time(value)?),
+            "to" => format!("jusqu'au {} (exclu)", time(value)?),
+            _ => return None,
+        });
+    }
+    Some(words.join(", "))
 }
 
 /// The French word of an outcome.

@@ -98,6 +98,8 @@ pub async fn destroy_before(state: &AppState, before_us: i64) -> StoreResult<Vec
             ranges
         }
     };
+    // The dashboard's counters go with the traces they counted.
+    store.forget_counts_before(before_us).await?;
     let mut attestations = Vec::new();
     for DestroyedRange {
         stream,

@@ -99,7 +99,7 @@ pub(crate) async fn type_into(c: &fantoccini::Client, selector: &str, text: &str
 }
 
 /// Waits for the element `selector` and returns its text.
-async fn text_of(c: &fantoccini::Client, selector: &str) -> String {
+pub(crate) async fn text_of(c: &fantoccini::Client, selector: &str) -> String {
     let element = c.wait().for_element(Locator::Css(selector)).await.unwrap();
     element.text().await.unwrap()
 }
@@ -151,7 +151,7 @@ pub(crate) async fn wait_for_path(c: &fantoccini::Client, path: &str) {
 
 /// Waits (at most 10 s: the suite loads both cores) until the browser is on a URL starting
 /// with `prefix`; returns the URL.
-async fn wait_until_on(c: &fantoccini::Client, prefix: &str) -> url::Url {
+pub(crate) async fn wait_until_on(c: &fantoccini::Client, prefix: &str) -> url::Url {
     let mut landed = c.current_url().await.unwrap();
     for _ in 0..200 {
         if landed.as_str().starts_with(prefix) {
@@ -422,7 +422,7 @@ async fn a_person_enrols_a_second_factor_and_uses_it_in_chromium() {
 }
 
 /// Waits (at most 5 s) until the browser's URL contains `part` (after a form's redirect).
-async fn wait_for_url_with(c: &fantoccini::Client, part: &str) {
+pub(crate) async fn wait_for_url_with(c: &fantoccini::Client, part: &str) {
     for _ in 0..100 {
         if c.current_url().await.unwrap().as_str().contains(part) {
             return;
@@ -691,7 +691,7 @@ async fn a_security_officer_searches_the_traces_of_a_person_in_chromium() {
 }
 
 /// Logs `email` in with the administrators' demo password, in a browser of its own.
-async fn console_as(app: &TestApp, driver: &Driver, email: &str) -> fantoccini::Client {
+pub(crate) async fn console_as(app: &TestApp, driver: &Driver, email: &str) -> fantoccini::Client {
     let c = chromium(driver).await;
     c.goto(&app.url("/login")).await.unwrap();
     type_into(&c, "#email", email).await;

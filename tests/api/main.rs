@@ -25,6 +25,7 @@ mod provisioning;
 mod replicas;
 mod requests;
 mod review;
+mod security;
 mod servers;
 mod stores;
 pub mod throttling;

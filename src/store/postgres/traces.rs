@@ -205,6 +205,7 @@ impl PgTraceStore {
             });
             q.build().execute(&mut *tx).await.map_err(backend)?;
         }
+        add_counts(&mut tx, rows.iter().map(|(t, _, _)| *t)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(outcomes)
     }

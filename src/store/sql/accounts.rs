@@ -35,6 +35,7 @@ pub(crate) fn account_from_row(row: &DbRow) -> StoreResult<Account> {
         temporary_password_expires_at: row.get("temporary_password_expires_at"),
         closed_at: row.get("closed_at"),
         status_reason: row.get("status_reason"),
+        created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     })
 }

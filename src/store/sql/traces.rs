@@ -172,6 +172,93 @@ impl TraceStore for Store {
         Ok(())
     }
 
+    async fn counts(&self, q: &CountQuery) -> StoreResult<Vec<CountRow>> {
+        let mut sql: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(
+            "SELECT hour, action, outcome, reason, CAST(SUM(count) AS BIGINT) AS total
+             FROM trace_counts WHERE hour >= ",
+        );
+        sql.push_bind(q.from_us.div_euclid(HOUR_US));
+        sql.push(" AND hour < ");
+        // An hour that began before the end overlaps the period.
+        sql.push_bind((q.to_us + HOUR_US - 1).div_euclid(HOUR_US));
+        if let Some(reach) = &q.reach {
+            if reach.is_empty() && q.reach_cafs.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push(" AND (partner IN (");
+            let mut list = sql.separated(", ");
+            list.push_bind("");
+            for p in reach {
+                list.push_bind(p.clone());
+            }
+            sql.push(") AND partner <> '' OR partner = '' AND staff_caf IN (");
+            let mut list = sql.separated(", ");
+            list.push_bind("-");
+            for c in &q.reach_cafs {
+                list.push_bind(c.clone());
+            }
+            sql.push("))");
+        }
+        if let Some(a) = &q.action {
+            sql.push(" AND action = ");
+            sql.push_bind(a.clone());
+        }
+        if let Some(o) = q.outcome {
+            sql.push(" AND outcome = ");
+            sql.push_bind(o.as_str());
+        }
+        sql.push(" GROUP BY hour, action, outcome, reason ORDER BY hour");
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let reason: String = row.get("reason");
+                Ok(CountRow {
+                    hour: row.get("hour"),
+                    action: row.get("action"),
+                    outcome: Outcome::parse(&row.get::<String, _>("outcome"))
+                        .ok_or_else(|| StoreError::Corrupt("count outcome".into()))?,
+                    reason: (!reason.is_empty()).then_some(reason),
+                    count: row.get::<i64, _>("total") as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_logins(
+        &self,
+        accounts: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, i64>> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in accounts.chunks(500) {
+            let mut sql: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(
+                "SELECT account, at_us FROM last_logins WHERE account IN (",
+            );
+            let mut list = sql.separated(", ");
+            for a in chunk {
+                list.push_bind(a.clone());
+            }
+            sql.push(")");
+            for row in sql.build().fetch_all(&self.pool).await.map_err(backend)? {
+                found.insert(row.get("account"), row.get("at_us"));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn forget_counts_before(&self, before_us: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM trace_counts WHERE hour < $1")
+            .bind(before_us.div_euclid(HOUR_US))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM last_logins WHERE at_us < $1")
+            .bind(before_us)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn attestations(&self) -> StoreResult<Vec<Attestation>> {
         let rows = sqlx::query("SELECT * FROM attestations ORDER BY destroyed_at_us DESC")
             .fetch_all(&self.pool)
@@ -195,6 +282,75 @@ impl TraceStore for Store {
     }
 }
 
+const HOUR_US: i64 = 3_600_000_000;
+
+/// Adds the traces a batch stores to the dashboard's counters and last logins, inside the
+/// batch's transaction: the counters never disagree with the traces.
+pub(super) async fn add_counts(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    stored: impl Iterator<Item = &NewTrace>,
+) -> StoreResult<()> {
+    type Key<'a> = (i64, &'a str, &'a str, &'a str, &'static str, &'a str);
+    let mut counts: std::collections::BTreeMap<Key<'_>, i64> = Default::default();
+    let mut logins: std::collections::BTreeMap<&str, i64> = Default::default();
+    for t in stored.filter(|t| t.stream == OWN_STREAM) {
+        let partner = t.partner.as_deref().unwrap_or("");
+        let staff_caf = match t.partner {
+            None => t.actor_caf.as_deref().unwrap_or(""),
+            Some(_) => "",
+        };
+        let key = (
+            t.at_us.div_euclid(HOUR_US),
+            partner,
+            staff_caf,
+            t.action.as_str(),
+            t.outcome.as_str(),
+            t.reason.as_deref().unwrap_or(""),
+        );
+        *counts.entry(key).or_default() += 1;
+        if let (Some(account), "auth.login", Outcome::Success) =
+            (&t.actor_account, t.action.as_str(), t.outcome)
+        {
+            let at = logins.entry(account).or_insert(t.at_us);
+            *at = (*at).max(t.at_us);
+        }
+    }
+    let counts: Vec<_> = counts.into_iter().collect();
+    for chunk in counts.chunks(100) {
+        let mut q: sqlx::QueryBuilder<Db> = sqlx::QueryBuilder::new(
+            "INSERT INTO trace_counts (hour, partner, staff_caf, action, outcome, reason, count) ",
+        );
+        q.push_values(chunk, |mut row, ((hour, p, c, a, o, r), n)| {
+            row.push_bind(*hour)
+                .push_bind(*p)
+                .push_bind(*c)
+                .push_bind(*a)
+                .push_bind(*o)
+                .push_bind(*r)
+                .push_bind(*n);
+        });
+        q.push(
+            " ON CONFLICT (hour, partner, staff_caf, action, outcome, reason)
+              DO UPDATE SET count = trace_counts.count + excluded.count",
+        );
+        q.build().execute(&mut *conn).await.map_err(backend)?;
+    }
+    let logins: Vec<_> = logins.into_iter().collect();
+    for chunk in logins.chunks(100) {
+        let mut q: sqlx::QueryBuilder<Db> =
+            sqlx::QueryBuilder::new("INSERT INTO last_logins (account, at_us) ");
+        q.push_values(chunk, |mut row, (account, at)| {
+            row.push_bind(*account).push_bind(*at);
+        });
+        q.push(
+            " ON CONFLICT (account) DO UPDATE SET at_us = excluded.at_us
+              WHERE excluded.at_us > last_logins.at_us",
+        );
+        q.build().execute(&mut *conn).await.map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// A search's filters after the reach, then its keyset, order and limit: the same SQL in both
 /// dialects.
 pub(super) fn push_filters(sql: &mut sqlx::QueryBuilder<'_, Db>, q: &TraceQuery) {
@@ -208,6 +364,7 @@ pub(super) fn push_filters(sql: &mut sqlx::QueryBuilder<'_, Db>, q: &TraceQuery)
     eq("partner", &q.partner);
     eq("client_id", &q.client_id);
     eq("action", &q.action);
+    eq("reason", &q.reason);
     eq("ip", &q.ip);
     if let Some(o) = q.outcome {
         sql.push(" AND outcome = ");

@@ -158,6 +158,7 @@ impl SqliteTraceStore {
             });
             q.build().execute(&mut *tx).await.map_err(backend)?;
         }
+        add_counts(&mut tx, rows.iter().map(|(t, _, _)| *t)).await?;
         for (stream, head) in heads {
             sqlx::query("UPDATE streams SET head_hash = ? WHERE name = ?")
                 .bind(head.to_vec())

@@ -17,6 +17,7 @@ mod person_access;
 mod requests;
 mod review;
 mod search;
+mod security;
 mod tokens;
 mod traces;
 
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/demandes/{id}", post(requests::decide))
         .route("/console/partenaires/{id}/demandes", post(requests::file))
         .route("/console/traces", get(traces::show))
+        .route("/console/securite", get(security::show))
         .route("/console/attestations/{id}", get(traces::attestation))
         .route("/console/effacements/{id}", get(traces::erasure))
         .route("/console/jetons", get(tokens::show).post(tokens::create))
@@ -194,6 +196,7 @@ pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Mar
                             li { a href="/console/demandes" { "Demandes" } }
                         }
                         @if u.actor.holds(AdminRole::SecurityOfficer) || u.actor.holds(AdminRole::NationalOperator) {
+                            li { a href="/console/securite" { "Sécurité" } }
                             li { a href="/console/traces" { "Traces" } }
                         }
                         li { a href="/console/jetons" { "Jetons d'API" } }

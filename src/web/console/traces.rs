@@ -6,7 +6,7 @@ use crate::habilitations::HabilitationError;
 use crate::habilitations::Record;
 use crate::state::AppState;
 use crate::store::Outcome;
-use crate::traces::actions::{ACTIONS, action_label, reason_label};
+use crate::traces::actions::{ACTIONS, REASONS, action_label, reason_label};
 use crate::traces::names::Names;
 use crate::traces::query::{self, Filter};
 use crate::web::error::PageResult;
@@ -44,6 +44,7 @@ fn filter_of(q: &HashMap<String, String>) -> Result<Filter, HabilitationError> {
                     .ok_or_else(|| HabilitationError::Invalid("Résultat inconnu.".into()))?,
             ),
         },
+        reason: get("reason"),
         ip: get("ip"),
         from_us: day("from", false)?,
         to_us: day("to", true)?,
@@ -62,6 +63,7 @@ fn same_search(q: &HashMap<String, String>) -> String {
         "action",
         "action_code",
         "outcome",
+        "reason",
         "ip",
         "from",
         "to",
@@ -192,6 +194,11 @@ pub(super) async fn show(
                     option value="success" selected[value("outcome") == "success"] { "succès" }
                     option value="failure" selected[value("outcome") == "failure"] { "échec" }
                 }
+                label for="reason" { "Motif d'échec" }
+                select id="reason" name="reason" {
+                    option value="" { "tous" }
+                    @for (code, label) in REASONS { option value=(code) selected[value("reason") == *code] { (label) } }
+                }
                 label for="ip" { "Adresse IP" }
                 input type="text" id="ip" name="ip" value=(value("ip"));
                 label for="from" { "Du" }
@@ -236,7 +243,7 @@ pub(super) async fn show(
                                 span class="hint" { (t.action) }
                             }
                             td data-label="Objet" {
-                                @match t.target.as_deref().map(|target| (query::change_words(&t.action, target), target)) {
+                                @match t.target.as_deref().map(|target| (query::change_words(&t.action, target).map(str::to_owned).or_else(|| query::filter_words(target, &names).filter(|_| t.action.starts_with("trace."))), target)) {
                                     Some((Some(words), target)) => { (words) br; span class="hint" { (target) } },
                                     Some((None, target)) => (target),
                                     None => "—",
