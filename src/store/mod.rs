@@ -19,6 +19,7 @@ pub mod redis;
 pub mod request;
 pub mod sql;
 pub mod sqlite;
+pub mod security;
 pub mod trace;
 
 use crate::crypto::TokenHash;
@@ -29,6 +30,7 @@ pub use habilitation::*;
 pub use records::*;
 pub use request::RequestStore;
 use std::sync::Arc;
+pub use security::SecurityStore;
 pub use trace::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -344,6 +346,7 @@ pub struct Stores {
     pub habilitations: Arc<dyn HabilitationStore>,
     pub directory: Arc<dyn DirectoryStore>,
     pub api_tokens: Arc<dyn ApiTokenStore>,
+    pub security: Arc<dyn SecurityStore>,
     /// Kept apart from the rest (its own file or database).
     pub traces: Arc<dyn TraceStore>,
     pub sessions: Arc<dyn SessionStore>,
@@ -366,6 +369,7 @@ pub trait Durable:
     + HabilitationStore
     + DirectoryStore
     + ApiTokenStore
+    + SecurityStore
     + 'static
 {
 }
@@ -381,6 +385,7 @@ impl<T> Durable for T where
         + HabilitationStore
         + DirectoryStore
         + ApiTokenStore
+        + SecurityStore
         + 'static
 {
 }
@@ -428,7 +433,8 @@ impl Stores {
             factors: durable.clone(),
             habilitations: durable.clone(),
             directory: durable.clone(),
-            api_tokens: durable,
+            api_tokens: durable.clone(),
+            security: durable,
             traces,
             sessions: ephemeral.clone(),
             pending_logins: ephemeral.clone(),

@@ -8,6 +8,9 @@ use sqlx::Row;
 // Accounts and their single-use links.
 #[path = "accounts.rs"]
 pub(super) mod accounts;
+// Security alerts and trace requests.
+#[path = "security.rs"]
+mod security;
 // Signing keys, server secrets, second factors and API tokens.
 #[path = "credentials.rs"]
 mod credentials;
