@@ -170,6 +170,8 @@ impl Application {
         let reload_every = Duration::from_secs(self.state.key_reload_seconds);
         spawn_key_reloader(self.state.clone(), reload_every);
         spawn_trace_maintenance(self.state.clone());
+        crate::traces::alerts::spawn(self.state.clone());
+        crate::traces::siem::spawn(&self.state)?;
         let app = router(self.state.clone());
         tracing::info!(addr = %self.local_addr, issuer = %self.state.settings.issuer, "Passerelle listening");
         // The operators' listener ends with the process: it is aborted once the public one
@@ -260,6 +262,10 @@ pub async fn build_state(
         temporary_password_length: config.credentials.temporary_password_length,
         temporary_password_ttl: config.credentials.temporary_password_lifetime_seconds,
         throttling: config.throttling.clone(),
+        alerts: config.alerts.clone(),
+        siem_url: config.traces.siem_url.clone(),
+        siem_ca_file: config.traces.siem_ca_file.clone(),
+        siem_backlog: config.traces.siem_backlog,
         traces_max_batch: config.traces.max_batch,
         trace_max_age_us: config.traces.max_event_age_seconds as i64 * 1_000_000,
         trace_max_lead_us: config.traces.max_event_lead_seconds as i64 * 1_000_000,

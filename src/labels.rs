@@ -113,6 +113,8 @@ pub fn record(r: Record) -> &'static str {
         Record::Request => "la demande",
         Record::ApiToken => "le jeton d'API",
         Record::Attestation => "l'attestation",
+        Record::Alert => "l'alerte",
+        Record::TraceRequest => "la demande de traces",
     }
 }
 

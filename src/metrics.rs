@@ -45,6 +45,12 @@ pub struct Metrics {
     pub traces_ingested: Counter,
     pub traces_lost: Gauge<u64, AtomicU64>,
     pub locks: Counter,
+    /// The SIEM feed (`traces::siem`): traces waiting, sent, dropped from a full backlog, and
+    /// the age of the oldest one waiting.
+    pub siem_queued: Gauge,
+    pub siem_sent: Counter,
+    pub siem_dropped: Counter,
+    pub siem_lag_seconds: Gauge,
 }
 
 impl Default for Metrics {
@@ -87,7 +93,35 @@ impl Metrics {
             "Identifiers locked after repeated failures",
             locks.clone(),
         );
+        let siem_queued = Gauge::default();
+        registry.register(
+            "siem_queued",
+            "Traces waiting to be forwarded to the syslog collector",
+            siem_queued.clone(),
+        );
+        let siem_sent = Counter::default();
+        registry.register(
+            "siem_sent",
+            "Traces forwarded to the syslog collector",
+            siem_sent.clone(),
+        );
+        let siem_dropped = Counter::default();
+        registry.register(
+            "siem_dropped",
+            "Traces not forwarded because the backlog was full (they stay in the trace store)",
+            siem_dropped.clone(),
+        );
+        let siem_lag_seconds = Gauge::default();
+        registry.register(
+            "siem_lag_seconds",
+            "Age of the oldest trace waiting to be forwarded (0 when none waits)",
+            siem_lag_seconds.clone(),
+        );
         Self {
+            siem_queued,
+            siem_sent,
+            siem_dropped,
+            siem_lag_seconds,
             registry,
             logins,
             grants,

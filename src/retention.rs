@@ -79,6 +79,16 @@ pub async fn run_all(
     } else {
         Some(attest_erasure(state, erased, ended_before, now).await?)
     };
+    // Alerts and trace requests name people: kept as long as the traces; an export attached
+    // to a request, 30 days after it was sent.
+    state
+        .stores
+        .security
+        .purge_security_records(
+            now - crate::traces::requests::EXPORT_DAYS * 86_400,
+            months_before_us(now_us, trace_months) / 1_000_000,
+        )
+        .await?;
     // The change records hold what the traces hold, plus the administrators' free-text
     // reasons: they are kept no longer than the traces.
     let changes = state

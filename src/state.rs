@@ -32,12 +32,17 @@ pub struct Settings {
     pub temporary_password_length: usize,
     pub temporary_password_ttl: u64,
     pub throttling: crate::config::ThrottlingConfig,
+    pub alerts: crate::config::AlertsConfig,
     /// Most events a relying application may submit at once.
     pub traces_max_batch: usize,
     /// The window an event's own time must fall in, around its reception (µs).
     pub trace_max_age_us: i64,
     pub trace_max_lead_us: i64,
     pub trace_retention_months: u32,
+    /// `traces.siem_url`, `siem_ca_file`, `siem_backlog` (see `traces::siem`).
+    pub siem_url: String,
+    pub siem_ca_file: String,
+    pub siem_backlog: usize,
     pub seal_every_seconds: u64,
     pub retention: crate::config::RetentionConfig,
     pub trusted_proxies: crate::proxy::TrustedProxies,

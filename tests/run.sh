@@ -17,6 +17,8 @@ need_packages=()
 [ -x /usr/bin/chromedriver ] || need_packages+=(chromium-driver)
 command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_packages+=(postgresql)
+# The SIEM feed's fault test forwards traces to a real syslog collector.
+[ -x /usr/sbin/rsyslogd ] || need_packages+=(rsyslog)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need_packages[*]} for the page tests" >&2
   if [ "$(id -u)" -eq 0 ]; then

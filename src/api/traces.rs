@@ -251,6 +251,7 @@ fn filter_from(query: &HashMap<String, String>) -> Result<Filter, ApiError> {
             })
             .transpose()?,
         reason: get("reason"),
+        target: get("target"),
         ip: get("ip"),
         from_us: time("from", false)?,
         to_us: time("to", true)?,
@@ -280,6 +281,7 @@ pub struct TracePage {
         ("action" = Option<String>, Query, description = "Action name"),
         ("outcome" = Option<String>, Query, description = "`success` or `failure`"),
         ("reason" = Option<String>, Query, description = "a failure's reason code (`wrong_password`…, see /api/v1/traces/actions)"),
+        ("target" = Option<String>, Query, description = "the record an event is about, exactly as traced (`dossier:…`)"),
         ("ip" = Option<String>, Query, description = "Client IP"),
         ("from" = Option<String>, Query, description = "From (RFC 3339 or date), included"),
         ("to" = Option<String>, Query, description = "To: a date (included) or an RFC 3339 instant (excluded)"),

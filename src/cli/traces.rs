@@ -86,6 +86,7 @@ pub(super) async fn traces(config: &Config, command: TracesCommand) -> Result<()
                 })
                 .transpose()?,
             reason: args.reason.clone(),
+            target: None,
             ip: args.ip.clone(),
             from_us: trace_time(&args.from, false)?,
             to_us: trace_time(&args.to, true)?,

@@ -83,6 +83,19 @@ impl Config {
         if self.traces.max_event_lead_seconds > 86_400 {
             return fail("traces.max_event_lead_seconds must be at most 86400 (one day)".into());
         }
+        if !self.traces.siem_url.is_empty() {
+            let target = crate::traces::siem::parse_target(&self.traces.siem_url)
+                .map_err(|e| ConfigError(format!("traces.siem_url: {e}")))?;
+            if target.tls && !std::path::Path::new(&self.traces.siem_ca_file).is_file() {
+                return fail(format!(
+                    "traces.siem_ca_file: `{}` is not a file (tls:// needs the collector's certificate authority)",
+                    self.traces.siem_ca_file
+                ));
+            }
+        }
+        if !(1..=10_000_000).contains(&self.traces.siem_backlog) {
+            return fail("traces.siem_backlog must be between 1 and 10000000".into());
+        }
         if self.traces.seal_every_seconds == 0 {
             return fail("traces.seal_every_seconds must be positive".into());
         }

@@ -31,7 +31,50 @@ pub struct Config {
     pub throttling: ThrottlingConfig,
     pub retention: RetentionConfig,
     pub traces: TracesConfig,
+    pub alerts: AlertsConfig,
     pub log: LogConfig,
+}
+
+/// The alert rules (`traces::alerts`), all on by default; a threshold of 0 turns its rule off.
+/// An alert is mailed to the security officers in reach once per burst: events of the same
+/// rule and subject less than the rule's window apart belong to one burst.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    pub enabled: bool,
+    /// Failed logins from one client address within `failure_window_seconds`.
+    pub failures_per_address: u32,
+    /// Failed logins on one account within `failure_window_seconds`.
+    pub failures_per_account: u32,
+    pub failure_window_seconds: u64,
+    /// A successful login on an account that reached the lock (`throttling.lock_after`
+    /// failures) within `failure_window_seconds`.
+    pub login_after_lock: bool,
+    /// An administrative role given (administrator, substitute, delegated manager, an
+    /// appointment by the Caf).
+    pub admin_role_granted: bool,
+    /// An export of traces of at least this many rows.
+    pub large_export_rows: u32,
+    /// Successful logins on one account from at least this many distant networks (IPv4 /16,
+    /// IPv6 /48) within `distant_window_seconds`.
+    pub distant_networks: u32,
+    pub distant_window_seconds: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            failures_per_address: 20,
+            failures_per_account: 5,
+            failure_window_seconds: 900,
+            login_after_lock: true,
+            admin_role_granted: true,
+            large_export_rows: 5_000,
+            distant_networks: 3,
+            distant_window_seconds: 3_600,
+        }
+    }
 }
 
 /// The trace store: where it lives, how long traces are kept, how often streams are sealed.
@@ -56,6 +99,16 @@ pub struct TracesConfig {
     pub max_event_age_seconds: u64,
     /// How far in the future (clock drift) an event's `at` may be.
     pub max_event_lead_seconds: u64,
+    /// The SIEM feed: every trace, as it is written, to a syslog collector (RFC 5424, one JSON
+    /// message per trace, octet-counted frames): `tcp://host:port` or `tls://host:port`;
+    /// empty: no feed.
+    pub siem_url: String,
+    /// `tls://` only: the PEM file of the certificate authority the collector's certificate
+    /// must chain to (its name must match the URL's host).
+    pub siem_ca_file: String,
+    /// Most traces waiting while the collector is unreachable; beyond, the oldest are dropped
+    /// from the feed (never from the store) and counted in `passerelle_siem_dropped`.
+    pub siem_backlog: usize,
 }
 
 impl Default for TracesConfig {
@@ -68,6 +121,9 @@ impl Default for TracesConfig {
             max_batch: 1000,
             max_event_age_seconds: 7 * 86_400,
             max_event_lead_seconds: 300,
+            siem_url: String::new(),
+            siem_ca_file: String::new(),
+            siem_backlog: 100_000,
         }
     }
 }
@@ -295,6 +351,7 @@ impl Default for Config {
             throttling: Default::default(),
             retention: Default::default(),
             traces: Default::default(),
+            alerts: Default::default(),
             log: Default::default(),
         }
     }

@@ -41,6 +41,8 @@ pub enum Record {
     Request,
     ApiToken,
     Attestation,
+    Alert,
+    TraceRequest,
 }
 
 /// Why a habilitation command was refused. `Forbidden`, `Invalid` and `Conflict` carry the

@@ -306,3 +306,40 @@ pub fn notice(
         "Passerelle ne vous demandera jamais votre mot de passe par courriel.",
     )
 }
+
+/// To a security officer: an alert rule fired.
+pub fn alert(address: &str, name: &str, rule: &str, summary: &str, url: &str) -> Mail {
+    let to = Recipient {
+        address,
+        name,
+        caf: None,
+        services: &[],
+    };
+    build(
+        &to,
+        &format!("Alerte de sécurité Passerelle : {rule}"),
+        &[
+            summary.to_owned(),
+            "Examinez les traces et acquittez l'alerte dans la console en disant ce qui a été vérifié ou fait ; tant que la série continue, vous ne recevez pas d'autre message pour elle.".into(),
+        ],
+        Some(("Voir l'alerte", url)),
+        "Message envoyé aux responsables sécurité concernés.",
+    )
+}
+
+/// To a security officer: a request for traces filed, or its answer.
+pub fn trace_request(address: &str, name: &str, subject: &str, sentence: &str, url: &str) -> Mail {
+    let to = Recipient {
+        address,
+        name,
+        caf: None,
+        services: &[],
+    };
+    build(
+        &to,
+        subject,
+        &[sentence.to_owned()],
+        Some(("Ouvrir les demandes de traces", url)),
+        "Message envoyé aux responsables sécurité concernés. Les traces jointes sont des données personnelles : ne les transmettez pas par courriel.",
+    )
+}

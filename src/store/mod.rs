@@ -17,9 +17,9 @@ pub mod postgres;
 pub mod records;
 pub mod redis;
 pub mod request;
+pub mod security;
 pub mod sql;
 pub mod sqlite;
-pub mod security;
 pub mod trace;
 
 use crate::crypto::TokenHash;
@@ -29,8 +29,8 @@ pub use directory::{DirectoryStore, fold};
 pub use habilitation::*;
 pub use records::*;
 pub use request::RequestStore;
-use std::sync::Arc;
 pub use security::SecurityStore;
+use std::sync::Arc;
 pub use trace::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +141,8 @@ pub trait AccountStore: Send + Sync {
     async fn accounts_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Account>>;
     /// Whether an open account of the partner is its principal administrator or substitute.
     async fn partner_has_administrator(&self, partner: &PartnerId) -> StoreResult<bool>;
+    /// The open accounts holding an administrative role (e.g. the national operators).
+    async fn accounts_with_role(&self, role: AdminRole) -> StoreResult<Vec<Account>>;
     /// The Caf's own staff (accounts of the Caf, not of a partner), open ones only.
     async fn staff_of_caf(&self, caf: &CafCode) -> StoreResult<Vec<Account>>;
     async fn set_must_change_password(&self, id: &AccountId, value: bool) -> StoreResult<()>;

@@ -55,7 +55,15 @@ pub struct SecurityReach {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -125,7 +133,12 @@ pub trait SecurityStore: Send + Sync {
     /// Records the answer of a pending request (its status, answer and export); false if it was
     /// no longer pending.
     async fn answer_trace_request(&self, request: &TraceRequest) -> StoreResult<bool>;
-    /// Deletes the exports attached to requests answered before `before` (the request and its
-    /// answer stay); returns how many.
-    async fn purge_trace_request_exports(&self, before: i64) -> StoreResult<u64>;
+    /// Retention: deletes the exports attached to requests answered before `exports_before`
+    /// (the request and its answer stay), then the alerts and trace requests whose last event
+    /// is older than `records_before`; returns how many exports and records went.
+    async fn purge_security_records(
+        &self,
+        exports_before: i64,
+        records_before: i64,
+    ) -> StoreResult<u64>;
 }

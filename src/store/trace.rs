@@ -117,6 +117,8 @@ pub struct TraceQuery {
     pub outcome: Option<Outcome>,
     /// A failure's reason code.
     pub reason: Option<String>,
+    /// The record an event is about, exactly as traced (`dossier:…`).
+    pub target: Option<String>,
     pub ip: Option<String>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,

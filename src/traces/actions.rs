@@ -33,6 +33,12 @@ actions! {
     "trace.query" => "Recherche dans les traces", "A search of the traces by a security officer (target: the filter's references)",
     "trace.export" => "Export des traces", "An export of the traces",
     "trace.dashboard" => "Tableau de bord de sécurité consulté", "The security dashboard viewed by an officer (target: the period)",
+    "trace.request" => "Demande de traces à la Caf", "A partner's security officer asks the Caf for traces (target: the request)",
+    "trace.request.answer" => "Réponse à une demande de traces", "The Caf's security officer answers a request with an export attached (target: the request)",
+    "trace.request.refuse" => "Refus d'une demande de traces", "The Caf's security officer refuses a request (target: the request)",
+    "trace.request.download" => "Téléchargement des traces d'une demande", "The export attached to a request downloaded (target: the request)",
+    "alert.raise" => "Alerte de sécurité levée", "An alert rule fired (target: the alert; reason: the rule)",
+    "alert.acknowledge" => "Alerte acquittée", "An alert acknowledged by a security officer (target: the alert; reason: the rule)",
     "trace.retention" => "Destruction de traces (conservation)", "Traces destroyed by the retention job (target: the attestation)",
 }
 

@@ -113,6 +113,8 @@ pub struct Dashboard {
     pub dormant_capped: bool,
     pub changes: Vec<TraceRecord>,
     pub searches: Vec<TraceRecord>,
+    /// Alerts in reach not yet acknowledged.
+    pub open_alerts: usize,
 }
 
 fn us(seconds: i64) -> i64 {
@@ -261,7 +263,13 @@ pub async fn build(
     let locked = locked_now(state, &partners, &cafs).await?;
     let (dormant, dormant_total, dormant_capped) =
         dormant_accounts(state, actor, request.dormant_months).await?;
+    let open_alerts = super::alerts::list(state, actor)
+        .await?
+        .iter()
+        .filter(|a| a.acknowledged_at.is_none())
+        .count();
     Ok(Dashboard {
+        open_alerts,
         request,
         from_us,
         to_us,

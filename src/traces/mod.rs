@@ -10,16 +10,19 @@
 //! touched, never a password, a token, a session id in clear or the content of a record.
 
 pub mod actions;
+pub mod alerts;
 pub mod dashboard;
 pub mod names;
 pub mod query;
+pub mod requests;
 pub mod seal;
+pub mod siem;
 pub mod verify;
 
 use crate::store::{Appended, NewTrace, Outcome, StoreError, StoreResult, TraceStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Passerelle's own stream.
 pub const OWN_STREAM: &str = crate::store::OWN_STREAM;
@@ -181,6 +184,7 @@ pub struct Tracer {
     jobs: mpsc::Sender<Job>,
     store: Arc<dyn TraceStore>,
     lost: Arc<AtomicU64>,
+    written: broadcast::Sender<Arc<Vec<NewTrace>>>,
 }
 
 impl Tracer {
@@ -188,8 +192,20 @@ impl Tracer {
     pub fn start(store: Arc<dyn TraceStore>) -> Self {
         let (jobs, rx) = mpsc::channel(4096);
         let lost = Arc::new(AtomicU64::new(0));
-        tokio::spawn(writer(store.clone(), rx, lost.clone()));
-        Self { jobs, store, lost }
+        let (written, _) = broadcast::channel(1024);
+        tokio::spawn(writer(store.clone(), rx, lost.clone(), written.clone()));
+        Self {
+            jobs,
+            store,
+            lost,
+            written,
+        }
+    }
+
+    /// The traces this process writes, each batch once it is on disk (for the alert rules). A
+    /// receiver that falls more than 1,024 batches behind misses the oldest.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<NewTrace>>> {
+        self.written.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn TraceStore> {
@@ -264,7 +280,12 @@ impl Tracer {
 }
 
 /// Gathers whatever jobs are waiting into one transaction, then answers each.
-async fn writer(store: Arc<dyn TraceStore>, mut rx: mpsc::Receiver<Job>, lost: Arc<AtomicU64>) {
+async fn writer(
+    store: Arc<dyn TraceStore>,
+    mut rx: mpsc::Receiver<Job>,
+    lost: Arc<AtomicU64>,
+    written: broadcast::Sender<Arc<Vec<NewTrace>>>,
+) {
     while let Some(mut first) = rx.recv().await {
         if let Some((stream, before, batch, ack)) = first.destroy.take() {
             let _ = ack.send(store.destroy_oldest(&stream, before, batch).await);
@@ -294,6 +315,15 @@ async fn writer(store: Arc<dyn TraceStore>, mut rx: mpsc::Receiver<Job>, lost: A
         };
         match result {
             Ok(outcomes) => {
+                if written.receiver_count() > 0 {
+                    let stored: Vec<NewTrace> = batch
+                        .iter()
+                        .zip(&outcomes)
+                        .filter(|(_, o)| **o == Appended::Stored)
+                        .map(|(t, _)| t.clone())
+                        .collect();
+                    let _ = written.send(Arc::new(stored));
+                }
                 let mut outcomes = outcomes.into_iter();
                 for job in jobs {
                     let mine: Vec<Appended> = outcomes.by_ref().take(job.traces.len()).collect();

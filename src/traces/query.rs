@@ -78,6 +78,8 @@ pub struct Filter {
     pub outcome: Option<Outcome>,
     /// A failure's reason code (`wrong_password`…).
     pub reason: Option<String>,
+    /// The record concerned, exactly as traced (`dossier:…`).
+    pub target: Option<String>,
     pub ip: Option<String>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
@@ -209,6 +211,15 @@ async fn to_query(state: &AppState, actor: &Actor, filter: &Filter) -> HabResult
         PartnerId::parse(p)
             .map_err(|_| HabilitationError::Invalid(format!("Partenaire « {p} » inconnu.")))?;
     }
+    if filter
+        .target
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > 200)
+    {
+        return Err(HabilitationError::Invalid(
+            "La référence de l'objet compte au plus 200 caractères.".into(),
+        ));
+    }
     if let Some(r) = &filter.reason
         && !actions::valid_business_action(r)
     {
@@ -236,6 +247,7 @@ async fn to_query(state: &AppState, actor: &Actor, filter: &Filter) -> HabResult
         action: filter.action.clone(),
         outcome: filter.outcome,
         reason: filter.reason.clone(),
+        target: filter.target.clone(),
         ip: filter.ip.clone(),
         from_us: filter.from_us,
         to_us: filter.to_us,
@@ -253,6 +265,7 @@ fn describe(query: &TraceQuery) -> String {
         ("service", &query.client_id),
         ("action", &query.action),
         ("reason", &query.reason),
+        ("target", &query.target),
         ("ip", &query.ip),
     ] {
         if let Some(v) = value {
@@ -333,6 +346,7 @@ pub async fn export(
         }
     }
     all.truncate(EXPORT_LIMIT);
+    super::alerts::large_export(state, actor, all.len()).await?;
     Ok(all)
 }
 
@@ -460,6 +474,7 @@ pub fn filter_words(target: &str, names: &super::names::Names) -> Option<String>
                 Outcome::parse(value).map_or(value.to_owned(), |o| outcome_label(o).to_owned())
             ),
             "ip" => format!("IP : {value}"),
+            "target" => format!("objet : {value}"),
             "from" => format!("depuis le {}", time(value)?),
             "to" => format!("jusqu'au {} (exclu)", time(value)?),
             _ => return None,

@@ -6,6 +6,7 @@
 
 use crate::browser::{chromium_width, start_driver, submit, type_into, wait_for_path};
 use crate::helpers::*;
+use crate::security::wait_for_alert;
 use fantoccini::{Client, Locator};
 
 const AXE: &str = concat!(
@@ -14,7 +15,7 @@ const AXE: &str = concat!(
 );
 
 /// What axe-core finds on the current page: one line per violation with its first targets.
-async fn violations(c: &Client) -> Vec<String> {
+pub(crate) async fn violations(c: &Client) -> Vec<String> {
     let source = std::fs::read_to_string(AXE)
         .expect("axe-core is missing: run ./tests/run.sh, which installs it under target/axe");
     c.execute(&source, vec![]).await.expect("axe-core loads");
@@ -213,6 +214,18 @@ async fn console_pages(app: &TestApp, c: &Client) -> Vec<(String, Vec<String>)> 
     .await
     .unwrap();
     found.push(("tableau de bord".to_owned(), violations(c).await));
+    // An alert to acknowledge: two failures on Sophie's account (the threshold of this test).
+    for _ in 0..2 {
+        app.login_fresh("sophie.lambert@niort.example", "Pas-Le-Bon-1!")
+            .await;
+    }
+    wait_for_alert(app, "failures_per_account").await;
+    c.goto(&app.url("/console/alertes")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("section.alert-item textarea"))
+        .await
+        .unwrap();
+    found.push(("alertes".to_owned(), violations(c).await));
     // The checker itself can fail: an image without text is reported.
     c.execute(
         "document.querySelector('main').appendChild(document.createElement('img'));",
@@ -229,7 +242,11 @@ async fn console_pages(app: &TestApp, c: &Client) -> Vec<(String, Vec<String>)> 
 }
 
 async fn no_violation_at(width: Option<u32>) {
-    let app = TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await;
+    let app = TestApp::spawn_with(|c| {
+        c.credentials.mfa_for_administrators = false;
+        c.alerts.failures_per_account = 2;
+    })
+    .await;
     let driver = start_driver().await;
     let c = chromium_width(&driver, width).await;
     let found = console_pages(&app, &c).await;

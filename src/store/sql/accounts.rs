@@ -332,6 +332,19 @@ impl AccountStore for Store {
         Ok(found.is_some())
     }
 
+    async fn accounts_with_role(&self, role: AdminRole) -> StoreResult<Vec<Account>> {
+        // Roles are kept as a JSON list of their snake_case names.
+        let rows = sqlx::query(
+            "SELECT * FROM accounts WHERE admin_roles LIKE $1 AND closed_at IS NULL
+             ORDER BY family_name, given_name, email",
+        )
+        .bind(format!("%\"{}\"%", <&str>::from(role)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(account_from_row).collect()
+    }
+
     async fn staff_of_caf(&self, caf: &CafCode) -> StoreResult<Vec<Account>> {
         let rows = sqlx::query(
             "SELECT * FROM accounts WHERE caf_code = $1 AND partner_id IS NULL AND closed_at IS NULL

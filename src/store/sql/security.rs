@@ -227,15 +227,31 @@ impl SecurityStore for Store {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn purge_trace_request_exports(&self, before: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE trace_requests SET export_csv = NULL
-             WHERE export_csv IS NOT NULL AND answered_at < $1",
-        )
-        .bind(before)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected())
+    async fn purge_security_records(
+        &self,
+        exports_before: i64,
+        records_before: i64,
+    ) -> StoreResult<u64> {
+        let mut gone = 0;
+        for (sql, at) in [
+            (
+                "UPDATE trace_requests SET export_csv = NULL
+                 WHERE export_csv IS NOT NULL AND answered_at < $1",
+                exports_before,
+            ),
+            (
+                "DELETE FROM trace_requests WHERE COALESCE(answered_at, requested_at) < $1",
+                records_before,
+            ),
+            ("DELETE FROM alerts WHERE last_at < $1", records_before),
+        ] {
+            gone += sqlx::query(sql)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        }
+        Ok(gone)
     }
 }

@@ -365,6 +365,7 @@ pub(super) fn push_filters(sql: &mut sqlx::QueryBuilder<'_, Db>, q: &TraceQuery)
     eq("client_id", &q.client_id);
     eq("action", &q.action);
     eq("reason", &q.reason);
+    eq("target", &q.target);
     eq("ip", &q.ip);
     if let Some(o) = q.outcome {
         sql.push(" AND outcome = ");

@@ -6,6 +6,7 @@
 //! Access requires a session that gave a second factor when the configuration demands one of
 //! administrators (`credentials.mfa_for_administrators`).
 
+mod alerts;
 mod annexe1;
 mod catalog;
 mod forms;
@@ -19,6 +20,7 @@ mod review;
 mod search;
 mod security;
 mod tokens;
+mod trace_requests;
 mod traces;
 
 use super::error::PageResult;
@@ -41,6 +43,20 @@ pub fn router() -> Router<AppState> {
         .route("/console/partenaires/{id}/demandes", post(requests::file))
         .route("/console/traces", get(traces::show))
         .route("/console/securite", get(security::show))
+        .route("/console/alertes", get(alerts::show))
+        .route(
+            "/console/demandes-de-traces",
+            get(trace_requests::show).post(trace_requests::file),
+        )
+        .route(
+            "/console/demandes-de-traces/{id}",
+            post(trace_requests::answer),
+        )
+        .route(
+            "/console/demandes-de-traces/{id}/export",
+            get(trace_requests::export),
+        )
+        .route("/console/alertes/{id}/acquitter", post(alerts::acknowledge))
         .route("/console/attestations/{id}", get(traces::attestation))
         .route("/console/effacements/{id}", get(traces::erasure))
         .route("/console/jetons", get(tokens::show).post(tokens::create))
@@ -197,6 +213,8 @@ pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Mar
                         }
                         @if u.actor.holds(AdminRole::SecurityOfficer) || u.actor.holds(AdminRole::NationalOperator) {
                             li { a href="/console/securite" { "Sécurité" } }
+                            li { a href="/console/alertes" { "Alertes" } }
+                            li { a href="/console/demandes-de-traces" { "Demandes de traces" } }
                             li { a href="/console/traces" { "Traces" } }
                         }
                         li { a href="/console/jetons" { "Jetons d'API" } }
@@ -271,6 +289,16 @@ pub(super) fn done_message(key: Option<&str>) -> Markup {
             "La demande est refusée ; le demandeur reçoit votre motif par courriel."
         }
         Some("demande-retiree") => "La demande est retirée.",
+        Some("demande-traces") => {
+            "La demande est envoyée à la Caf, dont les responsables sécurité sont avertis par courriel ; vous recevrez sa réponse par courriel."
+        }
+        Some("traces-jointes") => {
+            "L'export des traces est joint à la demande ; le demandeur en est averti par courriel."
+        }
+        Some("demande-traces-refusee") => {
+            "La demande est refusée ; le demandeur reçoit votre message par courriel."
+        }
+        Some("alerte") => "L'alerte est acquittée ; votre commentaire l'accompagne.",
         Some("facteur") => {
             "Le second facteur est retiré : la personne en enrôlera un nouveau à sa prochaine connexion."
         }

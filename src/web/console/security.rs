@@ -255,6 +255,7 @@ fn summary(board: &Dashboard) -> Markup {
         ul class="figures" {
             li { a href=(period("success")) { strong { (logins) } " connexions réussies" } }
             li { a href=(period("failure")) { strong { (failures) } " échecs de connexion" } }
+            li { a href="/console/alertes" { strong { (board.open_alerts) } " alertes à acquitter" } }
             li { a href="#verrouilles" { strong { (board.locked.len()) } " comptes verrouillés en ce moment" } }
             li { a href="#inactifs" { strong { (board.dormant_total) } " comptes sans connexion depuis plus de " (board.request.dormant_months) " mois" } }
         }

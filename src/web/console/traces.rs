@@ -45,6 +45,7 @@ fn filter_of(q: &HashMap<String, String>) -> Result<Filter, HabilitationError> {
             ),
         },
         reason: get("reason"),
+        target: get("target"),
         ip: get("ip"),
         from_us: day("from", false)?,
         to_us: day("to", true)?,
@@ -64,6 +65,7 @@ fn same_search(q: &HashMap<String, String>) -> String {
         "action_code",
         "outcome",
         "reason",
+        "target",
         "ip",
         "from",
         "to",
@@ -199,6 +201,8 @@ pub(super) async fn show(
                     option value="" { "tous" }
                     @for (code, label) in REASONS { option value=(code) selected[value("reason") == *code] { (label) } }
                 }
+                label for="target" { "Objet" span class="hint" { "sa référence dans les traces, par exemple dossier:2026-0042" } }
+                input type="text" id="target" name="target" value=(value("target"));
                 label for="ip" { "Adresse IP" }
                 input type="text" id="ip" name="ip" value=(value("ip"));
                 label for="from" { "Du" }
