@@ -3,7 +3,7 @@
 #
 # It first installs what the tests need and the machine lacks (Chromium and chromedriver for
 # the page tests, PostgreSQL and Redis for the store, replica and fault tests, from Debian
-# packages; aiosmtpd for the SMTP tests, from PyPI; axe-core for the accessibility checks, from
+# packages, rsyslog as the SIEM feed's collector; aiosmtpd for the SMTP tests, from PyPI; axe-core for the accessibility checks, from
 # npm), checks formatting and clippy's lints,
 # then runs every test of the workspace
 # with cargo-nextest (or cargo test where nextest is absent), the benchmark's short runs

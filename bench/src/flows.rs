@@ -277,4 +277,20 @@ impl Flows {
         let body: Value = r.json().await.ok()?;
         body["traces"].as_array().map(|t| t.len() as u64)
     }
+
+    /// The security dashboard's figures (default period: the last seven days).
+    pub async fn dashboard(&self, token: &str) -> Option<u64> {
+        let r = self
+            .api
+            .get(self.url("/api/v1/traces/dashboard"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .ok()?;
+        if r.status() != 200 {
+            return None;
+        }
+        let body: Value = r.json().await.ok()?;
+        body["days"].as_array().map(|d| d.len() as u64)
+    }
 }

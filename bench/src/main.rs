@@ -429,12 +429,14 @@ async fn measure(
         process,
     )
     .await;
-    results.rows.push(row(
+    let ingestion_row = row(
         &format!("trace ingestion (batches of {})", args.trace_batch),
         "event",
         args.ingest_connections,
         &ingestion,
-    ));
+    );
+    let ingestion_per_second = ingestion_row.per_second;
+    results.rows.push(ingestion_row);
 
     // A security officer's searches, with a personal API token made by Passerelle's CLI.
     let officer_token = setup
@@ -468,6 +470,34 @@ async fn measure(
         search_row.failed
     );
     results.rows.push(search_row);
+    let national = setup.command(&[
+        "api-token",
+        "create",
+        "exploitation@cnaf.example",
+        "--name",
+        "benchmark",
+        "--days",
+        "1",
+    ])?;
+    let views = traces::dashboards(&flows, national.trim(), args.queries, process).await;
+    let dashboard = Row::counting(
+        name,
+        &format!("security dashboard, 7 days ({} traces)", args.traces),
+        "view",
+        1,
+        &views,
+        views.requests,
+        cores,
+    );
+    println!(
+        "{:<44} {:>10.1} view/s  p50 {:>7.2} ms  p95 {:>7.2} ms  failed {}",
+        dashboard.measure,
+        dashboard.per_second,
+        dashboard.p50_ms,
+        dashboard.p95_ms,
+        dashboard.failed
+    );
+    results.rows.push(dashboard);
     results.traces.push(TraceFacts {
         setup: name.into(),
         store_size: args.traces,
@@ -504,6 +534,46 @@ async fn measure(
             .enumeration
             .push(enumeration(&flows, name, args.enumeration_samples).await?);
     }
+    server.stop();
+
+    // Trace ingestion again with the SIEM feed on, to a collector that reads every message.
+    let (port, forwarded) = traces::collector().await?;
+    let feed = [(
+        "PASSERELLE__TRACES__SIEM_URL",
+        format!("tcp://127.0.0.1:{port}"),
+    )];
+    let server = setup.start_with(&flows::provisioning(args.accounts), &feed)?;
+    let flows = Flows::new(server.issuer.clone());
+    let writer = flows
+        .client_credentials("traces:write")
+        .await
+        .context("no traces:write token")?;
+    let fed = traces::ingest(
+        &flows,
+        &writer,
+        &people.sub,
+        args.ingest_connections,
+        args.trace_batch,
+        seconds,
+        server.process(),
+    )
+    .await;
+    let fed_row = row(
+        &format!(
+            "trace ingestion, SIEM feed on (batches of {})",
+            args.trace_batch
+        ),
+        "event",
+        args.ingest_connections,
+        &fed,
+    );
+    println!(
+        "SIEM feed: {} of {} events forwarded during the measure; ingestion with the feed at {:.0} % of without",
+        forwarded.load(std::sync::atomic::Ordering::Relaxed),
+        fed.units,
+        100.0 * fed_row.per_second / ingestion_per_second.max(1e-9)
+    );
+    results.rows.push(fed_row);
     server.stop();
     println!();
     Ok(())

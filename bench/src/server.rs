@@ -167,10 +167,20 @@ impl Setup {
 
     /// Starts `passerelle demo` with the benchmark's provisioning file on a free port.
     pub fn start(&self, provisioning: &str) -> anyhow::Result<Server> {
+        self.start_with(provisioning, &[])
+    }
+
+    /// The same, with more configuration (`PASSERELLE__…` variables).
+    pub fn start_with(
+        &self,
+        provisioning: &str,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Server> {
         let file = self.data.path().join("bench.toml");
         std::fs::write(&file, provisioning).context("writing the provisioning file")?;
         let mut child = self
             .passerelle()
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .args(["demo", "--listen", "127.0.0.1:0", "--provision"])
             .arg(&file)
             .stdout(Stdio::piped())

@@ -163,3 +163,50 @@ pub async fn queries(
     })
     .await
 }
+
+/// The national operator's dashboard, `count` times one after the other (the widest reach:
+/// every partner's counters).
+pub async fn dashboards(flows: &Flows, token: &str, count: usize, server: Process) -> Sample {
+    load::sequence(count, server, |_| flows.dashboard(token)).await
+}
+
+/// A syslog collector that reads and counts octet-counted frames, for the SIEM feed's cost:
+/// its port and the count of messages received.
+pub async fn collector() -> anyhow::Result<(u16, std::sync::Arc<std::sync::atomic::AtomicU64>)> {
+    use std::sync::atomic::Ordering;
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let (mut buffer, mut chunk) = (Vec::new(), vec![0u8; 1 << 16]);
+                while let Ok(n) = tcp.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    let mut at = 0;
+                    while let Some(space) = buffer[at..].iter().position(|b| *b == b' ') {
+                        let Some(length) = std::str::from_utf8(&buffer[at..at + space])
+                            .ok()
+                            .and_then(|l| l.parse::<usize>().ok())
+                        else {
+                            return;
+                        };
+                        if buffer.len() < at + space + 1 + length {
+                            break;
+                        }
+                        at += space + 1 + length;
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    buffer.drain(..at);
+                }
+            });
+        }
+    });
+    Ok((port, received))
+}

@@ -6,6 +6,7 @@
 //! Architecture Invariant: handlers here translate HTTP to calls of `habilitations::manage`
 //! and back; they decide nothing about rights themselves.
 
+mod dashboard;
 mod routes;
 mod traces;
 mod views;

@@ -22,7 +22,7 @@ pub const WRITE_SCOPE: &str = "traces:write";
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(submit, search, export, list_actions, attestations, erasures),
+    paths(submit, search, export, list_actions, attestations, erasures, super::dashboard::show),
     tags((name = "traces", description = "Traces: submission by relying applications, search and export by security officers"))
 )]
 pub struct TracesDoc;
@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/traces", post(submit).get(search))
         .route("/api/v1/traces/export", get(export))
         .route("/api/v1/traces/actions", get(list_actions))
+        .route("/api/v1/traces/dashboard", get(super::dashboard::show))
         .route("/api/v1/traces/attestations", get(attestations))
         .route("/api/v1/retention/erasures", get(erasures))
 }

@@ -45,6 +45,43 @@ impl Request {
         }
     }
 
+    /// From what a page or the API was given (dates `YYYY-MM-DD`, months a number), the
+    /// missing ones from the default; the sentence says what is wrong.
+    pub fn from_params(
+        today: NaiveDate,
+        from: Option<&str>,
+        to: Option<&str>,
+        day: Option<&str>,
+        months: Option<&str>,
+    ) -> Result<Self, String> {
+        let date = |v: Option<&str>| -> Result<Option<NaiveDate>, String> {
+            match v.map(str::trim).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .map(Some)
+                    .map_err(|_| format!("Date « {v} » invalide.")),
+            }
+        };
+        let mut request = Self::default_for(today);
+        if let Some(f) = date(from)? {
+            request.from = f;
+        }
+        if let Some(t) = date(to)? {
+            request.to = t;
+        }
+        request.day = date(day)?;
+        if let Some(m) = months.map(str::trim).filter(|m| !m.is_empty()) {
+            request.dormant_months = m
+                .parse()
+                .map_err(|_| format!("Durée sans connexion « {m} » invalide."))?;
+        }
+        request.check().map_err(|e| match e {
+            HabilitationError::Invalid(m) => m,
+            other => other.to_string(),
+        })?;
+        Ok(request)
+    }
+
     pub fn check(&self) -> HabResult<()> {
         let invalid = |m: &str| Err(HabilitationError::Invalid(m.into()));
         if self.from > self.to {
@@ -174,6 +211,14 @@ fn hours_of(day: NaiveDate) -> Vec<Bucket> {
             failures: 0,
         })
         .collect()
+}
+
+/// Today in Paris, by the application's clock.
+pub fn today(state: &AppState) -> NaiveDate {
+    chrono::DateTime::from_timestamp(state.clock.now(), 0)
+        .unwrap_or_default()
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .date_naive()
 }
 
 /// The dashboard of `request` for `actor` (a security officer or a national operator).

@@ -27,6 +27,7 @@ mod requests;
 mod review;
 mod security;
 mod servers;
+mod siem;
 mod stores;
 pub mod throttling;
 mod tls;

@@ -91,6 +91,34 @@ async fn the_dashboard_counts_within_reach_and_lists_locked_and_dormant_accounts
         "{locked}"
     );
     assert!(!locked.contains("Sophie"), "{locked}");
+    // The same figures for tools, through the API.
+    let token = app.api_token(CAF_SECURITY).await;
+    let (status, api) = app
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/traces/dashboard",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{api}");
+    let api_failures: u64 = api["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["failures"].as_u64().unwrap())
+        .sum();
+    assert_eq!(api_failures, failures, "{api}");
+    assert_eq!(api["locked"][0]["email"], PAUL);
+    let (status, _) = app
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/traces/dashboard?from=2026-13-01",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
     // The partner's officer: Niort only (not the Caf's staff); the national operator: all.
     let board = page(&app, &niort, "/console/securite").await;
     assert_eq!(figure(&board, "échecs de connexion"), failures);

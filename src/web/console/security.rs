@@ -3,7 +3,6 @@
 //! figures; every figure links to the trace search that lists the traces it counts.
 
 use super::{ConsoleUser, render};
-use crate::habilitations::HabilitationError;
 use crate::state::AppState;
 use crate::store::{Outcome, TraceRecord};
 use crate::traces::actions::{action_label, reason_label};
@@ -123,31 +122,6 @@ fn chart(id: &str, caption: &str, buckets: &[Bucket], whole_days: bool) -> Marku
     }
 }
 
-fn request_of(q: &HashMap<String, String>, today: NaiveDate) -> Result<Request, String> {
-    let mut request = Request::default_for(today);
-    let date = |name: &str| -> Result<Option<NaiveDate>, String> {
-        match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            None => Ok(None),
-            Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                .map(Some)
-                .map_err(|_| format!("Date « {v} » invalide.")),
-        }
-    };
-    if let Some(from) = date("du")? {
-        request.from = from;
-    }
-    if let Some(to) = date("au")? {
-        request.to = to;
-    }
-    request.day = date("jour")?;
-    if let Some(m) = q.get("inactifs").filter(|v| !v.is_empty()) {
-        request.dormant_months = m
-            .parse()
-            .map_err(|_| format!("Durée sans connexion « {m} » invalide."))?;
-    }
-    Ok(request)
-}
-
 fn person_cell(names: &Names, record: &TraceRecord) -> Markup {
     html! {
         @match record.trace.actor_account.as_deref() {
@@ -169,21 +143,13 @@ pub(super) async fn show(
 ) -> PageResult {
     crate::traces::query::reach(&state, &user.actor).await?;
     let origin = crate::web::origin(&headers, Some(peer));
-    let today = chrono::DateTime::from_timestamp(state.clock.now(), 0)
-        .unwrap_or_default()
-        .with_timezone(&chrono_tz::Europe::Paris)
-        .date_naive();
-    // A period to correct is said on the page, the form as it was filled; the default one is
-    // shown below it.
-    let (request, error) = match request_of(&q, today).and_then(|r| {
-        r.check().map(|_| r).map_err(|e| match e {
-            HabilitationError::Invalid(m) => m,
-            other => other.to_string(),
-        })
-    }) {
-        Ok(r) => (r, None),
-        Err(m) => (Request::default_for(today), Some(m)),
-    };
+    let today = dashboard::today(&state);
+    let get = |n: &str| q.get(n).map(String::as_str);
+    let (request, error) =
+        match Request::from_params(today, get("du"), get("au"), get("jour"), get("inactifs")) {
+            Ok(r) => (r, None),
+            Err(m) => (Request::default_for(today), Some(m)),
+        };
     let board = dashboard::build(&state, &user.actor, request, &origin).await?;
     let mut records = board.changes.clone();
     records.extend(board.searches.iter().cloned());
