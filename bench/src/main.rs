@@ -461,25 +461,9 @@ async fn measure(
         searches.requests,
         cores,
     );
-    println!(
-        "{:<44} {:>10.1} query/s  p50 {:>7.2} ms  p95 {:>7.2} ms  failed {}",
-        search_row.measure,
-        search_row.per_second,
-        search_row.p50_ms,
-        search_row.p95_ms,
-        search_row.failed
-    );
+    print_counted(&search_row, "query");
     results.rows.push(search_row);
-    let national = setup.command(&[
-        "api-token",
-        "create",
-        "exploitation@cnaf.example",
-        "--name",
-        "benchmark",
-        "--days",
-        "1",
-    ])?;
-    let views = traces::dashboards(&flows, national.trim(), args.queries, process).await;
+    let views = traces::dashboards(setup, &flows, args.queries, process).await?;
     let dashboard = Row::counting(
         name,
         &format!("security dashboard, 7 days ({} traces)", args.traces),
@@ -489,14 +473,7 @@ async fn measure(
         views.requests,
         cores,
     );
-    println!(
-        "{:<44} {:>10.1} view/s  p50 {:>7.2} ms  p95 {:>7.2} ms  failed {}",
-        dashboard.measure,
-        dashboard.per_second,
-        dashboard.p50_ms,
-        dashboard.p95_ms,
-        dashboard.failed
-    );
+    print_counted(&dashboard, "view");
     results.rows.push(dashboard);
     results.traces.push(TraceFacts {
         setup: name.into(),
@@ -537,27 +514,15 @@ async fn measure(
     server.stop();
 
     // Trace ingestion again with the SIEM feed on, to a collector that reads every message.
-    let (port, forwarded) = traces::collector().await?;
-    let feed = [(
-        "PASSERELLE__TRACES__SIEM_URL",
-        format!("tcp://127.0.0.1:{port}"),
-    )];
-    let server = setup.start_with(&flows::provisioning(args.accounts), &feed)?;
-    let flows = Flows::new(server.issuer.clone());
-    let writer = flows
-        .client_credentials("traces:write")
-        .await
-        .context("no traces:write token")?;
-    let fed = traces::ingest(
-        &flows,
-        &writer,
+    let provisioning = flows::provisioning(args.accounts);
+    let (fed, forwarded) = traces::ingest_with_feed(
+        setup,
+        &provisioning,
         &people.sub,
-        args.ingest_connections,
-        args.trace_batch,
+        (args.ingest_connections, args.trace_batch),
         seconds,
-        server.process(),
     )
-    .await;
+    .await?;
     let fed_row = row(
         &format!(
             "trace ingestion, SIEM feed on (batches of {})",
@@ -568,15 +533,21 @@ async fn measure(
         &fed,
     );
     println!(
-        "SIEM feed: {} of {} events forwarded during the measure; ingestion with the feed at {:.0} % of without",
-        forwarded.load(std::sync::atomic::Ordering::Relaxed),
+        "SIEM feed: {forwarded} of {} events forwarded during the measure; ingestion with the feed at {:.0} % of without",
         fed.units,
         100.0 * fed_row.per_second / ingestion_per_second.max(1e-9)
     );
     results.rows.push(fed_row);
-    server.stop();
     println!();
     Ok(())
+}
+
+/// A measure counted in its own unit, with its 95th percentile.
+fn print_counted(row: &Row, unit: &str) {
+    println!(
+        "{:<44} {:>10.1} {unit}/s  p50 {:>7.2} ms  p95 {:>7.2} ms  failed {}",
+        row.measure, row.per_second, row.p50_ms, row.p95_ms, row.failed
+    );
 }
 
 /// Password logins from `connections` new browsers at a time, spread over the accounts.

@@ -164,10 +164,61 @@ pub async fn queries(
     .await
 }
 
-/// The national operator's dashboard, `count` times one after the other (the widest reach:
-/// every partner's counters).
-pub async fn dashboards(flows: &Flows, token: &str, count: usize, server: Process) -> Sample {
-    load::sequence(count, server, |_| flows.dashboard(token)).await
+/// The national operator's dashboard (the widest reach: every partner's counters), `count`
+/// times one after the other, with a personal API token made by Passerelle's CLI.
+pub async fn dashboards(
+    setup: &crate::server::Setup,
+    flows: &Flows,
+    count: usize,
+    server: Process,
+) -> anyhow::Result<Sample> {
+    let token = setup.command(&[
+        "api-token",
+        "create",
+        "exploitation@cnaf.example",
+        "--name",
+        "benchmark",
+        "--days",
+        "1",
+    ])?;
+    let token = token.trim();
+    Ok(load::sequence(count, server, |_| flows.dashboard(token)).await)
+}
+
+/// Starts Passerelle again on the same stores with the SIEM feed on, to a collector of this
+/// process, and drives the same ingestion (`(workers, batch)`); answers the sample and how many
+/// messages the collector received meanwhile.
+pub async fn ingest_with_feed(
+    setup: &crate::server::Setup,
+    provisioning: &str,
+    sub: &str,
+    (workers, batch): (usize, usize),
+    duration: Duration,
+) -> anyhow::Result<(Sample, u64)> {
+    let (port, forwarded) = collector().await?;
+    let feed = [(
+        "PASSERELLE__TRACES__SIEM_URL",
+        format!("tcp://127.0.0.1:{port}"),
+    )];
+    let server = setup.start_with(provisioning, &feed)?;
+    let flows = Flows::new(server.issuer.clone());
+    let writer = flows
+        .client_credentials("traces:write")
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no traces:write token"))?;
+    let fed = ingest(
+        &flows,
+        &writer,
+        sub,
+        workers,
+        batch,
+        duration,
+        server.process(),
+    )
+    .await;
+    let forwarded = forwarded.load(std::sync::atomic::Ordering::Relaxed);
+    server.stop();
+    Ok((fed, forwarded))
 }
 
 /// A syslog collector that reads and counts octet-counted frames, for the SIEM feed's cost:

@@ -34,7 +34,7 @@ fn check_results(out: &Path, setups: &[&str]) {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 8 * setups.len(), "{rows:#?}");
+    assert_eq!(rows.len(), 10 * setups.len(), "{rows:#?}");
     for setup in setups {
         let measures: Vec<&str> = rows
             .iter()
@@ -50,6 +50,8 @@ fn check_results(out: &Path, setups: &[&str]) {
             "JWKS",
             "trace ingestion",
             "trace search",
+            "security dashboard",
+            "trace ingestion, SIEM feed on",
         ] {
             assert!(
                 measures.iter().any(|m| m.starts_with(expected)),

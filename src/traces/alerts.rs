@@ -391,21 +391,6 @@ async fn officers_of(state: &AppState, alert: &Alert) -> HabResult<Vec<Account>>
     Ok(officers)
 }
 
-/// Which alerts (and trace requests) an officer sees.
-pub async fn reach_of(state: &AppState, actor: &Actor) -> HabResult<SecurityReach> {
-    Ok(match super::query::reach(state, actor).await? {
-        None => SecurityReach {
-            everything: true,
-            ..Default::default()
-        },
-        Some(partners) => SecurityReach {
-            everything: false,
-            partners,
-            cafs: super::query::staff_reach(actor),
-        },
-    })
-}
-
 fn in_reach(reach: &SecurityReach, alert: &Alert) -> bool {
     reach.everything
         || match (&alert.partner, &alert.caf) {
@@ -417,7 +402,7 @@ fn in_reach(reach: &SecurityReach, alert: &Alert) -> bool {
 
 /// The alerts an officer sees, newest first.
 pub async fn list(state: &AppState, actor: &Actor) -> HabResult<Vec<Alert>> {
-    let reach = reach_of(state, actor).await?;
+    let reach = super::reach::security_reach(state, actor).await?;
     Ok(state.stores.security.alerts(&reach, 200).await?)
 }
 
@@ -429,7 +414,7 @@ pub async fn acknowledge(
     comment: &str,
     origin: &super::Origin,
 ) -> HabResult<Alert> {
-    let reach = reach_of(state, actor).await?;
+    let reach = super::reach::security_reach(state, actor).await?;
     let alert = state
         .stores
         .security

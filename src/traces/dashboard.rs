@@ -4,7 +4,7 @@
 //! locked now, accounts without a login for months, the latest administrative changes, and
 //! the searches and exports of traces by the other officers. Viewing it is traced.
 
-use super::query::{reach, staff_reach};
+use super::reach::{reach, staff_reach};
 use super::{Event, Origin, TraceActor};
 use crate::accounts::throttle::{self, Gate};
 use crate::habilitations::directory::{self, ListParams};

@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod dashboard;
 pub mod names;
 pub mod query;
+pub mod reach;
 pub mod requests;
 pub mod seal;
 pub mod siem;

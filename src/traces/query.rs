@@ -1,10 +1,11 @@
 //! Searching and exporting traces, for security officers (Caf: their Caf's partners and its
 //! own staff; partner: their own) and national operators (everything). Every search and export is itself traced.
 
+pub use super::reach::{reach, staff_reach};
 use super::{Event, Origin, TraceActor, actions};
 use crate::habilitations::{Actor, HabResult, HabilitationError};
 use crate::state::AppState;
-use crate::store::{AdminRole, Outcome, TraceQuery, TraceRecord};
+use crate::store::{Outcome, TraceQuery, TraceRecord};
 use crate::types::{Email, PartnerId};
 
 /// The most records one export holds.
@@ -26,45 +27,6 @@ pub fn parse_bound(value: &str, upper: bool) -> Option<i64> {
         crate::clock::paris_start_of(day)
     };
     Some(seconds * 1_000_000)
-}
-
-/// The partners whose traces the actor may read (`None`: all).
-pub async fn reach(state: &AppState, actor: &Actor) -> HabResult<Option<Vec<String>>> {
-    if actor.holds(AdminRole::NationalOperator) {
-        return Ok(None);
-    }
-    if !actor.holds(AdminRole::SecurityOfficer) {
-        return Err(HabilitationError::Forbidden(
-            "Seuls les responsables sécurité consultent les traces.".into(),
-        ));
-    }
-    let profile = &actor.account.profile;
-    if let Some(partner) = &profile.partner {
-        return Ok(Some(vec![partner.to_string()]));
-    }
-    let Some(caf) = &profile.caf else {
-        return Ok(Some(Vec::new()));
-    };
-    Ok(Some(
-        state
-            .stores
-            .organisations
-            .list_partners(Some(caf))
-            .await?
-            .into_iter()
-            .map(|p| p.id.to_string())
-            .collect(),
-    ))
-}
-
-/// The Cafs whose own staff's traces the actor reads besides its partners': a Caf's security
-/// officer reads its Caf's.
-pub fn staff_reach(actor: &Actor) -> Vec<String> {
-    let profile = &actor.account.profile;
-    match (&profile.partner, &profile.caf) {
-        (None, Some(caf)) if actor.holds(AdminRole::SecurityOfficer) => vec![caf.to_string()],
-        _ => Vec::new(),
-    }
 }
 
 /// What a security officer asks for.

@@ -162,7 +162,7 @@ async fn mail(state: &AppState, to: &Account, subject: &str, sentence: &str, lin
 
 /// The requests an officer sees: their partner's, their Caf's, or all (national operator).
 pub async fn list(state: &AppState, actor: &Actor) -> HabResult<Vec<TraceRequest>> {
-    let reach = super::alerts::reach_of(state, actor).await?;
+    let reach = super::reach::security_reach(state, actor).await?;
     Ok(state.stores.security.trace_requests(&reach).await?)
 }
 

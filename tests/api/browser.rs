@@ -93,6 +93,38 @@ async fn callback_server() -> String {
     format!("http://{addr}/cb")
 }
 
+/// What a link the page offers downloads, fetched with the browser's session (WebDriver does
+/// not hand over downloaded files).
+pub(crate) async fn download(c: &fantoccini::Client, url: &str) -> String {
+    let cookies = c
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| format!("{}={}", k.name(), k.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    reqwest::Client::new()
+        .get(url)
+        .header("cookie", cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Clicks the element `selector`.
+pub(crate) async fn click(c: &fantoccini::Client, selector: &str) {
+    c.find(Locator::Css(selector))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 pub(crate) async fn type_into(c: &fantoccini::Client, selector: &str, text: &str) {
     let field = c.find(Locator::Css(selector)).await.unwrap();
     field.send_keys(text).await.unwrap();
@@ -637,23 +669,7 @@ async fn a_security_officer_searches_the_traces_of_a_person_in_chromium() {
         .unwrap();
     assert!(export.contains("export=csv") && export.contains("outcome=failure"));
     // The file a French spreadsheet opens: a byte-order mark, `;`, names and labels as columns.
-    let cookies = c
-        .get_all_cookies()
-        .await
-        .unwrap()
-        .iter()
-        .map(|k| format!("{}={}", k.name(), k.value()))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let csv = reqwest::Client::new()
-        .get(app.url(&export))
-        .header("cookie", cookies)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = download(&c, &app.url(&export)).await;
     assert!(csv.starts_with('\u{feff}'), "a byte-order mark");
     let mut lines = csv.trim_start_matches('\u{feff}').lines();
     let header: Vec<&str> = lines.next().unwrap().split(';').collect();

@@ -12,7 +12,7 @@ const ADMIN_PASSWORD: &str = "Demo-Passerelle-Admin-2026!";
 const CAF79: &str = "habilitations@caf79.example";
 const MARC: &str = "marc.rousseau@niort.example";
 
-async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
+pub(crate) async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
     let browser = browser();
     let response = app
         .submit_login(&browser, "/login", email, ADMIN_PASSWORD)
@@ -21,7 +21,7 @@ async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
     browser
 }
 
-async fn page(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
+pub(crate) async fn page(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
     let response = browser.get(app.url(path)).send().await.unwrap();
     assert_eq!(response.status(), 200, "{path}");
     response.text().await.unwrap()

@@ -1,28 +1,15 @@
 //! What security officers look at: the dashboard (`/console/securite`) over HTTP and in
 //! Chromium.
 
-use crate::browser::{console_as, start_driver, text_of, wait_for_url_with};
+use crate::browser::{
+    click, console_as, download, start_driver, text_of, type_into, wait_for_url_with,
+};
 use crate::helpers::*;
+use crate::requests::{page, signed_in};
 use fantoccini::Locator;
 
-const ADMIN_PASSWORD: &str = "Demo-Passerelle-Admin-2026!";
 const PAUL: &str = "paul.martin@niort.example";
 const CAF_SECURITY: &str = "rssi@caf79.example";
-
-async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
-    let browser = browser();
-    let response = app
-        .submit_login(&browser, "/login", email, ADMIN_PASSWORD)
-        .await;
-    assert_eq!(response.status(), 303, "{email} logs in");
-    browser
-}
-
-async fn page(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
-    let response = browser.get(app.url(path)).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.text().await.unwrap()
-}
 
 /// The figure of the summary that ends with `words`.
 fn figure(page: &str, words: &str) -> u64 {
@@ -230,23 +217,7 @@ async fn a_caf_security_officer_follows_a_failure_spike_to_the_traces_and_their_
         .await
         .unwrap()
         .unwrap();
-    let cookies = c
-        .get_all_cookies()
-        .await
-        .unwrap()
-        .iter()
-        .map(|k| format!("{}={}", k.name(), k.value()))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let csv = reqwest::Client::new()
-        .get(app.url(&export))
-        .header("cookie", cookies)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = download(&c, &app.url(&export)).await;
     let mut lines = csv.trim_start_matches('\u{feff}').lines();
     let header: Vec<&str> = lines.next().unwrap().split(';').collect();
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(';').collect()).collect();
@@ -367,21 +338,13 @@ async fn a_burst_of_failures_raises_one_alert_mailed_once_and_acknowledged_in_ch
         item.contains("Sophie Lambert") && item.contains("Mairie de Niort"),
         "{item}"
     );
-    c.find(Locator::Css(&format!("#commentaire-{}", alert.id)))
-        .await
-        .unwrap()
-        .send_keys("Appel de Sophie : elle avait oublié son mot de passe.")
-        .await
-        .unwrap();
-    c.find(Locator::Css(&format!(
-        "#alerte-{} button[type=submit]",
-        alert.id
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    type_into(
+        &c,
+        &format!("#commentaire-{}", alert.id),
+        "Appel de Sophie : elle avait oublié son mot de passe.",
+    )
+    .await;
+    click(&c, &format!("#alerte-{} button[type=submit]", alert.id)).await;
     wait_for_url_with(&c, "fait=alerte").await;
     let item = text_of(&c, &format!("#alerte-{}", alert.id)).await;
     assert!(
@@ -636,21 +599,17 @@ async fn a_partner_officer_asks_the_caf_for_traces_and_downloads_its_answer_in_c
         .unwrap();
     let found = crate::accessibility::violations(&caf).await;
     assert!(found.is_empty(), "{found:?}");
-    caf.find(Locator::Css(&format!("#reponse-{}", request.id)))
-        .await
-        .unwrap()
-        .send_keys("Voici les consultations du dossier.")
-        .await
-        .unwrap();
-    caf.find(Locator::Css(&format!(
-        "#demande-{} button[value=answer]",
-        request.id
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    type_into(
+        &caf,
+        &format!("#reponse-{}", request.id),
+        "Voici les consultations du dossier.",
+    )
+    .await;
+    click(
+        &caf,
+        &format!("#demande-{} button[value=answer]", request.id),
+    )
+    .await;
     wait_for_url_with(&caf, "fait=traces-jointes").await;
     caf.close().await.unwrap();
     assert!(
@@ -676,25 +635,7 @@ async fn a_partner_officer_asks_the_caf_for_traces_and_downloads_its_answer_in_c
         .await
         .unwrap()
         .unwrap();
-    let csv = reqwest::Client::new()
-        .get(app.url(&href))
-        .header(
-            "cookie",
-            partner
-                .get_all_cookies()
-                .await
-                .unwrap()
-                .iter()
-                .map(|k| format!("{}={}", k.name(), k.value()))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = download(&partner, &app.url(&href)).await;
     partner.close().await.unwrap();
     let (header, rows) = csv_rows(&csv);
     let at = |name: &str| header.iter().position(|h| h == name).expect(name);
