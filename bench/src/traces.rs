@@ -185,40 +185,55 @@ pub async fn dashboards(
     Ok(load::sequence(count, server, |_| flows.dashboard(token)).await)
 }
 
-/// Starts Passerelle again on the same stores with the SIEM feed on, to a collector of this
-/// process, and drives the same ingestion (`(workers, batch)`); answers the sample and how many
-/// messages the collector received meanwhile.
-pub async fn ingest_with_feed(
+/// Trace ingestion with the SIEM feed off and on, measured in alternating phases on fresh
+/// servers over the same store (off, on, on, off, … so that a drift of the machine falls on
+/// both), `rounds` phases of each: the median phase of each side, and how many events the
+/// collector received during the phases with the feed on.
+pub async fn ingest_paired(
     setup: &crate::server::Setup,
     provisioning: &str,
     sub: &str,
     (workers, batch): (usize, usize),
     duration: Duration,
-) -> anyhow::Result<(Sample, u64)> {
+    rounds: usize,
+) -> anyhow::Result<(Sample, Sample, u64)> {
     let (port, forwarded) = collector().await?;
     let feed = [(
         "PASSERELLE__TRACES__SIEM_URL",
         format!("tcp://127.0.0.1:{port}"),
     )];
-    let server = setup.start_with(provisioning, &feed)?;
-    let flows = Flows::new(server.issuer.clone());
-    let writer = flows
-        .client_credentials("traces:write")
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no traces:write token"))?;
-    let fed = ingest(
-        &flows,
-        &writer,
-        sub,
-        workers,
-        batch,
-        duration,
-        server.process(),
-    )
-    .await;
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for phase in 0..2 * rounds {
+        // ABBA: the side that goes first alternates every two phases.
+        let fed = (phase % 4 == 1) || (phase % 4 == 2);
+        let server = setup.start_with(provisioning, if fed { &feed[..] } else { &[] })?;
+        let flows = Flows::new(server.issuer.clone());
+        let writer = flows
+            .client_credentials("traces:write")
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no traces:write token"))?;
+        let sample = ingest(
+            &flows,
+            &writer,
+            sub,
+            workers,
+            batch,
+            duration,
+            server.process(),
+        )
+        .await;
+        server.stop();
+        if fed { &mut on } else { &mut off }.push(sample);
+    }
     let forwarded = forwarded.load(std::sync::atomic::Ordering::Relaxed);
-    server.stop();
-    Ok((fed, forwarded))
+    Ok((median(off), median(on), forwarded))
+}
+
+/// The sample of median rate.
+fn median(mut samples: Vec<Sample>) -> Sample {
+    samples.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let middle = samples.len() / 2;
+    samples.swap_remove(middle)
 }
 
 /// A syslog collector that reads and counts octet-counted frames, for the SIEM feed's cost:

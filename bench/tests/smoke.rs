@@ -24,6 +24,8 @@ const SHORT: &[&str] = &[
     "50",
     "--ingest-connections",
     "2",
+    "--feed-rounds",
+    "1",
     "--queries",
     "5",
     "--enumeration-samples",
@@ -34,7 +36,7 @@ fn check_results(out: &Path, setups: &[&str]) {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 10 * setups.len(), "{rows:#?}");
+    assert_eq!(rows.len(), 11 * setups.len(), "{rows:#?}");
     for setup in setups {
         let measures: Vec<&str> = rows
             .iter()
@@ -51,6 +53,7 @@ fn check_results(out: &Path, setups: &[&str]) {
             "trace ingestion",
             "trace search",
             "security dashboard",
+            "trace ingestion, SIEM feed off",
             "trace ingestion, SIEM feed on",
         ] {
             assert!(
@@ -135,6 +138,7 @@ fn bad_settings_are_refused_in_one_line() {
     for (args, expected) in [
         (&["--connections", "0"][..], "--connections must be between"),
         (&["--seconds", "0"][..], "--seconds must be between"),
+        (&["--feed-rounds", "0"][..], "--feed-rounds must be between"),
         (
             &["--accounts", "2", "--enumeration-samples", "5"][..],
             "--enumeration-samples must be at most",

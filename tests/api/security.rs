@@ -757,12 +757,29 @@ async fn trace_requests_are_checked_answered_once_and_kept_to_their_parties() {
         refused(requests::download(&app.state, &niort, &request.id, &origin).await)
             .contains("Aucun export")
     );
-    // Another partner's officer, or another Caf's, does not see it.
-    let other = load("habilitations@caf42.example").await;
-    assert!(
-        requests::list(&app.state, &other).await.is_err()
-            || requests::list(&app.state, &other).await.unwrap().is_empty()
-    );
+    // Another partner's security officer, or another Caf's, does not see it, nor reach it by
+    // its id; the Caf's own officer still lists it.
+    let others = passerelle::provision::parse(
+        "[[account]]\nemail = \"rssi@roumois-seine.example\"\ngiven_name = \"Rose\"\nfamily_name = \"Sigal\"\npartner = \"cc-roumois-seine\"\nadmin_roles = [\"security_officer\"]\npassword = \"Demo-Passerelle-Admin-2026!\"\n\n[[account]]\nemail = \"rssi@caf42.example\"\ngiven_name = \"Rémi\"\nfamily_name = \"Vidal\"\ncaf = \"42\"\nadmin_roles = [\"security_officer\"]\npassword = \"Demo-Passerelle-Admin-2026!\"\n",
+        "test",
+    )
+    .unwrap();
+    passerelle::provision::apply(&app.state, &others, true)
+        .await
+        .unwrap();
+    for email in ["rssi@roumois-seine.example", "rssi@caf42.example"] {
+        let other = load(email).await;
+        assert!(
+            requests::list(&app.state, &other).await.unwrap().is_empty(),
+            "{email} lists another's request"
+        );
+        assert!(
+            refused(requests::download(&app.state, &other, &request.id, &origin).await)
+                .contains("introuvable"),
+            "{email} reaches another's request"
+        );
+    }
+    assert_eq!(requests::list(&app.state, &caf).await.unwrap().len(), 1);
     assert!(
         app.mails_to("helene.faure@niort.example")
             .iter()

@@ -104,7 +104,7 @@ pub(super) async fn show(
             "Les traces d'actions qui dépassent le périmètre d'un partenaire (par exemple toutes les consultations d'un dossier, quel que soit l'agent) se demandent à la Caf, qui répond en joignant l'export des traces. "
             "Chaque étape est tracée ; l'export joint reste téléchargeable " (EXPORT_DAYS) " jours."
         }
-        @if files { (filing_form(&user, &services)) }
+        @if files { (filing_form(&user, &services, dates(&state))) }
         h2 { "Demandes" }
         @if list.is_empty() { p { "Aucune demande." } }
         @for r in &list {
@@ -114,7 +114,19 @@ pub(super) async fn show(
     render("Demandes de traces", &user, body)
 }
 
-fn filing_form(user: &ConsoleUser, services: &HashMap<String, String>) -> Markup {
+/// The days a request may cover: the traces kept (retention), up to today.
+fn dates(state: &AppState) -> (String, String) {
+    let today = crate::traces::dashboard::today(state);
+    let months = chrono::Months::new(state.settings.trace_retention_months);
+    let first = today.checked_sub_months(months).unwrap_or(today);
+    (first.to_string(), today.to_string())
+}
+
+fn filing_form(
+    user: &ConsoleUser,
+    services: &HashMap<String, String>,
+    (first, today): (String, String),
+) -> Markup {
     let mut services: Vec<_> = services.iter().collect();
     services.sort_by(|a, b| a.1.cmp(b.1));
     html! {
@@ -134,9 +146,9 @@ fn filing_form(user: &ConsoleUser, services: &HashMap<String, String>) -> Markup
                 label for="person" { "Personne" span class="hint" { "facultatif : adresse électronique" } }
                 input type="text" id="person" name="person";
                 label for="from" { "Du" }
-                input type="date" id="from" name="from" required;
+                input type="date" id="from" name="from" required min=(first) max=(today);
                 label for="to" { "Au (inclus)" }
-                input type="date" id="to" name="to" required;
+                input type="date" id="to" name="to" required min=(first) max=(today);
                 button type="submit" { "Envoyer la demande à la Caf" }
             }
         }
