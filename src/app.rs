@@ -252,6 +252,7 @@ pub async fn build_state(
         access_token_ttl: t.access_token_lifetime_seconds,
         id_token_ttl: t.id_token_lifetime_seconds,
         refresh_token_ttl: t.refresh_token_lifetime_seconds,
+        offline_refresh_token_ttl: t.offline_refresh_token_lifetime_seconds,
         session_ttl: config.sessions.lifetime_seconds,
         login_request_ttl: t.login_request_lifetime_seconds,
         activation_link_ttl: config.credentials.activation_link_lifetime_seconds,

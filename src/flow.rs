@@ -9,7 +9,9 @@
 
 use crate::crypto::{TokenHash, random_token};
 use crate::state::AppState;
-use crate::store::{Account, AuthorizationRequest, CodeGrant, MfaPolicy, Session, StoreResult};
+use crate::store::{
+    Account, AuthorizationRequest, CodeGrant, MfaPolicy, ResponseMode, Session, StoreResult,
+};
 use crate::types::{ClientId, GrantId, RedirectUri};
 
 /// The authentication context of a password login.
@@ -28,8 +30,45 @@ pub enum Next {
     Enrol,
     /// No active habilitation for the service: no code (the trace is recorded).
     NotHabilitated { service: String },
-    /// Done: the browser goes to this URL, which carries the code.
-    Code { redirect: String },
+    /// Done: the browser takes this response, which carries the code, to the client.
+    Code { response: AuthorizationResponse },
+}
+
+/// An authorization response (or error) for the client, delivered by the browser in the
+/// request's response mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationResponse {
+    pub redirect_uri: RedirectUri,
+    pub mode: ResponseMode,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl AuthorizationResponse {
+    /// A response of `pairs` (those that are `Some`).
+    pub fn new(
+        redirect_uri: &RedirectUri,
+        mode: ResponseMode,
+        pairs: &[(&'static str, Option<&str>)],
+    ) -> Self {
+        Self {
+            redirect_uri: redirect_uri.clone(),
+            mode,
+            params: pairs
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| (*k, v.to_owned())))
+                .collect(),
+        }
+    }
+
+    /// The redirect URI with the parameters in its query.
+    pub fn url(&self) -> String {
+        let pairs: Vec<(&str, Option<&str>)> = self
+            .params
+            .iter()
+            .map(|(k, v)| (*k, Some(v.as_str())))
+            .collect();
+        url_with(&self.redirect_uri, &pairs)
+    }
 }
 
 /// Decides the next step for `request` in `session`, and issues the code when nothing is left.
@@ -69,13 +108,13 @@ pub async fn next(
         });
     }
     Ok(Next::Code {
-        redirect: issue_code(state, request, session).await?,
+        response: issue_code(state, request, session).await?,
     })
 }
 
 /// Whether `request` needs a second factor that `session` has not given: the person holds an
-/// administrative role, the service requires one, or the relying application asked for it with
-/// `acr_values` (step-up).
+/// administrative role, the service requires one, or the relying application prefers it in
+/// `acr_values` (step-up, see [`prefers_second_factor`]).
 pub async fn needs_second_factor(
     state: &AppState,
     account: &Account,
@@ -85,14 +124,35 @@ pub async fn needs_second_factor(
     if session.acr == ACR_MFA {
         return Ok(false);
     }
-    if request.acr_values.iter().any(|v| v == ACR_MFA) {
-        return Ok(true);
-    }
     if state.settings.mfa_for_administrators && !account.profile.admin_roles.is_empty() {
         return Ok(true);
     }
     let service = state.clients.get(request.client_id.as_str()).await?;
-    Ok(service.is_some_and(|s| s.mfa == MfaPolicy::Required))
+    if service.is_some_and(|s| s.mfa == MfaPolicy::Required) {
+        return Ok(true);
+    }
+    if !request.acr_values.iter().any(|v| v == ACR_MFA) {
+        return Ok(false);
+    }
+    let enrolled = crate::accounts::totp::enrolled(state.stores.factors.as_ref(), account).await?;
+    Ok(prefers_second_factor(&request.acr_values, enrolled))
+}
+
+/// `acr_values` is a list of preferences, best first (OIDC Core §3.1.2.1, voluntary): the
+/// first value that can be met wins. A password session meets `pwd` at once; `mfa` is met by
+/// asking the factor the person enrolled. When no value can be met so (`mfa` alone, nothing
+/// enrolled), the first known value is pursued, which means enrolling a factor. Unknown
+/// values are ignored.
+pub fn prefers_second_factor(acr_values: &[String], enrolled: bool) -> bool {
+    let known: Vec<&str> = acr_values
+        .iter()
+        .map(String::as_str)
+        .filter(|v| [ACR_PASSWORD, ACR_MFA].contains(v))
+        .collect();
+    match known.iter().find(|v| **v == ACR_PASSWORD || enrolled) {
+        Some(first) => *first == ACR_MFA,
+        None => known.first() == Some(&ACR_MFA),
+    }
 }
 
 /// Whether the person holds, right now, an active habilitation for the service: without one,
@@ -107,15 +167,18 @@ pub async fn habilitated(
         .is_empty())
 }
 
-/// Stores a single-use code for `request` within `session`; returns the redirect URL to the
+/// Stores a single-use code for `request` within `session`; returns the response to the
 /// client carrying it.
 async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &Session,
-) -> StoreResult<String> {
+) -> StoreResult<AuthorizationResponse> {
     let code = random_token();
     let grant = GrantId::generate();
+    // An offline_access grant outlives the session (OIDC Core §11): its end does not revoke
+    // it, and its refresh tokens last their own lifetime.
+    let online = !request.scope.contains(crate::oidc::claims::OFFLINE_ACCESS);
     let record = CodeGrant {
         grant: grant.clone(),
         client_id: request.client_id.clone(),
@@ -128,6 +191,7 @@ async fn issue_code(
         auth_time: session.auth_time,
         acr: session.acr.clone(),
         amr: session.amr.clone(),
+        session_expires_at: online.then_some(session.expires_at),
         expires_at: state.clock.now() + state.settings.code_ttl as i64,
     };
     state
@@ -138,11 +202,12 @@ async fn issue_code(
     state
         .stores
         .sessions
-        .add_session_grant(&session.sid, &request.client_id, &grant)
+        .add_session_grant(&session.sid, &request.client_id, online.then_some(&grant))
         .await?;
     tracing::info!(client = %request.client_id, account = %session.account, "authorization code issued");
-    Ok(url_with(
+    Ok(AuthorizationResponse::new(
         &request.redirect_uri,
+        request.response_mode,
         &[
             ("code", Some(&code)),
             ("state", request.state.as_deref()),
@@ -154,7 +219,8 @@ async fn issue_code(
 /// A registered redirect URI with query parameters appended (those that are `Some`).
 pub fn url_with(redirect_uri: &RedirectUri, pairs: &[(&str, Option<&str>)]) -> String {
     let mut url = url::Url::parse(redirect_uri.as_str()).expect("registered redirect URIs parse");
-    {
+    // Without a parameter to add the URI stays itself (no trailing `?`).
+    if pairs.iter().any(|(_, v)| v.is_some()) {
         let mut q = url.query_pairs_mut();
         for (k, v) in pairs {
             if let Some(v) = v {
@@ -163,4 +229,30 @@ pub fn url_with(redirect_uri: &RedirectUri, pairs: &[(&str, Option<&str>)]) -> S
         }
     }
     url.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefers(values: &[&str], enrolled: bool) -> bool {
+        let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        prefers_second_factor(&values, enrolled)
+    }
+
+    #[test]
+    fn acr_values_are_preferences_met_in_order() {
+        // A password first: a password session meets it, enrolled or not.
+        assert!(!prefers(&[ACR_PASSWORD, ACR_MFA], false));
+        assert!(!prefers(&[ACR_PASSWORD, ACR_MFA], true));
+        // The factor first: asked when enrolled, else the password meets the second choice.
+        assert!(prefers(&[ACR_MFA, ACR_PASSWORD], true));
+        assert!(!prefers(&[ACR_MFA, ACR_PASSWORD], false));
+        // The factor alone: asked, or enrolled first.
+        assert!(prefers(&[ACR_MFA], true));
+        assert!(prefers(&["urn:other", ACR_MFA], false));
+        // Nothing known: nothing asked.
+        assert!(!prefers(&["urn:other"], true));
+        assert!(!prefers(&[], true));
+    }
 }

@@ -22,6 +22,7 @@ pub struct Settings {
     pub access_token_ttl: u64,
     pub id_token_ttl: u64,
     pub refresh_token_ttl: u64,
+    pub offline_refresh_token_ttl: u64,
     pub session_ttl: u64,
     pub login_request_ttl: u64,
     pub activation_link_ttl: u64,
@@ -65,6 +66,7 @@ impl Settings {
         self.access_token_ttl
             .max(self.id_token_ttl)
             .max(self.refresh_token_ttl)
+            .max(self.offline_refresh_token_ttl)
     }
 }
 

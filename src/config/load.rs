@@ -169,6 +169,10 @@ impl Config {
                 t.refresh_token_lifetime_seconds,
             ),
             (
+                "tokens.offline_refresh_token_lifetime_seconds",
+                t.offline_refresh_token_lifetime_seconds,
+            ),
+            (
                 "tokens.login_request_lifetime_seconds",
                 t.login_request_lifetime_seconds,
             ),

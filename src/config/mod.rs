@@ -427,6 +427,8 @@ pub struct TokensConfig {
     pub access_token_lifetime_seconds: u64,
     pub id_token_lifetime_seconds: u64,
     pub refresh_token_lifetime_seconds: u64,
+    /// Refresh-token families of an `offline_access` grant, which outlive the session.
+    pub offline_refresh_token_lifetime_seconds: u64,
     /// How long a pending authorization request waits for the person to log in.
     pub login_request_lifetime_seconds: u64,
     /// How often a running server reloads signing keys (so that `passerelle keys rotate`
@@ -441,6 +443,7 @@ impl Default for TokensConfig {
             access_token_lifetime_seconds: 600,
             id_token_lifetime_seconds: 600,
             refresh_token_lifetime_seconds: 8 * 3600,
+            offline_refresh_token_lifetime_seconds: 30 * 86_400,
             login_request_lifetime_seconds: 1800,
             key_reload_seconds: 60,
         }

@@ -6,11 +6,12 @@
 use super::error::ErrorCode;
 use super::params::Params;
 use crate::crypto::random_token;
-use crate::flow::{self, Next};
+use crate::flow::{self, AuthorizationResponse, Next};
 use crate::session::{self, browser};
 use crate::state::AppState;
 use crate::store::{
-    AuthorizationRequest, ClientType, GrantType, PendingLogin, PkcePolicy, Service, StoreResult,
+    AuthorizationRequest, ClientType, GrantType, PendingLogin, PkcePolicy, ResponseMode, Service,
+    StoreResult,
 };
 use crate::types::{RedirectUri, Scopes};
 use crate::web;
@@ -93,14 +94,7 @@ fn validate(
             );
         }
     }
-    if let Some(mode) = params.get("response_mode")
-        && mode != "query"
-    {
-        return refuse(
-            ErrorCode::InvalidRequest,
-            format!("response_mode `{mode}` is not supported: use `query`"),
-        );
-    }
+    let response_mode = response_mode(params)?;
     if !client.allows(GrantType::AuthorizationCode) {
         return refuse(
             ErrorCode::UnauthorizedClient,
@@ -117,13 +111,21 @@ fn validate(
         Some(Err(e)) => return refuse(ErrorCode::InvalidScope, e.0),
         Some(Ok(s)) => s,
     };
-    if let Some(unknown) = scope
+    // Scopes this provider does not know are ignored, not refused (OIDC Core §3.1.2.1);
+    // offline_access only for a client that may refresh (Core §11).
+    let scope: Scopes = scope
         .iter()
-        .find(|s| !super::claims::SUPPORTED_SCOPES.contains(s))
-    {
+        .filter(|s| super::claims::SUPPORTED_SCOPES.contains(s))
+        .filter(|s| *s != super::claims::OFFLINE_ACCESS || client.allows(GrantType::RefreshToken))
+        .map(str::to_owned)
+        .collect();
+    if scope.is_empty() {
         return refuse(
             ErrorCode::InvalidScope,
-            format!("scope `{unknown}` is not supported"),
+            format!(
+                "none of the requested scopes is supported (supported: {})",
+                super::claims::SUPPORTED_SCOPES.join(" ")
+            ),
         );
     }
     let code_challenge = match (
@@ -231,6 +233,7 @@ fn validate(
             code_challenge,
             acr_values,
             max_age,
+            response_mode,
         },
         prompt,
         login_hint,
@@ -238,27 +241,44 @@ fn validate(
     })
 }
 
+/// The response mode asked for: `query` (the default) or `form_post`; `fragment` does not
+/// apply to the code flow.
+fn response_mode(params: &Params) -> Result<ResponseMode, Refusal> {
+    match params.get("response_mode") {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(mode) => refuse(
+            ErrorCode::InvalidRequest,
+            format!("response_mode `{mode}` is not supported: use `query` or `form_post`"),
+        ),
+    }
+}
+
 /// Appends response parameters to a registered redirect URI (which may carry a query).
 pub fn redirect_with(redirect_uri: &RedirectUri, pairs: &[(&str, Option<&str>)]) -> Response {
     Redirect::to(&crate::flow::url_with(redirect_uri, pairs)).into_response()
 }
 
+/// An error for the client, in the request's response mode (in the query when the mode
+/// itself is wrong).
 fn error_redirect(
     state: &AppState,
-    redirect_uri: &RedirectUri,
+    (redirect_uri, params): (&RedirectUri, &Params),
     client_state: Option<&str>,
     (code, description): Refusal,
 ) -> Response {
     tracing::info!(error = code.as_str(), %description, "authorization request refused");
-    redirect_with(
+    let mode = response_mode(params).unwrap_or_default();
+    web::deliver(&AuthorizationResponse::new(
         redirect_uri,
+        mode,
         &[
             ("error", Some(code.as_str())),
             ("error_description", Some(&description)),
             ("state", client_state),
             ("iss", Some(&state.settings.issuer)),
         ],
-    )
+    ))
 }
 
 async fn handle(state: AppState, jar: CookieJar, raw: &[u8]) -> Response {
@@ -301,17 +321,27 @@ async fn handle(state: AppState, jar: CookieJar, raw: &[u8]) -> Response {
     let validated = match validate(&client, &redirect_uri, &params) {
         Ok(v) => v,
         Err(refusal) => {
-            return error_redirect(&state, &redirect_uri, client_state.as_deref(), refusal);
+            return error_redirect(
+                &state,
+                (&redirect_uri, &params),
+                client_state.as_deref(),
+                refusal,
+            );
         }
     };
     match decide(&state, jar, validated).await {
         Ok(Ok(response)) => response,
-        Ok(Err(refusal)) => error_redirect(&state, &redirect_uri, client_state.as_deref(), refusal),
+        Ok(Err(refusal)) => error_redirect(
+            &state,
+            (&redirect_uri, &params),
+            client_state.as_deref(),
+            refusal,
+        ),
         Err(e) => {
             tracing::error!(error = %e, "authorization failed on a store error");
             error_redirect(
                 &state,
-                &redirect_uri,
+                (&redirect_uri, &params),
                 client_state.as_deref(),
                 (
                     ErrorCode::TemporarilyUnavailable,
@@ -379,7 +409,7 @@ async fn decide(
     }
     let next = flow::next(state, &account, &session, &v.request).await?;
     let page = match next {
-        Next::Code { redirect } => return Ok(Ok(Redirect::to(&redirect).into_response())),
+        Next::Code { response } => return Ok(Ok(web::deliver(&response))),
         Next::NotHabilitated { service } => return Ok(Ok(web::not_habilitated_page(&service))),
         _ if matches!(v.prompt, Prompt::None) => {
             return Ok(refuse(

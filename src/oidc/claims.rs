@@ -8,9 +8,20 @@ use crate::types::{ClientId, Scopes};
 use openidconnect::AdditionalClaims;
 use serde::{Deserialize, Serialize};
 
-/// Scopes this provider understands; any other is refused with `invalid_scope`.
-/// `habilitations` adds the roles and scopes the person holds for the requesting service.
-pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "habilitations"];
+/// Scopes this provider understands; any other is ignored (OIDC Core §3.1.2.1) and left out
+/// of the granted scope. `habilitations` adds the roles and scopes the person holds for the
+/// requesting service; `offline_access` (Core §11) makes the refresh token outlive the
+/// browser session.
+pub const SUPPORTED_SCOPES: [&str; 5] = [
+    "openid",
+    "profile",
+    "email",
+    "habilitations",
+    OFFLINE_ACCESS,
+];
+
+/// The scope of a refresh token that the end of the browser session does not revoke.
+pub const OFFLINE_ACCESS: &str = "offline_access";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CafClaim {

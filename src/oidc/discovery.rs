@@ -114,7 +114,10 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
             .map(|s| Scope::new((*s).to_owned()))
             .collect(),
     ))
-    .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    .set_response_modes_supported(Some(vec![
+        CoreResponseMode::Query,
+        CoreResponseMode::FormPost,
+    ]))
     .set_grant_types_supported(Some(vec![
         CoreGrantType::AuthorizationCode,
         CoreGrantType::RefreshToken,

@@ -151,7 +151,17 @@ impl IntoResponse for BearerError {
                 )
             }
         };
-        let mut response = status.into_response();
+        // The same error in a JSON body, for clients that read bodies rather than headers; a
+        // request without a token says so there only (RFC 6750 §3.1: no error in the header).
+        let body = serde_json::json!({
+            "error": self.code.unwrap_or(ErrorCode::InvalidToken).as_str(),
+            "error_description": if self.code.is_some() {
+                self.description
+            } else {
+                "a bearer access token is required"
+            },
+        });
+        let mut response = (status, axum::Json(body)).into_response();
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_str(&challenge).expect("challenge is ASCII"),

@@ -190,7 +190,10 @@ async fn authorization_code(
         nonce: grant.nonce.as_deref(),
     };
     let refresh = if client.allows(GrantType::RefreshToken) {
-        Some(tokens::new_refresh_family(state, client, &account, &auth).await?)
+        Some(
+            tokens::new_refresh_family(state, client, &account, &auth, grant.session_expires_at)
+                .await?,
+        )
     } else {
         None
     };

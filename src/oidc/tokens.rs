@@ -136,14 +136,20 @@ pub async fn person_tokens(
     })
 }
 
-/// Starts a refresh-token family and returns its first token.
+/// Starts a refresh-token family and returns its first token. It ends with the browser
+/// session when `session_expires_at` is given, else (offline_access) lasts its own lifetime.
 pub async fn new_refresh_family(
     state: &AppState,
     client: &Service,
     account: &Account,
     auth: &Authentication<'_>,
+    session_expires_at: Option<i64>,
 ) -> StoreResult<String> {
     let now = state.clock.now();
+    let expires_at = match session_expires_at {
+        Some(end) => end.min(now + state.settings.refresh_token_ttl as i64),
+        None => now + state.settings.offline_refresh_token_ttl as i64,
+    };
     let token = random_token();
     let family = RefreshFamily {
         grant: auth.grant.clone(),
@@ -155,7 +161,7 @@ pub async fn new_refresh_family(
         acr: auth.acr.to_owned(),
         amr: auth.amr.to_vec(),
         issued_at: now,
-        expires_at: now + state.settings.refresh_token_ttl as i64,
+        expires_at,
     };
     state
         .stores

@@ -128,7 +128,7 @@ impl SessionStore for MemoryStore {
         &self,
         sid: &SessionId,
         client: &ClientId,
-        grant: &GrantId,
+        grant: Option<&GrantId>,
     ) -> StoreResult<bool> {
         let now = self.clock.now();
         let mut sessions = lock(&self.sessions);
@@ -137,7 +137,7 @@ impl SessionStore for MemoryStore {
                 if !e.value.clients.contains(client) {
                     e.value.clients.push(client.clone());
                 }
-                e.value.grants.push(grant.clone());
+                e.value.grants.extend(grant.cloned());
                 Ok(true)
             }
             None => Ok(false),

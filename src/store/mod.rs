@@ -237,13 +237,14 @@ pub trait SecretStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
     async fn get_session(&self, sid: &SessionId) -> StoreResult<Option<Session>>;
-    /// Records that `client` received a grant within the session; returns false when the
-    /// session is gone (ended or expired) and nothing was recorded.
+    /// Records that `client` received a grant within the session, and the grant itself when
+    /// the end of the session revokes it (not an `offline_access` grant); returns false when
+    /// the session is gone (ended or expired) and nothing was recorded.
     async fn add_session_grant(
         &self,
         sid: &SessionId,
         client: &ClientId,
-        grant: &GrantId,
+        grant: Option<&GrantId>,
     ) -> StoreResult<bool>;
     async fn remove_session(&self, sid: &SessionId) -> StoreResult<Option<Session>>;
     /// Records a second factor on a live session: its new acr and amr, and it now

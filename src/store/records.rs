@@ -367,6 +367,18 @@ pub struct AuthorizationRequest {
     pub code_challenge: Option<String>,
     pub acr_values: Vec<String>,
     pub max_age: Option<i64>,
+    #[serde(default)]
+    pub response_mode: ResponseMode,
+}
+
+/// How the authorization response reaches the client: in the redirect URI's query, or POSTed
+/// by the browser from a page Passerelle serves (OAuth 2.0 Form Post Response Mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    #[default]
+    Query,
+    FormPost,
 }
 
 /// What an authorization code stands for.
@@ -383,6 +395,10 @@ pub struct CodeGrant {
     pub auth_time: i64,
     pub acr: String,
     pub amr: Vec<String>,
+    /// When the browser session ends: the grant's refresh tokens end with it. `None` for an
+    /// `offline_access` grant, whose refresh tokens outlive the session.
+    #[serde(default)]
+    pub session_expires_at: Option<i64>,
     pub expires_at: i64,
 }
 

@@ -155,17 +155,6 @@ pub async fn image(State(state): State<AppState>, Path(id): Path<String>) -> Res
     }
 }
 
-pub async fn script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        SCRIPT,
-    )
-        .into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

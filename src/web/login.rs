@@ -522,7 +522,7 @@ pub(super) async fn continue_login(
         .remove_pending_login(request)
         .await?;
     match next {
-        Next::Code { redirect } => Ok((jar, Redirect::to(&redirect)).into_response()),
+        Next::Code { response } => Ok((jar, super::deliver(&response)).into_response()),
         Next::NotHabilitated { service } => {
             Ok((jar, super::not_habilitated_page(&service)).into_response())
         }

@@ -10,12 +10,14 @@ pub mod console;
 pub mod error;
 pub mod extract;
 pub mod forgot;
+pub mod form_post;
 pub mod frame;
 pub mod login;
 pub mod mfa;
 pub mod password;
 
 pub use error::{error_page, internal_error_page, not_habilitated_page};
+pub use form_post::deliver;
 pub use frame::page;
 
 use crate::session::{self, browser};
@@ -33,9 +35,19 @@ const STYLESHEET: &str = include_str!("passerelle.css");
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
-        .route("/static/passerelle.css", get(stylesheet))
+        .route(
+            "/static/passerelle.css",
+            get(|| async { asset("text/css", STYLESHEET) }),
+        )
         .route("/captcha/{id}", get(captcha::image))
-        .route("/static/captcha.js", get(captcha::script))
+        .route(
+            "/static/captcha.js",
+            get(|| async { asset("text/javascript", captcha::SCRIPT) }),
+        )
+        .route(
+            "/static/form-post.js",
+            get(|| async { asset("text/javascript", form_post::SCRIPT) }),
+        )
         .merge(forgot::router())
         .merge(account::router())
         .merge(mfa::router())
@@ -63,13 +75,15 @@ pub fn origin(
     }
 }
 
-async fn stylesheet() -> Response {
+/// A stylesheet or script built into the binary, cached for an hour.
+fn asset(content_type: &str, text: &'static str) -> Response {
+    let content_type = format!("{content_type}; charset=utf-8");
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type.as_str()),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        STYLESHEET,
+        text,
     )
         .into_response()
 }

@@ -101,7 +101,7 @@ async fn invalid_requests_go_back_to_the_client_with_the_rfc_error_code() {
     )
     .await;
     client_error(&app, &[("response_type", "")], "invalid_request").await;
-    client_error(&app, &[("scope", "openid admin")], "invalid_scope").await;
+    client_error(&app, &[("scope", "admin phone")], "invalid_scope").await;
     client_error(&app, &[("scope", "")], "invalid_scope").await;
     client_error(&app, &[("prompt", "none login")], "invalid_request").await;
     client_error(&app, &[("max_age", "-3")], "invalid_request").await;

@@ -88,7 +88,12 @@ fn hyper_connector() -> hyper_util::client::legacy::connect::HttpConnector {
 async fn callback_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().route("/cb", axum::routing::get(|| async { "application" }));
+    // A POST (response_mode=form_post) is answered with the form it carried.
+    let app = axum::Router::new().route(
+        "/cb",
+        axum::routing::get(|| async { "application" })
+            .post(|body: String| async move { format!("posted: {body}") }),
+    );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}/cb")
 }
@@ -146,7 +151,7 @@ pub(crate) async fn submit(c: &fantoccini::Client) {
 }
 
 /// Registers a stand-in relying application whose callback answers; returns its redirect URI.
-async fn stand_in_client(app: &TestApp, client_id: &str, secret: &str) -> String {
+pub(crate) async fn stand_in_client(app: &TestApp, client_id: &str, secret: &str) -> String {
     let callback = callback_server().await;
     // The client is opened to Claire's and Sophie's partners, and Claire holds its role.
     let mut text = format!(

@@ -15,6 +15,7 @@ mod credentials;
 mod fuzz;
 mod habilitations;
 mod helpers;
+mod interop;
 mod keys;
 mod login;
 mod logout;

@@ -102,7 +102,7 @@ async fn enrol(
     (secret, codes, response)
 }
 
-fn id_token_claims(tokens: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn id_token_claims(tokens: &serde_json::Value) -> serde_json::Value {
     let id_token = tokens["id_token"].as_str().unwrap();
     serde_json::from_slice(&base64_decode(id_token.split('.').nth(1).unwrap())).unwrap()
 }

@@ -35,6 +35,7 @@ fn code_grant(expires_at: i64) -> CodeGrant {
         auth_time: now(),
         acr: "pwd".into(),
         amr: vec!["pwd".into()],
+        session_expires_at: Some(now() + 3600),
         expires_at,
     }
 }
@@ -198,14 +199,24 @@ async fn sessions_record_their_grants_and_end_once(stores: &Stores) {
     let grant = GrantId::generate();
     assert!(
         sessions
-            .add_session_grant(&session.sid, &client, &grant)
+            .add_session_grant(&session.sid, &client, Some(&grant))
+            .await
+            .unwrap()
+    );
+    // An offline grant records its client only: the end of the session does not revoke it.
+    let other = ClientId::parse("offline").unwrap();
+    assert!(
+        sessions
+            .add_session_grant(&session.sid, &other, None)
             .await
             .unwrap()
     );
     let stored = sessions.get_session(&session.sid).await.unwrap().unwrap();
+    let mut clients = stored.clients;
+    clients.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     assert_eq!(
-        (stored.clients, stored.grants),
-        (vec![client.clone()], vec![grant.clone()])
+        (clients, stored.grants),
+        (vec![client.clone(), other], vec![grant.clone()])
     );
     assert_eq!(
         sessions.sessions_of_account(&account).await.unwrap().len(),
@@ -227,7 +238,7 @@ async fn sessions_record_their_grants_and_end_once(stores: &Stores) {
     );
     assert!(
         !sessions
-            .add_session_grant(&session.sid, &client, &grant)
+            .add_session_grant(&session.sid, &client, Some(&grant))
             .await
             .unwrap()
     );
@@ -600,6 +611,7 @@ async fn challenges_and_pending_logins_are_used_once(stores: &Stores) {
             code_challenge: None,
             acr_values: vec![],
             max_age: None,
+            response_mode: passerelle::store::ResponseMode::FormPost,
         },
         login_hint: None,
         browser: "b".into(),

@@ -332,8 +332,33 @@ async fn userinfo_accepts_get_and_post_and_refuses_bad_tokens() {
             .unwrap()
             .contains("invalid_token")
     );
+    // The error is also in a JSON body.
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
     let none = app.api.get(app.url("/userinfo")).send().await.unwrap();
     assert_eq!(none.status(), 401);
+    assert_eq!(
+        none.headers()["www-authenticate"],
+        "Bearer realm=\"passerelle\""
+    );
+    let body: serde_json::Value = none.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+    let basic = app
+        .api
+        .get(app.url("/userinfo"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 400);
+    let body: serde_json::Value = basic.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
 }
 
 #[tokio::test]

@@ -63,7 +63,8 @@ return 1";
 
 const ADD_SESSION_GRANT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], '', 'g:' .. ARGV[2], '')
+redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], '')
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'g:' .. ARGV[2], '') end
 return 1";
 
 const UPGRADE_SESSION: &str = r"

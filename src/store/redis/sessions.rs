@@ -33,14 +33,14 @@ impl SessionStore for RedisStore {
         &self,
         sid: &SessionId,
         client: &ClientId,
-        grant: &GrantId,
+        grant: Option<&GrantId>,
     ) -> StoreResult<bool> {
         let done: i64 = self
             .scripts
             .add_session_grant
             .key(self.key("s", sid.as_str()))
             .arg(client.as_str())
-            .arg(grant.as_str())
+            .arg(grant.map_or("", GrantId::as_str))
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
