@@ -113,8 +113,9 @@ pub async fn next(
 }
 
 /// Whether `request` needs a second factor that `session` has not given: the person holds an
-/// administrative role, the service requires one, or the relying application prefers it in
-/// `acr_values` (step-up, see [`prefers_second_factor`]).
+/// administrative role, the service requires one, the relying application requires it (an
+/// essential `acr` in the `claims` parameter) or prefers it in `acr_values` (step-up, see
+/// [`prefers_second_factor`]).
 pub async fn needs_second_factor(
     state: &AppState,
     account: &Account,
@@ -129,6 +130,11 @@ pub async fn needs_second_factor(
     }
     let service = state.clients.get(request.client_id.as_str()).await?;
     if service.is_some_and(|s| s.mfa == MfaPolicy::Required) {
+        return Ok(true);
+    }
+    // An essential acr (the `claims` parameter) that a password alone does not meet.
+    let required = &request.claims.acr_required;
+    if !required.is_empty() && !required.iter().any(|v| v == ACR_PASSWORD) {
         return Ok(true);
     }
     if !request.acr_values.iter().any(|v| v == ACR_MFA) {
@@ -192,6 +198,7 @@ async fn issue_code(
         acr: session.acr.clone(),
         amr: session.amr.clone(),
         session_expires_at: online.then_some(session.expires_at),
+        claims: request.claims.clone(),
         expires_at: state.clock.now() + state.settings.code_ttl as i64,
     };
     state

@@ -10,8 +10,8 @@ use crate::flow::{self, AuthorizationResponse, Next};
 use crate::session::{self, browser};
 use crate::state::AppState;
 use crate::store::{
-    AuthorizationRequest, ClientType, GrantType, PendingLogin, PkcePolicy, ResponseMode, Service,
-    StoreResult,
+    AuthorizationRequest, ClaimsRequest, ClientType, GrantType, PendingLogin, PkcePolicy,
+    ResponseMode, Service, StoreResult,
 };
 use crate::types::{RedirectUri, Scopes};
 use crate::web;
@@ -214,6 +214,26 @@ fn validate(
     let state = bounded("state", 2048)?;
     let login_hint = bounded("login_hint", 254)?;
     let id_token_hint = bounded("id_token_hint", 8192)?;
+    let claims = match bounded("claims", 4096)? {
+        None => ClaimsRequest::default(),
+        Some(text) => super::claims::parse_claims_request(&text)
+            .map_err(|e| (ErrorCode::InvalidRequest, e))?,
+    };
+    if !claims.acr_required.is_empty()
+        && !claims
+            .acr_required
+            .iter()
+            .any(|v| [flow::ACR_PASSWORD, flow::ACR_MFA].contains(&v.as_str()))
+    {
+        return refuse(
+            ErrorCode::UnmetAuthenticationRequirements,
+            format!(
+                "none of the essential acr values is available (available: {} {})",
+                flow::ACR_PASSWORD,
+                flow::ACR_MFA
+            ),
+        );
+    }
     let acr_values = params
         .get("acr_values")
         .unwrap_or_default()
@@ -234,6 +254,7 @@ fn validate(
             acr_values,
             max_age,
             response_mode,
+            claims,
         },
         prompt,
         login_hint,

@@ -3,7 +3,7 @@
 
 use crate::habilitations::RoleClaim;
 use crate::state::AppState;
-use crate::store::{Account, StoreResult};
+use crate::store::{Account, ClaimsRequest, StoreResult};
 use crate::types::{ClientId, Scopes};
 use openidconnect::AdditionalClaims;
 use serde::{Deserialize, Serialize};
@@ -72,22 +72,90 @@ pub struct UserClaims {
     pub extra: PasserelleClaims,
 }
 
+/// Claims a relying application may ask for one by one (the `claims` parameter), with the
+/// scope that gives each otherwise. `sub`, `caf`, `partner` and the authentication claims are
+/// always there.
+const REQUESTABLE: [(&str, &str); 6] = [
+    ("email", "email"),
+    ("email_verified", "email"),
+    ("given_name", "profile"),
+    ("family_name", "profile"),
+    ("name", "profile"),
+    ("habilitations", "habilitations"),
+];
+
+/// The `claims` request parameter (OIDC Core §5.5): a JSON object whose `id_token` and
+/// `userinfo` members name claims, each `null` (voluntary) or an object (`essential`, `value`,
+/// `values`). Claims Passerelle does not have are ignored; `acr` as essential, with values,
+/// makes one of them required.
+pub fn parse_claims_request(text: &str) -> Result<ClaimsRequest, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("claims is not JSON: {e}"))?;
+    let Some(top) = value.as_object() else {
+        return Err("claims must be a JSON object".into());
+    };
+    let mut request = ClaimsRequest::default();
+    for (target, names) in top {
+        let list = match target.as_str() {
+            "id_token" => &mut request.id_token,
+            "userinfo" => &mut request.userinfo,
+            _ => continue,
+        };
+        let members = match names {
+            serde_json::Value::Null => continue,
+            serde_json::Value::Object(m) => m,
+            _ => return Err(format!("claims.{target} must be a JSON object")),
+        };
+        for (name, spec) in members {
+            if !(spec.is_null() || spec.is_object()) {
+                return Err(format!(
+                    "claims.{target}.{name} must be null or a JSON object"
+                ));
+            }
+            if name == "acr" && spec["essential"] == serde_json::Value::Bool(true) {
+                let values = match (&spec["value"], &spec["values"]) {
+                    (serde_json::Value::String(v), _) => vec![v.clone()],
+                    (_, serde_json::Value::Array(vs)) => vs
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                request.acr_required.extend(values);
+            }
+            if REQUESTABLE.iter().any(|(claim, _)| claim == name) && !list.contains(name) {
+                list.push(name.clone());
+            }
+        }
+    }
+    request.acr_required.sort();
+    request.acr_required.dedup();
+    Ok(request)
+}
+
+/// The claims of `account` for `client_id`: those its `scope` gives, and the `extra` ones
+/// asked for by name (the `claims` parameter).
 pub async fn user_claims(
     state: &AppState,
     account: &Account,
     client_id: &ClientId,
     scope: &Scopes,
+    extra: &[String],
 ) -> StoreResult<UserClaims> {
+    let wants = |claim: &str| {
+        extra.iter().any(|c| c == claim)
+            || REQUESTABLE
+                .iter()
+                .any(|(c, s)| *c == claim && scope.contains(s))
+    };
     let organisations = state.stores.organisations.as_ref();
-    let habilitations = if scope.contains("habilitations") {
+    let habilitations = if wants("habilitations") {
         let held = crate::habilitations::effective(state, account, client_id).await?;
         Some(crate::habilitations::roles_claim(&held))
     } else {
         None
     };
     let p = &account.profile;
-    let profile = scope.contains("profile");
-    let email = scope.contains("email");
     let partner = match &p.partner {
         Some(id) => organisations.get_partner(id).await?,
         None => None,
@@ -103,11 +171,11 @@ pub async fn user_claims(
     Ok(UserClaims {
         sub: account.id.to_string(),
         // The address is proven by the activation link before the account can log in.
-        email: email.then(|| p.email.to_string()),
-        email_verified: email.then_some(true),
-        given_name: profile.then(|| p.given_name.clone()),
-        family_name: profile.then(|| p.family_name.clone()),
-        name: profile.then(|| format!("{} {}", p.given_name, p.family_name)),
+        email: wants("email").then(|| p.email.to_string()),
+        email_verified: wants("email_verified").then_some(true),
+        given_name: wants("given_name").then(|| p.given_name.clone()),
+        family_name: wants("family_name").then(|| p.family_name.clone()),
+        name: wants("name").then(|| format!("{} {}", p.given_name, p.family_name)),
         extra: PasserelleClaims {
             sid: None,
             caf: caf.map(|c| CafClaim {
@@ -122,4 +190,36 @@ pub async fn user_claims(
             habilitations,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_claims_parameter_names_known_claims_and_requires_an_essential_acr() {
+        let request = parse_claims_request(
+            r#"{"id_token": {"email": null, "phone_number": null,
+                "acr": {"essential": true, "values": ["urn:passerelle:acr:mfa"]}},
+               "userinfo": {"habilitations": {"essential": true}, "name": null}}"#,
+        )
+        .unwrap();
+        assert_eq!(request.id_token, ["email"]);
+        assert_eq!(request.userinfo, ["habilitations", "name"]);
+        assert_eq!(request.acr_required, ["urn:passerelle:acr:mfa"]);
+        // A voluntary acr is no requirement; value counts as one of values.
+        let voluntary = parse_claims_request(r#"{"id_token": {"acr": {"values": ["x"]}}}"#);
+        assert!(voluntary.unwrap().acr_required.is_empty());
+        let single =
+            parse_claims_request(r#"{"userinfo": {"acr": {"essential": true, "value": "a"}}}"#);
+        assert_eq!(single.unwrap().acr_required, ["a"]);
+        for bad in [
+            "[]",
+            "{\"id_token\": 3}",
+            "{\"userinfo\": {\"email\": 1}}",
+            "not json",
+        ] {
+            assert!(parse_claims_request(bad).is_err(), "{bad}");
+        }
+    }
 }

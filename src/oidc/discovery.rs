@@ -140,7 +140,7 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
     ))
     .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
     .set_ui_locales_supported(Some(vec![LanguageTag::new("fr".into())]))
-    .set_claims_parameter_supported(Some(false))
+    .set_claims_parameter_supported(Some(true))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false))
     .set_require_request_uri_registration(Some(false)))

@@ -25,6 +25,9 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     InvalidToken,
     InsufficientScope,
+    /// OpenID Connect Core Unmet Authentication Requirements 1.0: an essential `acr` that
+    /// Passerelle has not.
+    UnmetAuthenticationRequirements,
 }
 
 impl ErrorCode {

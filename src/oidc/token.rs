@@ -188,6 +188,7 @@ async fn authorization_code(
         acr: &grant.acr,
         amr: &grant.amr,
         nonce: grant.nonce.as_deref(),
+        claims: &grant.claims,
     };
     let refresh = if client.allows(GrantType::RefreshToken) {
         Some(
@@ -309,6 +310,7 @@ async fn refresh_token(
         acr: &family.acr,
         amr: &family.amr,
         nonce: None,
+        claims: &family.claims,
     };
     tokens::person_tokens(state, client, &account, auth, Some(next)).await
 }
@@ -340,7 +342,8 @@ async fn client_credentials(
         }
     };
     let access_token =
-        tokens::new_access_token(state, client, None, None, &scope, state.clock.now()).await?;
+        tokens::new_access_token(state, client, None, None, (&scope, &[]), state.clock.now())
+            .await?;
     state
         .tracer
         .record(

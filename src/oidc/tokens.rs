@@ -6,7 +6,9 @@ use super::error::OAuthError;
 use super::id_token::{self, IdTokenInput};
 use crate::crypto::{TokenHash, random_token};
 use crate::state::AppState;
-use crate::store::{AccessTokenRecord, Account, RefreshFamily, Service, StoreResult};
+use crate::store::{
+    AccessTokenRecord, Account, ClaimsRequest, RefreshFamily, Service, StoreResult,
+};
 use crate::types::{GrantId, Scopes, SessionId};
 use axum::Json;
 use axum::http::header;
@@ -44,7 +46,7 @@ pub async fn new_access_token(
     client: &Service,
     account: Option<&Account>,
     grant: Option<&GrantId>,
-    scope: &Scopes,
+    (scope, claims): (&Scopes, &[String]),
     now: i64,
 ) -> StoreResult<String> {
     let token = random_token();
@@ -53,6 +55,7 @@ pub async fn new_access_token(
         account: account.map(|a| a.id.clone()),
         grant: grant.cloned(),
         scope: scope.clone(),
+        claims: claims.to_vec(),
         issued_at: now,
         expires_at: now + state.settings.access_token_ttl as i64,
     };
@@ -73,6 +76,8 @@ pub struct Authentication<'a> {
     pub acr: &'a str,
     pub amr: &'a [String],
     pub nonce: Option<&'a str>,
+    /// Claims asked for by name (the `claims` parameter).
+    pub claims: &'a ClaimsRequest,
 }
 
 /// Issues the tokens of a person's grant: access token, ID token when `openid` was granted,
@@ -90,12 +95,19 @@ pub async fn person_tokens(
         client,
         Some(account),
         Some(auth.grant),
-        auth.scope,
+        (auth.scope, &auth.claims.userinfo),
         now,
     )
     .await?;
     let id_token = if auth.scope.contains("openid") {
-        let claims = user_claims(state, account, &client.client_id, auth.scope).await?;
+        let claims = user_claims(
+            state,
+            account,
+            &client.client_id,
+            auth.scope,
+            &auth.claims.id_token,
+        )
+        .await?;
         let token = id_token::issue(
             state,
             IdTokenInput {
@@ -157,6 +169,7 @@ pub async fn new_refresh_family(
         account: account.id.clone(),
         sid: auth.sid.clone(),
         scope: auth.scope.clone(),
+        claims: auth.claims.clone(),
         auth_time: auth.auth_time,
         acr: auth.acr.to_owned(),
         amr: auth.amr.to_vec(),

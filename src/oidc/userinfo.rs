@@ -97,9 +97,15 @@ pub async fn userinfo(
                 "the account may no longer log in",
             )));
         };
-        user_claims(&state, &account, &record.client_id, &record.scope)
-            .await
-            .map(Ok)
+        user_claims(
+            &state,
+            &account,
+            &record.client_id,
+            &record.scope,
+            &record.claims,
+        )
+        .await
+        .map(Ok)
     }
     .await;
     match result {

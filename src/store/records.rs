@@ -369,6 +369,27 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     #[serde(default)]
     pub response_mode: ResponseMode,
+    #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
+    pub claims: ClaimsRequest,
+}
+
+/// Claims asked for one by one with the `claims` request parameter (OIDC Core §5.5), beyond
+/// what the scopes give: their names for the ID token and for userinfo, and the `acr` values
+/// one of which is required (`acr` requested as essential).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimsRequest {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_token: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_required: Vec<String>,
+}
+
+impl ClaimsRequest {
+    pub fn is_empty(&self) -> bool {
+        self.id_token.is_empty() && self.userinfo.is_empty() && self.acr_required.is_empty()
+    }
 }
 
 /// How the authorization response reaches the client: in the redirect URI's query, or POSTed
@@ -399,6 +420,8 @@ pub struct CodeGrant {
     /// `offline_access` grant, whose refresh tokens outlive the session.
     #[serde(default)]
     pub session_expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
+    pub claims: ClaimsRequest,
     pub expires_at: i64,
 }
 
@@ -416,6 +439,9 @@ pub struct AccessTokenRecord {
     pub account: Option<AccountId>,
     pub grant: Option<GrantId>,
     pub scope: Scopes,
+    /// Claims userinfo answers beyond the scope's (the `claims` parameter).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<String>,
     pub issued_at: i64,
     pub expires_at: i64,
 }
@@ -428,6 +454,8 @@ pub struct RefreshFamily {
     pub account: AccountId,
     pub sid: SessionId,
     pub scope: Scopes,
+    #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
+    pub claims: ClaimsRequest,
     pub auth_time: i64,
     pub acr: String,
     pub amr: Vec<String>,

@@ -225,3 +225,65 @@ async fn chromium_posts_the_form_post_response_to_the_application_by_itself() {
     assert_eq!(token.status(), 200);
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_claims_parameter_adds_named_claims_and_can_require_a_second_factor() {
+    let app = TestApp::spawn().await;
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(discovery["claims_parameter_supported"], true);
+    let browser = browser();
+    let claims = r#"{"id_token": {"email": null, "phone_number": null},
+        "userinfo": {"name": null, "habilitations": {"essential": true}}}"#;
+    let tokens = tokens_with(&app, &browser, &[("scope", "openid"), ("claims", claims)]).await;
+    let id_token = crate::mfa::id_token_claims(&tokens);
+    assert_eq!(id_token["email"], CLAIRE);
+    assert!(id_token.get("name").is_none(), "{id_token}");
+    let userinfo: serde_json::Value = app
+        .userinfo(tokens["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["name"], "Claire Dubois");
+    assert!(userinfo["habilitations"].is_array(), "{userinfo}");
+    assert!(userinfo.get("email").is_none(), "{userinfo}");
+    // A refresh keeps what was asked for.
+    let refreshed: serde_json::Value = refresh(&app, tokens["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(crate::mfa::id_token_claims(&refreshed)["email"], CLAIRE);
+
+    // An essential acr the password does not meet: the second factor is required.
+    let essential =
+        r#"{"id_token": {"acr": {"essential": true, "values": ["urn:passerelle:acr:mfa"]}}}"#;
+    let silent = browser
+        .get(app.authorize_url(&[("claims", essential), ("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        redirect_params(&silent, DEMO_REDIRECT)["error"],
+        "interaction_required"
+    );
+    let asked = browser
+        .get(app.authorize_url(&[("claims", essential)]))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&asked).starts_with("/compte/double-authentification?request="));
+    // An essential acr Passerelle has not, and a claims parameter that is not JSON.
+    let unknown = r#"{"id_token": {"acr": {"essential": true, "value": "urn:other:loa:4"}}}"#;
+    for (claims, error) in [
+        (unknown, "unmet_authentication_requirements"),
+        ("{not json", "invalid_request"),
+    ] {
+        let response = browser
+            .get(app.authorize_url(&[("claims", claims)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(redirect_params(&response, DEMO_REDIRECT)["error"], error);
+    }
+}

@@ -36,6 +36,7 @@ fn code_grant(expires_at: i64) -> CodeGrant {
         acr: "pwd".into(),
         amr: vec!["pwd".into()],
         session_expires_at: Some(now() + 3600),
+        claims: Default::default(),
         expires_at,
     }
 }
@@ -47,6 +48,10 @@ fn family(expires_at: i64) -> RefreshFamily {
         account: AccountId::generate(),
         sid: SessionId::generate(),
         scope: Scopes::parse("openid").unwrap(),
+        claims: passerelle::store::ClaimsRequest {
+            userinfo: vec!["name".into()],
+            ..Default::default()
+        },
         auth_time: now(),
         acr: "pwd".into(),
         amr: vec![],
@@ -155,6 +160,7 @@ async fn revoked_grants_and_expired_tokens_disappear(stores: &Stores) {
         account: None,
         grant: Some(grant.clone()),
         scope: Scopes::default(),
+        claims: vec!["email".into()],
         issued_at: now(),
         expires_at: now() + 60,
     };
@@ -612,6 +618,10 @@ async fn challenges_and_pending_logins_are_used_once(stores: &Stores) {
             acr_values: vec![],
             max_age: None,
             response_mode: passerelle::store::ResponseMode::FormPost,
+            claims: passerelle::store::ClaimsRequest {
+                acr_required: vec!["urn:passerelle:acr:mfa".into()],
+                ..Default::default()
+            },
         },
         login_hint: None,
         browser: "b".into(),
@@ -652,6 +662,7 @@ async fn revoking_an_account_ends_its_families_and_access_tokens(stores: &Stores
         account: Some(f.account.clone()),
         grant: Some(f.grant.clone()),
         scope: Scopes::default(),
+        claims: vec![],
         issued_at: now(),
         expires_at: now() + 60,
     };
