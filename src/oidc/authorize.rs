@@ -48,7 +48,7 @@ fn client_error_page(message: &str) -> Response {
     )
 }
 
-type Refusal = (ErrorCode, String);
+pub(super) type Refusal = (ErrorCode, String);
 
 fn refuse<T>(code: ErrorCode, description: impl Into<String>) -> Result<T, Refusal> {
     Err((code, description.into()))
@@ -60,14 +60,14 @@ enum Prompt {
     Login,
 }
 
-struct Validated {
+pub(super) struct Validated {
     request: AuthorizationRequest,
     prompt: Prompt,
     login_hint: Option<String>,
     id_token_hint: Option<String>,
 }
 
-fn validate(
+pub(super) fn validate(
     client: &Service,
     redirect_uri: &RedirectUri,
     params: &Params,
@@ -76,12 +76,6 @@ fn validate(
         return refuse(
             ErrorCode::RequestNotSupported,
             "request objects are not supported",
-        );
-    }
-    if params.get("request_uri").is_some() {
-        return refuse(
-            ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
         );
     }
     match params.get("response_type") {
@@ -323,6 +317,24 @@ async fn handle(state: AppState, jar: CookieJar, raw: &[u8]) -> Response {
         }
         Err(e) => return web::internal_error_page(e),
     };
+    // A pushed request (RFC 9126 §4): its parameters replace those of the URL, client_id apart.
+    let params = match params.get("request_uri") {
+        Some(uri) => match pushed(&state, &client, uri).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return client_error_page(
+                    "La demande de connexion a expiré ou a déjà servi (paramètre request_uri).",
+                );
+            }
+            Err(e) => return web::internal_error_page(e),
+        },
+        None if client.protocol.require_pushed_authorization_requests => {
+            return client_error_page(
+                "Cette application doit d'abord déposer sa demande de connexion (pushed authorization request, RFC 9126).",
+            );
+        }
+        None => params,
+    };
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return client_error_page(
             "L'application n'a pas indiqué d'adresse de retour (paramètre redirect_uri).",
@@ -371,6 +383,25 @@ async fn handle(state: AppState, jar: CookieJar, raw: &[u8]) -> Response {
             )
         }
     }
+}
+
+/// The parameters pushed under `request_uri` for this client, taken once.
+async fn pushed(state: &AppState, client: &Service, uri: &str) -> StoreResult<Option<Params>> {
+    if !uri.starts_with(super::par::REQUEST_URI_PREFIX) {
+        return Ok(None);
+    }
+    let Some(pushed) = state
+        .stores
+        .pending_logins
+        .take_pushed_request(crate::crypto::TokenHash::of(uri))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if pushed.client_id != client.client_id {
+        return Ok(None);
+    }
+    Ok(Params::parse(pushed.parameters.as_bytes()).ok())
 }
 
 async fn decide(

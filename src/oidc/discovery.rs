@@ -32,6 +32,9 @@ pub struct ExtraMetadata {
     pub authorization_response_iss_parameter_supported: bool,
     pub backchannel_logout_supported: bool,
     pub backchannel_logout_session_supported: bool,
+    pub pushed_authorization_request_endpoint: String,
+    /// Whether every client must push its requests; some must, by their registration.
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -73,6 +76,8 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
         authorization_response_iss_parameter_supported: true,
         backchannel_logout_supported: true,
         backchannel_logout_session_supported: true,
+        pushed_authorization_request_endpoint: s.endpoint("/par"),
+        require_pushed_authorization_requests: false,
     };
     let claims = [
         "sub",
@@ -142,6 +147,7 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
     .set_ui_locales_supported(Some(vec![LanguageTag::new("fr".into())]))
     .set_claims_parameter_supported(Some(true))
     .set_request_parameter_supported(Some(false))
+    // request_uri only as /par issued it: Passerelle never fetches a URL a request names.
     .set_request_uri_parameter_supported(Some(false))
     .set_require_request_uri_registration(Some(false)))
 }

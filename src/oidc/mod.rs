@@ -1,4 +1,4 @@
-//! The OpenID Connect provider: discovery, JWKS, authorization, token, userinfo,
+//! The OpenID Connect provider: discovery, JWKS, authorization (and pushed requests), token, userinfo,
 //! introspection, revocation and logout endpoints, and the signing keys.
 //!
 //! Architecture Invariant: this module reaches storage only through `crate::store` traits and
@@ -16,6 +16,7 @@ pub mod id_token;
 pub mod introspect;
 pub mod keys;
 pub mod logout;
+pub mod par;
 pub mod params;
 pub mod revoke;
 pub mod token;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/introspect", post(introspect::introspect))
         .route("/revoke", post(revoke::revoke))
+        .route("/par", post(par::par))
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .merge(authorize::router())
 }

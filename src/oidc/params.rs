@@ -28,6 +28,19 @@ impl Params {
     pub fn take(&mut self, key: &str) -> Option<String> {
         self.0.remove(key)
     }
+
+    pub fn insert(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+
+    /// The parameters as a form body again (in name order).
+    pub fn to_form(&self) -> String {
+        let mut pairs: Vec<_> = self.0.iter().collect();
+        pairs.sort();
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    }
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component: RFC 6749 §2.3.1 requires the
@@ -51,6 +64,8 @@ mod tests {
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x y"));
+        let again = Params::parse(p.to_form().as_bytes()).unwrap();
+        assert_eq!((again.get("a"), again.get("c")), (Some("1"), Some("x y")));
     }
 
     #[test]

@@ -198,6 +198,13 @@ pub struct ServiceEntry {
     /// server, may introspect (its own tokens always).
     #[serde(default)]
     pub introspects: Vec<String>,
+    /// Authorization requests only through `/par` (RFC 9126).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// Seconds in which a refresh token just used may be presented again (concurrent
+    /// refreshes) and get the same new tokens; 0 (default): any reuse revokes the family.
+    #[serde(default)]
+    pub refresh_token_grace_seconds: u32,
 }
 
 #[derive(Debug, Deserialize)]

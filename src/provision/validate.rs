@@ -246,6 +246,11 @@ pub(super) async fn validate(
                 policies.names().collect::<Vec<_>>().join(", ")
             )));
         }
+        if s.refresh_token_grace_seconds > 60 {
+            return Err(ctx(
+                "refresh_token_grace_seconds is at most 60 (a retry, not a second life)".into(),
+            ));
+        }
         let mut grant_types = s.grant_types.clone();
         grant_types.sort_by_key(|g| g.as_str());
         grant_types.dedup();
@@ -276,6 +281,10 @@ pub(super) async fn validate(
                 .iter()
                 .map(|c| ClientId::parse(c).map_err(|e| ctx(format!("introspects: {e}"))))
                 .collect::<Result<_, _>>()?,
+            protocol: crate::store::ProtocolSettings {
+                require_pushed_authorization_requests: s.require_pushed_authorization_requests,
+                refresh_grace_seconds: s.refresh_token_grace_seconds,
+            },
         });
     }
     let mut known = Known {

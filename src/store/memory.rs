@@ -34,6 +34,7 @@ pub struct MemoryStore {
     clock: crate::clock::Clock,
     sessions: Mutex<HashMap<SessionId, Expiring<Session>>>,
     pending: Mutex<HashMap<String, Expiring<PendingLogin>>>,
+    pushed: Mutex<HashMap<TokenHash, Expiring<PushedRequest>>>,
     codes: Mutex<HashMap<TokenHash, Expiring<CodeEntry>>>,
     access_tokens: Mutex<HashMap<TokenHash, Expiring<AccessTokenRecord>>>,
     families: Mutex<HashMap<GrantId, Expiring<FamilyEntry>>>,
@@ -210,6 +211,33 @@ impl PendingLoginStore for MemoryStore {
     async fn remove_pending_login(&self, id: &str) -> StoreResult<()> {
         lock(&self.pending).remove(id);
         Ok(())
+    }
+
+    async fn put_pushed_request(
+        &self,
+        hash: TokenHash,
+        pushed: &PushedRequest,
+        ttl: u64,
+    ) -> StoreResult<()> {
+        let now = self.clock.now();
+        let mut all = lock(&self.pushed);
+        all.retain(|_, e| e.live(now));
+        all.insert(
+            hash,
+            Expiring {
+                value: pushed.clone(),
+                expires_at: now + ttl as i64,
+            },
+        );
+        Ok(())
+    }
+
+    async fn take_pushed_request(&self, hash: TokenHash) -> StoreResult<Option<PushedRequest>> {
+        let now = self.clock.now();
+        Ok(lock(&self.pushed)
+            .remove(&hash)
+            .filter(|e| e.live(now))
+            .map(|e| e.value))
     }
 }
 

@@ -268,6 +268,16 @@ pub trait PendingLoginStore: Send + Sync {
     ) -> StoreResult<()>;
     async fn get_pending_login(&self, id: &str) -> StoreResult<Option<PendingLogin>>;
     async fn remove_pending_login(&self, id: &str) -> StoreResult<()>;
+    /// Keeps a pushed authorization request (RFC 9126) for `ttl` seconds under the digest of
+    /// its `request_uri`.
+    async fn put_pushed_request(
+        &self,
+        hash: TokenHash,
+        pushed: &PushedRequest,
+        ttl: u64,
+    ) -> StoreResult<()>;
+    /// Removes and returns a pushed request: a `request_uri` is used once.
+    async fn take_pushed_request(&self, hash: TokenHash) -> StoreResult<Option<PushedRequest>>;
 }
 
 #[async_trait]

@@ -146,6 +146,19 @@ pub struct Service {
     /// The relying applications whose tokens this client may introspect, as their resource
     /// server (RFC 7662 §4); every client may introspect its own.
     pub introspects: Vec<ClientId>,
+    pub protocol: ProtocolSettings,
+}
+
+/// Protocol options of one relying application, all off by default (stored as one JSON
+/// object, so that a new option needs no new column).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProtocolSettings {
+    /// Authorization requests only through `/par` (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
+    /// Seconds after a refresh during which the same refresh token, presented again, gets the
+    /// same new tokens instead of revoking its family (0: no grace).
+    pub refresh_grace_seconds: u32,
 }
 
 /// The kind of values a habilitation's scope holds for a service.
@@ -344,6 +357,14 @@ pub struct Session {
     /// Clients that received a grant in this session, and the grants (revoked at logout).
     pub clients: Vec<ClientId>,
     pub grants: Vec<GrantId>,
+}
+
+/// An authorization request pushed by an authenticated client (RFC 9126): its parameters, as
+/// the form it posted (client authentication left out), for `/authorize` to read once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedRequest {
+    pub client_id: ClientId,
+    pub parameters: String,
 }
 
 /// A validated authorization request waiting for the person to log in.

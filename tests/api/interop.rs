@@ -287,3 +287,167 @@ async fn the_claims_parameter_adds_named_claims_and_can_require_a_second_factor(
         assert_eq!(redirect_params(&response, DEMO_REDIRECT)["error"], error);
     }
 }
+
+/// Pushes the demo client's authorization parameters (`extra` added or, empty, removed) to
+/// `/par` with its secret.
+async fn push(app: &TestApp, extra: &[(&str, &str)]) -> reqwest::Response {
+    let url = url::Url::parse(&app.authorize_url(extra)).unwrap();
+    let form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    app.api
+        .post(app.url("/par"))
+        .basic_auth(DEMO_ID, Some(DEMO_SECRET))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn authorize_with(app: &TestApp, client_id: &str, request_uri: &str) -> String {
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("request_uri", request_uri);
+    url.to_string()
+}
+
+#[tokio::test]
+async fn a_pushed_request_is_validated_at_once_and_its_request_uri_serves_once() {
+    let app = TestApp::spawn().await;
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(
+        discovery["pushed_authorization_request_endpoint"],
+        app.url("/par")
+    );
+    let pushed = push(&app, &[("state", "pushed-state")]).await;
+    assert_eq!(pushed.status(), 201);
+    assert_eq!(pushed.headers()["cache-control"], "no-store");
+    let pushed: serde_json::Value = pushed.json().await.unwrap();
+    assert_eq!(pushed["expires_in"], 90);
+    let request_uri = pushed["request_uri"].as_str().unwrap().to_owned();
+    assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+
+    // The URL carries client_id and request_uri only; what was pushed decides.
+    let browser = browser();
+    let response = app
+        .login(
+            &browser,
+            &authorize_with(&app, DEMO_ID, &request_uri),
+            CLAIRE,
+            PASSWORD,
+        )
+        .await;
+    let params = redirect_params(&response, DEMO_REDIRECT);
+    assert_eq!(params["state"], "pushed-state");
+    assert_eq!(app.exchange(&params["code"]).await.status(), 200);
+    // Used once; another client's, or an expired one, is no better.
+    for uri in [
+        request_uri.clone(),
+        "urn:ietf:params:oauth:request_uri:made-up".to_owned(),
+    ] {
+        let again = browser
+            .get(authorize_with(&app, DEMO_ID, &uri))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 400);
+        assert!(
+            again
+                .text()
+                .await
+                .unwrap()
+                .contains("a expiré ou a déjà servi")
+        );
+    }
+    let other: serde_json::Value = push(&app, &[]).await.json().await.unwrap();
+    let stolen = browser
+        .get(authorize_with(
+            &app,
+            "cooperation",
+            other["request_uri"].as_str().unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 400);
+    let late: serde_json::Value = push(&app, &[]).await.json().await.unwrap();
+    app.state.clock.advance(91);
+    let expired = browser
+        .get(authorize_with(
+            &app,
+            DEMO_ID,
+            late["request_uri"].as_str().unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 400);
+
+    // Refused when pushed, as JSON errors.
+    for (extra, status, error) in [
+        (
+            vec![("redirect_uri", "https://evil.example/cb")],
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![("code_challenge_method", "plain")],
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![("response_type", "token")],
+            400,
+            "unsupported_response_type",
+        ),
+        (vec![("request_uri", "urn:x")], 400, "invalid_request"),
+    ] {
+        assert_oauth_error(push(&app, &extra).await, status, error).await;
+    }
+    let unauthenticated = app
+        .api
+        .post(app.url("/par"))
+        .basic_auth(DEMO_ID, Some("wrong-secret"))
+        .form(&[("response_type", "code")])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(unauthenticated, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn a_client_registered_to_push_its_requests_may_not_send_them_in_the_url() {
+    let app = TestApp::spawn().await;
+    let file = passerelle::provision::parse(
+        "[[service]]\nclient_id = \"pushing-rp\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"pushing-rp-secret-0123456789-0123456789\"\nredirect_uris = [\"https://rp.example/cb\"]\nrequire_pushed_authorization_requests = true\nroles = [{ code = \"agent\", label = \"Agent\" }]\n",
+        "test",
+    )
+    .unwrap();
+    passerelle::provision::apply(&app.state, &file, false)
+        .await
+        .unwrap();
+    let direct = browser()
+        .get(app.authorize_url(&[
+            ("client_id", "pushing-rp"),
+            ("redirect_uri", "https://rp.example/cb"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 400);
+    assert!(
+        direct
+            .text()
+            .await
+            .unwrap()
+            .contains("doit d'abord déposer")
+    );
+    let bad = passerelle::provision::parse(
+        "[[service]]\nclient_id = \"x\"\nname = \"X\"\ntype = \"public\"\nredirect_uris = [\"https://x.example/cb\"]\nrefresh_token_grace_seconds = 600\n",
+        "test",
+    );
+    assert!(
+        passerelle::provision::apply(&app.state, &bad.unwrap(), false)
+            .await
+            .is_err()
+    );
+}

@@ -752,6 +752,10 @@ async fn partner_with_a_service(stores: &Stores) -> (PartnerId, ConventionId, Cl
             backchannel_logout_uri: None,
             habilitation_scope: None,
             introspects: vec![],
+            protocol: passerelle::store::ProtocolSettings {
+                require_pushed_authorization_requests: true,
+                refresh_grace_seconds: 10,
+            },
         })
         .await
         .unwrap();

@@ -125,4 +125,27 @@ impl PendingLoginStore for RedisStore {
         let _: i64 = self.conn().del(self.key("p", id)).await.map_err(backend)?;
         Ok(())
     }
+
+    async fn put_pushed_request(
+        &self,
+        hash: TokenHash,
+        pushed: &PushedRequest,
+        ttl: u64,
+    ) -> StoreResult<()> {
+        let _: () = self
+            .conn()
+            .set_ex(self.key("par", &hash.to_b64()), json(pushed), ttl.max(1))
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn take_pushed_request(&self, hash: TokenHash) -> StoreResult<Option<PushedRequest>> {
+        let text: Option<String> = self
+            .conn()
+            .get_del(self.key("par", &hash.to_b64()))
+            .await
+            .map_err(backend)?;
+        text.map(|t| from_json("pushed request", &t)).transpose()
+    }
 }

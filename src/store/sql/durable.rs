@@ -169,6 +169,7 @@ fn service_from_row(row: &DbRow) -> StoreResult<Service> {
             .map(|k| from_json("habilitation_scope", &format!("\"{k}\"")))
             .transpose()?,
         introspects: from_json("introspects", &row.get::<String, _>("introspects"))?,
+        protocol: from_json("protocol", &row.get::<String, _>("protocol"))?,
     })
 }
 
@@ -196,9 +197,9 @@ impl ServiceStore for Store {
             "INSERT INTO services (client_id, name, client_type, secret_sha256, redirect_uris,
                 post_logout_redirect_uris, grant_types, pkce, id_token_alg, client_scopes, roles,
                 password_policy, onboarding, mfa, backchannel_logout_uri, habilitation_scope,
-                introspects, created_at, updated_at)
+                introspects, protocol, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                $18, $19)
+                $18, $19, $20)
              ON CONFLICT (client_id) DO UPDATE SET name = excluded.name,
                 client_type = excluded.client_type, secret_sha256 = excluded.secret_sha256,
                 redirect_uris = excluded.redirect_uris,
@@ -209,7 +210,8 @@ impl ServiceStore for Store {
                 onboarding = excluded.onboarding, mfa = excluded.mfa,
                 backchannel_logout_uri = excluded.backchannel_logout_uri,
                 habilitation_scope = excluded.habilitation_scope,
-                introspects = excluded.introspects, updated_at = excluded.updated_at",
+                introspects = excluded.introspects, protocol = excluded.protocol,
+                updated_at = excluded.updated_at",
         )
         .bind(service.client_id.as_str())
         .bind(&service.name)
@@ -228,6 +230,7 @@ impl ServiceStore for Store {
         .bind(service.backchannel_logout_uri.as_ref().map(|u| u.as_str()))
         .bind(service.habilitation_scope.as_ref().map(enum_text))
         .bind(json(&service.introspects))
+        .bind(json(&service.protocol))
         .bind(now)
         .bind(now)
         .execute(&self.pool)
