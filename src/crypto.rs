@@ -1,7 +1,7 @@
 //! Small cryptographic helpers over aws-lc-rs: random tokens, digests, HMAC and constant-time
 //! comparison. Everything that stores a secret stores its SHA-256 digest, never the secret.
 
-use aws_lc_rs::{digest, hmac, rand};
+use aws_lc_rs::{aead, digest, hkdf, hmac, rand};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
@@ -84,9 +84,82 @@ pub fn hmac_verify(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
     hmac::verify(&key, message, tag).is_ok()
 }
 
+/// The AES-256-GCM key derived (HKDF-SHA256) from a bearer secret: what is sealed with it
+/// opens only for whoever holds the secret, which the store never keeps.
+fn key_of_secret(secret: &str, purpose: &[u8]) -> aead::LessSafeKey {
+    struct Aes256;
+    impl hkdf::KeyType for Aes256 {
+        fn len(&self) -> usize {
+            32
+        }
+    }
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"passerelle");
+    let info = [purpose];
+    let prk = salt.extract(secret.as_bytes());
+    let okm = prk
+        .expand(&info, Aes256)
+        .expect("32 bytes is a valid HKDF-SHA256 length");
+    let mut bytes = [0u8; 32];
+    okm.fill(&mut bytes).expect("32 bytes");
+    aead::LessSafeKey::new(
+        aead::UnboundKey::new(&aead::AES_256_GCM, &bytes).expect("an AES-256 key is 32 bytes"),
+    )
+}
+
+/// Seals `plaintext` under a key derived from `secret` (nonce first, then the ciphertext).
+pub fn seal_with_secret(secret: &str, purpose: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let key = key_of_secret(secret, purpose);
+    let nonce_bytes: [u8; aead::NONCE_LEN] = random_bytes(aead::NONCE_LEN)
+        .try_into()
+        .expect("NONCE_LEN bytes");
+    let mut sealed = plaintext.to_vec();
+    key.seal_in_place_append_tag(
+        aead::Nonce::assume_unique_for_key(nonce_bytes),
+        aead::Aad::from(purpose),
+        &mut sealed,
+    )
+    .expect("AES-GCM seals any length we use");
+    let mut out = nonce_bytes.to_vec();
+    out.extend(sealed);
+    out
+}
+
+/// Opens what [`seal_with_secret`] sealed; `None` for another secret or altered bytes.
+pub fn open_with_secret(secret: &str, purpose: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < aead::NONCE_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(aead::NONCE_LEN);
+    let key = key_of_secret(secret, purpose);
+    let mut buffer = ciphertext.to_vec();
+    let plain = key
+        .open_in_place(
+            aead::Nonce::try_assume_unique_for_key(nonce).ok()?,
+            aead::Aad::from(purpose),
+            &mut buffer,
+        )
+        .ok()?;
+    Some(plain.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_with_a_secret_opens_with_it_only() {
+        let sealed = seal_with_secret("s3cret", b"test", b"tokens");
+        assert_eq!(
+            open_with_secret("s3cret", b"test", &sealed).as_deref(),
+            Some(&b"tokens"[..])
+        );
+        assert_eq!(open_with_secret("other", b"test", &sealed), None);
+        assert_eq!(open_with_secret("s3cret", b"other", &sealed), None);
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(open_with_secret("s3cret", b"test", &altered), None);
+        assert_ne!(seal_with_secret("s3cret", b"test", b"tokens"), sealed);
+    }
 
     #[test]
     fn tokens_are_long_and_distinct() {

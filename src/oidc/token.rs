@@ -211,6 +211,7 @@ async fn refresh_token(
     let presented = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let raw_presented = presented;
     let presented = TokenHash::of(presented);
     // Everything that can refuse the request is checked before rotating, so that a refused
     // request does not consume the token. A token that is not current goes straight to
@@ -238,12 +239,17 @@ async fn refresh_token(
         }
     }
     let next = random_token();
+    let grace = i64::from(client.protocol.refresh_grace_seconds);
+    let now = state.clock.now();
     let family = match state
         .stores
         .tokens
-        .rotate_refresh(presented, TokenHash::of(&next), state.clock.now())
+        .rotate_refresh(presented, TokenHash::of(&next), now, grace)
         .await?
     {
+        RefreshRotation::Grace(family) => {
+            return grace_answer(state, client, raw_presented, presented, &family).await;
+        }
         RefreshRotation::Unknown => {
             return Err(OAuthError::invalid_grant(
                 "the refresh token is invalid, expired or revoked",
@@ -312,8 +318,58 @@ async fn refresh_token(
         nonce: None,
         claims: &family.claims,
     };
-    tokens::person_tokens(state, client, &account, auth, Some(next)).await
+    let response = tokens::person_tokens(state, client, &account, auth, Some(next)).await?;
+    if grace > 0 {
+        // For a retry within the grace window: the same answer, which only the holder of the
+        // token just consumed can open.
+        let plain = serde_json::to_vec(&response).map_err(OAuthError::server_error)?;
+        let sealed = crate::crypto::seal_with_secret(raw_presented, GRACE_PURPOSE, &plain);
+        state
+            .stores
+            .tokens
+            .put_refresh_answer(presented, &sealed, now + grace)
+            .await?;
+    }
+    Ok(response)
 }
+
+/// What the key of a sealed refresh answer is derived for.
+const GRACE_PURPOSE: &[u8] = b"refresh grace answer";
+
+/// The refresh token just rotated came back within the client's grace window (two refreshes
+/// at once): the answer of its first use, once that use has stored it (waited for a little,
+/// as the two requests may be racing). The family stays as it is.
+async fn grace_answer(
+    state: &AppState,
+    client: &Service,
+    raw_presented: &str,
+    presented: TokenHash,
+    family: &crate::store::RefreshFamily,
+) -> Result<TokenResponse, OAuthError> {
+    if family.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    for _ in 0..GRACE_WAIT_STEPS {
+        if let Some(sealed) = state.stores.tokens.get_refresh_answer(presented).await? {
+            if state.stores.tokens.is_grant_revoked(&family.grant).await? {
+                break;
+            }
+            let plain = crate::crypto::open_with_secret(raw_presented, GRACE_PURPOSE, &sealed)
+                .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+            tracing::info!(client = %client.client_id, grant = %family.grant, "refresh retried within the grace window; same answer");
+            return serde_json::from_slice(&plain).map_err(OAuthError::server_error);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(OAuthError::invalid_grant(
+        "the refresh token was just used; use the tokens its first use returned",
+    ))
+}
+
+/// How many times (50 ms apart) a retry waits for the answer of the racing first use.
+const GRACE_WAIT_STEPS: usize = 40;
 
 async fn client_credentials(
     state: &AppState,
@@ -354,7 +410,7 @@ async fn client_credentials(
         .await;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: state.settings.access_token_ttl,
         refresh_token: None,
         id_token: None,

@@ -13,12 +13,12 @@ use crate::types::{GrantId, Scopes, SessionId};
 use axum::Json;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: String,
     pub expires_in: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
@@ -140,7 +140,7 @@ pub async fn person_tokens(
         .await;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: state.settings.access_token_ttl,
         refresh_token,
         id_token,

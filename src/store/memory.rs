@@ -26,6 +26,8 @@ struct FamilyEntry {
     family: RefreshFamily,
     current: TokenHash,
     revoked: bool,
+    /// The token replaced last, and when.
+    previous: Option<(TokenHash, i64)>,
 }
 
 #[derive(Default)]
@@ -39,6 +41,8 @@ pub struct MemoryStore {
     access_tokens: Mutex<HashMap<TokenHash, Expiring<AccessTokenRecord>>>,
     families: Mutex<HashMap<GrantId, Expiring<FamilyEntry>>>,
     refresh_index: Mutex<HashMap<TokenHash, Expiring<GrantId>>>,
+    /// Sealed answers of refreshes, for the clients' grace windows.
+    refresh_answers: Mutex<HashMap<TokenHash, Expiring<Vec<u8>>>>,
     revoked_grants: Mutex<HashMap<GrantId, i64>>,
     attempts: Mutex<HashMap<String, Expiring<Attempts>>>,
     challenges: Mutex<HashMap<String, Expiring<Challenge>>>,
@@ -320,6 +324,7 @@ impl TokenStore for MemoryStore {
                     family: family.clone(),
                     current: refresh,
                     revoked: false,
+                    previous: None,
                 },
                 expires_at: family.expires_at,
             },
@@ -332,6 +337,7 @@ impl TokenStore for MemoryStore {
         presented: TokenHash,
         next: TokenHash,
         now: i64,
+        grace: i64,
     ) -> StoreResult<RefreshRotation> {
         let Some(grant) = lock(&self.refresh_index)
             .get(&presented)
@@ -348,6 +354,13 @@ impl TokenStore for MemoryStore {
             return Ok(RefreshRotation::Unknown);
         }
         if entry.value.current != presented {
+            if entry
+                .value
+                .previous
+                .is_some_and(|(token, at)| token == presented && grace > 0 && now - at <= grace)
+            {
+                return Ok(RefreshRotation::Grace(entry.value.family.clone()));
+            }
             entry.value.revoked = true;
             let family = entry.value.family.clone();
             drop(families);
@@ -355,6 +368,7 @@ impl TokenStore for MemoryStore {
             return Ok(RefreshRotation::Reused(family));
         }
         entry.value.current = next;
+        entry.value.previous = Some((presented, now));
         let family = entry.value.family.clone();
         drop(families);
         lock(&self.refresh_index).insert(
@@ -365,6 +379,33 @@ impl TokenStore for MemoryStore {
             },
         );
         Ok(RefreshRotation::Rotated(family))
+    }
+
+    async fn put_refresh_answer(
+        &self,
+        presented: TokenHash,
+        sealed: &[u8],
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        let now = self.clock.now();
+        let mut answers = lock(&self.refresh_answers);
+        answers.retain(|_, e| e.live(now));
+        answers.insert(
+            presented,
+            Expiring {
+                value: sealed.to_vec(),
+                expires_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn get_refresh_answer(&self, presented: TokenHash) -> StoreResult<Option<Vec<u8>>> {
+        let now = self.clock.now();
+        Ok(lock(&self.refresh_answers)
+            .get(&presented)
+            .filter(|e| e.live(now))
+            .map(|e| e.value.clone()))
     }
 
     async fn find_refresh(&self, presented: TokenHash) -> StoreResult<Option<RefreshFamily>> {

@@ -305,13 +305,25 @@ pub trait TokenStore: Send + Sync {
         refresh: TokenHash,
     ) -> StoreResult<()>;
     /// Atomically replaces the family's current token `presented` by `next`. Presenting a token
-    /// the family already replaced revokes the whole family and answers `Reused`.
+    /// the family already replaced revokes the whole family and answers `Reused` — except the
+    /// token replaced last, within `grace` seconds of its rotation, which answers `Grace` and
+    /// changes nothing.
     async fn rotate_refresh(
         &self,
         presented: TokenHash,
         next: TokenHash,
         now: i64,
+        grace: i64,
     ) -> StoreResult<RefreshRotation>;
+    /// Keeps the sealed answer of a refresh under the digest of the token it consumed, until
+    /// `expires_at` (the end of the grace window).
+    async fn put_refresh_answer(
+        &self,
+        presented: TokenHash,
+        sealed: &[u8],
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    async fn get_refresh_answer(&self, presented: TokenHash) -> StoreResult<Option<Vec<u8>>>;
     /// The family a refresh token belongs to, current or not, while the family exists.
     async fn find_refresh(&self, presented: TokenHash) -> StoreResult<Option<RefreshFamily>>;
 

@@ -487,6 +487,8 @@ pub struct RefreshFamily {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshRotation {
     Rotated(RefreshFamily),
+    /// The token just replaced came back within the client's grace window: nothing changed.
+    Grace(RefreshFamily),
     /// A replaced token came back: the family is now revoked.
     Reused(RefreshFamily),
     /// Unknown, expired or revoked.

@@ -152,10 +152,20 @@ pub(crate) async fn submit(c: &fantoccini::Client) {
 
 /// Registers a stand-in relying application whose callback answers; returns its redirect URI.
 pub(crate) async fn stand_in_client(app: &TestApp, client_id: &str, secret: &str) -> String {
+    stand_in_client_with(app, client_id, secret, "").await
+}
+
+/// [`stand_in_client`], with more lines (`key = value`) in the service's registration.
+pub(crate) async fn stand_in_client_with(
+    app: &TestApp,
+    client_id: &str,
+    secret: &str,
+    more: &str,
+) -> String {
     let callback = callback_server().await;
     // The client is opened to Claire's and Sophie's partners, and Claire holds its role.
     let mut text = format!(
-        "[[service]]\nclient_id = \"{client_id}\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"{secret}\"\nredirect_uris = [\"{callback}\"]\nroles = [{{ code = \"agent\", label = \"Agent\" }}]\n"
+        "[[service]]\nclient_id = \"{client_id}\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"{secret}\"\nredirect_uris = [\"{callback}\"]\nroles = [{{ code = \"agent\", label = \"Agent\" }}]\n{more}"
     );
     for partner in ["cc-roumois-seine", "ville-de-niort"] {
         text += &format!(

@@ -451,3 +451,67 @@ async fn a_client_registered_to_push_its_requests_may_not_send_them_in_the_url()
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn two_refreshes_at_once_within_the_grace_window_get_the_same_tokens() {
+    let app = TestApp::spawn().await;
+    let secret = "grace-rp-secret-0123456789-0123456789";
+    let callback = crate::browser::stand_in_client_with(
+        &app,
+        "grace-rp",
+        secret,
+        "refresh_token_grace_seconds = 10\n",
+    )
+    .await;
+    let browser = browser();
+    let response = app
+        .login(
+            &browser,
+            &app.authorize_url(&[("client_id", "grace-rp"), ("redirect_uri", &callback)]),
+            CLAIRE,
+            PASSWORD,
+        )
+        .await;
+    let code = redirect_params(&response, &callback)["code"].clone();
+    let post = |form: Vec<(&'static str, String)>| {
+        app.api
+            .post(app.url("/token"))
+            .basic_auth("grace-rp", Some(secret))
+            .form(&form)
+            .send()
+    };
+    let tokens: serde_json::Value = post(vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", code),
+        ("redirect_uri", callback.clone()),
+        ("code_verifier", VERIFIER.into()),
+    ])
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let r1 = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refresh_with = |token: String| {
+        post(vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", token),
+        ])
+    };
+
+    // The two at once: both answered, the same new pair.
+    let (a, b) = tokio::join!(refresh_with(r1.clone()), refresh_with(r1.clone()));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    let (a, b): (serde_json::Value, serde_json::Value) =
+        (a.json().await.unwrap(), b.json().await.unwrap());
+    assert_eq!(a["refresh_token"], b["refresh_token"]);
+    assert_eq!(a["access_token"], b["access_token"]);
+    assert_ne!(a["refresh_token"], r1.as_str());
+    // Past the window, the old token is a reuse: the family is revoked.
+    app.state.clock.advance(11);
+    let late = refresh_with(r1).await.unwrap();
+    assert_oauth_error(late, 400, "invalid_grant").await;
+    let r2 = a["refresh_token"].as_str().unwrap().to_owned();
+    assert_oauth_error(refresh_with(r2).await.unwrap(), 400, "invalid_grant").await;
+}

@@ -117,8 +117,8 @@ async fn refresh_rotation_is_atomic_and_reuse_revokes_the_family(stores: &Stores
 
     // Two racing rotations of the same token: one wins, the other is a reuse.
     let (a, b) = tokio::join!(
-        tokens.rotate_refresh(r1, r2, now()),
-        tokens.rotate_refresh(r1, r3, now())
+        tokens.rotate_refresh(r1, r2, now(), 0),
+        tokens.rotate_refresh(r1, r3, now(), 0)
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     assert_eq!(
@@ -145,11 +145,48 @@ async fn refresh_rotation_is_atomic_and_reuse_revokes_the_family(stores: &Stores
     );
     assert_eq!(
         tokens
-            .rotate_refresh(TokenHash::of("never"), r3, now())
+            .rotate_refresh(TokenHash::of("never"), r3, now(), 0)
             .await
             .unwrap(),
         RefreshRotation::Unknown
     );
+
+    // With a grace window, the token replaced last may come back within it, changing nothing;
+    // after it, or an older token, revokes the family.
+    let g = family(now() + 3600);
+    let (g1, g2, g3) = (
+        TokenHash::of("g1"),
+        TokenHash::of("g2"),
+        TokenHash::of("g3"),
+    );
+    tokens.create_refresh_family(&g, g1).await.unwrap();
+    let t = now();
+    assert!(matches!(
+        tokens.rotate_refresh(g1, g2, t, 10).await.unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
+    assert!(matches!(
+        tokens.rotate_refresh(g1, g3, t + 5, 10).await.unwrap(),
+        RefreshRotation::Grace(_)
+    ));
+    assert!(
+        tokens.find_refresh(g3).await.unwrap().is_none(),
+        "a grace retry stores no token"
+    );
+    assert!(!tokens.is_grant_revoked(&g.grant).await.unwrap());
+    tokens
+        .put_refresh_answer(g1, b"sealed", t + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens.get_refresh_answer(g1).await.unwrap().as_deref(),
+        Some(&b"sealed"[..])
+    );
+    assert!(matches!(
+        tokens.rotate_refresh(g1, g3, t + 11, 10).await.unwrap(),
+        RefreshRotation::Reused(_)
+    ));
+    assert!(tokens.is_grant_revoked(&g.grant).await.unwrap());
 }
 
 async fn revoked_grants_and_expired_tokens_disappear(stores: &Stores) {
@@ -689,7 +726,7 @@ async fn revoking_an_account_ends_its_families_and_access_tokens(stores: &Stores
     );
     assert_eq!(
         tokens
-            .rotate_refresh(TokenHash::of("rf1"), TokenHash::of("rf3"), now())
+            .rotate_refresh(TokenHash::of("rf1"), TokenHash::of("rf3"), now(), 0)
             .await
             .unwrap(),
         RefreshRotation::Unknown

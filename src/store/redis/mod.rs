@@ -95,11 +95,16 @@ if not f[1] or f[3] == '1' then return {0, false} end
 local exp = redis.call('EXPIRETIME', fk)
 if exp < 0 then return {0, false} end
 if f[2] ~= ARGV[1] then
+  local g = redis.call('HMGET', fk, 'prev', 'at')
+  local grace = tonumber(ARGV[5])
+  if grace > 0 and g[1] == ARGV[1] and tonumber(ARGV[4]) - tonumber(g[2]) <= grace then
+    return {3, f[1]}
+  end
   redis.call('HSET', fk, 'rev', '1')
   redis.call('SET', ARGV[3] .. 'rg:' .. grant, '1', 'EXAT', exp)
   return {2, f[1]}
 end
-redis.call('HSET', fk, 'cur', ARGV[2])
+redis.call('HSET', fk, 'cur', ARGV[2], 'prev', ARGV[1], 'at', ARGV[4])
 redis.call('SET', ARGV[3] .. 'r:' .. ARGV[2], grant, 'EXAT', exp)
 return {1, f[1]}";
 

@@ -122,7 +122,8 @@ impl TokenStore for RedisStore {
         &self,
         presented: TokenHash,
         next: TokenHash,
-        _now: i64,
+        now: i64,
+        grace: i64,
     ) -> StoreResult<RefreshRotation> {
         let (state, value): (i64, Option<String>) = self
             .scripts
@@ -131,14 +132,41 @@ impl TokenStore for RedisStore {
             .arg(presented.to_b64())
             .arg(next.to_b64())
             .arg(&self.prefix)
+            .arg(now)
+            .arg(grace)
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
         Ok(match (state, value) {
             (1, Some(v)) => RefreshRotation::Rotated(from_json("refresh family", &v)?),
             (2, Some(v)) => RefreshRotation::Reused(from_json("refresh family", &v)?),
+            (3, Some(v)) => RefreshRotation::Grace(from_json("refresh family", &v)?),
             _ => RefreshRotation::Unknown,
         })
+    }
+
+    async fn put_refresh_answer(
+        &self,
+        presented: TokenHash,
+        sealed: &[u8],
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        let _: () = ::redis::cmd("SET")
+            .arg(self.key("ra", &presented.to_b64()))
+            .arg(sealed)
+            .arg("EXAT")
+            .arg(expires_at)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_refresh_answer(&self, presented: TokenHash) -> StoreResult<Option<Vec<u8>>> {
+        self.conn()
+            .get(self.key("ra", &presented.to_b64()))
+            .await
+            .map_err(backend)
     }
 
     async fn find_refresh(&self, presented: TokenHash) -> StoreResult<Option<RefreshFamily>> {
