@@ -299,6 +299,7 @@ pub async fn build_state(
         csrf_key,
         key_reload_seconds: t.key_reload_seconds,
         backchannel: crate::oidc::deliveries::Deliveries::new()?,
+        client_keys: Default::default(),
         tracer,
         metrics: crate::metrics::Metrics::new(),
         clock,

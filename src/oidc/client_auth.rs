@@ -1,5 +1,6 @@
-//! Client authentication at the token, introspection and revocation endpoints:
-//! `client_secret_basic`, `client_secret_post`, and `none` for public clients.
+//! Client authentication at the token, pushed-request, introspection and revocation
+//! endpoints: `client_secret_basic`, `client_secret_post`, `private_key_jwt` (see
+//! `assertion`), and `none` for public clients.
 
 use super::error::OAuthError;
 use super::params::{Params, form_urldecode};
@@ -66,12 +67,29 @@ fn presented(headers: &HeaderMap, params: &mut Params) -> Result<Presented, OAut
     }
 }
 
-/// Authenticates the calling client, consuming `client_id` and `client_secret` from `params`.
+/// Authenticates the calling client, consuming `client_id` and `client_secret` (or
+/// `client_assertion` and its type) from `params`.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     params: &mut Params,
 ) -> Result<Arc<Service>, OAuthError> {
+    if let Some(assertion) = params.take("client_assertion") {
+        if params.take("client_assertion_type").as_deref() != Some(super::assertion::ASSERTION_TYPE)
+        {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {}",
+                super::assertion::ASSERTION_TYPE
+            )));
+        }
+        if headers.contains_key(header::AUTHORIZATION) || params.get("client_secret").is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method only (RFC 6749 §2.3)",
+            ));
+        }
+        let client_id = params.take("client_id");
+        return super::assertion::authenticate(state, &assertion, client_id.as_deref()).await;
+    }
     let presented = presented(headers, params)?;
     let fail = || OAuthError {
         basic_challenge: presented.basic,

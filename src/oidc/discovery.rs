@@ -60,6 +60,7 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
         vec![
             "client_secret_basic".to_owned(),
             "client_secret_post".to_owned(),
+            "private_key_jwt".to_owned(),
         ]
     };
     let extra = ExtraMetadata {
@@ -131,8 +132,15 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::PrivateKeyJwt,
         CoreClientAuthMethod::None,
     ]))
+    .set_token_endpoint_auth_signing_alg_values_supported(Some(
+        super::assertion::ALGORITHMS
+            .iter()
+            .filter_map(|a| serde_json::from_value(serde_json::Value::String((*a).into())).ok())
+            .collect(),
+    ))
     .set_acr_values_supported(Some(vec![
         AuthenticationContextClass::new(ACR_PASSWORD.into()),
         AuthenticationContextClass::new(ACR_MFA.into()),

@@ -4,6 +4,7 @@
 //! Architecture Invariant: this module reaches storage only through `crate::store` traits and
 //! never names a database driver. Protocol errors are built only from `error::ErrorCode`.
 
+pub mod assertion;
 pub mod authorize;
 pub mod backchannel;
 pub mod claims;

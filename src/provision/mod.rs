@@ -205,6 +205,11 @@ pub struct ServiceEntry {
     /// refreshes) and get the same new tokens; 0 (default): any reuse revokes the family.
     #[serde(default)]
     pub refresh_token_grace_seconds: u32,
+    /// The service's public keys for private_key_jwt client authentication: a JWKS document
+    /// (JSON text)…
+    pub jwks: Option<String>,
+    /// …or the https address it is published at (fetched with a timeout, cached 5 minutes).
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

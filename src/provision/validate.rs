@@ -188,6 +188,25 @@ pub(super) async fn validate(
         };
         let redirect_uris = parse_uris(&s.redirect_uris)?;
         let post_logout_redirect_uris = parse_uris(&s.post_logout_redirect_uris)?;
+        let keys = s.jwks.is_some() || s.jwks_uri.is_some();
+        if s.jwks.is_some() && s.jwks_uri.is_some() {
+            return Err(ctx("give jwks or jwks_uri, not both".into()));
+        }
+        if s.client_type == ClientType::Public && keys {
+            return Err(ctx(
+                "a public service cannot authenticate with keys (jwks, jwks_uri)".into(),
+            ));
+        }
+        if let Some(jwks) = &s.jwks
+            && crate::oidc::assertion::parse_jwks(jwks.as_bytes()).is_none()
+        {
+            return Err(ctx(
+                "jwks must be a JWKS document ({\"keys\": [...]}) with at least one key".into(),
+            ));
+        }
+        if let Some(uri) = &s.jwks_uri {
+            RedirectUri::parse(uri).map_err(|e| ctx(format!("jwks_uri: {}", e.0)))?;
+        }
         let secret_sha256 = match (s.client_type, &s.secret) {
             (ClientType::Confidential, Some(secret))
                 if secret.chars().count() >= MIN_SECRET_LENGTH =>
@@ -199,8 +218,12 @@ pub(super) async fn validate(
                     "secret must have at least {MIN_SECRET_LENGTH} characters"
                 )));
             }
+            // Keys alone: the service authenticates with private_key_jwt only.
+            (ClientType::Confidential, None) if keys => None,
             (ClientType::Confidential, None) => {
-                return Err(ctx("a confidential service needs a secret".into()));
+                return Err(ctx(
+                    "a confidential service needs a secret, or keys (jwks, jwks_uri)".into(),
+                ));
             }
             (ClientType::Public, Some(_)) => {
                 return Err(ctx("a public service cannot have a secret".into()));
@@ -284,6 +307,8 @@ pub(super) async fn validate(
             protocol: crate::store::ProtocolSettings {
                 require_pushed_authorization_requests: s.require_pushed_authorization_requests,
                 refresh_grace_seconds: s.refresh_token_grace_seconds,
+                jwks: s.jwks.clone(),
+                jwks_uri: s.jwks_uri.clone(),
             },
         });
     }

@@ -43,6 +43,8 @@ pub struct MemoryStore {
     refresh_index: Mutex<HashMap<TokenHash, Expiring<GrantId>>>,
     /// Sealed answers of refreshes, for the clients' grace windows.
     refresh_answers: Mutex<HashMap<TokenHash, Expiring<Vec<u8>>>>,
+    /// Identifiers used once (client assertions' jti).
+    claimed: Mutex<HashMap<TokenHash, Expiring<()>>>,
     revoked_grants: Mutex<HashMap<GrantId, i64>>,
     attempts: Mutex<HashMap<String, Expiring<Attempts>>>,
     challenges: Mutex<HashMap<String, Expiring<Challenge>>>,
@@ -398,6 +400,23 @@ impl TokenStore for MemoryStore {
             },
         );
         Ok(())
+    }
+
+    async fn claim_once(&self, id: TokenHash, expires_at: i64) -> StoreResult<bool> {
+        let now = self.clock.now();
+        let mut claimed = lock(&self.claimed);
+        claimed.retain(|_, e| e.live(now));
+        if claimed.contains_key(&id) {
+            return Ok(false);
+        }
+        claimed.insert(
+            id,
+            Expiring {
+                value: (),
+                expires_at,
+            },
+        );
+        Ok(true)
     }
 
     async fn get_refresh_answer(&self, presented: TokenHash) -> StoreResult<Option<Vec<u8>>> {

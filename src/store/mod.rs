@@ -324,6 +324,9 @@ pub trait TokenStore: Send + Sync {
         expires_at: i64,
     ) -> StoreResult<()>;
     async fn get_refresh_answer(&self, presented: TokenHash) -> StoreResult<Option<Vec<u8>>>;
+    /// Marks `id` used until `expires_at`; false when it already was (a client assertion's
+    /// jti).
+    async fn claim_once(&self, id: TokenHash, expires_at: i64) -> StoreResult<bool>;
     /// The family a refresh token belongs to, current or not, while the family exists.
     async fn find_refresh(&self, presented: TokenHash) -> StoreResult<Option<RefreshFamily>>;
 

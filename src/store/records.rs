@@ -159,6 +159,12 @@ pub struct ProtocolSettings {
     /// Seconds after a refresh during which the same refresh token, presented again, gets the
     /// same new tokens instead of revoking its family (0: no grace).
     pub refresh_grace_seconds: u32,
+    /// The client's public keys for `private_key_jwt` (a JWKS document), inline…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<String>,
+    /// …or where to fetch them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 /// The kind of values a habilitation's scope holds for a service.

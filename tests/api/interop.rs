@@ -515,3 +515,205 @@ async fn two_refreshes_at_once_within_the_grace_window_get_the_same_tokens() {
     let r2 = a["refresh_token"].as_str().unwrap().to_owned();
     assert_oauth_error(refresh_with(r2).await.unwrap(), 400, "invalid_grant").await;
 }
+
+/// An ES256 key of a relying application: its JWK, and assertions signed with it.
+struct ClientKey {
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    kid: String,
+}
+
+impl ClientKey {
+    fn new(kid: &str) -> Self {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        Self {
+            pair: EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap(),
+            kid: kid.into(),
+        }
+    }
+
+    fn jwk(&self) -> serde_json::Value {
+        use aws_lc_rs::signature::KeyPair;
+        let point = self.pair.public_key().as_ref();
+        let b64 = passerelle::crypto::b64url;
+        serde_json::json!({"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256",
+            "kid": self.kid, "x": b64(&point[1..33]), "y": b64(&point[33..65])})
+    }
+
+    fn sign(&self, claims: &serde_json::Value) -> String {
+        let b64 = passerelle::crypto::b64url;
+        let header = serde_json::json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let signature = self
+            .pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", b64(signature.as_ref()))
+    }
+}
+
+fn assertion_claims(app: &TestApp, client: &str, jti: &str, exp_in: i64) -> serde_json::Value {
+    let now = app.state.clock.now();
+    serde_json::json!({"iss": client, "sub": client, "aud": app.url("/token"),
+        "jti": jti, "iat": now, "exp": now + exp_in})
+}
+
+async fn grant_with_assertion(app: &TestApp, assertion: &str) -> reqwest::Response {
+    app.api
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn register_key_client(app: &TestApp, client: &str, keys: &str) {
+    let text = format!(
+        "[[service]]\nclient_id = \"{client}\"\nname = \"Back end\"\ntype = \"confidential\"\ngrant_types = [\"client_credentials\"]\nclient_scopes = [\"traces:write\"]\n{keys}\n"
+    );
+    let file = passerelle::provision::parse(&text, "test").unwrap();
+    passerelle::provision::apply(&app.state, &file, false)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn private_key_jwt_authenticates_a_client_once_per_assertion() {
+    let app = TestApp::spawn().await;
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert!(
+        discovery["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "private_key_jwt")
+    );
+    let key = ClientKey::new("k1");
+    let jwks = serde_json::json!({"keys": [key.jwk()]}).to_string();
+    register_key_client(&app, "jwt-rp", &format!("jwks = '{jwks}'")).await;
+
+    let assertion = key.sign(&assertion_claims(&app, "jwt-rp", "a-1", 60));
+    let granted = grant_with_assertion(&app, &assertion).await;
+    assert_eq!(granted.status(), 200);
+    let body: serde_json::Value = granted.json().await.unwrap();
+    assert_eq!(body["scope"], "traces:write");
+    // Once only.
+    assert_oauth_error(
+        grant_with_assertion(&app, &assertion).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    // Wrong audience, expired, too long-lived, another client's name, another key.
+    let mut wrong_aud = assertion_claims(&app, "jwt-rp", "a-2", 60);
+    wrong_aud["aud"] = "https://elsewhere.example/token".into();
+    let stranger = ClientKey::new("k1");
+    for bad in [
+        key.sign(&wrong_aud),
+        key.sign(&assertion_claims(&app, "jwt-rp", "a-3", -120)),
+        key.sign(&assertion_claims(&app, "jwt-rp", "a-4", 3600)),
+        key.sign(&assertion_claims(&app, "demo-app", "a-5", 60)),
+        stranger.sign(&assertion_claims(&app, "jwt-rp", "a-6", 60)),
+        "not.a.jwt".to_owned(),
+    ] {
+        assert_oauth_error(
+            grant_with_assertion(&app, &bad).await,
+            401,
+            "invalid_client",
+        )
+        .await;
+    }
+    // A client with keys only has no secret to present.
+    let with_secret = app
+        .api
+        .post(app.url("/token"))
+        .basic_auth("jwt-rp", Some("any-secret-0123456789-0123456789-0123"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(with_secret, 401, "invalid_client").await;
+    // A wrong assertion type, or two methods at once, is a malformed request.
+    let typed = app
+        .api
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", "urn:other"),
+            ("client_assertion", &assertion),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(typed, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn keys_published_at_a_jwks_uri_are_fetched_cached_and_refetched_for_a_new_kid() {
+    let app = TestApp::spawn().await;
+    let published = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (document, count) = (published.clone(), fetches.clone());
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = document.lock().unwrap().clone();
+            async move { body }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let first = ClientKey::new("k1");
+    *published.lock().unwrap() = serde_json::json!({"keys": [first.jwk()]}).to_string();
+    register_key_client(
+        &app,
+        "uri-rp",
+        &format!("jwks_uri = \"http://{address}/jwks.json\""),
+    )
+    .await;
+
+    for jti in ["u-1", "u-2"] {
+        let assertion = first.sign(&assertion_claims(&app, "uri-rp", jti, 60));
+        assert_eq!(grant_with_assertion(&app, &assertion).await.status(), 200);
+    }
+    assert_eq!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "cached"
+    );
+    // The client rotates its key: an unknown kid fetches the document again (not more than
+    // once every 10 s).
+    let second = ClientKey::new("k2");
+    *published.lock().unwrap() =
+        serde_json::json!({"keys": [first.jwk(), second.jwk()]}).to_string();
+    app.state.clock.advance(11);
+    let assertion = second.sign(&assertion_claims(&app, "uri-rp", "u-3", 60));
+    assert_eq!(grant_with_assertion(&app, &assertion).await.status(), 200);
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // Keys that do not parse, in a registration, are refused in one line.
+    let bad = passerelle::provision::parse(
+        "[[service]]\nclient_id = \"bad-keys\"\nname = \"X\"\ntype = \"confidential\"\ngrant_types = [\"client_credentials\"]\njwks = '{\"keys\": []}'\n",
+        "test",
+    )
+    .unwrap();
+    let refused = passerelle::provision::apply(&app.state, &bad, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("jwks must be a JWKS document"),
+        "{refused}"
+    );
+}

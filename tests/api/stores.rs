@@ -187,6 +187,10 @@ async fn refresh_rotation_is_atomic_and_reuse_revokes_the_family(stores: &Stores
         RefreshRotation::Reused(_)
     ));
     assert!(tokens.is_grant_revoked(&g.grant).await.unwrap());
+    // An identifier used once (a client assertion's jti).
+    let jti = TokenHash::of("jti-1");
+    assert!(tokens.claim_once(jti, t + 60).await.unwrap());
+    assert!(!tokens.claim_once(jti, t + 60).await.unwrap());
 }
 
 async fn revoked_grants_and_expired_tokens_disappear(stores: &Stores) {
@@ -792,6 +796,8 @@ async fn partner_with_a_service(stores: &Stores) -> (PartnerId, ConventionId, Cl
             protocol: passerelle::store::ProtocolSettings {
                 require_pushed_authorization_requests: true,
                 refresh_grace_seconds: 10,
+                jwks: None,
+                jwks_uri: Some("https://cdap.example/jwks.json".into()),
             },
         })
         .await

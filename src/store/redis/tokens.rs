@@ -162,6 +162,19 @@ impl TokenStore for RedisStore {
         Ok(())
     }
 
+    async fn claim_once(&self, id: TokenHash, expires_at: i64) -> StoreResult<bool> {
+        let set: Option<String> = ::redis::cmd("SET")
+            .arg(self.key("once", &id.to_b64()))
+            .arg("1")
+            .arg("NX")
+            .arg("EXAT")
+            .arg(expires_at.max(1))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok(set.is_some())
+    }
+
     async fn get_refresh_answer(&self, presented: TokenHash) -> StoreResult<Option<Vec<u8>>> {
         self.conn()
             .get(self.key("ra", &presented.to_b64()))

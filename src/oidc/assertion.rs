@@ -1,0 +1,252 @@
+//! Client authentication by a signed assertion, `private_key_jwt` (OIDC Core §9, RFC 7523):
+//! the client signs a short-lived JWT with a key whose public half it registered (inline JWKS,
+//! or a `jwks_uri` fetched with a timeout, a size limit and a cache). Issuer and subject are the
+//! client, the audience is Passerelle, and each assertion is accepted once (its `jti`).
+//!
+//! `client_secret_jwt` is not offered: it needs the client secret itself, and Passerelle keeps
+//! only its digest.
+
+use super::error::OAuthError;
+use crate::crypto::{TokenHash, b64url_decode};
+use crate::state::AppState;
+use crate::store::Service;
+use openidconnect::JsonWebKey;
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Signature algorithms accepted for assertions (never `none`, never a MAC).
+pub const ALGORITHMS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
+/// The longest an assertion may live: a client makes one per request.
+const MAX_LIFETIME: i64 = 600;
+/// Clock difference tolerated between the client and Passerelle.
+const LEEWAY: i64 = 60;
+/// How long a fetched `jwks_uri` is trusted, and how soon an unknown `kid` may refetch it.
+const CACHE_SECONDS: i64 = 300;
+const REFETCH_AFTER: i64 = 10;
+/// The largest JWKS document read from a `jwks_uri`.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    aud: Audience,
+    exp: i64,
+    #[serde(default)]
+    nbf: Option<i64>,
+    jti: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn any(&self, accepted: impl Fn(&str) -> bool) -> bool {
+        match self {
+            Audience::One(a) => accepted(a),
+            Audience::Many(all) => all.iter().any(|a| accepted(a)),
+        }
+    }
+}
+
+fn refused(why: &str) -> OAuthError {
+    tracing::info!(reason = why, "client assertion refused");
+    OAuthError::invalid_client()
+}
+
+/// The keys fetched from clients' `jwks_uri`, by URL, with when they were fetched.
+#[derive(Default)]
+pub struct ClientKeys {
+    fetched: Mutex<HashMap<String, (i64, Arc<CoreJsonWebKeySet>)>>,
+}
+
+impl ClientKeys {
+    fn cached(&self, uri: &str) -> Option<(i64, Arc<CoreJsonWebKeySet>)> {
+        self.fetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uri)
+            .cloned()
+    }
+
+    fn remember(&self, uri: &str, at: i64, keys: Arc<CoreJsonWebKeySet>) {
+        self.fetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uri.to_owned(), (at, keys));
+    }
+}
+
+/// Parses a JWKS document; `None` when it is not one or holds no key.
+pub fn parse_jwks(text: &[u8]) -> Option<CoreJsonWebKeySet> {
+    serde_json::from_slice::<CoreJsonWebKeySet>(text)
+        .ok()
+        .filter(|set| !set.keys().is_empty())
+}
+
+async fn fetch(state: &AppState, uri: &str) -> Result<CoreJsonWebKeySet, String> {
+    let mut response = state
+        .backchannel
+        .http()
+        .get(uri)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("jwks_uri unreachable: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("jwks_uri answered {}", response.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("jwks_uri: {e}"))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_JWKS_BYTES {
+            return Err("jwks_uri document is larger than 64 KiB".into());
+        }
+    }
+    parse_jwks(&body).ok_or_else(|| "jwks_uri is not a JWKS with a key".into())
+}
+
+/// The client's keys: its inline JWKS, or its `jwks_uri`'s (cached; fetched again when the
+/// cache is old, or when `kid` is unknown and the last fetch is not too recent).
+async fn keys_of(
+    state: &AppState,
+    client: &Service,
+    kid: Option<&str>,
+) -> Result<Arc<CoreJsonWebKeySet>, OAuthError> {
+    if let Some(inline) = &client.protocol.jwks {
+        return parse_jwks(inline.as_bytes())
+            .map(Arc::new)
+            .ok_or_else(|| refused("the registered jwks does not parse"));
+    }
+    let Some(uri) = &client.protocol.jwks_uri else {
+        return Err(refused("the client registered no key"));
+    };
+    let now = state.clock.now();
+    let known = |set: &CoreJsonWebKeySet| {
+        kid.is_none_or(|kid| {
+            set.keys()
+                .iter()
+                .any(|k| k.key_id().is_some_and(|i| **i == *kid))
+        })
+    };
+    if let Some((at, set)) = state.client_keys.cached(uri) {
+        let fresh = now - at < CACHE_SECONDS;
+        if fresh && (known(&set) || now - at < REFETCH_AFTER) {
+            return Ok(set);
+        }
+    }
+    let set = Arc::new(fetch(state, uri).await.map_err(|e| {
+        tracing::warn!(client = %client.client_id, error = %e, "client keys unavailable");
+        OAuthError::invalid_client()
+    })?);
+    state.client_keys.remember(uri, now, set.clone());
+    Ok(set)
+}
+
+/// Whether `client` registered keys for assertions.
+pub fn has_keys(client: &Service) -> bool {
+    client.protocol.jwks.is_some() || client.protocol.jwks_uri.is_some()
+}
+
+/// Authenticates the client that signed `assertion` (`client_id`, if sent, must be the
+/// same). Refusals are all `invalid_client`, the reason going to the log only.
+pub async fn authenticate(
+    state: &AppState,
+    assertion: &str,
+    client_id: Option<&str>,
+) -> Result<Arc<Service>, OAuthError> {
+    let mut parts = assertion.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(refused("not a compact JWS"));
+    };
+    let decode = |part: &str| b64url_decode(part).ok_or_else(|| refused("not base64url"));
+    let header: Header = serde_json::from_slice(&decode(header)?)
+        .map_err(|_| refused("the header does not parse"))?;
+    let claims: Claims = serde_json::from_slice(&decode(payload)?)
+        .map_err(|_| refused("iss, sub, aud, exp and jti are required"))?;
+    let signature = decode(signature)?;
+    if !ALGORITHMS.contains(&header.alg.as_str()) {
+        return Err(refused("algorithm not accepted"));
+    }
+    if claims.iss != claims.sub || client_id.is_some_and(|id| id != claims.sub) {
+        return Err(refused("iss and sub must be the client"));
+    }
+    let s = &state.settings;
+    let audiences = [
+        s.issuer.clone(),
+        s.endpoint("/token"),
+        s.endpoint("/par"),
+        s.endpoint("/introspect"),
+        s.endpoint("/revoke"),
+    ];
+    if !claims.aud.any(|a| audiences.iter().any(|ours| ours == a)) {
+        return Err(refused("the audience is not Passerelle"));
+    }
+    let now = state.clock.now();
+    if claims.exp + LEEWAY < now
+        || claims.exp > now + MAX_LIFETIME
+        || claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY)
+    {
+        return Err(refused(
+            "expired, not yet valid, or living longer than 10 minutes",
+        ));
+    }
+    let Some(client) = state.clients.get(&claims.sub).await? else {
+        return Err(refused("unknown client"));
+    };
+    let alg: CoreJwsSigningAlgorithm =
+        serde_json::from_value(serde_json::Value::String(header.alg.clone()))
+            .map_err(|_| refused("algorithm not accepted"))?;
+    let keys = keys_of(state, &client, header.kid.as_deref()).await?;
+    let message = &assertion[..assertion.rfind('.').expect("three parts")];
+    let verified = keys
+        .keys()
+        .iter()
+        .filter(|k: &&CoreJsonWebKey| {
+            header
+                .kid
+                .as_deref()
+                .is_none_or(|kid| k.key_id().is_some_and(|i| **i == *kid))
+        })
+        .any(|k| {
+            k.verify_signature(&alg, message.as_bytes(), &signature)
+                .is_ok()
+        });
+    if !verified {
+        return Err(refused(
+            "the signature does not verify with the client's keys",
+        ));
+    }
+    // Once only: the jti is remembered as long as the assertion could be presented again.
+    let once = TokenHash::of(&format!("{}\u{0}{}", claims.sub, claims.jti));
+    if !state
+        .stores
+        .tokens
+        .claim_once(once, claims.exp + LEEWAY)
+        .await?
+    {
+        return Err(refused("the assertion was already used (jti)"));
+    }
+    Ok(client)
+}
