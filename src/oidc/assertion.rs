@@ -167,6 +167,69 @@ pub fn has_keys(client: &Service) -> bool {
     client.protocol.jwks.is_some() || client.protocol.jwks_uri.is_some()
 }
 
+/// A compact JWS taken apart, its signature not yet checked.
+pub struct Jws<'a> {
+    header: Header,
+    /// The payload, decoded from base64url.
+    pub payload: Vec<u8>,
+    signature: Vec<u8>,
+    signed: &'a str,
+}
+
+/// Splits a compact JWS signed with an accepted algorithm.
+pub fn split(jws: &str) -> Result<Jws<'_>, &'static str> {
+    let mut parts = jws.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("not a compact JWS");
+    };
+    let decode = |part: &str| b64url_decode(part).ok_or("not base64url");
+    let header: Header =
+        serde_json::from_slice(&decode(header)?).map_err(|_| "the header does not parse")?;
+    if !ALGORITHMS.contains(&header.alg.as_str()) {
+        return Err("algorithm not accepted (RS256, PS256, ES256, EdDSA)");
+    }
+    Ok(Jws {
+        header,
+        payload: decode(payload)?,
+        signature: decode(signature)?,
+        signed: &jws[..jws.rfind('.').expect("three parts")],
+    })
+}
+
+/// Whether `jws` is signed by one of `client`'s registered keys.
+pub async fn signed_by(
+    state: &AppState,
+    client: &Service,
+    jws: &Jws<'_>,
+) -> Result<bool, OAuthError> {
+    let alg: CoreJwsSigningAlgorithm =
+        serde_json::from_value(serde_json::Value::String(jws.header.alg.clone()))
+            .map_err(|_| refused("algorithm not accepted"))?;
+    let kid = jws.header.kid.as_deref();
+    let keys = keys_of(state, client, kid).await?;
+    Ok(keys
+        .keys()
+        .iter()
+        .filter(|k: &&CoreJsonWebKey| kid.is_none_or(|kid| k.key_id().is_some_and(|i| **i == *kid)))
+        .any(|k| {
+            k.verify_signature(&alg, jws.signed.as_bytes(), &jws.signature)
+                .is_ok()
+        }))
+}
+
+/// Remembers `jti` of `client` until `until`; false when it was already used.
+pub async fn once(
+    state: &AppState,
+    client: &str,
+    jti: &str,
+    until: i64,
+) -> Result<bool, OAuthError> {
+    let id = TokenHash::of(&format!("{client}\u{0}{jti}"));
+    Ok(state.stores.tokens.claim_once(id, until).await?)
+}
+
 /// Authenticates the client that signed `assertion` (`client_id`, if sent, must be the
 /// same). Refusals are all `invalid_client`, the reason going to the log only.
 pub async fn authenticate(
@@ -174,21 +237,9 @@ pub async fn authenticate(
     assertion: &str,
     client_id: Option<&str>,
 ) -> Result<Arc<Service>, OAuthError> {
-    let mut parts = assertion.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(refused("not a compact JWS"));
-    };
-    let decode = |part: &str| b64url_decode(part).ok_or_else(|| refused("not base64url"));
-    let header: Header = serde_json::from_slice(&decode(header)?)
-        .map_err(|_| refused("the header does not parse"))?;
-    let claims: Claims = serde_json::from_slice(&decode(payload)?)
+    let jws = split(assertion).map_err(refused)?;
+    let claims: Claims = serde_json::from_slice(&jws.payload)
         .map_err(|_| refused("iss, sub, aud, exp and jti are required"))?;
-    let signature = decode(signature)?;
-    if !ALGORITHMS.contains(&header.alg.as_str()) {
-        return Err(refused("algorithm not accepted"));
-    }
     if claims.iss != claims.sub || client_id.is_some_and(|id| id != claims.sub) {
         return Err(refused("iss and sub must be the client"));
     }
@@ -215,37 +266,13 @@ pub async fn authenticate(
     let Some(client) = state.clients.get(&claims.sub).await? else {
         return Err(refused("unknown client"));
     };
-    let alg: CoreJwsSigningAlgorithm =
-        serde_json::from_value(serde_json::Value::String(header.alg.clone()))
-            .map_err(|_| refused("algorithm not accepted"))?;
-    let keys = keys_of(state, &client, header.kid.as_deref()).await?;
-    let message = &assertion[..assertion.rfind('.').expect("three parts")];
-    let verified = keys
-        .keys()
-        .iter()
-        .filter(|k: &&CoreJsonWebKey| {
-            header
-                .kid
-                .as_deref()
-                .is_none_or(|kid| k.key_id().is_some_and(|i| **i == *kid))
-        })
-        .any(|k| {
-            k.verify_signature(&alg, message.as_bytes(), &signature)
-                .is_ok()
-        });
-    if !verified {
+    if !signed_by(state, &client, &jws).await? {
         return Err(refused(
             "the signature does not verify with the client's keys",
         ));
     }
     // Once only: the jti is remembered as long as the assertion could be presented again.
-    let once = TokenHash::of(&format!("{}\u{0}{}", claims.sub, claims.jti));
-    if !state
-        .stores
-        .tokens
-        .claim_once(once, claims.exp + LEEWAY)
-        .await?
-    {
+    if !once(state, &claims.sub, &claims.jti, claims.exp + LEEWAY).await? {
         return Err(refused("the assertion was already used (jti)"));
     }
     Ok(client)

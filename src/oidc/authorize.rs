@@ -72,12 +72,6 @@ pub(super) fn validate(
     redirect_uri: &RedirectUri,
     params: &Params,
 ) -> Result<Validated, Refusal> {
-    if params.get("request").is_some() {
-        return refuse(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
-        );
-    }
     match params.get("response_type") {
         None => return refuse(ErrorCode::InvalidRequest, "response_type is required"),
         Some("code") => {}
@@ -334,6 +328,27 @@ async fn handle(state: AppState, jar: CookieJar, raw: &[u8]) -> Response {
             );
         }
         None => params,
+    };
+    // A request object (RFC 9101): once verified, its claims are the request. When it does
+    // not verify, the error goes to the redirect URI beside it if that one is registered.
+    let params = match super::request_object::resolve(&state, &client, params.clone()).await {
+        Ok(p) => p,
+        Err(refusal) => {
+            let beside = params.get("redirect_uri").and_then(|u| {
+                client
+                    .redirect_uris
+                    .iter()
+                    .find(|r| r.as_str() == u)
+                    .cloned()
+            });
+            return match beside {
+                Some(uri) => error_redirect(&state, (&uri, &params), params.get("state"), refusal),
+                None => client_error_page(&format!(
+                    "La demande de connexion signée par l'application est invalide ({}).",
+                    refusal.1
+                )),
+            };
+        }
     };
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return client_error_page(

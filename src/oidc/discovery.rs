@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
     CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
-    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, JsonWebKeySetUrl, LanguageTag,
@@ -53,6 +53,14 @@ pub type PasserelleProviderMetadata = ProviderMetadata<
     CoreResponseType,
     CoreSubjectIdentifierType,
 >;
+
+/// The algorithms client assertions and request objects may be signed with.
+fn signed_by_clients() -> Vec<CoreJwsSigningAlgorithm> {
+    super::assertion::ALGORITHMS
+        .iter()
+        .filter_map(|a| serde_json::from_value(serde_json::Value::String((*a).into())).ok())
+        .collect()
+}
 
 pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> {
     let s = &state.settings;
@@ -135,12 +143,7 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
         CoreClientAuthMethod::PrivateKeyJwt,
         CoreClientAuthMethod::None,
     ]))
-    .set_token_endpoint_auth_signing_alg_values_supported(Some(
-        super::assertion::ALGORITHMS
-            .iter()
-            .filter_map(|a| serde_json::from_value(serde_json::Value::String((*a).into())).ok())
-            .collect(),
-    ))
+    .set_token_endpoint_auth_signing_alg_values_supported(Some(signed_by_clients()))
     .set_acr_values_supported(Some(vec![
         AuthenticationContextClass::new(ACR_PASSWORD.into()),
         AuthenticationContextClass::new(ACR_MFA.into()),
@@ -154,7 +157,8 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
     .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
     .set_ui_locales_supported(Some(vec![LanguageTag::new("fr".into())]))
     .set_claims_parameter_supported(Some(true))
-    .set_request_parameter_supported(Some(false))
+    .set_request_parameter_supported(Some(true))
+    .set_request_object_signing_alg_values_supported(Some(signed_by_clients()))
     // request_uri only as /par issued it: Passerelle never fetches a URL a request names.
     .set_request_uri_parameter_supported(Some(false))
     .set_require_request_uri_registration(Some(false)))

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     /// OpenID Connect Core Unmet Authentication Requirements 1.0: an essential `acr` that
     /// Passerelle has not.
     UnmetAuthenticationRequirements,
+    /// RFC 9101 §6.3: a request object that does not verify.
+    InvalidRequestObject,
 }
 
 impl ErrorCode {

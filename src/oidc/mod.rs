@@ -19,6 +19,7 @@ pub mod keys;
 pub mod logout;
 pub mod par;
 pub mod params;
+pub mod request_object;
 pub mod revoke;
 pub mod token;
 pub mod tokens;

@@ -47,6 +47,9 @@ async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Stri
             "request_uri cannot be pushed (RFC 9126 §2.1)",
         ));
     }
+    let mut params = super::request_object::resolve(state, &client, params)
+        .await
+        .map_err(|(code, description)| OAuthError::new(code, description))?;
     let redirect_uri = params
         .get("redirect_uri")
         .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;

@@ -108,7 +108,7 @@ async fn invalid_requests_go_back_to_the_client_with_the_rfc_error_code() {
     client_error(
         &app,
         &[("request", "eyJhbGciOiJub25lIn0.e30.")],
-        "request_not_supported",
+        "invalid_request_object",
     )
     .await;
     client_error(&app, &[("response_mode", "fragment")], "invalid_request").await;

@@ -717,3 +717,133 @@ async fn keys_published_at_a_jwks_uri_are_fetched_cached_and_refetched_for_a_new
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn a_signed_request_object_is_the_request_and_serves_once() {
+    let app = TestApp::spawn().await;
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(discovery["request_parameter_supported"], true);
+    let key = ClientKey::new("ro-1");
+    let jwks = serde_json::json!({"keys": [key.jwk()]}).to_string();
+    let secret = "ro-rp-secret-0123456789-0123456789-01";
+    let callback =
+        crate::browser::stand_in_client_with(&app, "ro-rp", secret, &format!("jwks = '{jwks}'\n"))
+            .await;
+    let object = |jti: &str, aud: &str| {
+        let now = app.state.clock.now();
+        serde_json::json!({
+            "iss": "ro-rp", "aud": aud, "exp": now + 300, "jti": jti,
+            "client_id": "ro-rp", "response_type": "code", "redirect_uri": callback,
+            "scope": "openid email", "state": "ro-state", "nonce": "n-1",
+            "code_challenge": CHALLENGE, "code_challenge_method": "S256",
+            "claims": {"id_token": {"name": null}},
+        })
+    };
+    let authorize = |request: &str, beside: &[(&str, &str)]| {
+        let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", "ro-rp")
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid")
+            .append_pair("request", request)
+            .extend_pairs(beside);
+        url.to_string()
+    };
+    let exchange = |code: String| {
+        app.api
+            .post(app.url("/token"))
+            .basic_auth("ro-rp", Some(secret))
+            .form(&[
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", callback.clone()),
+                ("code_verifier", VERIFIER.to_owned()),
+            ])
+            .send()
+    };
+
+    let signed = key.sign(&object("ro-a", &app.address));
+    let browser = browser();
+    let response = app
+        .login(&browser, &authorize(&signed, &[]), CLAIRE, PASSWORD)
+        .await;
+    let params = redirect_params(&response, &callback);
+    assert_eq!(params["state"], "ro-state");
+    let tokens: serde_json::Value = exchange(params["code"].clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens["scope"], "email openid",
+        "the object's scope, not the URL's"
+    );
+    assert_eq!(
+        crate::mfa::id_token_claims(&tokens)["name"],
+        "Claire Dubois"
+    );
+
+    // Used once; another key, another audience, a response_type that disagrees: refused, to
+    // the redirect URI beside the object.
+    let stranger = ClientKey::new("ro-1");
+    for (request, beside) in [
+        (signed.clone(), vec![]),
+        (stranger.sign(&object("ro-b", &app.address)), vec![]),
+        (
+            key.sign(&object("ro-c", "https://elsewhere.example")),
+            vec![],
+        ),
+        (
+            key.sign(&object("ro-d", &app.address)),
+            vec![("response_type", "token")],
+        ),
+    ] {
+        let mut beside = beside;
+        beside.push(("redirect_uri", callback.as_str()));
+        let mut url = url::Url::parse(&authorize(&request, &[])).unwrap();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .into_owned()
+            .filter(|(k, _)| !beside.iter().any(|(b, _)| b == k))
+            .collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs)
+            .extend_pairs(beside);
+        let refused = browser.get(url.as_str()).send().await.unwrap();
+        assert_eq!(
+            redirect_params(&refused, &callback)["error"],
+            "invalid_request_object",
+            "{url}"
+        );
+    }
+    // Without a registered redirect URI beside it, the refusal is a page.
+    let page = browser.get(authorize(&signed, &[])).send().await.unwrap();
+    assert_eq!(page.status(), 400);
+
+    // Pushed (RFC 9126 §3): checked at /par, then served by its request_uri.
+    let pushed = app
+        .api
+        .post(app.url("/par"))
+        .basic_auth("ro-rp", Some(secret))
+        .form(&[
+            ("response_type", "code"),
+            ("request", &key.sign(&object("ro-e", &app.address))),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 201);
+    let pushed: serde_json::Value = pushed.json().await.unwrap();
+    let via_par = browser
+        .get(authorize_with(
+            &app,
+            "ro-rp",
+            pushed["request_uri"].as_str().unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(redirect_params(&via_par, &callback).contains_key("code"));
+}
