@@ -33,6 +33,7 @@ pub struct ExtraMetadata {
     pub backchannel_logout_supported: bool,
     pub backchannel_logout_session_supported: bool,
     pub pushed_authorization_request_endpoint: String,
+    pub dpop_signing_alg_values_supported: Vec<String>,
     /// Whether every client must push its requests; some must, by their registration.
     pub require_pushed_authorization_requests: bool,
 }
@@ -86,6 +87,10 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
         backchannel_logout_supported: true,
         backchannel_logout_session_supported: true,
         pushed_authorization_request_endpoint: s.endpoint("/par"),
+        dpop_signing_alg_values_supported: super::assertion::ALGORITHMS
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect(),
         require_pushed_authorization_requests: false,
     };
     let claims = [

@@ -30,6 +30,10 @@ pub enum ErrorCode {
     UnmetAuthenticationRequirements,
     /// RFC 9101 §6.3: a request object that does not verify.
     InvalidRequestObject,
+    /// RFC 9449 §7.1 and §8: a DPoP proof that does not verify, or one without the nonce
+    /// Passerelle asks for.
+    InvalidDpopProof,
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -45,6 +49,8 @@ pub struct OAuthError {
     pub description: Cow<'static, str>,
     /// For `invalid_client`: the client tried HTTP Basic, so the answer is 401 with a challenge.
     pub basic_challenge: bool,
+    /// A DPoP nonce to hand the client (`DPoP-Nonce`), with `use_dpop_nonce`.
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -53,6 +59,7 @@ impl OAuthError {
             code,
             description: description.into(),
             basic_challenge: false,
+            dpop_nonce: None,
         }
     }
 
@@ -69,6 +76,7 @@ impl OAuthError {
             code: ErrorCode::InvalidClient,
             description: "client authentication failed".into(),
             basic_challenge: true,
+            dpop_nonce: None,
         }
     }
 
@@ -115,6 +123,13 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(nonce) = self
+            .dpop_nonce
+            .as_deref()
+            .and_then(|n| HeaderValue::from_str(n).ok())
+        {
+            headers.insert("dpop-nonce", nonce);
+        }
         if self.code == ErrorCode::InvalidClient && self.basic_challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,
@@ -130,6 +145,8 @@ impl IntoResponse for OAuthError {
 pub struct BearerError {
     pub code: Option<ErrorCode>,
     pub description: &'static str,
+    /// The challenge names the DPoP scheme (RFC 9449 §7.1) rather than Bearer.
+    pub dpop: bool,
 }
 
 impl IntoResponse for BearerError {
@@ -137,7 +154,11 @@ impl IntoResponse for BearerError {
         let (status, challenge) = match self.code {
             None => (
                 StatusCode::UNAUTHORIZED,
-                "Bearer realm=\"passerelle\"".to_owned(),
+                if self.dpop {
+                    format!("DPoP algs=\"{}\"", super::assertion::ALGORITHMS.join(" "))
+                } else {
+                    "Bearer realm=\"passerelle\"".to_owned()
+                },
             ),
             Some(code) => {
                 let status = match code {
@@ -149,7 +170,12 @@ impl IntoResponse for BearerError {
                 (
                     status,
                     format!(
-                        "Bearer realm=\"passerelle\", error=\"{}\", error_description=\"{}\"",
+                        "{} error=\"{}\", error_description=\"{}\"",
+                        if self.dpop {
+                            format!("DPoP algs=\"{}\",", super::assertion::ALGORITHMS.join(" "))
+                        } else {
+                            "Bearer realm=\"passerelle\",".to_owned()
+                        },
                         code.as_str(),
                         self.description
                     ),

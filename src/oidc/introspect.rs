@@ -54,9 +54,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         }
         record = record.filter(|r| may_see(&r.client_id));
         Ok::<_, OAuthError>(record.map(|r| {
-            json!({
+            let mut answer = json!({
                 "active": true,
-                "token_type": "Bearer",
+                "token_type": super::tokens::token_type(r.jkt.as_deref()),
                 "scope": r.scope.to_string(),
                 "client_id": r.client_id,
                 "sub": r.account.as_ref().map(|a| a.to_string()).unwrap_or_else(|| r.client_id.to_string()),
@@ -64,7 +64,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
                 "iss": issuer,
                 "iat": r.issued_at,
                 "exp": r.expires_at,
-            })
+            });
+            // The key a DPoP-bound token must be presented with (RFC 9449 §6.2).
+            if let Some(jkt) = &r.jkt {
+                answer["cnf"] = json!({ "jkt": jkt });
+            }
+            answer
         }))
     };
     let refresh = |_: ()| async {

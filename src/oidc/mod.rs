@@ -12,6 +12,7 @@ pub mod client_auth;
 pub mod clients;
 pub mod deliveries;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod id_token;
 pub mod introspect;

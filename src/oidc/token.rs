@@ -11,12 +11,21 @@ use crate::store::{ClientType, CodeConsumption, GrantType, RefreshRotation, Serv
 use crate::types::Scopes;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {
-        Ok(response) => response.into_response(),
+        Ok(response) => {
+            let mut response = response.into_response();
+            // The nonce the client's next proof carries (RFC 9449 §8).
+            if headers.contains_key("dpop")
+                && let Ok(nonce) = HeaderValue::from_str(&super::dpop::nonce(&state))
+            {
+                response.headers_mut().insert("dpop-nonce", nonce);
+            }
+            response
+        }
         Err(error) => {
             if error.code != ErrorCode::ServerError {
                 tracing::info!(error = error.code.as_str(), description = %error.description, "token request refused");
@@ -56,19 +65,21 @@ async fn handle(
 ) -> Result<TokenResponse, OAuthError> {
     let mut params = parse_form(headers, body)?;
     let client = client_auth::authenticate(state, headers, &mut params).await?;
+    let jkt = dpop_key(state, &client, headers).await?;
+    let jkt = jkt.as_deref();
     let (grant, issued) = match params.get("grant_type") {
         None => return Err(OAuthError::invalid_request("grant_type is required")),
         Some("authorization_code") => (
             "authorization_code",
-            authorization_code(state, &client, &params).await,
+            authorization_code(state, &client, &params, jkt).await,
         ),
         Some("refresh_token") => (
             "refresh_token",
-            refresh_token(state, &client, &params).await,
+            refresh_token(state, &client, &params, jkt).await,
         ),
         Some("client_credentials") => (
             "client_credentials",
-            client_credentials(state, &client, &params).await,
+            client_credentials(state, &client, &params, jkt).await,
         ),
         Some(other) => {
             return Err(OAuthError::new(
@@ -81,6 +92,47 @@ async fn handle(
         state.metrics.grant(grant);
     }
     issued
+}
+
+/// The thumbprint of the key of the request's DPoP proof, checked (RFC 9449 §5); required for
+/// a client whose tokens must be bound.
+async fn dpop_key(
+    state: &AppState,
+    client: &Service,
+    headers: &HeaderMap,
+) -> Result<Option<String>, OAuthError> {
+    use super::dpop::{self, Expected, ProofError};
+    let refusal = |code: ErrorCode, description: &'static str| OAuthError {
+        dpop_nonce: Some(dpop::nonce(state)),
+        ..OAuthError::new(code, description)
+    };
+    let Some(proof) = headers.get("dpop") else {
+        if client.protocol.dpop_bound_access_tokens {
+            return Err(refusal(
+                ErrorCode::InvalidDpopProof,
+                "this client's tokens are bound to a key: send a DPoP proof",
+            ));
+        }
+        return Ok(None);
+    };
+    let proof = proof
+        .to_str()
+        .map_err(|_| refusal(ErrorCode::InvalidDpopProof, "the DPoP header is not text"))?;
+    let url = state.settings.endpoint("/token");
+    let expected = Expected {
+        method: "POST",
+        url: &url,
+        access_token: None,
+        nonce: true,
+    };
+    match dpop::verify(state, proof, &expected).await {
+        Ok(jkt) => Ok(Some(jkt)),
+        Err(ProofError::UseNonce) => Err(refusal(
+            ErrorCode::UseDpopNonce,
+            "the DPoP proof must carry the nonce given in the DPoP-Nonce header",
+        )),
+        Err(ProofError::Invalid(why)) => Err(refusal(ErrorCode::InvalidDpopProof, why)),
+    }
 }
 
 fn require_grant(client: &Service, grant: GrantType) -> Result<(), OAuthError> {
@@ -111,6 +163,7 @@ async fn authorization_code(
     state: &AppState,
     client: &Service,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     require_grant(client, GrantType::AuthorizationCode)?;
     let code = params
@@ -189,6 +242,7 @@ async fn authorization_code(
         amr: &grant.amr,
         nonce: grant.nonce.as_deref(),
         claims: &grant.claims,
+        jkt,
     };
     let refresh = if client.allows(GrantType::RefreshToken) {
         Some(
@@ -206,6 +260,7 @@ async fn refresh_token(
     state: &AppState,
     client: &Service,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     require_grant(client, GrantType::RefreshToken)?;
     let presented = params
@@ -226,6 +281,14 @@ async fn refresh_token(
         if current.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(
                 "the refresh token was issued to another client",
+            ));
+        }
+        // A bound family refreshes only with a proof by its key; refused before rotating, so
+        // that a stolen token without the key neither rotates nor revokes anything.
+        if current.jkt.is_some() && current.jkt.as_deref() != jkt {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "the refresh token is bound to a DPoP key: send a proof signed by it",
             ));
         }
         if requested_scope
@@ -317,6 +380,7 @@ async fn refresh_token(
         amr: &family.amr,
         nonce: None,
         claims: &family.claims,
+        jkt: family.jkt.as_deref().or(jkt),
     };
     let response = tokens::person_tokens(state, client, &account, auth, Some(next)).await?;
     if grace > 0 {
@@ -375,6 +439,7 @@ async fn client_credentials(
     state: &AppState,
     client: &Service,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     if client.client_type != ClientType::Confidential {
         return Err(OAuthError::new(
@@ -397,9 +462,15 @@ async fn client_credentials(
             requested
         }
     };
-    let access_token =
-        tokens::new_access_token(state, client, None, None, (&scope, &[]), state.clock.now())
-            .await?;
+    let access_token = tokens::new_access_token(
+        state,
+        client,
+        None,
+        None,
+        (&scope, &[], jkt),
+        state.clock.now(),
+    )
+    .await?;
     state
         .tracer
         .record(
@@ -410,7 +481,7 @@ async fn client_credentials(
         .await;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer".into(),
+        token_type: tokens::token_type(jkt).into(),
         expires_in: state.settings.access_token_ttl,
         refresh_token: None,
         id_token: None,

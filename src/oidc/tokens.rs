@@ -40,13 +40,18 @@ impl IntoResponse for TokenResponse {
     }
 }
 
+/// `DPoP` for a token bound to a key, else `Bearer`.
+pub fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
+}
+
 /// Stores and returns a new access token.
 pub async fn new_access_token(
     state: &AppState,
     client: &Service,
     account: Option<&Account>,
     grant: Option<&GrantId>,
-    (scope, claims): (&Scopes, &[String]),
+    (scope, claims, jkt): (&Scopes, &[String], Option<&str>),
     now: i64,
 ) -> StoreResult<String> {
     let token = random_token();
@@ -56,6 +61,7 @@ pub async fn new_access_token(
         grant: grant.cloned(),
         scope: scope.clone(),
         claims: claims.to_vec(),
+        jkt: jkt.map(str::to_owned),
         issued_at: now,
         expires_at: now + state.settings.access_token_ttl as i64,
     };
@@ -78,6 +84,8 @@ pub struct Authentication<'a> {
     pub nonce: Option<&'a str>,
     /// Claims asked for by name (the `claims` parameter).
     pub claims: &'a ClaimsRequest,
+    /// The DPoP key the tokens are bound to.
+    pub jkt: Option<&'a str>,
 }
 
 /// Issues the tokens of a person's grant: access token, ID token when `openid` was granted,
@@ -95,7 +103,7 @@ pub async fn person_tokens(
         client,
         Some(account),
         Some(auth.grant),
-        (auth.scope, &auth.claims.userinfo),
+        (auth.scope, &auth.claims.userinfo, auth.jkt),
         now,
     )
     .await?;
@@ -140,7 +148,7 @@ pub async fn person_tokens(
         .await;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer".into(),
+        token_type: token_type(auth.jkt).into(),
         expires_in: state.settings.access_token_ttl,
         refresh_token,
         id_token,
@@ -170,6 +178,7 @@ pub async fn new_refresh_family(
         sid: auth.sid.clone(),
         scope: auth.scope.clone(),
         claims: auth.claims.clone(),
+        jkt: auth.jkt.map(str::to_owned),
         auth_time: auth.auth_time,
         acr: auth.acr.to_owned(),
         amr: auth.amr.to_vec(),

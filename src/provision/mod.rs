@@ -210,6 +210,9 @@ pub struct ServiceEntry {
     pub jwks: Option<String>,
     /// …or the https address it is published at (fetched with a timeout, cached 5 minutes).
     pub jwks_uri: Option<String>,
+    /// true: tokens are only issued bound to a DPoP key (RFC 9449).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -309,6 +309,7 @@ pub(super) async fn validate(
                 refresh_grace_seconds: s.refresh_token_grace_seconds,
                 jwks: s.jwks.clone(),
                 jwks_uri: s.jwks_uri.clone(),
+                dpop_bound_access_tokens: s.dpop_bound_access_tokens,
             },
         });
     }

@@ -165,6 +165,8 @@ pub struct ProtocolSettings {
     /// …or where to fetch them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// Tokens only bound to a DPoP key (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// The kind of values a habilitation's scope holds for a service.
@@ -469,6 +471,9 @@ pub struct AccessTokenRecord {
     /// Claims userinfo answers beyond the scope's (the `claims` parameter).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims: Vec<String>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 `cnf.jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
     pub issued_at: i64,
     pub expires_at: i64,
 }
@@ -483,6 +488,9 @@ pub struct RefreshFamily {
     pub scope: Scopes,
     #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
     pub claims: ClaimsRequest,
+    /// The DPoP key the family is bound to: every refresh needs a proof by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
     pub auth_time: i64,
     pub acr: String,
     pub amr: Vec<String>,

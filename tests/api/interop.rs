@@ -540,8 +540,29 @@ impl ClientKey {
     }
 
     fn sign(&self, claims: &serde_json::Value) -> String {
+        self.sign_with(
+            &serde_json::json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"}),
+            claims,
+        )
+    }
+
+    /// A DPoP proof (RFC 9449 §4.2) for `method` on `url`.
+    fn proof(&self, method: &str, url: &str, nonce: Option<&str>, token: Option<&str>) -> String {
+        let mut claims = serde_json::json!({"htm": method, "htu": url,
+            "iat": chrono::Utc::now().timestamp(), "jti": passerelle::crypto::random_token()});
+        if let Some(nonce) = nonce {
+            claims["nonce"] = nonce.into();
+        }
+        if let Some(token) = token {
+            claims["ath"] =
+                passerelle::crypto::b64url(&passerelle::crypto::sha256(token.as_bytes())).into();
+        }
+        let header = serde_json::json!({"alg": "ES256", "typ": "dpop+jwt", "jwk": self.jwk()});
+        self.sign_with(&header, &claims)
+    }
+
+    fn sign_with(&self, header: &serde_json::Value, claims: &serde_json::Value) -> String {
         let b64 = passerelle::crypto::b64url;
-        let header = serde_json::json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
         let input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
@@ -846,4 +867,172 @@ async fn a_signed_request_object_is_the_request_and_serves_once() {
         .await
         .unwrap();
     assert!(redirect_params(&via_par, &callback).contains_key("code"));
+}
+
+#[tokio::test]
+async fn dpop_binds_tokens_to_the_clients_key_from_the_token_endpoint_to_userinfo() {
+    let app = TestApp::spawn().await;
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert!(discovery["dpop_signing_alg_values_supported"].is_array());
+    let key = ClientKey::new("dpop");
+    let token_url = app.url("/token");
+    let post = |form: Vec<(&'static str, String)>, proof: Option<String>| {
+        let mut request = app
+            .api
+            .post(app.url("/token"))
+            .basic_auth(DEMO_ID, Some(DEMO_SECRET))
+            .form(&form);
+        if let Some(proof) = proof {
+            request = request.header("dpop", proof);
+        }
+        request.send()
+    };
+    let code = app.code_for(&browser(), &[]).await;
+    let exchange = |code: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+            ("redirect_uri", DEMO_REDIRECT.to_owned()),
+            ("code_verifier", VERIFIER.to_owned()),
+        ]
+    };
+    // Without the server's nonce: use_dpop_nonce, with the nonce to use; the code is kept.
+    let first = post(
+        exchange(&code),
+        Some(key.proof("POST", &token_url, None, None)),
+    )
+    .await
+    .unwrap();
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_oauth_error(first, 400, "use_dpop_nonce").await;
+    let issued = post(
+        exchange(&code),
+        Some(key.proof("POST", &token_url, Some(&nonce), None)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(issued.status(), 200);
+    assert!(issued.headers().contains_key("dpop-nonce"));
+    let tokens: serde_json::Value = issued.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    // Userinfo: the DPoP scheme and a fresh proof by the same key, with the token's hash.
+    let userinfo_url = app.url("/userinfo");
+    let userinfo = |scheme: &str, proof: Option<String>| {
+        let mut request = app
+            .api
+            .get(app.url("/userinfo"))
+            .header("authorization", format!("{scheme} {access}"));
+        if let Some(proof) = proof {
+            request = request.header("dpop", proof);
+        }
+        request.send()
+    };
+    let as_bearer = userinfo("Bearer", None).await.unwrap();
+    assert_eq!(as_bearer.status(), 401);
+    assert!(
+        as_bearer.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("DPoP ")
+    );
+    let proof = key.proof("GET", &userinfo_url, None, Some(&access));
+    let answered = userinfo("DPoP", Some(proof.clone())).await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let claims: serde_json::Value = answered.json().await.unwrap();
+    assert_eq!(claims["email"], CLAIRE);
+    let stranger = ClientKey::new("other");
+    for bad in [
+        proof,
+        stranger.proof("GET", &userinfo_url, None, Some(&access)),
+        key.proof("POST", &userinfo_url, None, Some(&access)),
+        key.proof("GET", &userinfo_url, None, Some("another-token")),
+    ] {
+        let refused = userinfo("DPoP", Some(bad)).await.unwrap();
+        assert_eq!(refused.status(), 401);
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    }
+    // Introspection tells a resource server which key the token needs.
+    let introspected = app.introspect(&access).await;
+    assert_eq!(introspected["token_type"], "DPoP");
+    let thumbprint = passerelle::oidc::dpop::thumbprint(&key.jwk()).unwrap();
+    assert_eq!(introspected["cnf"]["jkt"], thumbprint);
+
+    // The refresh token is bound too: without a proof, or with another key's, refused
+    // without being spent.
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refresh_form = || {
+        vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh.clone()),
+        ]
+    };
+    assert_oauth_error(
+        post(refresh_form(), None).await.unwrap(),
+        400,
+        "invalid_dpop_proof",
+    )
+    .await;
+    let other = stranger.proof("POST", &token_url, Some(&nonce), None);
+    assert_oauth_error(
+        post(refresh_form(), Some(other)).await.unwrap(),
+        400,
+        "invalid_dpop_proof",
+    )
+    .await;
+    let refreshed = post(
+        refresh_form(),
+        Some(key.proof("POST", &token_url, Some(&nonce), None)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let refreshed: serde_json::Value = refreshed.json().await.unwrap();
+    assert_eq!(refreshed["token_type"], "DPoP");
+}
+
+#[tokio::test]
+async fn a_client_registered_for_dpop_gets_no_token_without_a_proof() {
+    let app = TestApp::spawn().await;
+    let key = ClientKey::new("k1");
+    let jwks = serde_json::json!({"keys": [key.jwk()]}).to_string();
+    register_key_client(
+        &app,
+        "dpop-rp",
+        &format!("jwks = '{jwks}'\ndpop_bound_access_tokens = true"),
+    )
+    .await;
+    let without = grant_with_assertion(
+        &app,
+        &key.sign(&assertion_claims(&app, "dpop-rp", "d-1", 60)),
+    )
+    .await;
+    let nonce = without.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_oauth_error(without, 400, "invalid_dpop_proof").await;
+    let with = app
+        .api
+        .post(app.url("/token"))
+        .header(
+            "dpop",
+            key.proof("POST", &app.url("/token"), Some(&nonce), None),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            (
+                "client_assertion",
+                &key.sign(&assertion_claims(&app, "dpop-rp", "d-2", 60)),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with.status(), 200);
+    let body: serde_json::Value = with.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
 }

@@ -52,6 +52,7 @@ fn family(expires_at: i64) -> RefreshFamily {
             userinfo: vec!["name".into()],
             ..Default::default()
         },
+        jkt: None,
         auth_time: now(),
         acr: "pwd".into(),
         amr: vec![],
@@ -202,6 +203,7 @@ async fn revoked_grants_and_expired_tokens_disappear(stores: &Stores) {
         grant: Some(grant.clone()),
         scope: Scopes::default(),
         claims: vec!["email".into()],
+        jkt: Some("thumbprint".into()),
         issued_at: now(),
         expires_at: now() + 60,
     };
@@ -704,6 +706,7 @@ async fn revoking_an_account_ends_its_families_and_access_tokens(stores: &Stores
         grant: Some(f.grant.clone()),
         scope: Scopes::default(),
         claims: vec![],
+        jkt: None,
         issued_at: now(),
         expires_at: now() + 60,
     };
@@ -798,6 +801,7 @@ async fn partner_with_a_service(stores: &Stores) -> (PartnerId, ConventionId, Cl
                 refresh_grace_seconds: 10,
                 jwks: None,
                 jwks_uri: Some("https://cdap.example/jwks.json".into()),
+                dpop_bound_access_tokens: true,
             },
         })
         .await
