@@ -213,6 +213,10 @@ pub struct ServiceEntry {
     /// true: tokens are only issued bound to a DPoP key (RFC 9449).
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// true: the FAPI 2.0 Security Profile — pushed requests, PKCE, private_key_jwt only (keys
+    /// and no secret), DPoP-bound tokens.
+    #[serde(default)]
+    pub fapi2: bool,
 }
 
 #[derive(Debug, Deserialize)]

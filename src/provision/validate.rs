@@ -189,6 +189,11 @@ pub(super) async fn validate(
         let redirect_uris = parse_uris(&s.redirect_uris)?;
         let post_logout_redirect_uris = parse_uris(&s.post_logout_redirect_uris)?;
         let keys = s.jwks.is_some() || s.jwks_uri.is_some();
+        if s.fapi2 && (!keys || s.secret.is_some() || s.pkce != PkcePolicy::Required) {
+            return Err(ctx(
+                "fapi2 needs keys (jwks or jwks_uri) and no secret (private_key_jwt only), and PKCE required".into(),
+            ));
+        }
         if s.jwks.is_some() && s.jwks_uri.is_some() {
             return Err(ctx("give jwks or jwks_uri, not both".into()));
         }
@@ -305,11 +310,12 @@ pub(super) async fn validate(
                 .map(|c| ClientId::parse(c).map_err(|e| ctx(format!("introspects: {e}"))))
                 .collect::<Result<_, _>>()?,
             protocol: crate::store::ProtocolSettings {
-                require_pushed_authorization_requests: s.require_pushed_authorization_requests,
+                require_pushed_authorization_requests: s.require_pushed_authorization_requests
+                    || s.fapi2,
                 refresh_grace_seconds: s.refresh_token_grace_seconds,
                 jwks: s.jwks.clone(),
                 jwks_uri: s.jwks_uri.clone(),
-                dpop_bound_access_tokens: s.dpop_bound_access_tokens,
+                dpop_bound_access_tokens: s.dpop_bound_access_tokens || s.fapi2,
             },
         });
     }

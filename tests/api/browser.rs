@@ -155,7 +155,8 @@ pub(crate) async fn stand_in_client(app: &TestApp, client_id: &str, secret: &str
     stand_in_client_with(app, client_id, secret, "").await
 }
 
-/// [`stand_in_client`], with more lines (`key = value`) in the service's registration.
+/// [`stand_in_client`], with more lines (`key = value`) in the service's registration (and
+/// no secret when `secret` is empty).
 pub(crate) async fn stand_in_client_with(
     app: &TestApp,
     client_id: &str,
@@ -164,8 +165,13 @@ pub(crate) async fn stand_in_client_with(
 ) -> String {
     let callback = callback_server().await;
     // The client is opened to Claire's and Sophie's partners, and Claire holds its role.
+    let secret = if secret.is_empty() {
+        String::new()
+    } else {
+        format!("secret = \"{secret}\"\n")
+    };
     let mut text = format!(
-        "[[service]]\nclient_id = \"{client_id}\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"{secret}\"\nredirect_uris = [\"{callback}\"]\nroles = [{{ code = \"agent\", label = \"Agent\" }}]\n{more}"
+        "[[service]]\nclient_id = \"{client_id}\"\nname = \"RP\"\ntype = \"confidential\"\n{secret}redirect_uris = [\"{callback}\"]\nroles = [{{ code = \"agent\", label = \"Agent\" }}]\n{more}"
     );
     for partner in ["cc-roumois-seine", "ville-de-niort"] {
         text += &format!(

@@ -1036,3 +1036,95 @@ async fn a_client_registered_for_dpop_gets_no_token_without_a_proof() {
     let body: serde_json::Value = with.json().await.unwrap();
     assert_eq!(body["token_type"], "DPoP");
 }
+
+#[tokio::test]
+async fn a_fapi2_client_logs_in_with_par_private_key_jwt_pkce_and_dpop_only() {
+    let app = TestApp::spawn().await;
+    let key = ClientKey::new("fapi");
+    let jwks = serde_json::json!({"keys": [key.jwk()]}).to_string();
+    // A secret, with fapi2, is refused in one line.
+    let with_secret = passerelle::provision::parse(
+        &format!("[[service]]\nclient_id = \"f\"\nname = \"F\"\ntype = \"confidential\"\nsecret = \"a-secret-of-at-least-32-characters-00\"\nredirect_uris = [\"https://f.example/cb\"]\njwks = '{jwks}'\nfapi2 = true\n"),
+        "test",
+    )
+    .unwrap();
+    let refused = passerelle::provision::apply(&app.state, &with_secret, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("fapi2 needs keys"), "{refused}");
+    let callback = crate::browser::stand_in_client_with(
+        &app,
+        "fapi-rp",
+        "",
+        &format!("jwks = '{jwks}'\nfapi2 = true\n"),
+    )
+    .await;
+    let assertion = |jti: &str| {
+        let now = app.state.clock.now();
+        key.sign(&serde_json::json!({"iss": "fapi-rp", "sub": "fapi-rp",
+            "aud": app.address, "jti": jti, "exp": now + 60}))
+    };
+    let jwt_bearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    // Not through the URL.
+    let direct = browser()
+        .get(app.authorize_url(&[("client_id", "fapi-rp"), ("redirect_uri", &callback)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 400);
+    // Pushed, authenticated by an assertion.
+    let url = url::Url::parse(
+        &app.authorize_url(&[("client_id", "fapi-rp"), ("redirect_uri", &callback)]),
+    )
+    .unwrap();
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("client_assertion_type".into(), jwt_bearer.into()));
+    form.push(("client_assertion".into(), assertion("f-1")));
+    let pushed: serde_json::Value = app
+        .api
+        .post(app.url("/par"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let browser = browser();
+    let response = app
+        .login(
+            &browser,
+            &authorize_with(&app, "fapi-rp", pushed["request_uri"].as_str().unwrap()),
+            CLAIRE,
+            PASSWORD,
+        )
+        .await;
+    let params = redirect_params(&response, &callback);
+    assert_eq!(params["iss"], app.address);
+    // The token: the assertion and a DPoP proof, after the nonce dance.
+    let token_url = app.url("/token");
+    let request = |jti: &str, nonce: Option<&str>| {
+        let code = params["code"].clone();
+        let client_assertion = assertion(jti);
+        app.api
+            .post(app.url("/token"))
+            .header("dpop", key.proof("POST", &token_url, nonce, None))
+            .form(&[
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", callback.clone()),
+                ("code_verifier", VERIFIER.to_owned()),
+                ("client_assertion_type", jwt_bearer.to_owned()),
+                ("client_assertion", client_assertion),
+            ])
+            .send()
+    };
+    let first = request("f-2", None).await.unwrap();
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_oauth_error(first, 400, "use_dpop_nonce").await;
+    let tokens = request("f-3", Some(&nonce)).await.unwrap();
+    assert_eq!(tokens.status(), 200);
+    let tokens: serde_json::Value = tokens.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP");
+}
