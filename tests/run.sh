@@ -3,7 +3,8 @@
 #
 # It first installs what the tests need and the machine lacks (Chromium and chromedriver for
 # the page tests, PostgreSQL and Redis for the store, replica and fault tests, from Debian
-# packages, rsyslog as the SIEM feed's collector; aiosmtpd for the SMTP tests, from PyPI; axe-core for the accessibility checks, from
+# packages, rsyslog as the SIEM feed's collector; aiosmtpd for the SMTP tests and Authlib with
+# Flask as a third-party relying application, from PyPI; axe-core for the accessibility checks, from
 # npm), checks formatting and clippy's lints,
 # then runs every test of the workspace
 # with cargo-nextest (or cargo test where nextest is absent), the benchmark's short runs
@@ -40,6 +41,14 @@ if ! python3 -c "import aiosmtpd" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check aiosmtpd 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check --user aiosmtpd \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
+fi
+
+# Authlib (with Flask) is the third-party relying application the interoperability tests drive.
+if ! python3 -c "import authlib, flask, requests" 2>/dev/null; then
+  echo "tests/run.sh: installing Authlib and Flask for the relying-party tests" >&2
+  python3 -m pip install --quiet --disable-pip-version-check "authlib>=1.3,<2" "flask>=3,<4" "requests>=2,<3" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --user "authlib>=1.3,<2" "flask>=3,<4" "requests>=2,<3" \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "authlib>=1.3,<2" "flask>=3,<4" "requests>=2,<3"
 fi
 
 # axe-core checks the pages' accessibility (RGAA) in the Chromium tests, from the npm registry.

@@ -164,7 +164,19 @@ pub(crate) async fn stand_in_client_with(
     more: &str,
 ) -> String {
     let callback = callback_server().await;
-    // The client is opened to Claire's and Sophie's partners, and Claire holds its role.
+    register_relying_party(app, client_id, secret, &callback, more).await;
+    callback
+}
+
+/// Registers a relying application whose redirect URI is `callback`: opened to Claire's and
+/// Sophie's partners, Claire holding its role `agent`.
+pub(crate) async fn register_relying_party(
+    app: &TestApp,
+    client_id: &str,
+    secret: &str,
+    callback: &str,
+    more: &str,
+) {
     let secret = if secret.is_empty() {
         String::new()
     } else {
@@ -185,7 +197,6 @@ pub(crate) async fn stand_in_client_with(
     passerelle::provision::apply(&app.state, &file, false)
         .await
         .unwrap();
-    callback
 }
 
 /// Waits (at most 10 s) until the browser's page has exactly this path.

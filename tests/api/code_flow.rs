@@ -282,6 +282,23 @@ async fn a_relying_party_logs_in_with_rs256_then_refreshes_introspects_revokes()
 #[tokio::test]
 async fn es256_and_eddsa_clients_get_tokens_that_verify_against_the_jwks() {
     let app = TestApp::spawn().await;
+    // The demo signs for RS256 and ES256 only; CDAP asks for EdDSA here.
+    let cdap = passerelle::types::ClientId::parse("cdap").unwrap();
+    let mut service = app
+        .state
+        .stores
+        .services
+        .get_service(&cdap)
+        .await
+        .unwrap()
+        .unwrap();
+    service.id_token_alg = passerelle::store::SigningAlg::EdDSA;
+    app.state
+        .stores
+        .services
+        .upsert_service(&service)
+        .await
+        .unwrap();
     let julien = Person {
         email: "julien.moreau@pilat-rhodanien.example",
         given_name: "Julien",

@@ -23,6 +23,7 @@ mod mfa;
 mod notifications;
 mod operations;
 mod provisioning;
+mod relying_parties;
 mod replicas;
 mod requests;
 mod review;
