@@ -3,7 +3,8 @@
 #
 # It first installs what the tests need and the machine lacks (Chromium and chromedriver for
 # the page tests, PostgreSQL and Redis for the store, replica and fault tests, from Debian
-# packages, rsyslog as the SIEM feed's collector; aiosmtpd for the SMTP tests and Authlib with
+# packages, rsyslog as the SIEM feed's collector, Apache with mod_auth_openidc as a relying
+# application; aiosmtpd for the SMTP tests and Authlib with
 # Flask as a third-party relying application, from PyPI; axe-core for the accessibility checks, from
 # npm), checks formatting and clippy's lints,
 # then runs every test of the workspace
@@ -20,12 +21,17 @@ command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_packages+=(postgresql)
 # The SIEM feed's fault test forwards traces to a real syslog collector.
 [ -x /usr/sbin/rsyslogd ] || need_packages+=(rsyslog)
+# Apache with mod_auth_openidc is a third-party relying application of the interoperability tests.
+[ -x /usr/sbin/apache2 ] || need_packages+=(apache2)
+[ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] || need_packages+=(libapache2-mod-auth-openidc)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need_packages[*]} for the page tests" >&2
   if [ "$(id -u)" -eq 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "${need_packages[@]}" >/dev/null
+    # The tests start their own Apache; the package's may have started on port 80.
+    service apache2 stop >/dev/null 2>&1 || true
   elif command -v sudo >/dev/null 2>&1; then
     sudo apt-get update -qq
     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
