@@ -616,3 +616,8 @@ pub fn hidden(html: &str, name: &str) -> Option<String> {
     let end = html[start..].find('"')? + start;
     Some(html[start..end].replace("&amp;", "&"))
 }
+
+/// What the browser gets at `url` (redirects not followed).
+pub async fn visit(browser: &reqwest::Client, url: &str) -> reqwest::Response {
+    browser.get(url).send().await.unwrap()
+}

@@ -26,7 +26,7 @@ async fn logout(app: &TestApp, browser: &reqwest::Client, id_token: &str) {
     url.query_pairs_mut()
         .append_pair("id_token_hint", id_token)
         .append_pair("post_logout_redirect_uri", DEMO_LOGOUT_REDIRECT);
-    let response = browser.get(url.as_str()).send().await.unwrap();
+    let response = visit(browser, url.as_str()).await;
     assert_eq!(location(&response), DEMO_LOGOUT_REDIRECT);
 }
 
@@ -109,21 +109,21 @@ async fn acr_values_are_preferences_and_a_password_meets_the_first() {
     );
     // The factor first, but none enrolled: the password, second in the list, meets it, and
     // the session is reused without a page.
-    let factor_first = browser
-        .get(app.authorize_url(&[(
+    let factor_first = visit(
+        &browser,
+        &app.authorize_url(&[(
             "acr_values",
             "urn:passerelle:acr:mfa urn:passerelle:acr:pwd",
-        )]))
-        .send()
-        .await
-        .unwrap();
+        )]),
+    )
+    .await;
     assert!(redirect_params(&factor_first, DEMO_REDIRECT).contains_key("code"));
     // The factor alone still asks for it (here: its enrolment).
-    let alone = browser
-        .get(app.authorize_url(&[("acr_values", "urn:passerelle:acr:mfa")]))
-        .send()
-        .await
-        .unwrap();
+    let alone = visit(
+        &browser,
+        &app.authorize_url(&[("acr_values", "urn:passerelle:acr:mfa")]),
+    )
+    .await;
     assert!(location(&alone).starts_with("/compte/double-authentification?request="));
 }
 
@@ -136,11 +136,11 @@ async fn form_post_answers_with_a_page_whose_form_carries_the_code_or_the_error(
         serde_json::json!(["query", "form_post"])
     );
     // An error (no session for prompt=none) goes back by the same page.
-    let silent = browser()
-        .get(app.authorize_url(&[("response_mode", "form_post"), ("prompt", "none")]))
-        .send()
-        .await
-        .unwrap();
+    let silent = visit(
+        &browser(),
+        &app.authorize_url(&[("response_mode", "form_post"), ("prompt", "none")]),
+    )
+    .await;
     assert_eq!(silent.status(), 200);
     let html = silent.text().await.unwrap();
     assert!(
@@ -169,11 +169,11 @@ async fn form_post_answers_with_a_page_whose_form_carries_the_code_or_the_error(
     let code = hidden(&html, "code").expect("the code in the form");
     assert_eq!(app.exchange(&code).await.status(), 200);
     // A mode the code flow does not have is refused in the query.
-    let fragment = browser
-        .get(app.authorize_url(&[("response_mode", "fragment")]))
-        .send()
-        .await
-        .unwrap();
+    let fragment = visit(
+        &browser,
+        &app.authorize_url(&[("response_mode", "fragment")]),
+    )
+    .await;
     assert_eq!(
         redirect_params(&fragment, DEMO_REDIRECT)["error"],
         "invalid_request"
@@ -258,20 +258,16 @@ async fn the_claims_parameter_adds_named_claims_and_can_require_a_second_factor(
     // An essential acr the password does not meet: the second factor is required.
     let essential =
         r#"{"id_token": {"acr": {"essential": true, "values": ["urn:passerelle:acr:mfa"]}}}"#;
-    let silent = browser
-        .get(app.authorize_url(&[("claims", essential), ("prompt", "none")]))
-        .send()
-        .await
-        .unwrap();
+    let silent = visit(
+        &browser,
+        &app.authorize_url(&[("claims", essential), ("prompt", "none")]),
+    )
+    .await;
     assert_eq!(
         redirect_params(&silent, DEMO_REDIRECT)["error"],
         "interaction_required"
     );
-    let asked = browser
-        .get(app.authorize_url(&[("claims", essential)]))
-        .send()
-        .await
-        .unwrap();
+    let asked = visit(&browser, &app.authorize_url(&[("claims", essential)])).await;
     assert!(location(&asked).starts_with("/compte/double-authentification?request="));
     // An essential acr Passerelle has not, and a claims parameter that is not JSON.
     let unknown = r#"{"id_token": {"acr": {"essential": true, "value": "urn:other:loa:4"}}}"#;
@@ -279,11 +275,7 @@ async fn the_claims_parameter_adds_named_claims_and_can_require_a_second_factor(
         (unknown, "unmet_authentication_requirements"),
         ("{not json", "invalid_request"),
     ] {
-        let response = browser
-            .get(app.authorize_url(&[("claims", claims)]))
-            .send()
-            .await
-            .unwrap();
+        let response = visit(&browser, &app.authorize_url(&[("claims", claims)])).await;
         assert_eq!(redirect_params(&response, DEMO_REDIRECT)["error"], error);
     }
 }
@@ -344,11 +336,7 @@ async fn a_pushed_request_is_validated_at_once_and_its_request_uri_serves_once()
         request_uri.clone(),
         "urn:ietf:params:oauth:request_uri:made-up".to_owned(),
     ] {
-        let again = browser
-            .get(authorize_with(&app, DEMO_ID, &uri))
-            .send()
-            .await
-            .unwrap();
+        let again = visit(&browser, &authorize_with(&app, DEMO_ID, &uri)).await;
         assert_eq!(again.status(), 400);
         assert!(
             again
@@ -359,27 +347,19 @@ async fn a_pushed_request_is_validated_at_once_and_its_request_uri_serves_once()
         );
     }
     let other: serde_json::Value = push(&app, &[]).await.json().await.unwrap();
-    let stolen = browser
-        .get(authorize_with(
-            &app,
-            "cooperation",
-            other["request_uri"].as_str().unwrap(),
-        ))
-        .send()
-        .await
-        .unwrap();
+    let stolen = visit(
+        &browser,
+        &authorize_with(&app, "cooperation", other["request_uri"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(stolen.status(), 400);
     let late: serde_json::Value = push(&app, &[]).await.json().await.unwrap();
     app.state.clock.advance(91);
-    let expired = browser
-        .get(authorize_with(
-            &app,
-            DEMO_ID,
-            late["request_uri"].as_str().unwrap(),
-        ))
-        .send()
-        .await
-        .unwrap();
+    let expired = visit(
+        &browser,
+        &authorize_with(&app, DEMO_ID, late["request_uri"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(expired.status(), 400);
 
     // Refused when pushed, as JSON errors.
@@ -425,14 +405,14 @@ async fn a_client_registered_to_push_its_requests_may_not_send_them_in_the_url()
     passerelle::provision::apply(&app.state, &file, false)
         .await
         .unwrap();
-    let direct = browser()
-        .get(app.authorize_url(&[
+    let direct = visit(
+        &browser(),
+        &app.authorize_url(&[
             ("client_id", "pushing-rp"),
             ("redirect_uri", "https://rp.example/cb"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+        ]),
+    )
+    .await;
     assert_eq!(direct.status(), 400);
     assert!(
         direct
@@ -832,7 +812,7 @@ async fn a_signed_request_object_is_the_request_and_serves_once() {
             .clear()
             .extend_pairs(pairs)
             .extend_pairs(beside);
-        let refused = browser.get(url.as_str()).send().await.unwrap();
+        let refused = visit(&browser, url.as_str()).await;
         assert_eq!(
             redirect_params(&refused, &callback)["error"],
             "invalid_request_object",
@@ -840,7 +820,7 @@ async fn a_signed_request_object_is_the_request_and_serves_once() {
         );
     }
     // Without a registered redirect URI beside it, the refusal is a page.
-    let page = browser.get(authorize(&signed, &[])).send().await.unwrap();
+    let page = visit(&browser, &authorize(&signed, &[])).await;
     assert_eq!(page.status(), 400);
 
     // Pushed (RFC 9126 §3): checked at /par, then served by its request_uri.
@@ -857,15 +837,11 @@ async fn a_signed_request_object_is_the_request_and_serves_once() {
         .unwrap();
     assert_eq!(pushed.status(), 201);
     let pushed: serde_json::Value = pushed.json().await.unwrap();
-    let via_par = browser
-        .get(authorize_with(
-            &app,
-            "ro-rp",
-            pushed["request_uri"].as_str().unwrap(),
-        ))
-        .send()
-        .await
-        .unwrap();
+    let via_par = visit(
+        &browser,
+        &authorize_with(&app, "ro-rp", pushed["request_uri"].as_str().unwrap()),
+    )
+    .await;
     assert!(redirect_params(&via_par, &callback).contains_key("code"));
 }
 
@@ -1067,11 +1043,11 @@ async fn a_fapi2_client_logs_in_with_par_private_key_jwt_pkce_and_dpop_only() {
     };
     let jwt_bearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
     // Not through the URL.
-    let direct = browser()
-        .get(app.authorize_url(&[("client_id", "fapi-rp"), ("redirect_uri", &callback)]))
-        .send()
-        .await
-        .unwrap();
+    let direct = visit(
+        &browser(),
+        &app.authorize_url(&[("client_id", "fapi-rp"), ("redirect_uri", &callback)]),
+    )
+    .await;
     assert_eq!(direct.status(), 400);
     // Pushed, authenticated by an assertion.
     let url = url::Url::parse(
