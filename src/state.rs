@@ -84,7 +84,7 @@ pub struct AppInner {
     /// Sends logout tokens to relying applications when sessions end.
     pub backchannel: crate::oidc::deliveries::Deliveries,
     /// Keys fetched from clients' `jwks_uri` (client assertions).
-    pub client_keys: crate::oidc::assertion::ClientKeys,
+    pub client_keys: crate::oidc::client_keys::ClientKeys,
     /// What "now" is for every expiry (tests move it forward instead of sleeping).
     pub clock: crate::clock::Clock,
     /// Records traces (group commit into the trace store).

@@ -13,13 +13,11 @@ use crate::store::Service;
 use openidconnect::JsonWebKey;
 use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// Signature algorithms accepted for assertions (never `none`, never a MAC).
-pub const ALGORITHMS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
+use super::client_keys::ALGORITHMS;
 /// The longest an assertion may live: a client makes one per request.
 const MAX_LIFETIME: i64 = 600;
 /// Clock difference tolerated between the client and Passerelle.
@@ -67,29 +65,6 @@ impl Audience {
 fn refused(why: &str) -> OAuthError {
     tracing::info!(reason = why, "client assertion refused");
     OAuthError::invalid_client()
-}
-
-/// The keys fetched from clients' `jwks_uri`, by URL, with when they were fetched.
-#[derive(Default)]
-pub struct ClientKeys {
-    fetched: Mutex<HashMap<String, (i64, Arc<CoreJsonWebKeySet>)>>,
-}
-
-impl ClientKeys {
-    fn cached(&self, uri: &str) -> Option<(i64, Arc<CoreJsonWebKeySet>)> {
-        self.fetched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(uri)
-            .cloned()
-    }
-
-    fn remember(&self, uri: &str, at: i64, keys: Arc<CoreJsonWebKeySet>) {
-        self.fetched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(uri.to_owned(), (at, keys));
-    }
 }
 
 /// Parses a JWKS document; `None` when it is not one or holds no key.

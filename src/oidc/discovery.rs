@@ -57,7 +57,7 @@ pub type PasserelleProviderMetadata = ProviderMetadata<
 
 /// The algorithms client assertions and request objects may be signed with.
 fn signed_by_clients() -> Vec<CoreJwsSigningAlgorithm> {
-    super::assertion::ALGORITHMS
+    super::client_keys::ALGORITHMS
         .iter()
         .filter_map(|a| serde_json::from_value(serde_json::Value::String((*a).into())).ok())
         .collect()
@@ -87,7 +87,7 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
         backchannel_logout_supported: true,
         backchannel_logout_session_supported: true,
         pushed_authorization_request_endpoint: s.endpoint("/par"),
-        dpop_signing_alg_values_supported: super::assertion::ALGORITHMS
+        dpop_signing_alg_values_supported: super::client_keys::ALGORITHMS
             .iter()
             .map(|a| (*a).to_owned())
             .collect(),

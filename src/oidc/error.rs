@@ -155,7 +155,7 @@ impl IntoResponse for BearerError {
             None => (
                 StatusCode::UNAUTHORIZED,
                 if self.dpop {
-                    format!("DPoP algs=\"{}\"", super::assertion::ALGORITHMS.join(" "))
+                    format!("DPoP algs=\"{}\"", super::client_keys::ALGORITHMS.join(" "))
                 } else {
                     "Bearer realm=\"passerelle\"".to_owned()
                 },
@@ -172,7 +172,10 @@ impl IntoResponse for BearerError {
                     format!(
                         "{} error=\"{}\", error_description=\"{}\"",
                         if self.dpop {
-                            format!("DPoP algs=\"{}\",", super::assertion::ALGORITHMS.join(" "))
+                            format!(
+                                "DPoP algs=\"{}\",",
+                                super::client_keys::ALGORITHMS.join(" ")
+                            )
                         } else {
                             "Bearer realm=\"passerelle\",".to_owned()
                         },

@@ -60,7 +60,7 @@ async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Stri
         .ok_or_else(|| {
             OAuthError::invalid_request("redirect_uri is not registered for this client")
         })?;
-    super::authorize::validate(&client, redirect_uri, &params)
+    super::request::validate(&client, redirect_uri, &params)
         .map_err(|(code, description)| OAuthError::new(code, description))?;
     params.insert("client_id", client.client_id.to_string());
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", random_token());

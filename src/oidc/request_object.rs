@@ -8,9 +8,9 @@
 //! only the secret's digest.
 
 use super::assertion;
-use super::authorize::Refusal;
 use super::error::ErrorCode;
 use super::params::Params;
+use super::request::Refusal;
 use crate::state::AppState;
 use crate::store::Service;
 use serde_json::Value;
