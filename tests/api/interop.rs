@@ -528,8 +528,20 @@ impl ClientKey {
 
     /// A DPoP proof (RFC 9449 §4.2) for `method` on `url`.
     fn proof(&self, method: &str, url: &str, nonce: Option<&str>, token: Option<&str>) -> String {
+        self.proof_at(chrono::Utc::now().timestamp(), method, url, nonce, token)
+    }
+
+    /// The same, made at `now` (the server's clock, when a test moved it).
+    fn proof_at(
+        &self,
+        now: i64,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+        token: Option<&str>,
+    ) -> String {
         let mut claims = serde_json::json!({"htm": method, "htu": url,
-            "iat": chrono::Utc::now().timestamp(), "jti": passerelle::crypto::random_token()});
+            "iat": now, "jti": passerelle::crypto::random_token()});
         if let Some(nonce) = nonce {
             claims["nonce"] = nonce.into();
         }
@@ -967,6 +979,31 @@ async fn dpop_binds_tokens_to_the_clients_key_from_the_token_endpoint_to_userinf
     assert_eq!(refreshed.status(), 200);
     let refreshed: serde_json::Value = refreshed.json().await.unwrap();
     assert_eq!(refreshed["token_type"], "DPoP");
+
+    // Ten minutes later the nonce is stale: use_dpop_nonce again, with a fresh one.
+    app.state.clock.advance(601);
+    let refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    let form = vec![
+        ("grant_type", "refresh_token".to_owned()),
+        ("refresh_token", refresh),
+    ];
+    let later = app.state.clock.now();
+    let stale = post(
+        form.clone(),
+        Some(key.proof_at(later, "POST", &token_url, Some(&nonce), None)),
+    )
+    .await
+    .unwrap();
+    let fresh = stale.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_ne!(fresh, nonce);
+    assert_oauth_error(stale, 400, "use_dpop_nonce").await;
+    let renewed = post(
+        form,
+        Some(key.proof_at(later, "POST", &token_url, Some(&fresh), None)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(renewed.status(), 200);
 }
 
 #[tokio::test]
