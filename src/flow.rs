@@ -199,6 +199,7 @@ async fn issue_code(
         amr: session.amr.clone(),
         session_expires_at: online.then_some(session.expires_at),
         claims: request.claims.clone(),
+        dpop_jkt: request.dpop_jkt.clone(),
         expires_at: state.clock.now() + state.settings.code_ttl as i64,
     };
     state

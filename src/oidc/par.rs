@@ -50,6 +50,31 @@ async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Stri
     let mut params = super::request_object::resolve(state, &client, params)
         .await
         .map_err(|(code, description)| OAuthError::new(code, description))?;
+    // A DPoP proof with the pushed request binds the code to its key (RFC 9449 §10.1).
+    if let Some(proof) = headers.get("dpop") {
+        let url = state.settings.endpoint("/par");
+        let expected = super::dpop::Expected {
+            method: "POST",
+            url: &url,
+            access_token: None,
+            nonce: false,
+        };
+        let invalid =
+            |why: &'static str| OAuthError::new(super::error::ErrorCode::InvalidDpopProof, why);
+        let proof = proof
+            .to_str()
+            .map_err(|_| invalid("the DPoP header is not text"))?;
+        let jkt = super::dpop::verify(state, proof, &expected)
+            .await
+            .map_err(|e| match e {
+                super::dpop::ProofError::Invalid(why) => invalid(why),
+                super::dpop::ProofError::UseNonce => invalid("the proof needs a nonce"),
+            })?;
+        if params.get("dpop_jkt").is_some_and(|given| given != jkt) {
+            return Err(invalid("dpop_jkt is not the thumbprint of the proof's key"));
+        }
+        params.insert("dpop_jkt", jkt);
+    }
     let redirect_uri = params
         .get("redirect_uri")
         .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;

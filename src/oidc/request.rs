@@ -78,6 +78,15 @@ pub fn validate(
             ),
         );
     }
+    let dpop_jkt = match params.get("dpop_jkt") {
+        Some(jkt) if jkt.len() != 43 || !jkt.bytes().all(crate::crypto::is_base64url_byte) => {
+            return refuse(
+                ErrorCode::InvalidRequest,
+                "dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)",
+            );
+        }
+        jkt => jkt.map(str::to_owned),
+    };
     let code_challenge = match (
         params.get("code_challenge"),
         params.get("code_challenge_method"),
@@ -205,6 +214,7 @@ pub fn validate(
             max_age,
             response_mode,
             claims,
+            dpop_jkt,
         },
         prompt,
         login_hint,

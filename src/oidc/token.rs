@@ -228,6 +228,12 @@ async fn authorization_code(
             "the session this code belongs to has ended",
         ));
     }
+    if grant.dpop_jkt.is_some() && grant.dpop_jkt.as_deref() != jkt {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the authorization code is bound to a DPoP key (dpop_jkt): send a proof signed by it",
+        ));
+    }
     let Some(account) = tokens::active_account(state, &grant.account).await? else {
         return Err(OAuthError::invalid_grant(
             "the account may no longer log in",

@@ -400,6 +400,10 @@ pub struct AuthorizationRequest {
     pub response_mode: ResponseMode,
     #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
     pub claims: ClaimsRequest,
+    /// The DPoP key the code will be bound to (RFC 9449 §10: `dpop_jkt`, or the key of the
+    /// proof that came with the pushed request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Claims asked for one by one with the `claims` request parameter (OIDC Core §5.5), beyond
@@ -451,6 +455,9 @@ pub struct CodeGrant {
     pub session_expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
     pub claims: ClaimsRequest,
+    /// The DPoP key that must prove the code's exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     pub expires_at: i64,
 }
 

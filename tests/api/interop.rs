@@ -1141,3 +1141,130 @@ async fn a_fapi2_client_logs_in_with_par_private_key_jwt_pkce_and_dpop_only() {
     let tokens: serde_json::Value = tokens.json().await.unwrap();
     assert_eq!(tokens["token_type"], "DPoP");
 }
+
+#[tokio::test]
+async fn offline_access_is_left_out_for_a_client_that_may_not_refresh() {
+    let app = TestApp::spawn().await;
+    let secret = "no-refresh-rp-secret-0123456789-012345";
+    let callback = crate::browser::stand_in_client_with(
+        &app,
+        "no-refresh-rp",
+        secret,
+        "grant_types = [\"authorization_code\"]\n",
+    )
+    .await;
+    let response = app
+        .login(
+            &browser(),
+            &app.authorize_url(&[
+                ("client_id", "no-refresh-rp"),
+                ("redirect_uri", &callback),
+                ("scope", "openid offline_access"),
+            ]),
+            CLAIRE,
+            PASSWORD,
+        )
+        .await;
+    let code = redirect_params(&response, &callback)["code"].clone();
+    let tokens: serde_json::Value = app
+        .api
+        .post(app.url("/token"))
+        .basic_auth("no-refresh-rp", Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &callback),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens["scope"], "openid", "{tokens}");
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+}
+
+#[tokio::test]
+async fn a_code_bound_by_dpop_jkt_or_a_pushed_proof_is_exchanged_only_with_that_key() {
+    let app = TestApp::spawn().await;
+    let key = ClientKey::new("holder");
+    let stranger = ClientKey::new("stranger");
+    let jkt = passerelle::oidc::dpop::thumbprint(&key.jwk()).unwrap();
+    let token_url = app.url("/token");
+    let exchange = |code: String, proof: Option<String>| {
+        let mut request = app
+            .api
+            .post(app.url("/token"))
+            .basic_auth(DEMO_ID, Some(DEMO_SECRET))
+            .form(&[
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", DEMO_REDIRECT.to_owned()),
+                ("code_verifier", VERIFIER.to_owned()),
+            ]);
+        if let Some(proof) = proof {
+            request = request.header("dpop", proof);
+        }
+        request.send()
+    };
+    let browser = browser();
+    let first = app.code_for(&browser, &[("dpop_jkt", &jkt)]).await;
+    // The nonce, from a proof without one (the code is not spent by it).
+    let asked = exchange(
+        first.clone(),
+        Some(key.proof("POST", &token_url, None, None)),
+    )
+    .await
+    .unwrap();
+    let nonce = asked.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let by_stranger = exchange(
+        first,
+        Some(stranger.proof("POST", &token_url, Some(&nonce), None)),
+    )
+    .await
+    .unwrap();
+    assert_oauth_error(by_stranger, 400, "invalid_dpop_proof").await;
+    let second = app.code_for(&crate::helpers::browser(), &[("dpop_jkt", &jkt)]).await;
+    let by_holder = exchange(
+        second,
+        Some(key.proof("POST", &token_url, Some(&nonce), None)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_holder.status(), 200);
+    let malformed = visit(&browser, &app.authorize_url(&[("dpop_jkt", "short")])).await;
+    assert_eq!(
+        redirect_params(&malformed, DEMO_REDIRECT)["error"],
+        "invalid_request"
+    );
+
+    // A proof with the pushed request binds the code in the same way.
+    let url = url::Url::parse(&app.authorize_url(&[])).unwrap();
+    let form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let pushed: serde_json::Value = app
+        .api
+        .post(app.url("/par"))
+        .basic_auth(DEMO_ID, Some(DEMO_SECRET))
+        .header("dpop", key.proof("POST", &app.url("/par"), None, None))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = visit(
+        &browser,
+        &authorize_with(&app, DEMO_ID, pushed["request_uri"].as_str().unwrap()),
+    )
+    .await;
+    let code = redirect_params(&response, DEMO_REDIRECT)["code"].clone();
+    assert_oauth_error(
+        exchange(code, None).await.unwrap(),
+        400,
+        "invalid_dpop_proof",
+    )
+    .await;
+}

@@ -37,6 +37,7 @@ fn code_grant(expires_at: i64) -> CodeGrant {
         amr: vec!["pwd".into()],
         session_expires_at: Some(now() + 3600),
         claims: Default::default(),
+        dpop_jkt: Some("jkt".into()),
         expires_at,
     }
 }
@@ -665,6 +666,7 @@ async fn challenges_and_pending_logins_are_used_once(stores: &Stores) {
                 acr_required: vec!["urn:passerelle:acr:mfa".into()],
                 ..Default::default()
             },
+            dpop_jkt: None,
         },
         login_hint: None,
         browser: "b".into(),
