@@ -1226,7 +1226,9 @@ async fn a_code_bound_by_dpop_jkt_or_a_pushed_proof_is_exchanged_only_with_that_
     .await
     .unwrap();
     assert_oauth_error(by_stranger, 400, "invalid_dpop_proof").await;
-    let second = app.code_for(&crate::helpers::browser(), &[("dpop_jkt", &jkt)]).await;
+    let second = app
+        .code_for(&crate::helpers::browser(), &[("dpop_jkt", &jkt)])
+        .await;
     let by_holder = exchange(
         second,
         Some(key.proof("POST", &token_url, Some(&nonce), None)),
