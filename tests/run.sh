@@ -5,7 +5,7 @@
 # the page tests, PostgreSQL and Redis for the store, replica and fault tests, from Debian
 # packages, rsyslog as the SIEM feed's collector, Apache with mod_auth_openidc as a relying
 # application; aiosmtpd for the SMTP tests and Authlib with
-# Flask as a third-party relying application, from PyPI; axe-core for the accessibility checks, from
+# Flask as a third-party relying application, from PyPI; express-openid-connect, another, and axe-core for the accessibility checks, from
 # npm), checks formatting and clippy's lints,
 # then runs every test of the workspace
 # with cargo-nextest (or cargo test where nextest is absent), the benchmark's short runs
@@ -55,6 +55,14 @@ if ! python3 -c "import authlib, flask, requests" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check "authlib>=1.3,<2" "flask>=3,<4" "requests>=2,<3" 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check --user "authlib>=1.3,<2" "flask>=3,<4" "requests>=2,<3" \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "authlib>=1.3,<2" "flask>=3,<4" "requests>=2,<3"
+fi
+
+# express-openid-connect (with Express) is the Node relying application of the same tests.
+RP_NODE_DIR=target/rp-node
+if [ ! -d "$RP_NODE_DIR/node_modules/express-openid-connect" ]; then
+  echo "tests/run.sh: installing express-openid-connect for the relying-party tests" >&2
+  mkdir -p "$RP_NODE_DIR"
+  npm install --prefix "$RP_NODE_DIR" --no-save --no-audit --no-fund --silent express@4 express-openid-connect@2 >/dev/null
 fi
 
 # axe-core checks the pages' accessibility (RGAA) in the Chromium tests, from the npm registry.

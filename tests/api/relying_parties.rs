@@ -1,7 +1,8 @@
 //! Relying-party software nobody here wrote, driven through Chromium as docs/integrations.md
 //! configures it: Python's Authlib (with Flask) — login, claims, refresh, back-channel logout —
-//! and Apache's mod_auth_openidc (Debian's 2.4.12) — login, habilitations passed as userinfo
-//! JSON, back-channel logout.
+//! Apache's mod_auth_openidc (Debian's 2.4.12) — login, habilitations passed as userinfo
+//! JSON, back-channel logout — and Node's express-openid-connect — login, claims, refresh,
+//! back-channel logout.
 
 use crate::browser::*;
 use crate::helpers::*;
@@ -245,5 +246,85 @@ async fn apache_mod_auth_openidc_logs_in_passes_habilitations_as_json_and_hears_
     }
     let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
     assert!(sent_back, "the session outlived the logout: {log}");
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn express_openid_connect_logs_in_reads_claims_refreshes_and_hears_of_the_logout() {
+    let modules = concat!(env!("CARGO_MANIFEST_DIR"), "/target/rp-node/node_modules");
+    assert!(
+        std::path::Path::new(modules)
+            .join("express-openid-connect")
+            .exists(),
+        "express-openid-connect is missing: run ./tests/run.sh, which installs it from npm"
+    );
+    let app = TestApp::spawn().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let secret = "express-rp-secret-0123456789-0123456789";
+    register_relying_party(
+        &app,
+        "express-rp",
+        secret,
+        &format!("{base}/callback"),
+        &format!("backchannel_logout_uri = \"{base}/backchannel-logout\"\n"),
+    )
+    .await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/express_rp.js");
+    let _rp = Child(
+        Command::new("node")
+            .arg(script)
+            .env("NODE_PATH", modules)
+            .env("ISSUER", &app.address)
+            .env("CLIENT_ID", "express-rp")
+            .env("CLIENT_SECRET", secret)
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node runs tests/fixtures/express_rp.js"),
+    );
+    wait_for_port(port).await;
+
+    let driver = start_driver().await;
+    let c = chromium(&driver).await;
+    c.goto(&format!("{base}/profile")).await.unwrap();
+    wait_until_on(&c, &app.url("/login")).await;
+    type_into(&c, "#email", CLAIRE).await;
+    type_into(&c, "#password", PASSWORD).await;
+    submit(&c).await;
+    wait_until_on(&c, &format!("{base}/profile")).await;
+    let answer = page_json(&c).await;
+    assert_eq!(answer["id_token"]["name"], "Claire Dubois", "{answer}");
+    assert_eq!(
+        answer["userinfo"]["habilitations"][0]["role"], "agent",
+        "{answer}"
+    );
+
+    c.goto(&format!("{base}/refresh")).await.unwrap();
+    let refreshed = page_json(&c).await;
+    assert_eq!(refreshed["changed"], true, "{refreshed}");
+
+    // The Caf ends Claire's sessions: the SDK's webhook receives the logout token, and its
+    // session no longer opens the profile.
+    let claire = app.account(CLAIRE).await;
+    passerelle::habilitations::manage::end_sessions(&app.state, &claire.id)
+        .await
+        .unwrap();
+    let mut sent_back = false;
+    for _ in 0..100 {
+        c.goto(&format!("{base}/profile")).await.unwrap();
+        if c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&app.url("/login"))
+        {
+            sent_back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(sent_back, "the SDK's session outlived the logout");
     c.close().await.unwrap();
 }
