@@ -193,10 +193,7 @@ pub(crate) async fn register_relying_party(
     text += &format!(
         "[[group]]\npartner = \"cc-roumois-seine\"\nname = \"{client_id}\"\nmembers = [\"{CLAIRE}\"]\nhabilitations = [{{ service = \"{client_id}\", role = \"agent\" }}]\n"
     );
-    let file = passerelle::provision::parse(&text, "test").unwrap();
-    passerelle::provision::apply(&app.state, &file, false)
-        .await
-        .unwrap();
+    app.provision(&text).await;
 }
 
 /// Waits (at most 10 s) until the browser's page has exactly this path.

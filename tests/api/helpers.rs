@@ -341,6 +341,15 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Applies a provisioning text (services, conventions, accounts…), as `passerelle
+    /// provision` would.
+    pub async fn provision(&self, text: &str) {
+        let file = passerelle::provision::parse(text, "test").unwrap();
+        passerelle::provision::apply(&self.state, &file, false)
+            .await
+            .unwrap();
+    }
+
     /// Grants a service role to a person of a partner, as provisioning would (no access
     /// check, quotas apply). The partner needs a convention that opens the service.
     pub async fn grant(&self, email: &str, client: &str, role: &str) {

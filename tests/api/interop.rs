@@ -397,14 +397,7 @@ async fn a_pushed_request_is_validated_at_once_and_its_request_uri_serves_once()
 #[tokio::test]
 async fn a_client_registered_to_push_its_requests_may_not_send_them_in_the_url() {
     let app = TestApp::spawn().await;
-    let file = passerelle::provision::parse(
-        "[[service]]\nclient_id = \"pushing-rp\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"pushing-rp-secret-0123456789-0123456789\"\nredirect_uris = [\"https://rp.example/cb\"]\nrequire_pushed_authorization_requests = true\nroles = [{ code = \"agent\", label = \"Agent\" }]\n",
-        "test",
-    )
-    .unwrap();
-    passerelle::provision::apply(&app.state, &file, false)
-        .await
-        .unwrap();
+    app.provision("[[service]]\nclient_id = \"pushing-rp\"\nname = \"RP\"\ntype = \"confidential\"\nsecret = \"pushing-rp-secret-0123456789-0123456789\"\nredirect_uris = [\"https://rp.example/cb\"]\nrequire_pushed_authorization_requests = true\nroles = [{ code = \"agent\", label = \"Agent\" }]\n").await;
     let direct = visit(
         &browser(),
         &app.authorize_url(&[
@@ -594,10 +587,7 @@ async fn register_key_client(app: &TestApp, client: &str, keys: &str) {
     let text = format!(
         "[[service]]\nclient_id = \"{client}\"\nname = \"Back end\"\ntype = \"confidential\"\ngrant_types = [\"client_credentials\"]\nclient_scopes = [\"traces:write\"]\n{keys}\n"
     );
-    let file = passerelle::provision::parse(&text, "test").unwrap();
-    passerelle::provision::apply(&app.state, &file, false)
-        .await
-        .unwrap();
+    app.provision(&text).await;
 }
 
 #[tokio::test]

@@ -45,6 +45,19 @@ async fn page_json(c: &fantoccini::Client) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
+/// Visits `page` until the relying application sends the browser to Passerelle's login page
+/// (its session ended by a logout token); false when it never does (10 s).
+async fn sent_back_to_login(c: &fantoccini::Client, page: &str, login: &str) -> bool {
+    for _ in 0..100 {
+        c.goto(page).await.unwrap();
+        if c.current_url().await.unwrap().as_str().starts_with(login) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn authlib_logs_in_reads_claims_refreshes_and_hears_of_the_logout() {
     let app = TestApp::spawn().await;
@@ -230,20 +243,7 @@ async fn apache_mod_auth_openidc_logs_in_passes_habilitations_as_json_and_hears_
     passerelle::habilitations::manage::end_sessions(&app.state, &claire.id)
         .await
         .unwrap();
-    let mut sent_back = false;
-    for _ in 0..100 {
-        c.goto(&format!("{base}/app")).await.unwrap();
-        if c.current_url()
-            .await
-            .unwrap()
-            .as_str()
-            .starts_with(&app.url("/login"))
-        {
-            sent_back = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let sent_back = sent_back_to_login(&c, &format!("{base}/app"), &app.url("/login")).await;
     let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
     assert!(sent_back, "the session outlived the logout: {log}");
     c.close().await.unwrap();
@@ -311,20 +311,7 @@ async fn express_openid_connect_logs_in_reads_claims_refreshes_and_hears_of_the_
     passerelle::habilitations::manage::end_sessions(&app.state, &claire.id)
         .await
         .unwrap();
-    let mut sent_back = false;
-    for _ in 0..100 {
-        c.goto(&format!("{base}/profile")).await.unwrap();
-        if c.current_url()
-            .await
-            .unwrap()
-            .as_str()
-            .starts_with(&app.url("/login"))
-        {
-            sent_back = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let sent_back = sent_back_to_login(&c, &format!("{base}/profile"), &app.url("/login")).await;
     assert!(sent_back, "the SDK's session outlived the logout");
     c.close().await.unwrap();
 }
