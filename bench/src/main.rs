@@ -457,30 +457,24 @@ async fn measure(
         ])?
         .trim()
         .to_owned();
+    // Measures one request at a time, counted per request, with their 95th percentile.
+    let counted = |measure: String, unit: &str, sample: &Sample| {
+        let row = Row::counting(name, &measure, unit, 1, sample, sample.requests, cores);
+        print_counted(&row, unit);
+        row
+    };
     let searches = traces::queries(&flows, &officer_token, &span, args.queries, process).await;
-    let search_row = Row::counting(
-        name,
-        &format!("trace search ({} traces in store)", args.traces),
+    results.rows.push(counted(
+        format!("trace search ({} traces in store)", args.traces),
         "query",
-        1,
         &searches,
-        searches.requests,
-        cores,
-    );
-    print_counted(&search_row, "query");
-    results.rows.push(search_row);
+    ));
     let views = traces::dashboards(setup, &flows, args.queries, process).await?;
-    let dashboard = Row::counting(
-        name,
-        &format!("security dashboard, 7 days ({} traces)", args.traces),
+    results.rows.push(counted(
+        format!("security dashboard, 7 days ({} traces)", args.traces),
         "view",
-        1,
         &views,
-        views.requests,
-        cores,
-    );
-    print_counted(&dashboard, "view");
-    results.rows.push(dashboard);
+    ));
     results.traces.push(TraceFacts {
         setup: name.into(),
         store_size: args.traces,

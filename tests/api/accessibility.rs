@@ -297,3 +297,59 @@ async fn a_failed_login_focuses_its_error_and_marks_the_fields() {
     assert!(violations(&c).await.is_empty());
     c.close().await.unwrap();
 }
+
+/// The form_post page submits itself at once; what a person sees and uses is that page when
+/// its script does not run. Served unchanged from a test origin whose policy blocks scripts
+/// (WebDriver's own scripts, axe-core among them, still run), at 1280 and 320 px.
+#[tokio::test]
+async fn the_form_post_page_without_its_script_passes_axe_core_at_1280_and_320_px() {
+    let app = TestApp::spawn().await;
+    let html = crate::helpers::visit(
+        &crate::helpers::browser(),
+        &app.authorize_url(&[("response_mode", "form_post"), ("prompt", "none")]),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(html.contains("id=\"reponse\""), "{html}");
+    let css = reqwest::get(app.url("/static/passerelle.css"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(move || async move {
+                (
+                    [
+                        ("content-type", "text/html; charset=utf-8"),
+                        ("content-security-policy", "script-src 'none'"),
+                    ],
+                    html,
+                )
+            }),
+        )
+        .route(
+            "/static/passerelle.css",
+            axum::routing::get(move || async move { ([("content-type", "text/css")], css) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let driver = start_driver().await;
+    for width in [None, Some(320)] {
+        let c = chromium_width(&driver, width).await;
+        c.goto(&origin).await.unwrap();
+        assert_eq!(
+            c.current_url().await.unwrap().as_str(),
+            format!("{origin}/"),
+            "the page stayed (its script blocked)"
+        );
+        let found = violations(&c).await;
+        assert!(found.is_empty(), "{width:?}: {found:#?}");
+        c.close().await.unwrap();
+    }
+}
