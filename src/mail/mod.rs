@@ -1,5 +1,7 @@
 //! Outgoing mail: SMTP through lettre in production; by default each message is written as an
-//! `.eml` file in the outbox folder, so that a developer or a test can follow its links.
+//! `.eml` file in the outbox folder, so that a developer or a test can follow its links. A message
+//! is written under a temporary name and renamed, so whoever watches the folder never reads half
+//! of one.
 //! Messages are French, plain text and HTML, and never contain a long-term password.
 
 pub mod templates;
@@ -8,8 +10,8 @@ use crate::config::MailConfig;
 use anyhow::Context;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use std::path::PathBuf;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// One message to one person.
@@ -23,7 +25,7 @@ pub struct Mail {
 }
 
 enum Transport {
-    Outbox(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    Outbox(PathBuf),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
@@ -40,7 +42,7 @@ impl Mailer {
             let dir = outbox;
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create the outbox {}", dir.display()))?;
-            Transport::Outbox(AsyncFileTransport::new(&dir), dir)
+            Transport::Outbox(dir)
         } else {
             let builder = match m.smtp_tls.as_str() {
                 "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&m.smtp_host)?,
@@ -64,7 +66,7 @@ impl Mailer {
     /// Where messages go, for operators: the outbox folder or the SMTP relay.
     pub fn describe(&self) -> String {
         match &self.transport {
-            Transport::Outbox(_, dir) => format!("outbox {}", dir.display()),
+            Transport::Outbox(dir) => format!("outbox {}", dir.display()),
             Transport::Smtp(_) => "SMTP relay".into(),
         }
     }
@@ -81,8 +83,10 @@ impl Mailer {
             .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
             .context("building the message")?;
         match &self.transport {
-            Transport::Outbox(t, _) => {
-                t.send(message).await.context("writing to the outbox")?;
+            Transport::Outbox(dir) => {
+                write_to_outbox(dir, &message.formatted())
+                    .await
+                    .context("writing to the outbox")?;
             }
             Transport::Smtp(t) => {
                 t.send(message).await.context("sending through SMTP")?;
@@ -91,4 +95,13 @@ impl Mailer {
         tracing::info!(subject = %mail.subject, "mail sent");
         Ok(())
     }
+}
+
+/// Writes one message as `<uuid>.eml` in `dir`: first under a name readers skip, then renamed,
+/// which is atomic within one folder.
+async fn write_to_outbox(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let id = uuid::Uuid::new_v4();
+    let partial = dir.join(format!(".{id}.eml.part"));
+    tokio::fs::write(&partial, bytes).await?;
+    tokio::fs::rename(&partial, dir.join(format!("{id}.eml"))).await
 }

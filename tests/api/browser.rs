@@ -497,6 +497,24 @@ pub(crate) async fn wait_for_url_with(c: &fantoccini::Client, part: &str) {
     );
 }
 
+/// Clicks `button` and waits for the page it leads to, whose URL contains `part`, even when the
+/// page it leaves has the same URL (its document must be gone first).
+pub(crate) async fn click_for_page_with(
+    c: &fantoccini::Client,
+    button: fantoccini::elements::Element,
+    part: &str,
+) {
+    let leaving = c.find(Locator::Css("html")).await.unwrap();
+    button.click().await.unwrap();
+    for _ in 0..100 {
+        if leaving.tag_name().await.is_err() {
+            return wait_for_url_with(c, part).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the page never changed after the click");
+}
+
 /// Finds the submit button of the form whose action ends with `action_suffix`.
 async fn button_of(c: &fantoccini::Client, action_suffix: &str) -> fantoccini::elements::Element {
     c.find(Locator::Css(&format!(
@@ -825,16 +843,15 @@ async fn the_caf_centralizes_a_partner_decides_its_requests_and_suspends_a_perso
         .find(|h| h.role.as_str() == "T1")
         .unwrap();
     type_into(&marc, &format!("#dm-{}", t1.id), "changement de poste").await;
-    marc.find(Locator::Css(&format!(
-        "form:has(#dm-{}) button[value=withdraw]",
-        t1.id
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
-    wait_for_url_with(&marc, "fait=demande").await;
+    let withdraw = marc
+        .find(Locator::Css(&format!(
+            "form:has(#dm-{}) button[value=withdraw]",
+            t1.id
+        )))
+        .await
+        .unwrap();
+    // The page it leaves already says fait=demande (the creation request).
+    click_for_page_with(&marc, withdraw, "fait=demande").await;
 
     // The Caf works its queue: accepts the new account, refuses the withdrawal.
     caf.goto(&app.url("/console/demandes")).await.unwrap();
