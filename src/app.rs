@@ -284,6 +284,10 @@ pub async fn build_state(
         .secrets
         .server_secret("csrf", &crate::crypto::random_bytes(32))
         .await?;
+    let client_secret_key = stores
+        .secrets
+        .server_secret("client-secrets", &crate::crypto::random_bytes(32))
+        .await?;
     let hasher = PasswordHasher::new(&config.password_hashing)?;
     let policies = config.policies().map_err(anyhow::Error::msg)?;
     let mailer = crate::mail::Mailer::from_config(&config.mail, config.outbox_dir())?;
@@ -297,6 +301,7 @@ pub async fn build_state(
         keys,
         hasher,
         csrf_key,
+        client_secret_key,
         key_reload_seconds: t.key_reload_seconds,
         backchannel: crate::oidc::deliveries::Deliveries::new()?,
         client_keys: Default::default(),

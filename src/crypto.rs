@@ -84,9 +84,9 @@ pub fn hmac_verify(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
     hmac::verify(&key, message, tag).is_ok()
 }
 
-/// The AES-256-GCM key derived (HKDF-SHA256) from a bearer secret: what is sealed with it
-/// opens only for whoever holds the secret, which the store never keeps.
-fn key_of_secret(secret: &str, purpose: &[u8]) -> aead::LessSafeKey {
+/// The AES-256-GCM key derived (HKDF-SHA256) from a secret — a bearer secret the store never
+/// keeps, or a server key — and the purpose it seals for.
+fn key_of_secret(secret: &[u8], purpose: &[u8]) -> aead::LessSafeKey {
     struct Aes256;
     impl hkdf::KeyType for Aes256 {
         fn len(&self) -> usize {
@@ -95,7 +95,7 @@ fn key_of_secret(secret: &str, purpose: &[u8]) -> aead::LessSafeKey {
     }
     let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"passerelle");
     let info = [purpose];
-    let prk = salt.extract(secret.as_bytes());
+    let prk = salt.extract(secret);
     let okm = prk
         .expand(&info, Aes256)
         .expect("32 bytes is a valid HKDF-SHA256 length");
@@ -107,7 +107,7 @@ fn key_of_secret(secret: &str, purpose: &[u8]) -> aead::LessSafeKey {
 }
 
 /// Seals `plaintext` under a key derived from `secret` (nonce first, then the ciphertext).
-pub fn seal_with_secret(secret: &str, purpose: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub fn seal_with_secret(secret: &[u8], purpose: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let key = key_of_secret(secret, purpose);
     let nonce_bytes: [u8; aead::NONCE_LEN] = random_bytes(aead::NONCE_LEN)
         .try_into()
@@ -125,7 +125,7 @@ pub fn seal_with_secret(secret: &str, purpose: &[u8], plaintext: &[u8]) -> Vec<u
 }
 
 /// Opens what [`seal_with_secret`] sealed; `None` for another secret or altered bytes.
-pub fn open_with_secret(secret: &str, purpose: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+pub fn open_with_secret(secret: &[u8], purpose: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
     if sealed.len() < aead::NONCE_LEN {
         return None;
     }
@@ -148,17 +148,17 @@ mod tests {
 
     #[test]
     fn sealed_with_a_secret_opens_with_it_only() {
-        let sealed = seal_with_secret("s3cret", b"test", b"tokens");
+        let sealed = seal_with_secret(b"s3cret", b"test", b"tokens");
         assert_eq!(
-            open_with_secret("s3cret", b"test", &sealed).as_deref(),
+            open_with_secret(b"s3cret", b"test", &sealed).as_deref(),
             Some(&b"tokens"[..])
         );
-        assert_eq!(open_with_secret("other", b"test", &sealed), None);
-        assert_eq!(open_with_secret("s3cret", b"other", &sealed), None);
+        assert_eq!(open_with_secret(b"other", b"test", &sealed), None);
+        assert_eq!(open_with_secret(b"s3cret", b"other", &sealed), None);
         let mut altered = sealed.clone();
         *altered.last_mut().unwrap() ^= 1;
-        assert_eq!(open_with_secret("s3cret", b"test", &altered), None);
-        assert_ne!(seal_with_secret("s3cret", b"test", b"tokens"), sealed);
+        assert_eq!(open_with_secret(b"s3cret", b"test", &altered), None);
+        assert_ne!(seal_with_secret(b"s3cret", b"test", b"tokens"), sealed);
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct AppInner {
     pub mailer: Mailer,
     /// Server secret keying CSRF tokens; shared by replicas through the durable store.
     pub csrf_key: Vec<u8>,
+    /// Server key sealing the secrets of `client_secret_jwt` clients (durable store, like
+    /// `csrf_key`).
+    pub client_secret_key: Vec<u8>,
     pub key_reload_seconds: u64,
     /// Sends logout tokens to relying applications when sessions end.
     pub backchannel: crate::oidc::deliveries::Deliveries,

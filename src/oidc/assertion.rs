@@ -1,10 +1,9 @@
-//! Client authentication by a signed assertion, `private_key_jwt` (OIDC Core §9, RFC 7523):
-//! the client signs a short-lived JWT with a key whose public half it registered (inline JWKS,
-//! or a `jwks_uri` fetched with a timeout, a size limit and a cache). Issuer and subject are the
+//! Client authentication by a signed assertion (OIDC Core §9, RFC 7523): `private_key_jwt`,
+//! the client signing a short-lived JWT with a key whose public half it registered (inline
+//! JWKS, or a `jwks_uri` fetched with a timeout, a size limit and a cache), or
+//! `client_secret_jwt`, an HMAC keyed by its secret, for a client provisioned for it (its
+//! secret then kept sealed under a server key beside the digest). Issuer and subject are the
 //! client, the audience is Passerelle, and each assertion is accepted once (its `jti`).
-//!
-//! `client_secret_jwt` is not offered: it needs the client secret itself, and Passerelle keeps
-//! only its digest.
 
 use super::error::OAuthError;
 use crate::crypto::{TokenHash, b64url_decode};
@@ -17,7 +16,7 @@ use std::sync::Arc;
 
 /// The `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-use super::client_keys::ALGORITHMS;
+use super::client_keys::{ALGORITHMS, MAC_ALGORITHMS};
 /// The longest an assertion may live: a client makes one per request.
 const MAX_LIFETIME: i64 = 600;
 /// Clock difference tolerated between the client and Passerelle.
@@ -137,9 +136,11 @@ async fn keys_of(
     Ok(set)
 }
 
-/// Whether `client` registered keys for assertions.
-pub fn has_keys(client: &Service) -> bool {
-    client.protocol.jwks.is_some() || client.protocol.jwks_uri.is_some()
+/// Whether `client` can sign: keys registered, or its secret usable as a MAC key.
+pub fn can_sign(client: &Service) -> bool {
+    client.protocol.jwks.is_some()
+        || client.protocol.jwks_uri.is_some()
+        || client.protocol.sealed_secret.is_some()
 }
 
 /// A compact JWS taken apart, its signature not yet checked.
@@ -151,8 +152,17 @@ pub struct Jws<'a> {
     signed: &'a str,
 }
 
-/// Splits a compact JWS signed with an accepted algorithm.
+/// Splits a compact JWS signed with an accepted signature algorithm (a MAC is refused).
 pub fn split(jws: &str) -> Result<Jws<'_>, &'static str> {
+    split_with(jws, false)
+}
+
+/// Splits a compact JWS from a client: signed, or a MAC with its secret (HS256…).
+pub fn split_from_client(jws: &str) -> Result<Jws<'_>, &'static str> {
+    split_with(jws, true)
+}
+
+fn split_with(jws: &str, macs: bool) -> Result<Jws<'_>, &'static str> {
     let mut parts = jws.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -162,8 +172,10 @@ pub fn split(jws: &str) -> Result<Jws<'_>, &'static str> {
     let decode = |part: &str| b64url_decode(part).ok_or("not base64url");
     let header: Header =
         serde_json::from_slice(&decode(header)?).map_err(|_| "the header does not parse")?;
-    if !ALGORITHMS.contains(&header.alg.as_str()) {
-        return Err("algorithm not accepted (RS256, PS256, ES256, EdDSA)");
+    let alg = header.alg.as_str();
+    let accepted = ALGORITHMS.contains(&alg) || (macs && MAC_ALGORITHMS.contains(&alg));
+    if !accepted {
+        return Err("algorithm not accepted (RS256, PS256, ES256, EdDSA; HS256 with the secret)");
     }
     Ok(Jws {
         header,
@@ -173,12 +185,31 @@ pub fn split(jws: &str) -> Result<Jws<'_>, &'static str> {
     })
 }
 
-/// Whether `jws` is signed by one of `client`'s registered keys.
+/// Whether `jws` is signed by one of `client`'s registered keys, or MACed with its secret.
 pub async fn signed_by(
     state: &AppState,
     client: &Service,
     jws: &Jws<'_>,
 ) -> Result<bool, OAuthError> {
+    if MAC_ALGORITHMS.contains(&jws.header.alg.as_str()) {
+        let Some(sealed) = &client.protocol.sealed_secret else {
+            return Err(refused(
+                "the client is not provisioned for client_secret_jwt",
+            ));
+        };
+        let secret = super::client_keys::open_client_secret(
+            &state.client_secret_key,
+            client.client_id.as_str(),
+            sealed,
+        )
+        .ok_or_else(|| refused("the sealed client secret does not open"))?;
+        return Ok(super::client_keys::mac_verifies(
+            &jws.header.alg,
+            &secret,
+            jws.signed.as_bytes(),
+            &jws.signature,
+        ));
+    }
     let alg: CoreJwsSigningAlgorithm =
         serde_json::from_value(serde_json::Value::String(jws.header.alg.clone()))
             .map_err(|_| refused("algorithm not accepted"))?;
@@ -212,7 +243,7 @@ pub async fn authenticate(
     assertion: &str,
     client_id: Option<&str>,
 ) -> Result<Arc<Service>, OAuthError> {
-    let jws = split(assertion).map_err(refused)?;
+    let jws = split_from_client(assertion).map_err(refused)?;
     let claims: Claims = serde_json::from_slice(&jws.payload)
         .map_err(|_| refused("iss, sub, aud, exp and jti are required"))?;
     if claims.iss != claims.sub || client_id.is_some_and(|id| id != claims.sub) {

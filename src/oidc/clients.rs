@@ -1,6 +1,7 @@
 //! The registered services (clients), read through a short cache so that the hot token
-//! endpoint does not query the durable store on every request. Provisioning changes reach a
-//! running server within [`CACHE_SECONDS`].
+//! endpoint does not query the durable store on every request. Provisioning applied by this
+//! process takes effect at once; applied elsewhere (another replica, the command line), it
+//! reaches a running server within [`CACHE_SECONDS`].
 
 use crate::store::{Service, ServiceStore, StoreResult};
 use crate::types::ClientId;
@@ -49,5 +50,13 @@ impl ClientRegistry {
         }
         cache.insert(client_id.to_owned(), (service.clone(), Instant::now()));
         Ok(service)
+    }
+
+    /// Drops every cached lookup (after provisioning changed services).
+    pub fn forget_all(&self) {
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }

@@ -55,10 +55,12 @@ pub type PasserelleProviderMetadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-/// The algorithms client assertions and request objects may be signed with.
+/// The algorithms client assertions and request objects may be signed with (the MACs only by
+/// clients provisioned for `client_secret_jwt`).
 fn signed_by_clients() -> Vec<CoreJwsSigningAlgorithm> {
     super::client_keys::ALGORITHMS
         .iter()
+        .chain(super::client_keys::MAC_ALGORITHMS.iter())
         .filter_map(|a| serde_json::from_value(serde_json::Value::String((*a).into())).ok())
         .collect()
 }
@@ -70,6 +72,7 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
             "client_secret_basic".to_owned(),
             "client_secret_post".to_owned(),
             "private_key_jwt".to_owned(),
+            "client_secret_jwt".to_owned(),
         ]
     };
     let extra = ExtraMetadata {
@@ -146,6 +149,7 @@ pub fn metadata(state: &AppState) -> anyhow::Result<PasserelleProviderMetadata> 
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,
         CoreClientAuthMethod::PrivateKeyJwt,
+        CoreClientAuthMethod::ClientSecretJwt,
         CoreClientAuthMethod::None,
     ]))
     .set_token_endpoint_auth_signing_alg_values_supported(Some(signed_by_clients()))

@@ -1,13 +1,16 @@
 //! DPoP (RFC 9449): tokens bound to a key the client holds. Each request carries a proof, a
 //! JWT signed with that key (its public half in the header), naming the method and URL, fresh
-//! (`iat`), used once (`jti`), and at the token endpoint carrying a nonce Passerelle issued
-//! (`DPoP-Nonce`), so that a proof cannot be made in advance. Tokens issued with a proof carry
+//! (`iat`), used once (`jti`), and at the token and pushed-request endpoints carrying a nonce
+//! Passerelle issued (`DPoP-Nonce`), so that a proof cannot be made in advance. Userinfo asks
+//! for no nonce: the proof there names the access token (`ath`) and is single use. Tokens issued with a proof carry
 //! the key's thumbprint (RFC 7638, `cnf.jkt`); using them needs a proof by the same key, with
 //! the token's hash (`ath`).
 
 use super::assertion;
+use super::error::{ErrorCode, OAuthError};
 use crate::crypto::{b64url, hmac_sign, sha256};
 use crate::state::AppState;
+use axum::http::HeaderMap;
 use openidconnect::JsonWebKey;
 use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
 use serde_json::Value;
@@ -154,6 +157,49 @@ pub async fn verify(
         return Err(Invalid("the proof was already used (jti)"));
     }
     Ok(jkt)
+}
+
+/// A refusal at an authorization-server endpoint, with the nonce to use next (RFC 9449 §8).
+pub fn refusal(state: &AppState, code: ErrorCode, description: &'static str) -> OAuthError {
+    OAuthError {
+        dpop_nonce: Some(nonce(state)),
+        ..OAuthError::new(code, description)
+    }
+}
+
+/// The thumbprint of the key of the request's DPoP proof, if it sent one, checked for a POST
+/// to `path` (`/token`, `/par`) with a current nonce.
+pub async fn key_of_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<Option<String>, OAuthError> {
+    let Some(proof) = headers.get("dpop") else {
+        return Ok(None);
+    };
+    let proof = proof.to_str().map_err(|_| {
+        refusal(
+            state,
+            ErrorCode::InvalidDpopProof,
+            "the DPoP header is not text",
+        )
+    })?;
+    let url = state.settings.endpoint(path);
+    let expected = Expected {
+        method: "POST",
+        url: &url,
+        access_token: None,
+        nonce: true,
+    };
+    match verify(state, proof, &expected).await {
+        Ok(jkt) => Ok(Some(jkt)),
+        Err(ProofError::UseNonce) => Err(refusal(
+            state,
+            ErrorCode::UseDpopNonce,
+            "the DPoP proof must carry the nonce given in the DPoP-Nonce header",
+        )),
+        Err(ProofError::Invalid(why)) => Err(refusal(state, ErrorCode::InvalidDpopProof, why)),
+    }
 }
 
 #[cfg(test)]

@@ -51,27 +51,13 @@ async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Stri
         .await
         .map_err(|(code, description)| OAuthError::new(code, description))?;
     // A DPoP proof with the pushed request binds the code to its key (RFC 9449 §10.1).
-    if let Some(proof) = headers.get("dpop") {
-        let url = state.settings.endpoint("/par");
-        let expected = super::dpop::Expected {
-            method: "POST",
-            url: &url,
-            access_token: None,
-            nonce: false,
-        };
-        let invalid =
-            |why: &'static str| OAuthError::new(super::error::ErrorCode::InvalidDpopProof, why);
-        let proof = proof
-            .to_str()
-            .map_err(|_| invalid("the DPoP header is not text"))?;
-        let jkt = super::dpop::verify(state, proof, &expected)
-            .await
-            .map_err(|e| match e {
-                super::dpop::ProofError::Invalid(why) => invalid(why),
-                super::dpop::ProofError::UseNonce => invalid("the proof needs a nonce"),
-            })?;
+    if let Some(jkt) = super::dpop::key_of_proof(state, headers, "/par").await? {
         if params.get("dpop_jkt").is_some_and(|given| given != jkt) {
-            return Err(invalid("dpop_jkt is not the thumbprint of the proof's key"));
+            return Err(super::dpop::refusal(
+                state,
+                super::error::ErrorCode::InvalidDpopProof,
+                "dpop_jkt is not the thumbprint of the proof's key",
+            ));
         }
         params.insert("dpop_jkt", jkt);
     }

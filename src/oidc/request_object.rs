@@ -1,11 +1,9 @@
 //! Request objects by value (OIDC Core §6.1, RFC 9101): the authorization parameters as the
-//! claims of a JWT the client signs with a key it registered (`jwks`, `jwks_uri`). Once
+//! claims of a JWT the client signs with a key it registered (`jwks`, `jwks_uri`), or MACs with
+//! its secret (HS256) when it is provisioned for `client_secret_jwt`. Once
 //! verified, its claims are the request: parameters beside it are not used (RFC 9101 §5),
 //! `client_id` and `response_type` apart, which must agree. `request_uri` is only what `/par`
 //! issued: Passerelle fetches no URL a request names.
-//!
-//! A request object signed with the client secret (HS256) is not accepted: Passerelle keeps
-//! only the secret's digest.
 
 use super::assertion;
 use super::error::ErrorCode;
@@ -34,10 +32,12 @@ pub async fn resolve(
     let Some(jwt) = params.get("request") else {
         return Ok(params);
     };
-    if !assertion::has_keys(client) {
-        return invalid("this client registered no key (jwks, jwks_uri) to sign request objects");
+    if !assertion::can_sign(client) {
+        return invalid(
+            "this client registered no key (jwks, jwks_uri) and no client_secret_jwt to sign request objects",
+        );
     }
-    let jws = match assertion::split(jwt) {
+    let jws = match assertion::split_from_client(jwt) {
         Ok(jws) => jws,
         Err(why) => return invalid(format!("the request object is not a signed JWT: {why}")),
     };

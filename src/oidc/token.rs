@@ -101,38 +101,15 @@ async fn dpop_key(
     client: &Service,
     headers: &HeaderMap,
 ) -> Result<Option<String>, OAuthError> {
-    use super::dpop::{self, Expected, ProofError};
-    let refusal = |code: ErrorCode, description: &'static str| OAuthError {
-        dpop_nonce: Some(dpop::nonce(state)),
-        ..OAuthError::new(code, description)
-    };
-    let Some(proof) = headers.get("dpop") else {
-        if client.protocol.dpop_bound_access_tokens {
-            return Err(refusal(
-                ErrorCode::InvalidDpopProof,
-                "this client's tokens are bound to a key: send a DPoP proof",
-            ));
-        }
-        return Ok(None);
-    };
-    let proof = proof
-        .to_str()
-        .map_err(|_| refusal(ErrorCode::InvalidDpopProof, "the DPoP header is not text"))?;
-    let url = state.settings.endpoint("/token");
-    let expected = Expected {
-        method: "POST",
-        url: &url,
-        access_token: None,
-        nonce: true,
-    };
-    match dpop::verify(state, proof, &expected).await {
-        Ok(jkt) => Ok(Some(jkt)),
-        Err(ProofError::UseNonce) => Err(refusal(
-            ErrorCode::UseDpopNonce,
-            "the DPoP proof must carry the nonce given in the DPoP-Nonce header",
-        )),
-        Err(ProofError::Invalid(why)) => Err(refusal(ErrorCode::InvalidDpopProof, why)),
+    let key = super::dpop::key_of_proof(state, headers, "/token").await?;
+    if key.is_none() && client.protocol.dpop_bound_access_tokens {
+        return Err(super::dpop::refusal(
+            state,
+            ErrorCode::InvalidDpopProof,
+            "this client's tokens are bound to a key: send a DPoP proof",
+        ));
     }
+    Ok(key)
 }
 
 fn require_grant(client: &Service, grant: GrantType) -> Result<(), OAuthError> {
@@ -393,7 +370,8 @@ async fn refresh_token(
         // For a retry within the grace window: the same answer, which only the holder of the
         // token just consumed can open.
         let plain = serde_json::to_vec(&response).map_err(OAuthError::server_error)?;
-        let sealed = crate::crypto::seal_with_secret(raw_presented, GRACE_PURPOSE, &plain);
+        let sealed =
+            crate::crypto::seal_with_secret(raw_presented.as_bytes(), GRACE_PURPOSE, &plain);
         state
             .stores
             .tokens
@@ -426,8 +404,9 @@ async fn grace_answer(
             if state.stores.tokens.is_grant_revoked(&family.grant).await? {
                 break;
             }
-            let plain = crate::crypto::open_with_secret(raw_presented, GRACE_PURPOSE, &sealed)
-                .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+            let plain =
+                crate::crypto::open_with_secret(raw_presented.as_bytes(), GRACE_PURPOSE, &sealed)
+                    .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
             tracing::info!(client = %client.client_id, grant = %family.grant, "refresh retried within the grace window; same answer");
             return serde_json::from_slice(&plain).map_err(OAuthError::server_error);
         }

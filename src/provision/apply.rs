@@ -21,6 +21,7 @@ pub async fn apply(
     for service in &v.services {
         report.count(stores.services.upsert_service(service).await?);
     }
+    state.clients.forget_all();
     let author = Author::System("provisioning");
     for (convention, quotas) in &v.conventions {
         let context = context_of(state, &convention.partner).await?;

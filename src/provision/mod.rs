@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 mod apply;
+mod protocol;
 mod validate;
 pub use apply::apply;
 use validate::*;
@@ -217,6 +218,11 @@ pub struct ServiceEntry {
     /// and no secret), DPoP-bound tokens.
     #[serde(default)]
     pub fapi2: bool,
+    /// true: the service may also authenticate with `client_secret_jwt` and sign request
+    /// objects with HS256, both keyed by its secret, which Passerelle then keeps sealed under a
+    /// server key beside its digest (needed to check a MAC).
+    #[serde(default)]
+    pub client_secret_jwt: bool,
 }
 
 #[derive(Debug, Deserialize)]

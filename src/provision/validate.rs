@@ -188,53 +188,9 @@ pub(super) async fn validate(
         };
         let redirect_uris = parse_uris(&s.redirect_uris)?;
         let post_logout_redirect_uris = parse_uris(&s.post_logout_redirect_uris)?;
-        let keys = s.jwks.is_some() || s.jwks_uri.is_some();
-        if s.fapi2 && (!keys || s.secret.is_some() || s.pkce != PkcePolicy::Required) {
-            return Err(ctx(
-                "fapi2 needs keys (jwks or jwks_uri) and no secret (private_key_jwt only), and PKCE required".into(),
-            ));
-        }
-        if s.jwks.is_some() && s.jwks_uri.is_some() {
-            return Err(ctx("give jwks or jwks_uri, not both".into()));
-        }
-        if s.client_type == ClientType::Public && keys {
-            return Err(ctx(
-                "a public service cannot authenticate with keys (jwks, jwks_uri)".into(),
-            ));
-        }
-        if let Some(jwks) = &s.jwks
-            && crate::oidc::assertion::parse_jwks(jwks.as_bytes()).is_none()
-        {
-            return Err(ctx(
-                "jwks must be a JWKS document ({\"keys\": [...]}) with at least one key".into(),
-            ));
-        }
-        if let Some(uri) = &s.jwks_uri {
-            RedirectUri::parse(uri).map_err(|e| ctx(format!("jwks_uri: {}", e.0)))?;
-        }
-        let secret_sha256 = match (s.client_type, &s.secret) {
-            (ClientType::Confidential, Some(secret))
-                if secret.chars().count() >= MIN_SECRET_LENGTH =>
-            {
-                Some(sha256(secret.as_bytes()))
-            }
-            (ClientType::Confidential, Some(_)) => {
-                return Err(ctx(format!(
-                    "secret must have at least {MIN_SECRET_LENGTH} characters"
-                )));
-            }
-            // Keys alone: the service authenticates with private_key_jwt only.
-            (ClientType::Confidential, None) if keys => None,
-            (ClientType::Confidential, None) => {
-                return Err(ctx(
-                    "a confidential service needs a secret, or keys (jwks, jwks_uri)".into(),
-                ));
-            }
-            (ClientType::Public, Some(_)) => {
-                return Err(ctx("a public service cannot have a secret".into()));
-            }
-            (ClientType::Public, None) => None,
-        };
+        let current = stores.services.get_service(&client_id).await?;
+        let (secret_sha256, protocol) =
+            super::protocol::authentication(state, s, current.as_ref()).map_err(ctx)?;
         if s.client_type == ClientType::Public && s.pkce == PkcePolicy::Optional {
             return Err(ctx("PKCE cannot be optional for a public service".into()));
         }
@@ -274,11 +230,6 @@ pub(super) async fn validate(
                 policies.names().collect::<Vec<_>>().join(", ")
             )));
         }
-        if s.refresh_token_grace_seconds > 60 {
-            return Err(ctx(
-                "refresh_token_grace_seconds is at most 60 (a retry, not a second life)".into(),
-            ));
-        }
         let mut grant_types = s.grant_types.clone();
         grant_types.sort_by_key(|g| g.as_str());
         grant_types.dedup();
@@ -309,14 +260,7 @@ pub(super) async fn validate(
                 .iter()
                 .map(|c| ClientId::parse(c).map_err(|e| ctx(format!("introspects: {e}"))))
                 .collect::<Result<_, _>>()?,
-            protocol: crate::store::ProtocolSettings {
-                require_pushed_authorization_requests: s.require_pushed_authorization_requests
-                    || s.fapi2,
-                refresh_grace_seconds: s.refresh_token_grace_seconds,
-                jwks: s.jwks.clone(),
-                jwks_uri: s.jwks_uri.clone(),
-                dpop_bound_access_tokens: s.dpop_bound_access_tokens || s.fapi2,
-            },
+            protocol,
         });
     }
     let mut known = Known {

@@ -167,6 +167,10 @@ pub struct ProtocolSettings {
     pub jwks_uri: Option<String>,
     /// Tokens only bound to a DPoP key (RFC 9449 §5.2).
     pub dpop_bound_access_tokens: bool,
+    /// For `client_secret_jwt` and HS256 request objects: the client secret sealed under the
+    /// server key `client-secrets` (`oidc::client_keys::seal_client_secret`); none otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_secret: Option<String>,
 }
 
 /// The kind of values a habilitation's scope holds for a service.

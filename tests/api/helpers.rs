@@ -343,11 +343,11 @@ impl TestApp {
 
     /// Applies a provisioning text (services, conventions, accounts…), as `passerelle
     /// provision` would.
-    pub async fn provision(&self, text: &str) {
+    pub async fn provision(&self, text: &str) -> passerelle::provision::Report {
         let file = passerelle::provision::parse(text, "test").unwrap();
         passerelle::provision::apply(&self.state, &file, false)
             .await
-            .unwrap();
+            .unwrap()
     }
 
     /// Grants a service role to a person of a partner, as provisioning would (no access

@@ -561,13 +561,18 @@ impl ClientKey {
     }
 }
 
-fn assertion_claims(app: &TestApp, client: &str, jti: &str, exp_in: i64) -> serde_json::Value {
+pub(crate) fn assertion_claims(
+    app: &TestApp,
+    client: &str,
+    jti: &str,
+    exp_in: i64,
+) -> serde_json::Value {
     let now = app.state.clock.now();
     serde_json::json!({"iss": client, "sub": client, "aud": app.url("/token"),
         "jti": jti, "iat": now, "exp": now + exp_in})
 }
 
-async fn grant_with_assertion(app: &TestApp, assertion: &str) -> reqwest::Response {
+pub(crate) async fn grant_with_assertion(app: &TestApp, assertion: &str) -> reqwest::Response {
     app.api
         .post(app.url("/token"))
         .form(&[
@@ -1232,21 +1237,27 @@ async fn a_code_bound_by_dpop_jkt_or_a_pushed_proof_is_exchanged_only_with_that_
         "invalid_request"
     );
 
-    // A proof with the pushed request binds the code in the same way.
+    // A proof with the pushed request binds the code in the same way, once it carries the
+    // nonce the pushed-request endpoint hands out too.
     let url = url::Url::parse(&app.authorize_url(&[])).unwrap();
     let form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    let pushed: serde_json::Value = app
-        .api
-        .post(app.url("/par"))
-        .basic_auth(DEMO_ID, Some(DEMO_SECRET))
-        .header("dpop", key.proof("POST", &app.url("/par"), None, None))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let push = |nonce: Option<String>| {
+        app.api
+            .post(app.url("/par"))
+            .basic_auth(DEMO_ID, Some(DEMO_SECRET))
+            .header(
+                "dpop",
+                key.proof("POST", &app.url("/par"), nonce.as_deref(), None),
+            )
+            .form(&form)
+            .send()
+    };
+    let without = push(None).await.unwrap();
+    let par_nonce = without.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_oauth_error(without, 400, "use_dpop_nonce").await;
+    let pushed = push(Some(par_nonce)).await.unwrap();
+    assert_eq!(pushed.status(), 201);
+    let pushed: serde_json::Value = pushed.json().await.unwrap();
     let response = visit(
         &browser,
         &authorize_with(&app, DEMO_ID, pushed["request_uri"].as_str().unwrap()),

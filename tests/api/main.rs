@@ -9,6 +9,7 @@ mod authorize;
 mod backchannel;
 mod browser;
 pub mod cli;
+mod client_secret_jwt;
 mod code_flow;
 mod console;
 mod credentials;

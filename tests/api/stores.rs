@@ -804,6 +804,7 @@ async fn partner_with_a_service(stores: &Stores) -> (PartnerId, ConventionId, Cl
                 jwks: None,
                 jwks_uri: Some("https://cdap.example/jwks.json".into()),
                 dpop_bound_access_tokens: true,
+                sealed_secret: Some("c2VhbGVk".into()),
             },
         })
         .await
