@@ -254,6 +254,7 @@ pub async fn build_state(
         refresh_token_ttl: t.refresh_token_lifetime_seconds,
         offline_refresh_token_ttl: t.offline_refresh_token_lifetime_seconds,
         session_ttl: config.sessions.lifetime_seconds,
+        session_idle: config.sessions.idle_timeout_seconds,
         login_request_ttl: t.login_request_lifetime_seconds,
         activation_link_ttl: config.credentials.activation_link_lifetime_seconds,
         reset_link_ttl: config.credentials.reset_link_lifetime_seconds,

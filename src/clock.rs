@@ -45,6 +45,30 @@ pub fn paris(ts: i64) -> String {
         .unwrap_or_default()
 }
 
+/// "13:05" in Europe/Paris, when the day goes without saying.
+pub fn paris_time(ts: i64) -> String {
+    Paris
+        .timestamp_opt(ts, 0)
+        .single()
+        .map(|t| t.format("%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// "13:05" when `ts` falls on the same day as `now` in Europe/Paris, else "01/12 à 13:05": a
+/// time of the last hours, short enough for a table cell.
+pub fn paris_recent(ts: i64, now: i64) -> String {
+    let day = |t: i64| Paris.timestamp_opt(t, 0).single().map(|t| t.date_naive());
+    if day(ts) == day(now) {
+        paris_time(ts)
+    } else {
+        Paris
+            .timestamp_opt(ts, 0)
+            .single()
+            .map(|t| t.format("%d/%m à %H:%M").to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// The first instant of `day` in Europe/Paris: what a date a person enters means.
 pub fn paris_start_of(day: chrono::NaiveDate) -> i64 {
     let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");

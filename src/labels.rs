@@ -6,7 +6,19 @@ use crate::habilitations::{HabilitationError, Record};
 use crate::store::AdminRole;
 
 /// Times as people read them (kept in `clock`, below every module that shows one).
-pub use crate::clock::{ZONE, paris, paris_day};
+pub use crate::clock::{ZONE, paris, paris_day, paris_recent, paris_time};
+
+/// "30 minutes", "1 heure", "8 heures", "1 h 30": a duration people read.
+pub fn duration(seconds: u64) -> String {
+    let (hours, minutes) = (seconds / 3600, (seconds % 3600) / 60);
+    match (hours, minutes) {
+        (0, 1) => "1 minute".into(),
+        (0, m) => format!("{m} minutes"),
+        (1, 0) => "1 heure".into(),
+        (h, 0) => format!("{h} heures"),
+        (h, m) => format!("{h} h {m:02}"),
+    }
+}
 
 /// Whether a civility asks for the feminine ("Mme", "Madame").
 fn feminine(civility: Option<&str>) -> bool {
@@ -159,6 +171,15 @@ pub fn refusal(e: &HabilitationError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_in_french() {
+        assert_eq!(duration(60), "1 minute");
+        assert_eq!(duration(1800), "30 minutes");
+        assert_eq!(duration(3600), "1 heure");
+        assert_eq!(duration(8 * 3600), "8 heures");
+        assert_eq!(duration(5400), "1 h 30");
+    }
 
     #[test]
     fn times_are_in_paris_with_summer_time() {

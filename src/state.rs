@@ -24,6 +24,8 @@ pub struct Settings {
     pub refresh_token_ttl: u64,
     pub offline_refresh_token_ttl: u64,
     pub session_ttl: u64,
+    /// Seconds of inactivity that end a session (0: none).
+    pub session_idle: u64,
     pub login_request_ttl: u64,
     pub activation_link_ttl: u64,
     pub reset_link_ttl: u64,

@@ -183,6 +183,13 @@ impl Config {
                 return fail(format!("{name} must be greater than 0"));
             }
         }
+        let idle = self.sessions.idle_timeout_seconds;
+        if idle != 0 && !(60..=self.sessions.lifetime_seconds).contains(&idle) {
+            return fail(format!(
+                "sessions.idle_timeout_seconds must be 0 (no idle limit) or between 60 and sessions.lifetime_seconds ({})",
+                self.sessions.lifetime_seconds
+            ));
+        }
         if self.sessions.url != "memory" && !self.redis_sessions() {
             return fail(format!(
                 "sessions.url `{}` is not supported: use `memory` or redis://HOST:PORT",

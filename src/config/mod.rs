@@ -408,6 +408,10 @@ pub struct SessionsConfig {
     pub key_prefix: String,
     /// Absolute lifetime of a login session, in seconds.
     pub lifetime_seconds: u64,
+    /// A session left this long without activity (a page of Passerelle, a refresh by one of
+    /// its relying applications) ends; 0: no idle limit. Also the longest a refresh token of a
+    /// session may go unused.
+    pub idle_timeout_seconds: u64,
 }
 
 impl Default for SessionsConfig {
@@ -416,6 +420,7 @@ impl Default for SessionsConfig {
             url: "memory".into(),
             key_prefix: "passerelle:".into(),
             lifetime_seconds: 8 * 3600,
+            idle_timeout_seconds: 30 * 60,
         }
     }
 }

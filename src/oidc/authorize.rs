@@ -223,10 +223,15 @@ async fn decide(
     let mut usable = None;
     if let Some(s) = current {
         // max_age=0 always asks for a new login (OIDC Core errata: equivalent to prompt=login).
+        let now = state.clock.now();
         let fresh_enough = v
             .request
             .max_age
-            .is_none_or(|max| max > 0 && state.clock.now() - s.auth_time <= max);
+            .is_none_or(|max| max > 0 && now - s.auth_time <= max);
+        // A service with a shorter idle limit than the session's asks for the password again.
+        let client = state.clients.get(v.request.client_id.as_str()).await?;
+        let idle = session::idle_limit(state, client.as_deref());
+        let active_enough = idle == 0 || now - s.last_active() < idle as i64;
         let same_person = hint.as_ref().is_none_or(|h| h.sub == s.account.as_str());
         // The account is read once for the whole request.
         let account = state
@@ -238,6 +243,7 @@ async fn decide(
         if let Some(account) = account
             && !matches!(v.prompt, Prompt::Login)
             && fresh_enough
+            && active_enough
             && same_person
         {
             usable = Some((s, account));

@@ -328,6 +328,14 @@ async fn refresh_token(
             "the refresh token was issued to another client",
         ));
     }
+    // A relying application refreshing is activity of the session its family belongs to.
+    if family.idle_seconds > 0 {
+        state
+            .stores
+            .sessions
+            .touch_session(&family.sid, now)
+            .await?;
+    }
     let scope = match requested_scope {
         Some(requested) if requested.is_subset_of(&family.scope) => requested,
         Some(_) => {

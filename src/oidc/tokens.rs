@@ -157,7 +157,9 @@ pub async fn person_tokens(
 }
 
 /// Starts a refresh-token family and returns its first token. It ends with the browser
-/// session when `session_expires_at` is given, else (offline_access) lasts its own lifetime.
+/// session when `session_expires_at` is given, and its tokens then expire when left unused as
+/// long as the session's idle limit (the client's, when shorter); else (offline_access) it lasts
+/// its own lifetime.
 pub async fn new_refresh_family(
     state: &AppState,
     client: &Service,
@@ -184,6 +186,10 @@ pub async fn new_refresh_family(
         amr: auth.amr.to_vec(),
         issued_at: now,
         expires_at,
+        idle_seconds: match session_expires_at {
+            Some(_) => crate::session::idle_limit(state, Some(client)) as i64,
+            None => 0,
+        },
     };
     state
         .stores

@@ -223,6 +223,11 @@ pub struct ServiceEntry {
     /// server key beside its digest (needed to check a MAC).
     #[serde(default)]
     pub client_secret_jwt: bool,
+    /// Seconds of inactivity after which the service's refresh tokens expire and its next
+    /// login asks for the password again, when shorter than the configuration's
+    /// `sessions.idle_timeout_seconds`; 0 (default): that setting.
+    #[serde(default)]
+    pub session_idle_seconds: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -61,6 +61,9 @@ pub(super) fn authentication(
         }
         (Some(secret), true) => Some(sealed(state, s, secret, current)),
     };
+    if s.session_idle_seconds != 0 && s.session_idle_seconds < 60 {
+        return Err("session_idle_seconds is 0 (the configuration's) or at least 60".into());
+    }
     if s.refresh_token_grace_seconds > 60 {
         return Err(
             "refresh_token_grace_seconds is at most 60 (a retry, not a second life)".into(),
@@ -75,6 +78,7 @@ pub(super) fn authentication(
             jwks: s.jwks.clone(),
             jwks_uri: s.jwks_uri.clone(),
             dpop_bound_access_tokens: s.dpop_bound_access_tokens || s.fapi2,
+            idle_seconds: s.session_idle_seconds,
             sealed_secret,
         },
     ))

@@ -1,18 +1,40 @@
 //! The login session: a server-side record keyed by a public `sid`, and a cookie
-//! `sid.secret` whose secret half is stored only as a digest.
+//! `sid.secret` whose secret half is stored only as a digest. A session ends at its absolute
+//! lifetime, or earlier when left idle (`sessions.idle_timeout_seconds`): its last activity is
+//! recorded at most once a minute, by its pages and by its relying applications' refreshes.
 
 pub mod browser;
 pub mod device;
 
 use crate::crypto::{TokenHash, constant_time_eq, random_token, sha256};
 use crate::state::AppState;
-use crate::store::{Account, Session, StoreResult};
+use crate::store::{Account, Service, Session, StoreResult};
 use crate::types::SessionId;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
 use browser::cookie;
 
 pub const SESSION_COOKIE: &str = "passerelle_session";
+/// Activity is written to the store at most this often, so that a page costs no write.
+const TOUCH_EVERY: i64 = 60;
+
+/// The idle limit in seconds (0: none): `sessions.idle_timeout_seconds`, or the service's own
+/// when it asks for less.
+pub fn idle_limit(state: &AppState, service: Option<&Service>) -> u64 {
+    let global = state.settings.session_idle;
+    match service.map(|s| u64::from(s.protocol.idle_seconds)) {
+        Some(own) if own > 0 && (global == 0 || own < global) => own,
+        _ => global,
+    }
+}
+
+/// Records activity on the session `sid` at `now`, unless recorded less than a minute ago.
+pub async fn touch(state: &AppState, sid: &SessionId, last_seen: i64, now: i64) -> StoreResult<()> {
+    if now - last_seen >= TOUCH_EVERY {
+        state.stores.sessions.touch_session(sid, now).await?;
+    }
+    Ok(())
+}
 
 /// The session the request's cookie designates, if it is valid, live, and authenticates the
 /// person (password and, when asked, second factor).
@@ -39,6 +61,14 @@ pub async fn current_any(state: &AppState, jar: &CookieJar) -> StoreResult<Optio
     if !constant_time_eq(&sha256(secret.as_bytes()), &session.secret_sha256) {
         return Ok(None);
     }
+    let now = state.clock.now();
+    if now >= session.ends_at(state.settings.session_idle) {
+        end_as(state, &session.sid, "auth.session_idle").await?;
+        return Ok(None);
+    }
+    // The session is answered as it was read (its previous activity), so that a service with
+    // a shorter idle limit can still judge it.
+    touch(state, &session.sid, session.last_active(), now).await?;
     Ok(Some(session))
 }
 
@@ -59,6 +89,7 @@ pub async fn start(
         account: account.id.clone(),
         auth_time: now,
         expires_at: now + state.settings.session_ttl as i64,
+        last_seen: now,
         acr: acr.to_owned(),
         amr,
         awaiting_second_factor,
@@ -76,6 +107,15 @@ pub async fn start(
 
 /// Ends a session and revokes every grant issued within it.
 pub async fn end(state: &AppState, sid: &SessionId) -> StoreResult<Option<Session>> {
+    end_as(state, sid, "auth.logout").await
+}
+
+/// `end`, traced as `action` (a logout, or a session left idle).
+async fn end_as(
+    state: &AppState,
+    sid: &SessionId,
+    action: &'static str,
+) -> StoreResult<Option<Session>> {
     let Some(session) = state.stores.sessions.remove_session(sid).await? else {
         return Ok(None);
     };
@@ -93,7 +133,7 @@ pub async fn end(state: &AppState, sid: &SessionId) -> StoreResult<Option<Sessio
     state
         .tracer
         .record(
-            crate::traces::Event::new("auth.logout", crate::store::Outcome::Success)
+            crate::traces::Event::new(action, crate::store::Outcome::Success)
                 .actor(actor)
                 .session(&session.sid),
         )

@@ -178,6 +178,18 @@ impl SessionStore for MemoryStore {
         }
     }
 
+    async fn touch_session(&self, sid: &SessionId, now: i64) -> StoreResult<bool> {
+        let live = self.clock.now();
+        let mut sessions = lock(&self.sessions);
+        match sessions.get_mut(sid).filter(|e| e.live(live)) {
+            Some(e) => {
+                e.value.last_seen = e.value.last_seen.max(now);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn sessions_of_account(&self, account: &AccountId) -> StoreResult<Vec<Session>> {
         let now = self.clock.now();
         Ok(lock(&self.sessions)
@@ -316,7 +328,7 @@ impl TokenStore for MemoryStore {
             refresh,
             Expiring {
                 value: family.grant.clone(),
-                expires_at: family.expires_at,
+                expires_at: family.token_expires_at(family.issued_at),
             },
         );
         lock(&self.families).insert(
@@ -377,7 +389,7 @@ impl TokenStore for MemoryStore {
             next,
             Expiring {
                 value: grant,
-                expires_at: family.expires_at,
+                expires_at: family.token_expires_at(now),
             },
         );
         Ok(RefreshRotation::Rotated(family))

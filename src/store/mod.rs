@@ -256,6 +256,8 @@ pub trait SessionStore: Send + Sync {
         amr: &[String],
     ) -> StoreResult<bool>;
     async fn sessions_of_account(&self, account: &AccountId) -> StoreResult<Vec<Session>>;
+    /// Records activity at `now` on a live session (`last_seen`); false when it is gone.
+    async fn touch_session(&self, sid: &SessionId, now: i64) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -167,6 +167,10 @@ pub struct ProtocolSettings {
     pub jwks_uri: Option<String>,
     /// Tokens only bound to a DPoP key (RFC 9449 §5.2).
     pub dpop_bound_access_tokens: bool,
+    /// Seconds of inactivity after which this service's refresh tokens expire and its next
+    /// login asks for the password again, when shorter than `sessions.idle_timeout_seconds`
+    /// (0: that setting alone).
+    pub idle_seconds: u32,
     /// For `client_secret_jwt` and HS256 request objects: the client secret sealed under the
     /// server key `client-secrets` (`oidc::client_keys::seal_client_secret`); none otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -360,6 +364,10 @@ pub struct Session {
     pub account: AccountId,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// The last activity seen (a page, a refresh), to the minute; 0 in sessions stored before
+    /// it was kept, which then count from `auth_time`.
+    #[serde(default)]
+    pub last_seen: i64,
     pub acr: String,
     pub amr: Vec<String>,
     /// The password was right but the second factor is still to be given: the session does
@@ -369,6 +377,23 @@ pub struct Session {
     /// Clients that received a grant in this session, and the grants (revoked at logout).
     pub clients: Vec<ClientId>,
     pub grants: Vec<GrantId>,
+}
+
+impl Session {
+    /// The last activity seen, or the login itself.
+    pub fn last_active(&self) -> i64 {
+        self.last_seen.max(self.auth_time)
+    }
+
+    /// When the session ends if nothing more happens: `idle` seconds after its last activity
+    /// (0: no idle limit), and never after its absolute end.
+    pub fn ends_at(&self, idle: u64) -> i64 {
+        if idle == 0 {
+            self.expires_at
+        } else {
+            self.expires_at.min(self.last_active() + idle as i64)
+        }
+    }
 }
 
 /// An authorization request pushed by an authenticated client (RFC 9126): its parameters, as
@@ -507,6 +532,21 @@ pub struct RefreshFamily {
     pub amr: Vec<String>,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// Seconds a refresh token of the family may go unused before it expires (each rotation
+    /// restarts the count); 0: none (`offline_access`).
+    #[serde(default)]
+    pub idle_seconds: i64,
+}
+
+impl RefreshFamily {
+    /// When a refresh token of the family issued at `at` stops working.
+    pub fn token_expires_at(&self, at: i64) -> i64 {
+        if self.idle_seconds > 0 {
+            self.expires_at.min(at + self.idle_seconds)
+        } else {
+            self.expires_at
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,6 +22,7 @@ actions! {
     "auth.login" => "Connexion par mot de passe", "A password login; failure reasons: unknown_account, wrong_password, no_password, suspended, temporary_password_expired, throttled, captcha",
     "auth.second_factor" => "Second facteur à la connexion", "A TOTP or recovery code given at login; failure reason: wrong_code",
     "auth.logout" => "Déconnexion", "A session ended by the person or by their relying application",
+    "auth.session_idle" => "Fin de session après inactivité", "A session ended because it was left idle longer than sessions.idle_timeout_seconds (seen when its browser came back)",
     "auth.code" => "Accès à une application", "An authorization code issued to a relying application; failure reason: no_habilitation",
     "token.issue" => "Jetons délivrés", "Tokens issued at the token endpoint (target: the grant type)",
     "token.refresh" => "Renouvellement de jetons", "A refresh; failure reason: reused (the family is revoked) or no_habilitation",

@@ -48,8 +48,34 @@ async fn overview(State(state): State<AppState>, jar: CookieJar) -> PageResult {
             .map_or_else(|| c.to_string(), |s| s.name.clone())
     };
     let p = &account.profile;
+    let idle = state.settings.session_idle;
+    let now = state.clock.now();
+    // This page is activity: the current session's is now.
+    let last_active = |s: &crate::store::Session| {
+        if s.sid == current.sid {
+            now
+        } else {
+            s.last_active()
+        }
+    };
+    let ends = |s: &crate::store::Session| {
+        let mut s = s.clone();
+        s.last_seen = last_active(&s);
+        s.ends_at(idle)
+    };
+    let short = |ts: i64| crate::labels::paris_recent(ts, now);
     let body = html! {
         p { strong { (p.given_name) " " (p.family_name) } " — " (p.email) }
+        p id="fin-de-session" {
+            "Par sécurité, une session se ferme "
+            @if idle > 0 {
+                "après " (crate::labels::duration(idle)) " sans activité (ni sur Passerelle, ni dans ses applications), et "
+            }
+            "au plus tard " (crate::labels::duration(state.settings.session_ttl)) " après la connexion. "
+            "Celle-ci se ferme le " (when(ends(&current)))
+            @if idle > 0 { " si vous ne faites rien d'ici là" }
+            "."
+        }
         ul {
             li { a href="/compte/mot-de-passe" { "Changer mon mot de passe" } }
             li { a href="/compte/double-authentification" { "Double authentification" } }
@@ -58,20 +84,22 @@ async fn overview(State(state): State<AppState>, jar: CookieJar) -> PageResult {
             }
         }
         h2 { "Mes sessions ouvertes" }
+        p class="hint" { "Heures de Paris." }
         table class="stack" {
-            thead { tr { th scope="col" { "Ouverte le" } th scope="col" { "Expire le" } th scope="col" { "Applications" } th scope="col" { span class="hint" { "Action" } } } }
+            thead { tr { th scope="col" { "Ouverte" } th scope="col" { "Dernière activité" } th scope="col" { "Fin prévue" } th scope="col" { "Applications" } th scope="col" { span class="hint" { "Action" } } } }
             tbody {
-                @for s in &sessions {
+                @for s in sessions.iter().filter(|s| ends(s) > now) {
                     tr {
-                        td data-label="Ouverte le" { (when(s.auth_time)) @if s.sid == current.sid { " (cette session)" } }
-                        td data-label="Expire le" { (when(s.expires_at)) }
+                        td data-label="Ouverte" { (short(s.auth_time)) @if s.sid == current.sid { " (cette session)" } }
+                        td data-label="Dernière activité" { (short(last_active(s))) }
+                        td data-label="Fin prévue" { (short(ends(s))) }
                         td data-label="Applications" { @if s.clients.is_empty() { "—" } @else { (s.clients.iter().map(app_name).collect::<Vec<_>>().join(", ")) } }
                         td data-label="Action" {
                             form method="post" action="/compte/sessions/fermer" {
                                 input type="hidden" name="csrf" value=(csrf);
                                 input type="hidden" name="sid" value=(s.sid);
                                 button type="submit" class="secondary" {
-                                    "Fermer" span class="sr-only" { " la session ouverte le " (when(s.auth_time)) }
+                                    "Fermer" span class="sr-only" { " la session ouverte à " (short(s.auth_time)) }
                                 }
                             }
                         }
@@ -84,7 +112,7 @@ async fn overview(State(state): State<AppState>, jar: CookieJar) -> PageResult {
             button type="submit" { "Se déconnecter" }
         }
     };
-    Ok(Html(page("Mon compte", body).into_string()).into_response())
+    Ok(Html(super::wide_page("Mon compte", body).into_string()).into_response())
 }
 
 #[derive(Deserialize)]

@@ -111,11 +111,12 @@ fn fields<T: DeserializeOwned>(body: &[u8]) -> Result<T, PageError> {
     })
 }
 
-/// The person using the console, with the CSRF token of their browser.
-/// The person using the console, with the CSRF token of their browser.
+/// The person using the console, with the CSRF token of their browser and when their session
+/// closes if they do nothing more.
 pub struct ConsoleUser {
     pub actor: Actor,
     pub csrf: String,
+    pub session_ends_at: i64,
 }
 
 /// The console's user, or the page that sends them where they must go first: the login page,
@@ -145,9 +146,13 @@ pub async fn console_user(state: &AppState, jar: &CookieJar) -> PageResult<Conso
         )),
         other => other.into(),
     })?;
+    // This request is activity: the session closes `idle` from now (or at its end).
+    let mut current = current;
+    current.last_seen = state.clock.now();
     Ok(ConsoleUser {
         actor,
         csrf: browser::csrf_token(state, jar).unwrap_or_default(),
+        session_ends_at: current.ends_at(state.settings.session_idle),
     })
 }
 

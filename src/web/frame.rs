@@ -33,13 +33,21 @@ fn frame(
     }
 }
 
-/// The frame of the public pages.
-pub fn page(title: &str, body: Markup) -> Markup {
-    let banner = html! {
+fn public_banner() -> Markup {
+    html! {
         p class="brand" { "Passerelle" }
         p class="tagline" { "Accès aux services de la Caf pour ses partenaires" }
-    };
-    frame(title, "Passerelle", banner, None, body)
+    }
+}
+
+/// The frame of the public pages.
+pub fn page(title: &str, body: Markup) -> Markup {
+    frame(title, "Passerelle", public_banner(), None, body)
+}
+
+/// The public frame, wider for a page with a table (the account's sessions).
+pub fn wide_page(title: &str, body: Markup) -> Markup {
+    frame(title, "Passerelle", public_banner(), Some("wide"), body)
 }
 
 /// The console frame: wider than the login pages, with the console's navigation and a link

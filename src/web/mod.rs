@@ -18,7 +18,7 @@ pub mod password;
 
 pub use error::{error_page, internal_error_page, not_habilitated_page};
 pub use form_post::deliver;
-pub use frame::page;
+pub use frame::{page, wide_page};
 
 use crate::session::{self, browser};
 use crate::state::AppState;

@@ -134,6 +134,11 @@ fn check_config_accepts_the_shipped_file_and_rejects_mistakes_in_one_line() {
         ),
         ("PASSERELLE__STORE__URL", "mysql://h/db", "is not supported"),
         ("PASSERELLE__TRACES__URL", "mongodb://h", "is not supported"),
+        (
+            "PASSERELLE__SESSIONS__IDLE_TIMEOUT_SECONDS",
+            "30",
+            "sessions.idle_timeout_seconds must be 0",
+        ),
     ] {
         let (code, _, err) = passerelle(&["check-config"], &[(key, value)]);
         assert_eq!((code, err.lines().count()), (2, 1), "{key}={value}: {err}");

@@ -30,6 +30,7 @@ mod requests;
 mod review;
 mod security;
 mod servers;
+mod sessions;
 mod siem;
 mod stores;
 pub mod throttling;

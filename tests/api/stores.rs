@@ -59,6 +59,7 @@ fn family(expires_at: i64) -> RefreshFamily {
         amr: vec![],
         issued_at: now(),
         expires_at,
+        idle_seconds: 0,
     }
 }
 
@@ -104,6 +105,46 @@ async fn a_code_is_consumed_once_even_under_concurrency_and_replays_are_recognis
         stores.codes.consume_code(expired).await.unwrap(),
         CodeConsumption::Unknown
     );
+}
+
+/// Idle limits are checked without waiting: a family issued (or a token rotated) far enough in
+/// the past already has its token expired, whatever the family's own end.
+async fn a_refresh_token_left_unused_past_its_familys_idle_limit_is_unknown(stores: &Stores) {
+    let tokens: Arc<dyn TokenStore> = stores.tokens.clone();
+    let idle = RefreshFamily {
+        issued_at: now() - 600,
+        idle_seconds: 300,
+        ..family(now() + 3600)
+    };
+    let (r1, r2, r3) = (
+        TokenHash::of("idle-1"),
+        TokenHash::of("idle-2"),
+        TokenHash::of("idle-3"),
+    );
+    tokens.create_refresh_family(&idle, r1).await.unwrap();
+    assert_eq!(tokens.find_refresh(r1).await.unwrap(), None);
+    assert_eq!(
+        tokens.rotate_refresh(r1, r2, now(), 0).await.unwrap(),
+        RefreshRotation::Unknown
+    );
+    // Used in time, each rotation restarts the count from the rotation.
+    let active = RefreshFamily {
+        issued_at: now(),
+        idle_seconds: 300,
+        ..family(now() + 3600)
+    };
+    tokens.create_refresh_family(&active, r1).await.unwrap();
+    assert!(matches!(
+        tokens.rotate_refresh(r1, r2, now(), 0).await.unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
+    assert!(tokens.find_refresh(r2).await.unwrap().is_some());
+    // A rotation that happened 400 s ago left a token already past its idle limit.
+    assert!(matches!(
+        tokens.rotate_refresh(r2, r3, now() - 400, 0).await.unwrap(),
+        RefreshRotation::Rotated(_)
+    ));
+    assert_eq!(tokens.find_refresh(r3).await.unwrap(), None);
 }
 
 async fn refresh_rotation_is_atomic_and_reuse_revokes_the_family(stores: &Stores) {
@@ -237,6 +278,7 @@ async fn sessions_record_their_grants_and_end_once(stores: &Stores) {
         account: account.clone(),
         auth_time: now(),
         expires_at: now() + 60,
+        last_seen: now(),
         acr: "pwd".into(),
         amr: vec![],
         awaiting_second_factor: false,
@@ -272,6 +314,20 @@ async fn sessions_record_their_grants_and_end_once(stores: &Stores) {
         sessions.sessions_of_account(&account).await.unwrap().len(),
         1
     );
+    // Activity moves last_seen forward, never back.
+    let later = session.last_seen + 120;
+    assert!(sessions.touch_session(&session.sid, later).await.unwrap());
+    assert!(
+        sessions
+            .touch_session(&session.sid, later - 60)
+            .await
+            .unwrap()
+    );
+    let touched = sessions.get_session(&session.sid).await.unwrap().unwrap();
+    assert_eq!(
+        (touched.last_seen, touched.grants),
+        (later, vec![grant.clone()])
+    );
     assert!(
         sessions
             .remove_session(&session.sid)
@@ -285,6 +341,10 @@ async fn sessions_record_their_grants_and_end_once(stores: &Stores) {
             .await
             .unwrap()
             .is_none()
+    );
+    assert!(
+        !sessions.touch_session(&session.sid, later).await.unwrap(),
+        "a session gone is not brought back"
     );
     assert!(
         !sessions
@@ -513,6 +573,7 @@ fn session(account: &AccountId, expires_at: i64) -> Session {
         account: account.clone(),
         auth_time: now(),
         expires_at,
+        last_seen: now(),
         acr: "pwd".into(),
         amr: vec!["pwd".into()],
         awaiting_second_factor: true,
@@ -804,6 +865,7 @@ async fn partner_with_a_service(stores: &Stores) -> (PartnerId, ConventionId, Cl
                 jwks: None,
                 jwks_uri: Some("https://cdap.example/jwks.json".into()),
                 dpop_bound_access_tokens: true,
+                idle_seconds: 900,
                 sealed_secret: Some("c2VhbGVk".into()),
             },
         })
@@ -1340,6 +1402,7 @@ macro_rules! conformance {
 conformance!(
     a_code_is_consumed_once_even_under_concurrency_and_replays_are_recognised,
     refresh_rotation_is_atomic_and_reuse_revokes_the_family,
+    a_refresh_token_left_unused_past_its_familys_idle_limit_is_unknown,
     revoked_grants_and_expired_tokens_disappear,
     sessions_record_their_grants_and_end_once,
     durable_records_round_trip_and_server_secrets_are_set_once,

@@ -35,6 +35,7 @@ struct Scripts {
     insert_session: Script,
     add_session_grant: Script,
     upgrade_session: Script,
+    touch_session: Script,
     remove_session: Script,
     consume_code: Script,
     index_with_expiry: Script,
@@ -72,6 +73,12 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'up', ARGV[1])
 return 1";
 
+const TOUCH_SESSION: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local seen = tonumber(redis.call('HGET', KEYS[1], 'seen') or '0')
+if tonumber(ARGV[1]) > seen then redis.call('HSET', KEYS[1], 'seen', ARGV[1]) end
+return 1";
+
 const REMOVE_SESSION: &str = r"
 local all = redis.call('HGETALL', KEYS[1])
 if #all == 0 then return all end
@@ -105,7 +112,10 @@ if f[2] ~= ARGV[1] then
   return {2, f[1]}
 end
 redis.call('HSET', fk, 'cur', ARGV[2], 'prev', ARGV[1], 'at', ARGV[4])
-redis.call('SET', ARGV[3] .. 'r:' .. ARGV[2], grant, 'EXAT', exp)
+local idle = tonumber(redis.call('HGET', fk, 'idle') or '0')
+local upto = exp
+if idle > 0 and tonumber(ARGV[4]) + idle < exp then upto = tonumber(ARGV[4]) + idle end
+redis.call('SET', ARGV[3] .. 'r:' .. ARGV[2], grant, 'EXAT', upto)
 return {1, f[1]}";
 
 const REVOKE_GRANT: &str = r"
@@ -224,6 +234,7 @@ impl RedisStore {
                 insert_session: Script::new(INSERT_SESSION),
                 add_session_grant: Script::new(ADD_SESSION_GRANT),
                 upgrade_session: Script::new(UPGRADE_SESSION),
+                touch_session: Script::new(TOUCH_SESSION),
                 remove_session: Script::new(REMOVE_SESSION),
                 consume_code: Script::new(CONSUME_CODE),
                 index_with_expiry: Script::new(INDEX_WITH_EXPIRY),
@@ -303,6 +314,10 @@ impl RedisStore {
                 }
             } else if let Some(grant) = field.strip_prefix("g:") {
                 session.grants.push(GrantId::from_stored(grant.to_owned()));
+            } else if field == "seen" {
+                session.last_seen = value
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("session last_seen".into()))?;
             } else if field == "up" {
                 let up: SecondFactor = from_json("session second factor", value)?;
                 session.acr = up.acr;

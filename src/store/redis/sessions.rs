@@ -81,6 +81,18 @@ impl SessionStore for RedisStore {
         Ok(done == 1)
     }
 
+    async fn touch_session(&self, sid: &SessionId, now: i64) -> StoreResult<bool> {
+        let done: i64 = self
+            .scripts
+            .touch_session
+            .key(self.key("s", sid.as_str()))
+            .arg(now)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok(done == 1)
+    }
+
     async fn sessions_of_account(&self, account: &AccountId) -> StoreResult<Vec<Session>> {
         let index = self.key("sa", account.as_str());
         let mut conn = self.conn();

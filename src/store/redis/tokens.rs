@@ -94,6 +94,7 @@ impl TokenStore for RedisStore {
                     ("v", json(family)),
                     ("cur", refresh.to_b64()),
                     ("rev", "0".into()),
+                    ("idle", family.idle_seconds.to_string()),
                 ],
             )
             .ignore()
@@ -105,7 +106,7 @@ impl TokenStore for RedisStore {
             .arg(&rk)
             .arg(grant)
             .arg("EXAT")
-            .arg(family.expires_at)
+            .arg(family.token_expires_at(family.issued_at))
             .ignore()
             .query_async(&mut self.conn())
             .await

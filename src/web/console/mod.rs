@@ -220,6 +220,7 @@ pub(super) fn page(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Mar
                         li { a href="/console/jetons" { "Jetons d'API" } }
                         li { a href="/compte" { "Mon compte" } }
                         li { (u.actor.account.profile.given_name) " " (u.actor.account.profile.family_name) }
+                        li class="session-end" { "Sans activité, fin de session à " (crate::labels::paris_time(u.session_ends_at)) }
                         li {
                             form method="post" action="/logout" class="logout" {
                                 (hidden_csrf(u))
