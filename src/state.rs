@@ -63,6 +63,16 @@ impl Settings {
         format!("{}{}", self.issuer, path)
     }
 
+    /// The idle limit of a session, in seconds (0: none): `sessions.idle_timeout_seconds`, or
+    /// the service's own when it asks for less.
+    pub fn idle_limit(&self, service: Option<&crate::store::Service>) -> u64 {
+        let global = self.session_idle;
+        match service.map(|s| u64::from(s.protocol.idle_seconds)) {
+            Some(own) if own > 0 && (global == 0 || own < global) => own,
+            _ => global,
+        }
+    }
+
     /// The longest any token we issue stays valid: revocation marks must outlive it.
     pub fn longest_token_ttl(&self) -> u64 {
         self.access_token_ttl

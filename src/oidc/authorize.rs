@@ -230,7 +230,7 @@ async fn decide(
             .is_none_or(|max| max > 0 && now - s.auth_time <= max);
         // A service with a shorter idle limit than the session's asks for the password again.
         let client = state.clients.get(v.request.client_id.as_str()).await?;
-        let idle = session::idle_limit(state, client.as_deref());
+        let idle = state.settings.idle_limit(client.as_deref());
         let active_enough = idle == 0 || now - s.last_active() < idle as i64;
         let same_person = hint.as_ref().is_none_or(|h| h.sub == s.account.as_str());
         // The account is read once for the whole request.

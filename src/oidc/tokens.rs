@@ -187,7 +187,7 @@ pub async fn new_refresh_family(
         issued_at: now,
         expires_at,
         idle_seconds: match session_expires_at {
-            Some(_) => crate::session::idle_limit(state, Some(client)) as i64,
+            Some(_) => state.settings.idle_limit(Some(client)) as i64,
             None => 0,
         },
     };

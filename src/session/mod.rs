@@ -8,7 +8,7 @@ pub mod device;
 
 use crate::crypto::{TokenHash, constant_time_eq, random_token, sha256};
 use crate::state::AppState;
-use crate::store::{Account, Service, Session, StoreResult};
+use crate::store::{Account, Session, StoreResult};
 use crate::types::SessionId;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
@@ -17,16 +17,6 @@ use browser::cookie;
 pub const SESSION_COOKIE: &str = "passerelle_session";
 /// Activity is written to the store at most this often, so that a page costs no write.
 const TOUCH_EVERY: i64 = 60;
-
-/// The idle limit in seconds (0: none): `sessions.idle_timeout_seconds`, or the service's own
-/// when it asks for less.
-pub fn idle_limit(state: &AppState, service: Option<&Service>) -> u64 {
-    let global = state.settings.session_idle;
-    match service.map(|s| u64::from(s.protocol.idle_seconds)) {
-        Some(own) if own > 0 && (global == 0 || own < global) => own,
-        _ => global,
-    }
-}
 
 /// Records activity on the session `sid` at `now`, unless recorded less than a minute ago.
 pub async fn touch(state: &AppState, sid: &SessionId, last_seen: i64, now: i64) -> StoreResult<()> {

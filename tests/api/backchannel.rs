@@ -67,18 +67,8 @@ async fn log_in_to_rp(app: &TestApp, browser: &reqwest::Client) -> serde_json::V
     };
     let code = redirect_params(&response, RP_REDIRECT)["code"].clone();
     let tokens: serde_json::Value = app
-        .api
-        .post(app.url("/token"))
-        .basic_auth(RP_ID, Some(RP_SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", RP_REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
+        .exchange_as(RP_ID, RP_SECRET, &code, RP_REDIRECT)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -235,18 +235,8 @@ async fn a_request_object_maced_with_the_client_secret_is_the_request() {
     let params = redirect_params(&response, &callback);
     assert_eq!(params["state"], "hs-state");
     let tokens: serde_json::Value = app
-        .api
-        .post(app.url("/token"))
-        .basic_auth("hs-ro", Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &params["code"]),
-            ("redirect_uri", &callback),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
+        .exchange_as("hs-ro", SECRET, &params["code"], &callback)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

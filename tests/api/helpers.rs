@@ -324,13 +324,30 @@ impl TestApp {
     }
 
     pub async fn exchange(&self, code: &str) -> reqwest::Response {
-        self.token(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", DEMO_REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .await
+        self.exchange_as(DEMO_ID, DEMO_SECRET, code, DEMO_REDIRECT)
+            .await
+    }
+
+    /// Exchanges `code` for `client` (client_secret_basic) with the tests' PKCE verifier.
+    pub async fn exchange_as(
+        &self,
+        client: &str,
+        secret: &str,
+        code: &str,
+        redirect_uri: &str,
+    ) -> reqwest::Response {
+        self.api
+            .post(self.url("/token"))
+            .basic_auth(client, Some(secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+            .unwrap()
     }
 
     /// A full login and code exchange; returns the token response body.

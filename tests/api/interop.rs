@@ -210,18 +210,13 @@ async fn chromium_posts_the_form_post_response_to_the_application_by_itself() {
     assert_eq!(fields["state"], "state-123");
     assert_eq!(fields["iss"], app.address);
     let token = app
-        .api
-        .post(app.url("/token"))
-        .basic_auth("form-post-rp", Some(secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", fields["code"].as_str()),
-            ("redirect_uri", callback.as_str()),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .exchange_as(
+            "form-post-rp",
+            secret,
+            fields["code"].as_str(),
+            callback.as_str(),
+        )
+        .await;
     assert_eq!(token.status(), 200);
     c.close().await.unwrap();
 }
@@ -1162,18 +1157,8 @@ async fn offline_access_is_left_out_for_a_client_that_may_not_refresh() {
         .await;
     let code = redirect_params(&response, &callback)["code"].clone();
     let tokens: serde_json::Value = app
-        .api
-        .post(app.url("/token"))
-        .basic_auth("no-refresh-rp", Some(secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &callback),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
+        .exchange_as("no-refresh-rp", secret, &code, &callback)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

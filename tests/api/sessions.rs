@@ -60,6 +60,29 @@ async fn a_session_left_idle_ends_and_its_pages_say_when() {
 }
 
 #[tokio::test]
+async fn the_console_says_when_its_session_ends_and_each_page_pushes_it_back() {
+    let app = TestApp::spawn_with(|c| c.credentials.mfa_for_administrators = false).await;
+    let officer = crate::requests::signed_in(&app, "habilitations@caf79.example").await;
+    let end_of = |page: &str| {
+        page.split("fin de session à ")
+            .nth(1)
+            .and_then(|rest| rest.get(..5))
+            .map(str::to_owned)
+            .expect("the banner says when the session ends")
+    };
+    let first = end_of(&crate::requests::page(&app, &officer, "/console").await);
+    let in_half_an_hour = passerelle::labels::paris_time(app.state.clock.now() + 30 * MINUTE);
+    assert_eq!(first, in_half_an_hour);
+    app.state.clock.advance(10 * MINUTE);
+    let later = end_of(&crate::requests::page(&app, &officer, "/console").await);
+    assert_eq!(
+        later,
+        passerelle::labels::paris_time(app.state.clock.now() + 30 * MINUTE)
+    );
+    assert_ne!(first, later);
+}
+
+#[tokio::test]
 async fn refreshes_keep_a_session_active_and_an_unused_refresh_token_expires_with_it() {
     let app = TestApp::spawn().await;
     let browser = browser();
@@ -118,18 +141,8 @@ async fn a_service_with_a_shorter_idle_limit_asks_for_the_password_again() {
         .await;
     let code = redirect_params(&response, &callback)["code"].clone();
     let tokens: serde_json::Value = app
-        .api
-        .post(app.url("/token"))
-        .basic_auth("idle-rp", Some(secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", callback.as_str()),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
+        .exchange_as("idle-rp", secret, code.as_str(), callback.as_str())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
