@@ -17,7 +17,8 @@ pub(super) struct AccessFacts {
     failures_24h: usize,
     last_failure: Option<i64>,
     locked_until: Option<i64>,
-    sessions: Vec<crate::store::Session>,
+    /// Open sessions, with when each closes if nothing more happens.
+    sessions: Vec<(crate::store::Session, i64)>,
     pub(super) totp: bool,
     recovery_codes: u32,
     pending: bool,
@@ -54,7 +55,11 @@ pub(super) async fn access_facts(
         .sessions_of_account(&account.id)
         .await?
         .into_iter()
-        .filter(|s| s.expires_at > now)
+        .map(|s| {
+            let ends = s.ends_at(state.settings.session_idle);
+            (s, ends)
+        })
+        .filter(|(_, ends)| *ends > now)
         .collect();
     let totp = crate::accounts::totp::enrolled(state.stores.factors.as_ref(), account).await?;
     let recovery_codes = if totp {
@@ -111,9 +116,13 @@ pub(super) fn access_section(
                 @if a.sessions.is_empty() { "aucune" }
                 @else {
                     ul {
-                        @for s in &a.sessions {
+                        @for (s, ends) in &a.sessions {
                             li {
-                                "ouverte le " (when(s.auth_time)) ", jusqu'au " (when(s.expires_at))
+                                @let recent = |t: i64| crate::labels::paris_recent(t, s.auth_time);
+                                "ouverte le " (crate::labels::paris(s.auth_time))
+                                " ; dernière activité : " (recent(s.last_active()))
+                                " ; fin sans nouvelle activité : " (recent(*ends))
+                                " (" (crate::labels::ZONE) ")"
                                 @if s.acr == crate::flow::ACR_MFA { " (avec second facteur)" }
                             }
                         }
