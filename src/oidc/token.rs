@@ -328,13 +328,13 @@ async fn refresh_token(
             "the refresh token was issued to another client",
         ));
     }
-    // A relying application refreshing is activity of the session its family belongs to.
-    if family.idle_seconds > 0 {
-        state
-            .stores
-            .sessions
-            .touch_session(&family.sid, now)
-            .await?;
+    // A relying application refreshing is activity of the session its family belongs to. The
+    // rotation is done: failing now would cost the client its new token, so a store that cannot
+    // record the activity is only logged.
+    if family.idle_seconds > 0
+        && let Err(e) = state.stores.sessions.touch_session(&family.sid, now).await
+    {
+        tracing::warn!(error = %e, sid = %family.sid, "session activity not recorded");
     }
     let scope = match requested_scope {
         Some(requested) if requested.is_subset_of(&family.scope) => requested,

@@ -18,12 +18,15 @@ pub const SESSION_COOKIE: &str = "passerelle_session";
 /// Activity is written to the store at most this often, so that a page costs no write.
 const TOUCH_EVERY: i64 = 60;
 
-/// Records activity on the session `sid` at `now`, unless recorded less than a minute ago.
-pub async fn touch(state: &AppState, sid: &SessionId, last_seen: i64, now: i64) -> StoreResult<()> {
-    if now - last_seen >= TOUCH_EVERY {
-        state.stores.sessions.touch_session(sid, now).await?;
+/// Records activity on the session `sid` at `now`, unless recorded less than a minute ago. A
+/// store that cannot record it is logged, not shown to the person: the session stays usable and
+/// at worst ends a little early.
+async fn touch(state: &AppState, sid: &SessionId, last_seen: i64, now: i64) {
+    if now - last_seen >= TOUCH_EVERY
+        && let Err(e) = state.stores.sessions.touch_session(sid, now).await
+    {
+        tracing::warn!(error = %e, sid = %sid, "session activity not recorded");
     }
-    Ok(())
 }
 
 /// The session the request's cookie designates, if it is valid, live, and authenticates the
@@ -58,7 +61,7 @@ pub async fn current_any(state: &AppState, jar: &CookieJar) -> StoreResult<Optio
     }
     // The session is answered as it was read (its previous activity), so that a service with
     // a shorter idle limit can still judge it.
-    touch(state, &session.sid, session.last_active(), now).await?;
+    touch(state, &session.sid, session.last_active(), now).await;
     Ok(Some(session))
 }
 
