@@ -84,6 +84,26 @@ pub async fn open_ephemeral(
     }
 }
 
+/// Every store the configuration names, the secrets kept at rest sealed under its
+/// key-encryption key. Seals the values still in clear and rewraps those under a previous key
+/// first; refuses a wrong key.
+pub async fn open_stores(config: &Config, clock: &crate::clock::Clock) -> anyhow::Result<Stores> {
+    let durable = open_durable(config).await?;
+    let ring = crate::store::sealed::kek::keyring(config)?;
+    let done = crate::store::sealed::seal_at_rest(durable.as_ref(), &ring).await?;
+    if done.sealed > 0 || done.rewrapped > 0 {
+        tracing::info!(
+            sealed = done.sealed,
+            rewrapped = done.rewrapped,
+            kek = %ring.current_id(),
+            "secrets at rest brought under the current key-encryption key"
+        );
+    }
+    let ephemeral = open_ephemeral(config, clock).await?;
+    let traces = open_traces(config).await?;
+    Ok(Stores::assemble(durable, ephemeral, traces).sealed(Arc::new(ring)))
+}
+
 pub struct Application {
     listener: TcpListener,
     /// The operators' listener (`server.management_listen`), when configured.
@@ -122,11 +142,8 @@ impl Application {
             None
         };
         let issuer = config.issuer_for(local_addr);
-        let durable = open_durable(config).await?;
         let clock = crate::clock::Clock::default();
-        let ephemeral = open_ephemeral(config, &clock).await?;
-        let traces = open_traces(config).await?;
-        let stores = Stores::assemble(durable, ephemeral, traces);
+        let stores = open_stores(config, &clock).await?;
         let state = build_state(config, &issuer, stores, clock).await?;
         Ok(Self {
             listener,

@@ -35,6 +35,11 @@ pub fn is_base64url_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
+/// Lower-case hexadecimal, as operators read hashes and key identifiers.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, bytes);
     let mut out = [0u8; 32];

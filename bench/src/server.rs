@@ -26,6 +26,9 @@ pub enum Stores {
     },
 }
 
+/// The production setup's key-encryption key, in the run's data folder.
+const KEK_FILE: &str = "bench-kek";
+
 pub struct Setup {
     pub name: &'static str,
     pub stores: Stores,
@@ -72,6 +75,12 @@ impl Setup {
             .await
             .with_context(|| format!("cannot reach Redis at {}", redacted(redis)))?;
         let _: String = redis::cmd("PING").query_async(&mut con).await?;
+        let data = tempfile::tempdir().context("a temporary data folder")?;
+        // PostgreSQL needs a key-encryption key given: the run's own, in its data folder.
+        std::fs::write(
+            data.path().join(KEK_FILE),
+            passerelle::store::sealed::kek::new_kek(),
+        )?;
         Ok(Self {
             name: "PostgreSQL + Redis",
             stores: Stores::Production {
@@ -80,7 +89,7 @@ impl Setup {
                 redis_url: redis.to_owned(),
                 prefix: format!("passerelle-bench-{}:", run_id()),
             },
-            data: tempfile::tempdir().context("a temporary data folder")?,
+            data,
         })
     }
 
@@ -102,6 +111,10 @@ impl Setup {
             env.push(("PASSERELLE__STORE__URL", self.database_url(database)));
             env.push(("PASSERELLE__SESSIONS__URL", redis_url.clone()));
             env.push(("PASSERELLE__SESSIONS__KEY_PREFIX", prefix.clone()));
+            env.push((
+                "PASSERELLE__SECRETS__KEK_FILE",
+                self.data.path().join(KEK_FILE).display().to_string(),
+            ));
         }
         env
     }
@@ -130,6 +143,7 @@ impl Setup {
             config.store.url = self.database_url(database);
             config.sessions.url = redis_url.clone();
             config.sessions.key_prefix = prefix.clone();
+            config.secrets.kek_file = self.data.path().join(KEK_FILE);
         }
         config
     }

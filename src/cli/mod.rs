@@ -1,9 +1,8 @@
 //! The `passerelle` command line. Operators read its messages: one line per error, a non-zero
 //! exit status (2 for bad configuration or input, 1 for a failure while running).
 
-use crate::app::{Application, open_durable};
+use crate::app::Application;
 use crate::config::Config;
-use crate::oidc::keys::KeyRing;
 use crate::provision;
 use crate::store::{Stores, now};
 use clap::{Args, Parser, Subcommand};
@@ -12,11 +11,13 @@ use std::process::ExitCode;
 
 mod annexe1;
 mod demo;
+mod keys;
 mod tokens;
 mod traces;
 mod user;
 use annexe1::*;
 use demo::*;
+use keys::*;
 use tokens::*;
 use traces::*;
 use user::*;
@@ -112,14 +113,6 @@ enum Command {
 enum RetentionCommand {
     /// Delete closed habilitations past their retention period
     Run,
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Generate new signing keys; previous ones stay published until their tokens expire
-    Rotate,
-    /// List signing keys
-    List,
 }
 
 /// A failure with the exit status it deserves.
@@ -225,17 +218,10 @@ fn load_config(common: &Common) -> Result<Config, Failure> {
 }
 
 async fn durable_stores(config: &Config) -> Result<Stores, Failure> {
-    let durable = open_durable(config)
-        .await
-        .map_err(|e| runtime(format!("{e:#}")))?;
-    let traces = crate::app::open_traces(config)
-        .await
-        .map_err(|e| runtime(format!("{e:#}")))?;
     // With Redis, the sessions a command ends (a suspension, a closure) are the servers' own.
-    let ephemeral = crate::app::open_ephemeral(config, &crate::clock::Clock::default())
+    crate::app::open_stores(config, &crate::clock::Clock::default())
         .await
-        .map_err(|e| runtime(format!("{e:#}")))?;
-    Ok(Stores::assemble(durable, ephemeral, traces))
+        .map_err(|e| runtime(format!("{e:#}")))
 }
 
 /// The application state for commands that run beside the server (provisioning, account
@@ -285,6 +271,9 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
                 },
                 config.server.data_dir.display()
             );
+            let keys = crate::store::sealed::kek::describe(&config)
+                .map_err(|e| usage(format!("{e:#}")))?;
+            println!("{keys}");
             Ok(())
         }
         Command::Migrate => {
@@ -306,42 +295,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             println!("trace store is up to date");
             Ok(())
         }
-        Command::Keys { command } => {
-            let stores = durable_stores(&config).await?;
-            let longest = config.tokens.id_token_lifetime_seconds;
-            match command {
-                KeysCommand::Rotate => {
-                    KeyRing::ensure_keys(stores.keys.as_ref(), now())
-                        .await
-                        .map_err(runtime)?;
-                    let kids = KeyRing::rotate(stores.keys.as_ref(), now(), longest)
-                        .await
-                        .map_err(runtime)?;
-                    println!("new signing keys: {}", kids.join(", "));
-                    println!(
-                        "previous keys stay published for {} s; running servers switch within {} s",
-                        longest as i64 + crate::oidc::keys::RETIREMENT_GRACE_SECONDS,
-                        config.tokens.key_reload_seconds
-                    );
-                }
-                KeysCommand::List => {
-                    for k in stores.keys.list_signing_keys().await.map_err(runtime)? {
-                        let status = match k.retired_at {
-                            None => "active".to_owned(),
-                            Some(at) => format!("retired at {}", fmt_time(at)),
-                        };
-                        println!(
-                            "{}\t{}\tcreated {}\t{}",
-                            k.kid,
-                            k.alg.as_str(),
-                            fmt_time(k.created_at),
-                            status
-                        );
-                    }
-                }
-            }
-            Ok(())
-        }
+        Command::Keys { command } => keys::run(&config, command).await,
         Command::Provision { file } => {
             let parsed = provision::read(&file).map_err(usage)?;
             let state = offline_state(&config).await?;

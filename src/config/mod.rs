@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 mod collective;
 mod load;
+mod secrets;
+
+pub use secrets::SecretsConfig;
 
 /// The most an authorization code may live (RFC 6749 §4.1.2 recommends at most 10 minutes).
 pub const MAX_CODE_LIFETIME_SECONDS: u64 = 600;
@@ -21,6 +24,7 @@ pub const MAX_CODE_LIFETIME_SECONDS: u64 = 600;
 pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
+    pub secrets: SecretsConfig,
     pub sessions: SessionsConfig,
     pub tokens: TokensConfig,
     pub password_hashing: PasswordHashingConfig,
@@ -342,6 +346,7 @@ impl Default for Config {
         Self {
             server: Default::default(),
             store: Default::default(),
+            secrets: Default::default(),
             sessions: Default::default(),
             tokens: Default::default(),
             password_hashing: Default::default(),

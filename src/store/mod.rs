@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod records;
 pub mod redis;
 pub mod request;
+pub mod sealed;
 pub mod security;
 pub mod sql;
 pub mod sqlite;
@@ -233,6 +234,34 @@ pub trait SecretStore: Send + Sync {
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
 }
 
+/// What a value kept encrypted at rest belongs to (see [`sealed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedSlot {
+    /// A signing key's private part, by kid.
+    SigningKey(String),
+    /// An account's TOTP secret.
+    Totp(AccountId),
+    /// A server secret, by name.
+    ServerSecret(String),
+}
+
+/// The stored bytes of the values kept encrypted at rest, for sealing those kept in clear and
+/// rewrapping those sealed under another key-encryption key.
+#[async_trait]
+pub trait SealedValueStore: Send + Sync {
+    /// Up to `limit` values whose stored bytes do not begin with `prefix` (16 bytes).
+    async fn values_not_beginning_with(
+        &self,
+        prefix: &[u8],
+        limit: u32,
+    ) -> StoreResult<Vec<(SealedSlot, Vec<u8>)>>;
+    /// Replaces a value if it still holds `old`; false when it changed or went meanwhile.
+    async fn replace_value(&self, slot: &SealedSlot, old: &[u8], new: &[u8]) -> StoreResult<bool>;
+    /// After values in clear were replaced: let no copy of them linger in the store's files
+    /// where the store can see to it.
+    async fn forget_overwritten(&self) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
@@ -394,6 +423,7 @@ pub trait Durable:
     + AccountStore
     + KeyStore
     + SecretStore
+    + SealedValueStore
     + LinkStore
     + FactorStore
     + HabilitationStore
@@ -410,6 +440,7 @@ impl<T> Durable for T where
         + AccountStore
         + KeyStore
         + SecretStore
+        + SealedValueStore
         + LinkStore
         + FactorStore
         + HabilitationStore

@@ -39,7 +39,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(5));
+            .busy_timeout(std::time::Duration::from_secs(5))
+            // What is deleted or overwritten (an erased account, a TOTP secret sealed from
+            // clear) is zeroed in the file, not left in free pages.
+            .pragma("secure_delete", "on");
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(options)
@@ -81,5 +84,16 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(sql::backend)
+    }
+
+    /// After values were overwritten (sealed from clear): the write-ahead log, which still
+    /// holds their earlier pages, is copied into the database (where `secure_delete` zeroed
+    /// them) and emptied. Best effort: a reader in the way leaves it to the next checkpoint.
+    async fn forget_overwritten(&self) -> StoreResult<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .map_err(sql::backend)?;
+        Ok(())
     }
 }

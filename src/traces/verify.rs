@@ -94,9 +94,7 @@ pub async fn stream(state: &AppState, stream: &str) -> StoreResult<Verification>
     })
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::crypto::hex;
 
 /// The `kid` in a compact JWS header.
 fn seal_kid(jws: &str) -> Option<String> {

@@ -560,8 +560,9 @@ fn the_deployment_files_pass_check_config_with_their_environment() {
                 .any(|(k, v)| k == "PASSERELLE__STORE__URL" && v.starts_with("postgres://"))
                 && env
                     .iter()
-                    .any(|(k, v)| k == "PASSERELLE__SESSIONS__URL" && v.starts_with("redis://")),
-            "{manifest} gives the replicas PostgreSQL and Redis"
+                    .any(|(k, v)| k == "PASSERELLE__SESSIONS__URL" && v.starts_with("redis://"))
+                && env.iter().any(|(k, _)| k == "PASSERELLE__SECRETS__KEK"),
+            "{manifest} gives the replicas PostgreSQL, Redis and one key-encryption key"
         );
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let (code, out, err) = passerelle(
@@ -570,6 +571,7 @@ fn the_deployment_files_pass_check_config_with_their_environment() {
         );
         assert_eq!(code, 0, "{config}: {err}");
         assert!(out.starts_with("configuration OK"), "{config}: {out}");
+        assert!(out.contains("\nkey-encryption key "), "{config}: {out}");
         assert!(!err.contains("warning"), "{config}: {err}");
     }
     // The Kubernetes objects refer to each other by the names they define.

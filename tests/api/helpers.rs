@@ -20,6 +20,8 @@ pub const DEMO_LOGOUT_REDIRECT: &str = "http://127.0.0.1:9000/";
 pub const ODD_SECRET: &str = "s3cret:with+plus%and space/é-0123456789abcdef";
 /// A verifier and its S256 challenge (RFC 7636 appendix B).
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// The key-encryption key the replicas of a test share (32 bytes in base64).
+pub const TEST_KEK: &str = "cGFzc2VyZWxsZS10ZXN0LWtleS1lbmNyeXB0aW9uISE=";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 const TEST_CLIENTS: &str = r#"
@@ -158,6 +160,11 @@ impl TestApp {
             traces_db: config.traces_path(),
             _data_dir: data_dir,
         }
+    }
+
+    /// The server's data folder (SQLite database, key-encryption key, outbox).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {

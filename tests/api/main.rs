@@ -5,6 +5,7 @@ mod accessibility;
 mod account;
 mod admin_api;
 mod annexe1;
+mod at_rest;
 mod authorize;
 mod backchannel;
 mod browser;

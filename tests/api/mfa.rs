@@ -30,7 +30,7 @@ members = ["claire.dubois@roumois-seine.example"]
 habilitations = [{ service = "sensitive-app", role = "agent" }]
 "#;
 
-fn code_at(secret_base32: &str, offset_seconds: u64) -> String {
+pub(crate) fn code_at(secret_base32: &str, offset_seconds: u64) -> String {
     let secret = totp_rs::Secret::try_from_base32(secret_base32).unwrap();
     let totp = totp_rs::Builder::new()
         .with_secret(secret)
@@ -52,7 +52,7 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
 
 /// Goes through the enrolment page reached at `path`; returns the secret, the recovery codes
 /// and the answer to "continue".
-async fn enrol(
+pub(crate) async fn enrol(
     app: &TestApp,
     browser: &reqwest::Client,
     path: &str,

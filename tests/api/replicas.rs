@@ -41,6 +41,7 @@ async fn replica_a(servers: &Servers) -> TestApp {
     let (pg, redis) = (servers.pg_url(), servers.redis.url());
     TestApp::spawn_with(move |c| {
         c.store.url = pg;
+        c.secrets.kek = TEST_KEK.into();
         c.sessions.url = redis;
         c.server.issuer = ISSUER.into();
     })
@@ -77,6 +78,7 @@ impl ReplicaB {
             .env("PASSERELLE__SERVER__ISSUER", ISSUER)
             .env("PASSERELLE__SERVER__DATA_DIR", dir.path())
             .env("PASSERELLE__STORE__URL", servers.pg_url())
+            .env("PASSERELLE__SECRETS__KEK", TEST_KEK)
             .env("PASSERELLE__SESSIONS__URL", servers.redis.url())
             .env("PASSERELLE__PASSWORD_HASHING__MEMORY_KIB", "256")
             .env("PASSERELLE__PASSWORD_HASHING__ITERATIONS", "1")

@@ -282,6 +282,21 @@ impl Postgres {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// `pg_dump` of database `db`, as a backup would take it.
+    pub fn dump(&self, db: &str) -> String {
+        let out = Command::new(pg_bin("pg_dump"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", db])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     fn run_psql(&self, db: &str, sql: &str) -> std::process::Output {
         Command::new(pg_bin("psql"))
             .args([

@@ -122,6 +122,72 @@ impl SecretStore for Store {
 }
 
 #[async_trait]
+impl SealedValueStore for Store {
+    async fn values_not_beginning_with(
+        &self,
+        prefix: &[u8],
+        limit: u32,
+    ) -> StoreResult<Vec<(SealedSlot, Vec<u8>)>> {
+        // substr counts bytes on a BLOB (SQLite) and on a bytea (PostgreSQL).
+        let rows = sqlx::query(
+            "SELECT 'signing-key' AS kind, kid AS id, private_pkcs8 AS value FROM signing_keys
+               WHERE substr(private_pkcs8, 1, $1) <> $2
+             UNION ALL
+             SELECT 'totp', account_id, secret FROM totp_factors WHERE substr(secret, 1, $1) <> $2
+             UNION ALL
+             SELECT 'server-secret', name, value FROM server_secrets WHERE substr(value, 1, $1) <> $2
+             LIMIT $3",
+        )
+        .bind(prefix.len() as i32)
+        .bind(prefix)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.get("id");
+                let slot = match row.get::<String, _>("kind").as_str() {
+                    "signing-key" => SealedSlot::SigningKey(id),
+                    "totp" => SealedSlot::Totp(AccountId::from_stored(id)),
+                    _ => SealedSlot::ServerSecret(id),
+                };
+                Ok((slot, row.get("value")))
+            })
+            .collect()
+    }
+
+    async fn replace_value(&self, slot: &SealedSlot, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        let (sql, id) = match slot {
+            SealedSlot::SigningKey(kid) => (
+                "UPDATE signing_keys SET private_pkcs8 = $1 WHERE kid = $2 AND private_pkcs8 = $3",
+                kid.as_str(),
+            ),
+            SealedSlot::Totp(account) => (
+                "UPDATE totp_factors SET secret = $1 WHERE account_id = $2 AND secret = $3",
+                account.as_str(),
+            ),
+            SealedSlot::ServerSecret(name) => (
+                "UPDATE server_secrets SET value = $1 WHERE name = $2 AND value = $3",
+                name.as_str(),
+            ),
+        };
+        let done = sqlx::query(sql)
+            .bind(new)
+            .bind(id)
+            .bind(old)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn forget_overwritten(&self) -> StoreResult<()> {
+        Store::forget_overwritten(self).await
+    }
+}
+
+#[async_trait]
 impl FactorStore for Store {
     async fn get_totp(&self, account: &AccountId) -> StoreResult<Option<TotpFactor>> {
         let row = sqlx::query(

@@ -17,6 +17,7 @@
 //! | `search_records`: the reach | `partner IN (…)`, `+partner` to keep the planner on the person's index | `partner = ANY($n)` |
 //! | retention of traces | `destroy_oldest_records` row by row behind `retention_gate` | `drop_months`: whole monthly partitions (`trace_month`, `drop_trace_months`) |
 //! | who may delete traces | the retention gate trigger | the application role may only INSERT and SELECT |
+//! | `forget_overwritten`: after secrets sealed from clear | `PRAGMA wal_checkpoint(TRUNCATE)` (with `secure_delete` on) | nothing: VACUUM is the owner's |
 //! | migrations | `migrations/sqlite`, `migrations/traces` | `migrations/postgres`, `migrations/postgres_traces` |
 
 use super::{Change, StoreError, StoreResult};
