@@ -519,16 +519,32 @@ async fn metrics_are_private_and_tell_no_account_apart() {
 
 /// The nonce the page's script would find for a CAPTCHA whose page is `html`.
 fn solve_work(html: &str) -> String {
-    let attribute = |name: &str| {
-        let marker = format!("{name}=\"");
-        let start = html.find(&marker).expect(name) + marker.len();
-        html[start..start + html[start..].find('"').unwrap()].to_owned()
+    nonce_where(&[(html, true)])
+}
+
+/// The first nonce that does (true) or does not (false) prove the work of each page's
+/// challenge: a wrong answer is checked wrong, not hoped so (12 bits: 1 in 4096 is right).
+fn nonce_where(pages: &[(&str, bool)]) -> String {
+    let challenge = |html: &str| {
+        let attribute = |name: &str| {
+            let marker = format!("{name}=\"");
+            let start = html.find(&marker).expect(name) + marker.len();
+            html[start..start + html[start..].find('"').unwrap()].to_owned()
+        };
+        let bits: u8 = attribute("data-work-bits").parse().unwrap();
+        (attribute("data-work-salt"), bits)
     };
-    let salt = attribute("data-work-salt");
-    let bits: u8 = attribute("data-work-bits").parse().unwrap();
+    let wanted: Vec<_> = pages
+        .iter()
+        .map(|(h, done)| (challenge(h), *done))
+        .collect();
     (0u64..)
         .map(|n| n.to_string())
-        .find(|n| passerelle::web::captcha::work_is_done(&salt, n, bits))
+        .find(|n| {
+            wanted.iter().all(|((salt, bits), done)| {
+                passerelle::web::captcha::work_is_done(salt, n, *bits) == *done
+            })
+        })
         .unwrap()
 }
 
@@ -575,11 +591,19 @@ async fn the_captcha_asks_for_work_not_for_a_parsable_answer() {
     );
 
     // A wrong nonce fails (and spends the challenge); the right one for another challenge too.
-    let refused = post(&browser, &html, "1").await.unwrap();
+    let refused = post(&browser, &html, &nonce_where(&[(&html, false)]))
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 400);
     let (browser, first) = open(browser).await;
     let (_, second) = open(crate::helpers::browser()).await;
-    let borrowed = post(&browser, &first, &solve_work(&second)).await.unwrap();
+    let borrowed = post(
+        &browser,
+        &first,
+        &nonce_where(&[(&second, true), (&first, false)]),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         borrowed.status(),
         400,
