@@ -278,6 +278,9 @@ pub async fn build_state(
         password_history: config.credentials.password_history,
         administrator_password_policy: config.credentials.administrator_password_policy.clone(),
         mfa_for_administrators: config.credentials.mfa_for_administrators,
+        phishing_resistant_for_administrators: config
+            .credentials
+            .phishing_resistant_for_administrators,
         temporary_password_length: config.credentials.temporary_password_length,
         temporary_password_ttl: config.credentials.temporary_password_lifetime_seconds,
         throttling: config.throttling.clone(),
@@ -321,6 +324,7 @@ pub async fn build_state(
         csrf_key,
         client_secret_key,
         key_reload_seconds: t.key_reload_seconds,
+        passkeys: crate::accounts::passkey::Passkeys::for_issuer(issuer),
         backchannel: crate::oidc::deliveries::Deliveries::new()?,
         client_keys: Default::default(),
         tracer,

@@ -28,6 +28,8 @@ pub enum Next {
     SecondFactor,
     /// Enrol a second factor first (the service, their role or the request demands one).
     Enrol,
+    /// Add a passkey first (the service or their role demands a phishing-resistant factor).
+    EnrolPasskey,
     /// No active habilitation for the service: no code (the trace is recorded).
     NotHabilitated { service: String },
     /// Done: the browser takes this response, which carries the code, to the client.
@@ -81,9 +83,23 @@ pub async fn next(
     if account.must_change_password {
         return Ok(Next::ChangePassword);
     }
+    if needs_phishing_resistance(state, account, &request.client_id).await?
+        && !phishing_resistant(session)
+    {
+        let has = !state
+            .stores
+            .passkeys
+            .passkeys_of(&account.id)
+            .await?
+            .is_empty();
+        return Ok(if has {
+            Next::SecondFactor
+        } else {
+            Next::EnrolPasskey
+        });
+    }
     if needs_second_factor(state, account, request, session).await? {
-        let enrolled =
-            crate::accounts::totp::enrolled(state.stores.factors.as_ref(), account).await?;
+        let enrolled = crate::accounts::passkey::has_second_factor(&state.stores, account).await?;
         return Ok(if enrolled {
             Next::SecondFactor
         } else {
@@ -112,6 +128,34 @@ pub async fn next(
     })
 }
 
+/// The RFC 8176 methods a passkey leaves in a session's `amr`.
+pub const PASSKEY_AMR: [&str; 2] = ["hwk", "swk"];
+
+/// Whether the session's second factor was a passkey.
+pub fn phishing_resistant(session: &Session) -> bool {
+    session
+        .amr
+        .iter()
+        .any(|m| PASSKEY_AMR.contains(&m.as_str()))
+}
+
+/// Whether only a passkey will do for `account` at `client` (none given: the console): the
+/// service's `mfa = "phishing_resistant"`, or an administrative role under
+/// `credentials.phishing_resistant_for_administrators`.
+pub async fn needs_phishing_resistance(
+    state: &AppState,
+    account: &Account,
+    client: &ClientId,
+) -> StoreResult<bool> {
+    if state.settings.phishing_resistant_for_administrators
+        && !account.profile.admin_roles.is_empty()
+    {
+        return Ok(true);
+    }
+    let service = state.clients.get(client.as_str()).await?;
+    Ok(service.is_some_and(|s| s.mfa == MfaPolicy::PhishingResistant))
+}
+
 /// Whether `request` needs a second factor that `session` has not given: the person holds an
 /// administrative role, the service requires one, the relying application requires it (an
 /// essential `acr` in the `claims` parameter) or prefers it in `acr_values` (step-up, see
@@ -129,7 +173,7 @@ pub async fn needs_second_factor(
         return Ok(true);
     }
     let service = state.clients.get(request.client_id.as_str()).await?;
-    if service.is_some_and(|s| s.mfa == MfaPolicy::Required) {
+    if service.is_some_and(|s| s.mfa.requires_second_factor()) {
         return Ok(true);
     }
     // An essential acr (the `claims` parameter) that a password alone does not meet.
@@ -140,7 +184,7 @@ pub async fn needs_second_factor(
     if !request.acr_values.iter().any(|v| v == ACR_MFA) {
         return Ok(false);
     }
-    let enrolled = crate::accounts::totp::enrolled(state.stores.factors.as_ref(), account).await?;
+    let enrolled = crate::accounts::passkey::has_second_factor(&state.stores, account).await?;
     Ok(prefers_second_factor(&request.acr_values, enrolled))
 }
 

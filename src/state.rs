@@ -32,6 +32,7 @@ pub struct Settings {
     pub password_history: u32,
     pub administrator_password_policy: String,
     pub mfa_for_administrators: bool,
+    pub phishing_resistant_for_administrators: bool,
     pub temporary_password_length: usize,
     pub temporary_password_ttl: u64,
     pub throttling: crate::config::ThrottlingConfig,
@@ -96,6 +97,8 @@ pub struct AppInner {
     /// `csrf_key`).
     pub client_secret_key: Vec<u8>,
     pub key_reload_seconds: u64,
+    /// The WebAuthn relying party; `None` when the issuer's host is not a domain name.
+    pub passkeys: Option<crate::accounts::passkey::Passkeys>,
     /// Sends logout tokens to relying applications when sessions end.
     pub backchannel: crate::oidc::deliveries::Deliveries,
     /// Keys fetched from clients' `jwks_uri` (client assertions).

@@ -4,6 +4,7 @@
 
 pub mod api_token;
 pub mod lifecycle;
+pub mod passkey;
 pub mod password;
 pub mod policy;
 pub mod throttle;

@@ -232,6 +232,8 @@ pub struct CredentialsConfig {
     pub administrator_password_policy: String,
     /// Whether administrative roles (security officers included) require a second factor.
     pub mfa_for_administrators: bool,
+    /// Whether that second factor must be a passkey (phishing-resistant).
+    pub phishing_resistant_for_administrators: bool,
     /// Legacy onboarding: length and validity (at most 24 h) of the mailed temporary password.
     pub temporary_password_length: usize,
     pub temporary_password_lifetime_seconds: u64,
@@ -256,6 +258,7 @@ impl Default for CredentialsConfig {
             password_history: 5,
             administrator_password_policy: "administrator".into(),
             mfa_for_administrators: true,
+            phishing_resistant_for_administrators: false,
             temporary_password_length: 12,
             temporary_password_lifetime_seconds: 24 * 3600,
             collective_addresses: [

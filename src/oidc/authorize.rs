@@ -276,6 +276,7 @@ async fn decide(
         Next::ChangePassword => "/compte/mot-de-passe",
         Next::SecondFactor => "/login/otp",
         Next::Enrol => "/compte/double-authentification",
+        Next::EnrolPasskey => "/compte/cles-d-acces",
     };
     Ok(Ok(park(state, jar, v, page).await?))
 }

@@ -215,6 +215,21 @@ pub trait FactorStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// Adds a passkey; `Conflict` when its credential id is already registered.
+    async fn add_passkey(&self, passkey: &StoredPasskey) -> StoreResult<()>;
+    /// The account's passkeys, oldest first.
+    async fn passkeys_of(&self, account: &AccountId) -> StoreResult<Vec<StoredPasskey>>;
+    async fn find_passkey(&self, credential_id: &[u8]) -> StoreResult<Option<StoredPasskey>>;
+    /// Records a use: the credential as it is after it (its counter) and when.
+    async fn use_passkey(&self, id: &str, credential: &str, at: i64) -> StoreResult<()>;
+    /// Removes one of the account's passkeys; false if it has no such passkey.
+    async fn remove_passkey(&self, account: &AccountId, id: &str) -> StoreResult<bool>;
+    /// Removes every passkey of the account (a Caf's reset of the factors); how many.
+    async fn remove_passkeys_of(&self, account: &AccountId) -> StoreResult<u64>;
+}
+
+#[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
@@ -402,6 +417,7 @@ pub struct Stores {
     pub secrets: Arc<dyn SecretStore>,
     pub links: Arc<dyn LinkStore>,
     pub factors: Arc<dyn FactorStore>,
+    pub passkeys: Arc<dyn PasskeyStore>,
     pub habilitations: Arc<dyn HabilitationStore>,
     pub directory: Arc<dyn DirectoryStore>,
     pub api_tokens: Arc<dyn ApiTokenStore>,
@@ -426,6 +442,7 @@ pub trait Durable:
     + SealedValueStore
     + LinkStore
     + FactorStore
+    + PasskeyStore
     + HabilitationStore
     + DirectoryStore
     + ApiTokenStore
@@ -443,6 +460,7 @@ impl<T> Durable for T where
         + SealedValueStore
         + LinkStore
         + FactorStore
+        + PasskeyStore
         + HabilitationStore
         + DirectoryStore
         + ApiTokenStore
@@ -492,6 +510,7 @@ impl Stores {
             secrets: durable.clone(),
             links: durable.clone(),
             factors: durable.clone(),
+            passkeys: durable.clone(),
             habilitations: durable.clone(),
             directory: durable.clone(),
             api_tokens: durable.clone(),

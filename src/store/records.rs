@@ -201,6 +201,31 @@ pub enum MfaPolicy {
     Optional,
     /// No code is issued for this service without a second factor.
     Required,
+    /// Only a passkey will do: a second factor a look-alike site cannot relay (a TOTP code
+    /// can be typed into one).
+    PhishingResistant,
+}
+
+impl MfaPolicy {
+    pub fn requires_second_factor(self) -> bool {
+        self != Self::Optional
+    }
+}
+
+/// One of a person's WebAuthn passkeys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    /// Passerelle's handle, to name it in pages and remove it.
+    pub id: String,
+    pub account: AccountId,
+    /// The authenticator's credential id.
+    pub credential_id: Vec<u8>,
+    /// What the person called it ("Clé USB du bureau").
+    pub name: String,
+    /// The verified credential, as `accounts::passkey` serialises it (public key, counter).
+    pub credential: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
 }
 
 /// A person's TOTP factor.
@@ -422,6 +447,9 @@ pub struct Challenge {
     pub work_bits: u8,
     pub png: Vec<u8>,
     pub expires_at: i64,
+    /// A WebAuthn ceremony's state instead (`accounts::passkey`): answered once like the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceremony: Option<String>,
 }
 
 /// A personal API token: a named person's credential for scripts (the secret is kept only as a

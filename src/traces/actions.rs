@@ -30,6 +30,8 @@ actions! {
     "credential.password" => "Mot de passe choisi ou changé", "A password chosen or changed (activation, reset, change)",
     "credential.reset_request" => "Demande de nouveau mot de passe", "A password reset link asked for (the identifier is not recorded)",
     "credential.totp" => "Enrôlement du second facteur", "A TOTP factor enrolled",
+    "credential.passkey" => "Clé d'accès ajoutée", "A passkey added (target: its handle)",
+    "credential.passkey_removed" => "Clé d'accès retirée", "A passkey removed by its holder (target: its handle)",
     "admin.change" => "Changement d'administration", "A change to partners, conventions, people, groups, habilitations, quotas or modes (target: the record; reason: the administrator's)",
     "trace.query" => "Recherche dans les traces", "A search of the traces by a security officer (target: the filter's references)",
     "trace.export" => "Export des traces", "An export of the traces",

@@ -79,6 +79,7 @@ async fn overview(State(state): State<AppState>, jar: CookieJar) -> PageResult {
         ul {
             li { a href="/compte/mot-de-passe" { "Changer mon mot de passe" } }
             li { a href="/compte/double-authentification" { "Double authentification" } }
+            li { a href="/compte/cles-d-acces" { "Mes clés d'accès" } }
             @if !p.admin_roles.is_empty() {
                 li { a href="/console" { "Revenir à la console des habilitations" } }
             }

@@ -61,6 +61,7 @@ pub async fn new_challenge(state: &AppState) -> anyhow::Result<CaptchaView> {
         work_bits,
         png,
         expires_at: state.clock.now() + LIFETIME_SECONDS,
+        ceremony: None,
     };
     state
         .stores

@@ -123,16 +123,28 @@ pub struct ConsoleUser {
 /// the second factor, or an explanation that the console is for administrators.
 pub async fn console_user(state: &AppState, jar: &CookieJar) -> PageResult<ConsoleUser> {
     let (current, account) = signed_in(state, jar).await?;
-    if state.settings.mfa_for_administrators
-        && !account.profile.admin_roles.is_empty()
-        && current.acr != ACR_MFA
-    {
-        let enrolled =
-            crate::accounts::totp::enrolled(state.stores.factors.as_ref(), &account).await?;
-        return Err(Redirect::to(if enrolled {
-            "/login/otp"
+    let admin = !account.profile.admin_roles.is_empty();
+    let passkey_only = admin && state.settings.phishing_resistant_for_administrators;
+    let missing = if passkey_only {
+        !crate::flow::phishing_resistant(&current)
+    } else {
+        admin && state.settings.mfa_for_administrators && current.acr != ACR_MFA
+    };
+    if missing {
+        let enrolled = if passkey_only {
+            !state
+                .stores
+                .passkeys
+                .passkeys_of(&account.id)
+                .await?
+                .is_empty()
         } else {
-            "/compte/double-authentification"
+            crate::accounts::passkey::has_second_factor(&state.stores, &account).await?
+        };
+        return Err(Redirect::to(match (enrolled, passkey_only) {
+            (true, _) => "/login/otp",
+            (false, true) => "/compte/cles-d-acces",
+            (false, false) => "/compte/double-authentification",
         })
         .into_response()
         .into());

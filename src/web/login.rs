@@ -5,7 +5,7 @@ use super::error::{PageError, PageResult};
 use super::extract::CsrfForm;
 use super::{browser, error_page, page, session};
 use crate::accounts::throttle::{self, Gate};
-use crate::accounts::totp;
+
 use crate::accounts::{self, lifecycle, password::Password};
 use crate::flow::{self, ACR_PASSWORD, Next};
 use crate::state::AppState;
@@ -414,7 +414,8 @@ async fn submit(
     }
     // This browser is now known for this identifier (a fresh device cookie at every login).
     let jar = crate::session::device::remember(&state, jar, &email, state.clock.now());
-    let second_factor = totp::enrolled(state.stores.factors.as_ref(), &account).await?;
+    let second_factor =
+        crate::accounts::passkey::has_second_factor(&state.stores, &account).await?;
     let started = session::start(
         &state,
         jar,
@@ -510,6 +511,7 @@ pub(super) async fn continue_login(
         Next::ChangePassword => "/compte/mot-de-passe",
         Next::SecondFactor => "/login/otp",
         Next::Enrol => "/compte/double-authentification",
+        Next::EnrolPasskey => "/compte/cles-d-acces",
         Next::NotHabilitated { .. } | Next::Code { .. } => "",
     };
     if !done.is_empty() {

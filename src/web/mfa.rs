@@ -1,17 +1,16 @@
-//! The TOTP second factor in pages: the second login step (a TOTP code or a recovery code),
-//! and the enrolment (QR code, otpauth URI, confirmation code, ten recovery codes shown once).
+//! The TOTP second factor's enrolment in pages (QR code, otpauth URI, confirmation code, ten
+//! recovery codes shown once); the code form `second_step` also shows.
 
 use super::error::{PageError, PageResult};
 use super::extract::CsrfForm;
-use super::{browser, page, session};
-use crate::accounts::throttle::{self, Gate};
-use crate::accounts::totp::{self, SecondFactor};
+use super::{browser, page};
+use crate::accounts::totp;
 use crate::flow::ACR_MFA;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use maud::{Markup, html};
@@ -19,7 +18,6 @@ use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/login/otp", get(show_step).post(submit_step))
         .route(
             "/compte/double-authentification",
             get(show_enrol).post(submit_enrol),
@@ -31,18 +29,18 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
-struct RequestQuery {
-    request: Option<String>,
+pub(super) struct RequestQuery {
+    pub(super) request: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct CodeForm {
-    csrf: Option<String>,
-    request: Option<String>,
-    code: Option<String>,
+pub(super) struct CodeForm {
+    pub(super) csrf: Option<String>,
+    pub(super) request: Option<String>,
+    pub(super) code: Option<String>,
 }
 
-fn code_form(
+pub(super) fn code_form(
     action: &str,
     csrf: &str,
     request: Option<&str>,
@@ -62,138 +60,6 @@ fn code_form(
             button type="submit" { "Valider" }
         }
     }
-}
-
-fn step_page(
-    status: StatusCode,
-    csrf: &str,
-    request: Option<&str>,
-    error: Option<&str>,
-) -> Response {
-    let body = html! {
-        p { "Votre compte est protégé par une double authentification." }
-        (code_form("/login/otp", csrf, request, "Code à 6 chiffres de votre application d'authentification, ou un code de secours", error))
-    };
-    (
-        status,
-        Html(page("Code de vérification", body).into_string()),
-    )
-        .into_response()
-}
-
-async fn show_step(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Query(q): Query<RequestQuery>,
-) -> PageResult {
-    session::current_any(&state, &jar)
-        .await?
-        .ok_or_else(PageError::login)?;
-    let (jar, browser_id) = browser::ensure(&state, jar);
-    let csrf = browser::csrf_for(&state, &browser_id);
-    Ok((
-        jar,
-        step_page(StatusCode::OK, &csrf, q.request.as_deref(), None),
-    )
-        .into_response())
-}
-
-async fn submit_step(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    CsrfForm(form): CsrfForm<CodeForm>,
-) -> PageResult {
-    let (session, account) = super::extract::signed_in_any(&state, &jar).await?;
-    let csrf = form.csrf.unwrap_or_default();
-    let request = form.request.as_deref();
-    // Wrong codes count like wrong passwords: the same gate protects both.
-    let key = throttle::identifier_key(account.profile.email.as_str());
-    let rules = &state.settings.throttling;
-    match state
-        .stores
-        .throttle
-        .attempts(&key, state.clock.now())
-        .await
-    {
-        Ok(a)
-            if matches!(
-                throttle::gate(&a, state.clock.now(), rules),
-                Gate::Closed { .. }
-            ) =>
-        {
-            return Ok(step_page(
-                StatusCode::TOO_MANY_REQUESTS,
-                &csrf,
-                request,
-                Some("Trop d'essais : réessayez plus tard."),
-            ));
-        }
-        Ok(_) => {}
-        Err(e) => return Err(PageError::internal(e)),
-    }
-    let code = form.code.unwrap_or_default();
-    let used = match totp::verify(
-        state.stores.factors.as_ref(),
-        &account,
-        &code,
-        state.clock.now(),
-    )
-    .await
-    {
-        Ok(u) => u,
-        Err(e) => return Err(PageError::internal(e)),
-    };
-    let Some(factor) = used else {
-        state
-            .stores
-            .throttle
-            .record_failure(&key, state.clock.now())
-            .await?;
-        state
-            .tracer
-            .record(
-                crate::traces::Event::new("auth.second_factor", crate::store::Outcome::Failure)
-                    .account(&account)
-                    .session(&session.sid)
-                    .reason("wrong_code"),
-            )
-            .await;
-        return Ok(step_page(
-            StatusCode::UNAUTHORIZED,
-            &csrf,
-            request,
-            Some(
-                "Ce code n'est pas valable. Vérifiez l'heure de votre téléphone, ou utilisez un code de secours.",
-            ),
-        ));
-    };
-    if factor == SecondFactor::RecoveryCode {
-        tracing::warn!(account = %account.id, "recovery code used");
-    }
-    state
-        .tracer
-        .record(
-            crate::traces::Event::new("auth.second_factor", crate::store::Outcome::Success)
-                .account(&account)
-                .session(&session.sid)
-                .target(if factor == SecondFactor::RecoveryCode {
-                    "recovery_code"
-                } else {
-                    "totp"
-                }),
-        )
-        .await;
-    let amr = vec!["pwd".to_owned(), "otp".to_owned()];
-    state.stores.throttle.record_success(&key).await?;
-    state
-        .stores
-        .sessions
-        .upgrade_session(&session.sid, ACR_MFA, &amr)
-        .await?;
-    let session = session::current(&state, &jar)
-        .await?
-        .ok_or_else(PageError::login)?;
-    super::login::continue_request(&state, jar, &account, &session, request).await
 }
 
 async fn show_enrol(
@@ -236,6 +102,10 @@ async fn show_enrol(
     let body = html! {
         @if q.request.is_some() {
             div class="info" role="status" { p { "Ce service demande une double authentification : activez-la pour continuer." } }
+        }
+        @if state.passkeys.is_some() {
+            p { "Vous préférez une clé d'accès (empreinte, visage, code PIN ou clé USB) ? "
+                a href={ "/compte/cles-d-acces" @if let Some(r) = &q.request { "?request=" (r) } } { "Ajoutez une clé d'accès" } "." }
         }
         ol {
             li { "Installez une application d'authentification (par exemple FreeOTP, Aegis ou celle de votre organisme)." }

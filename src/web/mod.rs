@@ -14,7 +14,9 @@ pub mod form_post;
 pub mod frame;
 pub mod login;
 pub mod mfa;
+pub mod passkey;
 pub mod password;
+pub mod second_step;
 
 pub use error::{error_page, internal_error_page, not_habilitated_page};
 pub use form_post::deliver;
@@ -45,12 +47,18 @@ pub fn router() -> Router<AppState> {
             get(|| async { asset("text/javascript", captcha::SCRIPT) }),
         )
         .route(
+            "/static/passkey.js",
+            get(|| async { asset("text/javascript", passkey::SCRIPT) }),
+        )
+        .route(
             "/static/form-post.js",
             get(|| async { asset("text/javascript", form_post::SCRIPT) }),
         )
         .merge(forgot::router())
         .merge(account::router())
         .merge(mfa::router())
+        .merge(passkey::router())
+        .merge(second_step::router())
         .merge(login::router())
         .merge(password::router())
         .merge(console::router())

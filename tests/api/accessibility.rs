@@ -130,6 +130,7 @@ async fn console_pages(app: &TestApp, c: &Client) -> Vec<(String, Vec<String>)> 
         "/console/partenaires/ville-de-niort/annexe1?service=cdap".to_owned(),
         "/console/jetons".to_owned(),
         "/compte".to_owned(),
+        "/compte/cles-d-acces".to_owned(),
         "/console/recherche?q=niort".to_owned(),
         "/console/recherche?type=habilitations&limit=2".to_owned(),
         "/console/recherche?type=personnes&sort=created&order=desc".to_owned(),

@@ -24,6 +24,7 @@ mod logout;
 mod mfa;
 mod notifications;
 mod operations;
+mod passkeys;
 mod provisioning;
 mod relying_parties;
 mod replicas;

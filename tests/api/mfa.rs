@@ -304,7 +304,7 @@ async fn the_caf_resets_a_lost_second_factor_and_the_person_enrols_again() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("Réinitialiser le second facteur"));
+    assert!(page.contains("Réinitialiser les seconds facteurs"));
     let csrf = hidden(&page, "csrf").unwrap();
     let response = officer
         .post(app.url(&format!("{path}/second-facteur")))

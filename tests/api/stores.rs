@@ -685,6 +685,7 @@ async fn challenges_and_pending_logins_are_used_once(stores: &Stores) {
         work_bits: 12,
         png: vec![1, 2, 3],
         expires_at: now() + 60,
+        ceremony: Some(r#"{"state":1}"#.into()),
     };
     stores
         .challenges
@@ -932,6 +933,117 @@ async fn a_second_factor_is_removed_with_its_recovery_codes(stores: &Stores) {
             .unwrap(),
         "a new enrolment can start"
     );
+}
+
+async fn passkeys_are_listed_found_used_and_removed_per_account(stores: &Stores) {
+    let (partner, ..) = partner_with_a_service(stores).await;
+    let (a, b) = (
+        person_of(stores, &partner, 1).await,
+        person_of(stores, &partner, 2).await,
+    );
+    let passkey = |id: &str, account: &AccountId, credential_id: &[u8], at: i64| StoredPasskey {
+        id: id.into(),
+        account: account.clone(),
+        credential_id: credential_id.to_vec(),
+        name: format!("Clé {id}"),
+        credential: format!(r#"{{"n":"{id}"}}"#),
+        created_at: at,
+        last_used_at: None,
+    };
+    let keys = &stores.passkeys;
+    keys.add_passkey(&passkey("k2", &a, b"cred-2", 20))
+        .await
+        .unwrap();
+    keys.add_passkey(&passkey("k1", &a, b"cred-1", 10))
+        .await
+        .unwrap();
+    keys.add_passkey(&passkey("k3", &b, b"cred-3", 30))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            keys.add_passkey(&passkey("k4", &b, b"cred-1", 40)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a credential id belongs to one passkey"
+    );
+    let ids = |list: Vec<StoredPasskey>| list.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    assert_eq!(ids(keys.passkeys_of(&a).await.unwrap()), ["k1", "k2"]);
+    let found = keys.find_passkey(b"cred-3").await.unwrap().unwrap();
+    assert_eq!(found, passkey("k3", &b, b"cred-3", 30));
+    assert!(keys.find_passkey(b"cred-9").await.unwrap().is_none());
+    keys.use_passkey("k3", r#"{"n":"k3","counter":2}"#, 50)
+        .await
+        .unwrap();
+    let used = keys.find_passkey(b"cred-3").await.unwrap().unwrap();
+    assert_eq!(
+        (used.credential.as_str(), used.last_used_at),
+        (r#"{"n":"k3","counter":2}"#, Some(50))
+    );
+    assert!(
+        !keys.remove_passkey(&b, "k1").await.unwrap(),
+        "another's passkey"
+    );
+    assert!(keys.remove_passkey(&a, "k1").await.unwrap());
+    assert_eq!(ids(keys.passkeys_of(&a).await.unwrap()), ["k2"]);
+    assert_eq!(keys.remove_passkeys_of(&b).await.unwrap(), 1);
+    assert!(keys.passkeys_of(&b).await.unwrap().is_empty());
+}
+
+/// The raw values `store::sealed` seals and rewraps: listed by what they do not begin with,
+/// replaced only if unchanged.
+async fn sealed_values_are_listed_by_prefix_and_replaced_if_unchanged(
+    durable: &dyn SealedValueStore,
+    secrets: &dyn SecretStore,
+) {
+    secrets.server_secret("a", b"clear-a").await.unwrap();
+    secrets.server_secret("b", b"PREFIX-b").await.unwrap();
+    let prefix = b"PREFIX-";
+    let listed = durable.values_not_beginning_with(prefix, 10).await.unwrap();
+    let a = SealedSlot::ServerSecret("a".into());
+    assert_eq!(listed, vec![(a.clone(), b"clear-a".to_vec())]);
+    assert!(
+        !durable
+            .replace_value(&a, b"changed", b"PREFIX-a")
+            .await
+            .unwrap()
+    );
+    assert!(
+        durable
+            .replace_value(&a, b"clear-a", b"PREFIX-a")
+            .await
+            .unwrap()
+    );
+    assert!(
+        durable
+            .values_not_beginning_with(prefix, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(secrets.server_secret("a", b"x").await.unwrap(), b"PREFIX-a");
+    durable.forget_overwritten().await.unwrap();
+}
+
+#[tokio::test]
+async fn sealed_values_on_sqlite_and_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = sqlite::SqliteStore::open(&dir.path().join("t.db"), 2)
+        .await
+        .unwrap();
+    sqlite.migrate().await.unwrap();
+    sealed_values_are_listed_by_prefix_and_replaced_if_unchanged(sqlite.as_ref(), sqlite.as_ref())
+        .await;
+    let pg = crate::servers::Postgres::start();
+    let pg_store = postgres::PgStore::open(&pg.database("sealed"), 2)
+        .await
+        .unwrap();
+    pg_store.migrate().await.unwrap();
+    sealed_values_are_listed_by_prefix_and_replaced_if_unchanged(
+        pg_store.as_ref(),
+        pg_store.as_ref(),
+    )
+    .await;
 }
 
 async fn person_of(stores: &Stores, partner: &PartnerId, n: usize) -> AccountId {
@@ -1414,6 +1526,7 @@ conformance!(
     quotas_hold_under_concurrent_grants_and_group_memberships,
     credential_links_are_used_once_and_die_with_the_password,
     a_second_factor_is_removed_with_its_recovery_codes,
+    passkeys_are_listed_found_used_and_removed_per_account,
     directory_searches_filter_sort_and_page_within_reach,
     requests_are_decided_once_and_queued_by_partner,
     erased_accounts_leave_their_names_with_the_closed_habilitations,

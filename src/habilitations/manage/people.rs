@@ -524,8 +524,9 @@ pub async fn resend_activation(state: &AppState, actor: &Actor, id: &AccountId) 
     .await
 }
 
-/// Caf only: removes the person's second factor (a lost phone) and ends their sessions; they
-/// enrol a new one at their next login, where an administrative role or a service asks for it.
+/// Caf only: removes the person's second factors — the TOTP application with its recovery
+/// codes, and every passkey (a lost phone, a lost key) — and ends their sessions; they enrol
+/// again at their next login, where an administrative role or a service asks for it.
 pub async fn reset_second_factor(
     state: &AppState,
     actor: &Actor,
@@ -535,7 +536,13 @@ pub async fn reset_second_factor(
     let (account, context) = person(state, actor, id).await?;
     access::check(actor, &context, Action::ResetSecondFactor)?;
     let reason = required_reason(reason)?;
-    if !state.stores.factors.remove_totp(&account.id).await? {
+    let totp = state.stores.factors.remove_totp(&account.id).await?;
+    let passkeys = state
+        .stores
+        .passkeys
+        .remove_passkeys_of(&account.id)
+        .await?;
+    if !totp && passkeys == 0 {
         return Err(HabilitationError::Conflict(
             "Cette personne n'a pas de second facteur enrôlé.".into(),
         ));
@@ -548,7 +555,7 @@ pub async fn reset_second_factor(
         "account.reset_second_factor",
         format!("account:{id}"),
         Some(reason),
-        json!({}),
+        json!({ "totp": totp, "passkeys": passkeys }),
     )
     .await
 }

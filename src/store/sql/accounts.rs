@@ -236,6 +236,7 @@ impl AccountStore for Store {
                 "password_history",
                 "totp_factors",
                 "recovery_codes",
+                "passkeys",
                 "api_tokens",
                 "group_members",
                 "delegations",

@@ -14,6 +14,9 @@ mod security;
 // Signing keys, server secrets, second factors and API tokens.
 #[path = "credentials.rs"]
 mod credentials;
+// WebAuthn passkeys.
+#[path = "passkeys.rs"]
+mod passkeys;
 
 #[async_trait]
 impl OrganisationStore for Store {

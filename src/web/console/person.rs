@@ -137,11 +137,11 @@ pub(super) async fn show(
 
         h2 id="acces" { "Accès" }
         (access_section(&user, &here, &access, open && edit))
-        @if open && reset_factor && access.totp {
+        @if open && reset_factor && (access.totp || !access.passkeys.is_empty()) {
             form method="post" action={ (here) "/second-facteur" } {
                 (hidden_csrf(&user))
                 (reason_field("facteur-motif", true))
-                button type="submit" class="secondary" { "Réinitialiser le second facteur (téléphone perdu)" }
+                button type="submit" class="secondary" { "Réinitialiser les seconds facteurs (téléphone ou clé perdus)" }
             }
         }
 

@@ -21,6 +21,8 @@ pub(super) struct AccessFacts {
     sessions: Vec<(crate::store::Session, i64)>,
     pub(super) totp: bool,
     recovery_codes: u32,
+    /// The passkeys' names.
+    pub(super) passkeys: Vec<String>,
     pending: bool,
 }
 
@@ -71,7 +73,16 @@ pub(super) async fn access_facts(
     } else {
         0
     };
+    let passkeys = state
+        .stores
+        .passkeys
+        .passkeys_of(&account.id)
+        .await?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     Ok(AccessFacts {
+        passkeys,
         last_login,
         failures_24h: attempts.recent.len(),
         last_failure: (attempts.last_failure_at > 0).then_some(attempts.last_failure_at),
@@ -109,7 +120,11 @@ pub(super) fn access_section(
             dt { "Double authentification" }
             dd {
                 @if a.totp { "application d'authentification enrôlée ; " (a.recovery_codes) " code(s) de secours restant(s)" }
-                @else { "aucun second facteur" }
+                @if a.totp && !a.passkeys.is_empty() { " ; " }
+                @if !a.passkeys.is_empty() {
+                    (a.passkeys.len()) " clé(s) d'accès : " (a.passkeys.join(", "))
+                }
+                @if !a.totp && a.passkeys.is_empty() { "aucun second facteur" }
             }
             dt { "Sessions ouvertes" }
             dd {
@@ -197,10 +212,10 @@ pub(super) async fn reset_second_factor(
         let (account, _) = manage::person(&state, &posted.user.actor, &id).await?;
         return confirm_page(
             &posted.user,
-            "Réinitialiser le second facteur",
+            "Réinitialiser les seconds facteurs",
             maud::html! {
-                "Vous allez retirer le second facteur de " (account.profile.given_name) " " (account.profile.family_name)
-                " : ses sessions prennent fin, ses codes de secours ne valent plus, et la personne enrôlera une nouvelle application d'authentification à sa prochaine connexion."
+                "Vous allez retirer les seconds facteurs de " (account.profile.given_name) " " (account.profile.family_name)
+                " (son application d'authentification et ses clés d'accès) : ses sessions prennent fin, ses codes de secours ne valent plus, et la personne enrôlera un nouveau second facteur à sa prochaine connexion."
             },
             &format!("/console/personnes/{id}/second-facteur"),
             &posted.raw,
