@@ -1,4 +1,5 @@
-//! WebAuthn passkeys through webauthn-rs: enrolment, and proof of one as a second factor.
+//! WebAuthn passkeys through webauthn-rs: enrolment, proof of one as a second factor, and a
+//! login with a discoverable one alone.
 //!
 //! A ceremony's state (its challenge) is kept in the ephemeral store under a random id the
 //! page carries, bound to the account and to what it is for, and taken once: an answer is
@@ -8,10 +9,11 @@
 
 use crate::crypto::random_token_of;
 use crate::store::{Account, Challenge, StoreResult, StoredPasskey, Stores};
+use crate::types::AccountId;
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+    DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
 /// How long a ceremony waits for the authenticator.
@@ -28,11 +30,13 @@ pub struct Passkeys {
 pub enum Purpose {
     Enrol,
     Prove,
+    /// A login with a discoverable passkey, for no account known yet.
+    Login,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Ceremony {
-    account: String,
+    account: Option<String>,
     purpose: Purpose,
     state: serde_json::Value,
 }
@@ -99,7 +103,14 @@ impl Passkeys {
         if let Some(selection) = options["publicKey"]["authenticatorSelection"].as_object_mut() {
             selection.insert("residentKey".into(), "preferred".into());
         }
-        let id = keep(stores, now, account, Purpose::Enrol, &registration).await?;
+        let id = keep(
+            stores,
+            now,
+            Some(&account.id),
+            Purpose::Enrol,
+            &registration,
+        )
+        .await?;
         Ok((options.to_string(), id))
     }
 
@@ -114,7 +125,8 @@ impl Passkeys {
         name: &str,
     ) -> anyhow::Result<Result<(StoredPasskey, &'static str), PasskeyRefusal>> {
         let Some(registration) =
-            take::<PasskeyRegistration>(stores, now, account, Purpose::Enrol, ceremony).await?
+            take::<PasskeyRegistration>(stores, now, Some(&account.id), Purpose::Enrol, ceremony)
+                .await?
         else {
             return Ok(Err(PasskeyRefusal::Ceremony));
         };
@@ -163,7 +175,14 @@ impl Passkeys {
             return Ok(None);
         }
         let (options, authentication) = self.webauthn.start_passkey_authentication(&passkeys)?;
-        let id = keep(stores, now, account, Purpose::Prove, &authentication).await?;
+        let id = keep(
+            stores,
+            now,
+            Some(&account.id),
+            Purpose::Prove,
+            &authentication,
+        )
+        .await?;
         Ok(Some((serde_json::to_string(&options)?, id)))
     }
 
@@ -177,7 +196,8 @@ impl Passkeys {
         answer: &str,
     ) -> anyhow::Result<Result<Proof, PasskeyRefusal>> {
         let Some(authentication) =
-            take::<PasskeyAuthentication>(stores, now, account, Purpose::Prove, ceremony).await?
+            take::<PasskeyAuthentication>(stores, now, Some(&account.id), Purpose::Prove, ceremony)
+                .await?
         else {
             return Ok(Err(PasskeyRefusal::Ceremony));
         };
@@ -213,6 +233,68 @@ impl Passkeys {
     }
 }
 
+impl Passkeys {
+    /// Starts a login with a discoverable passkey (the browser offers those it has for
+    /// Passerelle): the options for `navigator.credentials.get` and the ceremony's id.
+    pub async fn start_login(&self, stores: &Stores, now: i64) -> anyhow::Result<(String, String)> {
+        let (mut options, authentication) = self.webauthn.start_discoverable_authentication()?;
+        // Asked by a button, not offered in the identifier field's autofill.
+        options.mediation = None;
+        let id = keep(stores, now, None, Purpose::Login, &authentication).await?;
+        Ok((serde_json::to_string(&options)?, id))
+    }
+
+    /// Verifies a login's answer: whose passkey it is (by its user handle, which must be the
+    /// passkey's own account), and the proof; the use is recorded.
+    pub async fn finish_login(
+        &self,
+        stores: &Stores,
+        now: i64,
+        ceremony: &str,
+        answer: &str,
+    ) -> anyhow::Result<Result<(AccountId, Proof), PasskeyRefusal>> {
+        let Some(authentication) =
+            take::<DiscoverableAuthentication>(stores, now, None, Purpose::Login, ceremony).await?
+        else {
+            return Ok(Err(PasskeyRefusal::Ceremony));
+        };
+        let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
+            return Ok(Err(PasskeyRefusal::Answer));
+        };
+        let Ok((user, credential_id)) = self.webauthn.identify_discoverable_authentication(&answer)
+        else {
+            return Ok(Err(PasskeyRefusal::Answer));
+        };
+        let Some(stored) = stores
+            .passkeys
+            .find_passkey(credential_id)
+            .await?
+            .filter(|p| p.account.as_str() == user.to_string())
+        else {
+            return Ok(Err(PasskeyRefusal::Answer));
+        };
+        let mut passkey: Passkey = serde_json::from_str(&stored.credential)?;
+        let Ok(result) =
+            self.webauthn
+                .finish_discoverable_authentication_v2(&answer, authentication, &passkey)
+        else {
+            return Ok(Err(PasskeyRefusal::Answer));
+        };
+        passkey.update_credential(&result);
+        stores
+            .passkeys
+            .use_passkey(&stored.id, &serde_json::to_string(&passkey)?, now)
+            .await?;
+        Ok(Ok((
+            stored.account,
+            Proof {
+                passkey: stored.id,
+                amr: amr(result.backup_eligible()),
+            },
+        )))
+    }
+}
+
 /// RFC 8176's method for a passkey: `swk` when it may be synced between devices (backup
 /// eligible), `hwk` when it is bound to its device.
 fn amr(backup_eligible: bool) -> &'static str {
@@ -223,13 +305,13 @@ fn amr(backup_eligible: bool) -> &'static str {
 async fn keep<T: Serialize>(
     stores: &Stores,
     now: i64,
-    account: &Account,
+    account: Option<&AccountId>,
     purpose: Purpose,
     value: &T,
 ) -> anyhow::Result<String> {
     let id = random_token_of(24);
     let ceremony = Ceremony {
-        account: account.id.to_string(),
+        account: account.map(|a| a.to_string()),
         purpose,
         state: serde_json::to_value(value)?,
     };
@@ -249,7 +331,7 @@ async fn keep<T: Serialize>(
 async fn take<T: serde::de::DeserializeOwned>(
     stores: &Stores,
     now: i64,
-    account: &Account,
+    account: Option<&AccountId>,
     purpose: Purpose,
     id: &str,
 ) -> StoreResult<Option<T>> {
@@ -262,7 +344,7 @@ async fn take<T: serde::de::DeserializeOwned>(
     Ok(challenge
         .ceremony
         .and_then(|c| serde_json::from_str::<Ceremony>(&c).ok())
-        .filter(|c| c.account == account.id.as_str() && c.purpose == purpose)
+        .filter(|c| c.account.as_deref() == account.map(AccountId::as_str) && c.purpose == purpose)
         .and_then(|c| serde_json::from_value(c.state).ok()))
 }
 

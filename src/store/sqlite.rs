@@ -78,6 +78,11 @@ impl SqliteStore {
         Ok(applied as usize >= migrator.iter().count())
     }
 
+    /// Closes every connection now (a command that hands the file to another process).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// A write transaction taken at once: SQLite's single write lock, held until the end.
     async fn serialized(&self) -> StoreResult<habilitations::Tx> {
         self.pool

@@ -45,7 +45,7 @@ struct LoginForm {
     captcha_work: Option<String>,
 }
 
-fn expired_request() -> Response {
+pub(super) fn expired_request() -> Response {
     error_page(
         StatusCode::BAD_REQUEST,
         "Demande de connexion expirée",
@@ -61,6 +61,8 @@ struct LoginView<'a> {
     email: &'a str,
     error: Option<&'a str>,
     captcha: Option<&'a CaptchaView>,
+    /// Whether passkeys can be used here (the issuer has a domain name).
+    passkeys: bool,
 }
 
 fn form(v: &LoginView<'_>) -> Markup {
@@ -91,6 +93,9 @@ fn form(v: &LoginView<'_>) -> Markup {
             button type="submit" { "Se connecter" }
         }
         p { a href="/mot-de-passe-oublie" { "Mot de passe oublié ?" } }
+        @if v.passkeys {
+            p { a href={ "/login/cle-d-acces" @if let Some(r) = v.request { "?request=" (r) } } { "Se connecter avec une clé d'accès" } }
+        }
     }
 }
 
@@ -104,12 +109,20 @@ async fn blocked(state: &AppState, email: &str) -> PageResult {
     let Some(account) = account else {
         return Err(PageError::login());
     };
+    blocked_account(state, &account).await
+}
+
+/// The page of a person whose account is suspended or closed, once they proved who they are.
+pub(super) async fn blocked_account(
+    state: &AppState,
+    account: &crate::store::Account,
+) -> PageResult {
     // The same people the mails name: the conventions' habilitation officers, or else the
     // partner's administrators.
     let contacts = match &account.profile.partner {
         Some(partner) => {
             let context = crate::habilitations::PartnerContext::load(state, partner).await?;
-            crate::habilitations::notify::contacts(state, &context, &account).await?
+            crate::habilitations::notify::contacts(state, &context, account).await?
         }
         None => Vec::new(),
     };
@@ -228,6 +241,7 @@ async fn show(
         email: &email,
         error: None,
         captcha: captcha.as_ref(),
+        passkeys: state.passkeys.is_some(),
     };
     Ok((jar, render(StatusCode::OK, &view)).into_response())
 }
@@ -271,6 +285,7 @@ async fn submit(
                 email: &email,
                 error: Some(&error),
                 captcha: captcha.as_ref(),
+                passkeys: state.passkeys.is_some(),
             };
             Ok(render(status, &view))
         }

@@ -16,6 +16,7 @@ pub mod login;
 pub mod mfa;
 pub mod passkey;
 pub mod password;
+pub mod passwordless;
 pub mod second_step;
 
 pub use error::{error_page, internal_error_page, not_habilitated_page};
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(mfa::router())
         .merge(passkey::router())
         .merge(second_step::router())
+        .merge(passwordless::router())
         .merge(login::router())
         .merge(password::router())
         .merge(console::router())

@@ -53,11 +53,17 @@ async fn secrets_in_use(app: &TestApp) -> (Vec<u8>, Vec<Vec<u8>>) {
     (totp, keys.into_iter().map(|k| k.private_pkcs8).collect())
 }
 
+/// The database file and its write-ahead log as bytes, read by another process: closing a
+/// descriptor of the file in this one would drop every POSIX lock SQLite holds on it here, and
+/// this process's connections would then miss what other processes write.
 fn database_files(data_dir: &std::path::Path) -> Vec<u8> {
     let mut bytes = Vec::new();
     for name in ["passerelle.db", "passerelle.db-wal"] {
-        if let Ok(b) = std::fs::read(data_dir.join(name)) {
-            bytes.extend(b);
+        let path = data_dir.join(name);
+        if path.exists() {
+            let out = Command::new("cat").arg(&path).output().unwrap();
+            assert!(out.status.success(), "cat {}", path.display());
+            bytes.extend(out.stdout);
         }
     }
     assert!(bytes.len() > 4096, "the database files were read");
@@ -202,7 +208,7 @@ async fn values_kept_in_clear_are_sealed_at_start_a_wrong_key_is_refused_and_key
         .collect();
     assert_eq!(clear_keys.len(), SigningAlg::ALL.len());
     let values = stored_values(&raw).await.len();
-    drop(raw);
+    raw.close().await;
 
     // The next start seals them, and the files keep no copy in clear.
     let (code, out, err) = passerelle(data, &["keys", "list"], &[]);
@@ -220,6 +226,9 @@ async fn values_kept_in_clear_are_sealed_at_start_a_wrong_key_is_refused_and_key
     for (slot, value) in &stored {
         assert!(value.starts_with(MAGIC), "{slot:?} is sealed");
     }
+    // Closed before other processes write: a connection left open here may keep reading the
+    // file as it was.
+    raw.close().await;
     let files = database_files(data);
     let runs = runs(&files);
     for secret in clear_keys.iter().chain([&totp, &clear_csrf]) {
@@ -295,7 +304,37 @@ async fn values_kept_in_clear_are_sealed_at_start_a_wrong_key_is_refused_and_key
     let (code, _, err) = passerelle(data, &["keys", "list"], &[]);
     assert_ne!(code, 0);
     assert!(err.contains("wrong key-encryption key"), "{err}");
-    let stores = opened(new).await.unwrap();
+    let stores = match opened(new.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            // Which key each value is under, to tell a stray writer from a missed rewrap.
+            let raw = SqliteStore::open(&data.join("passerelle.db"), 1)
+                .await
+                .unwrap();
+            let under: Vec<_> = stored_values(&raw)
+                .await
+                .into_iter()
+                .map(|(slot, v)| (slot, hex(&v[8..16])))
+                .collect();
+            let ids = |k: &str| {
+                let mut c = test_config(data);
+                c.secrets.kek = k.to_owned();
+                passerelle::store::sealed::kek::keyring(&c)
+                    .unwrap()
+                    .current_id()
+            };
+            let cli = passerelle(
+                data,
+                &["keys", "list"],
+                &[("PASSERELLE__SECRETS__KEK", &new)],
+            );
+            panic!(
+                "{e:#}; a new process with the new key: {cli:?}; old key {}, new key {}; values under {under:?}",
+                ids(old_kek.trim()),
+                ids(&new)
+            );
+        }
+    };
     let factor = stores.factors.get_totp(&claire).await.unwrap().unwrap();
     assert_eq!(factor.secret, totp);
 }

@@ -44,6 +44,40 @@ async fn screenshot(c: &fantoccini::Client, name: &str) {
     }
 }
 
+/// Claire signs in with her password in the browser (no application waiting).
+async fn signed_in_as_claire(c: &fantoccini::Client, origin: &str) {
+    c.goto(&format!("{origin}/login")).await.unwrap();
+    type_into(c, "#email", CLAIRE).await;
+    type_into(c, "#password", PASSWORD).await;
+    submit(c).await;
+    c.wait()
+        .for_element(Locator::Css("form[action='/logout']"))
+        .await
+        .unwrap();
+}
+
+/// The ID token's claims for the code the browser brought back to `landed`.
+async fn claims_after(
+    app: &TestApp,
+    landed: &Url,
+    client: &str,
+    secret: &str,
+    callback: &str,
+) -> serde_json::Value {
+    let code = landed
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code");
+    let tokens: serde_json::Value = app
+        .exchange_as(client, secret, &code, callback)
+        .await
+        .json()
+        .await
+        .unwrap();
+    crate::mfa::id_token_claims(&tokens)
+}
+
 /// A server whose issuer is `http://localhost:PORT`: WebAuthn binds passkeys to a domain
 /// name, never to an IP address.
 async fn on_localhost() -> (TestApp, String) {
@@ -70,14 +104,7 @@ async fn a_person_enrols_a_passkey_logs_in_with_it_and_removes_it_in_chromium() 
     let c = chromium(&driver).await;
     c.issue_cmd(AddVirtualAuthenticator).await.unwrap();
 
-    c.goto(&at("/login")).await.unwrap();
-    type_into(&c, "#email", CLAIRE).await;
-    type_into(&c, "#password", PASSWORD).await;
-    submit(&c).await;
-    c.wait()
-        .for_element(Locator::Css("form[action='/logout']"))
-        .await
-        .unwrap();
+    signed_in_as_claire(&c, &origin).await;
     c.goto(&at("/compte")).await.unwrap();
     click(&c, "a[href='/compte/cles-d-acces']").await;
     assert!(text_of(&c, "main").await.contains("aucune clé d'accès"));
@@ -126,23 +153,14 @@ async fn a_person_enrols_a_passkey_logs_in_with_it_and_removes_it_in_chromium() 
     screenshot(&c, "passkey-step-1280").await;
     click(&c, "form[data-passkey=get] button[type=submit]").await;
     let landed = wait_until_on(&c, &callback).await;
-    let code = landed
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("a code");
-    let tokens: serde_json::Value = app
-        .exchange_as(
-            "key-rp",
-            "key-rp-secret-0123456789-0123456789-ab",
-            &code,
-            &callback,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let claims = crate::mfa::id_token_claims(&tokens);
+    let claims = claims_after(
+        &app,
+        &landed,
+        "key-rp",
+        "key-rp-secret-0123456789-0123456789-ab",
+        &callback,
+    )
+    .await;
     assert_eq!(claims["acr"], "urn:passerelle:acr:mfa");
     // The virtual authenticator's credential is bound to it: a hardware-secured key.
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "hwk"]));
@@ -286,18 +304,7 @@ async fn a_service_that_requires_a_passkey_has_one_added_on_the_way_in_chromium(
     type_into(&c, "#nom", "Ordinateur").await;
     click(&c, "form[data-passkey=create] button[type=submit]").await;
     let landed = wait_until_on(&c, &callback).await;
-    let code = landed
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("a code");
-    let tokens: serde_json::Value = app
-        .exchange_as("key-pr", secret, &code, &callback)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let claims = crate::mfa::id_token_claims(&tokens);
+    let claims = claims_after(&app, &landed, "key-pr", secret, &callback).await;
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "hwk"]));
     c.close().await.unwrap();
 }
@@ -381,4 +388,93 @@ async fn administrators_may_be_required_a_passkey_for_the_console() {
     // On an issuer without a domain name the page says why it cannot offer one.
     let page = visit(&browser, &app.url("/compte/cles-d-acces")).await;
     assert!(page.text().await.unwrap().contains("nom de domaine"));
+}
+
+#[tokio::test]
+async fn a_person_logs_in_with_a_passkey_alone_in_chromium() {
+    let (app, origin) = on_localhost().await;
+    let at = |path: &str| format!("{origin}{path}");
+    let driver = start_driver().await;
+    let c = chromium(&driver).await;
+    c.issue_cmd(AddVirtualAuthenticator).await.unwrap();
+    signed_in_as_claire(&c, &origin).await;
+    c.goto(&at("/compte/cles-d-acces")).await.unwrap();
+    type_into(&c, "#nom", "Téléphone").await;
+    click(&c, "form[data-passkey=create] button[type=submit]").await;
+    text_of(&c, "#message").await;
+
+    // Signed out, the login page offers the passkey; no email, no password.
+    let secret = "alone-rp-secret-0123456789-0123456789-ab";
+    let callback = stand_in_client(&app, "alone-rp", secret).await;
+    c.delete_all_cookies().await.unwrap();
+    let authorize = app
+        .authorize_url(&[("client_id", "alone-rp"), ("redirect_uri", &callback)])
+        .replace(&app.address, &origin);
+    c.goto(&authorize).await.unwrap();
+    click(&c, "a[href^='/login/cle-d-acces']").await;
+    c.wait()
+        .for_element(Locator::Css("form[data-passkey=get]"))
+        .await
+        .unwrap();
+    let found = crate::accessibility::violations(&c).await;
+    assert!(found.is_empty(), "the passkey login page: {found:?}");
+    screenshot(&c, "passkey-login-1280").await;
+    click(&c, "form[data-passkey=get] button[type=submit]").await;
+    let landed = wait_until_on(&c, &callback).await;
+    let claims = claims_after(&app, &landed, "alone-rp", secret, &callback).await;
+    assert_eq!(claims["acr"], "urn:passerelle:acr:mfa");
+    assert_eq!(claims["amr"], serde_json::json!(["hwk", "mfa"]));
+    let account = app.account(CLAIRE).await.id.to_string();
+    app.own_trace(|t| {
+        t.action == "auth.login"
+            && t.actor_account.as_deref() == Some(&account)
+            && t.target.as_deref() == Some("passkey")
+    })
+    .await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_passkey_login_is_traced_and_counted_against_the_address() {
+    let (app, _) = on_localhost().await;
+    let browser = browser();
+    let page = visit(&browser, &app.url("/login/cle-d-acces")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("ceremony", hidden(&html, "ceremony").unwrap()),
+        ("answer", "{\"id\":\"x\"}".to_owned()),
+    ];
+    let refused = browser
+        .post(app.url("/login/cle-d-acces"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("n'a pas été reconnue")
+    );
+    let key = passerelle::accounts::throttle::ip_key("127.0.0.1".parse().unwrap());
+    let attempts = app
+        .state
+        .stores
+        .throttle
+        .attempts(&key, app.state.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(attempts.recent.len(), 1);
+    // The same ceremony cannot be tried again.
+    let again = browser
+        .post(app.url("/login/cle-d-acces"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 401);
 }
