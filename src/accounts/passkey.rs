@@ -124,15 +124,20 @@ impl Passkeys {
         answer: &str,
         name: &str,
     ) -> anyhow::Result<Result<(StoredPasskey, &'static str), PasskeyRefusal>> {
-        let Some(registration) =
-            take::<PasskeyRegistration>(stores, now, Some(&account.id), Purpose::Enrol, ceremony)
-                .await?
-        else {
-            return Ok(Err(PasskeyRefusal::Ceremony));
-        };
-        let Ok(answer) = serde_json::from_str::<RegisterPublicKeyCredential>(answer) else {
-            return Ok(Err(PasskeyRefusal::Answer));
-        };
+        let (registration, answer) =
+            match opened::<PasskeyRegistration, RegisterPublicKeyCredential>(
+                stores,
+                now,
+                Some(&account.id),
+                Purpose::Enrol,
+                ceremony,
+                answer,
+            )
+            .await?
+            {
+                Ok(pair) => pair,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
         let Ok(passkey) = self
             .webauthn
             .finish_passkey_registration(&answer, &registration)
@@ -195,14 +200,18 @@ impl Passkeys {
         ceremony: &str,
         answer: &str,
     ) -> anyhow::Result<Result<Proof, PasskeyRefusal>> {
-        let Some(authentication) =
-            take::<PasskeyAuthentication>(stores, now, Some(&account.id), Purpose::Prove, ceremony)
-                .await?
-        else {
-            return Ok(Err(PasskeyRefusal::Ceremony));
-        };
-        let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
-            return Ok(Err(PasskeyRefusal::Answer));
+        let (authentication, answer) = match opened::<PasskeyAuthentication, PublicKeyCredential>(
+            stores,
+            now,
+            Some(&account.id),
+            Purpose::Prove,
+            ceremony,
+            answer,
+        )
+        .await?
+        {
+            Ok(pair) => pair,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let Ok(result) = self
             .webauthn
@@ -253,14 +262,20 @@ impl Passkeys {
         ceremony: &str,
         answer: &str,
     ) -> anyhow::Result<Result<(AccountId, Proof), PasskeyRefusal>> {
-        let Some(authentication) =
-            take::<DiscoverableAuthentication>(stores, now, None, Purpose::Login, ceremony).await?
-        else {
-            return Ok(Err(PasskeyRefusal::Ceremony));
-        };
-        let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
-            return Ok(Err(PasskeyRefusal::Answer));
-        };
+        let (authentication, answer) =
+            match opened::<DiscoverableAuthentication, PublicKeyCredential>(
+                stores,
+                now,
+                None,
+                Purpose::Login,
+                ceremony,
+                answer,
+            )
+            .await?
+            {
+                Ok(pair) => pair,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
         let Ok((user, credential_id)) = self.webauthn.identify_discoverable_authentication(&answer)
         else {
             return Ok(Err(PasskeyRefusal::Answer));
@@ -325,6 +340,23 @@ async fn keep<T: Serialize>(
     };
     stores.challenges.put_challenge(&id, &challenge).await?;
     Ok(id)
+}
+
+/// The ceremony's state, taken once, and the browser's answer read as `A`.
+async fn opened<S: serde::de::DeserializeOwned, A: serde::de::DeserializeOwned>(
+    stores: &Stores,
+    now: i64,
+    account: Option<&AccountId>,
+    purpose: Purpose,
+    ceremony: &str,
+    answer: &str,
+) -> StoreResult<Result<(S, A), PasskeyRefusal>> {
+    let Some(state) = take::<S>(stores, now, account, purpose, ceremony).await? else {
+        return Ok(Err(PasskeyRefusal::Ceremony));
+    };
+    Ok(serde_json::from_str(answer)
+        .map(|a| (state, a))
+        .map_err(|_| PasskeyRefusal::Answer))
 }
 
 /// Takes a ceremony's state once, if it is `account`'s for `purpose` and still live.

@@ -112,31 +112,16 @@ async fn submit_step(
     let request = form.request.as_deref();
     // Wrong codes count like wrong passwords: the same gate protects both.
     let key = throttle::identifier_key(account.profile.email.as_str());
-    let rules = &state.settings.throttling;
-    match state
-        .stores
-        .throttle
-        .attempts(&key, state.clock.now())
-        .await
-    {
-        Ok(a)
-            if matches!(
-                throttle::gate(&a, state.clock.now(), rules),
-                Gate::Closed { .. }
-            ) =>
-        {
-            return step_response(
-                &state,
-                jar,
-                &account,
-                request,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some("Trop d'essais : réessayez plus tard."),
-            )
-            .await;
-        }
-        Ok(_) => {}
-        Err(e) => return Err(PageError::internal(e)),
+    if throttled(&state, &key).await? {
+        return step_response(
+            &state,
+            jar,
+            &account,
+            request,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Trop d'essais : réessayez plus tard."),
+        )
+        .await;
     }
     let code = form.code.unwrap_or_default();
     let used = match totp::verify(
@@ -247,11 +232,7 @@ async fn prove(
     // A refused passkey counts like a wrong code or password: the same gate protects all.
     let key = throttle::identifier_key(account.profile.email.as_str());
     let now = state.clock.now();
-    let attempts = state.stores.throttle.attempts(&key, now).await?;
-    if matches!(
-        throttle::gate(&attempts, now, &state.settings.throttling),
-        Gate::Closed { .. }
-    ) {
+    if throttled(&state, &key).await? {
         return step_response(
             &state,
             jar,
@@ -319,4 +300,15 @@ async fn prove(
         .await?
         .ok_or_else(PageError::login)?;
     super::login::continue_request(&state, jar, &account, &session, request).await
+}
+
+/// Whether the identifier's gate is closed: wrong codes, refused passkeys and wrong passwords
+/// count alike.
+async fn throttled(state: &AppState, key: &str) -> crate::store::StoreResult<bool> {
+    let now = state.clock.now();
+    let attempts = state.stores.throttle.attempts(key, now).await?;
+    Ok(matches!(
+        throttle::gate(&attempts, now, &state.settings.throttling),
+        Gate::Closed { .. }
+    ))
 }
