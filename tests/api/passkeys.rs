@@ -56,6 +56,12 @@ async fn signed_in_as_claire(c: &fantoccini::Client, origin: &str) {
         .unwrap();
 }
 
+/// On the passkeys page: names the new passkey and asks the (virtual) authenticator for it.
+async fn name_and_add_passkey(c: &fantoccini::Client, name: &str) {
+    type_into(c, "#nom", name).await;
+    click(c, "form[data-passkey=create] button[type=submit]").await;
+}
+
 /// The ID token's claims for the code the browser brought back to `landed`.
 async fn claims_after(
     app: &TestApp,
@@ -108,8 +114,7 @@ async fn a_person_enrols_a_passkey_logs_in_with_it_and_removes_it_in_chromium() 
     c.goto(&at("/compte")).await.unwrap();
     click(&c, "a[href='/compte/cles-d-acces']").await;
     assert!(text_of(&c, "main").await.contains("aucune clé d'accès"));
-    type_into(&c, "#nom", "Clé du bureau").await;
-    click(&c, "form[data-passkey=create] button[type=submit]").await;
+    name_and_add_passkey(&c, "Clé du bureau").await;
     let message = text_of(&c, "#message").await;
     assert_eq!(message, "La clé « Clé du bureau » est ajoutée.");
     assert!(text_of(&c, "tbody").await.contains("Clé du bureau"));
@@ -301,8 +306,7 @@ async fn a_service_that_requires_a_passkey_has_one_added_on_the_way_in_chromium(
             .await
             .contains("ajoutez une clé d'accès pour continuer")
     );
-    type_into(&c, "#nom", "Ordinateur").await;
-    click(&c, "form[data-passkey=create] button[type=submit]").await;
+    name_and_add_passkey(&c, "Ordinateur").await;
     let landed = wait_until_on(&c, &callback).await;
     let claims = claims_after(&app, &landed, "key-pr", secret, &callback).await;
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "hwk"]));
@@ -399,9 +403,11 @@ async fn a_person_logs_in_with_a_passkey_alone_in_chromium() {
     c.issue_cmd(AddVirtualAuthenticator).await.unwrap();
     signed_in_as_claire(&c, &origin).await;
     c.goto(&at("/compte/cles-d-acces")).await.unwrap();
-    type_into(&c, "#nom", "Téléphone").await;
-    click(&c, "form[data-passkey=create] button[type=submit]").await;
-    text_of(&c, "#message").await;
+    name_and_add_passkey(&c, "Téléphone").await;
+    assert_eq!(
+        text_of(&c, "#message").await,
+        "La clé « Téléphone » est ajoutée."
+    );
 
     // Signed out, the login page offers the passkey; no email, no password.
     let secret = "alone-rp-secret-0123456789-0123456789-ab";
