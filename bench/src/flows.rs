@@ -234,6 +234,14 @@ impl Flows {
         Some(body["sub"].as_str()?.to_owned())
     }
 
+    /// The health probe: the cheapest request the HTTP stack answers.
+    pub async fn healthz(&self) -> Option<()> {
+        let r = self.api.get(self.url("/healthz")).send().await.ok()?;
+        let ok = r.status() == 200;
+        let body = r.bytes().await.ok()?;
+        (ok && &body[..] == b"ok").then_some(())
+    }
+
     /// The signing keys, as every relying application fetches them.
     pub async fn jwks(&self) -> Option<()> {
         let r = self.api.get(self.url("/jwks.json")).send().await.ok()?;

@@ -32,13 +32,64 @@ impl Process {
 
     /// The peak resident set size since the last reset, in bytes.
     pub fn peak_memory(self) -> u64 {
+        self.status_kib("VmHWM:") * 1024
+    }
+
+    /// The resident set size now, in bytes.
+    pub fn memory(self) -> u64 {
+        self.status_kib("VmRSS:") * 1024
+    }
+
+    fn status_kib(self, field: &str) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kib| kib * 1024)
+            .unwrap_or(0)
+    }
+}
+
+/// The whole machine's CPU time so far, from the first line of /proc/stat: (all, stolen), in
+/// clock ticks. Steal is the time the hypervisor gave this virtual machine's CPUs to others:
+/// when it is more than a few per cent, the figures measured meanwhile are not to be trusted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineCpu {
+    pub total: u64,
+    pub steal: u64,
+}
+
+impl MachineCpu {
+    pub fn read() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        Self::parse(&stat)
+    }
+
+    fn parse(stat: &str) -> Self {
+        let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+            return Self::default();
+        };
+        // user nice system idle iowait irq softirq steal (guest times are inside user).
+        let fields: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        Self {
+            total: fields.iter().sum(),
+            steal: fields.get(7).copied().unwrap_or(0),
+        }
+    }
+
+    /// The fraction of the machine's CPU time stolen since `earlier`.
+    pub fn steal_since(self, earlier: Self) -> f64 {
+        let total = self.total.saturating_sub(earlier.total);
+        if total == 0 {
+            return 0.0;
+        }
+        self.steal.saturating_sub(earlier.steal) as f64 / total as f64
     }
 }
 
@@ -58,6 +109,8 @@ pub struct Sample {
     pub cpu_seconds: f64,
     /// Server peak resident memory during the load, in bytes.
     pub peak_memory: u64,
+    /// The fraction of the machine's CPU time stolen by the hypervisor during the load.
+    pub steal: f64,
 }
 
 impl Sample {
@@ -92,6 +145,7 @@ where
     let op = Arc::new(op);
     server.reset_peak_memory();
     let cpu_before = server.cpu_seconds();
+    let machine_before = MachineCpu::read();
     let started = Instant::now();
     let deadline = started + duration;
     let loops: Vec<_> = (0..workers)
@@ -127,6 +181,7 @@ where
     total.seconds = started.elapsed().as_secs_f64();
     total.cpu_seconds = server.cpu_seconds() - cpu_before;
     total.peak_memory = server.peak_memory();
+    total.steal = MachineCpu::read().steal_since(machine_before);
     total.latencies.sort();
     total
 }
@@ -139,6 +194,7 @@ where
 {
     server.reset_peak_memory();
     let cpu_before = server.cpu_seconds();
+    let machine_before = MachineCpu::read();
     let started = Instant::now();
     let mut s = Sample::default();
     for i in 0..count as u64 {
@@ -155,6 +211,7 @@ where
     s.seconds = started.elapsed().as_secs_f64();
     s.cpu_seconds = server.cpu_seconds() - cpu_before;
     s.peak_memory = server.peak_memory();
+    s.steal = MachineCpu::read().steal_since(machine_before);
     s.latencies.sort();
     s
 }
@@ -170,6 +227,18 @@ mod tests {
         assert_eq!(percentile(&d, 0.99), Duration::from_millis(99));
         assert_eq!(percentile(&d, 0.0), Duration::from_millis(1));
         assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn steal_is_read_from_the_eighth_field_of_the_cpu_line() {
+        let before = MachineCpu::parse("cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 1 2 3\n");
+        let after = MachineCpu::parse("cpu  200 0 100 1550 10 0 0 140 0 0\n");
+        assert_eq!((before.total, before.steal), (1000, 40));
+        assert!((after.steal_since(before) - 0.1).abs() < 1e-9);
+        assert_eq!(
+            MachineCpu::parse("").steal_since(MachineCpu::default()),
+            0.0
+        );
     }
 
     #[test]
@@ -194,5 +263,6 @@ mod tests {
             me.cpu_seconds()
         );
         assert!(me.peak_memory() > 1024 * 1024);
+        assert!(me.memory() > 1024 * 1024 && me.memory() <= me.peak_memory());
     }
 }

@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::Parser;
 use flows::Flows;
 use load::{Process, Sample};
-use report::{Curve, Enumeration, LoginBound, Point, Results, Row, TraceFacts};
+use report::{Curve, Enumeration, LoginBound, Memory, Point, Results, Row, TraceFacts};
 use server::{PASSERELLE, Setup};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +39,9 @@ struct Args {
     /// Concurrent browsers for the password logins (default: 4 per core)
     #[arg(long)]
     login_connections: Option<usize>,
+    /// Phases of Argon2id-only hashing and of password logins, alternated (median of each)
+    #[arg(long, default_value_t = 3)]
+    login_rounds: usize,
     /// Concurrent connections for the grants, introspection, userinfo and JWKS
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -138,6 +141,10 @@ fn check(args: &Args) -> anyhow::Result<()> {
         "--feed-rounds must be between 1 and 20"
     );
     anyhow::ensure!(
+        (1..=20).contains(&args.login_rounds),
+        "--login-rounds must be between 1 and 20"
+    );
+    anyhow::ensure!(
         args.enumeration_samples <= 2 * args.accounts,
         "--enumeration-samples must be at most twice --accounts (two failures per identifier stay under the CAPTCHA)"
     );
@@ -171,6 +178,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         traces: Vec::new(),
         enumeration: Vec::new(),
         curves: Vec::new(),
+        memory: Vec::new(),
+        steal_percent: 0.0,
     };
     // The settings keep the PostgreSQL and Redis addresses without their passwords.
     for key in ["postgres", "redis"] {
@@ -189,10 +198,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // Whatever happens from here on (a failure, Ctrl-C), what the run created in the given
     // servers is removed before it ends; Passerelle's process ends with its `Server`.
+    let machine_before = load::MachineCpu::read();
     let measured = tokio::select! {
         r = measure_all(&args, &setups, &mut results) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
+    results.steal_percent = load::MachineCpu::read().steal_since(machine_before) * 100.0;
     for setup in &setups {
         if let Err(e) = setup.clean_up().await {
             eprintln!("warning: {}", format!("{e:#}").replace('\n', " "));
@@ -222,47 +233,118 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn measure_all(args: &Args, setups: &[Setup], results: &mut Results) -> anyhow::Result<()> {
-    let bound = argon2_bound(args).await?;
-    println!(
-        "Argon2id-only bound: {:.1} verifications/s with every core busy ({:.1} ms each)\n",
-        bound.0, bound.1
-    );
+    let hashing = Hashing::new().await?;
     for setup in setups {
-        measure(args, setup, &bound, results).await?;
+        measure(args, setup, &hashing, results).await?;
     }
     Ok(())
 }
 
-/// Argon2id verifications per second at Passerelle's own parameters and through its own
-/// hasher, with every core busy, in this process: the ceiling for password logins.
-async fn argon2_bound(args: &Args) -> anyhow::Result<(f64, f64, String)> {
-    let config = passerelle::config::Config::default().password_hashing;
-    let label = format!(
-        "m={} KiB, t={}, p={}",
-        config.memory_kib, config.iterations, config.parallelism
-    );
-    let hasher = passerelle::accounts::password::PasswordHasher::new(&config)?;
-    let password = || passerelle::accounts::password::Password::new(flows::PASSWORD.into());
-    let stored = hasher.hash(password()).await?;
-    let me = Process {
-        pid: std::process::id(),
-    };
-    let seconds = args.seconds.min(3.0);
-    let sample = load::drive(
-        report::cores(),
-        Duration::from_secs_f64(seconds),
-        me,
-        move |_, _| {
+/// Argon2id verifications at Passerelle's own parameters and through its own hasher, with
+/// every core busy, in this process: the ceiling for password logins.
+struct Hashing {
+    hasher: passerelle::accounts::password::PasswordHasher,
+    stored: String,
+    label: String,
+}
+
+impl Hashing {
+    async fn new() -> anyhow::Result<Self> {
+        let config = passerelle::config::Config::default().password_hashing;
+        let label = format!(
+            "m={} KiB, t={}, p={}",
+            config.memory_kib, config.iterations, config.parallelism
+        );
+        let hasher = passerelle::accounts::password::PasswordHasher::new(&config)?;
+        let stored = hasher.hash(Self::password()).await?;
+        Ok(Self {
+            hasher,
+            stored,
+            label,
+        })
+    }
+
+    fn password() -> passerelle::accounts::password::Password {
+        passerelle::accounts::password::Password::new(flows::PASSWORD.into())
+    }
+
+    /// One phase of verifications on every core; its CPU is this process's own.
+    async fn phase(&self, duration: Duration) -> anyhow::Result<Sample> {
+        let me = Process {
+            pid: std::process::id(),
+        };
+        let (hasher, stored) = (self.hasher.clone(), self.stored.clone());
+        let sample = load::drive(report::cores(), duration, me, move |_, _| {
             let (hasher, stored) = (hasher.clone(), stored.clone());
             async move {
-                let ok = hasher.verify(password(), Some(stored)).await;
+                let ok = hasher.verify(Self::password(), Some(stored)).await;
                 ok.then_some(1)
             }
-        },
-    )
-    .await;
-    anyhow::ensure!(sample.failed == 0, "Argon2id verification failed");
-    Ok((sample.rate(), sample.percentile_ms(0.5), label))
+        })
+        .await;
+        anyhow::ensure!(sample.failed == 0, "Argon2id verification failed");
+        Ok(sample)
+    }
+}
+
+/// The sample of median rate, and the median CPU seconds per unit, of alternated phases.
+fn median(mut samples: Vec<Sample>) -> (Sample, f64) {
+    let per_unit = |s: &Sample| s.cpu_seconds / s.units.max(1) as f64;
+    let mut cpu: Vec<f64> = samples.iter().map(per_unit).collect();
+    cpu.sort_by(f64::total_cmp);
+    samples.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let middle = samples.len() / 2;
+    (samples.swap_remove(middle), cpu[middle])
+}
+
+/// Password logins against the Argon2id-only bound: phases of each alternated, so that both
+/// sides see the same machine, and their CPU read from /proc rather than from wall time.
+async fn logins_against_bound(
+    args: &Args,
+    setup: &Setup,
+    flows: &Flows,
+    process: Process,
+    hashing: &Hashing,
+) -> anyhow::Result<(Sample, LoginBound)> {
+    let seconds = Duration::from_secs_f64(args.seconds);
+    let connections = args.login_connections.unwrap_or(4 * report::cores());
+    let (mut bounds, mut logins) = (Vec::new(), Vec::new());
+    for _ in 0..args.login_rounds {
+        bounds.push(hashing.phase(seconds).await?);
+        logins.push(drive_logins(flows, connections, seconds, process, args.accounts).await);
+    }
+    let steal = bounds
+        .iter()
+        .chain(&logins)
+        .map(|s| s.steal)
+        .fold(0.0, f64::max);
+    let (bound, verification_cpu) = median(bounds);
+    let (login, login_cpu) = median(logins);
+    let facts = LoginBound {
+        setup: setup.name.into(),
+        argon2: hashing.label.clone(),
+        rounds: args.login_rounds,
+        hash_ms: bound.percentile_ms(0.5),
+        bound_per_second: bound.rate(),
+        logins_per_second: login.rate(),
+        ratio: login.rate() / bound.rate().max(1e-9),
+        cpu_ms_per_verification: verification_cpu * 1e3,
+        server_cpu_ms_per_login: login_cpu * 1e3,
+        cpu_ms_beyond_hash: (login_cpu - verification_cpu) * 1e3,
+        steal_percent: steal * 100.0,
+    };
+    println!(
+        "Argon2id-only bound {:.1} /s, logins {:.1} /s ({:.0} %); server CPU per login {:.2} ms, one verification {:.2} ms: {:.2} ms beyond the hash (medians of {} alternated phases, steal at most {:.1} %)",
+        facts.bound_per_second,
+        facts.logins_per_second,
+        facts.ratio * 100.0,
+        facts.server_cpu_ms_per_login,
+        facts.cpu_ms_per_verification,
+        facts.cpu_ms_beyond_hash,
+        facts.rounds,
+        facts.steal_percent
+    );
+    Ok((login, facts))
 }
 
 /// The person-bound tokens each connection uses for refresh, introspection and userinfo.
@@ -301,7 +383,7 @@ async fn sign_in(flows: &Flows, count: usize, accounts: usize) -> anyhow::Result
 async fn measure(
     args: &Args,
     setup: &Setup,
-    bound: &(f64, f64, String),
+    hashing: &Hashing,
     results: &mut Results,
 ) -> anyhow::Result<()> {
     let cores = report::cores();
@@ -326,39 +408,48 @@ async fn measure(
     let t = Instant::now();
     let server = setup.start(&flows::provisioning(args.accounts))?;
     let process = server.process();
+    // Idle: what Passerelle keeps once its start-up tasks have run (a second after the banner).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = process.memory();
     println!(
-        "Passerelle started at {} with {} accounts in {:.1} s",
+        "Passerelle started at {} with {} accounts in {:.1} s; {:.1} MiB resident",
         server.issuer,
         args.accounts,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        mib(idle_rss)
     );
     let flows = Flows::new(server.issuer.clone());
     let row = |measure: &str, unit: &str, conns: usize, s: &Sample| {
         let r = Row::new(name, measure, unit, conns, s, cores);
         println!(
-            "{measure:<44} {:>10.1} {unit}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failed {}",
-            r.per_second, r.p50_ms, r.p99_ms, r.failed
+            "{measure:<44} {:>10.1} {unit}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failed {}  steal {:.1} %",
+            r.per_second, r.p50_ms, r.p99_ms, r.failed, r.steal_percent
         );
         r
     };
 
     let accounts = args.accounts;
-    let logins = drive_logins(&flows, login_connections, seconds, process, accounts).await;
-    let login_row = row(
+    let (logins, bound) = logins_against_bound(args, setup, &flows, process, hashing).await?;
+    results.rows.push(row(
         "password login (authorize, form, POST, code)",
         "login",
         login_connections,
         &logins,
-    );
-    results.login_bound.push(LoginBound {
-        setup: name.into(),
-        argon2: bound.2.clone(),
-        hash_ms: bound.1,
-        bound_per_second: bound.0,
-        logins_per_second: login_row.per_second,
-        ratio: login_row.per_second / bound.0.max(1e-9),
-    });
-    results.rows.push(login_row);
+    ));
+    results.login_bound.push(bound);
+
+    // What the HTTP stack alone allows at these connections: the rows below are read as a
+    // fraction of it.
+    let f = flows.clone();
+    let floor = load::drive(args.connections, seconds, process, move |_, _| {
+        let f = f.clone();
+        async move { f.healthz().await.map(|_| 1) }
+    })
+    .await;
+    let floor_row = row("HTTP floor (/healthz)", "request", args.connections, &floor);
+    let floor_rate = floor_row.per_second.max(1e-9);
+    results.rows.push(floor_row);
+    let floor_row_at = results.rows.len();
 
     let cc = drive_grants(&flows, args.connections, seconds, process).await;
     results.rows.push(row(
@@ -420,6 +511,17 @@ async fn measure(
     results
         .rows
         .push(row("JWKS", "request", args.connections, &jwks));
+    for r in &mut results.rows[floor_row_at..] {
+        r.of_floor = Some(r.per_second / floor_rate);
+    }
+    println!(
+        "of the HTTP floor: {}",
+        results.rows[floor_row_at..]
+            .iter()
+            .map(|r| format!("{} {:.0} %", r.measure, r.of_floor.unwrap_or(0.0) * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     // Trace ingestion: a relying application's client_credentials token with traces:write.
     let writer = flows
@@ -511,6 +613,22 @@ async fn measure(
             .enumeration
             .push(enumeration(&flows, name, args.enumeration_samples).await?);
     }
+    let memory = Memory {
+        setup: name.into(),
+        idle_rss_mib: mib(idle_rss),
+        rss_after_mib: mib(process.memory()),
+        peak_rss_mib: results
+            .rows
+            .iter()
+            .filter(|r| r.setup == name)
+            .map(|r| r.peak_rss_mib)
+            .fold(0.0, f64::max),
+    };
+    println!(
+        "server memory: {:.1} MiB idle after provisioning, {:.1} MiB after the measures, peak {:.0} MiB",
+        memory.idle_rss_mib, memory.rss_after_mib, memory.peak_rss_mib
+    );
+    results.memory.push(memory);
     server.stop();
 
     // Trace ingestion with the SIEM feed off and on, alternated on fresh servers.
@@ -541,6 +659,10 @@ async fn measure(
     results.rows.extend([unfed_row, fed_row]);
     println!();
     Ok(())
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// A measure counted in its own unit, with its 95th percentile.

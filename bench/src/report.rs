@@ -27,6 +27,11 @@ pub struct Row {
     pub p99_ms: f64,
     pub cpu_seconds_per_1000: f64,
     pub peak_rss_mib: f64,
+    /// Per cent of the machine's CPU time stolen by the hypervisor during the measure.
+    pub steal_percent: f64,
+    /// per_second as a fraction of the HTTP floor's (a trivial endpoint at the same
+    /// connections, in the same run), for the rows measured at the floor's connections.
+    pub of_floor: Option<f64>,
 }
 
 impl Row {
@@ -82,6 +87,8 @@ impl Row {
             p99_ms: s.percentile_ms(0.99),
             cpu_seconds_per_1000: cpu_per_op * 1000.0,
             peak_rss_mib: s.peak_memory as f64 / (1024.0 * 1024.0),
+            steal_percent: s.steal * 100.0,
+            of_floor: None,
         }
     }
 }
@@ -158,16 +165,43 @@ pub struct Results {
     pub traces: Vec<TraceFacts>,
     pub enumeration: Vec<Enumeration>,
     pub curves: Vec<Curve>,
+    pub memory: Vec<Memory>,
+    /// Per cent of the machine's CPU time stolen by the hypervisor over the whole run.
+    pub steal_percent: f64,
 }
 
+/// Password logins against the Argon2id-only bound, measured in alternated phases (bound,
+/// logins, bound, logins, …) and reported as the median phase of each side.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoginBound {
     pub setup: String,
     pub argon2: String,
+    pub rounds: usize,
     pub hash_ms: f64,
     pub bound_per_second: f64,
     pub logins_per_second: f64,
     pub ratio: f64,
+    /// CPU seconds of one verification (this process's CPU during a bound phase, per
+    /// verification), in milliseconds.
+    pub cpu_ms_per_verification: f64,
+    /// The server's CPU per login (its CPU during a login phase, per login), in milliseconds.
+    pub server_cpu_ms_per_login: f64,
+    /// server_cpu_ms_per_login - cpu_ms_per_verification: what a login costs beyond its hash.
+    pub cpu_ms_beyond_hash: f64,
+    /// The largest steal seen in any of the phases, per cent.
+    pub steal_percent: f64,
+}
+
+/// The server's resident memory.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    pub setup: String,
+    /// Right after start-up and provisioning, before any request.
+    pub idle_rss_mib: f64,
+    /// After every measure, once the load stopped.
+    pub rss_after_mib: f64,
+    /// The largest peak of any measure.
+    pub peak_rss_mib: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -217,34 +251,49 @@ pub fn table(results: &Results) -> String {
     };
     for setup in setups {
         let _ = writeln!(out, "\n### {setup}\n");
-        out.push_str("| measure | conns | per second | per core | p50 ms | p95 ms | p99 ms | server CPU s / 1000 | peak RSS MiB | failed |\n");
-        out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        out.push_str("| measure | conns | per second | of floor | p50 ms | p95 ms | p99 ms | server CPU s / 1000 | peak RSS MiB | steal % | failed |\n");
+        out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for r in results.rows.iter().filter(|r| r.setup == setup) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} {}/s | {} | {} | {} | {} | {} | {:.0} | {} |",
+                "| {} | {} | {} {}/s | {} | {} | {} | {} | {} | {:.0} | {:.1} | {} |",
                 r.measure,
                 r.connections,
                 number(r.per_second),
                 r.unit,
-                number(r.per_second_per_core),
+                r.of_floor
+                    .map_or_else(|| "—".to_owned(), |f| format!("{:.0} %", f * 100.0)),
                 number(r.p50_ms),
                 number(r.p95_ms),
                 number(r.p99_ms),
                 number(r.cpu_seconds_per_1000),
                 r.peak_rss_mib,
+                r.steal_percent,
                 r.failed
             );
         }
         for b in results.login_bound.iter().filter(|b| b.setup == setup) {
             let _ = writeln!(
                 out,
-                "\nPassword logins: {} /s against the Argon2id-only bound of {} /s ({}, {:.1} ms per hash, every core busy): {:.0} %.",
+                "\nPassword logins: {} /s against the Argon2id-only bound of {} /s ({}, {:.1} ms per hash, every core busy; medians of {} alternated phases of each, steal at most {:.1} %): {:.0} %.\n\
+                 Server CPU per login {:.2} ms, of which one verification {:.2} ms: {:.2} ms beyond the hash.",
                 number(b.logins_per_second),
                 number(b.bound_per_second),
                 b.argon2,
                 b.hash_ms,
-                b.ratio * 100.0
+                b.rounds,
+                b.steal_percent,
+                b.ratio * 100.0,
+                b.server_cpu_ms_per_login,
+                b.cpu_ms_per_verification,
+                b.cpu_ms_beyond_hash,
+            );
+        }
+        for m in results.memory.iter().filter(|m| m.setup == setup) {
+            let _ = writeln!(
+                out,
+                "Server memory: {:.1} MiB resident when idle after provisioning, {:.1} MiB after the measures, {:.0} MiB at the highest peak.",
+                m.idle_rss_mib, m.rss_after_mib, m.peak_rss_mib
             );
         }
         for t in results.traces.iter().filter(|t| t.setup == setup) {
@@ -268,6 +317,16 @@ pub fn table(results: &Results) -> String {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "\nSteal time over the whole run: {:.1} % of the machine's CPU time{}.",
+        results.steal_percent,
+        if results.steal_percent > 5.0 {
+            " — other virtual machines took the cores: these figures are not to be trusted"
+        } else {
+            ""
+        }
+    );
     out
 }
 

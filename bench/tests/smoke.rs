@@ -30,13 +30,15 @@ const SHORT: &[&str] = &[
     "5",
     "--enumeration-samples",
     "4",
+    "--login-rounds",
+    "2",
 ];
 
 fn check_results(out: &Path, setups: &[&str]) {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 11 * setups.len(), "{rows:#?}");
+    assert_eq!(rows.len(), 12 * setups.len(), "{rows:#?}");
     for setup in setups {
         let measures: Vec<&str> = rows
             .iter()
@@ -45,6 +47,7 @@ fn check_results(out: &Path, setups: &[&str]) {
             .collect();
         for expected in [
             "password login",
+            "HTTP floor",
             "client_credentials",
             "refresh",
             "introspection",
@@ -75,9 +78,39 @@ fn check_results(out: &Path, setups: &[&str]) {
             assert!(cpu > 1.0, "a login costs an Argon2id hash: {r}");
         }
     }
-    let bound = &json["login_bound"][0];
-    assert!(bound["bound_per_second"].as_f64().unwrap() > 0.0);
-    assert!(bound["ratio"].as_f64().unwrap() > 0.0);
+    // The rows measured at the floor's connections are read as a fraction of it.
+    for r in rows {
+        let against_floor = [
+            "client_credentials",
+            "refresh",
+            "introspection",
+            "userinfo",
+            "JWKS",
+        ]
+        .iter()
+        .any(|m| r["measure"].as_str().unwrap().starts_with(m));
+        let of_floor = r["of_floor"].as_f64();
+        assert_eq!(of_floor.is_some(), against_floor, "{r}");
+        assert!(of_floor.is_none_or(|f| f > 0.0), "{r}");
+        assert!(r["steal_percent"].as_f64().unwrap() >= 0.0, "{r}");
+    }
+    for bound in json["login_bound"].as_array().unwrap() {
+        assert!(bound["bound_per_second"].as_f64().unwrap() > 0.0);
+        assert!(bound["ratio"].as_f64().unwrap() > 0.0);
+        assert_eq!(bound["rounds"], 2);
+        // The server's CPU per login holds at least one verification's.
+        let verification = bound["cpu_ms_per_verification"].as_f64().unwrap();
+        let login = bound["server_cpu_ms_per_login"].as_f64().unwrap();
+        assert!(verification > 0.0 && login > 0.0, "{bound}");
+        let beyond = bound["cpu_ms_beyond_hash"].as_f64().unwrap();
+        assert!((login - verification - beyond).abs() < 1e-6, "{bound}");
+    }
+    for m in json["memory"].as_array().unwrap() {
+        assert!(m["idle_rss_mib"].as_f64().unwrap() > 1.0, "{m}");
+        assert!(m["peak_rss_mib"].as_f64().unwrap() >= 1.0, "{m}");
+    }
+    assert_eq!(json["memory"].as_array().unwrap().len(), setups.len());
+    assert!(json["steal_percent"].as_f64().unwrap() >= 0.0);
     assert_eq!(json["curves"].as_array().unwrap().len(), 2 * setups.len());
     assert_eq!(json["traces"][0]["store_size"], 2000);
     let svg = std::fs::read_to_string(out.join("latency.svg")).unwrap();
@@ -86,7 +119,9 @@ fn check_results(out: &Path, setups: &[&str]) {
         "{svg}"
     );
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
-    assert!(table.contains("| measure | conns | per second | per core |"));
+    assert!(table.contains("| measure | conns | per second | of floor |"));
+    assert!(table.contains("beyond the hash"), "{table}");
+    assert!(table.contains("Steal time over the whole run"), "{table}");
 }
 
 #[test]
@@ -139,6 +174,10 @@ fn bad_settings_are_refused_in_one_line() {
         (&["--connections", "0"][..], "--connections must be between"),
         (&["--seconds", "0"][..], "--seconds must be between"),
         (&["--feed-rounds", "0"][..], "--feed-rounds must be between"),
+        (
+            &["--login-rounds", "0"][..],
+            "--login-rounds must be between",
+        ),
         (
             &["--accounts", "2", "--enumeration-samples", "5"][..],
             "--enumeration-samples must be at most",
