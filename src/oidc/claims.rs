@@ -141,6 +141,7 @@ pub async fn user_claims(
     client_id: &ClientId,
     scope: &Scopes,
     extra: &[String],
+    held: Option<&[crate::store::Habilitation]>,
 ) -> StoreResult<UserClaims> {
     let wants = |claim: &str| {
         extra.iter().any(|c| c == claim)
@@ -149,24 +150,30 @@ pub async fn user_claims(
                 .any(|(c, s)| *c == claim && scope.contains(s))
     };
     let organisations = state.stores.organisations.as_ref();
+    // The habilitations effective now, unless the caller has just read them.
     let habilitations = if wants("habilitations") {
-        let held = crate::habilitations::effective(state, account, client_id).await?;
-        Some(crate::habilitations::roles_claim(&held))
+        let read;
+        let held = match held {
+            Some(held) => held,
+            None => {
+                read = crate::habilitations::effective(state, account, client_id).await?;
+                &read
+            }
+        };
+        Some(crate::habilitations::roles_claim(held))
     } else {
         None
     };
     let p = &account.profile;
-    let partner = match &p.partner {
-        Some(id) => organisations.get_partner(id).await?,
+    // The partner's Caf, else the person's own (Caf staff).
+    let found = match &p.partner {
+        Some(id) => organisations.partner_with_caf(id).await?,
         None => None,
     };
-    let caf_code = partner
-        .as_ref()
-        .map(|p| p.caf.clone())
-        .or_else(|| p.caf.clone());
-    let caf = match caf_code {
-        Some(code) => organisations.get_caf(&code).await?,
-        None => None,
+    let (partner, caf) = match (found, &p.caf) {
+        (Some((partner, caf)), _) => (Some(partner), caf),
+        (None, Some(code)) => (None, organisations.get_caf(code).await?),
+        (None, None) => (None, None),
     };
     Ok(UserClaims {
         sub: account.id.to_string(),

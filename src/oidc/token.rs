@@ -226,6 +226,7 @@ async fn authorization_code(
         nonce: grant.nonce.as_deref(),
         claims: &grant.claims,
         jkt,
+        held: None,
     };
     let refresh = if client.allows(GrantType::RefreshToken) {
         Some(
@@ -353,10 +354,8 @@ async fn refresh_token(
         ));
     };
     // A habilitation may have reached its end date since the last refresh.
-    if crate::habilitations::effective(state, &account, &family.client_id)
-        .await?
-        .is_empty()
-    {
+    let held = crate::habilitations::effective(state, &account, &family.client_id).await?;
+    if held.is_empty() {
         tokens::revoke_grant(state, &family.grant).await?;
         return Err(OAuthError::invalid_grant(
             "the person no longer holds a habilitation for this service",
@@ -372,6 +371,7 @@ async fn refresh_token(
         nonce: None,
         claims: &family.claims,
         jkt: family.jkt.as_deref().or(jkt),
+        held: Some(&held),
     };
     let response = tokens::person_tokens(state, client, &account, auth, Some(next)).await?;
     if grace > 0 {

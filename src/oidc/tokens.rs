@@ -86,6 +86,9 @@ pub struct Authentication<'a> {
     pub claims: &'a ClaimsRequest,
     /// The DPoP key the tokens are bound to.
     pub jkt: Option<&'a str>,
+    /// The habilitations effective now, when the grant has just read them (else the ID
+    /// token's claims read them).
+    pub held: Option<&'a [crate::store::Habilitation]>,
 }
 
 /// Issues the tokens of a person's grant: access token, ID token when `openid` was granted,
@@ -114,6 +117,7 @@ pub async fn person_tokens(
             &client.client_id,
             auth.scope,
             &auth.claims.id_token,
+            auth.held,
         )
         .await?;
         let token = id_token::issue(

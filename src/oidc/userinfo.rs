@@ -178,6 +178,7 @@ pub async fn userinfo(
             &record.client_id,
             &record.scope,
             &record.claims,
+            None,
         )
         .await
         .map(Ok)

@@ -89,6 +89,9 @@ pub trait OrganisationStore: Send + Sync {
     async fn get_caf(&self, code: &CafCode) -> StoreResult<Option<Caf>>;
     async fn upsert_partner(&self, partner: &Partner) -> StoreResult<Change>;
     async fn get_partner(&self, id: &PartnerId) -> StoreResult<Option<Partner>>;
+    /// The partner and its Caf, in one query (the claims of every token and userinfo).
+    async fn partner_with_caf(&self, id: &PartnerId)
+    -> StoreResult<Option<(Partner, Option<Caf>)>>;
     async fn list_cafs(&self) -> StoreResult<Vec<Caf>>;
     /// Partners by name, only those of `caf` when given.
     async fn list_partners(&self, caf: Option<&CafCode>) -> StoreResult<Vec<Partner>>;

@@ -44,6 +44,9 @@ impl SqliteStore {
             // clear) is zeroed in the file, not left in free pages.
             .pragma("secure_delete", "on");
         let pool = SqlitePoolOptions::new()
+            // A file on this machine: no ping before each query (one more round trip to the
+            // connection's thread), a broken connection shows on its own.
+            .test_before_acquire(false)
             .max_connections(max_connections.max(1))
             .connect_with(options)
             .await

@@ -812,6 +812,31 @@ async fn revoking_an_account_ends_its_families_and_access_tokens(stores: &Stores
     );
 }
 
+async fn a_partner_comes_with_its_caf_in_one_read(stores: &Stores) {
+    let (niort, ..) = partner_with_a_service(stores).await;
+    let (partner, caf) = stores
+        .organisations
+        .partner_with_caf(&niort)
+        .await
+        .unwrap()
+        .expect("the partner");
+    assert_eq!(partner.name, "Mairie de Niort");
+    let caf = caf.expect("its Caf");
+    assert_eq!(
+        (caf.code.as_str(), caf.name.as_str()),
+        ("79", "Caf des Deux-Sèvres")
+    );
+    let unknown = PartnerId::parse("ville-inconnue").unwrap();
+    assert!(
+        stores
+            .organisations
+            .partner_with_caf(&unknown)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 /// A Caf, a partner, a service with one role, and a convention opening it: what habilitations
 /// need to exist (foreign keys).
 async fn partner_with_a_service(stores: &Stores) -> (PartnerId, ConventionId, ClientId, RoleCode) {
@@ -1513,6 +1538,7 @@ macro_rules! conformance {
 
 conformance!(
     a_code_is_consumed_once_even_under_concurrency_and_replays_are_recognised,
+    a_partner_comes_with_its_caf_in_one_read,
     refresh_rotation_is_atomic_and_reuse_revokes_the_family,
     a_refresh_token_left_unused_past_its_familys_idle_limit_is_unknown,
     revoked_grants_and_expired_tokens_disappear,

@@ -91,6 +91,27 @@ impl OrganisationStore for Store {
         row.as_ref().map(partner_from_row).transpose()
     }
 
+    async fn partner_with_caf(
+        &self,
+        id: &PartnerId,
+    ) -> StoreResult<Option<(Partner, Option<Caf>)>> {
+        let row = sqlx::query(
+            "SELECT p.id, p.caf_code, p.name, p.siret, p.commune, c.name AS caf_name
+               FROM partners p LEFT JOIN cafs c ON c.code = p.caf_code WHERE p.id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let partner = partner_from_row(&row)?;
+        let caf = row.get::<Option<String>, _>("caf_name").map(|name| Caf {
+            code: partner.caf.clone(),
+            name,
+        });
+        Ok(Some((partner, caf)))
+    }
+
     async fn list_cafs(&self) -> StoreResult<Vec<Caf>> {
         let rows = sqlx::query("SELECT code, name FROM cafs ORDER BY code")
             .fetch_all(&self.pool)

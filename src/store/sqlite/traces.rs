@@ -40,6 +40,9 @@ impl SqliteTraceStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
+            // A file on this machine: no ping before each query (one more round trip to the
+            // connection's thread), a broken connection shows on its own.
+            .test_before_acquire(false)
             .max_connections(4)
             .connect_with(options)
             .await
