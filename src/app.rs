@@ -78,7 +78,7 @@ pub async fn open_ephemeral(
     if config.redis_sessions() {
         Ok(RedisStore::connect(&config.sessions.url, &config.sessions.key_prefix).await?)
     } else {
-        let memory = MemoryStore::with_clock(clock.clone());
+        let memory = MemoryStore::with_clock(clock.clone(), config.sessions.memory_max_tokens);
         memory.spawn_sweeper(Duration::from_secs(30));
         Ok(memory)
     }
@@ -186,6 +186,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let reload_every = Duration::from_secs(self.state.key_reload_seconds);
         spawn_key_reloader(self.state.clone(), reload_every);
+        spawn_hash_memory_release(self.state.clone());
         spawn_trace_maintenance(self.state.clone());
         crate::traces::alerts::spawn(self.state.clone());
         crate::traces::siem::spawn(&self.state)?;
@@ -364,6 +365,23 @@ fn spawn_trace_maintenance(state: AppState) {
                 ),
                 Err(e) => tracing::error!(error = %e, "retention job failed"),
             }
+        }
+    });
+}
+
+/// Argon2's working memory goes back to the system when no password has been checked for a
+/// while: at once when serving starts (provisioning is over), then once idle for a minute.
+fn spawn_hash_memory_release(state: AppState) {
+    const IDLE: Duration = Duration::from_secs(60);
+    tokio::spawn(async move {
+        let mut idle = Duration::ZERO;
+        loop {
+            let released = state.hasher.release_idle_memory(idle);
+            if released > 0 {
+                tracing::debug!(bytes = released, "password hashing memory released");
+            }
+            idle = IDLE;
+            tokio::time::sleep(IDLE / 2).await;
         }
     });
 }

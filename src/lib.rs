@@ -4,6 +4,7 @@
 //! integration tests can build the application exactly as production does.
 
 pub mod accounts;
+pub mod allocator;
 pub mod api;
 pub mod app;
 pub mod cli;

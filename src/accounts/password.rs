@@ -3,13 +3,16 @@
 //! Argon2's working memory (`memory_kib` per hash) comes from a pool of buffers, at most one per
 //! permit, wiped after each use. Allocating it per hash let every blocking thread's malloc
 //! arena keep several freed buffers: the benchmark measured a Passerelle idle after logins
-//! holding 900 MiB; with the pool it holds the permits' buffers.
+//! holding 900 MiB; with the pool it holds the permits' buffers while logins come, and gives
+//! them back to the system once they have been idle a while (`release_idle_memory`): an idle
+//! Passerelle does not keep 19 MiB per permit for the next login.
 
 use crate::config::PasswordHashingConfig;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordHashString, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 /// A password as typed: redacted in `Debug`, never logged, dropped after hashing.
@@ -43,14 +46,15 @@ pub struct PasswordHasher {
 }
 
 /// Argon2 working buffers, reused: a hash takes one (its permit guarantees there are never
-/// more buffers than permits) and gives it back wiped.
+/// more buffers than permits) and gives it back wiped, with the moment it did.
 #[derive(Default)]
-struct MemoryPool(Mutex<Vec<Vec<Block>>>);
+struct MemoryPool(Mutex<Vec<(Vec<Block>, Instant)>>);
 
 impl MemoryPool {
     fn with<R>(&self, blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        // The buffer used last: the others are the first to go idle.
         let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut buffer = taken.unwrap_or_default();
+        let mut buffer = taken.map(|(b, _)| b).unwrap_or_default();
         if buffer.len() < blocks {
             buffer.resize(blocks, Block::default());
         }
@@ -60,8 +64,24 @@ impl MemoryPool {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(buffer);
+            .push((buffer, Instant::now()));
         result
+    }
+
+    /// Frees the buffers given back more than `idle` ago; answers how many bytes went.
+    fn release_idle(&self, idle: Duration) -> usize {
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let before: usize = pool
+            .iter()
+            .map(|(b, _)| std::mem::size_of_val(&b[..]))
+            .sum();
+        pool.retain(|(_, returned)| returned.elapsed() < idle);
+        pool.shrink_to_fit();
+        before
+            - pool
+                .iter()
+                .map(|(b, _)| std::mem::size_of_val(&b[..]))
+                .sum::<usize>()
     }
 }
 
@@ -119,6 +139,12 @@ impl PasswordHasher {
         })
         .await
         .unwrap_or(false)
+    }
+
+    /// Gives back to the system the working memory of hashes that has not been used for
+    /// `idle` (all of it for `Duration::ZERO`); answers how many bytes went.
+    pub fn release_idle_memory(&self, idle: Duration) -> usize {
+        self.memory.release_idle(idle)
     }
 
     /// Whether a stored hash was made with weaker parameters than the current ones.
@@ -257,8 +283,26 @@ mod tests {
         assert_eq!(buffers.len(), 1, "one buffer, reused");
         assert!(
             buffers[0]
+                .0
                 .iter()
                 .all(|b| b.as_ref().iter().all(|w| *w == 0))
         );
+    }
+
+    #[test]
+    fn idle_buffers_are_given_back_and_the_next_hash_takes_a_new_one() {
+        let pool = MemoryPool::default();
+        pool.with(8, |_| ());
+        // Used just now: an hour's idleness has not passed.
+        assert_eq!(pool.release_idle(Duration::from_secs(3600)), 0);
+        assert_eq!(pool.0.lock().unwrap().len(), 1);
+        assert_eq!(pool.release_idle(Duration::ZERO), 8 * 1024);
+        assert!(pool.0.lock().unwrap().is_empty());
+        let ours = hash_with(&pool, &small(), "Un-Mot-De-Passe-2026").unwrap();
+        assert!(verify_with(
+            &pool,
+            "Un-Mot-De-Passe-2026",
+            &ours.password_hash()
+        ));
     }
 }

@@ -190,6 +190,9 @@ impl Config {
                 self.sessions.lifetime_seconds
             ));
         }
+        if self.sessions.memory_max_tokens < 1000 {
+            return fail("sessions.memory_max_tokens must be at least 1000".into());
+        }
         if self.sessions.url != "memory" && !self.redis_sessions() {
             return fail(format!(
                 "sessions.url `{}` is not supported: use `memory` or redis://HOST:PORT",

@@ -420,6 +420,12 @@ pub struct SessionsConfig {
     /// its relying applications) ends; 0: no idle limit. Also the longest a refresh token of a
     /// session may go unused.
     pub idle_timeout_seconds: u64,
+    /// With `url = "memory"`: the most access tokens, and the most refresh tokens, the
+    /// process keeps at once (an access token costs about 600 bytes until it expires, so the
+    /// default bounds them near 300 MiB). Past it, a new token is refused with 503
+    /// `temporarily_unavailable` until some expire: memory stays bounded whatever clients ask
+    /// for. Redis bounds its own memory (`maxmemory`).
+    pub memory_max_tokens: usize,
 }
 
 impl Default for SessionsConfig {
@@ -429,6 +435,7 @@ impl Default for SessionsConfig {
             key_prefix: "passerelle:".into(),
             lifetime_seconds: 8 * 3600,
             idle_timeout_seconds: 30 * 60,
+            memory_max_tokens: 500_000,
         }
     }
 }

@@ -30,10 +30,23 @@ struct FamilyEntry {
     previous: Option<(TokenHash, i64)>,
 }
 
+/// The most access tokens, and the most refresh tokens, kept at once (see
+/// `sessions.memory_max_tokens`).
+struct TokenLimit(usize);
+
+impl Default for TokenLimit {
+    fn default() -> Self {
+        Self(crate::config::SessionsConfig::default().memory_max_tokens)
+    }
+}
+
 #[derive(Default)]
 pub struct MemoryStore {
     /// What "now" is for every expiry here (the application's clock).
     clock: crate::clock::Clock,
+    max_tokens: TokenLimit,
+    /// When a full map was last swept (seconds).
+    full_sweep_at: std::sync::atomic::AtomicI64,
     sessions: Mutex<HashMap<SessionId, Expiring<Session>>>,
     pending: Mutex<HashMap<String, Expiring<PendingLogin>>>,
     pushed: Mutex<HashMap<TokenHash, Expiring<PushedRequest>>>,
@@ -61,12 +74,45 @@ impl MemoryStore {
         Arc::new(Self::default())
     }
 
-    /// A store whose expiries follow `clock` (the application's).
-    pub fn with_clock(clock: crate::clock::Clock) -> Arc<Self> {
+    /// A store whose expiries follow `clock` (the application's), keeping at most
+    /// `max_tokens` access tokens and as many refresh tokens.
+    pub fn with_clock(clock: crate::clock::Clock, max_tokens: usize) -> Arc<Self> {
         Arc::new(Self {
             clock,
+            max_tokens: TokenLimit(max_tokens),
             ..Self::default()
         })
+    }
+
+    /// Room for one more token in `map`: expired ones are dropped first when it is full.
+    fn room<K: std::hash::Hash + Eq, V>(
+        &self,
+        map: &mut HashMap<K, Expiring<V>>,
+        what: &str,
+    ) -> StoreResult<()> {
+        if map.len() < self.max_tokens.0 {
+            return Ok(());
+        }
+        // A store kept at its limit sweeps once a second, not at every token.
+        let now = self.clock.now();
+        let last = self
+            .full_sweep_at
+            .swap(now, std::sync::atomic::Ordering::Relaxed);
+        if last != now {
+            map.retain(|_, e| e.live(now));
+            if map.len() < self.max_tokens.0 {
+                return Ok(());
+            }
+        }
+        tracing::error!(
+            limit = self.max_tokens.0,
+            kept = map.len(),
+            "in-memory store full: {what} refused (raise sessions.memory_max_tokens or use Redis)"
+        );
+        Err(StoreError::Backend(anyhow::anyhow!(
+            "the in-memory store holds its maximum of {} {what}s",
+            self.max_tokens.0
+        )))
     }
 
     /// Drops expired entries; returns how many went.
@@ -82,10 +128,13 @@ impl MemoryStore {
         }
         let mut n = retain(&self.sessions, now)
             + retain(&self.pending, now)
+            + retain(&self.pushed, now)
             + retain(&self.codes, now)
             + retain(&self.access_tokens, now)
             + retain(&self.families, now)
             + retain(&self.refresh_index, now)
+            + retain(&self.refresh_answers, now)
+            + retain(&self.claimed, now)
             + retain(&self.attempts, now)
             + retain(&self.challenges, now);
         let mut revoked = lock(&self.revoked_grants);
@@ -296,7 +345,9 @@ impl TokenStore for MemoryStore {
         hash: TokenHash,
         token: &AccessTokenRecord,
     ) -> StoreResult<()> {
-        lock(&self.access_tokens).insert(
+        let mut tokens = lock(&self.access_tokens);
+        self.room(&mut tokens, "access token")?;
+        tokens.insert(
             hash,
             Expiring {
                 value: token.clone(),
@@ -324,13 +375,16 @@ impl TokenStore for MemoryStore {
         family: &RefreshFamily,
         refresh: TokenHash,
     ) -> StoreResult<()> {
-        lock(&self.refresh_index).insert(
+        let mut index = lock(&self.refresh_index);
+        self.room(&mut index, "refresh token")?;
+        index.insert(
             refresh,
             Expiring {
                 value: family.grant.clone(),
                 expires_at: family.token_expires_at(family.issued_at),
             },
         );
+        drop(index);
         lock(&self.families).insert(
             family.grant.clone(),
             Expiring {
@@ -561,5 +615,73 @@ impl ChallengeStore for MemoryStore {
             .remove(id)
             .filter(|e| e.live(now))
             .map(|e| e.value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sweep_drops_every_kind_of_expired_entry() {
+        let store = MemoryStore::new();
+        let now = store.clock.now();
+        let (answer, jti) = (TokenHash::of("answer"), TokenHash::of("jti"));
+        store
+            .put_refresh_answer(answer, b"sealed", now + 10)
+            .await
+            .unwrap();
+        assert!(store.claim_once(jti, now + 10).await.unwrap());
+        assert_eq!(store.sweep(now), 0, "nothing has expired yet");
+        assert_eq!(store.sweep(now + 11), 2);
+        assert!(lock(&store.refresh_answers).is_empty());
+        assert!(lock(&store.claimed).is_empty());
+    }
+
+    fn token(client: &str, expires_at: i64) -> AccessTokenRecord {
+        AccessTokenRecord {
+            client_id: crate::types::ClientId::parse(client).unwrap(),
+            account: None,
+            grant: None,
+            scope: crate::types::Scopes::parse("").unwrap(),
+            claims: Vec::new(),
+            jkt: None,
+            issued_at: expires_at - 600,
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_store_refuses_new_tokens_until_some_expire() {
+        let clock = crate::clock::Clock::default();
+        let store = MemoryStore::with_clock(clock.clone(), 1000);
+        let now = clock.now();
+        // Half expire in 10 s, half in three hours.
+        for i in 0..1000 {
+            let expires_at = if i < 500 { now + 10 } else { now + 10_800 };
+            store
+                .insert_access_token(TokenHash::of(&i.to_string()), &token("rp", expires_at))
+                .await
+                .unwrap();
+        }
+        let refused = store
+            .insert_access_token(TokenHash::of("one more"), &token("rp", now + 600))
+            .await;
+        assert!(refused.is_err(), "the 1001st token");
+        // The tokens already issued are all still there.
+        assert!(
+            store
+                .get_access_token(TokenHash::of("999"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // Once the first half has expired, there is room again.
+        clock.advance(3600);
+        store
+            .insert_access_token(TokenHash::of("one more"), &token("rp", now + 7200))
+            .await
+            .unwrap();
+        assert_eq!(lock(&store.access_tokens).len(), 501);
     }
 }
