@@ -185,6 +185,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    crate::allocator::configure();
     let cli = Cli::parse_from(args);
     let runtime_result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
