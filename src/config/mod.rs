@@ -435,7 +435,7 @@ impl Default for SessionsConfig {
             key_prefix: "passerelle:".into(),
             lifetime_seconds: 8 * 3600,
             idle_timeout_seconds: 30 * 60,
-            memory_max_tokens: 500_000,
+            memory_max_tokens: crate::store::memory::DEFAULT_MAX_TOKENS,
         }
     }
 }

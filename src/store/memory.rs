@@ -34,9 +34,12 @@ struct FamilyEntry {
 /// `sessions.memory_max_tokens`).
 struct TokenLimit(usize);
 
+/// `sessions.memory_max_tokens` by default.
+pub const DEFAULT_MAX_TOKENS: usize = 500_000;
+
 impl Default for TokenLimit {
     fn default() -> Self {
-        Self(crate::config::SessionsConfig::default().memory_max_tokens)
+        Self(DEFAULT_MAX_TOKENS)
     }
 }
 
@@ -619,69 +622,5 @@ impl ChallengeStore for MemoryStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_sweep_drops_every_kind_of_expired_entry() {
-        let store = MemoryStore::new();
-        let now = store.clock.now();
-        let (answer, jti) = (TokenHash::of("answer"), TokenHash::of("jti"));
-        store
-            .put_refresh_answer(answer, b"sealed", now + 10)
-            .await
-            .unwrap();
-        assert!(store.claim_once(jti, now + 10).await.unwrap());
-        assert_eq!(store.sweep(now), 0, "nothing has expired yet");
-        assert_eq!(store.sweep(now + 11), 2);
-        assert!(lock(&store.refresh_answers).is_empty());
-        assert!(lock(&store.claimed).is_empty());
-    }
-
-    fn token(client: &str, expires_at: i64) -> AccessTokenRecord {
-        AccessTokenRecord {
-            client_id: crate::types::ClientId::parse(client).unwrap(),
-            account: None,
-            grant: None,
-            scope: crate::types::Scopes::parse("").unwrap(),
-            claims: Vec::new(),
-            jkt: None,
-            issued_at: expires_at - 600,
-            expires_at,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_full_store_refuses_new_tokens_until_some_expire() {
-        let clock = crate::clock::Clock::default();
-        let store = MemoryStore::with_clock(clock.clone(), 1000);
-        let now = clock.now();
-        // Half expire in 10 s, half in three hours.
-        for i in 0..1000 {
-            let expires_at = if i < 500 { now + 10 } else { now + 10_800 };
-            store
-                .insert_access_token(TokenHash::of(&i.to_string()), &token("rp", expires_at))
-                .await
-                .unwrap();
-        }
-        let refused = store
-            .insert_access_token(TokenHash::of("one more"), &token("rp", now + 600))
-            .await;
-        assert!(refused.is_err(), "the 1001st token");
-        // The tokens already issued are all still there.
-        assert!(
-            store
-                .get_access_token(TokenHash::of("999"))
-                .await
-                .unwrap()
-                .is_some()
-        );
-        // Once the first half has expired, there is room again.
-        clock.advance(3600);
-        store
-            .insert_access_token(TokenHash::of("one more"), &token("rp", now + 7200))
-            .await
-            .unwrap();
-        assert_eq!(lock(&store.access_tokens).len(), 501);
-    }
-}
+#[path = "memory_tests.rs"]
+mod tests;
