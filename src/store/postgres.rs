@@ -104,4 +104,34 @@ impl PgStore {
     async fn forget_overwritten(&self) -> StoreResult<()> {
         Ok(())
     }
+
+    /// The first row `sql` selects for `key` (`$1`), from the pool.
+    async fn read_optional<T>(
+        &self,
+        sql: &str,
+        key: &str,
+        decode: impl Fn(&dyn sql::Cells) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let row = sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(sql::backend)?;
+        row.as_ref().map(|row| decode(row)).transpose()
+    }
+
+    /// Every row `sql` selects for `key` (`$1`), from the pool.
+    async fn read_all<T>(
+        &self,
+        sql: &str,
+        key: &str,
+        decode: impl Fn(&dyn sql::Cells) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let rows = sqlx::query(sql)
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sql::backend)?;
+        rows.iter().map(|row| decode(row)).collect()
+    }
 }

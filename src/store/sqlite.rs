@@ -7,10 +7,13 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 
+pub mod reads;
 pub mod traces;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The hot reads, in place (see `reads`).
+    reads: reads::InPlaceReads,
 }
 
 type Store = SqliteStore;
@@ -51,7 +54,8 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open database {}", path.display()))?;
-        Ok(Arc::new(Self { pool }))
+        let reads = reads::InPlaceReads::new(path, max_connections as usize);
+        Ok(Arc::new(Self { pool, reads }))
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -83,7 +87,28 @@ impl SqliteStore {
 
     /// Closes every connection now (a command that hands the file to another process).
     pub async fn close(&self) {
+        self.reads.close();
         self.pool.close().await;
+    }
+
+    /// The first row `sql` selects for `key` (`$1`), read in place (see `reads`).
+    async fn read_optional<T>(
+        &self,
+        sql: &str,
+        key: &str,
+        decode: impl Fn(&dyn sql::Cells) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        self.reads.optional(sql, key, decode)
+    }
+
+    /// Every row `sql` selects for `key` (`$1`), read in place (see `reads`).
+    async fn read_all<T>(
+        &self,
+        sql: &str,
+        key: &str,
+        decode: impl Fn(&dyn sql::Cells) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        self.reads.all(sql, key, decode)
     }
 
     /// A write transaction taken at once: SQLite's single write lock, held until the end.

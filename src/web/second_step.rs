@@ -103,6 +103,25 @@ async fn show_step(
     .await
 }
 
+/// The step page again, refused for now: too many wrong codes or passkeys (or passwords)
+/// for this person.
+async fn too_many_tries(
+    state: &AppState,
+    jar: CookieJar,
+    account: &crate::store::Account,
+    request: Option<&str>,
+) -> PageResult {
+    step_response(
+        state,
+        jar,
+        account,
+        request,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some("Trop d'essais : réessayez plus tard."),
+    )
+    .await
+}
+
 async fn submit_step(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -113,15 +132,7 @@ async fn submit_step(
     // Wrong codes count like wrong passwords: the same gate protects both.
     let key = throttle::identifier_key(account.profile.email.as_str());
     if throttled(&state, &key).await? {
-        return step_response(
-            &state,
-            jar,
-            &account,
-            request,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("Trop d'essais : réessayez plus tard."),
-        )
-        .await;
+        return too_many_tries(&state, jar, &account, request).await;
     }
     let code = form.code.unwrap_or_default();
     let used = match totp::verify(
@@ -233,15 +244,7 @@ async fn prove(
     let key = throttle::identifier_key(account.profile.email.as_str());
     let now = state.clock.now();
     if throttled(&state, &key).await? {
-        return step_response(
-            &state,
-            jar,
-            &account,
-            request,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("Trop d'essais : réessayez plus tard."),
-        )
-        .await;
+        return too_many_tries(&state, jar, &account, request).await;
     }
     let proved = rp
         .finish_proof(

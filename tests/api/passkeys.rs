@@ -84,6 +84,16 @@ async fn claims_after(
     crate::mfa::id_token_claims(&tokens)
 }
 
+/// A server on localhost and a Chromium session on it with a virtual authenticator (the
+/// driver is returned to be kept alive for the test).
+async fn with_authenticator() -> (TestApp, String, crate::browser::Driver, fantoccini::Client) {
+    let (app, origin) = on_localhost().await;
+    let driver = start_driver().await;
+    let c = chromium(&driver).await;
+    c.issue_cmd(AddVirtualAuthenticator).await.unwrap();
+    (app, origin, driver, c)
+}
+
 /// A server whose issuer is `http://localhost:PORT`: WebAuthn binds passkeys to a domain
 /// name, never to an IP address.
 async fn on_localhost() -> (TestApp, String) {
@@ -104,11 +114,8 @@ async fn on_localhost() -> (TestApp, String) {
 
 #[tokio::test]
 async fn a_person_enrols_a_passkey_logs_in_with_it_and_removes_it_in_chromium() {
-    let (app, origin) = on_localhost().await;
+    let (app, origin, _driver, c) = with_authenticator().await;
     let at = |path: &str| format!("{origin}{path}");
-    let driver = start_driver().await;
-    let c = chromium(&driver).await;
-    c.issue_cmd(AddVirtualAuthenticator).await.unwrap();
 
     signed_in_as_claire(&c, &origin).await;
     c.goto(&at("/compte")).await.unwrap();
@@ -281,10 +288,7 @@ async fn a_refused_or_replayed_passkey_answer_counts_as_a_failed_second_factor()
 
 #[tokio::test]
 async fn a_service_that_requires_a_passkey_has_one_added_on_the_way_in_chromium() {
-    let (app, origin) = on_localhost().await;
-    let driver = start_driver().await;
-    let c = chromium(&driver).await;
-    c.issue_cmd(AddVirtualAuthenticator).await.unwrap();
+    let (app, origin, _driver, c) = with_authenticator().await;
     let secret = "key-pr-secret-0123456789-0123456789-ab";
     let callback = crate::browser::stand_in_client_with(
         &app,
@@ -396,11 +400,8 @@ async fn administrators_may_be_required_a_passkey_for_the_console() {
 
 #[tokio::test]
 async fn a_person_logs_in_with_a_passkey_alone_in_chromium() {
-    let (app, origin) = on_localhost().await;
+    let (app, origin, _driver, c) = with_authenticator().await;
     let at = |path: &str| format!("{origin}{path}");
-    let driver = start_driver().await;
-    let c = chromium(&driver).await;
-    c.issue_cmd(AddVirtualAuthenticator).await.unwrap();
     signed_in_as_claire(&c, &origin).await;
     c.goto(&at("/compte/cles-d-acces")).await.unwrap();
     name_and_add_passkey(&c, "Téléphone").await;

@@ -7,36 +7,36 @@ pub(super) fn name_key(profile: &AccountProfile) -> String {
     fold(&format!("{} {}", profile.family_name, profile.given_name))
 }
 
-pub(crate) fn account_from_row(row: &DbRow) -> StoreResult<Account> {
-    let email: String = row.get("email");
-    let partner: Option<String> = row.get("partner_id");
-    let caf: Option<String> = row.get("caf_code");
-    let status: String = row.get("status");
+pub(crate) fn account_from_row(row: &dyn Cells) -> StoreResult<Account> {
+    let email = row.text("email")?;
+    let partner = row.optional_text("partner_id")?;
+    let caf = row.optional_text("caf_code")?;
+    let status = row.text("status")?;
     Ok(Account {
-        id: AccountId::from_stored(row.get("id")),
+        id: AccountId::from_stored(row.text("id")?),
         profile: AccountProfile {
             email: Email::parse(&email).map_err(|e| StoreError::Corrupt(e.0))?,
-            civility: row.get("civility"),
-            given_name: row.get("given_name"),
-            family_name: row.get("family_name"),
-            function: row.get("function"),
+            civility: row.optional_text("civility")?,
+            given_name: row.text("given_name")?,
+            family_name: row.text("family_name")?,
+            function: row.optional_text("function")?,
             partner: partner
                 .map(|p| PartnerId::parse(&p).map_err(|e| StoreError::Corrupt(e.0)))
                 .transpose()?,
             caf: caf
                 .map(|c| CafCode::parse(&c).map_err(|e| StoreError::Corrupt(e.0)))
                 .transpose()?,
-            services: from_json("services", &row.get::<String, _>("services"))?,
-            admin_roles: from_json("admin_roles", &row.get::<String, _>("admin_roles"))?,
+            services: from_json("services", &row.text("services")?)?,
+            admin_roles: from_json("admin_roles", &row.text("admin_roles")?)?,
         },
-        password_hash: row.get("password_hash"),
+        password_hash: row.optional_text("password_hash")?,
         status: AccountStatus::parse(&status).ok_or_else(|| corrupt("account status"))?,
-        must_change_password: row.get::<i64, _>("must_change_password") != 0,
-        temporary_password_expires_at: row.get("temporary_password_expires_at"),
-        closed_at: row.get("closed_at"),
-        status_reason: row.get("status_reason"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
+        must_change_password: row.integer("must_change_password")? != 0,
+        temporary_password_expires_at: row.optional_integer("temporary_password_expires_at")?,
+        closed_at: row.optional_integer("closed_at")?,
+        status_reason: row.optional_text("status_reason")?,
+        created_at: row.integer("created_at")?,
+        updated_at: row.integer("updated_at")?,
     })
 }
 
@@ -96,21 +96,21 @@ impl AccountStore for Store {
     }
 
     async fn find_account_by_email(&self, email: &Email) -> StoreResult<Option<Account>> {
-        let row = sqlx::query("SELECT * FROM accounts WHERE email = $1")
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(account_from_row).transpose()
+        self.read_optional(
+            "SELECT * FROM accounts WHERE email = $1",
+            email.as_str(),
+            account_from_row,
+        )
+        .await
     }
 
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>> {
-        let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(account_from_row).transpose()
+        self.read_optional(
+            "SELECT * FROM accounts WHERE id = $1",
+            id.as_str(),
+            account_from_row,
+        )
+        .await
     }
 
     async fn set_password_hash(&self, id: &AccountId, phc: &str) -> StoreResult<()> {
@@ -316,7 +316,7 @@ impl AccountStore for Store {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(account_from_row).collect()
+        rows.iter().map(|r| account_from_row(r)).collect()
     }
 
     async fn partner_has_administrator(&self, partner: &PartnerId) -> StoreResult<bool> {
@@ -343,7 +343,7 @@ impl AccountStore for Store {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(account_from_row).collect()
+        rows.iter().map(|r| account_from_row(r)).collect()
     }
 
     async fn staff_of_caf(&self, caf: &CafCode) -> StoreResult<Vec<Account>> {
@@ -355,7 +355,7 @@ impl AccountStore for Store {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(account_from_row).collect()
+        rows.iter().map(|r| account_from_row(r)).collect()
     }
 
     async fn set_status(

@@ -155,8 +155,10 @@ impl DirectoryStore for Store {
             &search.window.words,
             &["p.name_key", "p.commune_key", "p.siret"],
         );
-        self.run(sql, (key, "p.id", false), &search.window, partner_from_row)
-            .await
+        self.run(sql, (key, "p.id", false), &search.window, |r| {
+            partner_from_row(r)
+        })
+        .await
     }
 
     async fn search_people(

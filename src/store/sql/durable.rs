@@ -1,7 +1,7 @@
 //! The durable traits over SQL, shared by SQLite and PostgreSQL (see `store::sql`).
 
 use super::{Db, DbRow, Store};
-use crate::store::sql::{backend, change_from, corrupt, from_json, json};
+use crate::store::sql::{Cells, backend, change_from, corrupt, from_json, json};
 use crate::store::*;
 use sqlx::Row;
 
@@ -41,15 +41,17 @@ impl OrganisationStore for Store {
     }
 
     async fn get_caf(&self, code: &CafCode) -> StoreResult<Option<Caf>> {
-        let name: Option<String> = sqlx::query_scalar("SELECT name FROM cafs WHERE code = $1")
-            .bind(code.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(name.map(|name| Caf {
-            code: code.clone(),
-            name,
-        }))
+        self.read_optional(
+            "SELECT name FROM cafs WHERE code = $1",
+            code.as_str(),
+            |row| {
+                Ok(Caf {
+                    code: code.clone(),
+                    name: row.text("name")?,
+                })
+            },
+        )
+        .await
     }
 
     async fn upsert_partner(&self, partner: &Partner) -> StoreResult<Change> {
@@ -88,28 +90,27 @@ impl OrganisationStore for Store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
-        row.as_ref().map(partner_from_row).transpose()
+        row.as_ref().map(|r| partner_from_row(r)).transpose()
     }
 
     async fn partner_with_caf(
         &self,
         id: &PartnerId,
     ) -> StoreResult<Option<(Partner, Option<Caf>)>> {
-        let row = sqlx::query(
+        self.read_optional(
             "SELECT p.id, p.caf_code, p.name, p.siret, p.commune, c.name AS caf_name
                FROM partners p LEFT JOIN cafs c ON c.code = p.caf_code WHERE p.id = $1",
+            id.as_str(),
+            |row| {
+                let partner = partner_from_row(row)?;
+                let caf = row.optional_text("caf_name")?.map(|name| Caf {
+                    code: partner.caf.clone(),
+                    name,
+                });
+                Ok((partner, caf))
+            },
         )
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let partner = partner_from_row(&row)?;
-        let caf = row.get::<Option<String>, _>("caf_name").map(|name| Caf {
-            code: partner.caf.clone(),
-            name,
-        });
-        Ok(Some((partner, caf)))
     }
 
     async fn list_cafs(&self) -> StoreResult<Vec<Caf>> {
@@ -137,69 +138,69 @@ impl OrganisationStore for Store {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(partner_from_row).collect()
+        rows.iter().map(|r| partner_from_row(r)).collect()
     }
 }
 
-pub(crate) fn partner_from_row(row: &DbRow) -> StoreResult<Partner> {
-    let caf: String = row.get("caf_code");
-    let siret: Option<String> = row.get("siret");
+pub(crate) fn partner_from_row(row: &dyn Cells) -> StoreResult<Partner> {
+    let caf = row.text("caf_code")?;
+    let siret = row.optional_text("siret")?;
     Ok(Partner {
-        id: PartnerId::parse(&row.get::<String, _>("id")).map_err(|e| StoreError::Corrupt(e.0))?,
+        id: PartnerId::parse(&row.text("id")?).map_err(|e| StoreError::Corrupt(e.0))?,
         caf: CafCode::parse(&caf).map_err(|_| corrupt("partner caf code"))?,
-        name: row.get("name"),
+        name: row.text("name")?,
         siret: siret
             .map(|s| crate::types::Siret::parse(&s).map_err(|_| corrupt("partner siret")))
             .transpose()?,
-        commune: row.get("commune"),
+        commune: row.optional_text("commune")?,
     })
 }
 
-fn service_from_row(row: &DbRow) -> StoreResult<Service> {
+fn service_from_row(row: &dyn Cells) -> StoreResult<Service> {
     use crate::types::{RedirectUri, Scopes};
-    let client_id: String = row.get("client_id");
+    let client_id = row.text("client_id")?;
     let uris = |column: &str| -> StoreResult<Vec<RedirectUri>> {
-        let raw: Vec<String> = from_json(column, &row.get::<String, _>(column))?;
+        let raw: Vec<String> = from_json(column, &row.text(column)?)?;
         raw.iter()
             .map(|u| RedirectUri::parse(u).map_err(|e| StoreError::Corrupt(e.0)))
             .collect()
     };
-    let secret: Option<Vec<u8>> = row.get("secret_sha256");
+    let secret = row.optional_bytes("secret_sha256")?;
     Ok(Service {
         client_id: ClientId::parse(&client_id).map_err(|e| StoreError::Corrupt(e.0))?,
-        name: row.get("name"),
+        name: row.text("name")?,
         client_type: enum_column(row, "client_type")?,
         secret_sha256: secret
             .map(|s| s.try_into().map_err(|_| corrupt("secret digest length")))
             .transpose()?,
         redirect_uris: uris("redirect_uris")?,
         post_logout_redirect_uris: uris("post_logout_redirect_uris")?,
-        grant_types: from_json("grant_types", &row.get::<String, _>("grant_types"))?,
+        grant_types: from_json("grant_types", &row.text("grant_types")?)?,
         pkce: enum_column(row, "pkce")?,
-        id_token_alg: SigningAlg::parse(&row.get::<String, _>("id_token_alg"))
+        id_token_alg: SigningAlg::parse(&row.text("id_token_alg")?)
             .ok_or_else(|| corrupt("id_token_alg"))?,
-        client_scopes: Scopes::parse(&row.get::<String, _>("client_scopes"))
+        client_scopes: Scopes::parse(&row.text("client_scopes")?)
             .map_err(|e| StoreError::Corrupt(e.0))?,
-        roles: from_json("roles", &row.get::<String, _>("roles"))?,
-        password_policy: row.get("password_policy"),
+        roles: from_json("roles", &row.text("roles")?)?,
+        password_policy: row.optional_text("password_policy")?,
         onboarding: enum_column(row, "onboarding")?,
         mfa: enum_column(row, "mfa")?,
         backchannel_logout_uri: row
-            .get::<Option<String>, _>("backchannel_logout_uri")
+            .optional_text("backchannel_logout_uri")?
             .map(|u| RedirectUri::parse(&u).map_err(|e| StoreError::Corrupt(e.0)))
             .transpose()?,
         habilitation_scope: row
-            .get::<Option<String>, _>("habilitation_scope")
+            .optional_text("habilitation_scope")?
             .map(|k| from_json("habilitation_scope", &format!("\"{k}\"")))
             .transpose()?,
-        introspects: from_json("introspects", &row.get::<String, _>("introspects"))?,
-        protocol: from_json("protocol", &row.get::<String, _>("protocol"))?,
+        introspects: from_json("introspects", &row.text("introspects")?)?,
+        protocol: from_json("protocol", &row.text("protocol")?)?,
     })
 }
 
 /// An enum column stored as its serde name (`confidential`, `required`…).
-fn enum_column<T: serde::de::DeserializeOwned>(row: &DbRow, column: &str) -> StoreResult<T> {
-    from_json(column, &format!("\"{}\"", row.get::<String, _>(column)))
+fn enum_column<T: serde::de::DeserializeOwned>(row: &dyn Cells, column: &str) -> StoreResult<T> {
+    from_json(column, &format!("\"{}\"", row.text(column)?))
 }
 
 fn enum_text<T: serde::Serialize>(value: &T) -> String {
@@ -264,12 +265,12 @@ impl ServiceStore for Store {
     }
 
     async fn get_service(&self, client_id: &ClientId) -> StoreResult<Option<Service>> {
-        let row = sqlx::query("SELECT * FROM services WHERE client_id = $1")
-            .bind(client_id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(service_from_row).transpose()
+        self.read_optional(
+            "SELECT * FROM services WHERE client_id = $1",
+            client_id.as_str(),
+            service_from_row,
+        )
+        .await
     }
 
     async fn list_services(&self) -> StoreResult<Vec<Service>> {
@@ -277,7 +278,7 @@ impl ServiceStore for Store {
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        rows.iter().map(service_from_row).collect()
+        rows.iter().map(|r| service_from_row(r)).collect()
     }
 }
 

@@ -5,7 +5,7 @@
 //! first.
 
 use super::{Db, DbRow, Store};
-use crate::store::sql::{backend, corrupt, from_json, json};
+use crate::store::sql::{Cells, backend, corrupt, from_json, json};
 use crate::store::*;
 use crate::types::{
     AccountId, CafCode, ClientId, ConventionId, GroupId, HabilitationId, PartnerId, ReviewId,
@@ -38,75 +38,60 @@ fn date(what: &str, text: &str) -> StoreResult<NaiveDate> {
     parsed(what, NaiveDate::parse_from_str(text, "%Y-%m-%d"))
 }
 
-fn convention_from_row(row: &DbRow) -> StoreResult<Convention> {
+fn convention_from_row(row: &dyn Cells) -> StoreResult<Convention> {
     Ok(Convention {
-        id: parsed(
-            "convention id",
-            ConventionId::parse(&row.get::<String, _>("id")),
-        )?,
-        number: row.get("number"),
-        kind: ConventionKind::parse(&row.get::<String, _>("kind"))
+        id: parsed("convention id", ConventionId::parse(&row.text("id")?))?,
+        number: row.text("number")?,
+        kind: ConventionKind::parse(&row.text("kind")?)
             .ok_or_else(|| corrupt("convention kind"))?,
-        caf: parsed(
-            "convention caf",
-            CafCode::parse(&row.get::<String, _>("caf_code")),
-        )?,
+        caf: parsed("convention caf", CafCode::parse(&row.text("caf_code")?))?,
         partner: parsed(
             "convention partner",
-            PartnerId::parse(&row.get::<String, _>("partner_id")),
+            PartnerId::parse(&row.text("partner_id")?),
         )?,
-        services: from_json("convention services", &row.get::<String, _>("services"))?,
-        starts_on: date("starts_on", &row.get::<String, _>("starts_on"))?,
+        services: from_json("convention services", &row.text("services")?)?,
+        starts_on: date("starts_on", &row.text("starts_on")?)?,
         terminated_on: row
-            .get::<Option<String>, _>("terminated_on")
+            .optional_text("terminated_on")?
             .map(|d| date("terminated_on", &d))
             .transpose()?,
-        mode: HabilitationMode::parse(&row.get::<String, _>("mode"))
+        mode: HabilitationMode::parse(&row.text("mode")?)
             .ok_or_else(|| corrupt("convention mode"))?,
-        contacts: from_json("convention contacts", &row.get::<String, _>("contacts"))?,
-        roles: from_json("convention roles", &row.get::<String, _>("roles"))?,
+        contacts: from_json("convention contacts", &row.text("contacts")?)?,
+        roles: from_json("convention roles", &row.text("roles")?)?,
     })
 }
 
-fn habilitation_from_row(row: &DbRow) -> StoreResult<Habilitation> {
-    let account: Option<String> = row.get("account_id");
-    let group: Option<String> = row.get("group_id");
+fn habilitation_from_row(row: &dyn Cells) -> StoreResult<Habilitation> {
+    let account = row.optional_text("account_id")?;
+    let group = row.optional_text("group_id")?;
     let holder = match (account, group) {
         (Some(a), None) => Holder::Account(AccountId::from_stored(a)),
         (None, Some(g)) => Holder::Group(parsed("group id", GroupId::parse(&g))?),
         _ => return Err(corrupt("habilitation holder")),
     };
     Ok(Habilitation {
-        id: parsed(
-            "habilitation id",
-            HabilitationId::parse(&row.get::<String, _>("id")),
-        )?,
-        partner: parsed(
-            "partner id",
-            PartnerId::parse(&row.get::<String, _>("partner_id")),
-        )?,
+        id: parsed("habilitation id", HabilitationId::parse(&row.text("id")?))?,
+        partner: parsed("partner id", PartnerId::parse(&row.text("partner_id")?))?,
         convention: parsed(
             "convention id",
-            ConventionId::parse(&row.get::<String, _>("convention_id")),
+            ConventionId::parse(&row.text("convention_id")?),
         )?,
-        client_id: parsed(
-            "client id",
-            ClientId::parse(&row.get::<String, _>("client_id")),
-        )?,
-        role: parsed("role", RoleCode::parse(&row.get::<String, _>("role")))?,
-        scope: from_json("habilitation scope", &row.get::<String, _>("scope"))?,
+        client_id: parsed("client id", ClientId::parse(&row.text("client_id")?))?,
+        role: parsed("role", RoleCode::parse(&row.text("role")?))?,
+        scope: from_json("habilitation scope", &row.text("scope")?)?,
         holder,
-        valid_from: row.get("valid_from"),
-        valid_until: row.get("valid_until"),
-        status: HabilitationStatus::parse(&row.get::<String, _>("status"))
+        valid_from: row.integer("valid_from")?,
+        valid_until: row.optional_integer("valid_until")?,
+        status: HabilitationStatus::parse(&row.text("status")?)
             .ok_or_else(|| corrupt("habilitation status"))?,
-        granted_by: row.get("granted_by"),
-        granted_at: row.get("granted_at"),
-        status_changed_at: row.get("status_changed_at"),
-        status_changed_by: row.get("status_changed_by"),
-        status_reason: row.get("status_reason"),
-        closed_at: row.get("closed_at"),
-        reviewed_at: row.get("reviewed_at"),
+        granted_by: row.text("granted_by")?,
+        granted_at: row.integer("granted_at")?,
+        status_changed_at: row.integer("status_changed_at")?,
+        status_changed_by: row.text("status_changed_by")?,
+        status_reason: row.optional_text("status_reason")?,
+        closed_at: row.optional_integer("closed_at")?,
+        reviewed_at: row.optional_integer("reviewed_at")?,
     })
 }
 
@@ -202,14 +187,14 @@ impl Store {
         clause: &str,
         value: &str,
     ) -> StoreResult<Vec<Habilitation>> {
-        let rows = sqlx::query(&format!(
-            "SELECT * FROM habilitations WHERE {clause} ORDER BY client_id, role, granted_at"
-        ))
-        .bind(value)
-        .fetch_all(&self.pool)
+        self.read_all(
+            &format!(
+                "SELECT * FROM habilitations WHERE {clause} ORDER BY client_id, role, granted_at"
+            ),
+            value,
+            habilitation_from_row,
+        )
         .await
-        .map_err(backend)?;
-        rows.iter().map(habilitation_from_row).collect()
     }
 }
 
@@ -261,7 +246,7 @@ impl ConventionStore for Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.as_ref().map(convention_from_row).transpose()
+        row.as_ref().map(|r| convention_from_row(r)).transpose()
     }
 
     async fn find_convention_by_number(&self, number: &str) -> StoreResult<Option<Convention>> {
@@ -270,18 +255,16 @@ impl ConventionStore for Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.as_ref().map(convention_from_row).transpose()
+        row.as_ref().map(|r| convention_from_row(r)).transpose()
     }
 
     async fn conventions_of_partner(&self, partner: &PartnerId) -> StoreResult<Vec<Convention>> {
-        let rows = sqlx::query(
+        self.read_all(
             "SELECT * FROM conventions WHERE partner_id = $1 ORDER BY starts_on, number",
+            partner.as_str(),
+            convention_from_row,
         )
-        .bind(partner.as_str())
-        .fetch_all(&self.pool)
         .await
-        .map_err(backend)?;
-        rows.iter().map(convention_from_row).collect()
     }
 
     async fn set_quota(

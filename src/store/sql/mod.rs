@@ -17,6 +17,7 @@
 //! | `search_records`: the reach | `partner IN (…)`, `+partner` to keep the planner on the person's index | `partner = ANY($n)` |
 //! | retention of traces | `destroy_oldest_records` row by row behind `retention_gate` | `drop_months`: whole monthly partitions (`trace_month`, `drop_trace_months`) |
 //! | who may delete traces | the retention gate trigger | the application role may only INSERT and SELECT |
+//! | `read_optional`, `read_all`: the hot reads (client, person, habilitations, conventions, partner) | in place through rusqlite (`sqlite::reads`) | the pool |
 //! | `forget_overwritten`: after secrets sealed from clear | `PRAGMA wal_checkpoint(TRUNCATE)` (with `secure_delete` on) | nothing: VACUUM is the owner's |
 //! | migrations | `migrations/sqlite`, `migrations/traces` | `migrations/postgres`, `migrations/postgres_traces` |
 
@@ -69,3 +70,38 @@ pub fn record_holders(condition: &str) -> String {
          ON CONFLICT DO NOTHING"
     )
 }
+
+/// A row's cells by column name, whichever way it was read: through sqlx (`SqliteRow`,
+/// `PgRow`) or in place by rusqlite (`sqlite::reads`), so that one decoding function per
+/// record serves every path. Only the five shapes the records use.
+pub trait Cells {
+    fn text(&self, column: &str) -> StoreResult<String>;
+    fn optional_text(&self, column: &str) -> StoreResult<Option<String>>;
+    fn integer(&self, column: &str) -> StoreResult<i64>;
+    fn optional_integer(&self, column: &str) -> StoreResult<Option<i64>>;
+    fn optional_bytes(&self, column: &str) -> StoreResult<Option<Vec<u8>>>;
+}
+
+macro_rules! cells_of_sqlx_row {
+    ($row:ty) => {
+        impl Cells for $row {
+            fn text(&self, column: &str) -> StoreResult<String> {
+                sqlx::Row::try_get(self, column).map_err(backend)
+            }
+            fn optional_text(&self, column: &str) -> StoreResult<Option<String>> {
+                sqlx::Row::try_get(self, column).map_err(backend)
+            }
+            fn integer(&self, column: &str) -> StoreResult<i64> {
+                sqlx::Row::try_get(self, column).map_err(backend)
+            }
+            fn optional_integer(&self, column: &str) -> StoreResult<Option<i64>> {
+                sqlx::Row::try_get(self, column).map_err(backend)
+            }
+            fn optional_bytes(&self, column: &str) -> StoreResult<Option<Vec<u8>>> {
+                sqlx::Row::try_get(self, column).map_err(backend)
+            }
+        }
+    };
+}
+cells_of_sqlx_row!(sqlx::sqlite::SqliteRow);
+cells_of_sqlx_row!(sqlx::postgres::PgRow);
