@@ -6,6 +6,8 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 pub const CLIENT: &str = "bench-rp";
+/// The same application provisioned to sign its ID tokens with ES256 instead of RS256.
+pub const CLIENT_ES256: &str = "bench-rp-es256";
 pub const SECRET: &str = "bench-rp-secret-0123456789-0123456789-abcdef";
 pub const REDIRECT: &str = "http://127.0.0.1:9000/bench";
 pub const PASSWORD: &str = "Bench-Passerelle-2026!";
@@ -16,19 +18,27 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 /// The provisioning file for the benchmark: one confidential client allowed every grant and
 /// trace submission, and `accounts` people of the demo's partner with a habilitation to it.
 pub fn provisioning(accounts: usize) -> String {
-    let mut text = format!(
-        "[[service]]\nclient_id = \"{CLIENT}\"\nname = \"Bench\"\ntype = \"confidential\"\nsecret = \"{SECRET}\"\n\
-         redirect_uris = [\"{REDIRECT}\"]\ngrant_types = [\"authorization_code\", \"client_credentials\", \"refresh_token\"]\n\
-         client_scopes = [\"traces:write\"]\nroles = [{{ code = \"agent\", label = \"Agent\" }}]\n\
-         [[convention]]\nid = \"bench\"\nnumber = \"BENCH\"\nkind = \"cooperation\"\n\
-         partner = \"ville-de-niort\"\nservices = [\"{CLIENT}\"]\nstarts_on = \"2024-01-01\"\n\
-         quotas = [{{ service = \"{CLIENT}\", role = \"agent\", maximum = 1000000 }}]\n"
-    );
+    let mut text = String::new();
+    for (client, alg) in [(CLIENT, "RS256"), (CLIENT_ES256, "ES256")] {
+        text.push_str(&format!(
+            "[[service]]\nclient_id = \"{client}\"\nname = \"Bench {alg}\"\ntype = \"confidential\"\nsecret = \"{SECRET}\"\n\
+             redirect_uris = [\"{REDIRECT}\"]\ngrant_types = [\"authorization_code\", \"client_credentials\", \"refresh_token\"]\n\
+             client_scopes = [\"traces:write\"]\nroles = [{{ code = \"agent\", label = \"Agent\" }}]\n\
+             id_token_signed_response_alg = \"{alg}\"\n"
+        ));
+    }
+    text.push_str(&format!(
+        "[[convention]]\nid = \"bench\"\nnumber = \"BENCH\"\nkind = \"cooperation\"\n\
+         partner = \"ville-de-niort\"\nservices = [\"{CLIENT}\", \"{CLIENT_ES256}\"]\nstarts_on = \"2024-01-01\"\n\
+         quotas = [{{ service = \"{CLIENT}\", role = \"agent\", maximum = 1000000 }}, \
+         {{ service = \"{CLIENT_ES256}\", role = \"agent\", maximum = 1000000 }}]\n"
+    ));
     for i in 0..accounts {
         text.push_str(&format!(
             "[[account]]\nemail = \"{}\"\ngiven_name = \"Agent\"\nfamily_name = \"N{i}\"\n\
              partner = \"ville-de-niort\"\npassword = \"{PASSWORD}\"\n\
-             habilitations = [{{ service = \"{CLIENT}\", role = \"agent\" }}]\n",
+             habilitations = [{{ service = \"{CLIENT}\", role = \"agent\" }}, \
+             {{ service = \"{CLIENT_ES256}\", role = \"agent\" }}]\n",
             email(i)
         ));
     }
@@ -51,6 +61,8 @@ pub struct Tokens {
 #[derive(Clone)]
 pub struct Flows {
     pub issuer: String,
+    /// The relying application the flows act as (`CLIENT` unless `as_client` said otherwise).
+    client: &'static str,
     browsers: reqwest::Client,
     api: reqwest::Client,
 }
@@ -71,8 +83,17 @@ impl Flows {
         let api = reqwest::Client::builder().build().expect("an HTTP client");
         Self {
             issuer,
+            client: CLIENT,
             browsers,
             api,
+        }
+    }
+
+    /// The same flows, on the same connections, as another provisioned application.
+    pub fn as_client(&self, client: &'static str) -> Self {
+        Self {
+            client,
+            ..self.clone()
         }
     }
 
@@ -84,7 +105,8 @@ impl Flows {
     /// returns its cookie and the form's hidden fields.
     async fn login_form(&self) -> Option<(String, Vec<(&'static str, String)>)> {
         let authorize = self.url(&format!(
-            "/authorize?client_id={CLIENT}&redirect_uri={REDIRECT}&response_type=code&scope=openid&state=s&nonce=n&code_challenge={CHALLENGE}&code_challenge_method=S256"
+            "/authorize?client_id={}&redirect_uri={REDIRECT}&response_type=code&scope=openid&state=s&nonce=n&code_challenge={CHALLENGE}&code_challenge_method=S256",
+            self.client
         ));
         let r = self.browsers.get(&authorize).send().await.ok()?;
         let cookie = r
@@ -164,7 +186,7 @@ impl Flows {
         let r = self
             .api
             .post(self.url("/token"))
-            .basic_auth(CLIENT, Some(SECRET))
+            .basic_auth(self.client, Some(SECRET))
             .form(form)
             .send()
             .await
@@ -209,7 +231,7 @@ impl Flows {
         let r = self
             .api
             .post(self.url("/introspect"))
-            .basic_auth(CLIENT, Some(SECRET))
+            .basic_auth(self.client, Some(SECRET))
             .form(&[("token", token)])
             .send()
             .await

@@ -11,6 +11,7 @@ mod load;
 mod logins;
 mod report;
 mod server;
+mod tokens;
 mod traces;
 
 use anyhow::Context;
@@ -22,7 +23,7 @@ use report::{Curve, Enumeration, Memory, Point, Results, Row, TraceFacts};
 use server::{PASSERELLE, Setup};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug, serde::Serialize)]
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
     version,
     about = "Measures Passerelle like a capacity-planning guide (loopback only, bounded time)"
 )]
-struct Args {
+pub(crate) struct Args {
     /// Seconds each measure lasts
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
@@ -242,39 +243,6 @@ async fn measure_all(args: &Args, setups: &[Setup], results: &mut Results) -> an
     Ok(())
 }
 
-/// The person-bound tokens each connection uses for refresh, introspection and userinfo.
-struct People {
-    access: Vec<String>,
-    refresh: Vec<Mutex<String>>,
-    sub: String,
-}
-
-async fn sign_in(flows: &Flows, count: usize, accounts: usize) -> anyhow::Result<People> {
-    let mut access = Vec::new();
-    let mut refresh = Vec::new();
-    for i in 0..count {
-        let tokens = flows
-            .login(i % accounts)
-            .await
-            .context("a login for the token measures failed")?;
-        anyhow::ensure!(
-            !tokens.refresh.is_empty(),
-            "the code grant gave no refresh token"
-        );
-        access.push(tokens.access);
-        refresh.push(Mutex::new(tokens.refresh));
-    }
-    let sub = flows
-        .userinfo(&access[0])
-        .await
-        .context("userinfo did not answer")?;
-    Ok(People {
-        access,
-        refresh,
-        sub,
-    })
-}
-
 async fn measure(
     args: &Args,
     setup: &Setup,
@@ -333,90 +301,8 @@ async fn measure(
     ));
     results.login_bound.push(bound);
 
-    // What the HTTP stack alone allows at these connections: the rows below are read as a
-    // fraction of it.
-    let f = flows.clone();
-    let floor = load::drive(args.connections, seconds, process, move |_, _| {
-        let f = f.clone();
-        async move { f.healthz().await.map(|_| 1) }
-    })
-    .await;
-    let floor_row = row("HTTP floor (/healthz)", "request", args.connections, &floor);
-    let floor_rate = floor_row.per_second.max(1e-9);
-    results.rows.push(floor_row);
-    let floor_row_at = results.rows.len();
-
-    let cc = drive_grants(&flows, args.connections, seconds, process).await;
-    results.rows.push(row(
-        "client_credentials grant",
-        "grant",
-        args.connections,
-        &cc,
-    ));
-
-    let people = Arc::new(sign_in(&flows, args.connections, args.accounts).await?);
-    let (f, p) = (flows.clone(), people.clone());
-    let refresh = load::drive(args.connections, seconds, process, move |w, _| {
-        let (f, p) = (f.clone(), p.clone());
-        async move {
-            let current = p.refresh[w].lock().expect("a refresh token").clone();
-            let next = f.refresh(&current).await?;
-            *p.refresh[w].lock().expect("a refresh token") = next;
-            Some(1)
-        }
-    })
-    .await;
-    results.rows.push(row(
-        "refresh grant (rotation)",
-        "grant",
-        args.connections,
-        &refresh,
-    ));
-
-    // The access tokens of the people signed in above (the refresh grants did not revoke them).
-    let (f, p) = (flows.clone(), people.clone());
-    let introspection = load::drive(args.connections, seconds, process, move |w, _| {
-        let (f, p) = (f.clone(), p.clone());
-        async move { f.introspect(&p.access[w]).await.map(|_| 1) }
-    })
-    .await;
-    results.rows.push(row(
-        "introspection (a person's token)",
-        "request",
-        args.connections,
-        &introspection,
-    ));
-
-    let (f, p) = (flows.clone(), people.clone());
-    let userinfo = load::drive(args.connections, seconds, process, move |w, _| {
-        let (f, p) = (f.clone(), p.clone());
-        async move { f.userinfo(&p.access[w]).await.map(|_| 1) }
-    })
-    .await;
-    results
-        .rows
-        .push(row("userinfo", "request", args.connections, &userinfo));
-
-    let f = flows.clone();
-    let jwks = load::drive(args.connections, seconds, process, move |_, _| {
-        let f = f.clone();
-        async move { f.jwks().await.map(|_| 1) }
-    })
-    .await;
-    results
-        .rows
-        .push(row("JWKS", "request", args.connections, &jwks));
-    for r in &mut results.rows[floor_row_at..] {
-        r.of_floor = Some(r.per_second / floor_rate);
-    }
-    println!(
-        "of the HTTP floor: {}",
-        results.rows[floor_row_at..]
-            .iter()
-            .map(|r| format!("{} {:.0} %", r.measure, r.of_floor.unwrap_or(0.0) * 100.0))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let (rows, people) = tokens::rows(&flows, args, seconds, process, &row).await?;
+    results.rows.extend(rows);
 
     // Trace ingestion: a relying application's client_credentials token with traces:write.
     let writer = flows
@@ -493,7 +379,7 @@ async fn measure(
     });
     let mut grant_curve = Vec::new();
     for conns in levels(1, 64) {
-        let s = drive_grants(&flows, conns, curve_time, process).await;
+        let s = tokens::drive_grants(&flows, conns, curve_time, process).await;
         grant_curve.push(point(conns, &s));
     }
     results.curves.push(Curve {
@@ -585,20 +471,6 @@ async fn drive_logins(
 }
 
 /// client_credentials grants on `connections` connections.
-async fn drive_grants(
-    flows: &Flows,
-    connections: usize,
-    duration: Duration,
-    process: Process,
-) -> Sample {
-    let f = flows.clone();
-    load::drive(connections, duration, process, move |_, _| {
-        let f = f.clone();
-        async move { f.client_credentials("").await.map(|_| 1) }
-    })
-    .await
-}
-
 /// 1, 2, 4, … up to `max` (included).
 fn levels(from: usize, max: usize) -> Vec<usize> {
     let mut out = Vec::new();

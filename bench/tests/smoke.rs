@@ -38,7 +38,7 @@ fn check_results(out: &Path, setups: &[&str]) {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 12 * setups.len(), "{rows:#?}");
+    assert_eq!(rows.len(), 13 * setups.len(), "{rows:#?}");
     for setup in setups {
         let measures: Vec<&str> = rows
             .iter()
@@ -49,7 +49,8 @@ fn check_results(out: &Path, setups: &[&str]) {
             "password login",
             "HTTP floor",
             "client_credentials",
-            "refresh",
+            "refresh grant (rotation)",
+            "refresh grant (rotation), ES256 ID token",
             "introspection",
             "userinfo",
             "JWKS",
@@ -82,7 +83,8 @@ fn check_results(out: &Path, setups: &[&str]) {
     for r in rows {
         let against_floor = [
             "client_credentials",
-            "refresh",
+            "refresh grant (rotation)",
+            "refresh grant (rotation), ES256 ID token",
             "introspection",
             "userinfo",
             "JWKS",
