@@ -438,6 +438,9 @@ impl TokenStore for MemoryStore {
             lock(&self.revoked_grants).insert(grant, family.expires_at);
             return Ok(RefreshRotation::Reused(family));
         }
+        // A full store refuses the new token before the presented one is spent (the lock
+        // order is families, then the index, everywhere).
+        self.room(&mut lock(&self.refresh_index), "refresh token")?;
         entry.value.current = next;
         entry.value.previous = Some((presented, now));
         let family = entry.value.family.clone();
@@ -548,78 +551,9 @@ impl TokenStore for MemoryStore {
     }
 }
 
-#[async_trait]
-impl ThrottleStore for MemoryStore {
-    async fn attempts(&self, key: &str, now: i64) -> StoreResult<Attempts> {
-        let mut a = lock(&self.attempts)
-            .get(key)
-            .filter(|e| e.live(now))
-            .map(|e| e.value.clone())
-            .unwrap_or_default();
-        a.recent.retain(|t| t + FAILURE_WINDOW_SECONDS > now);
-        Ok(a)
-    }
-
-    async fn record_failure(&self, key: &str, now: i64) -> StoreResult<Attempts> {
-        let mut map = lock(&self.attempts);
-        let entry = map.entry(key.to_owned()).or_insert_with(|| Expiring {
-            value: Attempts::default(),
-            expires_at: 0,
-        });
-        if !entry.live(now) {
-            entry.value = Attempts::default();
-        }
-        let a = &mut entry.value;
-        a.consecutive += 1;
-        a.last_failure_at = now;
-        a.recent.retain(|t| t + FAILURE_WINDOW_SECONDS > now);
-        a.recent.push(now);
-        entry.expires_at = now + FAILURE_WINDOW_SECONDS;
-        Ok(a.clone())
-    }
-
-    async fn record_success(&self, key: &str) -> StoreResult<()> {
-        if let Some(e) = lock(&self.attempts).get_mut(key) {
-            e.value.consecutive = 0;
-        }
-        Ok(())
-    }
-
-    async fn clear_attempts(&self, key: &str) -> StoreResult<()> {
-        lock(&self.attempts).remove(key);
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl ChallengeStore for MemoryStore {
-    async fn put_challenge(&self, id: &str, challenge: &Challenge) -> StoreResult<()> {
-        lock(&self.challenges).insert(
-            id.to_owned(),
-            Expiring {
-                value: challenge.clone(),
-                expires_at: challenge.expires_at,
-            },
-        );
-        Ok(())
-    }
-
-    async fn get_challenge(&self, id: &str) -> StoreResult<Option<Challenge>> {
-        let now = self.clock.now();
-        Ok(lock(&self.challenges)
-            .get(id)
-            .filter(|e| e.live(now))
-            .map(|e| e.value.clone()))
-    }
-
-    async fn take_challenge(&self, id: &str) -> StoreResult<Option<Challenge>> {
-        let now = self.clock.now();
-        Ok(lock(&self.challenges)
-            .remove(id)
-            .filter(|e| e.live(now))
-            .map(|e| e.value))
-    }
-}
+// Login throttling and WebAuthn challenges.
+#[path = "memory_gates.rs"]
+mod gates;
 
 #[cfg(test)]
 #[path = "memory_tests.rs"]

@@ -65,3 +65,54 @@ async fn a_full_store_refuses_new_tokens_until_some_expire() {
         .unwrap();
     assert_eq!(lock(&store.access_tokens).len(), 501);
 }
+
+fn family(expires_at: i64, now: i64) -> RefreshFamily {
+    use crate::types::{AccountId, ClientId, GrantId, Scopes, SessionId};
+    RefreshFamily {
+        grant: GrantId::generate(),
+        client_id: ClientId::parse("rp").unwrap(),
+        account: AccountId::generate(),
+        sid: SessionId::generate(),
+        scope: Scopes::parse("openid").unwrap(),
+        claims: Default::default(),
+        jkt: None,
+        auth_time: now,
+        acr: "pwd".into(),
+        amr: vec![],
+        issued_at: now,
+        expires_at,
+        idle_seconds: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_full_store_refuses_a_rotation_and_the_presented_token_still_works() {
+    let clock = crate::clock::Clock::default();
+    let store = MemoryStore::with_clock(clock.clone(), 1000);
+    let now = clock.now();
+    // One family that lives three hours, and 999 that expire in 10 s: the index is full.
+    let kept = TokenHash::of("kept");
+    store
+        .create_refresh_family(&family(now + 10_800, now), kept)
+        .await
+        .unwrap();
+    for i in 0..999 {
+        store
+            .create_refresh_family(&family(now + 10, now), TokenHash::of(&i.to_string()))
+            .await
+            .unwrap();
+    }
+    let next = TokenHash::of("next");
+    let refused = store.rotate_refresh(kept, next, now, 0).await;
+    assert!(refused.is_err(), "a rotation past the limit");
+    // Nothing was spent: once room comes back, the same token rotates.
+    clock.advance(60);
+    let rotated = store
+        .rotate_refresh(kept, next, clock.now(), 0)
+        .await
+        .unwrap();
+    assert!(
+        matches!(rotated, RefreshRotation::Rotated(_)),
+        "{rotated:?}"
+    );
+}
