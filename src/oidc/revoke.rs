@@ -40,7 +40,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         tracing::info!(client = %client.client_id, "access token revoked");
         state
             .tracer
-            .record(
+            .record_durable(
                 crate::traces::Event::new("token.revoke", crate::store::Outcome::Success)
                     .actor(crate::traces::TraceActor {
                         account: record.account.as_ref().map(|a| a.to_string()),
@@ -49,7 +49,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
                     .client(&client.client_id)
                     .target("access_token"),
             )
-            .await;
+            .await?;
         return Ok(());
     }
     if let Some(family) = state.stores.tokens.find_refresh(hash).await? {
@@ -60,7 +60,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         tracing::info!(client = %client.client_id, grant = %family.grant, "refresh token family revoked");
         state
             .tracer
-            .record(
+            .record_durable(
                 crate::traces::Event::new("token.revoke", crate::store::Outcome::Success)
                     .actor(crate::traces::TraceActor {
                         account: Some(family.account.to_string()),
@@ -70,7 +70,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
                     .client(&client.client_id)
                     .target(format!("grant:{}", family.grant)),
             )
-            .await;
+            .await?;
     }
     Ok(())
 }

@@ -464,14 +464,15 @@ async fn client_credentials(
         state.clock.now(),
     )
     .await?;
+    // The grant is acknowledged only once its trace is on disk: 503 when it cannot be written.
     state
         .tracer
-        .record(
+        .record_durable(
             crate::traces::Event::new("token.issue", crate::store::Outcome::Success)
                 .client(&client.client_id)
                 .target("client_credentials"),
         )
-        .await;
+        .await?;
     Ok(TokenResponse {
         access_token,
         token_type: tokens::token_type(jkt).into(),

@@ -140,16 +140,18 @@ pub async fn person_tokens(
     } else {
         None
     };
+    // The tokens are answered only once their trace is on disk (503 when it cannot be
+    // written): a relying application never holds a token that no trace records.
     state
         .tracer
-        .record(
+        .record_durable(
             crate::traces::Event::new("token.issue", crate::store::Outcome::Success)
                 .account(account)
                 .session(auth.sid)
                 .client(&client.client_id)
                 .target(format!("grant:{}", auth.grant)),
         )
-        .await;
+        .await?;
     Ok(TokenResponse {
         access_token,
         token_type: token_type(auth.jkt).into(),

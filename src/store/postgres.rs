@@ -30,6 +30,9 @@ mod habilitations;
 /// The advisory lock key that serialises quota checks (any constant; "PSRQUOTA" in ASCII).
 const QUOTA_LOCK: i64 = 0x5053_5251_554f_5441;
 
+/// How long a pooled connection may have waited unused before it is pinged on acquire.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 /// A pool that fails fast while the server is away (requests get an error, `/readyz` a 503)
 /// and reconnects by itself when it is back; `schema` becomes its search path.
 pub async fn pool(
@@ -48,7 +51,18 @@ pub async fn pool(
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(3))
-        .test_before_acquire(true)
+        // sqlx pings every connection as it is given back; one that has waited in the pool
+        // since is pinged again (a PostgreSQL restart leaves idle connections dead), one given
+        // back under a second ago is used as it is: a query costs one round trip, not three.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))
