@@ -29,6 +29,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 pub const OWN_STREAM: &str = crate::store::OWN_STREAM;
 /// Most traces written in one transaction.
 const MAX_GROUP: usize = 10_000;
+/// How many times the writer lets ready tasks run before it closes a group.
+const GATHER_YIELDS: usize = 2;
 
 /// Where a request came from (filled in by the HTTP layer).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -292,9 +294,15 @@ async fn writer(
             let _ = ack.send(store.destroy_oldest(&stream, before, batch).await);
             continue;
         }
+        // Requests that are ready to run queue their traces before this batch starts: a
+        // handful of yields to the scheduler (no timer) make a group of a burst, not a batch of
+        // its first trace and another of the rest.
         let mut jobs = vec![first];
         let mut size = jobs[0].traces.len();
         let mut deferred = None;
+        for _ in 0..GATHER_YIELDS {
+            tokio::task::yield_now().await;
+        }
         while size < MAX_GROUP {
             match rx.try_recv() {
                 Ok(job) if job.destroy.is_some() => {
