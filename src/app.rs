@@ -29,7 +29,7 @@ use tower_http::trace::TraceLayer;
 pub async fn open_durable(config: &Config) -> anyhow::Result<Arc<dyn Durable>> {
     let max = config.store.max_connections;
     if is_postgres(&config.store.url) {
-        let store = PgStore::open(&config.store.url, max).await?;
+        let store = PgStore::open(&config.store.url, max, &config.store.tls).await?;
         if config.store.auto_migrate {
             migrate_postgres(config).await?;
         } else if !store.is_migrated().await? {
@@ -57,14 +57,23 @@ pub async fn migrate_postgres(config: &Config) -> anyhow::Result<()> {
     let owner = Some(config.store.migration_url.as_str())
         .filter(|u| !u.is_empty())
         .unwrap_or(&config.store.url);
-    PgStore::open(owner, 1).await?.migrate().await
+    PgStore::open(owner, 1, &config.store.tls)
+        .await?
+        .migrate()
+        .await
 }
 
 /// Opens the trace store: its own SQLite file, or PostgreSQL (schema `passerelle_traces`,
 /// migrated at opening).
 pub async fn open_traces(config: &Config) -> anyhow::Result<Arc<dyn TraceStore>> {
     match config.postgres_traces() {
-        Some((url, migration_url)) => Ok(PgTraceStore::open(url, migration_url, 8).await?),
+        Some((url, migration_url)) => Ok(PgTraceStore::open(
+            url,
+            migration_url,
+            config.traces.max_connections,
+            &config.store.tls,
+        )
+        .await?),
         None => Ok(SqliteTraceStore::open(&config.traces_path()).await?),
     }
 }
@@ -76,7 +85,12 @@ pub async fn open_ephemeral(
     clock: &crate::clock::Clock,
 ) -> anyhow::Result<Arc<dyn Ephemeral>> {
     if config.redis_sessions() {
-        Ok(RedisStore::connect(&config.sessions.url, &config.sessions.key_prefix).await?)
+        Ok(RedisStore::connect_with(
+            &config.sessions.url,
+            &config.sessions.sentinel_password,
+            &config.sessions.key_prefix,
+        )
+        .await?)
     } else {
         let memory = MemoryStore::with_clock(clock.clone(), config.sessions.memory_max_tokens);
         memory.spawn_sweeper(Duration::from_secs(30));

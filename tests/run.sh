@@ -4,7 +4,7 @@
 # It first installs what the tests need and the machine lacks (Chromium and chromedriver for
 # the page tests, PostgreSQL and Redis for the store, replica and fault tests, from Debian
 # packages, rsyslog as the SIEM feed's collector, Apache with mod_auth_openidc as a relying
-# application; aiosmtpd for the SMTP tests and Authlib with
+# application, nginx as the load balancer of three replicas; aiosmtpd for the SMTP tests and Authlib with
 # Flask as a third-party relying application, from PyPI; express-openid-connect, another, and axe-core for the accessibility checks, from
 # npm), checks formatting and clippy's lints,
 # then runs every test of the workspace
@@ -24,6 +24,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_packages+=(post
 # Apache with mod_auth_openidc is a third-party relying application of the interoperability tests.
 [ -x /usr/sbin/apache2 ] || need_packages+=(apache2)
 [ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] || need_packages+=(libapache2-mod-auth-openidc)
+# nginx is the load balancer in front of three replicas in the test that kills two of them.
+[ -x /usr/sbin/nginx ] || need_packages+=(nginx)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need_packages[*]} for the page tests" >&2
   if [ "$(id -u)" -eq 0 ]; then
@@ -32,6 +34,7 @@ if [ ${#need_packages[@]} -gt 0 ]; then
     apt-get install -y -qq "${need_packages[@]}" >/dev/null
     # The tests start their own Apache; the package's may have started on port 80.
     service apache2 stop >/dev/null 2>&1 || true
+    service nginx stop >/dev/null 2>&1 || true
   elif command -v sudo >/dev/null 2>&1; then
     sudo apt-get update -qq
     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null

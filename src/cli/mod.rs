@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod annexe1;
+mod backup;
 mod demo;
 mod keys;
 mod tokens;
@@ -106,6 +107,17 @@ enum Command {
     Retention {
         #[command(subcommand)]
         command: RetentionCommand,
+    },
+    /// Copy the embedded stores (durable store, then traces) and the streams' last seals into
+    /// a new folder, while Passerelle runs
+    Backup {
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Put a backup into a data folder that has no stores yet, check and migrate it
+    Restore {
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
     },
 }
 
@@ -327,6 +339,8 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         Command::ApiToken { command } => with_state(&config, |s| api_token(s, command)).await,
         Command::Annexe1 { command } => with_state(&config, |s| annexe1(s, command)).await,
         Command::Traces { command } => traces(&config, command).await,
+        Command::Backup { to } => backup::backup(&config, &to).await,
+        Command::Restore { from } => backup::restore(&config, &from).await,
         Command::Retention {
             command: RetentionCommand::Run,
         } => {

@@ -55,7 +55,14 @@ pub(super) enum TracesCommand {
     Verify {
         #[arg(long)]
         stream: Option<String>,
+        /// Seals kept outside the trace store (`traces seals`, or a backup's seals.jws): a
+        /// restored store older than one of them has lost its tail, and verify says so
+        #[arg(long, value_name = "FILE")]
+        seals: Option<PathBuf>,
     },
+    /// Seal every stream's head now, then print each stream's last seal (a compact JWS per
+    /// line), to keep apart from the trace store
+    Seals,
 }
 
 pub(super) fn trace_time(value: &Option<String>, upper: bool) -> Result<Option<i64>, Failure> {
@@ -127,19 +134,55 @@ pub(super) async fn traces(config: &Config, command: TracesCommand) -> Result<()
             }
             Ok(())
         }
-        TracesCommand::Verify { stream } => {
-            let streams = match stream {
+        TracesCommand::Verify { stream, seals } => {
+            let kept: Vec<String> = match &seals {
+                Some(file) => std::fs::read_to_string(file)
+                    .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                None => Vec::new(),
+            };
+            let mut streams = match stream {
                 Some(s) => vec![s],
                 None => state.tracer.store().streams().await.map_err(runtime)?,
             };
+            // A stream whose every record was lost is known from its kept seals only.
+            for jws in &kept {
+                let named = state.keys.verify_document(jws).ok_or_else(|| {
+                    runtime(format!(
+                        "a seal in {} is not signed by Passerelle's keys",
+                        seals.as_deref().unwrap_or_else(|| Path::new("")).display()
+                    ))
+                })?["stream"]
+                    .as_str()
+                    .map(str::to_owned);
+                if let Some(name) = named
+                    && !streams.contains(&name)
+                {
+                    streams.push(name);
+                }
+            }
             let mut broken = false;
             for stream in streams {
-                let v = verify::stream(&state, &stream).await.map_err(runtime)?;
+                let witnesses = verify::witnesses(&state, &kept, &stream);
+                let v = verify::against(&state, &stream, &witnesses)
+                    .await
+                    .map_err(runtime)?;
                 match &v.first_break {
                     None => println!(
                         "{}: {} record(s), {} seal(s) ({} signed by keys no longer published): intact",
                         v.stream, v.records, v.seals, v.seals_with_retired_keys
                     ),
+                    Some(verify::Break::Tail { head, sealed }) => {
+                        broken = true;
+                        println!(
+                            "{}: BROKEN: the stream ends at record {head} but a seal covers record {sealed}: its tail was lost",
+                            v.stream
+                        );
+                    }
                     Some(b) => {
                         broken = true;
                         println!(
@@ -155,8 +198,29 @@ pub(super) async fn traces(config: &Config, command: TracesCommand) -> Result<()
                 Ok(())
             }
         }
+        TracesCommand::Seals => {
+            for jws in last_seals(&state).await? {
+                println!("{jws}");
+            }
+            Ok(())
+        }
     };
     // Queued traces (the search's own) reach the disk before the process ends.
     state.tracer.flush().await.map_err(runtime)?;
     result
+}
+
+/// Seals every stream's head, then returns each stream's last seal.
+pub(super) async fn last_seals(state: &crate::state::AppState) -> Result<Vec<String>, Failure> {
+    crate::traces::seal::seal_all(state)
+        .await
+        .map_err(runtime)?;
+    let store = state.tracer.store();
+    let mut seals = Vec::new();
+    for stream in store.streams().await.map_err(runtime)? {
+        if let Some(seal) = store.seals(&stream).await.map_err(runtime)?.pop() {
+            seals.push(seal.signature);
+        }
+    }
+    Ok(seals)
 }

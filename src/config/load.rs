@@ -96,6 +96,40 @@ impl Config {
         if !(1..=10_000_000).contains(&self.traces.siem_backlog) {
             return fail("traces.siem_backlog must be between 1 and 10000000".into());
         }
+        if !(1..=1000).contains(&self.traces.max_connections) {
+            return fail("traces.max_connections must be between 1 and 1000".into());
+        }
+        let tls = &self.store.tls;
+        if !matches!(
+            tls.sslmode.as_str(),
+            "" | "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full"
+        ) {
+            return fail(format!(
+                "store.tls.sslmode `{}` is not one of disable, allow, prefer, require, verify-ca, verify-full",
+                tls.sslmode
+            ));
+        }
+        if matches!(tls.sslmode.as_str(), "verify-ca" | "verify-full") && tls.root_cert.is_empty() {
+            return fail(format!(
+                "store.tls.sslmode {} checks the server against store.tls.root_cert: give its certificate authority's PEM file",
+                tls.sslmode
+            ));
+        }
+        if tls.client_cert.is_empty() != tls.client_key.is_empty() {
+            return fail(
+                "store.tls.client_cert and store.tls.client_key go together: set both or neither"
+                    .into(),
+            );
+        }
+        for (key, path) in [
+            ("root_cert", &tls.root_cert),
+            ("client_cert", &tls.client_cert),
+            ("client_key", &tls.client_key),
+        ] {
+            if !path.is_empty() && !std::path::Path::new(path).is_file() {
+                return fail(format!("store.tls.{key}: `{path}` is not a file"));
+            }
+        }
         if self.traces.seal_every_seconds == 0 {
             return fail("traces.seal_every_seconds must be positive".into());
         }
@@ -195,11 +229,18 @@ impl Config {
         }
         if self.sessions.url != "memory" && !self.redis_sessions() {
             return fail(format!(
-                "sessions.url `{}` is not supported: use `memory` or redis://HOST:PORT",
+                "sessions.url `{}` is not supported: use `memory`, redis://HOST:PORT or redis-sentinel://HOST:PORT,…/MASTER",
                 crate::store::redis::redacted(&self.sessions.url)
             ));
         }
-        if self.redis_sessions()
+        if crate::store::redis::sentinel::is_sentinel_url(&self.sessions.url) {
+            if let Err(e) = crate::store::redis::sentinel::Target::parse(&self.sessions.url) {
+                return fail(format!(
+                    "sessions.url `{}`: {e}",
+                    crate::store::redis::redacted(&self.sessions.url)
+                ));
+            }
+        } else if self.redis_sessions()
             && !url::Url::parse(&self.sessions.url)
                 .is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()))
         {

@@ -92,6 +92,9 @@ pub struct TracesConfig {
     /// PostgreSQL only: the URL of the trace schema's owner, for migrations; empty:
     /// `store.migration_url` when the traces share the durable database, else `url`.
     pub migration_url: String,
+    /// PostgreSQL only: upper bound of connections held to the trace store (its writer uses
+    /// one at a time; searches, exports and the dashboard the others).
+    pub max_connections: u32,
     /// Months a trace is kept (the seeds: 6; at most 12).
     pub retention_months: u32,
     /// How often each stream's head is sealed with Passerelle's signature.
@@ -120,6 +123,7 @@ impl Default for TracesConfig {
         Self {
             url: String::new(),
             migration_url: String::new(),
+            max_connections: 8,
             retention_months: 6,
             seal_every_seconds: 300,
             max_batch: 1000,
@@ -393,6 +397,25 @@ pub struct StoreConfig {
     pub max_connections: u32,
     /// Apply pending schema migrations at start-up (`passerelle migrate` does it explicitly).
     pub auto_migrate: bool,
+    /// PostgreSQL: TLS of every connection Passerelle opens to it (durable store, traces,
+    /// migrations).
+    pub tls: PgTlsConfig,
+}
+
+/// TLS towards PostgreSQL, with libpq's names and meanings. A setting left empty keeps what
+/// the URL says (`?sslmode=…&sslrootcert=…`), else libpq's default (`prefer`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PgTlsConfig {
+    /// `disable`, `allow`, `prefer`, `require` (encrypted, server not checked), `verify-ca`
+    /// (its certificate chains to `root_cert`) or `verify-full` (and names the URL's host).
+    pub sslmode: String,
+    /// PEM file of the certificate authorities the server's certificate must chain to.
+    pub root_cert: String,
+    /// PEM files of Passerelle's client certificate and its private key, for servers that
+    /// authenticate clients by certificate (`hostssl … cert` in pg_hba.conf).
+    pub client_cert: String,
+    pub client_key: String,
 }
 
 impl Default for StoreConfig {
@@ -402,6 +425,7 @@ impl Default for StoreConfig {
             migration_url: String::new(),
             max_connections: 8,
             auto_migrate: true,
+            tls: PgTlsConfig::default(),
         }
     }
 }
@@ -410,8 +434,13 @@ impl Default for StoreConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SessionsConfig {
     /// Ephemeral store (sessions, codes, tokens): `memory` for the in-process store, or
-    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS) shared by replicas.
+    /// `redis://[user:password@]host:port[/db]` (`rediss://` for TLS) shared by replicas, or
+    /// behind Redis Sentinel `redis-sentinel://[user:password@]host:port[,host:port…]/master[/db]`
+    /// (`rediss-sentinel://` for TLS), naming the sentinels and the primary they monitor.
     pub url: String,
+    /// With `redis-sentinel://`: the sentinels' own password, when they require one
+    /// (`requirepass` in sentinel.conf); the URL's is the Redis servers'.
+    pub sentinel_password: String,
     /// Prefix of every Redis key, so that several deployments can share one server.
     pub key_prefix: String,
     /// Absolute lifetime of a login session, in seconds.
@@ -432,6 +461,7 @@ impl Default for SessionsConfig {
     fn default() -> Self {
         Self {
             url: "memory".into(),
+            sentinel_password: String::new(),
             key_prefix: "passerelle:".into(),
             lifetime_seconds: 8 * 3600,
             idle_timeout_seconds: 30 * 60,
@@ -618,7 +648,9 @@ impl Config {
 
     /// Whether the ephemeral store is a Redis server.
     pub fn redis_sessions(&self) -> bool {
-        self.sessions.url.starts_with("redis://") || self.sessions.url.starts_with("rediss://")
+        self.sessions.url.starts_with("redis://")
+            || self.sessions.url.starts_with("rediss://")
+            || crate::store::redis::sentinel::is_sentinel_url(&self.sessions.url)
     }
 
     pub fn sqlite_path(&self) -> PathBuf {

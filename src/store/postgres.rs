@@ -2,9 +2,10 @@
 //! SQLite (the shared SQL of `store::sql`), its own migrations embedded in the binary.
 
 use super::*;
+use crate::config::PgTlsConfig;
 use anyhow::Context;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 pub async fn pool(
     url: &str,
     max_connections: u32,
+    tls: &PgTlsConfig,
     what: &str,
     schema: Option<&str>,
 ) -> anyhow::Result<PgPool> {
@@ -45,6 +47,7 @@ pub async fn pool(
     let mut options = PgConnectOptions::from_str(url)
         .with_context(|| format!("{what} {shown} is not a PostgreSQL URL"))?
         .application_name("passerelle");
+    options = with_tls(options, tls)?;
     if let Some(schema) = schema {
         options = options.options([("search_path", schema)]);
     }
@@ -68,11 +71,33 @@ pub async fn pool(
         .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))
 }
 
+/// The configured TLS settings over what the URL says.
+fn with_tls(mut options: PgConnectOptions, tls: &PgTlsConfig) -> anyhow::Result<PgConnectOptions> {
+    if !tls.sslmode.is_empty() {
+        let mode = PgSslMode::from_str(&tls.sslmode)
+            .map_err(|_| anyhow::anyhow!("store.tls.sslmode `{}` is not a mode", tls.sslmode))?;
+        options = options.ssl_mode(mode);
+    }
+    if !tls.root_cert.is_empty() {
+        options = options.ssl_root_cert(&tls.root_cert);
+    }
+    if !tls.client_cert.is_empty() {
+        options = options
+            .ssl_client_cert(&tls.client_cert)
+            .ssl_client_key(&tls.client_key);
+    }
+    Ok(options)
+}
+
 impl PgStore {
     /// Connects; does not migrate.
-    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Arc<Self>> {
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        tls: &PgTlsConfig,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
-            pool: pool(url, max_connections, "store.url", None).await?,
+            pool: pool(url, max_connections, tls, "store.url", None).await?,
         }))
     }
 

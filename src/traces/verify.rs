@@ -12,6 +12,9 @@ pub enum Break {
     Content { seq: i64 },
     /// A seal's signature is wrong, or the record it seals has another hash.
     Seal { seq: i64 },
+    /// A seal covers record `sealed`, but the stream ends at `head`: its tail was lost (a
+    /// restored backup older than the seal, or records removed from the end).
+    Tail { head: i64, sealed: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +30,34 @@ pub struct Verification {
 
 /// Verifies a whole stream: every record from the stream's origin, then every seal.
 pub async fn stream(state: &AppState, stream: &str) -> StoreResult<Verification> {
+    against(state, stream, &[]).await
+}
+
+/// Seals kept outside the trace store (`passerelle traces seals`, written by
+/// `passerelle backup`), as compact JWS: those of `stream` whose signature holds.
+pub fn witnesses(state: &AppState, jws: &[String], stream: &str) -> Vec<crate::store::Seal> {
+    jws.iter()
+        .filter_map(|j| {
+            let p = state.keys.verify_document(j)?;
+            let hash: [u8; 32] = unhex(p["hash"].as_str()?)?.try_into().ok()?;
+            (p["stream"] == stream).then(|| crate::store::Seal {
+                stream: stream.to_owned(),
+                seq: p["seq"].as_i64().unwrap_or_default(),
+                hash,
+                sealed_at_us: p["sealed_at"].as_i64().unwrap_or_default(),
+                signature: j.clone(),
+            })
+        })
+        .collect()
+}
+
+/// [`stream`], with `witnesses` (seals kept elsewhere) checked as the store's own: a witness
+/// newer than the stream's head reveals a lost tail.
+pub async fn against(
+    state: &AppState,
+    stream: &str,
+    witnesses: &[crate::store::Seal],
+) -> StoreResult<Verification> {
     let store = state.tracer.store();
     let mut previous = store.stream_origin(stream).await?;
     let mut after = 0;
@@ -53,7 +84,23 @@ pub async fn stream(state: &AppState, stream: &str) -> StoreResult<Verification>
             hashes.insert(r.seq, r.hash);
         }
     }
-    let seals = store.seals(stream).await?;
+    let mut seals = store.seals(stream).await?;
+    for w in witnesses {
+        if !seals.iter().any(|s| s.seq == w.seq && s.hash == w.hash) {
+            seals.push(w.clone());
+        }
+    }
+    // The stream's last record: a seal past it covers records that are not there any more.
+    let head = store.stream_head(stream).await?.map(|(seq, _)| seq);
+    if first_break.is_none()
+        && let Some(sealed) = seals.iter().map(|s| s.seq).max()
+        && head.is_none_or(|head| sealed > head)
+    {
+        first_break = Some(Break::Tail {
+            head: head.unwrap_or(0),
+            sealed,
+        });
+    }
     let published: Vec<String> = state.keys.jwks()["keys"]
         .as_array()
         .map(|keys| {
@@ -95,6 +142,17 @@ pub async fn stream(state: &AppState, stream: &str) -> StoreResult<Verification>
 }
 
 pub use crate::crypto::hex;
+
+/// The bytes a lower-case hex string spells (`hex`'s inverse).
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
 
 /// The `kid` in a compact JWS header.
 fn seal_kid(jws: &str) -> Option<String> {

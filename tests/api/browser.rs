@@ -135,10 +135,22 @@ pub(crate) async fn type_into(c: &fantoccini::Client, selector: &str, text: &str
     field.send_keys(text).await.unwrap();
 }
 
-/// Waits for the element `selector` and returns its text.
+/// Waits for the element `selector` and returns its text. The page may be replaced between
+/// the two steps (a form just submitted): the element is then looked up again on the new one.
 pub(crate) async fn text_of(c: &fantoccini::Client, selector: &str) -> String {
-    let element = c.wait().for_element(Locator::Css(selector)).await.unwrap();
-    element.text().await.unwrap()
+    for _ in 0..50 {
+        let element = c.wait().for_element(Locator::Css(selector)).await.unwrap();
+        match element.text().await {
+            Ok(text) => return text,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("reading {selector}: {e}"),
+        }
+    }
+    panic!("{selector} kept being replaced for 5 s")
 }
 
 /// Clicks the first submit button of the page's content (the menu's logout is not content).

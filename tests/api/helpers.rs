@@ -654,3 +654,28 @@ pub fn hidden(html: &str, name: &str) -> Option<String> {
 pub async fn visit(browser: &reqwest::Client, url: &str) -> reqwest::Response {
     browser.get(url).send().await.unwrap()
 }
+
+/// Polls until `check` holds (a recovery takes a reconnection or two; a replica, a start), for
+/// a minute at most: a bound on a condition, not a timing.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen in 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs a command to its end off the test's runtime: the server a test runs in-process keeps
+/// serving (and finishes the transaction it may hold) while the command waits for it.
+pub async fn output_of(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().expect("the command starts"))
+        .await
+        .unwrap()
+}

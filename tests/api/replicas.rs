@@ -218,19 +218,6 @@ async fn ready(app: &TestApp) -> u16 {
         .as_u16()
 }
 
-/// Polls until `check` holds (recovery takes a reconnection or two).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what} did not happen in 20 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test]
 async fn logins_fail_cleanly_while_redis_restarts_and_recover_by_themselves() {
     let mut servers = Servers::start("redis_restart");

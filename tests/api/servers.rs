@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -25,7 +25,7 @@ fn wait_for<F: FnMut() -> bool>(what: &str, mut ready: F) {
     }
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::env::var("USER").as_deref() == Ok("root")
         || Command::new("id")
             .arg("-u")
@@ -171,15 +171,243 @@ fn pg_command(program: &str) -> Command {
     }
 }
 
+fn redis_answers(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut s| {
+        use std::io::{Read, Write};
+        let mut reply = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok()
+            && s.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    })
+}
+
+/// A Redis primary, its replica and three sentinels monitoring it as `caf` (quorum 2, a
+/// server silent for one second is down), as a production deployment runs them.
+pub struct RedisHa {
+    dir: TempDir,
+    pub primary: u16,
+    pub replica: u16,
+    pub sentinels: Vec<u16>,
+    children: Vec<(u16, Child)>,
+}
+
+impl RedisHa {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (primary, replica) = (free_port(), free_port());
+        let mut ha = Self {
+            dir,
+            primary,
+            replica,
+            sentinels: (0..3).map(|_| free_port()).collect(),
+            children: Vec::new(),
+        };
+        ha.spawn_server(primary, None);
+        ha.spawn_server(replica, Some(primary));
+        wait_for("the Redis replica's first synchronisation", || {
+            ha.cli(replica, &["INFO", "replication"])
+                .contains("master_link_status:up")
+        });
+        for port in ha.sentinels.clone() {
+            let conf = ha.dir.path().join(format!("sentinel-{port}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                     sentinel monitor caf 127.0.0.1 {primary} 2\n\
+                     sentinel down-after-milliseconds caf 1000\n\
+                     sentinel failover-timeout caf 4000\n\
+                     sentinel parallel-syncs caf 1\n",
+                    dir = ha.dir.path().display()
+                ),
+            )
+            .unwrap();
+            let child = Command::new("redis-server")
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server (Debian package redis-server) is needed: run tests/run.sh");
+            ha.children.push((port, child));
+        }
+        for port in ha.sentinels.clone() {
+            wait_for("redis-sentinel", || redis_answers(port));
+        }
+        // Each sentinel has found the replica and the two others before the test goes on.
+        wait_for(
+            "the sentinels' view of the replica and of each other",
+            || {
+                ha.sentinels.iter().all(|&port| {
+                    let master = ha.cli(port, &["SENTINEL", "MASTER", "caf"]);
+                    let mut lines = master.lines();
+                    let mut fields = std::collections::HashMap::new();
+                    while let (Some(k), Some(v)) = (lines.next(), lines.next()) {
+                        fields.insert(k.to_owned(), v.to_owned());
+                    }
+                    fields.get("num-slaves").map(String::as_str) == Some("1")
+                        && fields.get("num-other-sentinels").map(String::as_str) == Some("2")
+                })
+            },
+        );
+        ha
+    }
+
+    fn spawn_server(&mut self, port: u16, replica_of: Option<u16>) {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--dbfilename", &format!("dump-{port}.rdb")]);
+        if let Some(primary) = replica_of {
+            command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian package redis-server) is needed: run tests/run.sh");
+        self.children.push((port, child));
+        wait_for("redis-server", || redis_answers(port));
+    }
+
+    /// `redis-sentinel://` naming the three sentinels.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis-sentinel://{}/caf", hosts.join(","))
+    }
+
+    /// redis-cli against the server or sentinel on `port`; its output.
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli (Debian package redis-tools) is needed: run tests/run.sh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// SIGKILL of the server on `port`, as a crash.
+    pub fn kill(&mut self, port: u16) {
+        if let Some(i) = self.children.iter().position(|(p, _)| *p == port) {
+            let (_, mut child) = self.children.remove(i);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisHa {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 pub struct Postgres {
     pub port: u16,
     dir: TempDir,
     data: PathBuf,
     child: Option<Child>,
+    /// Serving TLS only (`ssl = on`, every plain connection rejected).
+    tls: bool,
+}
+
+/// A certificate authority of the tests, the PostgreSQL server's certificate it signed (for
+/// `localhost`), and a client certificate for the role `app`: PEM files in `dir`.
+pub struct Pki {
+    pub dir: TempDir,
+}
+
+impl Pki {
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.path().join("app.pem")
+    }
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.path().join("app.key")
+    }
+
+    /// A new authority, with a server certificate for `localhost` and a client one for `app`.
+    pub fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "Passerelle tests CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        write("ca.pem", ca_cert.pem());
+        for (name, sans, cn) in [
+            ("server", vec!["localhost".to_owned()], "localhost"),
+            ("app", Vec::new(), "app"),
+        ] {
+            let mut params = CertificateParams::new(sans).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
+            write(&format!("{name}.pem"), cert.pem());
+            write(&format!("{name}.key"), key.serialize_pem());
+        }
+        Self { dir }
+    }
 }
 
 impl Postgres {
+    /// A server that accepts TLS connections only, with a certificate `pki` signed for
+    /// `localhost`; the role `app` must log in with its client certificate (`cert`), the
+    /// superuser with TLS and nothing else.
+    pub fn start_tls(pki: &Pki) -> Self {
+        let mut pg = Self::init();
+        for name in ["ca.pem", "server.pem", "server.key"] {
+            std::fs::copy(pki.dir.path().join(name), pg.data.join(name)).unwrap();
+        }
+        std::fs::write(
+            pg.data.join("pg_hba.conf"),
+            "local all all trust\n\
+             hostnossl all all 127.0.0.1/32 reject\n\
+             hostssl all app 127.0.0.1/32 cert\n\
+             hostssl all all 127.0.0.1/32 trust\n",
+        )
+        .unwrap();
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&pg.data)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            pg.data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        pg.tls = true;
+        pg.resume();
+        pg
+    }
+
     pub fn start() -> Self {
+        let mut pg = Self::init();
+        pg.resume();
+        pg
+    }
+
+    fn init() -> Self {
         let dir = tempfile::tempdir().unwrap();
         if is_root() {
             let status = Command::new("chown")
@@ -202,14 +430,13 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut pg = Self {
+        Self {
             port: free_port(),
             dir,
             data,
             child: None,
-        };
-        pg.resume();
-        pg
+            tls: false,
+        }
     }
 
     /// The superuser's URL for database `db`.
@@ -234,6 +461,20 @@ impl Postgres {
                 self.dir.path().display()
             ))
             .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(if self.tls {
+                &[
+                    "-c",
+                    "ssl=on",
+                    "-c",
+                    "ssl_cert_file=server.pem",
+                    "-c",
+                    "ssl_key_file=server.key",
+                    "-c",
+                    "ssl_ca_file=ca.pem",
+                ][..]
+            } else {
+                &[]
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -280,6 +521,44 @@ impl Postgres {
         let out = self.run_psql(db, sql);
         assert!(!out.status.success(), "psql {sql} succeeded");
         String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `pg_dump -Fc` of database `db` into `file`, then `pg_restore` of it into the new
+    /// database `into`: the backup and restore deploy/README.md describes.
+    pub fn dump_and_restore(&self, db: &str, file: &Path, into: &str) {
+        let port = self.port.to_string();
+        let out = Command::new(pg_bin("pg_dump"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-Fc",
+                "-d",
+                db,
+            ])
+            .arg("-f")
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.database(into);
+        let out = Command::new(pg_bin("pg_restore"))
+            .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", into])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_restore: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `pg_dump` of database `db`, as a backup would take it.

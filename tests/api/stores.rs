@@ -1060,7 +1060,7 @@ async fn sealed_values_on_sqlite_and_postgresql() {
     sealed_values_are_listed_by_prefix_and_replaced_if_unchanged(sqlite.as_ref(), sqlite.as_ref())
         .await;
     let pg = crate::servers::Postgres::start();
-    let pg_store = postgres::PgStore::open(&pg.database("sealed"), 2)
+    let pg_store = postgres::PgStore::open(&pg.database("sealed"), 2, &Default::default())
         .await
         .unwrap();
     pg_store.migrate().await.unwrap();
@@ -1567,7 +1567,7 @@ pub async fn shared(
 ) -> Stores {
     let db = name.chars().take(60).collect::<String>();
     let owner = pg.database(&db);
-    postgres::PgStore::open(&owner, 1)
+    postgres::PgStore::open(&owner, 1, &Default::default())
         .await
         .unwrap()
         .migrate()
@@ -1575,8 +1575,10 @@ pub async fn shared(
         .unwrap();
     let app = format!("postgres://app:app@127.0.0.1:{}/{db}", pg.port);
     pg.psql("postgres", "GRANT passerelle_app TO app");
-    let durable = postgres::PgStore::open(&app, 4).await.unwrap();
-    let traces = postgres::traces::PgTraceStore::open(&app, Some(&owner), 4)
+    let durable = postgres::PgStore::open(&app, 4, &Default::default())
+        .await
+        .unwrap();
+    let traces = postgres::traces::PgTraceStore::open(&app, Some(&owner), 4, &Default::default())
         .await
         .unwrap();
     let ephemeral = redis::RedisStore::connect(&redis.url(), &format!("{name}:"))
@@ -2047,4 +2049,103 @@ async fn requests_are_decided_once_and_queued_by_partner(stores: &Stores) {
         1,
         "the pending one stays"
     );
+}
+
+/// The tables and columns of a migrated SQLite file, but SQLite's and sqlx's own.
+async fn sqlite_columns(file: &std::path::Path) -> std::collections::BTreeSet<(String, String)> {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", file.display()))
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    rows.into_iter().collect()
+}
+
+/// The tables and columns of a PostgreSQL schema, partitions and sqlx's table left out.
+async fn postgres_columns(url: &str, schema: &str) -> std::collections::BTreeSet<(String, String)> {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.table_name::text, c.column_name::text FROM information_schema.columns c \
+         JOIN pg_namespace n ON n.nspname = c.table_schema \
+         JOIN pg_class k ON k.relname = c.table_name AND k.relnamespace = n.oid \
+         WHERE c.table_schema = $1 AND k.relkind IN ('r', 'p') AND NOT k.relispartition \
+         AND c.table_name <> '_sqlx_migrations'",
+    )
+    .bind(schema)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    rows.into_iter().collect()
+}
+
+/// What one dialect keeps and the other does not, on purpose (the header of
+/// `migrations/postgres_traces/0001_traces.sql` says why): PostgreSQL partitions the traces by
+/// month of storage (`stored_us`) and lets only the owner delete them, where SQLite keeps a
+/// gate its triggers read; PostgreSQL reads a stream's head from its last trace under the
+/// stream's lock, where SQLite keeps it beside the stream.
+const DIALECT_ONLY: &[(&str, &str, &str)] = &[
+    ("postgres", "traces", "stored_us"),
+    ("sqlite", "retention_gate", "open"),
+    ("sqlite", "streams", "head_hash"),
+];
+
+/// The two dialects' migrations are written twice (their numbering differs: SQLite's history is
+/// longer); what they build must be the same tables with the same columns, for the durable
+/// store and for the traces, so that a migration added to one and forgotten in the other fails
+/// here.
+#[tokio::test]
+async fn every_sqlite_migration_has_its_postgresql_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let durable = sqlite::SqliteStore::open(&dir.path().join("t.db"), 1)
+        .await
+        .unwrap();
+    durable.migrate().await.unwrap();
+    sqlite::traces::SqliteTraceStore::open(&dir.path().join("traces.db"))
+        .await
+        .unwrap();
+    let pg = crate::servers::Postgres::start();
+    let url = pg.database("twins");
+    postgres::PgStore::open(&url, 1, &Default::default())
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    postgres::traces::PgTraceStore::open(&url, None, 1, &Default::default())
+        .await
+        .unwrap();
+    for (what, sqlite_file, schema) in [
+        ("durable store", "t.db", "public"),
+        ("trace store", "traces.db", postgres::traces::SCHEMA),
+    ] {
+        let sqlite = sqlite_columns(&dir.path().join(sqlite_file)).await;
+        // SQLite gives every table an implicit rowid; PostgreSQL tables that rely on it spell
+        // it out.
+        let postgres: std::collections::BTreeSet<_> = postgres_columns(&url, schema)
+            .await
+            .into_iter()
+            .filter(|(_, column)| column != "rowid")
+            .collect();
+        assert!(!sqlite.is_empty() && !postgres.is_empty());
+        let differs = |dialect: &str, (table, column): &&(String, String)| {
+            !DIALECT_ONLY.contains(&(dialect, table.as_str(), column.as_str()))
+        };
+        let only_sqlite: Vec<_> = sqlite
+            .difference(&postgres)
+            .filter(|c| differs("sqlite", c))
+            .collect();
+        let only_postgres: Vec<_> = postgres
+            .difference(&sqlite)
+            .filter(|c| differs("postgres", c))
+            .collect();
+        assert!(
+            only_sqlite.is_empty() && only_postgres.is_empty(),
+            "{what}: columns only on SQLite {only_sqlite:?}, only on PostgreSQL {only_postgres:?}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! its streams' advisory locks, in name order: the chain is computed against a head that no
 //! other replica can move meanwhile, and the sequence numbers it draws follow chain order.
 
+use crate::config::PgTlsConfig;
 use crate::store::sql::backend;
 use crate::store::*;
 use anyhow::Context;
@@ -30,8 +31,8 @@ pub struct PgTraceStore {
     ensured_month: AtomicI64,
 }
 
-async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    super::pool(url, max_connections, "traces.url", Some(SCHEMA)).await
+async fn connect(url: &str, max_connections: u32, tls: &PgTlsConfig) -> anyhow::Result<PgPool> {
+    super::pool(url, max_connections, tls, "traces.url", Some(SCHEMA)).await
 }
 
 fn month_index(at_us: i64) -> i64 {
@@ -59,9 +60,10 @@ impl PgTraceStore {
         url: &str,
         migration_url: Option<&str>,
         max_connections: u32,
+        tls: &PgTlsConfig,
     ) -> anyhow::Result<std::sync::Arc<Self>> {
         {
-            let owner = connect(migration_url.unwrap_or(url), 1).await?;
+            let owner = connect(migration_url.unwrap_or(url), 1, tls).await?;
             // Replicas starting together: IF NOT EXISTS alone can still collide, so the
             // creation is serialised by a lock held until its transaction ends.
             let mut tx = owner
@@ -86,7 +88,7 @@ impl PgTraceStore {
             owner.close().await;
         }
         let store = Self {
-            pool: connect(url, max_connections).await?,
+            pool: connect(url, max_connections, tls).await?,
             ensured_month: AtomicI64::new(i64::MIN),
         };
         store.ensure_partitions().await?;

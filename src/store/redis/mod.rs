@@ -14,6 +14,10 @@
 //! of the token: no secret is ever a key or a value. The scripts compute a few keys from
 //! stored values, which a single Redis server (or a primary with replicas) allows; Redis
 //! Cluster is not supported.
+//!
+//! Behind Redis Sentinel (`redis-sentinel://…`, see `sentinel`), the store asks the sentinels
+//! for the primary at start-up and every second after, and moves its connection to the new
+//! primary once they have promoted one.
 
 use super::*;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -21,12 +25,14 @@ use ::redis::{AsyncCommands, Script};
 use anyhow::Context;
 use std::time::Duration;
 
+pub mod sentinel;
 mod sessions;
 mod throttle;
 mod tokens;
 
 pub struct RedisStore {
-    conn: ConnectionManager,
+    /// The primary's connection; replaced when Sentinel names another primary.
+    conn: std::sync::RwLock<ConnectionManager>,
     prefix: String,
     scripts: Scripts,
 }
@@ -175,13 +181,32 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreRes
 /// The URL without its password, for messages.
 pub fn redacted(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) => {
+        Ok(mut u) if !sentinel::is_sentinel_url(url) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
             }
             u.to_string()
         }
-        Err(_) => "(unparseable URL)".into(),
+        // A list of hosts (redis-sentinel://) is no URL the url crate reads: the password is
+        // what lies between the first `:` of the user part and its `@`.
+        _ => match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority = rest.split('/').next().unwrap_or_default();
+                match authority.rsplit_once('@') {
+                    Some((userinfo, _)) => {
+                        let user = userinfo.split(':').next().unwrap_or_default();
+                        let hidden = if userinfo.contains(':') {
+                            format!("{user}:***")
+                        } else {
+                            user.to_owned()
+                        };
+                        format!("{scheme}://{hidden}{}", &rest[userinfo.len()..])
+                    }
+                    None => url.to_owned(),
+                }
+            }
+            None => "(unparseable URL)".into(),
+        },
     }
 }
 
@@ -197,20 +222,43 @@ impl RedisStore {
     /// re-established by itself: while Redis is away, operations fail (and requests get an
     /// error page or a 503 from `/readyz`) and resume when it is back.
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Arc<Self>> {
+        Self::connect_with(url, "", prefix).await
+    }
+
+    /// `url` is `redis://`, `rediss://` or, behind Sentinel, `redis-sentinel://` (see
+    /// `sentinel::Target`), with `sentinel_password` for the sentinels themselves.
+    pub async fn connect_with(
+        url: &str,
+        sentinel_password: &str,
+        prefix: &str,
+    ) -> anyhow::Result<Arc<Self>> {
         // rediss:// uses rustls on the process's provider (commands reach here without
         // Application::build, which installs it too).
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let shown = redacted(url);
-        let client = ::redis::Client::open(url)
-            .with_context(|| format!("sessions.url {shown} is not a Redis URL"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(2)
-            .set_max_delay(500);
+        let (client, watch) = if sentinel::is_sentinel_url(url) {
+            let target = sentinel::Target::parse(url)
+                .map_err(|e| anyhow::anyhow!("sessions.url {shown}: {e}"))?;
+            let mut sentinels = target.client(sentinel_password)?;
+            let primary =
+                tokio::time::timeout(Duration::from_secs(5), sentinels.async_get_client())
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!("the sentinels at {shown} did not answer within 5 s")
+                    })?
+                    .with_context(|| {
+                        format!("cannot reach the Redis primary through Sentinel at {shown}")
+                    })?;
+            (primary, Some(sentinels))
+        } else {
+            let client = ::redis::Client::open(url)
+                .with_context(|| format!("sessions.url {shown} is not a Redis URL"))?;
+            (client, None)
+        };
+        let addr = client.get_connection_info().addr.clone();
         let mut conn = tokio::time::timeout(
             Duration::from_secs(5),
-            ConnectionManager::new_with_config(client, config),
+            ConnectionManager::new_with_config(client, manager_config()),
         )
         .await
         .map_err(|_| anyhow::anyhow!("Redis at {shown} did not answer within 5 s"))?
@@ -227,8 +275,8 @@ impl RedisStore {
                 version.1
             );
         }
-        Ok(Arc::new(Self {
-            conn,
+        let store = Arc::new(Self {
+            conn: std::sync::RwLock::new(conn),
             prefix: prefix.to_owned(),
             scripts: Scripts {
                 insert_session: Script::new(INSERT_SESSION),
@@ -244,7 +292,22 @@ impl RedisStore {
                 record_failure: Script::new(RECORD_FAILURE),
                 record_success: Script::new(RECORD_SUCCESS),
             },
-        }))
+        });
+        if let Some(sentinels) = watch {
+            tokio::spawn(sentinel::follow_primary(
+                Arc::downgrade(&store),
+                sentinels,
+                addr,
+            ));
+        }
+        Ok(store)
+    }
+
+    /// Moves every later operation to the primary `client` names (after a failover).
+    async fn switch_to(&self, client: ::redis::Client) -> ::redis::RedisResult<()> {
+        let conn = ConnectionManager::new_with_config(client, manager_config()).await?;
+        *self.conn.write().unwrap_or_else(|e| e.into_inner()) = conn;
+        Ok(())
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -252,7 +315,7 @@ impl RedisStore {
     }
 
     fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+        self.conn.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Throttle keys name people (an identifier typed) or addresses: only their digest is kept.
@@ -327,6 +390,15 @@ impl RedisStore {
         }
         Ok(Some(session))
     }
+}
+
+/// Fails fast while the server is away: two retries, half a second apart at most.
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(2))
+        .set_response_timeout(Duration::from_secs(2))
+        .set_number_of_retries(2)
+        .set_max_delay(500)
 }
 
 async fn server_version(conn: &mut ConnectionManager) -> Option<(u32, u32)> {
