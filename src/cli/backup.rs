@@ -58,13 +58,9 @@ pub(super) async fn backup(config: &Config, to: &Path) -> Result<(), Failure> {
 
 /// `VACUUM INTO`: a consistent copy of a live SQLite file, written by SQLite itself.
 async fn snapshot(from: &Path, to: &Path) -> Result<(), Failure> {
-    use sqlx::{ConnectOptions, Connection};
+    use sqlx::Connection;
     let failed = |e: sqlx::Error| runtime(format!("cannot copy {}: {e}", from.display()));
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(from)
-        .connect()
-        .await
-        .map_err(failed)?;
+    let mut conn = open(from).await?;
     sqlx::query("VACUUM INTO ?")
         .bind(to.display().to_string())
         .execute(&mut conn)
@@ -118,13 +114,8 @@ pub(super) async fn restore(config: &Config, from: &Path) -> Result<(), Failure>
 
 /// `PRAGMA integrity_check` of a restored file: "ok", or the restore stops.
 async fn integrity(file: &Path) -> Result<(), Failure> {
-    use sqlx::ConnectOptions;
-    let failed = |e: sqlx::Error| runtime(format!("cannot open {}: {e}", file.display()));
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(file)
-        .connect()
-        .await
-        .map_err(failed)?;
+    let failed = |e: sqlx::Error| runtime(format!("cannot check {}: {e}", file.display()));
+    let mut conn = open(file).await?;
     let verdict: String = sqlx::query_scalar("PRAGMA integrity_check")
         .fetch_one(&mut conn)
         .await
@@ -136,4 +127,14 @@ async fn integrity(file: &Path) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// One connection to an existing SQLite file.
+async fn open(file: &Path) -> Result<sqlx::SqliteConnection, Failure> {
+    use sqlx::ConnectOptions;
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(file)
+        .connect()
+        .await
+        .map_err(|e| runtime(format!("cannot open {}: {e}", file.display())))
 }

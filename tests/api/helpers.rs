@@ -679,3 +679,22 @@ pub async fn output_of(mut command: std::process::Command) -> std::process::Outp
         .await
         .unwrap()
 }
+
+/// `passerelle serve` in a new data folder with `env`, which must stop it: its one line.
+pub fn refused_start(env: &[(&str, String)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("PASSERELLE__SERVER__LISTEN", "127.0.0.1:0")
+        .env("PASSERELLE__SERVER__MANAGEMENT_LISTEN", "127.0.0.1:0")
+        .env("PASSERELLE__SERVER__DATA_DIR", dir.path())
+        .env("RUST_LOG", "off")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    err
+}

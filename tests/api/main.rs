@@ -21,6 +21,7 @@ mod habilitations;
 mod helpers;
 mod interop;
 mod keys;
+mod load_balancer;
 mod login;
 mod logout;
 mod mfa;

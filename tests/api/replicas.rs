@@ -269,18 +269,7 @@ async fn logins_fail_cleanly_while_redis_restarts_and_recover_by_themselves() {
 async fn while_postgresql_is_away_requests_get_503_and_nothing_acknowledged_is_lost() {
     let mut servers = Servers::start("pg_outage");
     let app = replica_a(&servers).await;
-    let rp = app
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "traces:write"),
-        ])
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let rp = crate::traces::rp_token(&app).await;
     let sub = app.account(CLAIRE).await.id.as_str().to_owned();
     let submit = |ids: std::ops::Range<u32>| {
         let events: Vec<Value> = ids
@@ -342,28 +331,11 @@ async fn while_postgresql_is_away_requests_get_503_and_nothing_acknowledged_is_l
 
 #[tokio::test]
 async fn passerelle_refuses_to_start_with_one_line_when_redis_cannot_be_reached() {
-    let dir = tempfile::tempdir().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = Command::new(BIN)
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("PASSERELLE__SERVER__LISTEN", "127.0.0.1:0")
-        .env("PASSERELLE__SERVER__MANAGEMENT_LISTEN", "127.0.0.1:0")
-        .env("PASSERELLE__SERVER__DATA_DIR", dir.path())
-        .env(
-            "PASSERELLE__SESSIONS__URL",
-            format!("redis://:secret-password@127.0.0.1:{closed}/"),
-        )
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0));
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let closed = crate::servers::free_port();
+    let err = refused_start(&[(
+        "PASSERELLE__SESSIONS__URL",
+        format!("redis://:secret-password@127.0.0.1:{closed}/"),
+    )]);
     assert!(
         err.contains(&format!(
             "cannot reach Redis at redis://:***@127.0.0.1:{closed}/"

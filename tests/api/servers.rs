@@ -526,48 +526,22 @@ impl Postgres {
     /// `pg_dump -Fc` of database `db` into `file`, then `pg_restore` of it into the new
     /// database `into`: the backup and restore deploy/README.md describes.
     pub fn dump_and_restore(&self, db: &str, file: &Path, into: &str) {
-        let port = self.port.to_string();
-        let out = Command::new(pg_bin("pg_dump"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                "postgres",
-                "-Fc",
-                "-d",
-                db,
-            ])
-            .arg("-f")
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_dump: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let run = |program: &str, args: &[&str]| {
+            let out = self.client(program).args(args).arg(file).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{program}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run("pg_dump", &["-Fc", "-d", db, "-f"]);
         self.database(into);
-        let out = Command::new(pg_bin("pg_restore"))
-            .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", into])
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_restore: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run("pg_restore", &["-d", into]);
     }
 
     /// `pg_dump` of database `db`, as a backup would take it.
     pub fn dump(&self, db: &str) -> String {
-        let out = Command::new(pg_bin("pg_dump"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", db])
-            .output()
-            .unwrap();
+        let out = self.client("pg_dump").args(["-d", db]).output().unwrap();
         assert!(
             out.status.success(),
             "pg_dump: {}",
@@ -576,16 +550,22 @@ impl Postgres {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// One of PostgreSQL's client programs, connecting to this server as the superuser.
+    fn client(&self, program: &str) -> Command {
+        let mut command = Command::new(pg_bin(program));
+        command.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+        ]);
+        command
+    }
+
     fn run_psql(&self, db: &str, sql: &str) -> std::process::Output {
-        Command::new(pg_bin("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
+        self.client("psql")
             .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
             .output()
             .unwrap()
