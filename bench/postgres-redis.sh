@@ -2,7 +2,8 @@
 # Runs the benchmark on the embedded stores and on PostgreSQL + Redis, both started here in a
 # temporary folder on free loopback ports (Debian packages postgresql and redis-server, which
 # tests/run.sh installs) with production durability (fsync on). Both servers stop and the
-# folder is removed when the script ends; BENCH_PG_TLS=1 runs PostgreSQL over TLS (verify-full).
+# folder is removed when the script ends; BENCH_PG_TLS=1 runs PostgreSQL over TLS (verify-full),
+# BENCH_REDIS_REPLICA=1 gives Redis a replica that every write waits for.
 # Arguments are passed to the benchmark; BENCH_BIN
 # names an already built benchmark binary (the tests use it), otherwise cargo builds it.
 set -euo pipefail
@@ -23,6 +24,7 @@ redis_port=$(free_port)
 cleanup() {
   as_pg "$pg_bin/pg_ctl" -D "$work/pg" stop -m fast >/dev/null 2>&1 || true
   [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true
+  [ -f "$work/replica.pid" ] && kill "$(cat "$work/replica.pid")" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -52,6 +54,16 @@ fi
 as_pg "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start -o "$pg_options" >/dev/null
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
   --daemonize yes --pidfile "$work/redis.pid" --dir "$work" >/dev/null
+# BENCH_REDIS_REPLICA=1: a replica of that Redis too, and every write of Passerelle waits for
+# it (sessions.wait_replicas = 1).
+if [ "${BENCH_REDIS_REPLICA:-}" = 1 ]; then
+  replica_port=$(free_port)
+  redis-server --port "$replica_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --replicaof 127.0.0.1 "$redis_port" --dbfilename replica.rdb \
+    --daemonize yes --pidfile "$work/replica.pid" --dir "$work" >/dev/null
+  until redis-cli -p "$replica_port" info replication | grep -q master_link_status:up; do sleep 0.1; done
+  export PASSERELLE__SESSIONS__WAIT_REPLICAS=1
+fi
 echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') and Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) started on ports $pg_port and $redis_port"
 
 urls=(--postgres "postgres://postgres@$pg_host:$pg_port/postgres$pg_query" --redis "redis://127.0.0.1:$redis_port/")

@@ -85,12 +85,7 @@ pub async fn open_ephemeral(
     clock: &crate::clock::Clock,
 ) -> anyhow::Result<Arc<dyn Ephemeral>> {
     if config.redis_sessions() {
-        Ok(RedisStore::connect_with(
-            &config.sessions.url,
-            &config.sessions.sentinel_password,
-            &config.sessions.key_prefix,
-        )
-        .await?)
+        Ok(RedisStore::connect_with(&config.sessions).await?)
     } else {
         let memory = MemoryStore::with_clock(clock.clone(), config.sessions.memory_max_tokens);
         memory.spawn_sweeper(Duration::from_secs(30));

@@ -441,6 +441,12 @@ pub struct SessionsConfig {
     /// With `redis-sentinel://`: the sentinels' own password, when they require one
     /// (`requirepass` in sentinel.conf); the URL's is the Redis servers'.
     pub sentinel_password: String,
+    /// Redis only: every write of a session, a code, a token or a revocation is acknowledged
+    /// only once this many replicas hold it (`WAIT`), so that a failover cannot lose it; 0:
+    /// Redis's asynchronous replication alone. Costs a round trip to the replicas per write.
+    pub wait_replicas: u32,
+    /// How long a write waits for `wait_replicas` before it is refused (503).
+    pub wait_timeout_ms: u64,
     /// Prefix of every Redis key, so that several deployments can share one server.
     pub key_prefix: String,
     /// Absolute lifetime of a login session, in seconds.
@@ -462,6 +468,8 @@ impl Default for SessionsConfig {
         Self {
             url: "memory".into(),
             sentinel_password: String::new(),
+            wait_replicas: 0,
+            wait_timeout_ms: 500,
             key_prefix: "passerelle:".into(),
             lifetime_seconds: 8 * 3600,
             idle_timeout_seconds: 30 * 60,

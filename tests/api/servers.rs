@@ -181,12 +181,12 @@ fn redis_answers(port: u16) -> bool {
     })
 }
 
-/// A Redis primary, its replica and three sentinels monitoring it as `caf` (quorum 2, a
+/// A Redis primary, its two replicas and three sentinels monitoring it as `caf` (quorum 2, a
 /// server silent for one second is down), as a production deployment runs them.
 pub struct RedisHa {
     dir: TempDir,
     pub primary: u16,
-    pub replica: u16,
+    pub replicas: Vec<u16>,
     pub sentinels: Vec<u16>,
     children: Vec<(u16, Child)>,
 }
@@ -194,20 +194,22 @@ pub struct RedisHa {
 impl RedisHa {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (primary, replica) = (free_port(), free_port());
+        let primary = free_port();
         let mut ha = Self {
             dir,
             primary,
-            replica,
+            replicas: (0..2).map(|_| free_port()).collect(),
             sentinels: (0..3).map(|_| free_port()).collect(),
             children: Vec::new(),
         };
         ha.spawn_server(primary, None);
-        ha.spawn_server(replica, Some(primary));
-        wait_for("the Redis replica's first synchronisation", || {
-            ha.cli(replica, &["INFO", "replication"])
-                .contains("master_link_status:up")
-        });
+        for replica in ha.replicas.clone() {
+            ha.spawn_server(replica, Some(primary));
+            wait_for("the Redis replica's first synchronisation", || {
+                ha.cli(replica, &["INFO", "replication"])
+                    .contains("master_link_status:up")
+            });
+        }
         for port in ha.sentinels.clone() {
             let conf = ha.dir.path().join(format!("sentinel-{port}.conf"));
             std::fs::write(
@@ -245,7 +247,7 @@ impl RedisHa {
                     while let (Some(k), Some(v)) = (lines.next(), lines.next()) {
                         fields.insert(k.to_owned(), v.to_owned());
                     }
-                    fields.get("num-slaves").map(String::as_str) == Some("1")
+                    fields.get("num-slaves").map(String::as_str) == Some("2")
                         && fields.get("num-other-sentinels").map(String::as_str) == Some("2")
                 })
             },

@@ -33,6 +33,8 @@ mod tokens;
 pub struct RedisStore {
     /// The primary's connection; replaced when Sentinel names another primary.
     conn: std::sync::RwLock<ConnectionManager>,
+    /// Replicas every write must reach, and how long to wait for them (`sessions.wait_*`).
+    wait: Option<(u32, u64)>,
     prefix: String,
     scripts: Scripts,
 }
@@ -222,16 +224,23 @@ impl RedisStore {
     /// re-established by itself: while Redis is away, operations fail (and requests get an
     /// error page or a 503 from `/readyz`) and resume when it is back.
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Arc<Self>> {
-        Self::connect_with(url, "", prefix).await
+        Self::connect_with(&crate::config::SessionsConfig {
+            url: url.to_owned(),
+            key_prefix: prefix.to_owned(),
+            ..Default::default()
+        })
+        .await
     }
 
-    /// `url` is `redis://`, `rediss://` or, behind Sentinel, `redis-sentinel://` (see
-    /// `sentinel::Target`), with `sentinel_password` for the sentinels themselves.
-    pub async fn connect_with(
-        url: &str,
-        sentinel_password: &str,
-        prefix: &str,
-    ) -> anyhow::Result<Arc<Self>> {
+    /// `sessions.url` is `redis://`, `rediss://` or, behind Sentinel, `redis-sentinel://` (see
+    /// `sentinel::Target`), with `sessions.sentinel_password` for the sentinels themselves;
+    /// `sessions.wait_replicas` makes every write wait for that many replicas (`WAIT`).
+    pub async fn connect_with(config: &crate::config::SessionsConfig) -> anyhow::Result<Arc<Self>> {
+        let (url, sentinel_password, prefix) = (
+            config.url.as_str(),
+            config.sentinel_password.as_str(),
+            config.key_prefix.as_str(),
+        );
         // rediss:// uses rustls on the process's provider (commands reach here without
         // Application::build, which installs it too).
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -277,6 +286,8 @@ impl RedisStore {
         }
         let store = Arc::new(Self {
             conn: std::sync::RwLock::new(conn),
+            wait: (config.wait_replicas > 0)
+                .then_some((config.wait_replicas, config.wait_timeout_ms)),
             prefix: prefix.to_owned(),
             scripts: Scripts {
                 insert_session: Script::new(INSERT_SESSION),
@@ -312,6 +323,27 @@ impl RedisStore {
 
     fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
+    }
+
+    /// With `sessions.wait_replicas`, returns once that many replicas hold every write this
+    /// process made so far (`WAIT` on the shared connection), or fails: the write is then not
+    /// acknowledged (503), though it may still reach the replicas later.
+    async fn replicated(&self) -> StoreResult<()> {
+        let Some((replicas, timeout_ms)) = self.wait else {
+            return Ok(());
+        };
+        let reached: u32 = ::redis::cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout_ms)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        if reached < replicas {
+            return Err(StoreError::Backend(anyhow::anyhow!(
+                "Redis: a write reached {reached} of the {replicas} replica(s) sessions.wait_replicas asks for within {timeout_ms} ms"
+            )));
+        }
+        Ok(())
     }
 
     fn conn(&self) -> ConnectionManager {

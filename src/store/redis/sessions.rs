@@ -17,6 +17,7 @@ impl SessionStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(())
     }
 
@@ -44,6 +45,7 @@ impl SessionStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(done == 1)
     }
 
@@ -57,6 +59,7 @@ impl SessionStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Self::session_from_fields(fields)
     }
 
@@ -78,6 +81,7 @@ impl SessionStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(done == 1)
     }
 
@@ -126,6 +130,7 @@ impl PendingLoginStore for RedisStore {
             .set_ex(self.key("p", id), json(pending), ttl.max(1))
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(())
     }
 
@@ -135,6 +140,7 @@ impl PendingLoginStore for RedisStore {
 
     async fn remove_pending_login(&self, id: &str) -> StoreResult<()> {
         let _: i64 = self.conn().del(self.key("p", id)).await.map_err(backend)?;
+        self.replicated().await?;
         Ok(())
     }
 
@@ -149,6 +155,7 @@ impl PendingLoginStore for RedisStore {
             .set_ex(self.key("par", &hash.to_b64()), json(pushed), ttl.max(1))
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(())
     }
 
@@ -158,6 +165,7 @@ impl PendingLoginStore for RedisStore {
             .get_del(self.key("par", &hash.to_b64()))
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         text.map(|t| from_json("pushed request", &t)).transpose()
     }
 }

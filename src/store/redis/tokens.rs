@@ -20,6 +20,7 @@ impl CodeStore for RedisStore {
             .query_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(())
     }
 
@@ -31,6 +32,7 @@ impl CodeStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(match (state, value) {
             (1, Some(v)) => CodeConsumption::Fresh(from_json("code", &v)?),
             (2, Some(v)) => CodeConsumption::Replayed(from_json("code", &v)?),
@@ -59,7 +61,7 @@ impl TokenStore for RedisStore {
             )
             .await?;
         }
-        Ok(())
+        self.replicated().await
     }
 
     async fn get_access_token(&self, hash: TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
@@ -73,6 +75,7 @@ impl TokenStore for RedisStore {
             .del(self.key("at", &hash.to_b64()))
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(())
     }
 
@@ -116,7 +119,8 @@ impl TokenStore for RedisStore {
             grant,
             family.expires_at,
         )
-        .await
+        .await?;
+        self.replicated().await
     }
 
     async fn rotate_refresh(
@@ -138,6 +142,7 @@ impl TokenStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(match (state, value) {
             (1, Some(v)) => RefreshRotation::Rotated(from_json("refresh family", &v)?),
             (2, Some(v)) => RefreshRotation::Reused(from_json("refresh family", &v)?),
@@ -160,6 +165,7 @@ impl TokenStore for RedisStore {
             .query_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(())
     }
 
@@ -173,6 +179,7 @@ impl TokenStore for RedisStore {
             .query_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(set.is_some())
     }
 
@@ -212,6 +219,7 @@ impl TokenStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(())
     }
 
@@ -232,6 +240,7 @@ impl TokenStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(backend)?;
+        self.replicated().await?;
         Ok(n as usize)
     }
 }
