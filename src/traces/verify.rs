@@ -59,7 +59,8 @@ pub async fn against(
     witnesses: &[crate::store::Seal],
 ) -> StoreResult<Verification> {
     let store = state.tracer.store();
-    let mut previous = store.stream_origin(stream).await?;
+    let origin = store.stream_origin(stream).await?;
+    let mut previous = origin;
     let mut after = 0;
     let mut records = 0u64;
     let mut hashes = std::collections::HashMap::new();
@@ -91,8 +92,23 @@ pub async fn against(
         }
     }
     // The stream's last record: a seal past it covers records that are not there any more.
-    let head = store.stream_head(stream).await?.map(|(seq, _)| seq);
+    // When retention destroyed every record, the last one's hash is the origin, and its seal
+    // (if any) gives its number; without that seal nothing tells a destroyed record from a lost
+    // one, and the check is left to the attestations.
+    let head = store
+        .stream_head(stream)
+        .await?
+        .map(|(seq, _)| seq)
+        .or_else(|| {
+            seals
+                .iter()
+                .filter(|s| s.hash == origin)
+                .map(|s| s.seq)
+                .max()
+        });
+    let all_destroyed = head.is_none() && origin != crate::store::GENESIS;
     if first_break.is_none()
+        && !all_destroyed
         && let Some(sealed) = seals.iter().map(|s| s.seq).max()
         && head.is_none_or(|head| sealed > head)
     {

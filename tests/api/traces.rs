@@ -563,6 +563,33 @@ async fn retention_destroys_old_traces_with_a_signed_attestation_and_seals_keep_
         .await;
     assert_eq!(status, 200);
     assert!(list.as_array().unwrap().iter().any(|a| a["count"] == 2));
+
+    // A stream whose every record retention destroyed, after a seal: nothing reads as a lost
+    // tail.
+    let only_old = old.map(|mut t| {
+        t.stream = "only-old".into();
+        t
+    });
+    app.state
+        .tracer
+        .append_durable(only_old.to_vec())
+        .await
+        .unwrap();
+    passerelle::traces::seal::seal_all(&app.state)
+        .await
+        .unwrap();
+    passerelle::retention::run_all(
+        &app.state,
+        &passerelle::config::RetentionConfig::default(),
+        6,
+        passerelle::store::now(),
+    )
+    .await
+    .unwrap();
+    let report = passerelle::traces::verify::stream(&app.state, "only-old")
+        .await
+        .unwrap();
+    assert_eq!((report.records, report.first_break), (0, None));
 }
 
 #[tokio::test]
