@@ -80,7 +80,7 @@ pub(super) async fn restore(config: &Config, from: &Path) -> Result<(), Failure>
     for (name, target) in &targets {
         if !from.join(name).is_file() {
             return Err(usage(format!(
-                "{} has no {name}: it is not a backup of passerelle backup",
+                "{} has no {name}: it is not a folder written by passerelle backup",
                 from.display()
             )));
         }
