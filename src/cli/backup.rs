@@ -92,13 +92,24 @@ pub(super) async fn restore(config: &Config, from: &Path) -> Result<(), Failure>
         }
     }
     for (name, target) in &targets {
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| runtime(format!("cannot create {}: {e}", dir.display())))?;
+        let copied = async {
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| runtime(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            std::fs::copy(from.join(name), target)
+                .map_err(|e| runtime(format!("cannot copy {name}: {e}")))?;
+            integrity(target).await
+        };
+        if let Err(e) = copied.await {
+            // Nothing half-restored stays behind: the folder is as it was, ready for another try.
+            for (_, t) in &targets {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", t.display()));
+                }
+            }
+            return Err(e);
         }
-        std::fs::copy(from.join(name), target)
-            .map_err(|e| runtime(format!("cannot copy {name}: {e}")))?;
-        integrity(target).await?;
     }
     let failed = |e: anyhow::Error| runtime(format!("{e:#}"));
     crate::app::open_durable(config).await.map_err(failed)?;

@@ -246,6 +246,22 @@ impl Config {
         {
             return fail("sessions.url must name a Redis host: redis://HOST:PORT".into());
         }
+        if self.sessions.wait_replicas > 0 {
+            if !self.redis_sessions() {
+                return fail(
+                    "sessions.wait_replicas waits for Redis replicas: set sessions.url to Redis, or leave it at 0"
+                        .into(),
+                );
+            }
+            // WAIT with 0 blocks for ever; past the connection's 2-s response timeout every
+            // write would fail.
+            if !(1..=1500).contains(&self.sessions.wait_timeout_ms) {
+                return fail(format!(
+                    "sessions.wait_timeout_ms must be between 1 and 1500, not {}",
+                    self.sessions.wait_timeout_ms
+                ));
+            }
+        }
         for (name, url) in [
             ("store.url", &self.store.url),
             ("traces.url", &self.traces.url),

@@ -445,7 +445,8 @@ pub struct SessionsConfig {
     /// only once this many replicas hold it (`WAIT`), so that a failover cannot lose it; 0:
     /// Redis's asynchronous replication alone. Costs a round trip to the replicas per write.
     pub wait_replicas: u32,
-    /// How long a write waits for `wait_replicas` before it is refused (503).
+    /// How long a write waits for `wait_replicas` before it is refused (503): 1 to 1500 ms
+    /// (under the connection's 2-s response timeout; `WAIT` with 0 would block for ever).
     pub wait_timeout_ms: u64,
     /// Prefix of every Redis key, so that several deployments can share one server.
     pub key_prefix: String,

@@ -90,6 +90,28 @@ async fn an_embedded_backup_restores_logs_in_and_verifies_and_a_lost_tail_is_cau
     let later_seals = work.path().join("later.jws");
     std::fs::write(&later_seals, &later.stdout).unwrap();
 
+    // A damaged backup is refused, and leaves the folder as it found it.
+    let damaged = work.path().join("damaged");
+    std::fs::create_dir(&damaged).unwrap();
+    std::fs::copy(backup.join("passerelle.db"), damaged.join("passerelle.db")).unwrap();
+    std::fs::write(
+        damaged.join("traces.db"),
+        b"not a database, whatever it was",
+    )
+    .unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let out = passerelle(
+        target.path(),
+        &["restore", "--from", damaged.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("traces.db"), "{}", text(&out));
+    assert!(
+        !target.path().join("passerelle.db").exists(),
+        "nothing half-restored stays"
+    );
+
     // The backup, restored into a fresh data folder.
     let fresh = tempfile::tempdir().unwrap();
     let out = passerelle(

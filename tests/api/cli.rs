@@ -144,6 +144,39 @@ fn check_config_accepts_the_shipped_file_and_rejects_mistakes_in_one_line() {
         assert_eq!((code, err.lines().count()), (2, 1), "{key}={value}: {err}");
         assert!(err.contains(says), "{key}={value}: {err}");
     }
+    // The production settings of issue 19, which only make sense together.
+    let redis = ("PASSERELLE__SESSIONS__URL", "redis://127.0.0.1:6379/");
+    let wait = ("PASSERELLE__SESSIONS__WAIT_REPLICAS", "1");
+    for (env, says) in [
+        (
+            vec![wait],
+            "sessions.wait_replicas waits for Redis replicas",
+        ),
+        (
+            vec![redis, wait, ("PASSERELLE__SESSIONS__WAIT_TIMEOUT_MS", "0")],
+            "sessions.wait_timeout_ms must be between 1 and 1500",
+        ),
+        (
+            vec![("PASSERELLE__STORE__TLS__SSLMODE", "strict")],
+            "store.tls.sslmode `strict` is not one of",
+        ),
+        (
+            vec![("PASSERELLE__STORE__TLS__CLIENT_CERT", CONFIG)],
+            "store.tls.client_cert and store.tls.client_key go together",
+        ),
+        (
+            vec![("PASSERELLE__STORE__TLS__ROOT_CERT", "/nonexistent.pem")],
+            "store.tls.root_cert: `/nonexistent.pem` is not a file",
+        ),
+        (
+            vec![("PASSERELLE__SESSIONS__URL", "redis-sentinel://a:1,b/caf")],
+            "sentinel `b` has no port",
+        ),
+    ] {
+        let (code, _, err) = passerelle(&["check-config"], &env);
+        assert_eq!((code, err.lines().count()), (2, 1), "{env:?}: {err}");
+        assert!(err.contains(says), "{env:?}: {err}");
+    }
 
     let (code, _, err) = passerelle(&["check-config", "--config", "/nonexistent.toml"], &[]);
     assert_eq!(code, 2);
